@@ -1,0 +1,99 @@
+/*
+ * AWS Signature Version 4 (private).
+ *
+ * One function signs one request: it builds the canonical request, the
+ * string to sign and the signature, and hands back the headers (or query
+ * parameters) the caller must add before sending. It never sends anything
+ * and never logs: the secret key and the signature only leave through
+ * `trs__sigv4_result`, which the caller must not log either.
+ *
+ * S3 and the other services disagree on the canonical URI:
+ * - S3 signs the path exactly as it is sent (each key byte encoded once,
+ *   '/' kept, no "." / ".." / "//" normalization, since those are legal in
+ *   keys): use TRS_SIGV4_S3.
+ * - Other services (STS, SQS, ...) normalize the path and encode it a
+ *   second time (a '%' of the wire path becomes "%25"): TRS_SIGV4_GENERIC.
+ */
+#ifndef TRS_SIGV4_H
+#define TRS_SIGV4_H
+
+#include "internal.h"
+
+#include <time.h>
+
+#define TRS_SHA256_HEX_LEN 64
+/* SHA-256 of the empty string, the payload hash of a request without body. */
+#define TRS_SHA256_EMPTY "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define TRS_SIGV4_UNSIGNED_PAYLOAD "UNSIGNED-PAYLOAD"
+
+typedef struct trs__sigv4_credentials {
+	const char *access_key_id;
+	const char *secret_access_key;
+	const char *session_token; /* NULL or "" for long-term keys */
+} trs__sigv4_credentials;
+
+typedef struct trs__sigv4_options {
+	const char *region;
+	const char *service;
+	time_t now;                /* signing time (UTC seconds) */
+	bool normalize_path;       /* remove "." / ".." segments and empty segments */
+	bool double_encode;        /* encode the wire path once more for the canonical URI */
+	bool content_sha256_header; /* sign and send x-amz-content-sha256 (S3 requires it) */
+	bool omit_session_token;   /* the token is sent but not signed (a few services want that) */
+	bool presign;              /* sign in the query string instead of Authorization */
+	unsigned int expires;      /* presign: X-Amz-Expires seconds */
+} trs__sigv4_options;
+
+/* S3 rules and the generic rules, as initializers for trs__sigv4_options. */
+#define TRS_SIGV4_S3 {NULL, "s3", 0, false, false, true, false, false, 0}
+#define TRS_SIGV4_GENERIC(service) {NULL, (service), 0, true, true, false, false, false, 0}
+
+typedef struct trs__sigv4_request {
+	const char *method;
+	const char *path;          /* as sent on the wire, e.g. "/bucket/a%20b"; "" means "/" */
+	const char *query;         /* as sent, without '?'; NULL or "" for none */
+	const trs_kv *headers;     /* must contain Host; names in any case */
+	size_t nheaders;
+	const char *payload_hash;  /* hex SHA-256 of the body, or UNSIGNED-PAYLOAD; NULL: empty body */
+} trs__sigv4_request;
+
+typedef struct trs__sigv4_result {
+	char amz_date[17];          /* "20150830T123600Z" */
+	char signature[TRS_SHA256_HEX_LEN + 1];
+	trs_buf canonical_request;  /* for tests and debugging; never log it with a token in it */
+	trs_buf string_to_sign;
+	trs_buf signed_headers;     /* "host;x-amz-date" */
+	trs_buf authorization;      /* header mode: the Authorization value */
+	trs_buf query;              /* presign mode: the whole query string to send, signature included */
+	/*
+	 * Header mode: what to add to the request, in this order:
+	 * X-Amz-Date, X-Amz-Security-Token (when any), x-amz-content-sha256 (when
+	 * asked), Authorization. Values point into this result and the credentials.
+	 */
+	trs_kv add_headers[4];
+	size_t nadd_headers;
+	char content_sha256[TRS_SHA256_HEX_LEN + 1];
+} trs__sigv4_result;
+
+/* Sign `req`. Fills `out` (free it with trs__sigv4_result_free, also on failure). */
+int trs__sigv4_sign(const trs__sigv4_credentials *creds, const trs__sigv4_options *opts,
+		    const trs__sigv4_request *req, trs__sigv4_result *out, trs_error *err);
+void trs__sigv4_result_free(trs__sigv4_result *r);
+
+/*
+ * Percent-encode len bytes of s onto b: RFC 3986 unreserved characters
+ * (A-Z a-z 0-9 - . _ ~) stay, every other byte becomes %XX (upper case).
+ * keep_slash: leave '/' as is (S3 object keys in a path).
+ */
+int trs__uri_encode(trs_buf *b, const char *s, size_t len, bool keep_slash, trs_error *err);
+
+/* Hex SHA-256 of data into out (65 bytes). */
+void trs__sha256_hex(const void *data, size_t len, char out[TRS_SHA256_HEX_LEN + 1]);
+/* Raw MD5 (16 bytes) of data. */
+void trs__md5(const void *data, size_t len, unsigned char out[16]);
+/* Base64 of n bytes into out (4 * ceil(n / 3) + 1 bytes). */
+void trs__base64(const unsigned char *in, size_t n, char *out);
+/* "20150830T123600Z" for t (UTC). */
+void trs__amz_date(time_t t, char out[17]);
+
+#endif
