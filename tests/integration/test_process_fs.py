@@ -94,8 +94,8 @@ def check_restored(sb, objects, targets=TARGETS, in_region=IN_REGION):
 def run_acceptance(**build):
     objects = acceptance_objects()
     with sandbox() as sb:
-        a = sb.archive(objects=objects, targets=TARGETS,
-                       extra_members=EXTRA_LINKS, **build)
+        build.setdefault("extra_members", EXTRA_LINKS)
+        a = sb.archive(objects=objects, targets=TARGETS, **build)
         res = process(a, sb.out, json_report=True)
         expect_exit(res, 0)
         check_restored(sb, objects)
