@@ -115,8 +115,8 @@ def main(argv=None):
             except util.Skip as e:
                 signal.alarm(0)
                 skipped += 1
-                print("SKIP %s: %s" % (label, one_line(e) if str(e) else
-                                       "skipped"))
+                print("SKIP %s: %s" % (label, " ".join(str(e).split())
+                                       or "skipped"))
             except BaseException as e:
                 signal.alarm(0)
                 if isinstance(e, KeyboardInterrupt):
