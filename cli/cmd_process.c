@@ -1,0 +1,255 @@
+/* trs process: restore one archive. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage[] =
+	"usage: trs process ARCHIVE [options]\n"
+	"\n"
+	"Restore every object of ARCHIVE (a path, or s3://bucket/key) to its targets\n"
+	"in this region.\n"
+	"\n"
+	"  --dest URL              file://DIR restores into DIR/<bucket>/<key> (metadata in\n"
+	"                          DIR/.trs-meta/); default: S3\n"
+	"  --region R              this service's region (default: AWS_REGION, AWS_DEFAULT_REGION)\n"
+	"  --dry-run               read and check everything, write nothing\n"
+	"  --json                  print the report as JSON on stdout\n"
+	"  --workers N             parallel writers (default: cpu count)\n"
+	"  --max-memory BYTES      object data buffered in flight (default 256M)\n"
+	"  --max-ratio N           refuse archives expanding more than N:1 (default: no limit)\n"
+	"  --max-decompressed BYTES  refuse archives expanding beyond BYTES (default 16T)\n"
+	"  --max-manifest BYTES    refuse manifests larger than BYTES (default 1G)\n"
+	"  --no-progress           no progress bar on a terminal\n"
+	"  --log-level L           error, warn, info (default), debug\n"
+	"  --log-format F          json (default when stderr is not a terminal) or text\n";
+
+static volatile int canceled;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	canceled = 1;
+}
+
+static const char *position_name(trs_manifest_position p)
+{
+	switch (p) {
+	case TRS_MANIFEST_FIRST: return "first";
+	case TRS_MANIFEST_LAST: return "last";
+	case TRS_MANIFEST_MIDDLE: return "middle";
+	case TRS_MANIFEST_ABSENT: return "absent";
+	default: return "unknown";
+	}
+}
+
+static void print_json_report(const trs_report *r, int rc, const trs_error *err)
+{
+	FILE *f = stdout;
+	fputs("{\"archive\":", f);
+	cli_json_string(f, r->archive);
+	fprintf(f, ",\"ok\":%s,\"exit_code\":%d", rc == 0 ? "true" : "false", cli_exit_code(rc));
+	if (rc < 0) {
+		fputs(",\"error\":", f);
+		cli_json_string(f, err->message);
+	}
+	fprintf(f,
+		",\"dry_run\":%s,\"manifest_position\":\"%s\",\"passes\":%u,\"objects_total\":%llu,"
+		"\"objects_written\":%llu,\"objects_failed\":%llu,\"objects_skipped\":%llu,"
+		"\"members_skipped\":%llu,\"puts_written\":%llu,\"puts_failed\":%llu,\"bytes_written\":%llu,"
+		"\"compressed_bytes\":%llu,\"decompressed_bytes\":%llu,\"ratio\":%.3f,"
+		"\"seconds\":{\"total\":%.3f,\"manifest\":%.3f,\"restore\":%.3f,\"decompress\":%.3f},\"failures\":[",
+		r->dry_run ? "true" : "false", position_name(r->manifest_position), r->passes,
+		(unsigned long long)r->objects_total, (unsigned long long)r->objects_written,
+		(unsigned long long)r->objects_failed, (unsigned long long)r->objects_skipped,
+		(unsigned long long)r->members_skipped, (unsigned long long)r->puts_written,
+		(unsigned long long)r->puts_failed, (unsigned long long)r->bytes_written,
+		(unsigned long long)r->compressed_bytes, (unsigned long long)r->decompressed_bytes,
+		r->compressed_bytes ? (double)r->decompressed_bytes / (double)r->compressed_bytes : 0.0,
+		r->seconds_total, r->seconds_manifest, r->seconds_restore, r->seconds_decompress);
+	for (size_t i = 0; i < r->nfailures; i++) {
+		const trs_failure *x = &r->failures[i];
+		fputs(i ? ",{\"relative_key\":" : "{\"relative_key\":", f);
+		cli_json_string(f, x->relative_key);
+		fputs(",\"bucket\":", f);
+		cli_json_string(f, x->bucket);
+		fputs(",\"key\":", f);
+		cli_json_string(f, x->key);
+		fprintf(f, ",\"code\":\"%s\",\"message\":", trs_strerror(x->code));
+		cli_json_string(f, x->message);
+		fputc('}', f);
+	}
+	fputs("]}\n", f);
+}
+
+static void print_summary(const trs_report *r, int rc)
+{
+	FILE *f = stderr;
+	double mib = (double)r->bytes_written / 1048576.0;
+	fprintf(f, "%s %s\n", rc == 0 ? "restored" : "finished with failures:", r->archive);
+	fprintf(f, "  objects   %llu written, %llu failed, %llu for other regions, %llu members skipped\n",
+		(unsigned long long)r->objects_written, (unsigned long long)r->objects_failed,
+		(unsigned long long)r->objects_skipped, (unsigned long long)r->members_skipped);
+	fprintf(f, "  bytes     %.1f MiB written, %.1f MiB compressed -> %.1f MiB (ratio %.2f)\n", mib,
+		(double)r->compressed_bytes / 1048576.0, (double)r->decompressed_bytes / 1048576.0,
+		r->compressed_bytes ? (double)r->decompressed_bytes / (double)r->compressed_bytes : 0.0);
+	fprintf(f, "  time      %.2f s (manifest %.2f s, restore %.2f s, zstd %.2f s), %.1f MiB/s\n",
+		r->seconds_total, r->seconds_manifest, r->seconds_restore, r->seconds_decompress,
+		r->seconds_total > 0 ? mib / r->seconds_total : 0.0);
+	fprintf(f, "  manifest  %s (%u pass%s)\n", position_name(r->manifest_position), r->passes,
+		r->passes == 1 ? "" : "es");
+	for (size_t i = 0; i < r->nfailures && i < 20; i++)
+		fprintf(f, "  FAILED    %s\n", r->failures[i].message);
+	if (r->nfailures > 20)
+		fprintf(f, "  ... and %zu more failures (use --json for all)\n", r->nfailures - 20);
+}
+
+static void log_summary(cli_log *log, const trs_report *r, int rc)
+{
+	char written[24], failed[24], skipped[24], bytes[24], secs[24];
+	snprintf(written, sizeof(written), "%llu", (unsigned long long)r->objects_written);
+	snprintf(failed, sizeof(failed), "%llu", (unsigned long long)r->objects_failed);
+	snprintf(skipped, sizeof(skipped), "%llu", (unsigned long long)r->objects_skipped);
+	snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)r->bytes_written);
+	snprintf(secs, sizeof(secs), "%.3f", r->seconds_total);
+	trs_log_field f[] = {{"archive", r->archive}, {"objects_written", written}, {"objects_failed", failed},
+			     {"objects_skipped", skipped}, {"bytes_written", bytes}, {"duration_s", secs}};
+	if ((rc == 0 ? TRS_LOG_INFO : TRS_LOG_ERROR) <= log->level)
+		cli_log_sink(rc == 0 ? TRS_LOG_INFO : TRS_LOG_ERROR, rc == 0 ? "archive restored" : "archive restored with failures",
+			     f, sizeof(f) / sizeof(f[0]), log);
+}
+
+int cmd_process(int argc, char **argv)
+{
+	enum { O_DEST = 256, O_REGION, O_DRY, O_JSON, O_WORKERS, O_MEM, O_RATIO, O_MAXDEC, O_MAXMAN, O_NOPROG, O_LEVEL, O_FORMAT };
+	static const struct option opts[] = {
+		{"dest", required_argument, 0, O_DEST},
+		{"region", required_argument, 0, O_REGION},
+		{"dry-run", no_argument, 0, O_DRY},
+		{"json", no_argument, 0, O_JSON},
+		{"workers", required_argument, 0, O_WORKERS},
+		{"max-memory", required_argument, 0, O_MEM},
+		{"max-ratio", required_argument, 0, O_RATIO},
+		{"max-decompressed", required_argument, 0, O_MAXDEC},
+		{"max-manifest", required_argument, 0, O_MAXMAN},
+		{"no-progress", no_argument, 0, O_NOPROG},
+		{"log-level", required_argument, 0, O_LEVEL},
+		{"log-format", required_argument, 0, O_FORMAT},
+		{"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0},
+	};
+	cli_log log;
+	cli_log_init(&log);
+	trs_ctx_options co = TRS_CTX_OPTIONS_INIT;
+	trs_process_options po = TRS_PROCESS_OPTIONS_INIT;
+	const char *dest = NULL;
+	bool json = false, progress = isatty(STDERR_FILENO);
+	unsigned long long v;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_DEST: dest = optarg; break;
+		case O_REGION: co.region = optarg; break;
+		case O_DRY: po.dry_run = 1; break;
+		case O_JSON: json = true; break;
+		case O_NOPROG: progress = false; break;
+		case O_WORKERS:
+			if (!cli_parse_uint(optarg, 1024, &v) || v == 0)
+				goto bad_value;
+			co.workers = (unsigned)v;
+			break;
+		case O_MEM:
+			if (!cli_parse_bytes(optarg, &co.max_memory) || co.max_memory < (1u << 20))
+				goto bad_value;
+			break;
+		case O_RATIO:
+			if (!cli_parse_uint(optarg, UINT32_MAX, &v) || v == 0)
+				goto bad_value;
+			co.max_ratio = v;
+			break;
+		case O_MAXDEC:
+			if (!cli_parse_bytes(optarg, &co.max_decompressed_bytes) || !co.max_decompressed_bytes)
+				goto bad_value;
+			break;
+		case O_MAXMAN:
+			if (!cli_parse_bytes(optarg, &co.max_manifest_bytes) || !co.max_manifest_bytes)
+				goto bad_value;
+			break;
+		case O_LEVEL:
+			if (!cli_log_level_parse(optarg, &log.level))
+				goto bad_value;
+			break;
+		case O_FORMAT:
+			if (!cli_log_format_parse(optarg, &log.json))
+				goto bad_value;
+			break;
+		case 'h': fputs(usage, stdout); return EXIT_OK;
+		default: fputs(usage, stderr); return EXIT_USAGE;
+		}
+		continue;
+	bad_value:
+		fprintf(stderr, "trs process: bad value '%s' for --%s\n", optarg, opts[c - O_DEST].name);
+		return EXIT_USAGE;
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "trs process: give exactly one ARCHIVE\n\n%s", usage);
+		return EXIT_USAGE;
+	}
+	const char *archive = argv[optind];
+	co.log = cli_log_sink;
+	co.log_level = log.level;
+	co.log_userdata = &log;
+	if (progress) {
+		co.progress = cli_progress_sink;
+		co.progress_userdata = &log;
+	}
+	co.cancel = &canceled;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+
+	trs_error err = TRS_ERROR_INIT;
+	trs_ctx *ctx = NULL;
+	trs_storage *storage = NULL;
+	trs_report *report = NULL;
+	int rc = trs_ctx_new(&ctx, &co, &err);
+	if (rc == 0 && !*trs_ctx_region(ctx)) {
+		rc = TRS_EINVAL;
+		snprintf(err.message, sizeof(err.message),
+			 "no region: pass --region or set AWS_REGION (only targets in this service's region are restored)");
+	}
+	if (rc == 0)
+		rc = trs_storage_open(&storage, ctx, dest ? dest : "s3", &err);
+	if (rc < 0) {
+		cli_log_msg(&log, TRS_LOG_ERROR, err.message, NULL, NULL);
+		trs_ctx_free(ctx);
+		return EXIT_USAGE;
+	}
+	trs_archive_source src = TRS_ARCHIVE_SOURCE_INIT;
+	if (strncmp(archive, "s3://", 5) == 0) {
+		rc = TRS_EUNSUPPORTED;
+		snprintf(err.message, sizeof(err.message), "archive %s: reading archives from S3 is not in this build yet; download it first", archive);
+	} else {
+		src.path = archive;
+	}
+	if (rc == 0)
+		rc = trs_process(ctx, storage, &src, &po, &report, &err);
+	cli_progress_clear(&log);
+	if (rc < 0 && rc != TRS_EPARTIAL)
+		cli_log_msg(&log, TRS_LOG_ERROR, err.message, "archive", archive);
+	if (report) {
+		if (json)
+			print_json_report(report, rc, &err);
+		else if ((rc == 0 || rc == TRS_EPARTIAL) && log.level >= TRS_LOG_INFO && !log.json)
+			print_summary(report, rc);
+		if (log.json && (rc == 0 || rc == TRS_EPARTIAL))
+			log_summary(&log, report, rc);
+	}
+	trs_report_free(report);
+	trs_storage_free(storage);
+	trs_ctx_free(ctx);
+	return cli_exit_code(rc);
+}

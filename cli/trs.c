@@ -1,0 +1,52 @@
+/* trs: restore .tar.zst archives of the S3 Cross-Region Compressor. */
+#include "cli.h"
+
+#include <locale.h>
+#include <string.h>
+
+static const char usage[] =
+	"usage: trs <command> [options]\n"
+	"\n"
+	"Restores .tar.zst archives made by the source side of the S3 Cross-Region\n"
+	"Compressor into their destination buckets.\n"
+	"\n"
+	"commands:\n"
+	"  process ARCHIVE [--dest file://DIR] [--region R]   restore one archive\n"
+	"  inspect ARCHIVE [--json]                            show manifest, members, joins\n"
+	"  pack DIR -o OUT.tar.zst --target REGION:BUCKET[:CLASS] ...\n"
+	"                                                      write an archive in the source side's format\n"
+	"  head STORAGE BUCKET KEY                             show a restored object's tags, class, metadata\n"
+	"\n"
+	"  trs <command> --help    options of a command\n"
+	"  trs --version           version of trs and libtrs\n"
+	"\n"
+	"exit codes: 0 done, 1 some objects failed (nothing lost; run again),\n"
+	"            2 bad usage or configuration, 3 the archive cannot be read\n";
+
+int main(int argc, char **argv)
+{
+	setlocale(LC_ALL, "");
+	if (argc < 2) {
+		fputs(usage, stderr);
+		return EXIT_USAGE;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+		fputs(usage, stdout);
+		return EXIT_OK;
+	}
+	if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
+		printf("trs %s (libtrs %s)\n", TRS_VERSION, trs_version());
+		return EXIT_OK;
+	}
+	if (!strcmp(cmd, "process"))
+		return cmd_process(argc - 1, argv + 1);
+	if (!strcmp(cmd, "inspect"))
+		return cmd_inspect(argc - 1, argv + 1);
+	if (!strcmp(cmd, "pack"))
+		return cmd_pack(argc - 1, argv + 1);
+	if (!strcmp(cmd, "head"))
+		return cmd_head(argc - 1, argv + 1);
+	fprintf(stderr, "trs: unknown command '%s'\n\n%s", cmd, usage);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,72 @@
+/*
+ * libtrs: the context. Settings shared by every operation of one user of
+ * the library: region, logging, limits, concurrency, cancellation.
+ *
+ * There is no global state: two contexts can live in one process, and a
+ * context may be used from several threads once configured.
+ */
+#ifndef TRS_CONTEXT_H
+#define TRS_CONTEXT_H
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct trs_ctx trs_ctx;
+
+/** Progress of one archive, reported from the thread that reads it. */
+typedef struct trs_progress {
+	uint64_t compressed_read;    /* compressed bytes consumed so far */
+	uint64_t compressed_total;   /* 0 when unknown */
+	uint64_t decompressed;       /* tar bytes produced so far */
+	uint64_t objects_done;       /* objects finished (written, failed or skipped) */
+	uint64_t objects_total;      /* manifest entries, 0 until the manifest is read */
+	int pass;                    /* 1: looking for the manifest, 2: restoring */
+} trs_progress;
+
+typedef void (*trs_progress_fn)(const trs_progress *progress, void *userdata);
+
+#define TRS_CTX_OPTIONS_VERSION 1
+
+/**
+ * Context settings. Start from TRS_CTX_OPTIONS_INIT: every zero field means
+ * "the default", so a program compiled against an older header keeps working.
+ */
+typedef struct trs_ctx_options {
+	unsigned int version;
+	const char *region;            /* this service's region; NULL: AWS_REGION, then AWS_DEFAULT_REGION */
+	trs_log_fn log;                /* NULL: silent */
+	trs_log_level log_level;       /* records above this level are not built */
+	void *log_userdata;
+	trs_progress_fn progress;      /* NULL: none */
+	void *progress_userdata;
+	const volatile int *cancel;    /* when *cancel becomes nonzero, long operations stop with TRS_ECANCELED */
+	uint64_t max_manifest_bytes;   /* default 1 GiB */
+	uint64_t max_manifest_objects; /* default 50 million */
+	uint64_t max_decompressed_bytes; /* bomb guard on the tar stream; default 0 = 16 TiB */
+	uint64_t max_ratio;            /* bomb guard: decompressed/compressed; default 0 = none beyond size */
+	unsigned int max_window_log;   /* zstd window; default 31 (2 GiB) */
+	unsigned int workers;          /* parallel writers; default: cpu count */
+	uint64_t max_memory;           /* bytes of object data buffered in flight; default 256 MiB */
+} trs_ctx_options;
+
+#define TRS_CTX_OPTIONS_INIT {TRS_CTX_OPTIONS_VERSION, 0, 0, TRS_LOG_INFO, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+
+/**
+ * Create a context. `options` may be NULL for all defaults. Strings are
+ * copied. Returns 0, or TRS_EINVAL (bad option) / TRS_ENOMEM.
+ */
+TRS_EXTERN(int) trs_ctx_new(trs_ctx **out, const trs_ctx_options *options, trs_error *err);
+
+/** The region in effect ("" when none could be found). */
+TRS_EXTERN(const char *) trs_ctx_region(const trs_ctx *ctx);
+
+/** Free a context. NULL is ignored. Objects made with it must be freed first. */
+TRS_EXTERN(void) trs_ctx_free(trs_ctx *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

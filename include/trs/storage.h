@@ -1,0 +1,137 @@
+/*
+ * libtrs: storage. Where restored objects go and archives come from.
+ *
+ * A trs_storage is a backend behind a small vtable (trs/sys/storage.h).
+ * Built in: "fs" (a local directory, DIR/<bucket>/<key>) and "s3". A user's
+ * own backend is a first-class citizen: implement the vtable and hand it to
+ * trs_upload or trs_process like any built-in one.
+ */
+#ifndef TRS_STORAGE_H
+#define TRS_STORAGE_H
+
+#include "common.h"
+#include "manifest.h"
+#include "context.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct trs_storage trs_storage;
+
+/**
+ * A body to upload: a pull stream of exactly `length` bytes.
+ *
+ * `read` returns the number of bytes placed in buf (> 0), 0 at the end, or a
+ * negative TRS_E* code with err filled. A negative return means the object
+ * must NOT become visible: that is how integrity failures (size, MD5) found
+ * at the last byte stop a write. Backends therefore make an object visible
+ * only after read returned 0.
+ */
+typedef struct trs_body {
+	int64_t (*read)(void *self, void *buf, size_t len, trs_error *err);
+	void *self;
+	uint64_t length;
+} trs_body;
+
+/** A body over a memory buffer, not copied: `data` must outlive the upload. */
+typedef struct trs_memory_body {
+	trs_body body;
+	const unsigned char *data;
+	size_t len;
+	size_t pos;
+} trs_memory_body;
+
+/** Set up `mb` over data[0..len) and return its trs_body. */
+TRS_EXTERN(trs_body *) trs_memory_body_init(trs_memory_body *mb, const void *data, size_t len);
+
+#define TRS_PUT_REQUEST_VERSION 1
+
+/** One object to one bucket. Strings are borrowed for the call only. */
+typedef struct trs_put_request {
+	unsigned int version;
+	const char *bucket;
+	const char *key;
+	uint64_t size;
+	const char *storage_class;   /* NULL or "": STANDARD */
+	const char *kms_key_id;      /* NULL or "": no SSE-KMS */
+	const trs_kv *tags;          /* at most 10, S3's limit */
+	size_t ntags;
+	const trs_kv *metadata;      /* user metadata, names without "x-amz-meta-" */
+	size_t nmetadata;
+	const char *content_md5_hex; /* NULL, or the MD5 the bytes must have (32 hex) */
+} trs_put_request;
+
+#define TRS_PUT_REQUEST_INIT {TRS_PUT_REQUEST_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+
+/** What head() knows about a stored object. Owned strings; see trs_object_info_clear. */
+typedef struct trs_object_info {
+	uint64_t size;
+	char *etag;          /* quoted or not, as the backend stores it */
+	char *storage_class;
+	char *kms_key_id;
+	trs_kv *tags;
+	size_t ntags;
+	trs_kv *metadata;
+	size_t nmetadata;
+	int64_t mtime;       /* unix seconds, 0 when unknown */
+} trs_object_info;
+
+/** Free what a head() call put in `info` (strings allocated with malloc) and zero it. */
+TRS_EXTERN(void) trs_object_info_clear(trs_object_info *info);
+
+/** Receives a get()'s bytes in order. Returns 0, or a negative code to stop. */
+typedef int (*trs_sink_fn)(void *userdata, const void *data, size_t len, trs_error *err);
+
+/**
+ * Write one object. Streams `body` to `storage` under req->bucket/req->key.
+ * Returns 0, or a negative code; on failure nothing is visible at the key
+ * that was not there before (a previous version stays).
+ */
+TRS_EXTERN(int) trs_upload(trs_storage *storage, const trs_put_request *req, trs_body *body, trs_error *err);
+
+/** Stream `length` bytes from `offset` (length UINT64_MAX: to the end) into `sink`. */
+TRS_EXTERN(int) trs_storage_get(trs_storage *storage, const char *bucket, const char *key,
+				uint64_t offset, uint64_t length, trs_sink_fn sink, void *userdata,
+				trs_error *err);
+
+/** Describe an object. TRS_ENOTFOUND when there is none. */
+TRS_EXTERN(int) trs_storage_head(trs_storage *storage, const char *bucket, const char *key,
+				 trs_object_info *info, trs_error *err);
+
+/** Delete an object. Deleting what is not there succeeds. */
+TRS_EXTERN(int) trs_storage_delete(trs_storage *storage, const char *bucket, const char *key, trs_error *err);
+
+/**
+ * Server-side copy of src_bucket/src_key to req->bucket/req->key with the
+ * request's class, KMS key, tags and metadata (req->size may be 0).
+ */
+TRS_EXTERN(int) trs_storage_copy(trs_storage *storage, const char *src_bucket, const char *src_key,
+				 const trs_put_request *req, trs_error *err);
+
+/** The backend's short name: "fs", "s3", or what a custom backend says. */
+TRS_EXTERN(const char *) trs_storage_name(const trs_storage *storage);
+
+/** Free a storage (calls the backend's free). NULL is ignored. */
+TRS_EXTERN(void) trs_storage_free(trs_storage *storage);
+
+/**
+ * The "fs" backend: objects at DIR/<bucket>/<key>, written to a temporary
+ * name and renamed into place when complete; tags, class and metadata kept
+ * as JSON at DIR/.trs-meta/<bucket>/<key> (bucket names cannot start with a
+ * dot, so the two never collide). DIR is created when missing. Keys that
+ * would escape DIR (".." or "." segments, empty segments, absolute, NUL) are
+ * refused with TRS_EUNSAFE for that object.
+ */
+TRS_EXTERN(int) trs_storage_fs_new(trs_storage **out, trs_ctx *ctx, const char *dir, trs_error *err);
+
+/**
+ * Open a storage by URL: "file://DIR" (or a plain path) for fs, "s3://" for
+ * S3 with the context's AWS settings.
+ */
+TRS_EXTERN(int) trs_storage_open(trs_storage **out, trs_ctx *ctx, const char *url, trs_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

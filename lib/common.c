@@ -1,0 +1,224 @@
+/* Errors, logging, buffers: the small things every file uses. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+TRS_EXTERN(const char *) trs_version(void)
+{
+	return TRS_VERSION;
+}
+
+TRS_EXTERN(void) trs_error_clear(trs_error *err)
+{
+	if (err)
+		memset(err, 0, sizeof(*err));
+}
+
+TRS_EXTERN(const char *) trs_strerror(int code)
+{
+	switch (code) {
+	case TRS_OK: return "TRS_OK";
+	case TRS_ENOMEM: return "TRS_ENOMEM";
+	case TRS_EINVAL: return "TRS_EINVAL";
+	case TRS_EIO: return "TRS_EIO";
+	case TRS_EARCHIVE: return "TRS_EARCHIVE";
+	case TRS_EMANIFEST: return "TRS_EMANIFEST";
+	case TRS_ENOTFOUND: return "TRS_ENOTFOUND";
+	case TRS_EINTEGRITY: return "TRS_EINTEGRITY";
+	case TRS_ELIMIT: return "TRS_ELIMIT";
+	case TRS_EUNSAFE: return "TRS_EUNSAFE";
+	case TRS_EHTTP: return "TRS_EHTTP";
+	case TRS_ENET: return "TRS_ENET";
+	case TRS_EAUTH: return "TRS_EAUTH";
+	case TRS_ECANCELED: return "TRS_ECANCELED";
+	case TRS_EPARTIAL: return "TRS_EPARTIAL";
+	case TRS_EEXISTS: return "TRS_EEXISTS";
+	case TRS_EUNSUPPORTED: return "TRS_EUNSUPPORTED";
+	default: return "TRS_E?";
+	}
+}
+
+int trs__error_vset(trs_error *err, int code, const char *fmt, va_list ap)
+{
+	if (err) {
+		err->code = code;
+		vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	}
+	return code;
+}
+
+int trs__error_set(trs_error *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	trs__error_vset(err, code, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int trs__error_errno(trs_error *err, int errnum, const char *fmt, ...)
+{
+	if (err) {
+		va_list ap;
+		va_start(ap, fmt);
+		trs__error_vset(err, TRS_EIO, fmt, ap);
+		va_end(ap);
+		size_t used = strlen(err->message);
+		snprintf(err->message + used, sizeof(err->message) - used, ": %s", strerror(errnum));
+		err->sys_errno = errnum;
+		err->retryable = errnum == EINTR || errnum == EAGAIN;
+	}
+	return TRS_EIO;
+}
+
+void trs__error_prefix(trs_error *err, const char *fmt, ...)
+{
+	if (!err)
+		return;
+	char prefix[TRS_ERROR_MESSAGE_SIZE];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	va_end(ap);
+	char old[TRS_ERROR_MESSAGE_SIZE];
+	memcpy(old, err->message, sizeof(old));
+	snprintf(err->message, sizeof(err->message), "%s: %s", prefix, old);
+}
+
+bool trs__log_enabled(const trs_ctx *ctx, trs_log_level level)
+{
+	return ctx && ctx->log && level <= ctx->log_level;
+}
+
+void trs__log(const trs_ctx *ctx, trs_log_level level, const char *message, ...)
+{
+	if (!trs__log_enabled(ctx, level))
+		return;
+	trs_log_field fields[24];
+	size_t n = 0;
+	va_list ap;
+	va_start(ap, message);
+	for (;;) {
+		const char *key = va_arg(ap, const char *);
+		if (!key)
+			break;
+		const char *value = va_arg(ap, const char *);
+		if (n < TRS_ARRAY_SIZE(fields) && value) {
+			fields[n].key = key;
+			fields[n].value = value;
+			n++;
+		}
+	}
+	va_end(ap);
+	ctx->log(level, message, fields, n, ctx->log_userdata);
+}
+
+void *trs__malloc(size_t size, trs_error *err)
+{
+	void *p = malloc(size ? size : 1);
+	if (!p)
+		trs__error_set(err, TRS_ENOMEM, "out of memory allocating %zu bytes", size);
+	return p;
+}
+
+void *trs__calloc(size_t n, size_t size, trs_error *err)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+	if (!p)
+		trs__error_set(err, TRS_ENOMEM, "out of memory allocating %zu x %zu bytes", n, size);
+	return p;
+}
+
+char *trs__strndup(const char *s, size_t len, trs_error *err)
+{
+	char *p = trs__malloc(len + 1, err);
+	if (p) {
+		memcpy(p, s, len);
+		p[len] = '\0';
+	}
+	return p;
+}
+
+char *trs__strdup(const char *s, trs_error *err)
+{
+	return trs__strndup(s, strlen(s), err);
+}
+
+double trs__now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void trs__hex(const unsigned char *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+int trs__buf_grow(trs_buf *b, size_t extra, trs_error *err)
+{
+	if (b->cap - b->len > extra)
+		return 0;
+	size_t need = b->len + extra + 1;
+	if (need < b->len)
+		return trs__error_set(err, TRS_ENOMEM, "buffer size overflow");
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap < need)
+		cap = cap * 2 > cap ? cap * 2 : need;
+	char *p = realloc(b->data, cap);
+	if (!p)
+		return trs__error_set(err, TRS_ENOMEM, "out of memory growing a buffer to %zu bytes", cap);
+	b->data = p;
+	b->cap = cap;
+	return 0;
+}
+
+int trs__buf_put(trs_buf *b, const void *data, size_t len, trs_error *err)
+{
+	if (trs__buf_grow(b, len, err) < 0)
+		return TRS_ENOMEM;
+	if (len)
+		memcpy(b->data + b->len, data, len);
+	b->len += len;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int trs__buf_puts(trs_buf *b, const char *s, trs_error *err)
+{
+	return trs__buf_put(b, s, strlen(s), err);
+}
+
+int trs__buf_printf(trs_buf *b, trs_error *err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return trs__error_set(err, TRS_EINVAL, "bad format");
+	if (trs__buf_grow(b, (size_t)n, err) < 0)
+		return TRS_ENOMEM;
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+void trs__buf_free(trs_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}

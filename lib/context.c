@@ -1,0 +1,99 @@
+/* The context: settings shared by every operation of one library user. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_MAX_MANIFEST_BYTES (1ull << 30)
+#define DEFAULT_MAX_MANIFEST_OBJECTS 50000000ull
+#define DEFAULT_MAX_DECOMPRESSED (16ull << 40)
+#define DEFAULT_MAX_MEMORY (256ull << 20)
+#define DEFAULT_WINDOW_LOG 31
+
+static void ctx_defaults(trs_ctx *c)
+{
+	c->log_level = TRS_LOG_INFO;
+	c->max_manifest_bytes = DEFAULT_MAX_MANIFEST_BYTES;
+	c->max_manifest_objects = DEFAULT_MAX_MANIFEST_OBJECTS;
+	c->max_decompressed_bytes = DEFAULT_MAX_DECOMPRESSED;
+	c->max_window_log = DEFAULT_WINDOW_LOG;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	c->workers = ncpu > 0 ? (unsigned int)ncpu : 1;
+	c->max_memory = DEFAULT_MAX_MEMORY;
+}
+
+const trs_ctx *trs__ctx_default(void)
+{
+	/* Immutable after first initialisation; every field is a plain value. */
+	static trs_ctx def;
+	static int ready;
+	if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) {
+		trs_ctx tmp = {0};
+		ctx_defaults(&tmp);
+		tmp.region = (char *)"";
+		def = tmp;
+		__atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
+	}
+	return &def;
+}
+
+TRS_EXTERN(int) trs_ctx_new(trs_ctx **out, const trs_ctx_options *o, trs_error *err)
+{
+	*out = NULL;
+	if (o && (o->version == 0 || o->version > TRS_CTX_OPTIONS_VERSION))
+		return trs__error_set(err, TRS_EINVAL, "trs_ctx_options has unknown version %u", o->version);
+	if (o && o->max_window_log && (o->max_window_log < 10 || o->max_window_log > 31))
+		return trs__error_set(err, TRS_EINVAL, "max_window_log must be between 10 and 31");
+	trs_ctx *c = trs__calloc(1, sizeof(*c), err);
+	if (!c)
+		return TRS_ENOMEM;
+	ctx_defaults(c);
+	const char *region = NULL;
+	if (o) {
+		region = o->region;
+		c->log = o->log;
+		c->log_level = o->log_level;
+		c->log_userdata = o->log_userdata;
+		c->progress = o->progress;
+		c->progress_userdata = o->progress_userdata;
+		c->cancel = o->cancel;
+		if (o->max_manifest_bytes)
+			c->max_manifest_bytes = o->max_manifest_bytes;
+		if (o->max_manifest_objects)
+			c->max_manifest_objects = o->max_manifest_objects;
+		if (o->max_decompressed_bytes)
+			c->max_decompressed_bytes = o->max_decompressed_bytes;
+		c->max_ratio = o->max_ratio;
+		if (o->max_window_log)
+			c->max_window_log = o->max_window_log;
+		if (o->workers)
+			c->workers = o->workers;
+		if (o->max_memory)
+			c->max_memory = o->max_memory;
+	}
+	if (!region || !*region)
+		region = getenv("AWS_REGION");
+	if (!region || !*region)
+		region = getenv("AWS_DEFAULT_REGION");
+	c->region = trs__strdup(region ? region : "", err);
+	if (!c->region) {
+		free(c);
+		return TRS_ENOMEM;
+	}
+	*out = c;
+	return 0;
+}
+
+TRS_EXTERN(const char *) trs_ctx_region(const trs_ctx *ctx)
+{
+	return TRS_CTX(ctx)->region;
+}
+
+TRS_EXTERN(void) trs_ctx_free(trs_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	free(ctx->region);
+	free(ctx);
+}

@@ -1,0 +1,94 @@
+/*
+ * libtrs private declarations shared by the library's files.
+ * Names with a double underscore (trs__) are internal and never exported.
+ */
+#ifndef TRS_INTERNAL_H
+#define TRS_INTERNAL_H
+
+#include "trs.h"
+#include "trs/sys/storage.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+
+#if defined(__GNUC__)
+#define TRS_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define TRS_PRINTF(f, a)
+/* "manifest.json" or "./manifest.json" (lib/archive.c). */
+int trs__archive_is_manifest(const char *path);
+
+#endif
+
+#define TRS_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+struct trs_ctx {
+	char *region;
+	trs_log_fn log;
+	trs_log_level log_level;
+	void *log_userdata;
+	trs_progress_fn progress;
+	void *progress_userdata;
+	const volatile int *cancel;
+	uint64_t max_manifest_bytes;
+	uint64_t max_manifest_objects;
+	uint64_t max_decompressed_bytes;
+	uint64_t max_ratio;
+	unsigned int max_window_log;
+	unsigned int workers;
+	uint64_t max_memory;
+};
+
+/* A context with every default, for calls made with ctx == NULL. */
+const trs_ctx *trs__ctx_default(void);
+#define TRS_CTX(c) ((c) ? (const trs_ctx *)(c) : trs__ctx_default())
+
+/* Fill err (when non-NULL) and return code. The message is formatted printf-style. */
+int trs__error_set(trs_error *err, int code, const char *fmt, ...) TRS_PRINTF(3, 4);
+int trs__error_vset(trs_error *err, int code, const char *fmt, va_list ap);
+/* Like trs__error_set for TRS_EIO, with errno's text appended. */
+int trs__error_errno(trs_error *err, int errnum, const char *fmt, ...) TRS_PRINTF(3, 4);
+/* Prefix err->message with "prefix: " (keeps the code and other fields). */
+void trs__error_prefix(trs_error *err, const char *fmt, ...) TRS_PRINTF(2, 3);
+
+/* Log with structured fields: trs__log(ctx, TRS_LOG_WARN, "msg", "key", val, ..., NULL). */
+void trs__log(const trs_ctx *ctx, trs_log_level level, const char *message, ...);
+bool trs__log_enabled(const trs_ctx *ctx, trs_log_level level);
+
+static inline bool trs__canceled(const trs_ctx *ctx)
+{
+	return ctx && ctx->cancel && *ctx->cancel;
+}
+
+/* Allocation helpers that never return NULL silently: they fill err. */
+void *trs__malloc(size_t size, trs_error *err);
+void *trs__calloc(size_t n, size_t size, trs_error *err);
+char *trs__strdup(const char *s, trs_error *err);
+char *trs__strndup(const char *s, size_t len, trs_error *err);
+
+/* Monotonic seconds. */
+double trs__now(void);
+
+/* Lower-case hex of n bytes into out (2n+1 bytes). */
+void trs__hex(const unsigned char *in, size_t n, char *out);
+
+/* A growable byte buffer. */
+typedef struct trs_buf {
+	char *data;
+	size_t len;
+	size_t cap;
+} trs_buf;
+#define TRS_BUF_INIT {0, 0, 0}
+int trs__buf_grow(trs_buf *b, size_t extra, trs_error *err);
+int trs__buf_put(trs_buf *b, const void *data, size_t len, trs_error *err);
+int trs__buf_puts(trs_buf *b, const char *s, trs_error *err);
+int trs__buf_printf(trs_buf *b, trs_error *err, const char *fmt, ...) TRS_PRINTF(3, 4);
+void trs__buf_free(trs_buf *b);
+
+/* The s3 backend's constructor (lib/storage_s3.c); url is "s3" or "s3://...". */
+int trs__storage_s3_open(trs_storage **out, trs_ctx *ctx, const char *url, trs_error *err);
+
+/* "manifest.json" or "./manifest.json" (lib/archive.c). */
+int trs__archive_is_manifest(const char *path);
+
+#endif

@@ -1,0 +1,778 @@
+/*
+ * manifest.json (FORMAT.md §2), parsed with yajl's event parser.
+ *
+ * The event parser, not the tree parser: yajl_tree recurses per nesting
+ * level and builds a full DOM, while the events let us enforce a depth limit
+ * at the first '[' too many, stream the JSON as it is decompressed, and keep
+ * only the fields we use, in one arena.
+ */
+#include "internal.h"
+#include "arena.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yajl/yajl_parse.h>
+
+#define DEFAULT_MAX_BYTES (1ull << 30)
+#define DEFAULT_MAX_OBJECTS 50000000ull
+#define DEFAULT_MAX_DEPTH 64
+#define MAX_KEY 64
+
+struct trs_manifest {
+	trs_arena arena;
+	trs_manifest_target *targets;
+	size_t ntargets;
+	trs_manifest_object *objects;
+	size_t nobjects;
+	char **warnings;
+	size_t nwarnings;
+	/* relative_key -> object index + 1 (0 = empty slot); open addressing. */
+	uint32_t *index;
+	size_t index_mask;
+};
+
+typedef enum {
+	ST_TOP,          /* before the document */
+	ST_ROOT,         /* in the top-level object */
+	ST_TARGETS,      /* in "targets": [...] */
+	ST_TARGET,       /* in one target {...} */
+	ST_OBJECTS,      /* in "objects": [...] */
+	ST_OBJECT,       /* in one object {...} */
+	ST_TAGS,         /* in an object's "tags": [...] */
+	ST_TAG,          /* in one {"k": "v"} */
+	ST_DONE
+} parse_state;
+
+/* Which field the next scalar belongs to. */
+typedef enum {
+	F_NONE,
+	F_T_REGION, F_T_BUCKET, F_T_CLASS, F_T_KMS, F_T_BACKUP,
+	F_O_SRC_BUCKET, F_O_SRC_PREFIX, F_O_NAME, F_O_REL_KEY, F_O_CTIME, F_O_ETAG,
+	F_O_SIZE, F_O_CLASS, F_O_TAGS,
+	F_TAG_VALUE,
+	F_TARGETS, F_OBJECTS
+} field_id;
+
+typedef struct {
+	trs_kv *items;
+	size_t n, cap;
+} kv_list;
+
+struct trs_manifest_parser {
+	yajl_handle yajl;
+	trs_manifest *m;
+	trs_manifest_limits limits;
+	uint64_t bytes;
+	parse_state state;
+	unsigned int depth;
+	unsigned int skip_depth; /* > 0: inside an ignored value that opened at this depth */
+	field_id field;
+	char key[MAX_KEY + 1];   /* current key, truncated; only known (short) keys matter */
+	size_t objects_cap;
+	size_t targets_cap;
+	trs_manifest_object cur;  /* the object being built */
+	char *cur_tag_key;
+	kv_list tags;
+	size_t entry_index;       /* position of the object being built in "objects" */
+	size_t entries_seen;
+	int cur_has_name;
+	int cur_has_relkey;
+	int failed;
+	trs_error error;          /* the first error, set inside callbacks */
+	int finished;
+};
+
+static const char *const EMPTY = "";
+
+/* ---- errors from inside callbacks ---- */
+
+static int fail(trs_manifest_parser *p, int code, const char *fmt, ...) TRS_PRINTF(3, 4);
+static int fail(trs_manifest_parser *p, int code, const char *fmt, ...)
+{
+	if (!p->failed) {
+		va_list ap;
+		va_start(ap, fmt);
+		trs__error_vset(&p->error, code, fmt, ap);
+		va_end(ap);
+		p->failed = 1;
+	}
+	return 0; /* tells yajl to stop */
+}
+
+static void where(trs_manifest_parser *p, char *buf, size_t size)
+{
+	switch (p->state) {
+	case ST_TARGET:
+		snprintf(buf, size, "targets[%zu].%s", p->m->ntargets - 1, p->key);
+		break;
+	case ST_OBJECT:
+		snprintf(buf, size, "objects[%zu].%s", p->entry_index, p->key);
+		break;
+	case ST_TAGS:
+	case ST_TAG:
+		snprintf(buf, size, "objects[%zu].tags", p->entry_index);
+		break;
+	default:
+		snprintf(buf, size, "%s", p->key);
+	}
+}
+
+static const char *kind_name(int kind)
+{
+	static const char *const names[] = {"null", "a boolean", "a number", "a string", "an object", "a list"};
+	return names[kind];
+}
+
+enum { K_NULL, K_BOOL, K_NUMBER, K_STRING, K_MAP, K_ARRAY };
+
+static int wrong_type(trs_manifest_parser *p, const char *expected, int got)
+{
+	char field[160];
+	where(p, field, sizeof(field));
+	return fail(p, TRS_EMANIFEST, "manifest.json: %s must be %s, got %s", field, expected, kind_name(got));
+}
+
+static int warn(trs_manifest_parser *p, const char *fmt, ...) TRS_PRINTF(2, 3);
+static int warn(trs_manifest_parser *p, const char *fmt, ...)
+{
+	trs_manifest *m = p->m;
+	if (m->nwarnings >= 1000)
+		return 1; /* enough to diagnose; do not let warnings grow without bound */
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	char **w = realloc(m->warnings, (m->nwarnings + 1) * sizeof(*w));
+	if (!w)
+		return fail(p, TRS_ENOMEM, "out of memory");
+	m->warnings = w;
+	w[m->nwarnings] = trs__arena_strdup(&m->arena, msg, strlen(msg));
+	if (!w[m->nwarnings])
+		return fail(p, TRS_ENOMEM, "out of memory");
+	m->nwarnings++;
+	return 1;
+}
+
+/* ---- values ---- */
+
+static int store_string(trs_manifest_parser *p, const char **slot, const char *s, size_t len)
+{
+	char *copy = trs__arena_strdup(&p->m->arena, s, len);
+	if (!copy)
+		return fail(p, TRS_ENOMEM, "out of memory storing the manifest");
+	*slot = copy;
+	return 1;
+}
+
+/* Parse a JSON number as an exact unsigned size: integers of any length up
+ * to 2^64-1 exactly; floats only when integral (1048576.0, 1e3). */
+static int parse_size(const char *s, size_t len, uint64_t *out)
+{
+	char buf[64];
+	if (len == 0 || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	if (buf[0] == '-')
+		return (strspn(buf + 1, "0.eE+-") == len - 1) ? (*out = 0, 0) : -1; /* -0 is 0 */
+	if (strspn(buf, "0123456789") == len) {
+		errno = 0;
+		char *end;
+		unsigned long long v = strtoull(buf, &end, 10);
+		if (errno == ERANGE || *end)
+			return -1;
+		*out = v;
+		return 0;
+	}
+	/* Decimal with only zeros after the point: exact without going through double. */
+	char *dot = strchr(buf, '.');
+	if (dot && !strpbrk(buf, "eE") && strspn(dot + 1, "0") == strlen(dot + 1)) {
+		*dot = '\0';
+		return parse_size(buf, (size_t)(dot - buf), out);
+	}
+	errno = 0;
+	char *end;
+	double d = strtod(buf, &end);
+	if (errno == ERANGE || *end || !(d >= 0) || d != floor(d) || d > 9007199254740992.0)
+		return -1;
+	*out = (uint64_t)d;
+	return 1;
+}
+
+static int on_scalar(trs_manifest_parser *p, int kind, const char *s, size_t len, int boolean)
+{
+	if (p->skip_depth)
+		return 1;
+	switch (p->state) {
+	case ST_TOP:
+		return fail(p, TRS_EMANIFEST, "manifest.json must be a JSON object, got %s", kind_name(kind));
+	case ST_ROOT:
+		if ((p->field == F_TARGETS || p->field == F_OBJECTS) && kind != K_NULL)
+			return wrong_type(p, "a list", kind);
+		return 1; /* unknown top-level scalar, or a null list: ignored */
+	case ST_TARGETS:
+		return fail(p, TRS_EMANIFEST, "manifest.json: targets[%zu] must be an object, got %s",
+			    p->m->ntargets, kind_name(kind));
+	case ST_OBJECTS:
+		return fail(p, TRS_EMANIFEST, "manifest.json: objects[%zu] must be an object, got %s",
+			    p->entries_seen, kind_name(kind));
+	case ST_TAGS:
+		return fail(p, TRS_EMANIFEST, "manifest.json: objects[%zu].tags[%zu] must be an object like {\"key\": \"value\"}, got %s",
+			    p->entry_index, p->tags.n, kind_name(kind));
+	case ST_TARGET: {
+		trs_manifest_target *t = &p->m->targets[p->m->ntargets - 1];
+		if (p->field == F_NONE || kind == K_NULL)
+			return 1;
+		if (p->field == F_T_BACKUP) {
+			if (kind != K_BOOL)
+				return wrong_type(p, "true or false", kind);
+			t->backup = boolean;
+			return 1;
+		}
+		if (kind != K_STRING)
+			return wrong_type(p, "a string", kind);
+		const char **slot = p->field == F_T_REGION ? &t->region
+				    : p->field == F_T_BUCKET ? &t->bucket
+				    : p->field == F_T_CLASS  ? &t->storage_class
+							     : &t->kms_key_arn;
+		return store_string(p, slot, s, len);
+	}
+	case ST_OBJECT: {
+		trs_manifest_object *o = &p->cur;
+		if (p->field == F_NONE || kind == K_NULL)
+			return 1;
+		if (p->field == F_O_TAGS)
+			return wrong_type(p, "a list", kind);
+		if (p->field == F_O_SIZE) {
+			if (kind != K_NUMBER || parse_size(s, len, &o->size) < 0) {
+				char field[160];
+				where(p, field, sizeof(field));
+				return fail(p, TRS_EMANIFEST, "manifest.json: %s must be a non-negative whole number%s%s",
+					    field, kind == K_NUMBER ? ", got " : "", kind == K_NUMBER ? "a fraction or too large" : "");
+			}
+			o->has_size = 1;
+			return 1;
+		}
+		if (kind != K_STRING)
+			return wrong_type(p, "a string", kind);
+		const char **slot;
+		switch (p->field) {
+		case F_O_SRC_BUCKET: slot = &o->source_bucket; break;
+		case F_O_SRC_PREFIX: slot = &o->source_prefix; break;
+		case F_O_NAME: slot = &o->object_name; p->cur_has_name = 1; break;
+		case F_O_REL_KEY: slot = &o->relative_key; p->cur_has_relkey = 1; break;
+		case F_O_CTIME: slot = &o->creation_time; break;
+		case F_O_ETAG: slot = &o->etag; break;
+		default: slot = &o->storage_class; break;
+		}
+		if (slot != &o->etag && slot != &o->creation_time && slot != &o->storage_class &&
+		    slot != &o->source_bucket && memchr(s, 0, len))
+			o->flags |= TRS_MANIFEST_OBJECT_KEY_HAS_NUL;
+		return store_string(p, slot, s, len);
+	}
+	case ST_TAG: {
+		/* Tag values: strings; numbers and booleans are taken as their JSON text (liberal). */
+		if (kind == K_NULL)
+			return wrong_type(p, "a list of {\"key\": \"value\"} with string values", kind);
+		const char *key = p->cur_tag_key;
+		const char *value;
+		if (kind == K_BOOL) {
+			s = boolean ? "true" : "false";
+			len = strlen(s);
+		}
+		value = trs__arena_strdup(&p->m->arena, s, len);
+		if (!value)
+			return fail(p, TRS_ENOMEM, "out of memory");
+		for (size_t i = 0; i < p->tags.n; i++) {
+			if (strcmp(p->tags.items[i].key, key) == 0) {
+				p->tags.items[i].value = value; /* a later duplicate wins, in place */
+				return 1;
+			}
+		}
+		if (p->tags.n == p->tags.cap) {
+			size_t cap = p->tags.cap ? p->tags.cap * 2 : 8;
+			trs_kv *items = realloc(p->tags.items, cap * sizeof(*items));
+			if (!items)
+				return fail(p, TRS_ENOMEM, "out of memory");
+			p->tags.items = items;
+			p->tags.cap = cap;
+		}
+		p->tags.items[p->tags.n].key = key;
+		p->tags.items[p->tags.n].value = value;
+		p->tags.n++;
+		return 1;
+	}
+	default:
+		return 1;
+	}
+}
+
+static int cb_null(void *ctx) { return on_scalar(ctx, K_NULL, NULL, 0, 0); }
+static int cb_boolean(void *ctx, int b) { return on_scalar(ctx, K_BOOL, NULL, 0, b); }
+static int cb_number(void *ctx, const char *s, size_t len) { return on_scalar(ctx, K_NUMBER, s, len, 0); }
+static int cb_string(void *ctx, const unsigned char *s, size_t len)
+{
+	return on_scalar(ctx, K_STRING, (const char *)s, len, 0);
+}
+
+/* ---- structure ---- */
+
+static field_id target_field(const char *k)
+{
+	if (!strcmp(k, "region")) return F_T_REGION;
+	if (!strcmp(k, "bucket")) return F_T_BUCKET;
+	if (!strcmp(k, "storage_class")) return F_T_CLASS;
+	if (!strcmp(k, "kms_key_arn")) return F_T_KMS;
+	if (!strcmp(k, "backup")) return F_T_BACKUP;
+	return F_NONE;
+}
+
+static field_id object_field(const char *k)
+{
+	if (!strcmp(k, "source_bucket")) return F_O_SRC_BUCKET;
+	if (!strcmp(k, "source_prefix")) return F_O_SRC_PREFIX;
+	if (!strcmp(k, "object_name")) return F_O_NAME;
+	if (!strcmp(k, "relative_key")) return F_O_REL_KEY;
+	if (!strcmp(k, "creation_time")) return F_O_CTIME;
+	if (!strcmp(k, "etag")) return F_O_ETAG;
+	if (!strcmp(k, "size")) return F_O_SIZE;
+	if (!strcmp(k, "storage_class")) return F_O_CLASS;
+	if (!strcmp(k, "tags")) return F_O_TAGS;
+	return F_NONE;
+}
+
+static int cb_map_key(void *ctx, const unsigned char *s, size_t len)
+{
+	trs_manifest_parser *p = ctx;
+	if (p->skip_depth)
+		return 1;
+	size_t n = len > MAX_KEY ? MAX_KEY : len;
+	memcpy(p->key, s, n);
+	p->key[n] = '\0';
+	int known_len = len <= MAX_KEY;
+	switch (p->state) {
+	case ST_ROOT:
+		p->field = !known_len ? F_NONE
+			   : !strcmp(p->key, "targets") ? F_TARGETS
+			   : !strcmp(p->key, "objects") ? F_OBJECTS
+							: F_NONE;
+		return 1;
+	case ST_TARGET:
+		p->field = known_len ? target_field(p->key) : F_NONE;
+		return 1;
+	case ST_OBJECT:
+		p->field = known_len ? object_field(p->key) : F_NONE;
+		return 1;
+	case ST_TAG:
+		p->cur_tag_key = trs__arena_strdup(&p->m->arena, (const char *)s, len);
+		if (!p->cur_tag_key)
+			return fail(p, TRS_ENOMEM, "out of memory");
+		p->field = F_TAG_VALUE;
+		return 1;
+	default:
+		return 1;
+	}
+}
+
+static int enter(trs_manifest_parser *p)
+{
+	if (++p->depth > p->limits.max_depth)
+		return fail(p, TRS_ELIMIT, "manifest.json nests deeper than %u levels; refusing it",
+			    p->limits.max_depth);
+	return 1;
+}
+
+static void reset_object(trs_manifest_parser *p)
+{
+	memset(&p->cur, 0, sizeof(p->cur));
+	p->cur.source_bucket = p->cur.source_prefix = p->cur.object_name = p->cur.relative_key = EMPTY;
+	p->cur.creation_time = p->cur.etag = p->cur.storage_class = EMPTY;
+	p->tags.n = 0;
+	p->cur_has_name = p->cur_has_relkey = 0;
+}
+
+static int open_container(trs_manifest_parser *p, int kind)
+{
+	if (!enter(p))
+		return 0;
+	if (p->skip_depth)
+		return 1;
+	switch (p->state) {
+	case ST_TOP:
+		if (kind != K_MAP)
+			return fail(p, TRS_EMANIFEST, "manifest.json must be a JSON object, got a list");
+		p->state = ST_ROOT;
+		return 1;
+	case ST_ROOT:
+		if (p->field == F_TARGETS || p->field == F_OBJECTS) {
+			if (kind != K_ARRAY)
+				return wrong_type(p, "a list", kind);
+			p->state = p->field == F_TARGETS ? ST_TARGETS : ST_OBJECTS;
+			return 1;
+		}
+		break;
+	case ST_TARGETS: {
+		if (kind != K_MAP)
+			return fail(p, TRS_EMANIFEST, "manifest.json: targets[%zu] must be an object, got a list",
+				    p->m->ntargets);
+		trs_manifest *m = p->m;
+		if (m->ntargets == p->targets_cap) {
+			size_t cap = p->targets_cap ? p->targets_cap * 2 : 4;
+			if (cap > 100000)
+				return fail(p, TRS_ELIMIT, "manifest.json has more than 100000 targets; refusing it");
+			trs_manifest_target *t = realloc(m->targets, cap * sizeof(*t));
+			if (!t)
+				return fail(p, TRS_ENOMEM, "out of memory");
+			m->targets = t;
+			p->targets_cap = cap;
+		}
+		trs_manifest_target *t = &m->targets[m->ntargets++];
+		t->region = t->bucket = t->storage_class = t->kms_key_arn = EMPTY;
+		t->backup = 0;
+		p->state = ST_TARGET;
+		p->field = F_NONE;
+		return 1;
+	}
+	case ST_OBJECTS:
+		if (kind != K_MAP)
+			return fail(p, TRS_EMANIFEST, "manifest.json: objects[%zu] must be an object, got a list",
+				    p->entries_seen);
+		reset_object(p);
+		p->entry_index = p->entries_seen++;
+		p->state = ST_OBJECT;
+		p->field = F_NONE;
+		return 1;
+	case ST_OBJECT:
+		if (p->field == F_O_TAGS) {
+			if (kind != K_ARRAY)
+				return wrong_type(p, "a list", kind);
+			p->state = ST_TAGS;
+			return 1;
+		}
+		if (p->field != F_NONE)
+			return wrong_type(p, p->field == F_O_SIZE ? "a number" : "a string", kind);
+		break;
+	case ST_TARGET:
+		if (p->field != F_NONE)
+			return wrong_type(p, p->field == F_T_BACKUP ? "true or false" : "a string", kind);
+		break;
+	case ST_TAGS:
+		if (kind != K_MAP)
+			return fail(p, TRS_EMANIFEST, "manifest.json: objects[%zu].tags[%zu] must be an object like {\"key\": \"value\"}, got a list",
+				    p->entry_index, p->tags.n);
+		p->state = ST_TAG;
+		return 1;
+	case ST_TAG:
+		return wrong_type(p, "a list of {\"key\": \"value\"} with string values", kind);
+	default:
+		break;
+	}
+	/* An unknown field's object or list: skip it whole. */
+	p->skip_depth = p->depth;
+	return 1;
+}
+
+static int finish_object(trs_manifest_parser *p)
+{
+	trs_manifest *m = p->m;
+	trs_manifest_object *o = &p->cur;
+	if (!p->cur_has_name || !*o->object_name) {
+		return warn(p, "objects[%zu] has no object_name; skipped (relative_key '%s')",
+			    p->entry_index, o->relative_key);
+	}
+	if (!p->cur_has_relkey || !*o->relative_key)
+		o->relative_key = o->object_name;
+	if (m->nobjects >= p->limits.max_objects)
+		return fail(p, TRS_ELIMIT, "manifest.json lists more than %llu objects; refusing it (raise the limit)",
+			    (unsigned long long)p->limits.max_objects);
+	if (p->tags.n) {
+		trs_kv *tags = trs__arena_alloc(&m->arena, p->tags.n * sizeof(*tags), _Alignof(trs_kv));
+		if (!tags)
+			return fail(p, TRS_ENOMEM, "out of memory");
+		memcpy(tags, p->tags.items, p->tags.n * sizeof(*tags));
+		o->tags = tags;
+		o->ntags = p->tags.n;
+	}
+	if (m->nobjects == p->objects_cap) {
+		size_t cap = p->objects_cap ? p->objects_cap * 2 : 64;
+		trs_manifest_object *objs = realloc(m->objects, cap * sizeof(*objs));
+		if (!objs)
+			return fail(p, TRS_ENOMEM, "out of memory for %zu manifest entries", cap);
+		m->objects = objs;
+		p->objects_cap = cap;
+	}
+	m->objects[m->nobjects++] = *o;
+	return 1;
+}
+
+static int close_container(trs_manifest_parser *p)
+{
+	if (p->skip_depth) {
+		if (p->depth-- == p->skip_depth)
+			p->skip_depth = 0;
+		return 1;
+	}
+	p->depth--;
+	switch (p->state) {
+	case ST_ROOT: p->state = ST_DONE; break;
+	case ST_TARGETS:
+	case ST_OBJECTS: p->state = ST_ROOT; p->field = F_NONE; break;
+	case ST_TARGET: p->state = ST_TARGETS; break;
+	case ST_OBJECT:
+		p->state = ST_OBJECTS;
+		return finish_object(p);
+	case ST_TAGS: p->state = ST_OBJECT; p->field = F_NONE; break;
+	case ST_TAG: p->state = ST_TAGS; break;
+	default: break;
+	}
+	return 1;
+}
+
+static int cb_start_map(void *ctx) { return open_container(ctx, K_MAP); }
+static int cb_start_array(void *ctx) { return open_container(ctx, K_ARRAY); }
+static int cb_end(void *ctx) { return close_container(ctx); }
+
+static const yajl_callbacks callbacks = {
+	cb_null, cb_boolean, NULL, NULL, cb_number, cb_string,
+	cb_start_map, cb_map_key, cb_end, cb_start_array, cb_end,
+};
+
+/* ---- the index ---- */
+
+static uint64_t hash_key(const char *s, size_t len)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ull;
+	}
+	return h ^ (h >> 29);
+}
+
+static int build_index(trs_manifest_parser *p)
+{
+	trs_manifest *m = p->m;
+	size_t size = 16;
+	while (size < m->nobjects * 2)
+		size *= 2;
+	m->index = calloc(size, sizeof(*m->index));
+	if (!m->index)
+		return trs__error_set(&p->error, TRS_ENOMEM, "out of memory indexing %zu manifest entries",
+				      m->nobjects);
+	m->index_mask = size - 1;
+	size_t kept = 0;
+	for (size_t i = 0; i < m->nobjects; i++) {
+		const char *key = m->objects[i].relative_key;
+		size_t len = strlen(key);
+		size_t slot = hash_key(key, len) & m->index_mask;
+		int dup = 0;
+		while (m->index[slot]) {
+			if (strcmp(m->objects[m->index[slot] - 1].relative_key, key) == 0) {
+				dup = 1;
+				break;
+			}
+			slot = (slot + 1) & m->index_mask;
+		}
+		if (dup) {
+			/* The tar can hold one member of a name: a second entry can never be
+			 * restored on its own. Keep the first, as a lookup would. */
+			warn(p, "objects[%zu] repeats relative_key '%s'; the first entry is used", i, key);
+			continue;
+		}
+		m->objects[kept] = m->objects[i];
+		m->index[slot] = (uint32_t)(kept + 1);
+		kept++;
+	}
+	m->nobjects = kept;
+	return p->failed ? p->error.code : 0;
+}
+
+/* ---- public API ---- */
+
+TRS_EXTERN(int) trs_manifest_parser_new(trs_manifest_parser **out, const trs_manifest_limits *limits, trs_error *err)
+{
+	*out = NULL;
+	trs_manifest_parser *p = trs__calloc(1, sizeof(*p), err);
+	if (!p)
+		return TRS_ENOMEM;
+	p->limits.max_bytes = limits && limits->max_bytes ? limits->max_bytes : DEFAULT_MAX_BYTES;
+	p->limits.max_objects = limits && limits->max_objects ? limits->max_objects : DEFAULT_MAX_OBJECTS;
+	if (p->limits.max_objects > UINT32_MAX - 1)
+		p->limits.max_objects = UINT32_MAX - 1;
+	p->limits.max_depth = limits && limits->max_depth ? limits->max_depth : DEFAULT_MAX_DEPTH;
+	p->m = trs__calloc(1, sizeof(*p->m), err);
+	if (!p->m) {
+		free(p);
+		return TRS_ENOMEM;
+	}
+	p->yajl = yajl_alloc(&callbacks, NULL, p);
+	if (!p->yajl) {
+		free(p->m);
+		free(p);
+		return trs__error_set(err, TRS_ENOMEM, "out of memory creating the JSON parser");
+	}
+	*out = p;
+	return 0;
+}
+
+static int parser_error(trs_manifest_parser *p, yajl_status st, const unsigned char *data, size_t len, trs_error *err)
+{
+	if (p->failed) {
+		if (err)
+			*err = p->error;
+		return p->error.code;
+	}
+	(void)st;
+	unsigned char *msg = yajl_get_error(p->yajl, 0, data, len);
+	int code = trs__error_set(err, TRS_EMANIFEST, "manifest.json is not valid JSON: %s",
+				  msg ? (const char *)msg : "parse error");
+	if (msg)
+		yajl_free_error(p->yajl, msg);
+	/* yajl's message ends with a newline; messages here are one line. */
+	if (err) {
+		size_t n = strlen(err->message);
+		while (n && (err->message[n - 1] == '\n' || err->message[n - 1] == ' '))
+			err->message[--n] = '\0';
+	}
+	p->failed = 1;
+	p->error.code = code;
+	return code;
+}
+
+TRS_EXTERN(int) trs_manifest_parser_feed(trs_manifest_parser *p, const void *data, size_t len, trs_error *err)
+{
+	if (p->failed)
+		return parser_error(p, yajl_status_error, NULL, 0, err);
+	p->bytes += len;
+	if (p->bytes > p->limits.max_bytes) {
+		fail(p, TRS_ELIMIT, "manifest.json is larger than %llu bytes; refusing it (raise the limit)",
+		     (unsigned long long)p->limits.max_bytes);
+		return parser_error(p, yajl_status_error, NULL, 0, err);
+	}
+	yajl_status st = yajl_parse(p->yajl, data, len);
+	if (st != yajl_status_ok)
+		return parser_error(p, st, data, len, err);
+	return 0;
+}
+
+TRS_EXTERN(int) trs_manifest_parser_finish(trs_manifest_parser *p, trs_manifest **out, trs_error *err)
+{
+	*out = NULL;
+	if (p->failed)
+		return parser_error(p, yajl_status_error, NULL, 0, err);
+	if (p->finished)
+		return trs__error_set(err, TRS_EINVAL, "the manifest parser was already finished");
+	yajl_status st = yajl_complete_parse(p->yajl);
+	if (st != yajl_status_ok)
+		return parser_error(p, st, NULL, 0, err);
+	if (p->state != ST_DONE)
+		return trs__error_set(err, TRS_EMANIFEST, "manifest.json is empty or incomplete");
+	if (p->m->ntargets == 0)
+		warn(p, "manifest.json has no targets: nothing will be restored from this archive");
+	if (build_index(p) < 0) {
+		if (err)
+			*err = p->error;
+		return p->error.code;
+	}
+	p->finished = 1;
+	*out = p->m;
+	p->m = NULL;
+	return 0;
+}
+
+TRS_EXTERN(void) trs_manifest_parser_free(trs_manifest_parser *p)
+{
+	if (!p)
+		return;
+	if (p->yajl)
+		yajl_free(p->yajl);
+	trs_manifest_free(p->m);
+	free(p->tags.items);
+	free(p);
+}
+
+TRS_EXTERN(int) trs_manifest_parse(const char *json, size_t len, trs_manifest **out, trs_error *err)
+{
+	trs_manifest_parser *p;
+	*out = NULL;
+	int rc = trs_manifest_parser_new(&p, NULL, err);
+	if (rc < 0)
+		return rc;
+	rc = trs_manifest_parser_feed(p, json, len, err);
+	if (rc == 0)
+		rc = trs_manifest_parser_finish(p, out, err);
+	trs_manifest_parser_free(p);
+	return rc;
+}
+
+TRS_EXTERN(size_t) trs_manifest_object_count(const trs_manifest *m)
+{
+	return m ? m->nobjects : 0;
+}
+
+TRS_EXTERN(const trs_manifest_object *) trs_manifest_object_at(const trs_manifest *m, size_t i)
+{
+	return m && i < m->nobjects ? &m->objects[i] : NULL;
+}
+
+TRS_EXTERN(size_t) trs_manifest_target_count(const trs_manifest *m)
+{
+	return m ? m->ntargets : 0;
+}
+
+TRS_EXTERN(const trs_manifest_target *) trs_manifest_target_at(const trs_manifest *m, size_t i)
+{
+	return m && i < m->ntargets ? &m->targets[i] : NULL;
+}
+
+TRS_EXTERN(size_t) trs_manifest_warning_count(const trs_manifest *m)
+{
+	return m ? m->nwarnings : 0;
+}
+
+TRS_EXTERN(const char *) trs_manifest_warning_at(const trs_manifest *m, size_t i)
+{
+	return m && i < m->nwarnings ? m->warnings[i] : NULL;
+}
+
+TRS_EXTERN(const trs_manifest_object *) trs_manifest_find(const trs_manifest *m, const char *key, size_t len)
+{
+	if (!m || !m->index)
+		return NULL;
+	size_t slot = hash_key(key, len) & m->index_mask;
+	while (m->index[slot]) {
+		const trs_manifest_object *o = &m->objects[m->index[slot] - 1];
+		if (strncmp(o->relative_key, key, len) == 0 && o->relative_key[len] == '\0')
+			return o;
+		slot = (slot + 1) & m->index_mask;
+	}
+	return NULL;
+}
+
+TRS_EXTERN(size_t) trs_manifest_object_index(const trs_manifest *m, const trs_manifest_object *obj)
+{
+	return (size_t)(obj - m->objects);
+}
+
+TRS_EXTERN(size_t) trs_manifest_dest_key(const trs_manifest_object *o, char *buf, size_t size)
+{
+	int n = *o->source_prefix ? snprintf(buf, size, "%s/%s", o->source_prefix, o->object_name)
+				  : snprintf(buf, size, "%s", o->object_name);
+	return n < 0 ? 0 : (size_t)n;
+}
+
+TRS_EXTERN(void) trs_manifest_free(trs_manifest *m)
+{
+	if (!m)
+		return;
+	trs__arena_free(&m->arena);
+	free(m->targets);
+	free(m->objects);
+	free(m->warnings);
+	free(m->index);
+	free(m);
+}

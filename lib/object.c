@@ -1,0 +1,445 @@
+/*
+ * Objects of an archive joined with their manifest entries, and what each
+ * means for the targets in this region: destination key, tags within S3's
+ * limits, storage class, KMS key; and a body that checks itself.
+ */
+#include "internal.h"
+
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S3_MAX_TAGS 10
+#define S3_MAX_TAG_KEY 128     /* UTF-8 characters */
+#define S3_MAX_TAG_VALUE 256
+#define S3_MAX_KEY_BYTES 1024
+#define OBJECTS_PREFIX "objects/"
+
+typedef enum { BODY_UNREAD, BODY_READING, BODY_DONE, BODY_FAILED } body_state;
+
+struct trs_object_iter {
+	const trs_ctx *ctx;
+	trs_archive *archive;
+	const trs_manifest *manifest;
+	unsigned char *seen;       /* per manifest entry: a member was found */
+	size_t missing_cursor;
+	int tar_done;
+	uint64_t skipped_members;
+
+	trs_object obj;
+	trs_member member;
+	trs_object_put *puts;
+	size_t puts_cap;
+	char *dest_key;
+	size_t dest_key_cap;
+	trs_kv tags[S3_MAX_TAGS];
+	trs_kv metadata[3];
+	char etag_clean[64];
+	trs_buf overflow;          /* url-encoded tags that did not fit */
+
+	trs_body body;
+	body_state body_state;
+	uint64_t body_read;
+	int check_md5;
+	char md5_expected[33];
+	EVP_MD_CTX *md5;
+};
+
+static size_t utf8_chars(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xC0) != 0x80;
+	return n;
+}
+
+/* A plain MD5 etag: 32 hex digits, maybe in quotes; "-N" multipart etags are not. */
+static int plain_md5(const char *etag, char out[33])
+{
+	size_t len = strlen(etag);
+	if (len == 34 && etag[0] == '"' && etag[33] == '"') {
+		etag++;
+		len -= 2;
+	}
+	if (len != 32)
+		return 0;
+	for (size_t i = 0; i < 32; i++) {
+		char c = etag[i];
+		if (c >= 'A' && c <= 'F')
+			c = (char)(c - 'A' + 'a');
+		else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return 0;
+		out[i] = c;
+	}
+	out[32] = '\0';
+	return 1;
+}
+
+static void strip_quotes(const char *in, char *out, size_t size)
+{
+	size_t len = strlen(in);
+	if (len >= 2 && in[0] == '"' && in[len - 1] == '"') {
+		in++;
+		len -= 2;
+	}
+	if (len >= size)
+		len = size - 1;
+	memcpy(out, in, len);
+	out[len] = '\0';
+}
+
+static int url_encode_into(trs_buf *b, const char *s, trs_error *err)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		int plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+			    c == '-' || c == '_' || c == '.' || c == '~';
+		char enc[3] = {'%', hex[c >> 4], hex[c & 15]};
+		if (trs__buf_put(b, plain ? (const char *)&c : enc, plain ? 1 : 3, err) < 0)
+			return TRS_ENOMEM;
+	}
+	return 0;
+}
+
+/* Put `key` = `value` in the tag list, or in metadata as `meta_name` when full. */
+static void add_original(trs_object_iter *it, size_t *ntags, size_t *nmeta, const char *key,
+			 const char *meta_name, const char *value)
+{
+	for (size_t i = 0; i < *ntags; i++) {
+		if (strcmp(it->tags[i].key, key) == 0) {
+			it->tags[i].value = value;
+			return;
+		}
+	}
+	if (*ntags < S3_MAX_TAGS) {
+		it->tags[*ntags].key = key;
+		it->tags[*ntags].value = value;
+		(*ntags)++;
+	} else {
+		it->metadata[*nmeta].key = meta_name;
+		it->metadata[*nmeta].value = value;
+		(*nmeta)++;
+	}
+}
+
+/* Tags and metadata are the same for every target of an object: build them once. */
+static int build_tags(trs_object_iter *it, const trs_manifest_object *e, size_t *ntags_out,
+		      size_t *nmeta_out, trs_error *err)
+{
+	size_t ntags = 0, nmeta = 0, overflow = 0;
+	it->overflow.len = 0;
+	for (size_t i = 0; i < e->ntags; i++) {
+		const trs_kv *t = &e->tags[i];
+		int fits = ntags < S3_MAX_TAGS && *t->key && utf8_chars(t->key) <= S3_MAX_TAG_KEY &&
+			   utf8_chars(t->value) <= S3_MAX_TAG_VALUE;
+		if (fits) {
+			it->tags[ntags++] = *t;
+			continue;
+		}
+		if ((it->overflow.len && trs__buf_put(&it->overflow, "&", 1, err) < 0) ||
+		    url_encode_into(&it->overflow, t->key, err) < 0 ||
+		    trs__buf_put(&it->overflow, "=", 1, err) < 0 ||
+		    url_encode_into(&it->overflow, t->value, err) < 0)
+			return TRS_ENOMEM;
+		overflow++;
+	}
+	size_t original = ntags;
+	if (*e->creation_time)
+		add_original(it, &ntags, &nmeta, "OriginalCreationTime", "original-creation-time", e->creation_time);
+	if (*e->etag) {
+		strip_quotes(e->etag, it->etag_clean, sizeof(it->etag_clean));
+		add_original(it, &ntags, &nmeta, "OriginalETag", "original-etag", it->etag_clean);
+	}
+	if (overflow) {
+		it->metadata[nmeta].key = "original-tags";
+		it->metadata[nmeta].value = it->overflow.data;
+		nmeta++;
+	}
+	it->obj.overflow_tags = overflow + nmeta - (overflow ? 1 : 0);
+	if (nmeta && trs__log_enabled(it->ctx, TRS_LOG_INFO)) {
+		char n[32];
+		snprintf(n, sizeof(n), "%zu", original + overflow);
+		trs__log(it->ctx, TRS_LOG_INFO,
+			 "object has more tags than S3 allows (10) or tags too long; the rest is kept as user metadata",
+			 "archive", trs_archive_name(it->archive), "relative_key", e->relative_key,
+			 "original_tags", n, NULL);
+	}
+	*ntags_out = ntags;
+	*nmeta_out = nmeta;
+	return 0;
+}
+
+static int build_puts(trs_object_iter *it, const trs_manifest_object *e, trs_error *err)
+{
+	trs_object *o = &it->obj;
+	const trs_manifest *m = it->manifest;
+	const char *region = it->ctx->region;
+	o->entry = e;
+	o->nputs = o->other_region_targets = o->backup_targets = o->overflow_tags = 0;
+
+	size_t ntargets = trs_manifest_target_count(m);
+	if (ntargets > it->puts_cap) {
+		trs_object_put *p = realloc(it->puts, ntargets * sizeof(*p));
+		if (!p)
+			return trs__error_set(err, TRS_ENOMEM, "out of memory");
+		it->puts = p;
+		it->puts_cap = ntargets;
+	}
+	size_t need = trs_manifest_dest_key(e, NULL, 0) + 1;
+	if (need > it->dest_key_cap) {
+		char *k = realloc(it->dest_key, need);
+		if (!k)
+			return trs__error_set(err, TRS_ENOMEM, "out of memory");
+		it->dest_key = k;
+		it->dest_key_cap = need;
+	}
+	trs_manifest_dest_key(e, it->dest_key, need);
+	size_t ntags = 0, nmeta = 0;
+	int tags_built = 0;
+	int md5 = plain_md5(e->etag, it->md5_expected);
+
+	for (size_t i = 0; i < ntargets; i++) {
+		const trs_manifest_target *t = trs_manifest_target_at(m, i);
+		if (strcmp(t->region, region) != 0) {
+			o->other_region_targets++;
+			continue;
+		}
+		if (t->backup) {
+			o->backup_targets++;
+			continue;
+		}
+		if (!tags_built) {
+			if (build_tags(it, e, &ntags, &nmeta, err) < 0)
+				return TRS_ENOMEM;
+			tags_built = 1;
+		}
+		trs_object_put *p = &it->puts[o->nputs++];
+		trs_put_request r = TRS_PUT_REQUEST_INIT;
+		r.bucket = t->bucket;
+		r.key = it->dest_key;
+		r.size = e->has_size ? e->size : 0;
+		r.storage_class = *t->storage_class ? t->storage_class
+				  : *e->storage_class ? e->storage_class
+						      : "STANDARD";
+		r.kms_key_id = *t->kms_key_arn ? t->kms_key_arn : NULL;
+		r.tags = it->tags;
+		r.ntags = ntags;
+		r.metadata = it->metadata;
+		r.nmetadata = nmeta;
+		r.content_md5_hex = md5 ? it->md5_expected : NULL;
+		p->request = r;
+		p->target = t;
+		p->error = 0;
+		p->error_message = NULL;
+		if (!*t->bucket) {
+			p->error = TRS_EINVAL;
+			p->error_message = "the manifest target has no bucket";
+		} else if (e->flags & TRS_MANIFEST_OBJECT_KEY_HAS_NUL) {
+			p->error = TRS_EUNSAFE;
+			p->error_message = "the object's key contains a NUL byte";
+		} else if (!*it->dest_key) {
+			p->error = TRS_EUNSAFE;
+			p->error_message = "the destination key is empty";
+		} else if (need - 1 > S3_MAX_KEY_BYTES) {
+			p->error = TRS_ELIMIT;
+			p->error_message = "the destination key is longer than S3's 1024 bytes";
+		}
+	}
+	o->puts = it->puts;
+	return 0;
+}
+
+TRS_EXTERN(int) trs_object_iter_new(trs_object_iter **out, trs_archive *a, const trs_manifest *m, trs_ctx *ctx,
+				    trs_error *err)
+{
+	*out = NULL;
+	if (!a || !m)
+		return trs__error_set(err, TRS_EINVAL, "trs_object_iter_new needs an archive and a manifest");
+	trs_object_iter *it = trs__calloc(1, sizeof(*it), err);
+	if (!it)
+		return TRS_ENOMEM;
+	it->ctx = TRS_CTX(ctx);
+	it->archive = a;
+	it->manifest = m;
+	it->seen = trs__calloc(trs_manifest_object_count(m) + 1, 1, err);
+	it->md5 = EVP_MD_CTX_new();
+	if (!it->seen || !it->md5) {
+		trs_object_iter_free(it);
+		return trs__error_set(err, TRS_ENOMEM, "out of memory");
+	}
+	*out = it;
+	return 0;
+}
+
+static void skip_member(trs_object_iter *it, const char *why)
+{
+	it->skipped_members++;
+	trs__log(it->ctx, TRS_LOG_WARN, why, "archive", trs_archive_name(it->archive), "member",
+		 it->member.path, NULL);
+}
+
+static const char *type_reason(trs_member_type t)
+{
+	switch (t) {
+	case TRS_MEMBER_SYMLINK: return "member is a symbolic link; links are never restored";
+	case TRS_MEMBER_HARDLINK: return "member is a hard link; links are never restored";
+	default: return "member is a device, FIFO or socket; never restored";
+	}
+}
+
+TRS_EXTERN(int) trs_object_iter_next(trs_object_iter *it, const trs_object **out, trs_error *err)
+{
+	*out = NULL;
+	it->body_state = BODY_UNREAD;
+	while (!it->tar_done) {
+		int rc = trs_archive_next(it->archive, &it->member, err);
+		if (rc < 0)
+			return rc;
+		if (rc == 0) {
+			it->tar_done = 1;
+			break;
+		}
+		const char *path = it->member.path;
+		if (path[0] == '.' && path[1] == '/')
+			path += 2;
+		if (it->member.type == TRS_MEMBER_DIRECTORY || trs__archive_is_manifest(path))
+			continue;
+		if (strncmp(path, OBJECTS_PREFIX, strlen(OBJECTS_PREFIX)) != 0) {
+			skip_member(it, "member is outside objects/; skipped");
+			continue;
+		}
+		if (it->member.type != TRS_MEMBER_FILE) {
+			skip_member(it, type_reason(it->member.type));
+			continue;
+		}
+		const char *rel = path + strlen(OBJECTS_PREFIX);
+		const trs_manifest_object *e = trs_manifest_find(it->manifest, rel, strlen(rel));
+		if (!e) {
+			skip_member(it, "member has no manifest entry; skipped");
+			continue;
+		}
+		size_t idx = trs_manifest_object_index(it->manifest, e);
+		if (it->seen[idx]) {
+			skip_member(it, "member appears twice in the archive; the first copy was used");
+			continue;
+		}
+		it->seen[idx] = 1;
+		if (build_puts(it, e, err) < 0)
+			return TRS_ENOMEM;
+		it->obj.status = TRS_OBJECT_READY;
+		it->obj.member_path = it->member.path;
+		*out = &it->obj;
+		return 1;
+	}
+	size_t n = trs_manifest_object_count(it->manifest);
+	while (it->missing_cursor < n) {
+		size_t i = it->missing_cursor++;
+		if (it->seen[i])
+			continue;
+		if (build_puts(it, trs_manifest_object_at(it->manifest, i), err) < 0)
+			return TRS_ENOMEM;
+		it->obj.status = TRS_OBJECT_MISSING;
+		it->obj.member_path = NULL;
+		it->body_state = BODY_FAILED;
+		*out = &it->obj;
+		return 1;
+	}
+	return 0;
+}
+
+static int64_t body_fail(trs_object_iter *it, int code, trs_error *err, const char *fmt, ...) TRS_PRINTF(4, 5);
+static int64_t body_fail(trs_object_iter *it, int code, trs_error *err, const char *fmt, ...)
+{
+	it->body_state = BODY_FAILED;
+	va_list ap;
+	va_start(ap, fmt);
+	trs__error_vset(err, code, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+static int64_t body_read(void *self, void *buf, size_t len, trs_error *err)
+{
+	trs_object_iter *it = self;
+	const trs_manifest_object *e = it->obj.entry;
+	const char *archive = trs_archive_name(it->archive);
+	switch (it->body_state) {
+	case BODY_DONE:
+		return 0;
+	case BODY_FAILED:
+		return trs__error_set(err, TRS_EINVAL, "archive %s, object %s: the body was already consumed or is unavailable",
+				      archive, e->relative_key);
+	case BODY_UNREAD:
+		if (e->has_size && e->size != it->member.size)
+			return body_fail(it, TRS_EINTEGRITY, err,
+					 "archive %s, object %s: the archive holds %llu bytes but the manifest says %llu; "
+					 "not written (the archive is corrupt or the manifest wrong: ask the source side to resend)",
+					 archive, e->relative_key, (unsigned long long)it->member.size,
+					 (unsigned long long)e->size);
+		it->check_md5 = plain_md5(e->etag, it->md5_expected);
+		if (it->check_md5 && !EVP_DigestInit_ex(it->md5, EVP_md5(), NULL))
+			return body_fail(it, TRS_ENOMEM, err, "cannot start an MD5 digest");
+		it->body_read = 0;
+		it->body_state = BODY_READING;
+		break;
+	case BODY_READING:
+		break;
+	}
+	int64_t n = trs_archive_read(it->archive, buf, len, err);
+	if (n < 0) {
+		it->body_state = BODY_FAILED;
+		trs__error_prefix(err, "object %s", e->relative_key);
+		return n;
+	}
+	if (n > 0) {
+		it->body_read += (uint64_t)n;
+		if (it->check_md5)
+			EVP_DigestUpdate(it->md5, buf, (size_t)n);
+		return n;
+	}
+	if (it->body_read != it->member.size)
+		return body_fail(it, TRS_EARCHIVE, err, "archive %s, object %s: member ends after %llu of %llu bytes",
+				 archive, e->relative_key, (unsigned long long)it->body_read,
+				 (unsigned long long)it->member.size);
+	if (it->check_md5) {
+		unsigned char digest[16];
+		char hex[33];
+		unsigned int dlen = 0;
+		EVP_DigestFinal_ex(it->md5, digest, &dlen);
+		trs__hex(digest, 16, hex);
+		if (strcmp(hex, it->md5_expected) != 0)
+			return body_fail(it, TRS_EINTEGRITY, err,
+					 "archive %s, object %s: MD5 of its bytes is %s but the manifest etag is %s; "
+					 "not written (the archive is corrupt: ask the source side to resend)",
+					 archive, e->relative_key, hex, it->md5_expected);
+	}
+	it->body_state = BODY_DONE;
+	return 0;
+}
+
+TRS_EXTERN(trs_body *) trs_object_body(trs_object_iter *it)
+{
+	it->body.read = body_read;
+	it->body.self = it;
+	it->body.length = it->obj.status == TRS_OBJECT_READY ? it->member.size : 0;
+	return &it->body;
+}
+
+TRS_EXTERN(uint64_t) trs_object_iter_skipped_members(const trs_object_iter *it)
+{
+	return it->skipped_members;
+}
+
+TRS_EXTERN(void) trs_object_iter_free(trs_object_iter *it)
+{
+	if (!it)
+		return;
+	free(it->seen);
+	free(it->puts);
+	free(it->dest_key);
+	trs__buf_free(&it->overflow);
+	if (it->md5)
+		EVP_MD_CTX_free(it->md5);
+	free(it);
+}

@@ -1,0 +1,140 @@
+/* Storage: dispatch to a backend's vtable, and the pieces every backend shares. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+TRS_EXTERN(int) trs_storage_init_backend(trs_storage *backend, unsigned int version)
+{
+	if (!backend || version == 0 || version > TRS_STORAGE_VERSION)
+		return TRS_EINVAL;
+	memset(backend, 0, sizeof(*backend));
+	backend->version = version;
+	return 0;
+}
+
+static int unsupported(const trs_storage *s, const char *what, trs_error *err)
+{
+	return trs__error_set(err, TRS_EUNSUPPORTED, "the %s storage backend does not support %s",
+			      s->name ? s->name : "custom", what);
+}
+
+TRS_EXTERN(int) trs_upload(trs_storage *s, const trs_put_request *req, trs_body *body, trs_error *err)
+{
+	if (!s || !req || !body || !req->bucket || !req->key)
+		return trs__error_set(err, TRS_EINVAL, "trs_upload needs a storage, a request with bucket and key, and a body");
+	if (req->version == 0 || req->version > TRS_PUT_REQUEST_VERSION)
+		return trs__error_set(err, TRS_EINVAL, "trs_put_request has unknown version %u", req->version);
+	if (!s->put)
+		return unsupported(s, "put", err);
+	return s->put(s, req, body, err);
+}
+
+TRS_EXTERN(int) trs_storage_get(trs_storage *s, const char *bucket, const char *key, uint64_t offset,
+				uint64_t length, trs_sink_fn sink, void *ud, trs_error *err)
+{
+	if (!s || !bucket || !key || !sink)
+		return trs__error_set(err, TRS_EINVAL, "trs_storage_get needs a storage, bucket, key and sink");
+	if (!s->get)
+		return unsupported(s, "get", err);
+	return s->get(s, bucket, key, offset, length, sink, ud, err);
+}
+
+TRS_EXTERN(int) trs_storage_head(trs_storage *s, const char *bucket, const char *key, trs_object_info *info,
+				 trs_error *err)
+{
+	if (!s || !bucket || !key || !info)
+		return trs__error_set(err, TRS_EINVAL, "trs_storage_head needs a storage, bucket, key and info");
+	memset(info, 0, sizeof(*info));
+	if (!s->head)
+		return unsupported(s, "head", err);
+	return s->head(s, bucket, key, info, err);
+}
+
+TRS_EXTERN(int) trs_storage_delete(trs_storage *s, const char *bucket, const char *key, trs_error *err)
+{
+	if (!s || !bucket || !key)
+		return trs__error_set(err, TRS_EINVAL, "trs_storage_delete needs a storage, bucket and key");
+	if (!s->del)
+		return unsupported(s, "delete", err);
+	return s->del(s, bucket, key, err);
+}
+
+TRS_EXTERN(int) trs_storage_copy(trs_storage *s, const char *src_bucket, const char *src_key,
+				 const trs_put_request *req, trs_error *err)
+{
+	if (!s || !src_bucket || !src_key || !req || !req->bucket || !req->key)
+		return trs__error_set(err, TRS_EINVAL, "trs_storage_copy needs source and destination");
+	if (!s->copy)
+		return unsupported(s, "copy", err);
+	return s->copy(s, src_bucket, src_key, req, err);
+}
+
+TRS_EXTERN(const char *) trs_storage_name(const trs_storage *s)
+{
+	return s && s->name ? s->name : "custom";
+}
+
+TRS_EXTERN(void) trs_storage_free(trs_storage *s)
+{
+	if (s && s->free)
+		s->free(s);
+}
+
+TRS_EXTERN(void) trs_object_info_clear(trs_object_info *info)
+{
+	if (!info)
+		return;
+	free(info->etag);
+	free(info->storage_class);
+	free(info->kms_key_id);
+	for (size_t i = 0; i < info->ntags; i++) {
+		free((char *)info->tags[i].key);
+		free((char *)info->tags[i].value);
+	}
+	free(info->tags);
+	for (size_t i = 0; i < info->nmetadata; i++) {
+		free((char *)info->metadata[i].key);
+		free((char *)info->metadata[i].value);
+	}
+	free(info->metadata);
+	memset(info, 0, sizeof(*info));
+}
+
+static int64_t memory_read(void *self, void *buf, size_t len, trs_error *err)
+{
+	(void)err;
+	trs_memory_body *mb = self;
+	size_t left = mb->len - mb->pos;
+	if (len > left)
+		len = left;
+	memcpy(buf, mb->data + mb->pos, len);
+	mb->pos += len;
+	return (int64_t)len;
+}
+
+TRS_EXTERN(trs_body *) trs_memory_body_init(trs_memory_body *mb, const void *data, size_t len)
+{
+	mb->data = data;
+	mb->len = len;
+	mb->pos = 0;
+	mb->body.read = memory_read;
+	mb->body.self = mb;
+	mb->body.length = len;
+	return &mb->body;
+}
+
+TRS_EXTERN(int) trs_storage_open(trs_storage **out, trs_ctx *ctx, const char *url, trs_error *err)
+{
+	*out = NULL;
+	if (!url || !*url)
+		return trs__error_set(err, TRS_EINVAL, "no storage URL given");
+	if (strncmp(url, "file://", 7) == 0)
+		return trs_storage_fs_new(out, ctx, url + 7, err);
+	if (strncmp(url, "s3://", 5) == 0 || strcmp(url, "s3") == 0)
+		return trs__storage_s3_open(out, ctx, url, err);
+	if (strstr(url, "://"))
+		return trs__error_set(err, TRS_EINVAL,
+				      "unknown storage URL '%s': use file://DIR or s3://", url);
+	return trs_storage_fs_new(out, ctx, url, err);
+}
