@@ -140,6 +140,26 @@ def test_manifest_nested_inside_targets():
         hostile_run(sb, p, (0, 1, 3), name_in_err=False)
 
 
+def test_manifest_nested_200000_deep_in_unknown_field():
+    # unknown fields are ignored, so a parser may accept this (0, the good
+    # objects written) or refuse it by a depth limit (3); it must not crash
+    objs = good_objects()
+    m = mkarchive.manifest_dict(objs, TARGETS)
+    body = json.dumps(m).encode()
+    raw = body[:-1] + b', "x-future": ' + b"[" * 200000 + b"]" * 200000 + \
+        b', "y": ' + b'{"a":' * 100000 + b"1" + b"}" * 100000 + b"}"
+    data = mkarchive.build_archive(None, objects=objs, targets=TARGETS,
+                                   manifest_raw=raw)
+    with sandbox() as sb:
+        p = sb.write("deep3.tar.zst", data)
+        res = hostile_run(sb, p, (0, 3), name_in_err=False)
+        if res.returncode == 0:
+            want = {mkarchive.destination_key(o): o["data"] for o in objs}
+            assert sb.result().get("dest-a") == want, sb.result()
+        else:
+            assert "deep3.tar.zst" in res.err, util._clip(res.err)
+
+
 def _manifest_with(mutate):
     objs = good_objects()
     m = mkarchive.manifest_dict(objs, TARGETS)
