@@ -83,6 +83,10 @@ def check_restored(sb, objects, targets=TARGETS, in_region=IN_REGION):
             assert got[k] == data, "%s/%s: bytes differ (%d vs %d bytes)" % (
                 bucket, k, len(got[k]) if isinstance(got[k], bytes) else -1,
                 len(data))
+            m = sb.meta(bucket, k)
+            assert m.get("bucket") == bucket and m.get("key") == k, m
+            assert m.get("size") == len(data), m
+            assert m.get("md5") == util.md5(data), m
     others = {t["bucket"] for t in targets} - set(in_region)
     for bucket in others:
         assert not tree.get(bucket), "%s (not this region) got %r" % (
@@ -172,6 +176,22 @@ def test_rerun_is_idempotent():
         expect_exit(process(a, sb.out), 0, "first run")
         expect_exit(process(a, sb.out), 0, "second run")
         check_restored(sb, objects)
+
+
+def test_200_mib_object_bounded_memory():
+    # decompressed bytes stream to the destination: peak RSS stays well
+    # under the object size
+    size = 200 << 20
+    with sandbox() as sb:
+        z = mkarchive.zero_bomb_archive(size, TARGETS[:1])
+        a = sb.write("zeros.tar.zst", z)
+        res = process(a, sb.out, json_report=True)
+        expect_exit(res, 0)
+        p = util.object_path(sb.out, "dest-a", "zeros.bin")
+        assert os.path.getsize(p) == size, os.path.getsize(p)
+        assert util.file_md5(p) == sb.meta("dest-a", "zeros.bin")["md5"]
+        assert res.maxrss_kb < 150 * 1024, "peak RSS %d KiB for a %d MiB " \
+            "object" % (res.maxrss_kb, size >> 20)
 
 
 def test_long_window_2_31_accepted():
