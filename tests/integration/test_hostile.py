@@ -283,6 +283,10 @@ def test_dotdot_object_name():
            {"relative_key": "evil4.txt", "source_prefix": "x/../..",
             "object_name": canary, "data": b"escape"}]
     sb, res, tree = _escape_case(bad, "dotdot.tar.zst")
+    for d in (sb.root, os.path.dirname(sb.root), sb.out,
+              os.path.join(sb.out, "dest-a")):
+        assert not os.path.exists(os.path.join(d, canary)), \
+            "escaped to " + os.path.join(d, canary)
     for b in tree.values():
         for k in b:
             assert canary not in k, "escaping key written as %r" % k

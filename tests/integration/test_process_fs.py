@@ -529,6 +529,8 @@ def test_usage_errors_exit_2():
         for args in (["process"], ["process", a, "--dest", "ftp://x"],
                      ["process", a, "--dest", "file://" + sb.out,
                       "--no-such-flag"],
+                     ["process", a, "--dest", "file://" + sb.out,
+                      "--max-ratio", "lots"],
                      ["no-such-command"]):
             res = util.run_trs(args)
             expect_exit(res, 2, " ".join(map(str, args[:1] + args[2:])))
