@@ -15,8 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <openssl/evp.h>
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
@@ -208,7 +210,8 @@ static void gen_kv_map(yajl_gen g, const char *name, const trs_kv *kv, size_t n)
 	yajl_gen_map_close(g);
 }
 
-static int write_meta(fs_storage *fs, const trs_put_request *req, uint64_t size, trs_error *err)
+static int write_meta(fs_storage *fs, const trs_put_request *req, uint64_t size, const char *md5,
+		      trs_error *err)
 {
 	yajl_gen g = yajl_gen_alloc(NULL);
 	if (!g)
@@ -228,10 +231,8 @@ static int write_meta(fs_storage *fs, const trs_put_request *req, uint64_t size,
 		gen_str(g, "kms_key_id");
 		gen_str(g, req->kms_key_id);
 	}
-	if (req->content_md5_hex && *req->content_md5_hex) {
-		gen_str(g, "md5");
-		gen_str(g, req->content_md5_hex);
-	}
+	gen_str(g, "md5");
+	gen_str(g, md5);
 	gen_kv_map(g, "tags", req->tags, req->ntags);
 	gen_kv_map(g, "metadata", req->metadata, req->nmetadata);
 	yajl_gen_map_close(g);
@@ -264,6 +265,14 @@ static int fs_put(trs_storage *self, const trs_put_request *req, trs_body *body,
 	int dirfd = open_parent(fs, "", req->bucket, req->key, 1, &base, err);
 	if (dirfd < 0)
 		return dirfd;
+	struct stat st;
+	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+		close(dirfd);
+		return trs__error_set(err, TRS_EEXISTS,
+				      "key %s in bucket %s: a directory already stands there (another key uses it as "
+				      "a prefix), so it cannot be a file",
+				      req->key, req->bucket);
+	}
 	char tmp[64];
 	int fd = open_temp(dirfd, tmp, sizeof(tmp));
 	if (fd < 0) {
@@ -271,9 +280,12 @@ static int fs_put(trs_storage *self, const trs_put_request *req, trs_body *body,
 		close(dirfd);
 		return rc;
 	}
+	/* Like S3, the backend computes the MD5 itself: it is the object's etag,
+	 * and a request that names one must match it (S3 answers BadDigest). */
 	char *buf = trs__malloc(COPY_BUF, err);
+	EVP_MD_CTX *md5 = EVP_MD_CTX_new();
 	uint64_t written = 0;
-	rc = buf ? 0 : TRS_ENOMEM;
+	rc = buf && md5 && EVP_DigestInit_ex(md5, EVP_md5(), NULL) ? 0 : trs__error_set(err, TRS_ENOMEM, "out of memory");
 	while (rc == 0) {
 		int64_t n = body->read(body->self, buf, COPY_BUF, err);
 		if (n < 0) {
@@ -288,9 +300,20 @@ static int fs_put(trs_storage *self, const trs_put_request *req, trs_body *body,
 				snprintf(err->message + strlen(err->message), sizeof(err->message) - strlen(err->message),
 					 " (free some space and run again)");
 		}
+		EVP_DigestUpdate(md5, buf, (size_t)n);
 		written += (uint64_t)n;
 	}
 	free(buf);
+	char md5_hex[33] = "";
+	if (rc == 0) {
+		unsigned char digest[16];
+		EVP_DigestFinal_ex(md5, digest, NULL);
+		trs__hex(digest, 16, md5_hex);
+		if (req->content_md5_hex && *req->content_md5_hex && strcasecmp(req->content_md5_hex, md5_hex) != 0)
+			rc = trs__error_set(err, TRS_EINTEGRITY, "%s/%s: the bytes have MD5 %s, not %s as the request says; not written",
+					    req->bucket, req->key, md5_hex, req->content_md5_hex);
+	}
+	EVP_MD_CTX_free(md5);
 	if (rc == 0 && (fchmod(fd, 0644) < 0 || close(fd) < 0)) {
 		rc = trs__error_errno(err, errno, "cannot finish %s/%s in %s", req->bucket, req->key, fs->root);
 		fd = -1;
@@ -298,7 +321,7 @@ static int fs_put(trs_storage *self, const trs_put_request *req, trs_body *body,
 		fd = -1;
 	}
 	if (rc == 0)
-		rc = write_meta(fs, req, written, err);
+		rc = write_meta(fs, req, written, md5_hex, err);
 	if (rc == 0 && renameat(dirfd, tmp, dirfd, base) < 0) {
 		int saved = errno;
 		if (saved == EISDIR || saved == ENOTEMPTY || saved == EEXIST)

@@ -1,0 +1,297 @@
+/* The manifest rules of FORMAT.md §2, and hostile JSON. */
+#include "harness.h"
+#include "internal.h"
+
+#include <stdlib.h>
+
+static trs_manifest *parse_ok(const char *json)
+{
+	trs_manifest *m = NULL;
+	trs_error err = TRS_ERROR_INIT;
+	if (trs_manifest_parse(json, strlen(json), &m, &err) != 0)
+		printf("  unexpected error: %s\n", err.message);
+	return m;
+}
+
+static int parse_err(const char *json, trs_error *err)
+{
+	trs_manifest *m = NULL;
+	int rc = trs_manifest_parse(json, strlen(json), &m, err);
+	if (m)
+		trs_manifest_free(m);
+	return rc;
+}
+
+TEST(manifest_reads_every_field)
+{
+	trs_manifest *m = parse_ok(
+		"{\"targets\":[{\"region\":\"eu-west-1\",\"bucket\":\"a\"},"
+		"{\"region\":\"eu-west-1\",\"bucket\":\"b\",\"storage_class\":\"GLACIER_IR\",\"kms_key_arn\":\"arn:k\"},"
+		"{\"region\":\"us-east-1\",\"bucket\":\"c\",\"backup\":true}],"
+		"\"objects\":[{\"source_bucket\":\"src\",\"source_prefix\":\"data/2025\",\"object_name\":\"r f.csv\","
+		"\"relative_key\":\"2025/r f.csv\",\"tags\":[{\"team\":\"fin\"},{\"pii\":\"no\"}],"
+		"\"creation_time\":\"2025-01-23 10:15:00\",\"etag\":\"9e107d9d372bb6826bd81d3542a419d6\","
+		"\"size\":1048576,\"storage_class\":\"STANDARD_IA\"}]}");
+	CHECK(m);
+	CHECK(trs_manifest_target_count(m) == 3);
+	const trs_manifest_target *t = trs_manifest_target_at(m, 1);
+	CHECK_STR(t->region, "eu-west-1");
+	CHECK_STR(t->bucket, "b");
+	CHECK_STR(t->storage_class, "GLACIER_IR");
+	CHECK_STR(t->kms_key_arn, "arn:k");
+	CHECK(!t->backup && trs_manifest_target_at(m, 2)->backup);
+	CHECK_STR(trs_manifest_target_at(m, 0)->storage_class, "");
+	CHECK(trs_manifest_object_count(m) == 1);
+	const trs_manifest_object *o = trs_manifest_object_at(m, 0);
+	CHECK_STR(o->source_bucket, "src");
+	CHECK_STR(o->object_name, "r f.csv");
+	CHECK_STR(o->relative_key, "2025/r f.csv");
+	CHECK_STR(o->creation_time, "2025-01-23 10:15:00");
+	CHECK(o->has_size && o->size == 1048576);
+	CHECK_STR(o->storage_class, "STANDARD_IA");
+	CHECK(o->ntags == 2);
+	CHECK_STR(o->tags[0].key, "team");
+	CHECK_STR(o->tags[1].value, "no");
+	char key[64];
+	CHECK(trs_manifest_dest_key(o, key, sizeof(key)) == strlen("data/2025/r f.csv"));
+	CHECK_STR(key, "data/2025/r f.csv");
+	CHECK(trs_manifest_find(m, "2025/r f.csv", 12) == o);
+	CHECK(trs_manifest_find(m, "2025/r f.cs", 11) == NULL);
+	trs_manifest_free(m);
+}
+
+TEST(manifest_defaults_relative_key_and_prefix)
+{
+	trs_manifest *m = parse_ok("{\"targets\":[],\"objects\":[{\"object_name\":\"x.txt\"}]}");
+	CHECK(m);
+	const trs_manifest_object *o = trs_manifest_object_at(m, 0);
+	CHECK_STR(o->relative_key, "x.txt");
+	CHECK(!o->has_size);
+	CHECK_STR(o->storage_class, "");
+	char key[16];
+	trs_manifest_dest_key(o, key, sizeof(key));
+	CHECK_STR(key, "x.txt");
+	CHECK(trs_manifest_warning_count(m) == 1); /* no targets */
+	CHECK_CONTAINS(trs_manifest_warning_at(m, 0), "no targets");
+	trs_manifest_free(m);
+}
+
+TEST(manifest_sizes_are_exact_beyond_2_53)
+{
+	trs_manifest *m = parse_ok("{\"objects\":[{\"object_name\":\"a\",\"size\":9007199254740993},"
+				   "{\"object_name\":\"b\",\"size\":18446744073709551615},"
+				   "{\"object_name\":\"c\",\"size\":1048576.0},{\"object_name\":\"d\",\"size\":1e3}]}");
+	CHECK(m);
+	CHECK(trs_manifest_object_at(m, 0)->size == 9007199254740993ull);
+	CHECK(trs_manifest_object_at(m, 1)->size == 18446744073709551615ull);
+	CHECK(trs_manifest_object_at(m, 2)->size == 1048576);
+	CHECK(trs_manifest_object_at(m, 3)->size == 1000);
+	trs_manifest_free(m);
+}
+
+TEST(manifest_rejects_fractional_negative_and_huge_sizes)
+{
+	trs_error err = TRS_ERROR_INIT;
+	CHECK(parse_err("{\"objects\":[{\"object_name\":\"a\",\"size\":1.5}]}", &err) == TRS_EMANIFEST);
+	CHECK_CONTAINS(err.message, "objects[0].size");
+	CHECK(parse_err("{\"objects\":[{\"object_name\":\"a\",\"size\":-1}]}", &err) == TRS_EMANIFEST);
+	CHECK(parse_err("{\"objects\":[{\"object_name\":\"a\",\"size\":18446744073709551616}]}", &err) == TRS_EMANIFEST);
+}
+
+TEST(manifest_wrong_types_name_the_field)
+{
+	trs_error err = TRS_ERROR_INIT;
+	CHECK(parse_err("{\"objects\":[{\"object_name\":\"a\"},{\"object_name\":\"b\",\"size\":\"12\"}]}", &err) == TRS_EMANIFEST);
+	CHECK_CONTAINS(err.message, "objects[1].size");
+	CHECK(parse_err("{\"objects\":[{\"object_name\":\"a\",\"tags\":{\"k\":\"v\"}}]}", &err) == TRS_EMANIFEST);
+	CHECK_CONTAINS(err.message, "objects[0].tags");
+	CHECK_CONTAINS(err.message, "list");
+	CHECK(parse_err("{\"targets\":{\"region\":\"x\"}}", &err) == TRS_EMANIFEST);
+	CHECK_CONTAINS(err.message, "targets");
+	CHECK(parse_err("{\"targets\":[{\"bucket\":7}]}", &err) == TRS_EMANIFEST);
+	CHECK_CONTAINS(err.message, "targets[0].bucket must be a string");
+	CHECK(parse_err("{\"targets\":[{\"bucket\":\"b\",\"backup\":\"yes\"}]}", &err) == TRS_EMANIFEST);
+	CHECK_CONTAINS(err.message, "targets[0].backup");
+	CHECK(parse_err("{\"objects\":[{\"object_name\":[\"a\"]}]}", &err) == TRS_EMANIFEST);
+	CHECK_CONTAINS(err.message, "objects[0].object_name");
+	CHECK(parse_err("{\"objects\":[7]}", &err) == TRS_EMANIFEST);
+	CHECK_CONTAINS(err.message, "objects[0] must be an object");
+}
+
+TEST(manifest_rejects_non_list_tags_and_non_object_tag)
+{
+	trs_error err = TRS_ERROR_INIT;
+	CHECK(parse_err("{\"objects\":[{\"object_name\":\"a\",\"tags\":\"x=y\"}]}", &err) == TRS_EMANIFEST);
+	CHECK(parse_err("{\"objects\":[{\"object_name\":\"a\",\"tags\":[\"x\"]}]}", &err) == TRS_EMANIFEST);
+	CHECK_CONTAINS(err.message, "tags[0]");
+}
+
+TEST(manifest_merges_tags_later_duplicate_wins)
+{
+	trs_manifest *m = parse_ok("{\"objects\":[{\"object_name\":\"a\",\"tags\":[{\"a\":\"1\"},{\"b\":\"2\"},{\"a\":\"3\"},{\"n\":5}]}]}");
+	CHECK(m);
+	const trs_manifest_object *o = trs_manifest_object_at(m, 0);
+	CHECK(o->ntags == 3);
+	CHECK_STR(o->tags[0].key, "a");
+	CHECK_STR(o->tags[0].value, "3");
+	CHECK_STR(o->tags[1].key, "b");
+	CHECK_STR(o->tags[2].value, "5");
+	trs_manifest_free(m);
+}
+
+TEST(manifest_ignores_unknown_fields_and_nulls)
+{
+	trs_manifest *m = parse_ok("{\"version\":2,\"extra\":{\"deep\":[1,[2,{\"objects\":[]}]]},"
+				   "\"targets\":[{\"region\":\"r\",\"bucket\":\"b\",\"future\":{\"x\":[1]},\"storage_class\":null}],"
+				   "\"objects\":[{\"object_name\":\"a\",\"etag\":null,\"meta\":{\"tags\":7},\"size\":null}]}");
+	CHECK(m);
+	CHECK(trs_manifest_object_count(m) == 1);
+	CHECK_STR(trs_manifest_object_at(m, 0)->etag, "");
+	CHECK(!trs_manifest_object_at(m, 0)->has_size);
+	CHECK_STR(trs_manifest_target_at(m, 0)->storage_class, "");
+	trs_manifest_free(m);
+}
+
+TEST(manifest_skips_entry_without_object_name)
+{
+	trs_manifest *m = parse_ok("{\"targets\":[{\"region\":\"r\",\"bucket\":\"b\"}],"
+				   "\"objects\":[{\"relative_key\":\"x\"},{\"object_name\":\"\"},{\"object_name\":\"ok\"}]}");
+	CHECK(m);
+	CHECK(trs_manifest_object_count(m) == 1);
+	CHECK_STR(trs_manifest_object_at(m, 0)->object_name, "ok");
+	CHECK(trs_manifest_warning_count(m) == 2);
+	CHECK_CONTAINS(trs_manifest_warning_at(m, 0), "objects[0]");
+	CHECK_CONTAINS(trs_manifest_warning_at(m, 1), "objects[1]");
+	trs_manifest_free(m);
+}
+
+TEST(manifest_keeps_first_of_duplicate_relative_keys)
+{
+	trs_manifest *m = parse_ok("{\"targets\":[{\"region\":\"r\",\"bucket\":\"b\"}],"
+				   "\"objects\":[{\"object_name\":\"a\",\"size\":1},{\"object_name\":\"a\",\"size\":2}]}");
+	CHECK(m);
+	CHECK(trs_manifest_object_count(m) == 1);
+	CHECK(trs_manifest_find(m, "a", 1)->size == 1);
+	CHECK_CONTAINS(trs_manifest_warning_at(m, 0), "repeats relative_key");
+	trs_manifest_free(m);
+}
+
+TEST(manifest_refuses_deep_nesting_without_crashing)
+{
+	size_t depth = 200000;
+	char *json = malloc(depth * 2 + 1);
+	for (size_t i = 0; i < depth; i++) {
+		json[i] = '[';
+		json[depth + i] = ']';
+	}
+	json[2 * depth] = '\0';
+	trs_error err = TRS_ERROR_INIT;
+	int rc = parse_err(json, &err);
+	/* nested inside an unknown field too */
+	char *inner = malloc(depth + 64);
+	strcpy(inner, "{\"x\":");
+	memset(inner + 5, '[', depth);
+	inner[5 + depth] = '\0';
+	trs_error err2 = TRS_ERROR_INIT;
+	int rc2 = parse_err(inner, &err2);
+	free(json);
+	free(inner);
+	CHECK(rc == TRS_EMANIFEST); /* top level must be an object: refused at once */
+	CHECK(rc2 == TRS_ELIMIT);
+	CHECK_CONTAINS(err2.message, "deeper");
+}
+
+TEST(manifest_rejects_not_json_and_empty)
+{
+	trs_error err = TRS_ERROR_INIT;
+	CHECK(parse_err("{\"targets\": [", &err) == TRS_EMANIFEST);
+	CHECK(parse_err("", &err) == TRS_EMANIFEST);
+	CHECK(parse_err("hello", &err) == TRS_EMANIFEST);
+	CHECK_CONTAINS(err.message, "not valid JSON");
+	CHECK(strchr(err.message, '\n') == NULL);
+	CHECK(parse_err("{\"a\":1} {\"b\":2}", &err) == TRS_EMANIFEST);
+	CHECK(parse_err("{\"objects\":[{\"object_name\":\"\xff\xfe\"}]}", &err) == TRS_EMANIFEST);
+}
+
+TEST(manifest_streaming_in_single_bytes_equals_whole)
+{
+	const char *json = "{\"targets\":[{\"region\":\"r\",\"bucket\":\"b\"}],\"objects\":[{\"object_name\":\"n\",\"source_prefix\":\"p\","
+			   "\"size\":12345678901234,\"tags\":[{\"k\":\"v\"}]},{\"object_name\":\"\\u00fc\\u00f1\"}]}";
+	trs_manifest_parser *p;
+	trs_error err = TRS_ERROR_INIT;
+	CHECK(trs_manifest_parser_new(&p, NULL, &err) == 0);
+	for (size_t i = 0; json[i]; i++)
+		CHECK(trs_manifest_parser_feed(p, json + i, 1, &err) == 0);
+	trs_manifest *m;
+	CHECK(trs_manifest_parser_finish(p, &m, &err) == 0);
+	trs_manifest_parser_free(p);
+	CHECK(trs_manifest_object_count(m) == 2);
+	CHECK(trs_manifest_object_at(m, 0)->size == 12345678901234ull);
+	CHECK_STR(trs_manifest_object_at(m, 1)->object_name, "\xc3\xbc\xc3\xb1");
+	trs_manifest_free(m);
+}
+
+TEST(manifest_enforces_size_and_count_limits)
+{
+	trs_manifest_limits lim = {64, 0, 0};
+	trs_manifest_parser *p;
+	trs_error err = TRS_ERROR_INIT;
+	CHECK(trs_manifest_parser_new(&p, &lim, &err) == 0);
+	const char *json = "{\"objects\":[{\"object_name\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}]}";
+	int rc = trs_manifest_parser_feed(p, json, strlen(json), &err);
+	trs_manifest_parser_free(p);
+	CHECK(rc == TRS_ELIMIT);
+	trs_manifest_limits lim2 = {0, 2, 0};
+	CHECK(trs_manifest_parser_new(&p, &lim2, &err) == 0);
+	const char *three = "{\"objects\":[{\"object_name\":\"a\"},{\"object_name\":\"b\"},{\"object_name\":\"c\"}]}";
+	rc = trs_manifest_parser_feed(p, three, strlen(three), &err);
+	trs_manifest_parser_free(p);
+	CHECK(rc == TRS_ELIMIT);
+	CHECK_CONTAINS(err.message, "more than 2 objects");
+}
+
+TEST(manifest_flags_nul_in_keys)
+{
+	trs_manifest *m = parse_ok("{\"objects\":[{\"object_name\":\"a\\u0000b\"},{\"object_name\":\"c\",\"etag\":\"x\\u0000\"}]}");
+	CHECK(m);
+	CHECK(trs_manifest_object_at(m, 0)->flags & TRS_MANIFEST_OBJECT_KEY_HAS_NUL);
+	CHECK(!(trs_manifest_object_at(m, 1)->flags & TRS_MANIFEST_OBJECT_KEY_HAS_NUL));
+	trs_manifest_free(m);
+}
+
+TEST(manifest_many_objects_index)
+{
+	trs_buf b = TRS_BUF_INIT;
+	trs__buf_puts(&b, "{\"objects\":[", NULL);
+	for (int i = 0; i < 20000; i++)
+		trs__buf_printf(&b, NULL, "%s{\"object_name\":\"dir/obj-%d.bin\",\"size\":%d}", i ? "," : "", i, i);
+	trs__buf_puts(&b, "]}", NULL);
+	trs_manifest *m = parse_ok(b.data);
+	trs__buf_free(&b);
+	CHECK(m);
+	CHECK(trs_manifest_object_count(m) == 20000);
+	const trs_manifest_object *o = trs_manifest_find(m, "dir/obj-12345.bin", 17);
+	CHECK(o && o->size == 12345);
+	trs_manifest_free(m);
+}
+
+int main(void)
+{
+	RUN(manifest_reads_every_field);
+	RUN(manifest_defaults_relative_key_and_prefix);
+	RUN(manifest_sizes_are_exact_beyond_2_53);
+	RUN(manifest_rejects_fractional_negative_and_huge_sizes);
+	RUN(manifest_wrong_types_name_the_field);
+	RUN(manifest_rejects_non_list_tags_and_non_object_tag);
+	RUN(manifest_merges_tags_later_duplicate_wins);
+	RUN(manifest_ignores_unknown_fields_and_nulls);
+	RUN(manifest_skips_entry_without_object_name);
+	RUN(manifest_keeps_first_of_duplicate_relative_keys);
+	RUN(manifest_refuses_deep_nesting_without_crashing);
+	RUN(manifest_rejects_not_json_and_empty);
+	RUN(manifest_streaming_in_single_bytes_equals_whole);
+	RUN(manifest_enforces_size_and_count_limits);
+	RUN(manifest_flags_nul_in_keys);
+	RUN(manifest_many_objects_index);
+	return harness_done();
+}
