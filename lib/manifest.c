@@ -10,7 +10,6 @@
 #include "arena.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,7 +196,7 @@ static int parse_size(const char *s, size_t len, uint64_t *out)
 	errno = 0;
 	char *end;
 	double d = strtod(buf, &end);
-	if (errno == ERANGE || *end || !(d >= 0) || d != floor(d) || d > 9007199254740992.0)
+	if (errno == ERANGE || *end || !(d >= 0) || d > 9007199254740992.0 || (double)(uint64_t)d != d)
 		return -1;
 	*out = (uint64_t)d;
 	return 1;
