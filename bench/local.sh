@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Local restore benchmark: `trs process --dest file://` against `zstd -dc | tar -x`
+# on the same archive, medians of N runs each, interleaved, in one run.
+# usage: bench/local.sh [SMALL_OBJECTS] [LARGE_MIB] [RUNS]
+set -eu
+cd "$(dirname "$0")/.."
+small=${1:-4000}
+large_mib=${2:-24}
+runs=${3:-5}
+trs=${TRS:-build/cli/trs}
+work=$(mktemp -d /tmp/trs-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+mkdir -p "$work/in/small" "$work/in/large"
+python3 - "$work/in" "$small" "$large_mib" <<'PY'
+import os, random, sys
+root, small, large_mib = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rnd = random.Random(42)
+words = [bytes(rnd.choice(b"abcdefghijklmnopqrstuvwxyz ") for _ in range(8)) for _ in range(512)]
+def text(n):
+    out = bytearray()
+    while len(out) < n:
+        out += rnd.choice(words)
+    return bytes(out[:n])
+for i in range(small):
+    with open(f"{root}/small/obj-{i:06d}.json", "wb") as f:
+        f.write(text(rnd.randint(1024, 40 * 1024)))
+for i in range(6):
+    with open(f"{root}/large/blob-{i}.bin", "wb") as f:
+        f.write(text(large_mib << 20))
+PY
+"$trs" pack "$work/in" -o "$work/a.tar.zst" --target bench-1:bench >/dev/null 2>&1
+size=$(stat -c %s "$work/a.tar.zst")
+tar_bytes=$(zstd -dc "$work/a.tar.zst" | wc -c)
+
+time_cmd() { # prints seconds
+	local t0 t1
+	t0=$(date +%s.%N)
+	"$@" >/dev/null 2>&1
+	t1=$(date +%s.%N)
+	echo "$t1 - $t0" | bc -l
+}
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+: >"$work/trs.txt"
+: >"$work/tar.txt"
+for i in $(seq "$runs"); do
+	rm -rf "$work/out-trs" "$work/out-tar"
+	sync
+	time_cmd "$trs" process "$work/a.tar.zst" --dest "file://$work/out-trs" --region bench-1 --no-progress >>"$work/trs.txt"
+	mkdir -p "$work/out-tar"
+	sync
+	time_cmd sh -c "zstd -dc '$work/a.tar.zst' | tar -x -C '$work/out-tar'" >>"$work/tar.txt"
+done
+t_trs=$(median <"$work/trs.txt")
+t_tar=$(median <"$work/tar.txt")
+rss=$( { /usr/bin/time -f '%M' "$trs" process "$work/a.tar.zst" --dest "file://$work/out-rss" --region bench-1 --no-progress >/dev/null 2>/dev/null; } 2>&1 | tail -1 || echo "?")
+printf 'archive: %d small + 6 x %d MiB objects, %.1f MiB compressed, %.1f MiB tar\n' "$small" "$large_mib" \
+	"$(echo "$size/1048576" | bc -l)" "$(echo "$tar_bytes/1048576" | bc -l)"
+printf 'trs process --dest file://   median %.3f s  (%s)\n' "$t_trs" "$(tr '\n' ' ' <"$work/trs.txt")"
+printf 'zstd -dc | tar -x            median %.3f s  (%s)\n' "$t_tar" "$(tr '\n' ' ' <"$work/tar.txt")"
+printf 'ratio trs/tar                %.2f\n' "$(echo "$t_trs/$t_tar" | bc -l)"
+printf 'trs peak RSS                 %s KiB\n' "$rss"
