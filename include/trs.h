@@ -20,6 +20,7 @@
 #include "trs/manifest.h"
 #include "trs/archive.h"
 #include "trs/storage.h"
+#include "trs/s3.h"
 #include "trs/object.h"
 #include "trs/process.h"
 #include "trs/pack.h"

@@ -1,0 +1,523 @@
+/*
+ * S3 multipart upload and multipart copy.
+ *
+ * Upload: the calling thread reads the body part by part into a small pool
+ * of part buffers (parts_in_flight of them: that is the memory bound), and
+ * worker threads send each full buffer as an UploadPart, keeping it until
+ * the part succeeded so that retries re-send the same bytes. Any failure -
+ * a part that kept failing, a body read() returning a negative code, a
+ * failed Complete - aborts the upload, so no parts stay behind and nothing
+ * becomes visible.
+ */
+#include "storage_s3.h"
+#include "sigv4.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+uint64_t trs__s3_part_size(uint64_t object_size, uint64_t wanted)
+{
+	uint64_t ps = wanted < TRS_S3_MIN_PART ? TRS_S3_MIN_PART : wanted;
+	if (ps > TRS_S3_MAX_PART)
+		ps = TRS_S3_MAX_PART;
+	if ((object_size + ps - 1) / ps > TRS_S3_MAX_PARTS) {
+		/* Grow to the smallest whole MiB that fits in 10,000 parts. */
+		uint64_t need = (object_size + TRS_S3_MAX_PARTS - 1) / TRS_S3_MAX_PARTS;
+		ps = (need + (1ull << 20) - 1) & ~((1ull << 20) - 1);
+		if (ps > TRS_S3_MAX_PART)
+			ps = TRS_S3_MAX_PART;
+	}
+	return ps;
+}
+
+/* The part of an upload id that goes in a query string. */
+static int upload_query(trs_buf *q, const char *upload_id, unsigned int part_number, trs_error *err)
+{
+	int rc = 0;
+	if (part_number)
+		rc = trs__buf_printf(q, err, "partNumber=%u&", part_number);
+	if (rc == 0)
+		rc = trs__buf_puts(q, "uploadId=", err);
+	if (rc == 0)
+		rc = trs__uri_encode(q, upload_id, strlen(upload_id), false, err);
+	return rc;
+}
+
+static int create_upload(trs__s3 *s, const trs_put_request *req, char **upload_id, trs_error *err)
+{
+	*upload_id = NULL;
+	trs__s3_headers h = TRS_S3_HEADERS_INIT;
+	int rc = trs__s3_put_headers(&h, req, err);
+	if (rc < 0) {
+		trs__s3_headers_free(&h);
+		return rc;
+	}
+	trs__s3_call c = {0};
+	c.op = "CreateMultipartUpload";
+	c.method = "POST";
+	c.bucket = req->bucket;
+	c.key = req->key;
+	c.query = "uploads=";
+	c.headers = h.kv;
+	c.nheaders = h.n;
+	trs__http_response resp;
+	rc = trs__s3_request(s, &c, &resp, err);
+	if (rc == 0) {
+		trs__s3_xml x;
+		rc = trs__xml_parse_s3(resp.body.data, resp.body.len, &x, err);
+		if (rc == 0 && (x.kind != TRS_S3_XML_INITIATE || !x.upload_id || !*x.upload_id))
+			rc = trs__error_set(err, TRS_EHTTP, "S3 CreateMultipartUpload of s3://%s/%s answered without "
+					    "an UploadId", req->bucket, req->key);
+		if (rc == 0) {
+			*upload_id = x.upload_id;
+			x.upload_id = NULL;
+		}
+		trs__s3_xml_free(&x);
+	}
+	trs__http_response_free(&resp);
+	trs__s3_headers_free(&h);
+	return rc;
+}
+
+/* Best effort: on failure the parts stay until a lifecycle rule removes them, so say which. */
+static void abort_upload(trs__s3 *s, const trs_put_request *req, const char *upload_id)
+{
+	trs_buf q = TRS_BUF_INIT;
+	trs_error err = TRS_ERROR_INIT;
+	int rc = upload_query(&q, upload_id, 0, &err);
+	if (rc == 0) {
+		trs__s3_call c = {0};
+		c.op = "AbortMultipartUpload";
+		c.method = "DELETE";
+		c.bucket = req->bucket;
+		c.key = req->key;
+		c.query = q.data;
+		c.not_found_ok = true;
+		trs__http_response resp;
+		rc = trs__s3_request(s, &c, &resp, &err);
+		trs__http_response_free(&resp);
+	}
+	if (rc < 0)
+		trs__log(s->ctx, TRS_LOG_ERROR,
+			 "aborting a multipart upload failed; its parts stay until aborted or expired by a "
+			 "lifecycle rule (AbortIncompleteMultipartUpload)",
+			 "bucket", req->bucket, "key", req->key, "upload_id", upload_id, "error", err.message, NULL);
+	else
+		trs__log(s->ctx, TRS_LOG_DEBUG, "multipart upload aborted", "bucket", req->bucket, "key", req->key,
+			 NULL);
+	trs__buf_free(&q);
+}
+
+static int complete_upload(trs__s3 *s, const trs_put_request *req, const char *upload_id, char **etags,
+			   unsigned int nparts, trs_error *err)
+{
+	trs_buf body = TRS_BUF_INIT, q = TRS_BUF_INIT;
+	int rc = trs__buf_puts(&body, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">",
+			       err);
+	for (unsigned int i = 0; rc == 0 && i < nparts; i++) {
+		rc = trs__buf_printf(&body, err, "<Part><PartNumber>%u</PartNumber><ETag>", i + 1);
+		if (rc == 0)
+			rc = trs__xml_escape(&body, etags[i], err);
+		if (rc == 0)
+			rc = trs__buf_puts(&body, "</ETag></Part>", err);
+	}
+	if (rc == 0)
+		rc = trs__buf_puts(&body, "</CompleteMultipartUpload>", err);
+	if (rc == 0)
+		rc = upload_query(&q, upload_id, 0, err);
+	if (rc == 0) {
+		trs_kv h[1] = {{"Content-Type", "application/xml"}};
+		trs__s3_call c = {0};
+		c.op = "CompleteMultipartUpload";
+		c.method = "POST";
+		c.bucket = req->bucket;
+		c.key = req->key;
+		c.query = q.data;
+		c.headers = h;
+		c.nheaders = 1;
+		c.body = body.data;
+		c.body_len = body.len;
+		c.error_in_200 = true;
+		trs__http_response resp;
+		rc = trs__s3_request(s, &c, &resp, err);
+		trs__http_response_free(&resp);
+	}
+	trs__buf_free(&body);
+	trs__buf_free(&q);
+	return rc;
+}
+
+/* ---- parallel upload ---- */
+
+typedef struct part_job {
+	unsigned char *data;
+	size_t len;
+	unsigned int number; /* 0: the buffer is free */
+} part_job;
+
+typedef struct upload {
+	trs__s3 *s;
+	const trs_put_request *req;
+	const char *upload_id;
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	part_job *bufs;          /* parts_in_flight buffers */
+	unsigned int nbufs;
+	unsigned int *ready;     /* FIFO of buffer indexes waiting for a worker */
+	unsigned int ready_head, ready_count;
+	bool reading_done;
+	bool failed;
+	int first_rc;
+	trs_error first_err;
+	char **etags;            /* by part number - 1 */
+} upload;
+
+static void fail_upload(upload *u, int rc, const trs_error *err)
+{
+	if (!u->failed) {
+		u->failed = true;
+		u->first_rc = rc;
+		if (err)
+			u->first_err = *err;
+	}
+	pthread_cond_broadcast(&u->changed);
+}
+
+static int send_part(upload *u, part_job *job, char **etag, trs_error *err)
+{
+	trs_buf q = TRS_BUF_INIT;
+	int rc = upload_query(&q, u->upload_id, job->number, err);
+	if (rc == 0) {
+		trs__s3_call c = {0};
+		c.op = "UploadPart";
+		c.method = "PUT";
+		c.bucket = u->req->bucket;
+		c.key = u->req->key;
+		c.query = q.data;
+		c.body = job->data;
+		c.body_len = job->len;
+		trs__http_response resp;
+		rc = trs__s3_request(u->s, &c, &resp, err);
+		if (rc == 0) {
+			const char *e = trs__http_header(&resp, "ETag");
+			if (!e || !*e)
+				rc = trs__error_set(err, TRS_EHTTP, "S3 UploadPart %u of s3://%s/%s answered without an ETag",
+						    job->number, u->req->bucket, u->req->key);
+			else if (!(*etag = trs__strdup(e, err)))
+				rc = TRS_ENOMEM;
+		}
+		trs__http_response_free(&resp);
+	}
+	trs__buf_free(&q);
+	return rc;
+}
+
+static void *part_worker(void *arg)
+{
+	upload *u = arg;
+	pthread_mutex_lock(&u->lock);
+	for (;;) {
+		while (!u->ready_count && !u->reading_done && !u->failed)
+			pthread_cond_wait(&u->changed, &u->lock);
+		if (u->failed || !u->ready_count)
+			break;
+		part_job *job = &u->bufs[u->ready[u->ready_head]];
+		u->ready_head = (u->ready_head + 1) % u->nbufs;
+		u->ready_count--;
+		pthread_mutex_unlock(&u->lock);
+
+		char *etag = NULL;
+		trs_error err = TRS_ERROR_INIT;
+		int rc = trs__canceled(u->s->ctx) ? trs__error_set(&err, TRS_ECANCELED, "canceled")
+						  : send_part(u, job, &etag, &err);
+
+		pthread_mutex_lock(&u->lock);
+		if (rc == 0)
+			u->etags[job->number - 1] = etag;
+		else
+			fail_upload(u, rc, &err);
+		job->number = 0; /* the buffer is free again */
+		pthread_cond_broadcast(&u->changed);
+	}
+	pthread_mutex_unlock(&u->lock);
+	return NULL;
+}
+
+/* Wait for a free buffer; NULL when the upload failed meanwhile. */
+static part_job *take_buffer(upload *u)
+{
+	part_job *free_job = NULL;
+	pthread_mutex_lock(&u->lock);
+	while (!u->failed && !free_job) {
+		for (unsigned int i = 0; i < u->nbufs; i++)
+			if (u->bufs[i].number == 0) {
+				free_job = &u->bufs[i];
+				break;
+			}
+		if (!free_job)
+			pthread_cond_wait(&u->changed, &u->lock);
+	}
+	if (u->failed)
+		free_job = NULL;
+	pthread_mutex_unlock(&u->lock);
+	return free_job;
+}
+
+int trs__s3_multipart_put(trs__s3 *s, const trs_put_request *req, trs_body *body, trs_error *err)
+{
+	uint64_t size = body->length;
+	uint64_t ps = trs__s3_part_size(size, s->part_size);
+	unsigned int nparts = (unsigned int)((size + ps - 1) / ps);
+	if (nparts == 0)
+		nparts = 1;
+	unsigned int inflight = s->parts_in_flight;
+	if (inflight > nparts)
+		inflight = nparts;
+
+	upload u;
+	memset(&u, 0, sizeof(u));
+	u.s = s;
+	u.req = req;
+	u.nbufs = inflight;
+	u.bufs = trs__calloc(inflight, sizeof(*u.bufs), err);
+	u.ready = trs__calloc(inflight, sizeof(*u.ready), err);
+	u.etags = trs__calloc(nparts, sizeof(*u.etags), err);
+	char *upload_id = NULL;
+	pthread_t *threads = trs__calloc(inflight, sizeof(*threads), err);
+	unsigned int nthreads = 0;
+	int rc = 0;
+	if (!u.bufs || !u.ready || !u.etags || !threads) {
+		rc = TRS_ENOMEM;
+		goto out;
+	}
+	rc = create_upload(s, req, &upload_id, err);
+	if (rc < 0)
+		goto out;
+	u.upload_id = upload_id;
+	char psz[24];
+	snprintf(psz, sizeof(psz), "%llu", (unsigned long long)ps);
+	trs__log(s->ctx, TRS_LOG_DEBUG, "multipart upload started", "bucket", req->bucket, "key", req->key,
+		 "part_size", psz, NULL);
+
+	pthread_mutex_init(&u.lock, NULL);
+	pthread_cond_init(&u.changed, NULL);
+	for (; nthreads < inflight; nthreads++)
+		if (pthread_create(&threads[nthreads], NULL, part_worker, &u) != 0)
+			break;
+	if (nthreads == 0) {
+		trs_error terr = TRS_ERROR_INIT;
+		trs__error_set(&terr, TRS_ENOMEM, "cannot start threads for a multipart upload");
+		fail_upload(&u, TRS_ENOMEM, &terr);
+	}
+
+	/* Read the body, one part after another, on this thread. */
+	uint64_t sent = 0;
+	for (unsigned int n = 1; n <= nparts; n++) {
+		part_job *job = take_buffer(&u);
+		if (!job)
+			break;
+		size_t len = (size_t)(size - sent < ps ? size - sent : ps);
+		trs_error rerr = TRS_ERROR_INIT;
+		int rrc = 0;
+		if (!job->data) {
+			job->data = malloc((size_t)ps);
+			if (!job->data)
+				rrc = trs__error_set(&rerr, TRS_ENOMEM, "out of memory for a %llu-byte part",
+						     (unsigned long long)ps);
+		}
+		/* The last part also reads the body's end: that is when integrity checks speak. */
+		if (rrc == 0)
+			rrc = trs__s3_read_body(body, job->data, len, n == nparts, req, &rerr);
+		pthread_mutex_lock(&u.lock);
+		if (rrc < 0) {
+			fail_upload(&u, rrc, &rerr);
+		} else {
+			job->len = len;
+			job->number = n;
+			u.ready[(u.ready_head + u.ready_count) % u.nbufs] = (unsigned int)(job - u.bufs);
+			u.ready_count++;
+			pthread_cond_broadcast(&u.changed);
+		}
+		bool stop = u.failed;
+		pthread_mutex_unlock(&u.lock);
+		if (stop)
+			break;
+		sent += len;
+	}
+	pthread_mutex_lock(&u.lock);
+	u.reading_done = true;
+	pthread_cond_broadcast(&u.changed);
+	pthread_mutex_unlock(&u.lock);
+	for (unsigned int i = 0; i < nthreads; i++)
+		pthread_join(threads[i], NULL);
+
+	if (u.failed) {
+		rc = u.first_rc;
+		if (err)
+			*err = u.first_err;
+	} else {
+		rc = complete_upload(s, req, upload_id, u.etags, nparts, err);
+	}
+	if (rc < 0)
+		abort_upload(s, req, upload_id);
+	else
+		trs__log(s->ctx, TRS_LOG_DEBUG, "multipart upload complete", "bucket", req->bucket, "key", req->key,
+			 NULL);
+	pthread_cond_destroy(&u.changed);
+	pthread_mutex_destroy(&u.lock);
+out:
+	if (u.bufs)
+		for (unsigned int i = 0; i < u.nbufs; i++)
+			free(u.bufs[i].data);
+	if (u.etags)
+		for (unsigned int i = 0; i < nparts; i++)
+			free(u.etags[i]);
+	free(u.bufs);
+	free(u.ready);
+	free(u.etags);
+	free(threads);
+	free(upload_id);
+	return rc;
+}
+
+/* ---- multipart copy (objects over CopyObject's 5 GiB) ---- */
+
+typedef struct copy_job {
+	trs__s3 *s;
+	const trs_put_request *req;
+	const char *upload_id;
+	const char *source;      /* x-amz-copy-source */
+	uint64_t size, part_size;
+	unsigned int nparts;
+	pthread_mutex_t lock;
+	unsigned int next;       /* next part number to take */
+	bool failed;
+	int first_rc;
+	trs_error first_err;
+	char **etags;
+} copy_job;
+
+static int copy_part(copy_job *j, unsigned int n, char **etag, trs_error *err)
+{
+	uint64_t first = (uint64_t)(n - 1) * j->part_size;
+	uint64_t last = first + j->part_size - 1;
+	if (last >= j->size)
+		last = j->size - 1;
+	char range[64];
+	snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)first, (unsigned long long)last);
+	trs_kv h[2] = {{"x-amz-copy-source", j->source}, {"x-amz-copy-source-range", range}};
+	trs_buf q = TRS_BUF_INIT;
+	int rc = upload_query(&q, j->upload_id, n, err);
+	if (rc == 0) {
+		trs__s3_call c = {0};
+		c.op = "UploadPartCopy";
+		c.method = "PUT";
+		c.bucket = j->req->bucket;
+		c.key = j->req->key;
+		c.query = q.data;
+		c.headers = h;
+		c.nheaders = 2;
+		c.error_in_200 = true;
+		trs__http_response resp;
+		rc = trs__s3_request(j->s, &c, &resp, err);
+		if (rc == 0) {
+			trs__s3_xml x;
+			rc = trs__xml_parse_s3(resp.body.data, resp.body.len, &x, err);
+			if (rc == 0 && (!x.etag || !*x.etag))
+				rc = trs__error_set(err, TRS_EHTTP, "S3 UploadPartCopy %u of s3://%s/%s answered without "
+						    "an ETag", n, j->req->bucket, j->req->key);
+			if (rc == 0) {
+				*etag = x.etag;
+				x.etag = NULL;
+			}
+			trs__s3_xml_free(&x);
+		}
+		trs__http_response_free(&resp);
+	}
+	trs__buf_free(&q);
+	return rc;
+}
+
+static void *copy_worker(void *arg)
+{
+	copy_job *j = arg;
+	for (;;) {
+		pthread_mutex_lock(&j->lock);
+		unsigned int n = j->failed || j->next > j->nparts ? 0 : j->next++;
+		pthread_mutex_unlock(&j->lock);
+		if (!n)
+			return NULL;
+		char *etag = NULL;
+		trs_error err = TRS_ERROR_INIT;
+		int rc = trs__canceled(j->s->ctx) ? trs__error_set(&err, TRS_ECANCELED, "canceled")
+						  : copy_part(j, n, &etag, &err);
+		pthread_mutex_lock(&j->lock);
+		if (rc == 0) {
+			j->etags[n - 1] = etag;
+		} else if (!j->failed) {
+			j->failed = true;
+			j->first_rc = rc;
+			j->first_err = err;
+		}
+		pthread_mutex_unlock(&j->lock);
+	}
+}
+
+int trs__s3_multipart_copy(trs__s3 *s, const char *src_bucket, const char *src_key, uint64_t size,
+			   const trs_put_request *req, trs_error *err)
+{
+	if (size > TRS_S3_MAX_OBJECT)
+		return trs__error_set(err, TRS_ELIMIT, "s3://%s/%s is over S3's 5 TiB object limit", src_bucket,
+				      src_key);
+	copy_job j;
+	memset(&j, 0, sizeof(j));
+	j.s = s;
+	j.req = req;
+	j.size = size;
+	/* Copies move no bytes through us: use big parts, fewer requests. */
+	j.part_size = trs__s3_part_size(size, s->part_size > (512ull << 20) ? s->part_size : (512ull << 20));
+	j.nparts = (unsigned int)((size + j.part_size - 1) / j.part_size);
+	j.next = 1;
+	trs_buf source = TRS_BUF_INIT;
+	char *upload_id = NULL;
+	unsigned int nthreads = 0, want = s->parts_in_flight < 4 ? 4 : s->parts_in_flight;
+	pthread_t threads[16];
+	if (want > 16)
+		want = 16;
+	j.etags = trs__calloc(j.nparts, sizeof(*j.etags), err);
+	int rc = j.etags ? trs__s3_copy_source(&source, src_bucket, src_key, err) : TRS_ENOMEM;
+	j.source = source.data;
+	if (rc == 0)
+		rc = create_upload(s, req, &upload_id, err);
+	if (rc < 0)
+		goto out;
+	j.upload_id = upload_id;
+	pthread_mutex_init(&j.lock, NULL);
+	for (; nthreads < want; nthreads++)
+		if (pthread_create(&threads[nthreads], NULL, copy_worker, &j) != 0)
+			break;
+	if (nthreads == 0)
+		copy_worker(&j); /* no threads to be had: copy on this one */
+	for (unsigned int i = 0; i < nthreads; i++)
+		pthread_join(threads[i], NULL);
+	pthread_mutex_destroy(&j.lock);
+	if (j.failed) {
+		rc = j.first_rc;
+		if (err)
+			*err = j.first_err;
+	} else {
+		rc = complete_upload(s, req, upload_id, j.etags, j.nparts, err);
+	}
+	if (rc < 0)
+		abort_upload(s, req, upload_id);
+out:
+	if (j.etags)
+		for (unsigned int i = 0; i < j.nparts; i++)
+			free(j.etags[i]);
+	free(j.etags);
+	free(upload_id);
+	trs__buf_free(&source);
+	return rc;
+}

@@ -1,0 +1,356 @@
+/*
+ * S3 requests: addressing, SigV4 signing, and the retry loop (exponential
+ * backoff with full jitter; credentials refreshed on ExpiredToken), with
+ * error messages that say what failed and what to do.
+ */
+#include "storage_s3.h"
+#include "sigv4.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- retry policy ---- */
+
+static bool code_in(const char *code, const char *const *list, size_t n)
+{
+	for (size_t i = 0; code && i < n; i++)
+		if (strcmp(code, list[i]) == 0)
+			return true;
+	return false;
+}
+
+trs__s3_verdict trs__s3_classify(long status, const char *aws_code, bool transport_retryable)
+{
+	static const char *const refresh[] = {"ExpiredToken", "ExpiredTokenException", "TokenRefreshRequired"};
+	static const char *const transient[] = {
+		"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "Throttling",
+		"ThrottlingException", "ThrottledException", "RequestThrottled", "RequestThrottledException",
+		"TooManyRequestsException", "RequestLimitExceeded", "BandwidthLimitExceeded",
+		"ProvisionedThroughputExceededException", "PriorRequestNotComplete", "TransactionInProgressException",
+		"IDPCommunicationError", "OperationAborted"};
+	if (status == 0)
+		return transport_retryable ? TRS__S3_RETRY : TRS__S3_FAIL;
+	if (code_in(aws_code, refresh, TRS_ARRAY_SIZE(refresh)))
+		return TRS__S3_REFRESH_AND_RETRY;
+	if (code_in(aws_code, transient, TRS_ARRAY_SIZE(transient)))
+		return TRS__S3_RETRY;
+	if (status >= 500 || status == 429)
+		return TRS__S3_RETRY;
+	return TRS__S3_FAIL;
+}
+
+double trs__s3_backoff(unsigned int attempt, double base, double cap, double u01)
+{
+	double ceiling = base;
+	for (unsigned int i = 0; i < attempt && ceiling < cap; i++)
+		ceiling *= 2;
+	if (ceiling > cap)
+		ceiling = cap;
+	if (u01 < 0)
+		u01 = 0;
+	if (u01 > 1)
+		u01 = 1;
+	return ceiling * u01;
+}
+
+static double jitter(void)
+{
+	/* Per-thread state: no lock, and threads do not retry in lockstep. */
+	static _Thread_local unsigned int seed;
+	if (!seed)
+		seed = (unsigned int)time(NULL) ^ (unsigned int)(uintptr_t)&seed;
+	return (double)rand_r(&seed) / (double)RAND_MAX;
+}
+
+static int sleep_cancelable(const trs_ctx *ctx, double seconds, trs_error *err)
+{
+	double end = trs__now() + seconds;
+	for (;;) {
+		if (trs__canceled(ctx))
+			return trs__error_set(err, TRS_ECANCELED, "canceled while waiting to retry");
+		double left = end - trs__now();
+		if (left <= 0)
+			return 0;
+		double step = left < 0.05 ? left : 0.05;
+		struct timespec ts = {(time_t)step, (long)((step - (double)(time_t)step) * 1e9)};
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+}
+
+/* ---- addressing ---- */
+
+/* Virtual-hosted names cannot hold dots under TLS wildcards; such buckets go path-style. */
+static bool path_style(const trs__s3 *s, const char *bucket)
+{
+	return s->custom_endpoint || strchr(bucket, '.') != NULL;
+}
+
+static int build_target(const trs__s3 *s, const trs__s3_call *c, trs_buf *url, trs_buf *host, trs_buf *path,
+			trs_error *err)
+{
+	int rc;
+	if (path_style(s, c->bucket)) {
+		rc = trs__buf_puts(host, s->authority, err);
+		if (rc == 0)
+			rc = trs__buf_printf(path, err, "%s/", s->base_path);
+		if (rc == 0)
+			rc = trs__uri_encode(path, c->bucket, strlen(c->bucket), false, err);
+		if (rc == 0 && c->key)
+			rc = trs__buf_puts(path, "/", err);
+	} else {
+		rc = trs__buf_printf(host, err, "%s.%s", c->bucket, s->authority);
+		if (rc == 0)
+			rc = trs__buf_puts(path, "/", err);
+	}
+	if (rc == 0 && c->key)
+		rc = trs__uri_encode(path, c->key, strlen(c->key), true, err);
+	if (rc == 0)
+		rc = trs__buf_printf(url, err, "%s://%s%s%s%s", s->scheme, host->data, path->data,
+				     c->query && *c->query ? "?" : "", c->query ? c->query : "");
+	return rc;
+}
+
+/* ---- errors ---- */
+
+static const char *hint_for(long status, const char *code)
+{
+	static const char *const creds[] = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken",
+					    "ExpiredToken", "TokenRefreshRequired", "InvalidClientTokenId"};
+	if (!code)
+		code = "";
+	if (code_in(code, creds, TRS_ARRAY_SIZE(creds)))
+		return "check the AWS credentials in use (and the system clock)";
+	if (strcmp(code, "RequestTimeTooSkewed") == 0)
+		return "fix the system clock: SigV4 allows 15 minutes of skew";
+	if (strcmp(code, "NoSuchBucket") == 0)
+		return "create the bucket, or fix the bucket name (and region) of this target";
+	if (strncmp(code, "KMS.", 4) == 0 || strstr(code, "KMS"))
+		return "check the KMS key id and that these credentials may use it (kms:GenerateDataKey, kms:Decrypt)";
+	if (strcmp(code, "AccessDenied") == 0 || status == 403)
+		return "check that the IAM policy of these credentials allows this call on the bucket (and the KMS "
+		       "key, when one is set)";
+	if (strcmp(code, "PermanentRedirect") == 0 || strcmp(code, "AuthorizationHeaderMalformed") == 0 ||
+	    status == 301)
+		return "the bucket is in another region: set the region (or endpoint) to the bucket's";
+	if (strcmp(code, "InvalidStorageClass") == 0)
+		return "use a storage class S3 accepts (STANDARD, STANDARD_IA, GLACIER_IR, ...)";
+	if (status >= 500 || status == 429 || status == 0)
+		return "the service kept failing; nothing was written, and trying again later is safe";
+	return NULL;
+}
+
+static int s3_fail(trs_error *err, const trs__s3 *s, const trs__s3_call *c, long status, const char *code,
+		    const char *message, const char *request_id, const char *region_hint, unsigned int attempts)
+{
+	int trs_code = TRS_EHTTP;
+	if (status == 404)
+		trs_code = TRS_ENOTFOUND;
+	else if (status == 401 || status == 403)
+		trs_code = TRS_EAUTH;
+	if (!err)
+		return trs_code;
+	const char *hint = hint_for(status, code);
+	char where[512];
+	snprintf(where, sizeof(where), "s3://%s%s%s", c->bucket, c->key ? "/" : "", c->key ? c->key : "");
+	char tries[48] = "";
+	if (attempts > 1)
+		snprintf(tries, sizeof(tries), " after %u attempts", attempts);
+	char rid[96] = "";
+	if (request_id && *request_id)
+		snprintf(rid, sizeof(rid), " (request id %.64s)", request_id);
+	char region[160] = "";
+	if (region_hint && *region_hint)
+		snprintf(region, sizeof(region), " (the bucket is in %.48s, this endpoint is for %.24s)", region_hint,
+			 s->region);
+	trs__error_set(err, trs_code, "S3 %s of %s failed%s: HTTP %ld %s%s%.300s%s%s%s%s", c->op, where, tries,
+		       status, code && *code ? code : "", message && *message ? ": " : "",
+		       message ? message : "", rid, region, hint ? ". What to do: " : "", hint ? hint : "");
+	err->http_status = (int)status;
+	snprintf(err->aws_code, sizeof(err->aws_code), "%s", code ? code : "");
+	err->retryable = trs__s3_classify(status, code, false) != TRS__S3_FAIL;
+	return trs_code;
+}
+
+/* A code for answers without a body (HEAD) or with a body that is not S3 XML. */
+static const char *code_from_status(long status)
+{
+	switch (status) {
+	case 301: return "PermanentRedirect";
+	case 400: return "BadRequest";
+	case 403: return "Forbidden";
+	case 404: return "NotFound";
+	case 412: return "PreconditionFailed";
+	case 416: return "InvalidRange";
+	case 429: return "TooManyRequests";
+	case 500: return "InternalError";
+	case 503: return "ServiceUnavailable";
+	default: return "";
+	}
+}
+
+/* ---- the request loop ---- */
+
+typedef struct counting_sink {
+	trs_sink_fn sink;
+	void *userdata;
+	uint64_t delivered;
+} counting_sink;
+
+static int count_and_forward(void *ud, const void *data, size_t len, trs_error *err)
+{
+	counting_sink *cs = ud;
+	int rc = cs->sink(cs->userdata, data, len, err);
+	if (rc == 0)
+		cs->delivered += len;
+	return rc;
+}
+
+/* One signed attempt. */
+static int attempt_once(trs__s3 *s, const trs__s3_call *c, const char *url, const char *host, const char *path,
+			const char *payload_hash, bool refresh, counting_sink *cs, trs__http_response *resp,
+			trs_error *err)
+{
+	trs__aws_credentials creds;
+	int rc = trs__cred_provider_get(s->creds, refresh, &creds, err);
+	if (rc < 0)
+		return rc;
+	size_t nh = 0;
+	trs_kv *h = trs__calloc(c->nheaders + 8, sizeof(*h), err);
+	if (!h) {
+		trs__aws_credentials_clear(&creds);
+		return TRS_ENOMEM;
+	}
+	h[nh++] = (trs_kv){"Host", host};
+	for (size_t i = 0; i < c->nheaders; i++)
+		h[nh++] = c->headers[i];
+	char range[64];
+	if (c->sink && (c->range_start || c->range_length != UINT64_MAX || cs->delivered)) {
+		uint64_t from = c->range_start + cs->delivered;
+		if (c->range_length == UINT64_MAX)
+			snprintf(range, sizeof(range), "bytes=%llu-", (unsigned long long)from);
+		else
+			snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)from,
+				 (unsigned long long)(c->range_start + c->range_length - 1));
+		h[nh++] = (trs_kv){"Range", range};
+	}
+	const char *query = c->query ? c->query : "";
+	trs__sigv4_options o = TRS_SIGV4_S3;
+	o.region = s->region;
+	o.now = time(NULL);
+	trs__sigv4_credentials sc = {creds.access_key_id, creds.secret_access_key, creds.session_token};
+	trs__sigv4_request sr = {c->method, path, query, h, nh, payload_hash};
+	trs__sigv4_result sig;
+	rc = trs__sigv4_sign(&sc, &o, &sr, &sig, err);
+	if (rc == 0) {
+		for (size_t i = 0; i < sig.nadd_headers; i++)
+			h[nh++] = sig.add_headers[i];
+		trs__http_request req = {0};
+		req.method = c->method;
+		req.url = url;
+		req.headers = h;
+		req.nheaders = nh;
+		req.body = c->body;
+		req.body_len = c->body_len;
+		if (c->sink) {
+			req.sink = count_and_forward;
+			req.sink_userdata = cs;
+		}
+		rc = trs__http_do(s->http, &req, resp, err);
+	}
+	trs__sigv4_result_free(&sig);
+	trs__aws_credentials_clear(&creds);
+	free(h);
+	return rc;
+}
+
+int trs__s3_request(trs__s3 *s, const trs__s3_call *c, trs__http_response *resp, trs_error *err)
+{
+	memset(resp, 0, sizeof(*resp));
+	trs_buf url = TRS_BUF_INIT, host = TRS_BUF_INIT, path = TRS_BUF_INIT;
+	char payload_hash[TRS_SHA256_HEX_LEN + 1];
+	int rc = build_target(s, c, &url, &host, &path, err);
+	if (rc < 0)
+		goto done;
+	/* The body is hashed once; the same bytes are re-sent on every attempt. */
+	if (c->body)
+		trs__sha256_hex(c->body, c->body_len, payload_hash);
+	else
+		snprintf(payload_hash, sizeof(payload_hash), "%s", TRS_SHA256_EMPTY);
+
+	counting_sink cs = {c->sink, c->sink_userdata, 0};
+	bool refresh = false;
+	for (unsigned int attempt = 1;; attempt++) {
+		trs__http_response_free(resp);
+		trs_error aerr = TRS_ERROR_INIT;
+		rc = attempt_once(s, c, url.data, host.data, path.data, payload_hash, refresh, &cs, resp, &aerr);
+		refresh = false;
+		long status = resp->status;
+		trs__s3_xml x;
+		memset(&x, 0, sizeof(x));
+		trs__s3_verdict verdict;
+		if (rc < 0) {
+			/* Credentials, cancellation, memory and sink failures are final;
+			 * so are transport errors curl calls permanent. */
+			if (rc != TRS_ENET || !aerr.retryable || attempt >= s->max_attempts) {
+				if (err)
+					*err = aerr;
+				if (rc == TRS_ENET && attempt > 1)
+					trs__error_prefix(err, "S3 %s of s3://%s/%s failed after %u attempts", c->op,
+							  c->bucket, c->key ? c->key : "", attempt);
+				goto done;
+			}
+			verdict = TRS__S3_RETRY;
+			trs__log(s->ctx, TRS_LOG_WARN, "S3 request failed; retrying", "op", c->op, "bucket", c->bucket,
+				 "key", c->key, "error", aerr.message, NULL);
+		} else {
+			bool ok = status >= 200 && status < 300;
+			if (ok && !c->error_in_200) {
+				rc = 0;
+				goto done;
+			}
+			if (c->not_found_ok && status == 404) {
+				rc = 0;
+				goto done;
+			}
+			if (resp->body.len)
+				trs__xml_parse_s3(resp->body.data, resp->body.len, &x, NULL);
+			if (ok && x.kind != TRS_S3_XML_ERROR) {
+				trs__s3_xml_free(&x);
+				rc = 0;
+				goto done;
+			}
+			if (ok)
+				status = 500; /* an <Error> inside a 200: S3 documents these as retryable */
+			const char *code = x.code && *x.code ? x.code : code_from_status(status);
+			verdict = trs__s3_classify(status, code, false);
+			if (verdict == TRS__S3_FAIL || attempt >= s->max_attempts) {
+				rc = s3_fail(err, s, c, status, code, x.message, x.request_id,
+					     trs__http_header(resp, "x-amz-bucket-region"), attempt);
+				trs__s3_xml_free(&x);
+				goto done;
+			}
+			char st[16];
+			snprintf(st, sizeof(st), "%ld", status);
+			trs__log(s->ctx, TRS_LOG_WARN, "S3 request failed; retrying", "op", c->op, "bucket", c->bucket,
+				 "key", c->key, "status", st, "code", code, NULL);
+			refresh = verdict == TRS__S3_REFRESH_AND_RETRY;
+			trs__s3_xml_free(&x);
+		}
+		double delay = refresh ? 0 : trs__s3_backoff(attempt - 1, s->backoff_base_s, s->backoff_cap_s, jitter());
+		rc = sleep_cancelable(s->ctx, delay, err);
+		if (rc < 0)
+			goto done;
+	}
+done:
+	if (rc < 0)
+		trs__http_response_free(resp);
+	trs__buf_free(&url);
+	trs__buf_free(&host);
+	trs__buf_free(&path);
+	return rc;
+}
+

@@ -1,0 +1,594 @@
+/*
+ * The "s3" storage backend: signed requests with retries, and the
+ * single-request operations (PutObject, GetObject, HeadObject, CopyObject,
+ * DeleteObject). Multipart upload and copy live in s3_multipart.c.
+ */
+#include "storage_s3.h"
+#include "sigv4.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+
+#define DEFAULT_THRESHOLD (16ull << 20)
+#define DEFAULT_PART_SIZE (16ull << 20)
+#define DEFAULT_ATTEMPTS 5
+#define MAX_PARTS_IN_FLIGHT 8
+
+/* ---- request headers ---- */
+
+int trs__s3_headers_add(trs__s3_headers *h, const char *name, const char *value, trs_error *err)
+{
+	for (const char *p = value; *p; p++)
+		if (*p == '\r' || *p == '\n')
+			return trs__error_set(err, TRS_EINVAL, "header %s has a line break in its value", name);
+	if (h->n == h->cap) {
+		size_t cap = h->cap ? h->cap * 2 : 16;
+		trs_kv *kv = realloc(h->kv, cap * sizeof(*kv));
+		if (!kv)
+			return trs__error_set(err, TRS_ENOMEM, "out of memory building S3 headers");
+		h->kv = kv;
+		h->cap = cap;
+	}
+	char *n = trs__strdup(name, err);
+	char *v = n ? trs__strdup(value, err) : NULL;
+	if (!v) {
+		free(n);
+		return TRS_ENOMEM;
+	}
+	h->kv[h->n].key = n;
+	h->kv[h->n].value = v;
+	h->n++;
+	return 0;
+}
+
+void trs__s3_headers_free(trs__s3_headers *h)
+{
+	for (size_t i = 0; i < h->n; i++) {
+		free((char *)h->kv[i].key);
+		free((char *)h->kv[i].value);
+	}
+	free(h->kv);
+	memset(h, 0, sizeof(*h));
+}
+
+static bool printable_ascii(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			return false;
+	return true;
+}
+
+static bool metadata_name_ok(const char *name)
+{
+	if (!*name)
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("-_.!#$%&'*+^`|~", *p))
+			return false;
+	return true;
+}
+
+int trs__s3_put_headers(trs__s3_headers *h, const trs_put_request *req, trs_error *err)
+{
+	int rc = 0;
+	if (req->ntags) {
+		/* x-amz-tagging is a URL query string: k1=v1&k2=v2, each part encoded. */
+		trs_buf tags = TRS_BUF_INIT;
+		for (size_t i = 0; rc == 0 && i < req->ntags; i++) {
+			const char *k = req->tags[i].key ? req->tags[i].key : "";
+			const char *v = req->tags[i].value ? req->tags[i].value : "";
+			if (i)
+				rc = trs__buf_puts(&tags, "&", err);
+			if (rc == 0)
+				rc = trs__uri_encode(&tags, k, strlen(k), false, err);
+			if (rc == 0)
+				rc = trs__buf_puts(&tags, "=", err);
+			if (rc == 0)
+				rc = trs__uri_encode(&tags, v, strlen(v), false, err);
+		}
+		if (rc == 0)
+			rc = trs__s3_headers_add(h, "x-amz-tagging", tags.data, err);
+		trs__buf_free(&tags);
+	}
+	if (rc == 0 && req->storage_class && *req->storage_class)
+		rc = trs__s3_headers_add(h, "x-amz-storage-class", req->storage_class, err);
+	if (rc == 0 && req->kms_key_id && *req->kms_key_id) {
+		rc = trs__s3_headers_add(h, "x-amz-server-side-encryption", "aws:kms", err);
+		if (rc == 0)
+			rc = trs__s3_headers_add(h, "x-amz-server-side-encryption-aws-kms-key-id", req->kms_key_id, err);
+	}
+	for (size_t i = 0; rc == 0 && i < req->nmetadata; i++) {
+		const char *name = req->metadata[i].key ? req->metadata[i].key : "";
+		const char *value = req->metadata[i].value ? req->metadata[i].value : "";
+		if (!metadata_name_ok(name))
+			return trs__error_set(err, TRS_EINVAL,
+					      "metadata name '%.100s' of s3://%s/%s is not a valid HTTP header name", name,
+					      req->bucket, req->key);
+		trs_buf hn = TRS_BUF_INIT, hv = TRS_BUF_INIT;
+		rc = trs__buf_printf(&hn, err, "x-amz-meta-%s", name);
+		for (char *p = hn.data; rc == 0 && *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		if (rc == 0 && printable_ascii(value)) {
+			rc = trs__buf_puts(&hv, value, err);
+		} else if (rc == 0) {
+			/* RFC 2047, as S3 itself returns non-ASCII metadata. */
+			size_t vl = strlen(value);
+			rc = trs__buf_grow(&hv, 16 + 4 * (vl / 3 + 1), err);
+			if (rc == 0) {
+				hv.len = (size_t)snprintf(hv.data, hv.cap, "=?UTF-8?B?");
+				trs__base64((const unsigned char *)value, vl, hv.data + hv.len);
+				hv.len += strlen(hv.data + hv.len);
+				rc = trs__buf_puts(&hv, "?=", err);
+			}
+		}
+		if (rc == 0)
+			rc = trs__s3_headers_add(h, hn.data, hv.data, err);
+		trs__buf_free(&hn);
+		trs__buf_free(&hv);
+	}
+	return rc;
+}
+
+int trs__s3_copy_source(trs_buf *b, const char *bucket, const char *key, trs_error *err)
+{
+	int rc = trs__buf_puts(b, "/", err);
+	if (rc == 0)
+		rc = trs__uri_encode(b, bucket, strlen(bucket), false, err);
+	if (rc == 0)
+		rc = trs__buf_puts(b, "/", err);
+	if (rc == 0)
+		rc = trs__uri_encode(b, key, strlen(key), true, err);
+	return rc;
+}
+
+/* ---- operations ---- */
+
+static int check_names(const char *bucket, const char *key, trs_error *err)
+{
+	if (!bucket || !*bucket || strchr(bucket, '/'))
+		return trs__error_set(err, TRS_EINVAL, "'%s' is not an S3 bucket name", bucket ? bucket : "");
+	if (key && (!*key || strlen(key) > 1024))
+		return trs__error_set(err, TRS_EINVAL, "an S3 key must be 1 to 1024 bytes long (s3://%s/%.64s)",
+				      bucket, key);
+	return 0;
+}
+
+int trs__s3_read_body(trs_body *body, unsigned char *buf, size_t len, bool expect_end, const trs_put_request *req,
+		    trs_error *err)
+{
+	size_t got = 0;
+	while (got < len) {
+		int64_t n = body->read(body->self, buf + got, len - got, err);
+		if (n < 0)
+			return (int)n;
+		if (n == 0)
+			return trs__error_set(err, TRS_EINTEGRITY, "the body of s3://%s/%s ended after %zu of %zu bytes",
+					      req->bucket, req->key, got, len);
+		got += (size_t)n;
+	}
+	if (!expect_end)
+		return 0;
+	unsigned char extra;
+	int64_t n = body->read(body->self, &extra, 1, err);
+	if (n < 0)
+		return (int)n;
+	if (n > 0)
+		return trs__error_set(err, TRS_EINTEGRITY, "the body of s3://%s/%s is longer than its %llu bytes",
+				      req->bucket, req->key, (unsigned long long)body->length);
+	return 0;
+}
+
+static int md5_header(trs__s3_headers *h, const char *hex, trs_error *err)
+{
+	unsigned char md5[16];
+	if (strlen(hex) != 32)
+		return trs__error_set(err, TRS_EINVAL, "content_md5_hex must be 32 hex digits");
+	for (int i = 0; i < 16; i++) {
+		char pair[3] = {hex[2 * i], hex[2 * i + 1], 0};
+		if (!isxdigit((unsigned char)pair[0]) || !isxdigit((unsigned char)pair[1]))
+			return trs__error_set(err, TRS_EINVAL, "content_md5_hex must be 32 hex digits");
+		md5[i] = (unsigned char)strtoul(pair, NULL, 16);
+	}
+	char b64[32];
+	trs__base64(md5, 16, b64);
+	return trs__s3_headers_add(h, "Content-MD5", b64, err);
+}
+
+static int s3_put(trs_storage *self, const trs_put_request *req, trs_body *body, trs_error *err)
+{
+	trs__s3 *s = (trs__s3 *)self;
+	int rc = check_names(req->bucket, req->key, err);
+	if (rc < 0)
+		return rc;
+	if (body->length > TRS_S3_MAX_OBJECT)
+		return trs__error_set(err, TRS_ELIMIT, "s3://%s/%s is %llu bytes, over S3's 5 TiB object limit",
+				      req->bucket, req->key, (unsigned long long)body->length);
+	if (body->length >= s->threshold)
+		return trs__s3_multipart_put(s, req, body, err);
+
+	unsigned char *data = trs__malloc((size_t)body->length, err);
+	if (!data)
+		return TRS_ENOMEM;
+	trs__s3_headers h = TRS_S3_HEADERS_INIT;
+	rc = trs__s3_read_body(body, data, (size_t)body->length, true, req, err);
+	if (rc == 0)
+		rc = trs__s3_put_headers(&h, req, err);
+	if (rc == 0 && req->content_md5_hex && *req->content_md5_hex)
+		rc = md5_header(&h, req->content_md5_hex, err);
+	if (rc == 0) {
+		trs__s3_call c = {0};
+		c.op = "PutObject";
+		c.method = "PUT";
+		c.bucket = req->bucket;
+		c.key = req->key;
+		c.headers = h.kv;
+		c.nheaders = h.n;
+		c.body = data;
+		c.body_len = (size_t)body->length;
+		trs__http_response resp;
+		rc = trs__s3_request(s, &c, &resp, err);
+		trs__http_response_free(&resp);
+	}
+	if (rc == 0)
+		trs__log(s->ctx, TRS_LOG_DEBUG, "S3 object written", "bucket", req->bucket, "key", req->key, NULL);
+	trs__s3_headers_free(&h);
+	free(data);
+	return rc;
+}
+
+static int s3_get(trs_storage *self, const char *bucket, const char *key, uint64_t offset, uint64_t length,
+		  trs_sink_fn sink, void *ud, trs_error *err)
+{
+	trs__s3 *s = (trs__s3 *)self;
+	int rc = check_names(bucket, key, err);
+	if (rc < 0 || length == 0)
+		return rc;
+	trs__s3_call c = {0};
+	c.op = "GetObject";
+	c.method = "GET";
+	c.bucket = bucket;
+	c.key = key;
+	c.sink = sink;
+	c.sink_userdata = ud;
+	c.range_start = offset;
+	c.range_length = length;
+	trs__http_response resp;
+	rc = trs__s3_request(s, &c, &resp, err);
+	trs__http_response_free(&resp);
+	return rc;
+}
+
+/* "=?UTF-8?B?...?=" back to its bytes; anything else is copied. */
+static char *decode_metadata_value(const char *v, trs_error *err)
+{
+	size_t len = strlen(v);
+	if (len < 12 || strncasecmp(v, "=?UTF-8?B?", 10) != 0 || strcmp(v + len - 2, "?=") != 0)
+		return trs__strdup(v, err);
+	size_t b64len = len - 12;
+	if (b64len % 4)
+		return trs__strdup(v, err);
+	char *out = trs__malloc(b64len / 4 * 3 + 1, err);
+	if (!out)
+		return NULL;
+	int n = EVP_DecodeBlock((unsigned char *)out, (const unsigned char *)v + 10, (int)b64len);
+	if (n < 0) {
+		free(out);
+		return trs__strdup(v, err);
+	}
+	/* EVP_DecodeBlock counts the padding as zero bytes. */
+	if (b64len >= 1 && v[10 + b64len - 1] == '=')
+		n--;
+	if (b64len >= 2 && v[10 + b64len - 2] == '=')
+		n--;
+	out[n] = '\0';
+	return out;
+}
+
+static int kv_push(trs_kv **arr, size_t *n, const char *k, const char *v, bool decode, trs_error *err)
+{
+	trs_kv *na = realloc(*arr, (*n + 1) * sizeof(**arr));
+	if (!na)
+		return trs__error_set(err, TRS_ENOMEM, "out of memory describing an object");
+	*arr = na;
+	char *kk = trs__strdup(k, err);
+	char *vv = kk ? (decode ? decode_metadata_value(v, err) : trs__strdup(v, err)) : NULL;
+	if (!vv) {
+		free(kk);
+		return TRS_ENOMEM;
+	}
+	(*arr)[*n].key = kk;
+	(*arr)[*n].value = vv;
+	(*n)++;
+	return 0;
+}
+
+static int s3_head(trs_storage *self, const char *bucket, const char *key, trs_object_info *info, trs_error *err)
+{
+	trs__s3 *s = (trs__s3 *)self;
+	int rc = check_names(bucket, key, err);
+	if (rc < 0)
+		return rc;
+	trs__s3_call c = {0};
+	c.op = "HeadObject";
+	c.method = "HEAD";
+	c.bucket = bucket;
+	c.key = key;
+	trs__http_response resp;
+	rc = trs__s3_request(s, &c, &resp, err);
+	if (rc == 0) {
+		const char *v;
+		if ((v = trs__http_header(&resp, "Content-Length")))
+			info->size = strtoull(v, NULL, 10);
+		if ((v = trs__http_header(&resp, "Last-Modified")))
+			info->mtime = (int64_t)curl_getdate(v, NULL);
+		if (info->mtime < 0)
+			info->mtime = 0;
+		v = trs__http_header(&resp, "ETag");
+		info->etag = trs__strdup(v ? v : "", err);
+		v = trs__http_header(&resp, "x-amz-storage-class");
+		info->storage_class = info->etag ? trs__strdup(v ? v : "STANDARD", err) : NULL;
+		v = trs__http_header(&resp, "x-amz-server-side-encryption-aws-kms-key-id");
+		if (v)
+			info->kms_key_id = trs__strdup(v, err);
+		if (!info->etag || !info->storage_class || (v && !info->kms_key_id))
+			rc = TRS_ENOMEM;
+		for (size_t i = 0; rc == 0 && i < resp.nheaders; i++)
+			if (strncasecmp(resp.headers[i].key, "x-amz-meta-", 11) == 0)
+				rc = kv_push(&info->metadata, &info->nmetadata, resp.headers[i].key + 11,
+					     resp.headers[i].value, true, err);
+	}
+	trs__http_response_free(&resp);
+	if (rc < 0)
+		return rc;
+
+	c.op = "GetObjectTagging";
+	c.method = "GET";
+	c.query = "tagging=";
+	rc = trs__s3_request(s, &c, &resp, err);
+	if (rc == 0) {
+		trs__s3_xml x;
+		rc = trs__xml_parse_s3(resp.body.data, resp.body.len, &x, err);
+		for (size_t i = 0; rc == 0 && i < x.ntags; i++)
+			rc = kv_push(&info->tags, &info->ntags, x.tags[i].key, x.tags[i].value, false, err);
+		trs__s3_xml_free(&x);
+	}
+	trs__http_response_free(&resp);
+	return rc;
+}
+
+static int s3_head_or_clear(trs_storage *self, const char *bucket, const char *key, trs_object_info *info,
+			    trs_error *err)
+{
+	int rc = s3_head(self, bucket, key, info, err);
+	if (rc < 0)
+		trs_object_info_clear(info);
+	return rc;
+}
+
+static int s3_copy(trs_storage *self, const char *src_bucket, const char *src_key, const trs_put_request *req,
+		   trs_error *err)
+{
+	trs__s3 *s = (trs__s3 *)self;
+	int rc = check_names(src_bucket, src_key, err);
+	if (rc == 0)
+		rc = check_names(req->bucket, req->key, err);
+	if (rc < 0)
+		return rc;
+	uint64_t size = req->size;
+	if (size == 0) {
+		trs_object_info info;
+		memset(&info, 0, sizeof(info));
+		rc = s3_head(self, src_bucket, src_key, &info, err);
+		size = info.size;
+		trs_object_info_clear(&info);
+		if (rc < 0)
+			return rc;
+	}
+	if (size > TRS_S3_MAX_COPY_OBJECT)
+		return trs__s3_multipart_copy(s, src_bucket, src_key, size, req, err);
+
+	trs__s3_headers h = TRS_S3_HEADERS_INIT;
+	trs_buf source = TRS_BUF_INIT;
+	rc = trs__s3_put_headers(&h, req, err);
+	if (rc == 0)
+		rc = trs__s3_copy_source(&source, src_bucket, src_key, err);
+	if (rc == 0)
+		rc = trs__s3_headers_add(&h, "x-amz-copy-source", source.data, err);
+	/* REPLACE: the destination gets the request's tags and metadata, not the source's. */
+	if (rc == 0)
+		rc = trs__s3_headers_add(&h, "x-amz-metadata-directive", "REPLACE", err);
+	if (rc == 0)
+		rc = trs__s3_headers_add(&h, "x-amz-tagging-directive", "REPLACE", err);
+	if (rc == 0) {
+		trs__s3_call c = {0};
+		c.op = "CopyObject";
+		c.method = "PUT";
+		c.bucket = req->bucket;
+		c.key = req->key;
+		c.headers = h.kv;
+		c.nheaders = h.n;
+		c.error_in_200 = true;
+		trs__http_response resp;
+		rc = trs__s3_request(s, &c, &resp, err);
+		trs__http_response_free(&resp);
+	}
+	trs__buf_free(&source);
+	trs__s3_headers_free(&h);
+	return rc;
+}
+
+static int s3_del(trs_storage *self, const char *bucket, const char *key, trs_error *err)
+{
+	trs__s3 *s = (trs__s3 *)self;
+	int rc = check_names(bucket, key, err);
+	if (rc < 0)
+		return rc;
+	trs__s3_call c = {0};
+	c.op = "DeleteObject";
+	c.method = "DELETE";
+	c.bucket = bucket;
+	c.key = key;
+	c.not_found_ok = true;
+	trs__http_response resp;
+	rc = trs__s3_request(s, &c, &resp, err);
+	trs__http_response_free(&resp);
+	return rc;
+}
+
+static void s3_free(trs_storage *self)
+{
+	trs__s3 *s = (trs__s3 *)self;
+	trs__cred_provider_free(s->creds);
+	trs__http_free(s->http);
+	free(s->scheme);
+	free(s->authority);
+	free(s->base_path);
+	free(s->region);
+	free(s);
+}
+
+/* ---- construction ---- */
+
+static int parse_endpoint(trs__s3 *s, const char *url, trs_error *err)
+{
+	const char *sep = strstr(url, "://");
+	if (!sep || (strncasecmp(url, "http", 4) != 0))
+		return trs__error_set(err, TRS_EINVAL, "S3 endpoint '%s' must look like https://host[:port]", url);
+	s->scheme = trs__strndup(url, (size_t)(sep - url), err);
+	const char *auth = sep + 3;
+	size_t alen = strcspn(auth, "/?#");
+	if (!s->scheme)
+		return TRS_ENOMEM;
+	for (char *p = s->scheme; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	if (strcmp(s->scheme, "http") != 0 && strcmp(s->scheme, "https") != 0)
+		return trs__error_set(err, TRS_EINVAL, "S3 endpoint '%s' must use http or https", url);
+	if (alen == 0)
+		return trs__error_set(err, TRS_EINVAL, "S3 endpoint '%s' has no host", url);
+	if (auth[alen] == '?' || auth[alen] == '#')
+		return trs__error_set(err, TRS_EINVAL, "S3 endpoint '%s' must not have a query or fragment", url);
+	s->authority = trs__strndup(auth, alen, err);
+	const char *base = auth + alen;
+	size_t blen = strlen(base);
+	while (blen && base[blen - 1] == '/')
+		blen--;
+	s->base_path = s->authority ? trs__strndup(base, blen, err) : NULL;
+	return s->base_path ? 0 : TRS_ENOMEM;
+}
+
+static const char *env_nonempty(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
+TRS_EXTERN(int) trs_storage_s3_new(trs_storage **out, trs_ctx *ctx, const trs_s3_options *opts, trs_error *err)
+{
+	*out = NULL;
+	trs_s3_options o = TRS_S3_OPTIONS_INIT;
+	if (opts) {
+		if (opts->version == 0 || opts->version > TRS_S3_OPTIONS_VERSION)
+			return trs__error_set(err, TRS_EINVAL, "trs_s3_options has unknown version %u", opts->version);
+		o = *opts;
+	}
+	if (o.part_size && (o.part_size < TRS_S3_MIN_PART || o.part_size > TRS_S3_MAX_PART))
+		return trs__error_set(err, TRS_EINVAL, "part_size must be between 5 MiB and 5 GiB");
+	trs__s3 *s = trs__calloc(1, sizeof(*s), err);
+	if (!s)
+		return TRS_ENOMEM;
+	trs_storage_init_backend(&s->parent, TRS_STORAGE_VERSION);
+	s->parent.name = "s3";
+	s->parent.put = s3_put;
+	s->parent.get = s3_get;
+	s->parent.head = s3_head_or_clear;
+	s->parent.copy = s3_copy;
+	s->parent.del = s3_del;
+	s->parent.free = s3_free;
+	s->ctx = ctx;
+	s->threshold = o.multipart_threshold ? o.multipart_threshold : DEFAULT_THRESHOLD;
+	s->part_size = o.part_size ? o.part_size : DEFAULT_PART_SIZE;
+	s->max_attempts = o.max_attempts ? o.max_attempts : DEFAULT_ATTEMPTS;
+	s->backoff_base_s = 0.2;
+	s->backoff_cap_s = 20.0;
+	/* Memory for parts in flight: the context's budget shared by its workers. */
+	const trs_ctx *c = TRS_CTX(ctx);
+	uint64_t per_upload = c->max_memory / (c->workers ? c->workers : 1);
+	uint64_t inflight = per_upload / s->part_size;
+	s->parts_in_flight = (unsigned int)(inflight < 1 ? 1 : inflight > MAX_PARTS_IN_FLIGHT ? MAX_PARTS_IN_FLIGHT
+											: inflight);
+
+	trs__http_options ho = TRS_HTTP_OPTIONS_INIT;
+	ho.insecure = o.no_verify_ssl != 0;
+	int rc = trs__http_new(&s->http, ctx, &ho, err);
+	if (rc == 0)
+		rc = trs__cred_provider_new(&s->creds, ctx, s->http, err);
+	if (rc < 0)
+		goto fail;
+
+	const char *endpoint = o.endpoint_url;
+	const char *ignore = env_nonempty("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
+	if (!endpoint && !(ignore && strcasecmp(ignore, "true") == 0)) {
+		endpoint = env_nonempty("AWS_ENDPOINT_URL_S3");
+		if (!endpoint)
+			endpoint = env_nonempty("AWS_ENDPOINT_URL");
+	}
+	if (o.region && *o.region)
+		s->region = trs__strdup(o.region, err);
+	else if (*trs_ctx_region(ctx))
+		s->region = trs__strdup(trs_ctx_region(ctx), err);
+	else {
+		trs_error rerr = TRS_ERROR_INIT;
+		rc = trs__aws_region(ctx, endpoint ? NULL : s->http, &s->region, &rerr);
+		if (rc == TRS_ENOTFOUND && endpoint) {
+			/* S3-compatible servers mostly ignore the region; sign for the usual default. */
+			s->region = trs__strdup("us-east-1", err);
+			rc = 0;
+		} else if (rc < 0) {
+			if (err)
+				*err = rerr;
+			goto fail;
+		}
+	}
+	if (!s->region) {
+		rc = TRS_ENOMEM;
+		goto fail;
+	}
+	if (endpoint) {
+		s->custom_endpoint = true;
+		rc = parse_endpoint(s, endpoint, err);
+	} else {
+		trs_buf a = TRS_BUF_INIT;
+		rc = trs__buf_printf(&a, err, "s3.%s.amazonaws.com", s->region);
+		s->authority = a.data;
+		s->scheme = rc == 0 ? trs__strdup("https", err) : NULL;
+		s->base_path = s->scheme ? trs__strdup("", err) : NULL;
+		if (rc == 0 && !s->base_path)
+			rc = TRS_ENOMEM;
+	}
+	if (rc < 0)
+		goto fail;
+	trs__log(ctx, TRS_LOG_DEBUG, "S3 backend ready", "region", s->region, "endpoint", s->authority,
+		 "addressing", s->custom_endpoint ? "path" : "virtual-hosted", NULL);
+	*out = &s->parent;
+	return 0;
+fail:
+	s3_free(&s->parent);
+	return rc;
+}
+
+int trs__storage_s3_open(trs_storage **out, trs_ctx *ctx, const char *url, trs_error *err)
+{
+	/* "s3" or "s3://...": bucket and key come with each call, settings from the context and environment. */
+	(void)url;
+	return trs_storage_s3_new(out, ctx, NULL, err);
+}

@@ -1,0 +1,102 @@
+/*
+ * The s3 backend's private pieces, shared by storage_s3.c (requests, retries,
+ * single-shot operations) and s3_multipart.c (multipart upload and copy).
+ */
+#ifndef TRS_STORAGE_S3_H
+#define TRS_STORAGE_S3_H
+
+#include "internal.h"
+#include "trs/s3.h"
+#include "credentials.h"
+#include "http.h"
+#include "xml.h"
+
+#define TRS_S3_MIN_PART (5ull << 20)
+#define TRS_S3_MAX_PART (5ull << 30)
+#define TRS_S3_MAX_PARTS 10000ull
+#define TRS_S3_MAX_OBJECT (5ull << 40)
+#define TRS_S3_MAX_COPY_OBJECT (5ull << 30) /* CopyObject's limit; larger copies go multipart */
+
+typedef struct trs__s3 {
+	trs_storage parent;
+	trs_ctx *ctx;
+	trs__http *http;
+	trs__cred_provider *creds;
+	bool custom_endpoint;  /* path-style addressing on a user-given endpoint */
+	char *scheme;          /* "https" */
+	char *authority;       /* "host[:port]" of the endpoint (AWS: "s3.<region>.amazonaws.com") */
+	char *base_path;       /* "" or "/prefix" of a custom endpoint */
+	char *region;
+	uint64_t threshold;
+	uint64_t part_size;
+	unsigned int max_attempts;
+	unsigned int parts_in_flight; /* per multipart upload */
+	double backoff_base_s;
+	double backoff_cap_s;
+} trs__s3;
+
+/* One S3 call; s3_request signs, sends and retries it. */
+typedef struct trs__s3_call {
+	const char *op;          /* "PutObject", for messages and logs */
+	const char *method;
+	const char *bucket;
+	const char *key;         /* NULL: the bucket itself */
+	const char *query;       /* encoded, e.g. "partNumber=3&uploadId=..." */
+	const trs_kv *headers;   /* x-amz-*, Content-MD5, ... (not Host, not Range) */
+	size_t nheaders;
+	const void *body;        /* memory body; kept until success so retries re-send it */
+	size_t body_len;
+	trs_sink_fn sink;        /* GET: 2xx bytes go here */
+	void *sink_userdata;
+	uint64_t range_start;    /* GET with a range: first byte */
+	uint64_t range_length;   /* UINT64_MAX: to the end; 0 with range_start 0: no Range header */
+	bool error_in_200;       /* CompleteMultipartUpload and copies: a 200 may carry <Error> */
+	bool not_found_ok;       /* DELETE: 404 is success */
+} trs__s3_call;
+
+/*
+ * Perform `call`, retrying what is worth retrying. On 0, resp holds the
+ * final 2xx answer (free it). On failure err names op, bucket and key,
+ * S3's code and message, and what to do.
+ */
+int trs__s3_request(trs__s3 *s, const trs__s3_call *call, trs__http_response *resp, trs_error *err);
+
+/* Headers for a put or copy destination: tagging, class, SSE-KMS, metadata. */
+typedef struct trs__s3_headers {
+	trs_kv *kv;      /* names and values owned (malloc'ed) */
+	size_t n;
+	size_t cap;
+} trs__s3_headers;
+
+#define TRS_S3_HEADERS_INIT {0, 0, 0}
+
+int trs__s3_put_headers(trs__s3_headers *h, const trs_put_request *req, trs_error *err);
+int trs__s3_headers_add(trs__s3_headers *h, const char *name, const char *value, trs_error *err);
+void trs__s3_headers_free(trs__s3_headers *h);
+
+/* "/bucket/key" percent-encoded for x-amz-copy-source. */
+int trs__s3_copy_source(trs_buf *b, const char *bucket, const char *key, trs_error *err);
+
+/* Read exactly len bytes of body; with expect_end, then insist on its end (read() == 0). */
+int trs__s3_read_body(trs_body *body, unsigned char *buf, size_t len, bool expect_end, const trs_put_request *req,
+		      trs_error *err);
+
+/* Multipart (s3_multipart.c). */
+uint64_t trs__s3_part_size(uint64_t object_size, uint64_t wanted);
+int trs__s3_multipart_put(trs__s3 *s, const trs_put_request *req, trs_body *body, trs_error *err);
+int trs__s3_multipart_copy(trs__s3 *s, const char *src_bucket, const char *src_key, uint64_t size,
+			   const trs_put_request *req, trs_error *err);
+
+/* Retry policy, pure functions so that unit tests can hold them. */
+typedef enum {
+	TRS__S3_FAIL = 0,
+	TRS__S3_RETRY,
+	TRS__S3_REFRESH_AND_RETRY,
+} trs__s3_verdict;
+
+/* status 0 is "no answer" (a transport error, retryable or not as curl said). */
+trs__s3_verdict trs__s3_classify(long status, const char *aws_code, bool transport_retryable);
+/* Full jitter: u01 * min(cap, base * 2^attempt), attempt counting from 0. */
+double trs__s3_backoff(unsigned int attempt, double base, double cap, double u01);
+
+#endif
