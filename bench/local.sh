@@ -54,7 +54,9 @@ for i in $(seq "$runs"); do
 done
 t_trs=$(median <"$work/trs.txt")
 t_tar=$(median <"$work/tar.txt")
-rss=$( { /usr/bin/time -f '%M' "$trs" process "$work/a.tar.zst" --dest "file://$work/out-rss" --region bench-1 --no-progress >/dev/null 2>/dev/null; } 2>&1 | tail -1 || echo "?")
+/usr/bin/time -o "$work/rss.txt" -f '%M' "$trs" process "$work/a.tar.zst" --dest "file://$work/out-rss" \
+	--region bench-1 --no-progress >/dev/null 2>&1 || true
+rss=$(tail -1 "$work/rss.txt")
 printf 'archive: %d small + 6 x %d MiB objects, %.1f MiB compressed, %.1f MiB tar\n' "$small" "$large_mib" \
 	"$(echo "$size/1048576" | bc -l)" "$(echo "$tar_bytes/1048576" | bc -l)"
 printf 'trs process --dest file://   median %.3f s  (%s)\n' "$t_trs" "$(tr '\n' ' ' <"$work/trs.txt")"
