@@ -40,6 +40,7 @@ typedef struct mini_response {
 	char *body;          /* malloc'ed or NULL */
 	size_t body_len;
 	int drop;            /* close the connection without answering */
+	size_t send_only;    /* nonzero: announce body_len but send only this many bytes, then close */
 } mini_response;
 
 typedef void (*mini_handler)(const mini_request *req, mini_response *resp, void *userdata);
@@ -174,7 +175,9 @@ static void *mini_thread(void *arg)
 						 resp.status, resp.body_len, resp.headers);
 				mini_send_all(fd, head, (size_t)n);
 				if (strcmp(req.method, "HEAD") != 0 && resp.body_len)
-					mini_send_all(fd, resp.body, resp.body_len);
+					mini_send_all(fd, resp.body,
+						      resp.send_only && resp.send_only < resp.body_len ? resp.send_only
+												       : resp.body_len);
 			}
 			free(resp.body);
 		}
