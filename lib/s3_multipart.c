@@ -272,7 +272,12 @@ int trs__s3_multipart_put(trs__s3 *s, const trs_put_request *req, trs_body *body
 	unsigned int nparts = (unsigned int)((size + ps - 1) / ps);
 	if (nparts == 0)
 		nparts = 1;
+	/* Parts grow for huge objects; keep the buffers within the same budget (at least one). */
 	unsigned int inflight = s->parts_in_flight;
+	if (ps > s->part_size) {
+		uint64_t fit = s->upload_memory / ps;
+		inflight = fit < 1 ? 1 : fit < inflight ? (unsigned int)fit : inflight;
+	}
 	if (inflight > nparts)
 		inflight = nparts;
 

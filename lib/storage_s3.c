@@ -523,6 +523,7 @@ TRS_EXTERN(int) trs_storage_s3_new(trs_storage **out, trs_ctx *ctx, const trs_s3
 	/* Memory for parts in flight: the context's budget shared by its workers. */
 	const trs_ctx *c = TRS_CTX(ctx);
 	uint64_t per_upload = c->max_memory / (c->workers ? c->workers : 1);
+	s->upload_memory = per_upload;
 	uint64_t inflight = per_upload / s->part_size;
 	s->parts_in_flight = (unsigned int)(inflight < 1 ? 1 : inflight > MAX_PARTS_IN_FLIGHT ? MAX_PARTS_IN_FLIGHT
 											: inflight);

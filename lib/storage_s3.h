@@ -30,7 +30,8 @@ typedef struct trs__s3 {
 	uint64_t threshold;
 	uint64_t part_size;
 	unsigned int max_attempts;
-	unsigned int parts_in_flight; /* per multipart upload */
+	unsigned int parts_in_flight; /* per multipart upload, at the configured part size */
+	uint64_t upload_memory;       /* part-buffer budget of one multipart upload */
 	double backoff_base_s;
 	double backoff_cap_s;
 } trs__s3;
