@@ -54,6 +54,12 @@ class Install:
         self.env["PKG_CONFIG_SYSROOT_DIR"] = self.root
         self.run_env = dict(self.env)
         self.run_env["LD_LIBRARY_PATH"] = self.libdir
+        if os.environ.get("TRS_SANITIZED") == "1":
+            # An ASan-built libtrs needs the sanitizer runtimes loaded first
+            # into programs that were not themselves built with -fsanitize.
+            libs = [subprocess.run(["cc", "-print-file-name=" + n], capture_output=True,
+                                   text=True).stdout.strip() for n in ("libasan.so", "libubsan.so")]
+            self.run_env["LD_PRELOAD"] = " ".join(libs)
         self.includedir = self._pkgconfig("--variable=includedir")
         self.includedir = self.root + self.includedir \
             if not self.includedir.startswith(self.root) else self.includedir
