@@ -24,5 +24,7 @@
 #include "trs/object.h"
 #include "trs/process.h"
 #include "trs/pack.h"
+#include "trs/fetch.h"
+#include "trs/metrics.h"
 
 #endif

@@ -54,8 +54,38 @@ static int add_failure(run *r, const trs_manifest_object *e, const char *bucket,
 	return 0;
 }
 
+static trs_report_target *target_of(run *r, const char *bucket)
+{
+	for (size_t i = 0; i < r->report->ntargets; i++)
+		if (!strcmp(r->report->targets[i].bucket, bucket))
+			return &r->report->targets[i];
+	return NULL;
+}
+
+/* One entry per distinct bucket of this region's non-backup targets. */
+static int init_targets(run *r, const trs_manifest *m, trs_error *err)
+{
+	size_t n = trs_manifest_target_count(m);
+	trs_report *rep = r->report;
+	rep->targets = trs__calloc(n ? n : 1, sizeof(*rep->targets), err);
+	if (!rep->targets)
+		return TRS_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const trs_manifest_target *t = trs_manifest_target_at(m, i);
+		if (t->backup || strcmp(t->region, r->ctx->region) != 0 || !*t->bucket || target_of(r, t->bucket))
+			continue;
+		if (!(rep->targets[rep->ntargets].bucket = trs__strdup(t->bucket, err)))
+			return TRS_ENOMEM;
+		rep->ntargets++;
+	}
+	return 0;
+}
+
 static void put_failed(run *r, const trs_object *o, const trs_object_put *p, int code, const char *message)
 {
+	trs_report_target *t = target_of(r, p->request.bucket);
+	if (t)
+		t->puts_failed++;
 	char full[TRS_ERROR_MESSAGE_SIZE + 256];
 	snprintf(full, sizeof(full), "archive %s, object %s -> s3://%s/%s: %s", r->report->archive,
 		 o->entry->relative_key, p->request.bucket, p->request.key, message);
@@ -67,6 +97,11 @@ static void put_done(run *r, const trs_object *o, const trs_object_put *p, uint6
 {
 	r->report->puts_written++;
 	r->report->bytes_written += bytes;
+	trs_report_target *t = target_of(r, p->request.bucket);
+	if (t) {
+		t->puts_written++;
+		t->bytes_written += bytes;
+	}
 	trs__log(r->ctx, TRS_LOG_DEBUG, "object written", "archive", r->report->archive, "relative_key",
 		 o->entry->relative_key, "bucket", p->request.bucket, "key", p->request.key, NULL);
 }
@@ -125,7 +160,7 @@ static int restore_object(run *r, const trs_object *o)
 				if (n < 0)
 					put_failed(r, o, &o->puts[i], err.code, err.message);
 				else
-					rep->puts_written++;
+					put_done(r, o, &o->puts[i], 0);
 			}
 		return 0;
 	}
@@ -233,6 +268,8 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 		goto done;
 	rep->manifest_position = trs_archive_manifest_position(r.archive);
 	rep->objects_total = trs_manifest_object_count(m);
+	if ((rc = init_targets(&r, m, err)) < 0)
+		goto done;
 	for (size_t i = 0; i < trs_manifest_warning_count(m); i++)
 		trs__log(ctx, TRS_LOG_WARN, trs_manifest_warning_at(m, i), "archive", rep->archive, NULL);
 	trs__log(ctx, TRS_LOG_INFO, "manifest read", "archive", rep->archive, "manifest_position",
@@ -309,6 +346,9 @@ TRS_EXTERN(void) trs_report_free(trs_report *rep)
 		free(rep->failures[i].message);
 	}
 	free(rep->failures);
+	for (size_t i = 0; i < rep->ntargets; i++)
+		free(rep->targets[i].bucket);
+	free(rep->targets);
 	free(rep->archive);
 	free(rep);
 }

@@ -26,6 +26,14 @@ typedef struct trs_failure {
 	char *message;
 } trs_failure;
 
+/** What one target bucket received. */
+typedef struct trs_report_target {
+	char *bucket;
+	uint64_t puts_written;
+	uint64_t puts_failed;
+	uint64_t bytes_written;
+} trs_report_target;
+
 typedef struct trs_report {
 	char *archive;
 	uint64_t objects_total;     /* manifest entries */
@@ -44,6 +52,10 @@ typedef struct trs_report {
 	double seconds_manifest;
 	double seconds_restore;
 	double seconds_decompress;
+	double seconds_download;     /* filled by the caller that fetched the archive (trs_fetch) */
+	double seconds_cleanup;      /* filled by the caller that cleans up (trs_serve) */
+	trs_report_target *targets;  /* the target buckets of this region, in manifest order */
+	size_t ntargets;
 	trs_failure *failures;
 	size_t nfailures;
 	int dry_run;

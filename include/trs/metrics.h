@@ -1,0 +1,74 @@
+/*
+ * libtrs: metrics (FORMAT.md §4), in the namespace "S3Compressor" or the
+ * value of STACK_NAME, with the TargetBucket and Stage dimensions the
+ * running service uses.
+ *
+ * Sinks: CloudWatch PutMetricData (batched, sent from a background thread:
+ * never blocks a restore, and a failing CloudWatch never fails an archive),
+ * CloudWatch Embedded Metric Format JSON lines (to a callback, stdout by
+ * default), or none.
+ */
+#ifndef TRS_METRICS_H
+#define TRS_METRICS_H
+
+#include "context.h"
+#include "manifest.h"
+#include "process.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct trs_metrics trs_metrics;
+
+typedef enum {
+	TRS_METRICS_NONE = 0,
+	TRS_METRICS_EMF,
+	TRS_METRICS_CLOUDWATCH
+} trs_metrics_sink;
+
+#define TRS_METRICS_OPTIONS_VERSION 1
+
+typedef struct trs_metrics_options {
+	unsigned int version;
+	trs_metrics_sink sink;
+	const char *metric_namespace;   /* NULL: $STACK_NAME, else "S3Compressor" */
+	/* EMF: each JSON line (with its newline) goes here; NULL: stdout. */
+	void (*emf_write)(const char *line, size_t len, void *userdata);
+	void *emf_userdata;
+	/* CloudWatch: NULL: AWS_ENDPOINT_URL_CLOUDWATCH, AWS_ENDPOINT_URL, the regional endpoint. */
+	const char *endpoint_url;
+	const char *region;              /* NULL: the context's region */
+	int no_verify_ssl;
+} trs_metrics_options;
+
+#define TRS_METRICS_OPTIONS_INIT {TRS_METRICS_OPTIONS_VERSION, TRS_METRICS_NONE, 0, 0, 0, 0, 0, 0}
+
+/** Parse "cloudwatch", "emf" or "none". TRS_EINVAL otherwise. */
+TRS_EXTERN(int) trs_metrics_sink_parse(const char *name, trs_metrics_sink *out);
+
+TRS_EXTERN(int) trs_metrics_new(trs_metrics **out, trs_ctx *ctx, const trs_metrics_options *options, trs_error *err);
+
+/** One datum; `dims` may be NULL. Never blocks on the network. */
+TRS_EXTERN(int) trs_metrics_put(trs_metrics *m, const char *name, const char *unit, double value,
+				const trs_kv *dims, size_t ndims);
+
+/**
+ * Every archive-level metric of one processed archive, from its report:
+ * DecompressionRatio, CompressedSize, DecompressedSize, DecompressionTimeSeconds,
+ * ObjectRestoreTime, ProcessingTimeByStage (one datum per stage), ObjectsProcessed,
+ * SkippedObjects, FailedTargetUploads, and FailedDecompressions when the
+ * archive could not be read (`archive_failed`). Per target bucket of the report.
+ */
+TRS_EXTERN(void) trs_metrics_record_report(trs_metrics *m, const trs_report *report, int archive_failed);
+
+/** Send what is buffered and wait for it (CloudWatch); errors are logged, and returned. */
+TRS_EXTERN(int) trs_metrics_flush(trs_metrics *m, trs_error *err);
+
+/** Flush, stop the sender, free. NULL is ignored. */
+TRS_EXTERN(void) trs_metrics_free(trs_metrics *m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
