@@ -15,6 +15,11 @@ static const char usage[] =
 	"\n"
 	"  --dest URL              file://DIR restores into DIR/<bucket>/<key> (metadata in\n"
 	"                          DIR/.trs-meta/); default: S3\n"
+	"  --endpoint-url URL      S3-compatible endpoint (default: AWS_ENDPOINT_URL_S3,\n"
+	"                          AWS_ENDPOINT_URL, else AWS)\n"
+	"  --multipart-threshold BYTES  objects this large go multipart (default 16M)\n"
+	"  --part-size BYTES       multipart part size (default 16M; raised to fit 10,000 parts)\n"
+	"  --no-verify-ssl         do not verify TLS certificates (test endpoints only)\n"
 	"  --region R              this service's region (default: AWS_REGION, AWS_DEFAULT_REGION)\n"
 	"  --dry-run               read and check everything, write nothing\n"
 	"  --json                  print the report as JSON on stdout\n"
@@ -82,7 +87,16 @@ static void print_json_report(const trs_report *r, int rc, const trs_error *err)
 		cli_json_string(f, x->message);
 		fputc('}', f);
 	}
-	fputs("]}\n", f);
+	fputs("],\"targets\":[", f);
+	for (size_t i = 0; i < r->ntargets; i++) {
+		const trs_report_target *t = &r->targets[i];
+		fputs(i ? ",{\"bucket\":" : "{\"bucket\":", f);
+		cli_json_string(f, t->bucket);
+		fprintf(f, ",\"puts_written\":%llu,\"puts_failed\":%llu,\"bytes_written\":%llu}",
+			(unsigned long long)t->puts_written, (unsigned long long)t->puts_failed,
+			(unsigned long long)t->bytes_written);
+	}
+	fprintf(f, "],\"seconds_download\":%.3f}\n", r->seconds_download);
 }
 
 static void print_summary(const trs_report *r, int rc)
@@ -124,7 +138,8 @@ static void log_summary(cli_log *log, const trs_report *r, int rc)
 
 int cmd_process(int argc, char **argv)
 {
-	enum { O_DEST = 256, O_REGION, O_DRY, O_JSON, O_WORKERS, O_MEM, O_RATIO, O_MAXDEC, O_MAXMAN, O_NOPROG, O_LEVEL, O_FORMAT };
+	enum { O_DEST = 256, O_REGION, O_DRY, O_JSON, O_WORKERS, O_MEM, O_RATIO, O_MAXDEC, O_MAXMAN, O_NOPROG, O_LEVEL, O_FORMAT,
+	       O_ENDPOINT, O_THRESHOLD, O_PARTSIZE, O_NOVERIFY };
 	static const struct option opts[] = {
 		{"dest", required_argument, 0, O_DEST},
 		{"region", required_argument, 0, O_REGION},
@@ -138,6 +153,10 @@ int cmd_process(int argc, char **argv)
 		{"no-progress", no_argument, 0, O_NOPROG},
 		{"log-level", required_argument, 0, O_LEVEL},
 		{"log-format", required_argument, 0, O_FORMAT},
+		{"endpoint-url", required_argument, 0, O_ENDPOINT},
+		{"multipart-threshold", required_argument, 0, O_THRESHOLD},
+		{"part-size", required_argument, 0, O_PARTSIZE},
+		{"no-verify-ssl", no_argument, 0, O_NOVERIFY},
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -145,6 +164,7 @@ int cmd_process(int argc, char **argv)
 	cli_log_init(&log);
 	trs_ctx_options co = TRS_CTX_OPTIONS_INIT;
 	trs_process_options po = TRS_PROCESS_OPTIONS_INIT;
+	trs_s3_options s3o = TRS_S3_OPTIONS_INIT;
 	const char *dest = NULL;
 	bool json = false, progress = isatty(STDERR_FILENO);
 	unsigned long long v;
@@ -187,6 +207,17 @@ int cmd_process(int argc, char **argv)
 			if (!cli_log_format_parse(optarg, &log.json))
 				goto bad_value;
 			break;
+		case O_ENDPOINT: s3o.endpoint_url = optarg; break;
+		case O_THRESHOLD:
+			if (!cli_parse_bytes(optarg, &s3o.multipart_threshold) || s3o.multipart_threshold < (5u << 20))
+				goto bad_value;
+			break;
+		case O_PARTSIZE:
+			if (!cli_parse_bytes(optarg, &s3o.part_size) || s3o.part_size < (5u << 20) ||
+			    s3o.part_size > (5ull << 30))
+				goto bad_value;
+			break;
+		case O_NOVERIFY: s3o.no_verify_ssl = 1; break;
 		case 'h': fputs(usage, stdout); return EXIT_OK;
 		default: fputs(usage, stderr); return EXIT_USAGE;
 		}
@@ -221,22 +252,49 @@ int cmd_process(int argc, char **argv)
 		snprintf(err.message, sizeof(err.message),
 			 "no region: pass --region or set AWS_REGION (only targets in this service's region are restored)");
 	}
-	if (rc == 0)
-		rc = trs_storage_open(&storage, ctx, dest ? dest : "s3", &err);
+	int is_s3_archive = strncmp(archive, "s3://", 5) == 0;
+	trs_storage *source_storage = NULL;
+	if (rc == 0) {
+		if (dest)
+			rc = trs_storage_open(&storage, ctx, dest, &err);
+		else
+			rc = trs_storage_s3_new(&storage, ctx, &s3o, &err);
+	}
+	if (rc == 0 && is_s3_archive)
+		rc = dest ? trs_storage_s3_new(&source_storage, ctx, &s3o, &err) : 0;
 	if (rc < 0) {
 		cli_log_msg(&log, TRS_LOG_ERROR, err.message, NULL, NULL);
+		trs_storage_free(storage);
 		trs_ctx_free(ctx);
 		return EXIT_USAGE;
 	}
 	trs_archive_source src = TRS_ARCHIVE_SOURCE_INIT;
-	if (strncmp(archive, "s3://", 5) == 0) {
-		rc = TRS_EUNSUPPORTED;
-		snprintf(err.message, sizeof(err.message), "archive %s: reading archives from S3 is not in this build yet; download it first", archive);
+	trs_fetch *fetch = NULL;
+	if (is_s3_archive) {
+		/* s3://bucket/key: the bucket ends at the first '/'. */
+		const char *bk = archive + 5;
+		const char *slash = strchr(bk, '/');
+		if (!slash || slash == bk || !slash[1]) {
+			fprintf(stderr, "trs process: '%s' is not s3://bucket/key\n", archive);
+			trs_storage_free(storage);
+			trs_ctx_free(ctx);
+			return EXIT_USAGE;
+		}
+		char *bucket = strndup(bk, (size_t)(slash - bk));
+		rc = bucket ? trs_fetch_start(&fetch, source_storage ? source_storage : storage, bucket, slash + 1, ctx,
+					      NULL, &src, &err)
+			    : TRS_ENOMEM;
+		free(bucket);
 	} else {
 		src.path = archive;
 	}
 	if (rc == 0)
 		rc = trs_process(ctx, storage, &src, &po, &report, &err);
+	if (fetch) {
+		if (report)
+			report->seconds_download = trs_fetch_seconds(fetch);
+		trs_fetch_free(fetch);
+	}
 	cli_progress_clear(&log);
 	if (rc < 0 && rc != TRS_EPARTIAL)
 		cli_log_msg(&log, TRS_LOG_ERROR, err.message, "archive", archive);
@@ -250,6 +308,7 @@ int cmd_process(int argc, char **argv)
 	}
 	trs_report_free(report);
 	trs_storage_free(storage);
+	trs_storage_free(source_storage);
 	trs_ctx_free(ctx);
 	return cli_exit_code(rc);
 }

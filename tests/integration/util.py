@@ -308,8 +308,9 @@ class MotoServer:
     """moto_server on a free loopback port: ``with MotoServer() as m:``;
     m.url is the endpoint, m.client('s3') a boto3 client for it."""
 
-    def __init__(self, timeout=30):
+    def __init__(self, timeout=30, env=None):
         self.timeout = timeout
+        self.server_env = env
         self.proc = None
         self.port = None
         self.url = None
@@ -322,8 +323,10 @@ class MotoServer:
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
         self._log = tempfile.TemporaryFile()
+        penv = dict(os.environ)
+        penv.update(self.server_env or {})
         self.proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p",
-                                      str(self.port)],
+                                      str(self.port)], env=penv,
                                      stdout=self._log, stderr=self._log,
                                      stdin=subprocess.DEVNULL,
                                      start_new_session=True)
@@ -365,17 +368,17 @@ class MotoServer:
             self._log.close()
             self._log = None
 
-    def env(self, region=REGION):
+    def env(self, region=REGION, key=("testing", "testing")):
         """Environment for trs talking to this server."""
         return clean_env(region, {
-            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_ACCESS_KEY_ID": key[0], "AWS_SECRET_ACCESS_KEY": key[1],
             "AWS_ENDPOINT_URL": self.url})
 
-    def client(self, service, region=REGION):
+    def client(self, service, region=REGION, key=("testing", "testing")):
         import boto3
         return boto3.client(service, region_name=region, endpoint_url=self.url,
-                            aws_access_key_id="testing",
-                            aws_secret_access_key="testing")
+                            aws_access_key_id=key[0],
+                            aws_secret_access_key=key[1])
 
     def __enter__(self):
         return self.start()

@@ -1,0 +1,343 @@
+/*
+ * Fetching an archive from a storage: parallel ranged GETs into a spool,
+ * read by the decompressor as the contiguous prefix grows.
+ *
+ * Workers claim chunks in order, so the prefix advances roughly at the
+ * download rate; the reader waits only when it has caught up with the
+ * network. The spool holds compressed bytes only, in memory for small
+ * archives or in an unlinked O_TMPFILE (mode 0600) otherwise, so nothing
+ * is left behind on any exit path, a kill -9 included.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DEFAULT_CONNECTIONS 4
+#define DEFAULT_CHUNK (8ull << 20)
+#define DEFAULT_MEMORY_LIMIT (64ull << 20)
+#define MAX_CONNECTIONS 64
+
+struct trs_fetch {
+	trs_storage *storage;
+	const trs_ctx *ctx;
+	char *bucket;
+	char *key;
+	char *name;          /* s3://bucket/key, for messages */
+	uint64_t size;
+	uint64_t chunk;
+	uint64_t nchunks;
+	unsigned char *mem;  /* memory spool, or NULL */
+	int fd;              /* file spool, or -1 */
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned char *chunk_done;
+	uint64_t next_chunk; /* next chunk to claim */
+	uint64_t prefix;     /* bytes [0, prefix) are in the spool */
+	int failed;
+	int stop;
+	trs_error error;
+	pthread_t *threads;
+	unsigned int nthreads;
+	unsigned int running;
+
+	uint64_t read_pos;
+	double t0;
+	double t_done;
+};
+
+typedef struct {
+	trs_fetch *f;
+	uint64_t offset;
+	uint64_t end;
+} chunk_sink;
+
+static int spool_write(void *ud, const void *data, size_t len, trs_error *err)
+{
+	chunk_sink *cs = ud;
+	trs_fetch *f = cs->f;
+	if (len > cs->end - cs->offset)
+		return trs__error_set(err, TRS_EHTTP, "archive %s: the server sent more bytes than the range asked for",
+				      f->name);
+	if (f->mem) {
+		memcpy(f->mem + cs->offset, data, len);
+	} else {
+		const char *p = data;
+		size_t left = len;
+		uint64_t off = cs->offset;
+		while (left) {
+			ssize_t n = pwrite(f->fd, p, left, (off_t)off);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				return trs__error_errno(err, errno, "archive %s: cannot write the download spool", f->name);
+			}
+			p += n;
+			left -= (size_t)n;
+			off += (uint64_t)n;
+		}
+	}
+	cs->offset += len;
+	if (trs__canceled(f->ctx))
+		return trs__error_set(err, TRS_ECANCELED, "archive %s: download canceled", f->name);
+	return 0;
+}
+
+static void *worker(void *arg)
+{
+	trs_fetch *f = arg;
+	for (;;) {
+		pthread_mutex_lock(&f->mu);
+		if (f->stop || f->failed || f->next_chunk >= f->nchunks) {
+			f->running--;
+			if (f->running == 0 && !f->failed)
+				f->t_done = trs__now();
+			pthread_cond_broadcast(&f->cv);
+			pthread_mutex_unlock(&f->mu);
+			return NULL;
+		}
+		uint64_t i = f->next_chunk++;
+		pthread_mutex_unlock(&f->mu);
+
+		uint64_t start = i * f->chunk;
+		uint64_t len = f->size - start < f->chunk ? f->size - start : f->chunk;
+		chunk_sink cs = {f, start, start + len};
+		trs_error err = TRS_ERROR_INIT;
+		int rc = trs_storage_get(f->storage, f->bucket, f->key, start, len, spool_write, &cs, &err);
+		if (rc == 0 && cs.offset != start + len)
+			rc = trs__error_set(&err, TRS_EHTTP,
+					    "archive %s: the download of bytes %llu-%llu ended early (%llu bytes); "
+					    "the object may have changed while it was read",
+					    f->name, (unsigned long long)start, (unsigned long long)(start + len - 1),
+					    (unsigned long long)(cs.offset - start));
+		pthread_mutex_lock(&f->mu);
+		if (rc < 0) {
+			if (!f->failed) {
+				f->failed = 1;
+				f->error = err;
+			}
+		} else {
+			f->chunk_done[i] = 1;
+			while (f->prefix < f->size && f->chunk_done[f->prefix / f->chunk])
+				f->prefix = f->prefix + f->chunk < f->size ? f->prefix + f->chunk : f->size;
+		}
+		pthread_cond_broadcast(&f->cv);
+		pthread_mutex_unlock(&f->mu);
+	}
+}
+
+/* The archive source's read: block until the prefix covers read_pos. */
+static int64_t fetch_read(void *ud, void *buf, size_t len, trs_error *err)
+{
+	trs_fetch *f = ud;
+	pthread_mutex_lock(&f->mu);
+	while (f->read_pos >= f->prefix && f->read_pos < f->size && !f->failed)
+		pthread_cond_wait(&f->cv, &f->mu);
+	if (f->read_pos >= f->size) {
+		pthread_mutex_unlock(&f->mu);
+		return 0;
+	}
+	if (f->read_pos >= f->prefix && f->failed) {
+		if (err)
+			*err = f->error;
+		int code = f->error.code;
+		pthread_mutex_unlock(&f->mu);
+		return code;
+	}
+	uint64_t avail = f->prefix - f->read_pos;
+	uint64_t pos = f->read_pos;
+	pthread_mutex_unlock(&f->mu);
+	size_t n = avail < len ? (size_t)avail : len;
+	if (f->mem) {
+		memcpy(buf, f->mem + pos, n);
+	} else {
+		ssize_t r;
+		do
+			r = pread(f->fd, buf, n, (off_t)pos);
+		while (r < 0 && errno == EINTR);
+		if (r <= 0)
+			return trs__error_errno(err, r < 0 ? errno : EIO, "archive %s: cannot read the download spool", f->name);
+		n = (size_t)r;
+	}
+	pthread_mutex_lock(&f->mu);
+	f->read_pos += n;
+	pthread_mutex_unlock(&f->mu);
+	return (int64_t)n;
+}
+
+static int fetch_rewind(void *ud, trs_error *err)
+{
+	(void)err;
+	trs_fetch *f = ud;
+	pthread_mutex_lock(&f->mu);
+	f->read_pos = 0;
+	pthread_mutex_unlock(&f->mu);
+	return 0;
+}
+
+static int open_spool(trs_fetch *f, const char *dir, trs_error *err)
+{
+	f->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (f->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+		/* No O_TMPFILE here: an O_EXCL name, unlinked at once. */
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/trs-spool-XXXXXX", dir);
+		f->fd = mkostemp(path, O_CLOEXEC);
+		if (f->fd >= 0)
+			unlink(path);
+	}
+	if (f->fd < 0)
+		return trs__error_errno(err, errno, "archive %s: cannot create a download spool in %s (set TMPDIR)",
+					f->name, dir);
+	int e = posix_fallocate(f->fd, 0, (off_t)f->size);
+	if (e == ENOSPC)
+		return trs__error_set(err, TRS_EIO,
+				      "archive %s: not enough free space in %s for its %llu compressed bytes; free some "
+				      "space or point TMPDIR elsewhere (the message stays on the queue)",
+				      f->name, dir, (unsigned long long)f->size);
+	return 0;
+}
+
+TRS_EXTERN(int) trs_fetch_start(trs_fetch **out, trs_storage *storage, const char *bucket, const char *key,
+				trs_ctx *ctx, const trs_fetch_options *o, trs_archive_source *source, trs_error *err)
+{
+	*out = NULL;
+	if (!storage || !bucket || !key || !source)
+		return trs__error_set(err, TRS_EINVAL, "trs_fetch_start needs a storage, bucket, key and source");
+	trs_fetch *f = trs__calloc(1, sizeof(*f), err);
+	if (!f)
+		return TRS_ENOMEM;
+	f->fd = -1;
+	f->storage = storage;
+	f->ctx = TRS_CTX(ctx);
+	pthread_mutex_init(&f->mu, NULL);
+	pthread_cond_init(&f->cv, NULL);
+	f->t0 = trs__now();
+	int rc = TRS_ENOMEM;
+	size_t nlen = strlen(bucket) + strlen(key) + 8;
+	f->bucket = trs__strdup(bucket, err);
+	f->key = trs__strdup(key, err);
+	f->name = trs__malloc(nlen, err);
+	if (!f->bucket || !f->key || !f->name)
+		goto fail;
+	snprintf(f->name, nlen, "s3://%s/%s", bucket, key);
+
+	trs_object_info info;
+	if ((rc = trs_storage_head(storage, bucket, key, &info, err)) < 0)
+		goto fail;
+	f->size = info.size;
+	trs_object_info_clear(&info);
+
+	unsigned int conns = o && o->connections ? o->connections : DEFAULT_CONNECTIONS;
+	if (conns > MAX_CONNECTIONS)
+		conns = MAX_CONNECTIONS;
+	f->chunk = o && o->chunk_size ? o->chunk_size : DEFAULT_CHUNK;
+	uint64_t mem_limit = o && o->memory_limit ? o->memory_limit : DEFAULT_MEMORY_LIMIT;
+	f->nchunks = (f->size + f->chunk - 1) / f->chunk;
+	if (f->size <= mem_limit) {
+		if (!(f->mem = trs__malloc(f->size ? f->size : 1, err))) {
+			rc = TRS_ENOMEM;
+			goto fail;
+		}
+	} else {
+		const char *dir = o && o->spool_dir ? o->spool_dir : getenv("TMPDIR");
+		if ((rc = open_spool(f, dir && *dir ? dir : "/tmp", err)) < 0)
+			goto fail;
+	}
+	if (!(f->chunk_done = trs__calloc(f->nchunks + 1, 1, err))) {
+		rc = TRS_ENOMEM;
+		goto fail;
+	}
+	if (conns > f->nchunks)
+		conns = (unsigned int)(f->nchunks ? f->nchunks : 1);
+	if (!(f->threads = trs__calloc(conns, sizeof(*f->threads), err))) {
+		rc = TRS_ENOMEM;
+		goto fail;
+	}
+	pthread_mutex_lock(&f->mu);
+	for (unsigned int i = 0; i < conns; i++) {
+		if (pthread_create(&f->threads[i], NULL, worker, f) != 0)
+			break;
+		f->nthreads++;
+		f->running++;
+	}
+	if (f->nthreads == 0)
+		f->t_done = trs__now();
+	pthread_mutex_unlock(&f->mu);
+	if (f->nthreads == 0 && f->nchunks) {
+		rc = trs__error_set(err, TRS_ENOMEM, "archive %s: cannot start download threads", f->name);
+		goto fail;
+	}
+	trs_archive_source src = TRS_ARCHIVE_SOURCE_INIT;
+	src.name = f->name;
+	src.read = fetch_read;
+	src.rewind = fetch_rewind;
+	src.userdata = f;
+	src.compressed_size = f->size;
+	*source = src;
+	*out = f;
+	trs__log(f->ctx, TRS_LOG_DEBUG, "downloading archive", "archive", f->name, "spool", f->mem ? "memory" : "file", NULL);
+	return 0;
+fail:
+	trs_fetch_free(f);
+	return rc;
+}
+
+TRS_EXTERN(int) trs_fetch_finish(trs_fetch *f, trs_error *err)
+{
+	pthread_mutex_lock(&f->mu);
+	while (f->running > 0)
+		pthread_cond_wait(&f->cv, &f->mu);
+	int rc = 0;
+	if (f->failed) {
+		if (err)
+			*err = f->error;
+		rc = f->error.code;
+	}
+	pthread_mutex_unlock(&f->mu);
+	return rc;
+}
+
+TRS_EXTERN(uint64_t) trs_fetch_size(const trs_fetch *f)
+{
+	return f->size;
+}
+
+TRS_EXTERN(double) trs_fetch_seconds(const trs_fetch *f)
+{
+	trs_fetch *m = (trs_fetch *)f;
+	pthread_mutex_lock(&m->mu);
+	double end = f->t_done > 0 ? f->t_done : trs__now();
+	pthread_mutex_unlock(&m->mu);
+	return end - f->t0;
+}
+
+TRS_EXTERN(void) trs_fetch_free(trs_fetch *f)
+{
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->mu);
+	f->stop = 1;
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+	for (unsigned int i = 0; i < f->nthreads; i++)
+		pthread_join(f->threads[i], NULL);
+	if (f->fd >= 0)
+		close(f->fd);
+	free(f->threads);
+	free(f->chunk_done);
+	free(f->mem);
+	free(f->bucket);
+	free(f->key);
+	free(f->name);
+	pthread_mutex_destroy(&f->mu);
+	pthread_cond_destroy(&f->cv);
+	free(f);
+}
