@@ -26,5 +26,6 @@
 #include "trs/pack.h"
 #include "trs/fetch.h"
 #include "trs/metrics.h"
+#include "trs/event.h"
 
 #endif
