@@ -21,6 +21,7 @@ static void ctx_defaults(trs_ctx *c)
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	c->workers = ncpu > 0 ? (unsigned int)ncpu : 1;
 	c->max_memory = DEFAULT_MAX_MEMORY;
+	c->max_inflight = 32;
 }
 
 const trs_ctx *trs__ctx_default(void)
@@ -71,6 +72,8 @@ TRS_EXTERN(int) trs_ctx_new(trs_ctx **out, const trs_ctx_options *o, trs_error *
 			c->workers = o->workers;
 		if (o->max_memory)
 			c->max_memory = o->max_memory;
+		if (o->max_inflight)
+			c->max_inflight = o->max_inflight;
 	}
 	if (!region || !*region)
 		region = getenv("AWS_REGION");

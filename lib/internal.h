@@ -18,6 +18,20 @@
 /* "manifest.json" or "./manifest.json" (lib/archive.c). */
 int trs__archive_is_manifest(const char *path);
 
+/* lib/object.c, for the pipeline (lib/process.c). */
+int trs__plain_md5(const char *etag, char out[33]);
+/* Join a member read outside the iterator (its bytes held by the caller). */
+int trs__object_iter_join(trs_object_iter *it, const char *path, uint64_t size, const trs_object **out,
+			  trs_error *err);
+void trs__object_iter_defer_missing(trs_object_iter *it, int defer);
+/* The archive was rewound: walk it again, skipping members already joined, and
+ * warning only about members before index `loud_before` (not looked at before). */
+void trs__object_iter_restart(trs_object_iter *it, uint64_t loud_before);
+void trs__object_iter_add_skipped(trs_object_iter *it, uint64_t n);
+/* Why a member is never restored (a sentence), or NULL for objects/ files, directories and the manifest. */
+const char *trs__member_skip_reason(const char *path, trs_member_type type);
+uint64_t trs__object_iter_member_size(const trs_object_iter *it);
+
 #endif
 
 #define TRS_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -37,6 +51,7 @@ struct trs_ctx {
 	unsigned int max_window_log;
 	unsigned int workers;
 	uint64_t max_memory;
+	unsigned int max_inflight;
 };
 
 /* A context with every default, for calls made with ctx == NULL. */
@@ -90,5 +105,19 @@ int trs__storage_s3_open(trs_storage **out, trs_ctx *ctx, const char *url, trs_e
 
 /* "manifest.json" or "./manifest.json" (lib/archive.c). */
 int trs__archive_is_manifest(const char *path);
+
+/* lib/object.c, for the pipeline (lib/process.c). */
+int trs__plain_md5(const char *etag, char out[33]);
+/* Join a member read outside the iterator (its bytes held by the caller). */
+int trs__object_iter_join(trs_object_iter *it, const char *path, uint64_t size, const trs_object **out,
+			  trs_error *err);
+void trs__object_iter_defer_missing(trs_object_iter *it, int defer);
+/* The archive was rewound: walk it again, skipping members already joined, and
+ * warning only about members before index `loud_before` (not looked at before). */
+void trs__object_iter_restart(trs_object_iter *it, uint64_t loud_before);
+void trs__object_iter_add_skipped(trs_object_iter *it, uint64_t n);
+/* Why a member is never restored (a sentence), or NULL for objects/ files, directories and the manifest. */
+const char *trs__member_skip_reason(const char *path, trs_member_type type);
+uint64_t trs__object_iter_member_size(const trs_object_iter *it);
 
 #endif

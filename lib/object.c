@@ -24,6 +24,9 @@ struct trs_object_iter {
 	unsigned char *seen;       /* per manifest entry: a member was found */
 	size_t missing_cursor;
 	int tar_done;
+	int defer_missing;         /* at the tar's end, return 0 instead of the missing entries */
+	int pass2;                 /* a second walk: most skips were already reported */
+	uint64_t loud_before;      /* in pass 2, members before this index were not yet looked at */
 	uint64_t skipped_members;
 
 	trs_object obj;
@@ -54,7 +57,7 @@ static size_t utf8_chars(const char *s)
 }
 
 /* A plain MD5 etag: 32 hex digits, maybe in quotes; "-N" multipart etags are not. */
-static int plain_md5(const char *etag, char out[33])
+int trs__plain_md5(const char *etag, char out[33])
 {
 	size_t len = strlen(etag);
 	if (len == 34 && etag[0] == '"' && etag[33] == '"') {
@@ -197,7 +200,7 @@ static int build_puts(trs_object_iter *it, const trs_manifest_object *e, trs_err
 	trs_manifest_dest_key(e, it->dest_key, need);
 	size_t ntags = 0, nmeta = 0;
 	int tags_built = 0;
-	int md5 = plain_md5(e->etag, it->md5_expected);
+	int md5 = trs__plain_md5(e->etag, it->md5_expected);
 
 	for (size_t i = 0; i < ntargets; i++) {
 		const trs_manifest_target *t = trs_manifest_target_at(m, i);
@@ -272,20 +275,100 @@ TRS_EXTERN(int) trs_object_iter_new(trs_object_iter **out, trs_archive *a, const
 	return 0;
 }
 
-static void skip_member(trs_object_iter *it, const char *why)
+static void skip_member(trs_object_iter *it, const char *path, const char *why)
 {
 	it->skipped_members++;
-	trs__log(it->ctx, TRS_LOG_WARN, why, "archive", trs_archive_name(it->archive), "member",
-		 it->member.path, NULL);
+	trs__log(it->ctx, TRS_LOG_WARN, why, "archive", trs_archive_name(it->archive), "member", path, NULL);
 }
 
-static const char *type_reason(trs_member_type t)
+const char *trs__member_skip_reason(const char *path, trs_member_type type)
 {
-	switch (t) {
+	if (path[0] == '.' && path[1] == '/')
+		path += 2;
+	if (type == TRS_MEMBER_DIRECTORY || trs__archive_is_manifest(path))
+		return NULL;
+	if (strncmp(path, OBJECTS_PREFIX, strlen(OBJECTS_PREFIX)) != 0)
+		return "member is outside objects/; skipped";
+	switch (type) {
+	case TRS_MEMBER_FILE: return NULL;
 	case TRS_MEMBER_SYMLINK: return "member is a symbolic link; links are never restored";
 	case TRS_MEMBER_HARDLINK: return "member is a hard link; links are never restored";
 	default: return "member is a device, FIFO or socket; never restored";
 	}
+}
+
+/*
+ * Join one member with its entry and build its puts. Returns 1 with *out
+ * set, 0 when the member is not an object to restore (reported once), or a
+ * negative code. `index` is the member's position in the tar.
+ */
+static int join_member(trs_object_iter *it, const char *path, trs_member_type type, uint64_t index,
+		       const trs_object **out, trs_error *err)
+{
+	/* In a second walk only members before the manifest that were not held in
+	 * memory are new; every other skip was reported the first time. */
+	int loud = !it->pass2 || index < it->loud_before;
+	const char *why = trs__member_skip_reason(path, type);
+	if (why) {
+		if (!it->pass2)
+			skip_member(it, path, why);
+		return 0;
+	}
+	if (path[0] == '.' && path[1] == '/')
+		path += 2;
+	if (type == TRS_MEMBER_DIRECTORY || trs__archive_is_manifest(path))
+		return 0;
+	const char *rel = path + strlen(OBJECTS_PREFIX);
+	const trs_manifest_object *e = trs_manifest_find(it->manifest, rel, strlen(rel));
+	if (!e) {
+		if (loud)
+			skip_member(it, path, "member has no manifest entry; skipped");
+		return 0;
+	}
+	size_t idx = trs_manifest_object_index(it->manifest, e);
+	if (it->seen[idx]) {
+		if (!it->pass2)
+			skip_member(it, path, "member appears twice in the archive; the first copy was used");
+		return 0;
+	}
+	it->seen[idx] = 1;
+	if (build_puts(it, e, err) < 0)
+		return TRS_ENOMEM;
+	it->obj.status = TRS_OBJECT_READY;
+	it->obj.member_path = path;
+	*out = &it->obj;
+	return 1;
+}
+
+int trs__object_iter_join(trs_object_iter *it, const char *path, uint64_t size, const trs_object **out,
+			  trs_error *err)
+{
+	*out = NULL;
+	it->body_state = BODY_FAILED; /* the caller holds the bytes */
+	it->member.size = size;
+	return join_member(it, path, TRS_MEMBER_FILE, 0, out, err);
+}
+
+void trs__object_iter_defer_missing(trs_object_iter *it, int defer)
+{
+	it->defer_missing = defer;
+}
+
+void trs__object_iter_restart(trs_object_iter *it, uint64_t loud_before)
+{
+	it->tar_done = 0;
+	it->pass2 = 1;
+	it->loud_before = loud_before;
+}
+
+void trs__object_iter_add_skipped(trs_object_iter *it, uint64_t n)
+{
+	it->skipped_members += n;
+}
+
+uint64_t trs__object_iter_member_size(const trs_object_iter *it)
+{
+	return it->member.size;
 }
 
 TRS_EXTERN(int) trs_object_iter_next(trs_object_iter *it, const trs_object **out, trs_error *err)
@@ -300,38 +383,12 @@ TRS_EXTERN(int) trs_object_iter_next(trs_object_iter *it, const trs_object **out
 			it->tar_done = 1;
 			break;
 		}
-		const char *path = it->member.path;
-		if (path[0] == '.' && path[1] == '/')
-			path += 2;
-		if (it->member.type == TRS_MEMBER_DIRECTORY || trs__archive_is_manifest(path))
-			continue;
-		if (strncmp(path, OBJECTS_PREFIX, strlen(OBJECTS_PREFIX)) != 0) {
-			skip_member(it, "member is outside objects/; skipped");
-			continue;
-		}
-		if (it->member.type != TRS_MEMBER_FILE) {
-			skip_member(it, type_reason(it->member.type));
-			continue;
-		}
-		const char *rel = path + strlen(OBJECTS_PREFIX);
-		const trs_manifest_object *e = trs_manifest_find(it->manifest, rel, strlen(rel));
-		if (!e) {
-			skip_member(it, "member has no manifest entry; skipped");
-			continue;
-		}
-		size_t idx = trs_manifest_object_index(it->manifest, e);
-		if (it->seen[idx]) {
-			skip_member(it, "member appears twice in the archive; the first copy was used");
-			continue;
-		}
-		it->seen[idx] = 1;
-		if (build_puts(it, e, err) < 0)
-			return TRS_ENOMEM;
-		it->obj.status = TRS_OBJECT_READY;
-		it->obj.member_path = it->member.path;
-		*out = &it->obj;
-		return 1;
+		rc = join_member(it, it->member.path, it->member.type, it->member.index, out, err);
+		if (rc != 0)
+			return rc;
 	}
+	if (it->defer_missing)
+		return 0;
 	size_t n = trs_manifest_object_count(it->manifest);
 	while (it->missing_cursor < n) {
 		size_t i = it->missing_cursor++;
@@ -377,7 +434,7 @@ static int64_t body_read(void *self, void *buf, size_t len, trs_error *err)
 					 "not written (the archive is corrupt or the manifest wrong: ask the source side to resend)",
 					 archive, e->relative_key, (unsigned long long)it->member.size,
 					 (unsigned long long)e->size);
-		it->check_md5 = plain_md5(e->etag, it->md5_expected);
+		it->check_md5 = trs__plain_md5(e->etag, it->md5_expected);
 		if (it->check_md5 && !EVP_DigestInit_ex(it->md5, EVP_md5(), NULL))
 			return body_fail(it, TRS_ENOMEM, err, "cannot start an MD5 digest");
 		it->body_read = 0;

@@ -1,78 +1,184 @@
 /*
  * trs_process: one archive, from compressed bytes to every object written
  * to every target of this region (FORMAT.md §4).
+ *
+ * The calling thread decompresses and walks the tar; writer threads
+ * (lib/pipeline.c) write the objects. The source side puts manifest.json
+ * last, so objects arrive before we know where they go: they are kept in
+ * memory, within the budget, until the manifest comes. When the budget runs
+ * out first, the rest of the archive is restored in a second pass that
+ * skips what was already written: it costs a second decompression, never
+ * a second write.
  */
-#include "internal.h"
+#include "pipeline.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Objects up to this size going to several targets are read once into memory
- * and sent to each; larger ones stream to the first target and are copied
- * server-side to the others. */
-#define MULTI_TARGET_BUFFER_MAX (64ull << 20)
+#define CHUNK_MAX (8ull << 20)
+
+typedef struct pending {
+	struct pending *next;
+	char *path;
+	unsigned char *data;
+	uint64_t size;
+} pending;
 
 typedef struct {
-	trs_ctx *ctx;
-	trs_storage *storage;
-	trs_report *report;
+	trs_run run;
 	trs_archive *archive;
 	trs_object_iter *it;
-	size_t failures_cap;
-	int dry_run;
-} run;
+	trs_manifest *manifest;
+	uint64_t small_max;   /* objects up to this size travel whole */
+	uint64_t chunk;       /* larger ones in chunks of this size */
+	pending *pending_head, *pending_tail;
+	uint64_t files_before_manifest;
+	int overflow;         /* some member before the manifest did not fit the budget */
+	uint64_t manifest_index;
+	uint64_t early_skipped; /* members before the manifest never to be restored */
+} walk;
 
-static int add_failure(run *r, const trs_manifest_object *e, const char *bucket, const char *key, int code,
-		       const char *message)
+static void free_pending(walk *w)
 {
-	trs_report *rep = r->report;
-	if (rep->nfailures == r->failures_cap) {
-		size_t cap = r->failures_cap ? r->failures_cap * 2 : 16;
-		trs_failure *f = realloc(rep->failures, cap * sizeof(*f));
-		if (!f)
-			return TRS_ENOMEM;
-		rep->failures = f;
-		r->failures_cap = cap;
+	pending *p = w->pending_head;
+	while (p) {
+		pending *next = p->next;
+		trs__budget_release(&w->run, p->size);
+		free(p->path);
+		free(p->data);
+		free(p);
+		p = next;
 	}
-	trs_failure *f = &rep->failures[rep->nfailures];
-	f->relative_key = strdup(e ? e->relative_key : "");
-	f->bucket = strdup(bucket ? bucket : "");
-	f->key = strdup(key ? key : "");
-	f->message = strdup(message);
-	f->code = code;
-	if (!f->relative_key || !f->bucket || !f->key || !f->message) {
-		free(f->relative_key);
-		free(f->bucket);
-		free(f->key);
-		free(f->message);
-		return TRS_ENOMEM;
+	w->pending_head = w->pending_tail = NULL;
+}
+
+/* Read exactly `size` bytes of the current member. */
+static int read_member(trs_archive *a, unsigned char *buf, uint64_t size, trs_error *err)
+{
+	uint64_t got = 0;
+	while (got < size) {
+		int64_t n = trs_archive_read(a, buf + got, (size_t)(size - got), err);
+		if (n < 0)
+			return (int)n;
+		if (n == 0)
+			return trs__error_set(err, TRS_EARCHIVE, "archive %s: member ends early", trs_archive_name(a));
+		got += (uint64_t)n;
 	}
-	rep->nfailures++;
-	trs__log(r->ctx, TRS_LOG_ERROR, message, "archive", rep->archive, "relative_key", f->relative_key,
-		 "bucket", f->bucket, "key", f->key, "error", trs_strerror(code), NULL);
 	return 0;
 }
 
-static trs_report_target *target_of(run *r, const char *bucket)
+/* Keep an objects/ member that came before the manifest, if the budget allows. */
+static int keep_early_member(walk *w, const trs_member *m, trs_error *err)
 {
-	for (size_t i = 0; i < r->report->ntargets; i++)
-		if (!strcmp(r->report->targets[i].bucket, bucket))
-			return &r->report->targets[i];
-	return NULL;
+	if (w->overflow || trs__budget_acquire(&w->run, m->size, 0) < 0) {
+		w->overflow = 1;
+		return 0;
+	}
+	pending *p = calloc(1, sizeof(*p));
+	unsigned char *data = malloc(m->size ? m->size : 1);
+	char *path = strdup(m->path);
+	if (!p || !data || !path) {
+		free(p);
+		free(data);
+		free(path);
+		trs__budget_release(&w->run, m->size);
+		w->overflow = 1; /* short of memory: the second pass restores it */
+		return 0;
+	}
+	int rc = read_member(w->archive, data, m->size, err);
+	if (rc < 0) {
+		free(p);
+		free(data);
+		free(path);
+		trs__budget_release(&w->run, m->size);
+		return rc;
+	}
+	p->path = path;
+	p->data = data;
+	p->size = m->size;
+	if (w->pending_tail)
+		w->pending_tail->next = p;
+	else
+		w->pending_head = p;
+	w->pending_tail = p;
+	return 0;
+}
+
+/* Walk to the manifest, keeping the objects before it; parse it. */
+static int find_manifest(walk *w, trs_error *err)
+{
+	const trs_ctx *ctx = w->run.ctx;
+	trs_member m;
+	int rc;
+	while ((rc = trs_archive_next(w->archive, &m, err)) == 1) {
+		if (trs__canceled(ctx))
+			return trs__error_set(err, TRS_ECANCELED, "archive %s: canceled", trs_archive_name(w->archive));
+		if (trs__archive_is_manifest(m.path)) {
+			if (m.type != TRS_MEMBER_FILE)
+				return trs__error_set(err, TRS_EMANIFEST, "archive %s: manifest.json is not a regular file",
+						      trs_archive_name(w->archive));
+			break;
+		}
+		if (m.type == TRS_MEMBER_FILE)
+			w->files_before_manifest++;
+		const char *why = trs__member_skip_reason(m.path, m.type);
+		if (why) {
+			w->early_skipped++;
+			trs__log(ctx, TRS_LOG_WARN, why, "archive", trs_archive_name(w->archive), "member", m.path, NULL);
+			continue;
+		}
+		if (m.type == TRS_MEMBER_FILE && (rc = keep_early_member(w, &m, err)) < 0)
+			return rc;
+	}
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		return trs__error_set(err, TRS_EMANIFEST,
+				      "archive %s has no manifest.json; it is not an archive from the source side",
+				      trs_archive_name(w->archive));
+	w->manifest_index = m.index;
+	if (m.size > ctx->max_manifest_bytes)
+		return trs__error_set(err, TRS_ELIMIT,
+				      "archive %s: manifest.json claims %llu bytes, over the limit of %llu; refusing it",
+				      trs_archive_name(w->archive), (unsigned long long)m.size,
+				      (unsigned long long)ctx->max_manifest_bytes);
+	trs_manifest_limits limits = {ctx->max_manifest_bytes, ctx->max_manifest_objects, 0};
+	trs_manifest_parser *p;
+	if ((rc = trs_manifest_parser_new(&p, &limits, err)) < 0)
+		return rc;
+	unsigned char buf[65536];
+	int64_t n;
+	while ((n = trs_archive_read(w->archive, buf, sizeof(buf), err)) > 0)
+		if ((rc = trs_manifest_parser_feed(p, buf, (size_t)n, err)) < 0)
+			break;
+	if (n < 0)
+		rc = (int)n;
+	if (rc == 0)
+		rc = trs_manifest_parser_finish(p, &w->manifest, err);
+	trs_manifest_parser_free(p);
+	if (rc < 0)
+		trs__error_prefix(err, "archive %s", trs_archive_name(w->archive));
+	return rc;
 }
 
 /* One entry per distinct bucket of this region's non-backup targets. */
-static int init_targets(run *r, const trs_manifest *m, trs_error *err)
+static int init_targets(walk *w, trs_error *err)
 {
+	const trs_manifest *m = w->manifest;
 	size_t n = trs_manifest_target_count(m);
-	trs_report *rep = r->report;
+	trs_report *rep = w->run.report;
 	rep->targets = trs__calloc(n ? n : 1, sizeof(*rep->targets), err);
 	if (!rep->targets)
 		return TRS_ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		const trs_manifest_target *t = trs_manifest_target_at(m, i);
-		if (t->backup || strcmp(t->region, r->ctx->region) != 0 || !*t->bucket || target_of(r, t->bucket))
+		if (t->backup || strcmp(t->region, w->run.ctx->region) != 0 || !*t->bucket)
+			continue;
+		int dup = 0;
+		for (size_t k = 0; k < rep->ntargets; k++)
+			dup |= !strcmp(rep->targets[k].bucket, t->bucket);
+		if (dup)
 			continue;
 		if (!(rep->targets[rep->ntargets].bucket = trs__strdup(t->bucket, err)))
 			return TRS_ENOMEM;
@@ -81,160 +187,185 @@ static int init_targets(run *r, const trs_manifest *m, trs_error *err)
 	return 0;
 }
 
-static void put_failed(run *r, const trs_object *o, const trs_object_put *p, int code, const char *message)
+/* Objects with no put here are counted, not written. Returns 1 when there is work. */
+static int needs_work(walk *w, const trs_object *o)
 {
-	trs_report_target *t = target_of(r, p->request.bucket);
-	if (t)
-		t->puts_failed++;
-	char full[TRS_ERROR_MESSAGE_SIZE + 256];
-	snprintf(full, sizeof(full), "archive %s, object %s -> s3://%s/%s: %s", r->report->archive,
-		 o->entry->relative_key, p->request.bucket, p->request.key, message);
-	r->report->puts_failed++;
-	add_failure(r, o->entry, p->request.bucket, p->request.key, code, full);
-}
-
-static void put_done(run *r, const trs_object *o, const trs_object_put *p, uint64_t bytes)
-{
-	r->report->puts_written++;
-	r->report->bytes_written += bytes;
-	trs_report_target *t = target_of(r, p->request.bucket);
-	if (t) {
-		t->puts_written++;
-		t->bytes_written += bytes;
+	if (o->backup_targets)
+		trs__log(w->run.ctx, TRS_LOG_WARN,
+			 "backup targets are not restored by this version; the object goes to the other targets", "archive",
+			 w->run.report->archive, "relative_key", o->entry->relative_key, NULL);
+	if (o->nputs)
+		return 1;
+	if (!o->backup_targets) {
+		pthread_mutex_lock(&w->run.mu);
+		w->run.report->objects_skipped++;
+		pthread_mutex_unlock(&w->run.mu);
 	}
-	trs__log(r->ctx, TRS_LOG_DEBUG, "object written", "archive", r->report->archive, "relative_key",
-		 o->entry->relative_key, "bucket", p->request.bucket, "key", p->request.key, NULL);
+	return 0;
 }
 
-/* Read a whole body into memory (checking integrity on the way). */
-static int slurp(trs_body *body, unsigned char **out, trs_error *err)
+/* Stream a large body through its job's channel, chunk by chunk. */
+static int stream_body(walk *w, trs_job *j, trs_error *err)
 {
-	unsigned char *buf = trs__malloc(body->length ? body->length : 1, err);
-	if (!buf)
-		return TRS_ENOMEM;
-	uint64_t got = 0;
+	trs_body *body = trs_object_body(w->it);
+	uint64_t left = body->length;
+	int rc = 0;
+	trs_error berr = TRS_ERROR_INIT;
 	for (;;) {
-		size_t want = body->length > got ? (size_t)(body->length - got) : 1;
-		unsigned char spill[1];
-		int64_t n = body->read(body->self, body->length > got ? buf + got : spill, want, err);
+		uint64_t want = left < w->chunk ? left : w->chunk;
+		if (want == 0)
+			want = 1; /* room to see the end (and the integrity verdict) */
+		trs__budget_acquire(&w->run, want, 1);
+		trs_chunk *c = malloc(sizeof(*c) + want);
+		if (!c) {
+			trs__budget_release(&w->run, want);
+			rc = trs__error_set(&berr, TRS_ENOMEM, "out of memory");
+			break;
+		}
+		c->len = 0;
+		int64_t n = 1;
+		while (c->len < want && (n = body->read(body->self, c->data + c->len, (size_t)(want - c->len), &berr)) > 0)
+			c->len += (size_t)n;
+		trs__budget_release(&w->run, want - c->len);
+		left -= c->len < left ? c->len : left;
+		if (c->len)
+			trs__job_push(&w->run, j, c);
+		else
+			free(c);
 		if (n < 0) {
-			free(buf);
-			return (int)n;
+			rc = (int)n;
+			break;
 		}
 		if (n == 0)
 			break;
-		got += (uint64_t)n;
-		if (got > body->length) {
-			free(buf);
-			return trs__error_set(err, TRS_EARCHIVE, "object body longer than its header says");
-		}
 	}
-	*out = buf;
+	trs__job_end(&w->run, j, rc, &berr);
+	/* An integrity failure belongs to this object; anything else stops the archive. */
+	if (rc < 0 && rc != TRS_EINTEGRITY) {
+		if (err)
+			*err = berr;
+		return rc;
+	}
 	return 0;
 }
 
-static int restore_object(run *r, const trs_object *o)
+static int dispatch(walk *w, const trs_object *o, unsigned char *held, uint64_t held_size, trs_error *err)
 {
-	trs_report *rep = r->report;
-	size_t failed_before = rep->puts_failed;
-	size_t usable = 0;
-	for (size_t i = 0; i < o->nputs; i++) {
-		const trs_object_put *p = &o->puts[i];
-		if (p->error)
-			put_failed(r, o, p, p->error, p->error_message);
-		else
-			usable++;
-	}
-	if (usable == 0)
-		return 0;
-	trs_body *body = trs_object_body(r->it);
-	if (r->dry_run) {
-		/* Read and check the body all the same: a dry run proves the archive. */
-		unsigned char buf[65536];
-		int64_t n;
-		trs_error err = TRS_ERROR_INIT;
-		while ((n = body->read(body->self, buf, sizeof(buf), &err)) > 0)
-			;
-		for (size_t i = 0; i < o->nputs; i++)
-			if (!o->puts[i].error) {
-				if (n < 0)
-					put_failed(r, o, &o->puts[i], err.code, err.message);
-				else
-					put_done(r, o, &o->puts[i], 0);
-			}
+	if (!needs_work(w, o)) {
+		if (held) {
+			free(held);
+			trs__budget_release(&w->run, held_size);
+		}
 		return 0;
 	}
-	const trs_object_put *first = NULL;
-	if (usable == 1 || body->length > MULTI_TARGET_BUFFER_MAX) {
-		/* Stream to the first usable target; copy to the others. */
-		for (size_t i = 0; i < o->nputs; i++) {
-			const trs_object_put *p = &o->puts[i];
-			if (p->error)
-				continue;
-			trs_error err = TRS_ERROR_INIT;
-			int rc;
-			if (!first) {
-				rc = trs_upload(r->storage, &p->request, body, &err);
-				if (rc == 0) {
-					first = p;
-				} else {
-					put_failed(r, o, p, rc, err.message);
-					for (size_t j = i + 1; j < o->nputs; j++)
-						if (!o->puts[j].error)
-							put_failed(r, o, &o->puts[j], rc,
-								   "not attempted: the object could not be written to its first target");
-					break;
-				}
-			} else {
-				rc = trs_storage_copy(r->storage, first->request.bucket, first->request.key, &p->request, &err);
-				if (rc < 0) {
-					put_failed(r, o, p, rc, err.message);
-					continue;
-				}
-			}
-			put_done(r, o, p, body->length);
+	trs_job *j = trs__job_new(o, err);
+	if (!j) {
+		if (held) {
+			free(held);
+			trs__budget_release(&w->run, held_size);
 		}
-	} else {
-		unsigned char *data = NULL;
-		trs_error err = TRS_ERROR_INIT;
-		int rc = slurp(body, &data, &err);
-		for (size_t i = 0; i < o->nputs; i++) {
-			const trs_object_put *p = &o->puts[i];
-			if (p->error)
-				continue;
-			if (rc < 0) {
-				put_failed(r, o, p, rc, err.message);
-				continue;
-			}
-			trs_memory_body mb;
-			trs_error perr = TRS_ERROR_INIT;
-			int prc = trs_upload(r->storage, &p->request, trs_memory_body_init(&mb, data, body->length), &perr);
-			if (prc < 0)
-				put_failed(r, o, p, prc, perr.message);
-			else
-				put_done(r, o, p, body->length);
-		}
-		free(data);
+		return TRS_ENOMEM;
 	}
-	(void)failed_before;
-	return 0;
+	if (o->status == TRS_OBJECT_MISSING) {
+		trs__job_submit(&w->run, j);
+		return 0;
+	}
+	if (held) {
+		j->data = held;
+		j->len = j->budget = held_size;
+		trs__job_submit(&w->run, j);
+		return 0;
+	}
+	uint64_t size = trs__object_iter_member_size(w->it);
+	if (size <= w->small_max) {
+		trs__budget_acquire(&w->run, size, 1);
+		j->data = malloc(size ? size : 1);
+		j->len = j->budget = size;
+		int rc = j->data ? read_member(w->archive, j->data, size, err)
+				 : trs__error_set(err, TRS_ENOMEM, "out of memory");
+		if (rc < 0) {
+			trs__budget_release(&w->run, size);
+			free(j->data);
+			free(j);
+			return rc;
+		}
+		trs__job_submit(&w->run, j);
+		return 0;
+	}
+	trs__job_stream(j, size);
+	trs__job_submit(&w->run, j);
+	return stream_body(w, j, err);
 }
 
-static void progress(run *r, uint64_t done)
+static void progress(walk *w)
 {
-	const trs_ctx *ctx = r->ctx;
+	const trs_ctx *ctx = w->run.ctx;
 	if (!ctx->progress)
 		return;
 	trs_archive_stats st;
-	trs_archive_get_stats(r->archive, &st);
+	trs_archive_get_stats(w->archive, &st);
 	trs_progress p = {0};
-	p.decompressed = r->report->manifest_position == TRS_MANIFEST_FIRST ? st.decompressed
-										 : st.decompressed - st.tar_size;
-	p.compressed_total = 0;
-	p.objects_done = done;
-	p.objects_total = r->report->objects_total;
-	p.pass = 2;
+	p.compressed_read = st.compressed_read;
+	p.decompressed = st.decompressed;
+	p.objects_done = trs__run_objects_done(&w->run);
+	p.objects_total = w->run.report->objects_total;
+	p.pass = (int)st.passes + 1;
 	ctx->progress(&p, ctx->progress_userdata);
+}
+
+static int restore(walk *w, trs_error *err)
+{
+	int rc;
+	const trs_object *o;
+	/* What came before the manifest, held in memory. */
+	while (w->pending_head) {
+		pending *p = w->pending_head;
+		w->pending_head = p->next;
+		if (!w->pending_head)
+			w->pending_tail = NULL;
+		rc = trs__object_iter_join(w->it, p->path, p->size, &o, err);
+		if (rc == 1)
+			rc = dispatch(w, o, p->data, p->size, err);
+		else {
+			free(p->data);
+			trs__budget_release(&w->run, p->size);
+		}
+		free(p->path);
+		free(p);
+		if (rc < 0)
+			return rc;
+	}
+	trs__object_iter_defer_missing(w->it, w->overflow);
+	for (int pass = 0; pass < 2; pass++) {
+		uint64_t n = 0;
+		while ((rc = trs_object_iter_next(w->it, &o, err)) == 1) {
+			if (trs__canceled(w->run.ctx))
+				return trs__error_set(err, TRS_ECANCELED, "archive %s: canceled", w->run.report->archive);
+			if ((rc = dispatch(w, o, NULL, 0, err)) < 0)
+				return rc;
+			if ((++n & 63) == 0)
+				progress(w);
+		}
+		if (rc < 0 || !w->overflow || pass == 1)
+			return rc;
+		/* The budget ran out before the manifest: walk again for the rest. */
+		trs__log(w->run.ctx, TRS_LOG_INFO,
+			 "objects before the manifest exceeded the memory budget; reading the archive a second time",
+			 "archive", w->run.report->archive, NULL);
+		if ((rc = trs_archive_rewind(w->archive, err)) < 0)
+			return rc;
+		trs__object_iter_restart(w->it, w->manifest_index);
+		trs__object_iter_defer_missing(w->it, 0);
+	}
+	return 0;
+}
+
+static unsigned int writer_threads(const trs_ctx *ctx, const trs_storage *s)
+{
+	/* Local writes are CPU- and syscall-bound; remote ones wait on the network. */
+	if (!strcmp(trs_storage_name(s), "fs"))
+		return ctx->workers;
+	return ctx->max_inflight > ctx->workers ? ctx->max_inflight : ctx->workers;
 }
 
 TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archive_source *source,
@@ -250,88 +381,72 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 	trs_report *rep = trs__calloc(1, sizeof(*rep), err);
 	if (!rep)
 		return TRS_ENOMEM;
-	run r = {ctx, storage, rep, NULL, NULL, 0, options ? options->dry_run : 0};
-	rep->dry_run = r.dry_run;
 	const char *name = source->name ? source->name : source->path ? source->path : "<archive>";
 	if (!(rep->archive = trs__strdup(name, err))) {
 		free(rep);
 		return TRS_ENOMEM;
 	}
 	*report_out = rep;
+	walk w;
+	memset(&w, 0, sizeof(w));
+	w.run.ctx = ctx;
+	w.run.storage = storage;
+	w.run.report = rep;
+	w.run.dry_run = options ? options->dry_run : 0;
+	rep->dry_run = w.run.dry_run;
+	w.chunk = ctx->max_memory / 8 < CHUNK_MAX ? ctx->max_memory / 8 : CHUNK_MAX;
+	if (w.chunk < 65536)
+		w.chunk = 65536;
+	w.small_max = w.chunk;
 	double t0 = trs__now();
-	trs_manifest *m = NULL;
-	int rc = trs_archive_open(&r.archive, source, ctx, err);
-	if (rc == 0)
-		rc = trs_archive_read_manifest(r.archive, &m, err);
-	rep->seconds_manifest = trs__now() - t0;
-	if (rc < 0)
-		goto done;
-	rep->manifest_position = trs_archive_manifest_position(r.archive);
-	rep->objects_total = trs_manifest_object_count(m);
-	if ((rc = init_targets(&r, m, err)) < 0)
-		goto done;
-	for (size_t i = 0; i < trs_manifest_warning_count(m); i++)
-		trs__log(ctx, TRS_LOG_WARN, trs_manifest_warning_at(m, i), "archive", rep->archive, NULL);
-	trs__log(ctx, TRS_LOG_INFO, "manifest read", "archive", rep->archive, "manifest_position",
-		 rep->manifest_position == TRS_MANIFEST_FIRST ? "first" : rep->manifest_position == TRS_MANIFEST_LAST ? "last" : "middle",
-		 NULL);
-	double t1 = trs__now();
-	if ((rc = trs_object_iter_new(&r.it, r.archive, m, ctx, err)) < 0)
-		goto done;
-	const trs_object *o;
-	uint64_t done_count = 0;
-	while ((rc = trs_object_iter_next(r.it, &o, err)) == 1) {
-		if (trs__canceled(ctx)) {
-			rc = trs__error_set(err, TRS_ECANCELED, "archive %s: canceled", rep->archive);
-			goto done;
-		}
-		size_t failed_before = rep->puts_failed;
-		if (o->backup_targets)
-			trs__log(ctx, TRS_LOG_WARN, "backup targets are not restored by this version; the object goes to the other targets",
-				 "archive", rep->archive, "relative_key", o->entry->relative_key, NULL);
-		if (o->nputs == 0) {
-			if (!o->backup_targets)
-				rep->objects_skipped++;
-		} else if (o->status == TRS_OBJECT_MISSING) {
-			for (size_t i = 0; i < o->nputs; i++)
-				put_failed(&r, o, &o->puts[i], TRS_ENOTFOUND,
-					   "the manifest lists this object but the archive does not hold it (lost upstream)");
-		} else {
-			restore_object(&r, o);
-		}
-		if (o->nputs) {
-			if (rep->puts_failed > failed_before)
-				rep->objects_failed++;
-			else
-				rep->objects_written++;
-		}
-		progress(&r, ++done_count);
+	int rc = trs__run_start(&w.run, writer_threads(ctx, storage), err);
+	if (rc < 0) {
+		free(w.run.threads);
+		return rc;
 	}
-	if (rc < 0)
-		goto done;
-	rep->members_skipped = trs_object_iter_skipped_members(r.it);
+	if ((rc = trs_archive_open(&w.archive, source, ctx, err)) == 0)
+		rc = find_manifest(&w, err);
+	rep->seconds_manifest = trs__now() - t0;
+	if (rc == 0) {
+		rep->objects_total = trs_manifest_object_count(w.manifest);
+		for (size_t i = 0; i < trs_manifest_warning_count(w.manifest); i++)
+			trs__log(ctx, TRS_LOG_WARN, trs_manifest_warning_at(w.manifest, i), "archive", rep->archive, NULL);
+		rc = init_targets(&w, err);
+	}
+	if (rc == 0 && (rc = trs_object_iter_new(&w.it, w.archive, w.manifest, ctx, err)) == 0)
+		trs__object_iter_add_skipped(w.it, w.early_skipped);
+	double t1 = trs__now();
+	if (rc == 0)
+		rc = restore(&w, err);
+	free_pending(&w);
+	trs__run_finish(&w.run); /* every queued object finishes, whatever happened */
 	rep->seconds_restore = trs__now() - t1;
-	rc = rep->nfailures ? trs__error_set(err, TRS_EPARTIAL,
-					     "archive %s: %llu of %llu objects failed (the others were written; "
-					     "running again is safe)",
-					     rep->archive, (unsigned long long)rep->objects_failed,
-					     (unsigned long long)(rep->objects_failed + rep->objects_written))
-			    : 0;
-done:
-	if (r.archive) {
+	rep->members_skipped = w.it ? trs_object_iter_skipped_members(w.it) : 0;
+	if (rc == 0 && rep->nfailures)
+		rc = trs__error_set(err, TRS_EPARTIAL,
+				    "archive %s: %llu of %llu objects failed (the others were written; running again is safe)",
+				    rep->archive, (unsigned long long)rep->objects_failed,
+				    (unsigned long long)(rep->objects_failed + rep->objects_written));
+	if (w.archive) {
 		trs_archive_stats st;
-		trs_archive_get_stats(r.archive, &st);
-		rep->compressed_bytes = source->compressed_size ? source->compressed_size : 0;
-		if (!rep->compressed_bytes)
-			rep->compressed_bytes = st.passes ? st.compressed_read / st.passes : st.compressed_read;
+		trs_archive_get_stats(w.archive, &st);
+		rep->compressed_bytes = source->compressed_size ? source->compressed_size
+					: st.passes ? st.compressed_read / st.passes : st.compressed_read;
 		rep->decompressed_bytes = st.tar_size;
 		rep->passes = st.passes;
 		rep->seconds_decompress = st.decompress_seconds;
+		if (w.manifest)
+			rep->manifest_position = w.files_before_manifest == 0 ? TRS_MANIFEST_FIRST
+						 : st.members && w.manifest_index + 1 < st.members ? TRS_MANIFEST_MIDDLE
+												  : TRS_MANIFEST_LAST;
 	}
 	rep->seconds_total = trs__now() - t0;
-	trs_object_iter_free(r.it);
-	trs_archive_close(r.archive);
-	trs_manifest_free(m);
+	if (w.manifest)
+		trs__log(ctx, TRS_LOG_DEBUG, "archive walked", "archive", rep->archive, "passes",
+			 rep->passes > 1 ? "2" : "1", NULL);
+	trs_object_iter_free(w.it);
+	trs_archive_close(w.archive);
+	trs_manifest_free(w.manifest);
 	return rc;
 }
 

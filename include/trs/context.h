@@ -48,11 +48,12 @@ typedef struct trs_ctx_options {
 	uint64_t max_decompressed_bytes; /* bomb guard on the tar stream; default 0 = 16 TiB */
 	uint64_t max_ratio;            /* bomb guard: decompressed/compressed; default 0 = none beyond size */
 	unsigned int max_window_log;   /* zstd window; default 31 (2 GiB) */
-	unsigned int workers;          /* parallel writers; default: cpu count */
+	unsigned int workers;          /* CPU-side parallelism (local writes); default: cpu count */
 	uint64_t max_memory;           /* bytes of object data buffered in flight; default 256 MiB */
+	unsigned int max_inflight;     /* concurrent transfers to a remote storage; default 32 */
 } trs_ctx_options;
 
-#define TRS_CTX_OPTIONS_INIT {TRS_CTX_OPTIONS_VERSION, 0, 0, TRS_LOG_INFO, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+#define TRS_CTX_OPTIONS_INIT {TRS_CTX_OPTIONS_VERSION, 0, 0, TRS_LOG_INFO, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 
 /**
  * Create a context. `options` may be NULL for all defaults. Strings are

@@ -183,18 +183,20 @@ def test_rerun_is_idempotent():
 
 
 def test_200_mib_object_bounded_memory():
-    # decompressed bytes stream to the destination: peak RSS stays well
-    # under the object size
+    # Decompressed bytes stream to the destination within --max-memory: peak
+    # RSS stays under the budget plus a small fixed overhead (48 MiB), far
+    # under the object size, although the manifest comes after the object.
     size = 200 << 20
     with sandbox() as sb:
         z = mkarchive.zero_bomb_archive(size, TARGETS[:1])
         a = sb.write("zeros.tar.zst", z)
-        res = process(a, sb.out, json_report=True)
+        res = process(a, sb.out, "--max-memory", str(64 << 20), json_report=True)
         expect_exit(res, 0)
         p = util.object_path(sb.out, "dest-a", "zeros.bin")
         assert os.path.getsize(p) == size, os.path.getsize(p)
         assert util.file_md5(p) == sb.meta("dest-a", "zeros.bin")["md5"]
-        assert res.maxrss_kb < 150 * 1024, "peak RSS %d KiB for a %d MiB " \
+        limit = (64 + 48) * 1024 * (3 if os.environ.get("TRS_SANITIZED") == "1" else 1)
+        assert res.maxrss_kb < limit, "peak RSS %d KiB for a %d MiB " \
             "object" % (res.maxrss_kb, size >> 20)
 
 
@@ -542,3 +544,37 @@ def test_missing_archive_file():
         res = process(os.path.join(sb.inp, "nope.tar.zst"), sb.out)
         assert res.returncode in (2, 3), res.describe()
         assert "nope.tar.zst" in res.err, res.describe()
+
+
+# ------------------------------------------------------------ pipeline
+
+def _pipeline_objects(n=60, size=40_000):
+    return [{"relative_key": "p/obj-%03d.bin" % i, "data": rnd(size, 500 + i)} for i in range(n)]
+
+
+def test_manifest_last_within_budget_is_one_pass():
+    objects = _pipeline_objects()
+    with sandbox() as sb:
+        a = sb.archive(objects=objects, targets=TARGETS)
+        res = process(a, sb.out, json_report=True)
+        expect_exit(res, 0)
+        report = json.loads(res.out)
+        assert report["passes"] == 1, report
+        assert report["manifest_position"] == "last", report
+        check_restored(sb, objects)
+
+
+def test_manifest_last_over_budget_takes_a_second_pass_and_writes_once():
+    # 60 x 40 KB before the manifest with a 1 MiB budget: what does not fit
+    # is restored by a second walk; nothing is lost, nothing warned twice.
+    objects = _pipeline_objects()
+    with sandbox() as sb:
+        a = sb.archive(objects=objects, targets=TARGETS)
+        res = process(a, sb.out, "--max-memory", "1M", "--workers", "2", json_report=True)
+        expect_exit(res, 0)
+        report = json.loads(res.out)
+        assert report["passes"] == 2, report
+        assert report["objects_written"] == len(objects), report
+        assert report["puts_written"] == 2 * len(objects), report  # two targets in this region
+        check_restored(sb, objects)
+        assert res.err.count("reading the archive a second time") == 1, res.err[-800:]

@@ -1,0 +1,565 @@
+/*
+ * The restore pipeline: worker threads write objects while the reading
+ * thread keeps decompressing. Small objects travel whole in memory; large
+ * ones stream through a channel of chunks. Every buffered byte is counted
+ * against one budget (the context's max_memory), so the reader waits for
+ * the writers only when the budget is spent, and memory does not grow with
+ * the archive or the object size.
+ */
+#include "pipeline.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the report, under r->mu ---- */
+
+static trs_report_target *target_of(trs_report *rep, const char *bucket)
+{
+	for (size_t i = 0; i < rep->ntargets; i++)
+		if (!strcmp(rep->targets[i].bucket, bucket))
+			return &rep->targets[i];
+	return NULL;
+}
+
+static void add_failure(trs_run *r, const trs_manifest_object *e, const char *bucket, const char *key, int code,
+			const char *message)
+{
+	trs_report *rep = r->report;
+	if (rep->nfailures == r->failures_cap) {
+		size_t cap = r->failures_cap ? r->failures_cap * 2 : 16;
+		trs_failure *f = realloc(rep->failures, cap * sizeof(*f));
+		if (!f)
+			return; /* the counts still say it failed */
+		rep->failures = f;
+		r->failures_cap = cap;
+	}
+	trs_failure *f = &rep->failures[rep->nfailures];
+	f->relative_key = strdup(e ? e->relative_key : "");
+	f->bucket = strdup(bucket ? bucket : "");
+	f->key = strdup(key ? key : "");
+	f->message = strdup(message);
+	f->code = code;
+	if (!f->relative_key || !f->bucket || !f->key || !f->message) {
+		free(f->relative_key);
+		free(f->bucket);
+		free(f->key);
+		free(f->message);
+		return;
+	}
+	rep->nfailures++;
+}
+
+static void put_failed_locked(trs_run *r, const trs_manifest_object *e, const trs_object_put *p, int code,
+			      const char *message)
+{
+	char full[TRS_ERROR_MESSAGE_SIZE + 256];
+	snprintf(full, sizeof(full), "archive %s, object %s -> s3://%s/%s: %s", r->report->archive, e->relative_key,
+		 p->request.bucket, p->request.key, message);
+	r->report->puts_failed++;
+	trs_report_target *t = target_of(r->report, p->request.bucket);
+	if (t)
+		t->puts_failed++;
+	add_failure(r, e, p->request.bucket, p->request.key, code, full);
+	trs__log(r->ctx, TRS_LOG_ERROR, full, "archive", r->report->archive, "relative_key", e->relative_key, "bucket",
+		 p->request.bucket, "key", p->request.key, "error", trs_strerror(code), NULL);
+}
+
+void trs__run_put_failed(trs_run *r, const trs_manifest_object *e, const trs_object_put *p, int code,
+			 const char *message)
+{
+	pthread_mutex_lock(&r->mu);
+	put_failed_locked(r, e, p, code, message);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* Per-job results are gathered without the lock and folded in once. */
+typedef struct {
+	int code;
+	trs_error err;
+	int done;
+	uint64_t bytes;
+} put_result;
+
+static void record(trs_run *r, const trs_job *j, const put_result *res)
+{
+	pthread_mutex_lock(&r->mu);
+	int failed = 0;
+	for (size_t i = 0; i < j->nputs; i++) {
+		const trs_object_put *p = &j->puts[i];
+		if (res[i].done) {
+			r->report->puts_written++;
+			r->report->bytes_written += res[i].bytes;
+			trs_report_target *t = target_of(r->report, p->request.bucket);
+			if (t) {
+				t->puts_written++;
+				t->bytes_written += res[i].bytes;
+			}
+		} else {
+			put_failed_locked(r, j->entry, p, res[i].code, res[i].err.message);
+			failed = 1;
+		}
+	}
+	if (failed)
+		r->report->objects_failed++;
+	else
+		r->report->objects_written++;
+	r->objects_done++;
+	pthread_mutex_unlock(&r->mu);
+	if (!failed)
+		trs__log(r->ctx, TRS_LOG_DEBUG, "object written", "archive", r->report->archive, "relative_key",
+			 j->entry->relative_key, NULL);
+}
+
+/* ---- the budget ---- */
+
+int trs__budget_acquire(trs_run *r, uint64_t n, int wait)
+{
+	pthread_mutex_lock(&r->mu);
+	if (!wait && r->budget_used + n > r->budget_max) {
+		pthread_mutex_unlock(&r->mu);
+		return -1;
+	}
+	while (r->budget_used && r->budget_used + n > r->budget_max) {
+		if (!wait) {
+			pthread_mutex_unlock(&r->mu);
+			return -1;
+		}
+		pthread_cond_wait(&r->cv, &r->mu);
+	}
+	r->budget_used += n;
+	pthread_mutex_unlock(&r->mu);
+	return 0;
+}
+
+void trs__budget_release(trs_run *r, uint64_t n)
+{
+	if (!n)
+		return;
+	pthread_mutex_lock(&r->mu);
+	r->budget_used -= n;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+uint64_t trs__run_objects_done(trs_run *r)
+{
+	pthread_mutex_lock(&r->mu);
+	uint64_t n = r->objects_done;
+	pthread_mutex_unlock(&r->mu);
+	return n;
+}
+
+/* ---- jobs ---- */
+
+static size_t put_strings_size(const trs_put_request *q)
+{
+	size_t n = strlen(q->key) + 1 + (q->content_md5_hex ? 33 : 0);
+	for (size_t i = 0; i < q->ntags; i++)
+		n += strlen(q->tags[i].key) + strlen(q->tags[i].value) + 2;
+	for (size_t i = 0; i < q->nmetadata; i++)
+		n += strlen(q->metadata[i].key) + strlen(q->metadata[i].value) + 2;
+	return n;
+}
+
+static char *copy_str(char **at, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = memcpy(*at, s, n);
+	*at += n;
+	return d;
+}
+
+/*
+ * The iterator's object lives until its next call; a job outlives it. Copy
+ * the puts and every string they point to that the iterator owns; strings of
+ * the manifest (bucket, class, KMS key) live for the whole run.
+ */
+trs_job *trs__job_new(const trs_object *o, trs_error *err)
+{
+	size_t kv = 0, strings = 0;
+	for (size_t i = 0; i < o->nputs; i++) {
+		kv += o->puts[i].request.ntags + o->puts[i].request.nmetadata;
+		strings += put_strings_size(&o->puts[i].request);
+	}
+	size_t size = sizeof(trs_job) + o->nputs * sizeof(trs_object_put) + kv * sizeof(trs_kv) + strings;
+	trs_job *j = trs__calloc(1, size, err);
+	if (!j)
+		return NULL;
+	j->entry = o->entry;
+	j->missing = o->status == TRS_OBJECT_MISSING;
+	j->refs = 1;
+	j->puts = (trs_object_put *)(j + 1);
+	j->nputs = o->nputs;
+	trs_kv *kvs = (trs_kv *)(j->puts + o->nputs);
+	char *at = (char *)(kvs + kv);
+	j->strings = at;
+	for (size_t i = 0; i < o->nputs; i++) {
+		j->puts[i] = o->puts[i];
+		trs_put_request *q = &j->puts[i].request;
+		const trs_put_request *src = &o->puts[i].request;
+		q->key = copy_str(&at, src->key);
+		if (src->content_md5_hex)
+			q->content_md5_hex = copy_str(&at, src->content_md5_hex);
+		q->tags = kvs;
+		for (size_t t = 0; t < src->ntags; t++, kvs++) {
+			kvs->key = copy_str(&at, src->tags[t].key);
+			kvs->value = copy_str(&at, src->tags[t].value);
+		}
+		q->metadata = kvs;
+		for (size_t t = 0; t < src->nmetadata; t++, kvs++) {
+			kvs->key = copy_str(&at, src->metadata[t].key);
+			kvs->value = copy_str(&at, src->metadata[t].value);
+		}
+	}
+	if (!trs__plain_md5(o->entry->etag, j->md5))
+		j->md5[0] = '\0';
+	pthread_cond_init(&j->cv, NULL);
+	return j;
+}
+
+static void job_unref(trs_run *r, trs_job *j)
+{
+	pthread_mutex_lock(&r->mu);
+	int last = --j->refs == 0;
+	pthread_mutex_unlock(&r->mu);
+	if (!last)
+		return;
+	trs_chunk *c = j->head;
+	uint64_t held = j->budget;
+	while (c) {
+		trs_chunk *next = c->next;
+		held += c->len;
+		free(c);
+		c = next;
+	}
+	trs__budget_release(r, held);
+	free(j->data);
+	pthread_cond_destroy(&j->cv);
+	free(j);
+}
+
+void trs__job_submit(trs_run *r, trs_job *j)
+{
+	j->run = r;
+	pthread_mutex_lock(&r->mu);
+	if (j->streamed)
+		j->refs++; /* the reader keeps pushing after the worker took it */
+	j->next = NULL;
+	if (r->tail)
+		r->tail->next = j;
+	else
+		r->head = j;
+	r->tail = j;
+	r->busy++;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* ---- streaming ---- */
+
+static int64_t channel_read(void *self, void *buf, size_t len, trs_error *err);
+
+void trs__job_stream(trs_job *j, uint64_t length)
+{
+	j->streamed = 1;
+	j->stream_len = length;
+	j->body.read = channel_read;
+	j->body.self = j;
+	j->body.length = length;
+}
+
+
+void trs__job_push(trs_run *r, trs_job *j, trs_chunk *c)
+{
+	pthread_mutex_lock(&r->mu);
+	if (j->closed) {
+		pthread_mutex_unlock(&r->mu);
+		uint64_t n = c->len;
+		free(c);
+		trs__budget_release(r, n);
+		return;
+	}
+	c->next = NULL;
+	c->pos = 0;
+	if (j->tail)
+		j->tail->next = c;
+	else
+		j->head = c;
+	j->tail = c;
+	pthread_cond_broadcast(&j->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+void trs__job_end(trs_run *r, trs_job *j, int code, const trs_error *err)
+{
+	pthread_mutex_lock(&r->mu);
+	j->ended = 1;
+	j->end_code = code;
+	if (code < 0 && err)
+		j->end_error = *err;
+	pthread_cond_broadcast(&j->cv);
+	pthread_mutex_unlock(&r->mu);
+	job_unref(r, j);
+}
+
+static int64_t channel_read(void *self, void *buf, size_t len, trs_error *err)
+{
+	trs_job *j = self;
+	trs_run *r = j->run; /* the channel shares the run's lock: held briefly, one lock cannot deadlock */
+	pthread_mutex_lock(&r->mu);
+	while (!j->head && !j->ended)
+		pthread_cond_wait(&j->cv, &r->mu);
+	if (!j->head) {
+		int code = j->end_code;
+		if (code < 0 && err)
+			*err = j->end_error;
+		pthread_mutex_unlock(&r->mu);
+		return code < 0 ? code : 0;
+	}
+	trs_chunk *c = j->head;
+	pthread_mutex_unlock(&r->mu);
+	/* Only this worker pops, so c stays ours while the lock is down. */
+	size_t n = c->len - c->pos < len ? c->len - c->pos : len;
+	memcpy(buf, c->data + c->pos, n);
+	c->pos += n;
+	if (c->pos == c->len) {
+		pthread_mutex_lock(&r->mu);
+		j->head = c->next;
+		if (!j->head)
+			j->tail = NULL;
+		pthread_mutex_unlock(&r->mu);
+		uint64_t held = c->len;
+		free(c);
+		trs__budget_release(r, held);
+	}
+	return (int64_t)n;
+}
+
+/* ---- the workers ---- */
+
+static int verify_buffer(const trs_job *j, trs_error *err)
+{
+	const trs_manifest_object *e = j->entry;
+	if (e->has_size && e->size != j->len)
+		return trs__error_set(err, TRS_EINTEGRITY,
+				      "the archive holds %llu bytes but the manifest says %llu; not written (the "
+				      "archive is corrupt or the manifest wrong: ask the source side to resend)",
+				      (unsigned long long)j->len, (unsigned long long)e->size);
+	if (!j->md5[0])
+		return 0;
+	unsigned char digest[16];
+	unsigned int dlen = 0;
+	char hex[33];
+	if (!EVP_Digest(j->data, (size_t)j->len, digest, &dlen, EVP_md5(), NULL))
+		return trs__error_set(err, TRS_ENOMEM, "cannot compute an MD5");
+	trs__hex(digest, 16, hex);
+	if (strcmp(hex, j->md5) != 0)
+		return trs__error_set(err, TRS_EINTEGRITY,
+				      "MD5 of its bytes is %s but the manifest etag is %s; not written (the archive is "
+				      "corrupt: ask the source side to resend)",
+				      hex, j->md5);
+	return 0;
+}
+
+static void fail_all(const trs_job *j, put_result *res, int code, const trs_error *err)
+{
+	for (size_t i = 0; i < j->nputs; i++) {
+		if (res[i].code)
+			continue;
+		res[i].code = code;
+		res[i].err = *err;
+	}
+}
+
+static void drain_channel(trs_job *j, put_result *res)
+{
+	unsigned char buf[65536];
+	trs_error err = TRS_ERROR_INIT;
+	int64_t n;
+	while ((n = channel_read(j, buf, sizeof(buf), &err)) > 0)
+		;
+	if (n < 0)
+		fail_all(j, res, (int)n, &err);
+}
+
+static void execute(trs_run *r, trs_job *j)
+{
+	put_result stack_res[4];
+	put_result *res = j->nputs <= 4 ? stack_res : calloc(j->nputs, sizeof(*res));
+	if (!res) {
+		/* No memory for results: fail the object as a whole, nothing written. */
+		trs_error err = TRS_ERROR_INIT;
+		trs__error_set(&err, TRS_ENOMEM, "out of memory");
+		for (size_t i = 0; i < j->nputs; i++)
+			trs__run_put_failed(r, j->entry, &j->puts[i], TRS_ENOMEM, err.message);
+		return;
+	}
+	memset(res, 0, j->nputs * sizeof(*res));
+	size_t usable = 0;
+	for (size_t i = 0; i < j->nputs; i++) {
+		const trs_object_put *p = &j->puts[i];
+		if (j->missing) {
+			res[i].code = TRS_ENOTFOUND;
+			snprintf(res[i].err.message, sizeof(res[i].err.message),
+				 "the manifest lists this object but the archive does not hold it (lost upstream)");
+		} else if (p->error) {
+			res[i].code = p->error;
+			snprintf(res[i].err.message, sizeof(res[i].err.message), "%s", p->error_message);
+		} else {
+			usable++;
+		}
+	}
+	trs_error err = TRS_ERROR_INIT;
+	if (trs__canceled(r->ctx)) {
+		trs__error_set(&err, TRS_ECANCELED, "canceled before it was written");
+		fail_all(j, res, TRS_ECANCELED, &err);
+		if (j->streamed)
+			drain_channel(j, res);
+	} else if (!usable) {
+		if (j->streamed)
+			drain_channel(j, res);
+	} else if (!j->streamed) {
+		int rc = verify_buffer(j, &err);
+		if (rc < 0)
+			fail_all(j, res, rc, &err);
+		for (size_t i = 0; rc == 0 && i < j->nputs; i++) {
+			if (res[i].code)
+				continue;
+			if (r->dry_run) {
+				res[i].done = 1;
+				continue;
+			}
+			trs_memory_body mb;
+			trs_error perr = TRS_ERROR_INIT;
+			int prc = trs_upload(r->storage, &j->puts[i].request, trs_memory_body_init(&mb, j->data, j->len), &perr);
+			if (prc < 0) {
+				res[i].code = prc;
+				res[i].err = perr;
+			} else {
+				res[i].done = 1;
+				res[i].bytes = j->len;
+			}
+		}
+	} else {
+		/* Stream to the first usable target; server-side copy to the others. */
+		const trs_object_put *first = NULL;
+		for (size_t i = 0; i < j->nputs; i++) {
+			if (res[i].code)
+				continue;
+			trs_error perr = TRS_ERROR_INIT;
+			int prc;
+			if (r->dry_run) {
+				if (!first) {
+					drain_channel(j, res);
+					first = &j->puts[i];
+				}
+				if (!res[i].code)
+					res[i].done = 1;
+				continue;
+			}
+			if (!first) {
+				prc = trs_upload(r->storage, &j->puts[i].request, &j->body, &perr);
+				if (prc < 0) {
+					res[i].code = prc;
+					res[i].err = perr;
+					trs__error_set(&perr, prc, "not attempted: the object could not be written to its first target");
+					fail_all(j, res, prc, &perr);
+					break;
+				}
+				first = &j->puts[i];
+			} else {
+				prc = trs_storage_copy(r->storage, first->request.bucket, first->request.key, &j->puts[i].request,
+						       &perr);
+				if (prc < 0) {
+					res[i].code = prc;
+					res[i].err = perr;
+					continue;
+				}
+			}
+			res[i].done = 1;
+			res[i].bytes = j->stream_len;
+		}
+	}
+	if (j->streamed) {
+		pthread_mutex_lock(&r->mu);
+		j->closed = 1; /* later pushes are dropped, so the reader never waits on us */
+		trs_chunk *c = j->head;
+		uint64_t held = 0;
+		j->head = j->tail = NULL;
+		pthread_mutex_unlock(&r->mu);
+		while (c) {
+			trs_chunk *next = c->next;
+			held += c->len;
+			free(c);
+			c = next;
+		}
+		trs__budget_release(r, held);
+	}
+	record(r, j, res);
+	if (res != stack_res)
+		free(res);
+}
+
+static void *worker(void *arg)
+{
+	trs_run *r = arg;
+	for (;;) {
+		pthread_mutex_lock(&r->mu);
+		while (!r->head && !r->stopping)
+			pthread_cond_wait(&r->cv, &r->mu);
+		trs_job *j = r->head;
+		if (!j) {
+			pthread_mutex_unlock(&r->mu);
+			return NULL;
+		}
+		r->head = j->next;
+		if (!r->head)
+			r->tail = NULL;
+		pthread_mutex_unlock(&r->mu);
+		execute(r, j);
+		job_unref(r, j);
+		pthread_mutex_lock(&r->mu);
+		r->busy--;
+		pthread_cond_broadcast(&r->cv);
+		pthread_mutex_unlock(&r->mu);
+	}
+}
+
+int trs__run_start(trs_run *r, unsigned int threads, trs_error *err)
+{
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	r->budget_max = r->ctx->max_memory;
+	if (threads < 1)
+		threads = 1;
+	r->threads = trs__calloc(threads, sizeof(*r->threads), err);
+	if (!r->threads)
+		return TRS_ENOMEM;
+	for (unsigned int i = 0; i < threads; i++) {
+		if (pthread_create(&r->threads[i], NULL, worker, r) != 0)
+			break;
+		r->nthreads++;
+	}
+	if (!r->nthreads)
+		return trs__error_set(err, TRS_ENOMEM, "cannot start writer threads");
+	return 0;
+}
+
+void trs__run_finish(trs_run *r)
+{
+	pthread_mutex_lock(&r->mu);
+	while (r->busy)
+		pthread_cond_wait(&r->cv, &r->mu);
+	r->stopping = 1;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	for (unsigned int i = 0; i < r->nthreads; i++)
+		pthread_join(r->threads[i], NULL);
+	free(r->threads);
+	r->threads = NULL;
+	r->nthreads = 0;
+	pthread_cond_destroy(&r->cv);
+	pthread_mutex_destroy(&r->mu);
+}

@@ -1,0 +1,96 @@
+/*
+ * The restore pipeline's moving parts (lib/pipeline.c): a memory budget,
+ * a queue of jobs, worker threads that write objects, and the channel that
+ * streams a large object's body from the reading thread to its worker.
+ * lib/process.c walks the archive and feeds it.
+ */
+#ifndef TRS_PIPELINE_H
+#define TRS_PIPELINE_H
+
+#include "internal.h"
+
+#include <pthread.h>
+
+typedef struct trs_chunk {
+	struct trs_chunk *next;
+	size_t len;
+	size_t pos;
+	unsigned char data[];
+} trs_chunk;
+
+typedef struct trs_job {
+	struct trs_job *next;
+	const trs_manifest_object *entry;
+	trs_object_put *puts;      /* deep copies; strings in `strings` */
+	size_t nputs;
+	char *strings;
+	int missing;               /* an entry without a member: every put fails */
+
+	/* A buffered body: the worker checks size and MD5, then uploads from memory. */
+	unsigned char *data;
+	uint64_t len;
+	uint64_t budget;           /* budget bytes held by `data` */
+	char md5[33];              /* expected MD5, "" when the etag is not one */
+
+	/* A streamed body: chunks pushed by the reader, pulled by the worker's upload. */
+	int streamed;
+	uint64_t stream_len;
+	pthread_cond_t cv;
+	trs_chunk *head, *tail;
+	int ended;                 /* the reader pushed everything (or failed: end_code) */
+	int end_code;
+	trs_error end_error;
+	int closed;                /* the worker is done with the channel: pushes are dropped */
+	int refs;                  /* reader + worker */
+	trs_body body;
+	struct trs_run *run;
+} trs_job;
+
+typedef struct trs_run trs_run;
+
+struct trs_run {
+	trs_ctx *ctx;
+	trs_storage *storage;
+	trs_report *report;
+	int dry_run;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;         /* queue, budget, completion */
+	trs_job *head, *tail;
+	uint64_t budget_max;
+	uint64_t budget_used;
+	pthread_t *threads;
+	unsigned int nthreads;
+	unsigned int busy;         /* jobs queued or running */
+	int stopping;
+	uint64_t objects_done;
+	size_t failures_cap;
+};
+
+int trs__run_start(trs_run *r, unsigned int threads, trs_error *err);
+/* Wait until every submitted job is done, then stop the workers. */
+void trs__run_finish(trs_run *r);
+
+/* Take n bytes of the budget. wait == 0: return -1 when they are not free now
+ * (never exceeds the budget). wait != 0: block until they are; a request larger
+ * than the whole budget is granted when nothing else is held. */
+int trs__budget_acquire(trs_run *r, uint64_t n, int wait);
+void trs__budget_release(trs_run *r, uint64_t n);
+
+/* A job for one object (puts deep-copied). */
+trs_job *trs__job_new(const trs_object *o, trs_error *err);
+void trs__job_submit(trs_run *r, trs_job *j);
+
+/* Streaming: make `j` a streamed job before submitting it; then push chunks
+ * (taken from the budget by the caller) and end it once. */
+void trs__job_stream(trs_job *j, uint64_t length);
+void trs__job_push(trs_run *r, trs_job *j, trs_chunk *c);
+void trs__job_end(trs_run *r, trs_job *j, int code, const trs_error *err);
+
+/* Report an object-target failure found by the reader (under the run's lock). */
+void trs__run_put_failed(trs_run *r, const trs_manifest_object *e, const trs_object_put *p, int code,
+			 const char *message);
+
+uint64_t trs__run_objects_done(trs_run *r);
+
+#endif
