@@ -203,7 +203,7 @@ static int send_call(trs__cw *cw, const trs_buf *body, size_t ndata, trs_error *
 		int rc = attempt_once(cw, body, payload_hash, refresh, &resp, &aerr);
 		refresh = false;
 		char status_text[16] = "";
-		const char *code = "";
+		char code[64] = "";
 		trs__s3_xml x;
 		memset(&x, 0, sizeof(x));
 		trs__s3_verdict verdict;
@@ -215,7 +215,7 @@ static int send_call(trs__cw *cw, const trs_buf *body, size_t ndata, trs_error *
 		} else {
 			if (resp.body.len)
 				trs__xml_parse_s3(resp.body.data, resp.body.len, &x, NULL);
-			code = x.code ? x.code : "";
+			snprintf(code, sizeof(code), "%s", x.code ? x.code : "");
 			verdict = trs__s3_classify(resp.status, code, false);
 			snprintf(status_text, sizeof(status_text), "%ld", resp.status);
 			rc = resp.status == 401 || resp.status == 403 ? TRS_EAUTH : TRS_EHTTP;
