@@ -20,6 +20,9 @@ static const char usage[] =
 	"  --multipart-threshold BYTES  objects this large go multipart (default 16M)\n"
 	"  --part-size BYTES       multipart part size (default 16M; raised to fit 10,000 parts)\n"
 	"  --no-verify-ssl         do not verify TLS certificates (test endpoints only)\n"
+	"  --metrics SINK          cloudwatch, emf (JSON lines on stdout) or none (default:\n"
+	"                          TRS_METRICS, else none); CloudWatch endpoint from\n"
+	"                          AWS_ENDPOINT_URL_CLOUDWATCH, AWS_ENDPOINT_URL, else AWS\n"
 	"  --region R              this service's region (default: AWS_REGION, AWS_DEFAULT_REGION)\n"
 	"  --dry-run               read and check everything, write nothing\n"
 	"  --json                  print the report as JSON on stdout\n"
@@ -139,7 +142,7 @@ static void log_summary(cli_log *log, const trs_report *r, int rc)
 int cmd_process(int argc, char **argv)
 {
 	enum { O_DEST = 256, O_REGION, O_DRY, O_JSON, O_WORKERS, O_MEM, O_RATIO, O_MAXDEC, O_MAXMAN, O_NOPROG, O_LEVEL, O_FORMAT,
-	       O_ENDPOINT, O_THRESHOLD, O_PARTSIZE, O_NOVERIFY };
+	       O_ENDPOINT, O_THRESHOLD, O_PARTSIZE, O_NOVERIFY, O_METRICS };
 	static const struct option opts[] = {
 		{"dest", required_argument, 0, O_DEST},
 		{"region", required_argument, 0, O_REGION},
@@ -157,6 +160,7 @@ int cmd_process(int argc, char **argv)
 		{"multipart-threshold", required_argument, 0, O_THRESHOLD},
 		{"part-size", required_argument, 0, O_PARTSIZE},
 		{"no-verify-ssl", no_argument, 0, O_NOVERIFY},
+		{"metrics", required_argument, 0, O_METRICS},
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -169,6 +173,8 @@ int cmd_process(int argc, char **argv)
 	bool json = false, progress = isatty(STDERR_FILENO);
 	unsigned long long v;
 	int c;
+	trs_metrics_sink metrics_sink = TRS_METRICS_NONE;
+	bool metrics_set = false;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -218,12 +224,23 @@ int cmd_process(int argc, char **argv)
 				goto bad_value;
 			break;
 		case O_NOVERIFY: s3o.no_verify_ssl = 1; break;
+		case O_METRICS:
+			if (trs_metrics_sink_parse(optarg, &metrics_sink) < 0)
+				goto bad_value;
+			metrics_set = true;
+			break;
 		case 'h': fputs(usage, stdout); return EXIT_OK;
 		default: fputs(usage, stderr); return EXIT_USAGE;
 		}
 		continue;
 	bad_value:
 		fprintf(stderr, "trs process: bad value '%s' for --%s\n", optarg, opts[c - O_DEST].name);
+		return EXIT_USAGE;
+	}
+	if (!metrics_set && getenv("TRS_METRICS") && *getenv("TRS_METRICS") &&
+	    trs_metrics_sink_parse(getenv("TRS_METRICS"), &metrics_sink) < 0) {
+		fprintf(stderr, "trs process: bad value '%s' for TRS_METRICS (cloudwatch, emf or none)\n",
+			getenv("TRS_METRICS"));
 		return EXIT_USAGE;
 	}
 	if (optind != argc - 1) {
@@ -305,6 +322,20 @@ int cmd_process(int argc, char **argv)
 			print_summary(report, rc);
 		if (log.json && (rc == 0 || rc == TRS_EPARTIAL))
 			log_summary(&log, report, rc);
+	}
+	if (metrics_sink != TRS_METRICS_NONE && !po.dry_run) {
+		/* After the report: metrics never change the outcome or the exit code. */
+		trs_metrics_options mo = TRS_METRICS_OPTIONS_INIT;
+		mo.sink = metrics_sink;
+		mo.no_verify_ssl = s3o.no_verify_ssl;
+		trs_metrics *metrics = NULL;
+		trs_error merr = TRS_ERROR_INIT;
+		if (trs_metrics_new(&metrics, ctx, &mo, &merr) == 0) {
+			trs_metrics_record_report(metrics, report, rc < 0 && rc != TRS_EPARTIAL && rc != TRS_ECANCELED);
+			trs_metrics_free(metrics);
+		} else {
+			cli_log_msg(&log, TRS_LOG_WARN, merr.message, "metrics", "not sent");
+		}
 	}
 	trs_report_free(report);
 	trs_storage_free(storage);
