@@ -47,9 +47,24 @@ typedef struct trs_metrics_options {
 /** Parse "cloudwatch", "emf" or "none". TRS_EINVAL otherwise. */
 TRS_EXTERN(int) trs_metrics_sink_parse(const char *name, trs_metrics_sink *out);
 
+/**
+ * Create a metrics recorder. `options` NULL means the "none" sink. For
+ * CloudWatch this starts the sender thread; credentials are looked up on the
+ * first send, so a missing identity is logged then rather than failing here.
+ * TRS_EINVAL for a bad option (or no region and no endpoint for CloudWatch).
+ * The recorder may be used from many threads at once; ctx must outlive it.
+ */
 TRS_EXTERN(int) trs_metrics_new(trs_metrics **out, trs_ctx *ctx, const trs_metrics_options *options, trs_error *err);
 
-/** One datum; `dims` may be NULL. Never blocks on the network. */
+/**
+ * One datum; `dims` may be NULL; `unit` NULL means "None". Never blocks on
+ * the network. TRS_EINVAL (and a warning in the log) for what CloudWatch
+ * would refuse: an empty or too long name, an unknown unit, a NaN or
+ * infinite value, more than 30 dimensions or an empty dimension value, text
+ * that is not UTF-8. A datum dropped because the CloudWatch queue is full
+ * still returns 0 (the drop is logged): metrics never fail the caller.
+ * EMF: one JSON line per call, written whole even from several threads.
+ */
 TRS_EXTERN(int) trs_metrics_put(trs_metrics *m, const char *name, const char *unit, double value,
 				const trs_kv *dims, size_t ndims);
 
@@ -59,6 +74,9 @@ TRS_EXTERN(int) trs_metrics_put(trs_metrics *m, const char *name, const char *un
  * ObjectRestoreTime, ProcessingTimeByStage (one datum per stage), ObjectsProcessed,
  * SkippedObjects, FailedTargetUploads, and FailedDecompressions when the
  * archive could not be read (`archive_failed`). Per target bucket of the report.
+ * `report` may be NULL (with archive_failed: the archive failed before a
+ * report existed). An archive without targets in this region is recorded
+ * with TargetBucket "none". Errors are logged, never returned.
  */
 TRS_EXTERN(void) trs_metrics_record_report(trs_metrics *m, const trs_report *report, int archive_failed);
 
