@@ -33,7 +33,10 @@ class Install:
             raise AssertionError("no meson build at %s" % build)
         self.root = tempfile.mkdtemp(prefix="trs-install-")
         atexit.register(shutil.rmtree, self.root, True)
-        p = subprocess.run([meson, "install", "-C", build, "--no-rebuild",
+        # Not --no-rebuild: a build configured before a header was added to
+        # include/meson.build would install a trs.h that includes a file it
+        # does not install.
+        p = subprocess.run([meson, "install", "-C", build,
                             "--destdir", self.root],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         assert p.returncode == 0, "meson install failed: %s" % \
