@@ -46,5 +46,6 @@ int cmd_process(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_pack(int argc, char **argv);
 int cmd_head(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

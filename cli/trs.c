@@ -15,6 +15,7 @@ static const char usage[] =
 	"  inspect ARCHIVE [--json]                            show manifest, members, joins\n"
 	"  pack DIR -o OUT.tar.zst --target REGION:BUCKET[:CLASS] ...\n"
 	"                                                      write an archive in the source side's format\n"
+	"  serve --queue URL [--dest file://DIR] [--batch N]  consume S3 notifications from SQS (or dir://PATH)\n"
 	"  head STORAGE BUCKET KEY                             show a restored object's tags, class, metadata\n"
 	"\n"
 	"  trs <command> --help    options of a command\n"
@@ -47,6 +48,8 @@ int main(int argc, char **argv)
 		return cmd_pack(argc - 1, argv + 1);
 	if (!strcmp(cmd, "head"))
 		return cmd_head(argc - 1, argv + 1);
+	if (!strcmp(cmd, "serve"))
+		return cmd_serve(argc - 1, argv + 1);
 	fprintf(stderr, "trs: unknown command '%s'\n\n%s", cmd, usage);
 	return EXIT_USAGE;
 }

@@ -27,5 +27,7 @@
 #include "trs/fetch.h"
 #include "trs/metrics.h"
 #include "trs/event.h"
+#include "trs/queue.h"
+#include "trs/serve.h"
 
 #endif

@@ -1,0 +1,263 @@
+/* trs serve: the queue consumer (arguments and environment only; the loop is trs_serve). */
+#include "cli.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage[] =
+	"usage: trs serve --queue URL [options]\n"
+	"\n"
+	"Receive S3 notifications of new archives from a queue and restore each archive\n"
+	"to its targets in this region; delete the archive and the message when every\n"
+	"object was written. SIGTERM/SIGINT stop gracefully (a second one stops at once).\n"
+	"\n"
+	"  --queue URL              SQS queue URL, or dir://PATH (a spool directory of *.json\n"
+	"                           messages) [SQS_QUEUE_URL]\n"
+	"  --dest URL               file://DIR restores into DIR/<bucket>/<key>; default: S3\n"
+	"  --staging URL            where archives are read: file://DIR reads the event's\n"
+	"                           bucket/key under DIR; default: S3\n"
+	"  --batch N                messages per receive, 1..10 [MAX_MESSAGES_PER_BATCH, 1]\n"
+	"  --visibility-timeout S   seconds a message stays invisible; heartbeats extend it\n"
+	"                           [VISIBILITY_TIMEOUT, 300]\n"
+	"  --workers N              parallel writers [MAX_WORKERS, cpu count]\n"
+	"  --poll-interval S        long-poll wait, 0..20 [POLL_INTERVAL, 20]\n"
+	"  --shutdown-grace S       seconds the archive in progress may take after SIGTERM (30)\n"
+	"  --region R               this service's region [AWS_REGION, AWS_DEFAULT_REGION]\n"
+	"  --endpoint-url URL       S3-compatible endpoint for staging and destination\n"
+	"                           (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS)\n"
+	"  --metrics SINK           cloudwatch, emf or none [TRS_METRICS, none]; namespace\n"
+	"                           [STACK_NAME, S3Compressor]\n"
+	"  --no-verify-ssl          do not verify TLS certificates (test endpoints only)\n"
+	"  --log-level L            error, warn, info (default), debug\n"
+	"  --log-format F           json (default when stderr is not a terminal) or text\n";
+
+static volatile int stop_flag;
+static volatile int cancel_flag;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	if (stop_flag)
+		cancel_flag = 1; /* the second signal: stop now */
+	stop_flag = 1;
+}
+
+/* An environment value as an unsigned number in [lo, hi]; false (and a message) when bad. */
+static bool env_uint(const char *name, unsigned long long lo, unsigned long long hi, unsigned long long *out,
+		     bool *set)
+{
+	const char *v = getenv(name);
+	if (!v || !*v)
+		return true;
+	if (!cli_parse_uint(v, hi, out) || *out < lo) {
+		fprintf(stderr, "trs serve: bad value '%s' for %s (a whole number from %llu to %llu)\n", v, name, lo, hi);
+		return false;
+	}
+	*set = true;
+	return true;
+}
+
+typedef struct serve_config {
+	const char *queue, *dest, *staging, *endpoint;
+	unsigned long long batch, visibility, workers, poll, grace;
+	bool batch_set, visibility_set, workers_set, poll_set, grace_set;
+	trs_metrics_sink metrics;
+	bool metrics_set;
+	int no_verify_ssl;
+} serve_config;
+
+static int make_storages(trs_ctx *ctx, const serve_config *cfg, trs_storage **dest, trs_storage **staging,
+			 trs_error *err)
+{
+	trs_s3_options s3o = TRS_S3_OPTIONS_INIT;
+	s3o.endpoint_url = cfg->endpoint;
+	s3o.no_verify_ssl = cfg->no_verify_ssl;
+	int rc = cfg->dest ? trs_storage_open(dest, ctx, cfg->dest, err) : trs_storage_s3_new(dest, ctx, &s3o, err);
+	if (rc < 0)
+		return rc;
+	if (cfg->staging)
+		return trs_storage_open(staging, ctx, cfg->staging, err);
+	if (!cfg->dest)
+		return 0; /* S3 serves both */
+	return trs_storage_s3_new(staging, ctx, &s3o, err);
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	enum { O_QUEUE = 256, O_DEST, O_STAGING, O_BATCH, O_VIS, O_WORKERS, O_POLL, O_GRACE, O_REGION, O_ENDPOINT,
+	       O_METRICS, O_NOVERIFY, O_LEVEL, O_FORMAT };
+	static const struct option opts[] = {
+		{"queue", required_argument, 0, O_QUEUE},
+		{"dest", required_argument, 0, O_DEST},
+		{"staging", required_argument, 0, O_STAGING},
+		{"batch", required_argument, 0, O_BATCH},
+		{"visibility-timeout", required_argument, 0, O_VIS},
+		{"workers", required_argument, 0, O_WORKERS},
+		{"poll-interval", required_argument, 0, O_POLL},
+		{"shutdown-grace", required_argument, 0, O_GRACE},
+		{"region", required_argument, 0, O_REGION},
+		{"endpoint-url", required_argument, 0, O_ENDPOINT},
+		{"metrics", required_argument, 0, O_METRICS},
+		{"no-verify-ssl", no_argument, 0, O_NOVERIFY},
+		{"log-level", required_argument, 0, O_LEVEL},
+		{"log-format", required_argument, 0, O_FORMAT},
+		{"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0},
+	};
+	cli_log log;
+	cli_log_init(&log);
+	trs_ctx_options co = TRS_CTX_OPTIONS_INIT;
+	serve_config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.metrics = TRS_METRICS_NONE;
+	/* The environment first (the Python container's names); flags win below. */
+	cfg.queue = getenv("SQS_QUEUE_URL") && *getenv("SQS_QUEUE_URL") ? getenv("SQS_QUEUE_URL") : NULL;
+	if (!env_uint("MAX_MESSAGES_PER_BATCH", 1, 10, &cfg.batch, &cfg.batch_set) ||
+	    !env_uint("VISIBILITY_TIMEOUT", 1, 43200, &cfg.visibility, &cfg.visibility_set) ||
+	    !env_uint("MAX_WORKERS", 1, 1024, &cfg.workers, &cfg.workers_set) ||
+	    !env_uint("POLL_INTERVAL", 0, 20, &cfg.poll, &cfg.poll_set))
+		return EXIT_USAGE;
+	const char *env_metrics = getenv("TRS_METRICS");
+	if (env_metrics && *env_metrics && trs_metrics_sink_parse(env_metrics, &cfg.metrics) < 0) {
+		fprintf(stderr, "trs serve: bad value '%s' for TRS_METRICS (cloudwatch, emf or none)\n", env_metrics);
+		return EXIT_USAGE;
+	}
+	unsigned long long v;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_QUEUE: cfg.queue = optarg; break;
+		case O_DEST: cfg.dest = optarg; break;
+		case O_STAGING: cfg.staging = optarg; break;
+		case O_REGION: co.region = optarg; break;
+		case O_ENDPOINT: cfg.endpoint = optarg; break;
+		case O_NOVERIFY: cfg.no_verify_ssl = 1; break;
+		case O_BATCH:
+			if (!cli_parse_uint(optarg, 10, &v) || v < 1)
+				goto bad_value;
+			cfg.batch = v;
+			cfg.batch_set = true;
+			break;
+		case O_VIS:
+			if (!cli_parse_uint(optarg, 43200, &v) || v < 1)
+				goto bad_value;
+			cfg.visibility = v;
+			cfg.visibility_set = true;
+			break;
+		case O_WORKERS:
+			if (!cli_parse_uint(optarg, 1024, &v) || v < 1)
+				goto bad_value;
+			cfg.workers = v;
+			cfg.workers_set = true;
+			break;
+		case O_POLL:
+			if (!cli_parse_uint(optarg, 20, &v))
+				goto bad_value;
+			cfg.poll = v;
+			cfg.poll_set = true;
+			break;
+		case O_GRACE:
+			if (!cli_parse_uint(optarg, 3600, &v))
+				goto bad_value;
+			cfg.grace = v;
+			cfg.grace_set = true;
+			break;
+		case O_METRICS:
+			if (trs_metrics_sink_parse(optarg, &cfg.metrics) < 0)
+				goto bad_value;
+			break;
+		case O_LEVEL:
+			if (!cli_log_level_parse(optarg, &log.level))
+				goto bad_value;
+			break;
+		case O_FORMAT:
+			if (!cli_log_format_parse(optarg, &log.json))
+				goto bad_value;
+			break;
+		case 'h': fputs(usage, stdout); return EXIT_OK;
+		default: fputs(usage, stderr); return EXIT_USAGE;
+		}
+		continue;
+	bad_value:
+		fprintf(stderr, "trs serve: bad value '%s' for --%s\n", optarg, opts[c - O_QUEUE].name);
+		return EXIT_USAGE;
+	}
+	if (optind != argc) {
+		fprintf(stderr, "trs serve: unexpected argument '%s'\n\n%s", argv[optind], usage);
+		return EXIT_USAGE;
+	}
+	if (!cfg.queue) {
+		fprintf(stderr, "trs serve: no queue: pass --queue URL or set SQS_QUEUE_URL\n");
+		return EXIT_USAGE;
+	}
+	co.log = cli_log_sink;
+	co.log_level = log.level;
+	co.log_userdata = &log;
+	co.cancel = &cancel_flag;
+	if (cfg.workers_set)
+		co.workers = (unsigned)cfg.workers;
+
+	trs_error err = TRS_ERROR_INIT;
+	trs_ctx *ctx = NULL;
+	trs_queue *queue = NULL;
+	trs_storage *dest = NULL, *staging = NULL;
+	trs_metrics *metrics = NULL;
+	int rc = trs_ctx_new(&ctx, &co, &err);
+	if (rc == 0 && !*trs_ctx_region(ctx)) {
+		rc = TRS_EINVAL;
+		snprintf(err.message, sizeof(err.message),
+			 "no region: pass --region or set AWS_REGION / AWS_DEFAULT_REGION (only targets in this "
+			 "service's region are restored)");
+	}
+	if (rc == 0)
+		rc = trs_queue_open(&queue, ctx, cfg.queue, &err);
+	if (rc == 0)
+		rc = make_storages(ctx, &cfg, &dest, &staging, &err);
+	if (rc == 0 && cfg.metrics != TRS_METRICS_NONE) {
+		trs_metrics_options mo = TRS_METRICS_OPTIONS_INIT;
+		mo.sink = cfg.metrics;
+		mo.no_verify_ssl = cfg.no_verify_ssl;
+		rc = trs_metrics_new(&metrics, ctx, &mo, &err);
+	}
+	if (rc < 0) {
+		cli_log_msg(&log, TRS_LOG_ERROR, err.message, "code", trs_strerror(rc));
+		trs_metrics_free(metrics);
+		trs_storage_free(staging);
+		trs_storage_free(dest);
+		trs_queue_free(queue);
+		trs_ctx_free(ctx);
+		return EXIT_USAGE;
+	}
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+
+	trs_serve_options so = TRS_SERVE_OPTIONS_INIT;
+	so.max_messages = cfg.batch_set ? (unsigned)cfg.batch : 1;
+	so.visibility_timeout = cfg.visibility_set ? (unsigned)cfg.visibility : 300;
+	so.wait_seconds = cfg.poll_set ? (unsigned)cfg.poll : 20;
+	so.wait_set = 1;
+	so.shutdown_grace = cfg.grace_set ? (cfg.grace ? (double)cfg.grace : -1) : 30;
+	so.stop = &stop_flag;
+	so.staging = staging;
+	so.metrics = metrics;
+	so.queue_label = cfg.queue;
+	rc = trs_serve(ctx, queue, dest, &so, &err);
+	if (rc < 0)
+		cli_log_msg(&log, TRS_LOG_ERROR, err.message, "code", trs_strerror(rc));
+	trs_metrics_free(metrics);
+	trs_storage_free(staging);
+	trs_storage_free(dest);
+	trs_queue_free(queue);
+	trs_ctx_free(ctx);
+	/* A queue that does not exist or refuses us is a configuration error. */
+	return rc == 0 ? EXIT_OK : rc == TRS_ENOTFOUND || rc == TRS_EAUTH || rc == TRS_EINVAL ? EXIT_USAGE : 1;
+}

@@ -1,0 +1,71 @@
+/*
+ * libtrs: the queue consumer (`trs serve`), a drop-in for the Target Region
+ * Service's Python container.
+ *
+ * trs_serve receives notifications from a queue (trs/queue.h), restores
+ * every archive they name (trs_fetch_start from the staging storage, then
+ * trs_process into the destination storage), and only when every object of
+ * this region was written deletes the archive from staging and then the
+ * message. Anything else keeps both: the visibility timeout brings the
+ * message back and the next attempt redoes the work (puts are idempotent).
+ *
+ * - An archive that is already gone (a redelivery after success) counts as
+ *   done. A message is deleted only when all its archives are done.
+ * - A poison message (not a notification we know, FORMAT.md §3) is logged
+ *   and left alone for the queue's redrive policy. The s3:TestEvent is
+ *   deleted without work.
+ * - While a batch is held, a heartbeat thread keeps its messages invisible
+ *   (ChangeMessageVisibility to visibility_timeout every third of it).
+ * - Stopping: when *options->stop becomes nonzero (a signal handler may set
+ *   it), no more messages are received; the archive in progress has
+ *   shutdown_grace seconds to finish, then it is canceled; messages not
+ *   done are made visible again at once; trs_serve returns 0. Raising the
+ *   context's cancel flag stops at once the same way (no grace).
+ */
+#ifndef TRS_SERVE_H
+#define TRS_SERVE_H
+
+#include "fetch.h"
+#include "metrics.h"
+#include "process.h"
+#include "queue.h"
+#include "storage.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TRS_SERVE_OPTIONS_VERSION 1
+
+typedef struct trs_serve_options {
+	unsigned int version;
+	unsigned int max_messages;       /* per receive, 1..10; default 1 (MAX_MESSAGES_PER_BATCH) */
+	unsigned int visibility_timeout; /* seconds; default 300 (VISIBILITY_TIMEOUT) */
+	unsigned int wait_seconds;       /* long poll, 0..20; default 20 (POLL_INTERVAL); see wait_set */
+	int wait_set;                    /* nonzero: wait_seconds is meant even when 0 */
+	double shutdown_grace;           /* seconds the archive in progress may take after a stop; default 30 */
+	const volatile int *stop;        /* graceful stop flag; NULL: only the context's cancel flag */
+	trs_storage *staging;            /* where archives are fetched from; NULL: the destination storage */
+	trs_metrics *metrics;            /* per-archive metrics; NULL: none */
+	const trs_fetch_options *fetch;  /* NULL: defaults */
+	const trs_process_options *process; /* NULL: defaults */
+	const char *queue_label;         /* the queue as logs name it (e.g. its URL); NULL: the backend's name */
+	uint64_t max_batches;            /* stop after this many receives that returned messages; 0: never (tests) */
+} trs_serve_options;
+
+#define TRS_SERVE_OPTIONS_INIT {TRS_SERVE_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+
+/**
+ * Run the consumer until stopped. `destination` receives the restored
+ * objects. Returns 0 after a stop; TRS_EINVAL for bad options; or, when the
+ * very first receive fails for a reason retrying cannot fix (no such queue,
+ * refused credentials), that error. Later receive failures are logged and
+ * retried with backoff.
+ */
+TRS_EXTERN(int) trs_serve(trs_ctx *ctx, trs_queue *queue, trs_storage *destination,
+			  const trs_serve_options *options, trs_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,396 @@
+/*
+ * The "dir" queue backend: a spool directory of message files.
+ *
+ *   PATH/<id>.json                          a message waiting (any body SQS would carry)
+ *   PATH/.inflight/<id>.json@<count>@<nonce> a received message; the name is its receipt
+ *                                           handle, the mtime its visibility deadline
+ *
+ * Claiming is a rename, which exactly one of several competing consumers
+ * wins. The deadline is written (utimensat) before the rename, so that no
+ * other consumer ever sees a freshly claimed file with a past deadline. A
+ * file whose deadline passed is claimed again in place, under a new name
+ * (count + 1, new nonce): a consumer still holding the old handle can then
+ * no longer delete it, as with SQS.
+ */
+#include "internal.h"
+#include "trs/sys/queue.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_VISIBILITY 30
+#define POLL_STEP_NS 100000000L
+#define MAX_BODY ((size_t)TRS_EVENT_MAX_BYTES + 1) /* more is poison anyway; the parser says so */
+#define INFLIGHT ".inflight"
+
+typedef struct dir_queue {
+	trs_queue parent;
+	trs_ctx *ctx;
+	char *path;
+	char *inflight;
+	pthread_mutex_t lock; /* the nonce counter */
+	unsigned long nonce;
+} dir_queue;
+
+static struct timespec deadline_in(unsigned int seconds)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += seconds;
+	return ts;
+}
+
+static bool expired(const struct stat *st)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	return st->st_mtim.tv_sec < now.tv_sec ||
+	       (st->st_mtim.tv_sec == now.tv_sec && st->st_mtim.tv_nsec <= now.tv_nsec);
+}
+
+static int set_deadline(int dirfd, const char *name, unsigned int seconds)
+{
+	struct timespec times[2];
+	times[0].tv_sec = 0;
+	times[0].tv_nsec = UTIME_OMIT;
+	times[1] = deadline_in(seconds);
+	return utimensat(dirfd, name, times, AT_SYMLINK_NOFOLLOW);
+}
+
+/* A receipt handle names a file directly inside .inflight and nothing else. */
+static bool handle_ok(const char *h)
+{
+	return h && *h && *h != '.' && !strchr(h, '/') && strlen(h) < 4096 && strchr(h, '@');
+}
+
+/* Split "<orig>@<count>@<nonce>": the length of <orig> and the count. */
+static bool parse_inflight(const char *name, size_t *orig_len, unsigned int *count)
+{
+	const char *nonce = strrchr(name, '@');
+	if (!nonce || nonce == name)
+		return false;
+	const char *at = nonce - 1;
+	while (at > name && *at != '@')
+		at--;
+	if (*at != '@' || at == name)
+		return false;
+	char *end;
+	unsigned long c = strtoul(at + 1, &end, 10);
+	if (end != nonce || c > 1000000)
+		return false;
+	*orig_len = (size_t)(at - name);
+	*count = (unsigned int)c;
+	return true;
+}
+
+static int read_body(dir_queue *q, const char *name, trs_queue_message *m, trs_error *err)
+{
+	char path[8192];
+	snprintf(path, sizeof(path), "%s/%s", q->inflight, name);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return trs__error_errno(err, errno, "cannot open queue message %s", path);
+	trs_buf b = TRS_BUF_INIT;
+	int rc = 0;
+	while (rc == 0 && b.len < MAX_BODY) {
+		rc = trs__buf_grow(&b, 65536, err);
+		if (rc < 0)
+			break;
+		size_t want = b.cap - b.len - 1;
+		if (want > MAX_BODY - b.len)
+			want = MAX_BODY - b.len;
+		ssize_t n = read(fd, b.data + b.len, want);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			rc = trs__error_errno(err, errno, "cannot read queue message %s", path);
+		else if (n == 0)
+			break;
+		else
+			b.len += (size_t)n;
+	}
+	close(fd);
+	if (rc == 0)
+		rc = trs__buf_grow(&b, 1, err);
+	if (rc < 0) {
+		trs__buf_free(&b);
+		return rc;
+	}
+	b.data[b.len] = '\0';
+	m->body = b.data;
+	m->body_len = b.len;
+	return 0;
+}
+
+/* Claim `name` of directory `from` (PATH or .inflight) as `orig` received for the count-th time. */
+static int claim(dir_queue *q, int fromfd, int inflightfd, const char *name, const char *orig, size_t orig_len,
+		 unsigned int count, unsigned int visibility, trs_queue_message *m, trs_error *err)
+{
+	if (set_deadline(fromfd, name, visibility) < 0)
+		return errno == ENOENT ? 1 : trs__error_errno(err, errno, "cannot claim queue message %s", name);
+	pthread_mutex_lock(&q->lock);
+	unsigned long nonce = ++q->nonce;
+	pthread_mutex_unlock(&q->lock);
+	trs_buf handle = TRS_BUF_INIT;
+	int rc = trs__buf_printf(&handle, err, "%.*s@%u@%lx%lx%lx", (int)orig_len, orig, count, (unsigned long)getpid(),
+				 (unsigned long)time(NULL), nonce);
+	if (rc < 0)
+		return rc;
+	if (renameat(fromfd, name, inflightfd, handle.data) < 0) {
+		int e = errno;
+		trs__buf_free(&handle);
+		return e == ENOENT ? 1 : trs__error_errno(err, e, "cannot claim queue message %s", name);
+	}
+	memset(m, 0, sizeof(*m));
+	m->receipt_handle = handle.data;
+	size_t id_len = orig_len > 5 && memcmp(orig + orig_len - 5, ".json", 5) == 0 ? orig_len - 5 : orig_len;
+	m->id = trs__strndup(orig, id_len, err);
+	m->receive_count = count;
+	rc = m->id ? read_body(q, m->receipt_handle, m, err) : TRS_ENOMEM;
+	if (rc < 0) {
+		/* Leave it in flight: its deadline brings it back. */
+		free(m->id);
+		free(m->receipt_handle);
+		free(m->body);
+		memset(m, 0, sizeof(*m));
+	}
+	return rc;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Names in dir (not starting with '.'), sorted; for the queue itself only *.json. */
+static int list_names(const char *dir, bool json_only, char ***out, size_t *n, trs_error *err)
+{
+	*out = NULL;
+	*n = 0;
+	DIR *d = opendir(dir);
+	if (!d)
+		return trs__error_errno(err, errno, "cannot read queue directory %s", dir);
+	size_t cap = 0;
+	int rc = 0;
+	struct dirent *e;
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		size_t len = strlen(e->d_name);
+		if (e->d_name[0] == '.' || (json_only && (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0)))
+			continue;
+		if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN)
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 32;
+			char **grown = realloc(*out, cap * sizeof(**out));
+			if (!grown) {
+				rc = trs__error_set(err, TRS_ENOMEM, "out of memory listing %s", dir);
+				break;
+			}
+			*out = grown;
+		}
+		(*out)[*n] = trs__strdup(e->d_name, err);
+		if (!(*out)[*n])
+			rc = TRS_ENOMEM;
+		else
+			(*n)++;
+	}
+	closedir(d);
+	if (rc == 0 && *n)
+		qsort(*out, *n, sizeof(**out), cmp_names);
+	return rc;
+}
+
+static void free_names(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* One sweep: expired in-flight messages first (they are the oldest), then new ones. */
+static int sweep(dir_queue *q, const trs_queue_receive_options *o, trs_queue_message *msgs, size_t *count,
+		 trs_error *err)
+{
+	int qfd = open(q->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int ifd = qfd >= 0 ? open(q->inflight, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (qfd < 0 || ifd < 0) {
+		int e = errno;
+		if (qfd >= 0)
+			close(qfd);
+		return trs__error_errno(err, e, "cannot open queue directory %s", q->path);
+	}
+	unsigned int visibility = o->visibility_timeout ? o->visibility_timeout : DEFAULT_VISIBILITY;
+	char **names = NULL;
+	size_t n = 0;
+	int rc = list_names(q->inflight, false, &names, &n, err);
+	for (size_t i = 0; rc == 0 && i < n && *count < o->max_messages; i++) {
+		struct stat st;
+		size_t orig_len;
+		unsigned int c;
+		if (!parse_inflight(names[i], &orig_len, &c) || fstatat(ifd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode) || !expired(&st))
+			continue;
+		rc = claim(q, ifd, ifd, names[i], names[i], orig_len, c + 1, visibility, &msgs[*count], err);
+		if (rc == 0)
+			(*count)++;
+		else if (rc > 0)
+			rc = 0;
+	}
+	free_names(names, n);
+	names = NULL;
+	n = 0;
+	if (rc == 0 && *count < o->max_messages)
+		rc = list_names(q->path, true, &names, &n, err);
+	for (size_t i = 0; rc == 0 && i < n && *count < o->max_messages; i++) {
+		struct stat st;
+		if (fstatat(qfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		rc = claim(q, qfd, ifd, names[i], names[i], strlen(names[i]), 1, visibility, &msgs[*count], err);
+		if (rc == 0)
+			(*count)++;
+		else if (rc > 0)
+			rc = 0;
+	}
+	free_names(names, n);
+	close(qfd);
+	close(ifd);
+	return rc;
+}
+
+static int dir_receive(trs_queue *self, const trs_queue_receive_options *o, trs_queue_message **out,
+		       size_t *count, trs_error *err)
+{
+	dir_queue *q = (dir_queue *)self;
+	trs_queue_message *msgs = trs__calloc(o->max_messages, sizeof(*msgs), err);
+	if (!msgs)
+		return TRS_ENOMEM;
+	double give_up = trs__now() + o->wait_seconds;
+	int rc;
+	for (;;) {
+		rc = sweep(q, o, msgs, count, err);
+		if (rc < 0 || *count > 0 || trs__now() >= give_up)
+			break;
+		if ((o->interrupt && *o->interrupt) || trs__canceled(q->ctx))
+			break;
+		struct timespec ts = {0, POLL_STEP_NS};
+		nanosleep(&ts, NULL);
+	}
+	if (*count == 0) {
+		free(msgs);
+		msgs = NULL;
+	}
+	*out = msgs;
+	return rc;
+}
+
+static int dir_delete_batch(trs_queue *self, const char *const *handles, size_t count, int *codes,
+			    trs_error *err)
+{
+	dir_queue *q = (dir_queue *)self;
+	size_t failed = 0;
+	for (size_t i = 0; i < count; i++) {
+		trs_error e = TRS_ERROR_INIT;
+		if (!handle_ok(handles[i])) {
+			codes[i] = trs__error_set(&e, TRS_EINVAL, "'%.40s' is not a receipt handle of this queue",
+						  handles[i] ? handles[i] : "");
+		} else {
+			char path[8192];
+			snprintf(path, sizeof(path), "%s/%s", q->inflight, handles[i]);
+			if (unlink(path) == 0)
+				continue;
+			if (errno == ENOENT)
+				codes[i] = trs__error_set(&e, TRS_ENOTFOUND,
+							  "message %.200s is no longer in flight under this receipt handle "
+							  "(deleted already, or received again after its visibility timeout)",
+							  handles[i]);
+			else
+				codes[i] = trs__error_errno(&e, errno, "cannot delete queue message %s", path);
+		}
+		if (failed++ == 0 && err)
+			*err = e;
+	}
+	if (failed && err)
+		trs__error_prefix(err, "%zu of %zu deletes failed", failed, count);
+	return failed ? TRS_EPARTIAL : 0;
+}
+
+static int dir_change_visibility(trs_queue *self, const char *handle, unsigned int seconds, trs_error *err)
+{
+	dir_queue *q = (dir_queue *)self;
+	if (!handle_ok(handle))
+		return trs__error_set(err, TRS_EINVAL, "'%.40s' is not a receipt handle of this queue", handle);
+	int fd = open(q->inflight, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return trs__error_errno(err, errno, "cannot open %s", q->inflight);
+	int rc = set_deadline(fd, handle, seconds);
+	int e = errno;
+	close(fd);
+	if (rc == 0)
+		return 0;
+	if (e == ENOENT)
+		return trs__error_set(err, TRS_ENOTFOUND, "message %.200s is no longer in flight under this receipt handle",
+				      handle);
+	return trs__error_errno(err, e, "cannot change the visibility of %s", handle);
+}
+
+static void dir_free(trs_queue *self)
+{
+	dir_queue *q = (dir_queue *)self;
+	pthread_mutex_destroy(&q->lock);
+	free(q->path);
+	free(q->inflight);
+	free(q);
+}
+
+static int make_dir(const char *path, trs_error *err)
+{
+	if (mkdir(path, 0700) == 0 || errno == EEXIST) {
+		struct stat st;
+		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+			return 0;
+		return trs__error_set(err, TRS_EIO, "queue directory %s is not a directory", path);
+	}
+	return trs__error_errno(err, errno, "cannot create queue directory %s", path);
+}
+
+int trs_queue_dir_new(trs_queue **out, trs_ctx *ctx, const char *path, trs_error *err)
+{
+	if (!out || !path || !*path)
+		return trs__error_set(err, TRS_EINVAL, "trs_queue_dir_new needs an output pointer and a path");
+	*out = NULL;
+	dir_queue *q = trs__calloc(1, sizeof(*q), err);
+	if (!q)
+		return TRS_ENOMEM;
+	trs_queue_init_backend(&q->parent, TRS_QUEUE_VERSION);
+	q->parent.name = "dir";
+	q->parent.receive = dir_receive;
+	q->parent.delete_batch = dir_delete_batch;
+	q->parent.change_visibility = dir_change_visibility;
+	q->parent.free = dir_free;
+	q->ctx = ctx;
+	pthread_mutex_init(&q->lock, NULL);
+	trs_buf b = TRS_BUF_INIT;
+	int rc = 0;
+	q->path = trs__strdup(path, err);
+	if (!q->path || trs__buf_printf(&b, err, "%s/%s", path, INFLIGHT) < 0)
+		rc = TRS_ENOMEM;
+	q->inflight = b.data;
+	if (rc == 0)
+		rc = make_dir(q->path, err);
+	if (rc == 0)
+		rc = make_dir(q->inflight, err);
+	if (rc < 0) {
+		dir_free(&q->parent);
+		return rc;
+	}
+	*out = &q->parent;
+	return 0;
+}
