@@ -338,6 +338,60 @@ TEST(none_sink_records_nothing)
 	trs_metrics_free(NULL);
 }
 
+typedef struct counting_lines {
+	pthread_mutex_t lock;
+	int whole;
+	int broken;
+} counting_lines;
+
+static void count_line(const char *line, size_t len, void *ud)
+{
+	counting_lines *c = ud;
+	char *copy = malloc(len + 1);
+	memcpy(copy, line, len);
+	copy[len] = '\0';
+	yajl_val doc = yajl_tree_parse(copy, NULL, 0);
+	bool whole = doc && len && line[len - 1] == '\n' && !memchr(line, '\n', len - 1);
+	yajl_tree_free(doc);
+	free(copy);
+	pthread_mutex_lock(&c->lock);
+	if (whole)
+		c->whole++;
+	else
+		c->broken++;
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void *put_many(void *arg)
+{
+	trs_metrics *m = arg;
+	char bucket[32];
+	snprintf(bucket, sizeof(bucket), "bucket-%p", (void *)&bucket);
+	trs_kv dims[] = {{"TargetBucket", bucket}};
+	for (int i = 0; i < 200; i++)
+		trs_metrics_put(m, "ObjectsProcessed", "Count", i, dims, 1);
+	return NULL;
+}
+
+TEST(emf_lines_stay_whole_across_threads)
+{
+	counting_lines c = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+	trs_metrics_options o = TRS_METRICS_OPTIONS_INIT;
+	o.sink = TRS_METRICS_EMF;
+	o.emf_write = count_line;
+	o.emf_userdata = &c;
+	trs_metrics *m = NULL;
+	CHECK(trs_metrics_new(&m, NULL, &o, NULL) == 0);
+	pthread_t t[8];
+	for (int i = 0; i < 8; i++)
+		pthread_create(&t[i], NULL, put_many, m);
+	for (int i = 0; i < 8; i++)
+		pthread_join(t[i], NULL);
+	trs_metrics_free(m);
+	CHECK(c.whole == 8 * 200);
+	CHECK(c.broken == 0);
+}
+
 /* ---- the PutMetricData body ---- */
 
 TEST(put_metric_data_body_uses_the_query_protocol)
@@ -620,6 +674,7 @@ int main(void)
 	RUN(emf_archive_without_targets_reports_bucket_none_and_failures);
 	RUN(put_refuses_what_cloudwatch_would);
 	RUN(none_sink_records_nothing);
+	RUN(emf_lines_stay_whole_across_threads);
 	RUN(put_metric_data_body_uses_the_query_protocol);
 	RUN(put_metric_data_bodies_hold_1000_data_and_stay_under_the_byte_limit);
 	RUN(values_print_short_and_exact);
