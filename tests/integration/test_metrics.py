@@ -193,3 +193,27 @@ def test_unreachable_cloudwatch_never_fails_the_archive():
         for bucket in IN_REGION:
             for o in objects(3):
                 assert os.path.isfile(util.object_path(sb.out, bucket, mkarchive.destination_key(o)))
+
+
+def test_cloudwatch_signature_checked_by_moto():
+    with util.MotoServer(env={"INITIAL_NO_AUTH_ACTION_COUNT": "3"}) as m, sandbox() as sb:
+        iam = m.client("iam")
+        iam.create_user(UserName="trs")
+        key = iam.create_access_key(UserName="trs")["AccessKey"]
+        iam.put_user_policy(UserName="trs", PolicyName="all", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+        creds = (key["AccessKeyId"], key["SecretAccessKey"])
+        arc = mkarchive.build_archive(sb.path("a.tar.zst"), objects(2), TARGETS)
+        res = process(arc, sb.out, "--metrics", "cloudwatch", "--no-progress", env=m.env(key=creds))
+        expect_exit(res, 0)
+        assert "metrics not sent" not in res.err, res.describe()
+        names = {x["MetricName"] for x in m.client("cloudwatch", key=creds).list_metrics(
+            Namespace="S3Compressor")["Metrics"]}
+        assert "ObjectsProcessed" in names, names
+        # A wrong secret is refused: logged, and the archive still succeeds.
+        bad = process(arc, sb.out, "--metrics", "cloudwatch", "--no-progress",
+                      env=m.env(key=(creds[0], "wrong-secret")))
+        expect_exit(bad, 0)
+        assert "metrics not sent to CloudWatch" in bad.err, bad.describe()
+        assert "SignatureDoesNotMatch" in bad.err or "403" in bad.err, bad.describe()
+        assert "wrong-secret" not in bad.err
