@@ -18,6 +18,9 @@
 /* "manifest.json" or "./manifest.json" (lib/archive.c). */
 int trs__archive_is_manifest(const char *path);
 
+/* A trs_memory_body not yet read: its bytes are all there and cannot fail (lib/storage.c). */
+int trs__is_memory_body(const trs_body *body);
+
 /* lib/object.c, for the pipeline (lib/process.c). */
 int trs__plain_md5(const char *etag, char out[33]);
 /* Join a member read outside the iterator (its bytes held by the caller). */
@@ -105,6 +108,9 @@ int trs__storage_s3_open(trs_storage **out, trs_ctx *ctx, const char *url, trs_e
 
 /* "manifest.json" or "./manifest.json" (lib/archive.c). */
 int trs__archive_is_manifest(const char *path);
+
+/* A trs_memory_body not yet read: its bytes are all there and cannot fail (lib/storage.c). */
+int trs__is_memory_body(const trs_body *body);
 
 /* lib/object.c, for the pipeline (lib/process.c). */
 int trs__plain_md5(const char *etag, char out[33]);

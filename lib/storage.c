@@ -113,6 +113,11 @@ static int64_t memory_read(void *self, void *buf, size_t len, trs_error *err)
 	return (int64_t)len;
 }
 
+int trs__is_memory_body(const trs_body *body)
+{
+	return body->read == memory_read && ((const trs_memory_body *)body->self)->pos == 0;
+}
+
 TRS_EXTERN(trs_body *) trs_memory_body_init(trs_memory_body *mb, const void *data, size_t len)
 {
 	mb->data = data;

@@ -1,12 +1,14 @@
 /*
  * The "fs" storage backend: a local directory standing in for S3.
  *
- * DIR/<bucket>/<key> holds the bytes, DIR/.trs-meta/<bucket>/<key> the
- * tags, class and metadata as JSON. Every path is walked component by
- * component with openat(O_NOFOLLOW), so neither a hostile key nor a symlink
- * planted in DIR can make us write outside it. Objects are written to a
- * temporary name (O_EXCL, 0600) and renamed into place once the body was
- * read to its end: a reader never sees half an object.
+ * DIR/<bucket>/<key> holds the bytes; the tags, class and metadata are JSON
+ * in the file's extended attribute user.trs.meta, or, on filesystems without
+ * user xattrs, in a sidecar file DIR/.trs-meta/<bucket>/<key>. Every path is
+ * walked component by component with openat(O_NOFOLLOW) (lib/fs_dirs.c), so
+ * neither a hostile key nor a symlink planted in DIR can make us write
+ * outside it. An object is written to an unnamed O_TMPFILE (or an O_EXCL
+ * temporary name) and linked into place, with its metadata, only once the
+ * body was read to its end: a reader never sees half an object.
  */
 #include "internal.h"
 
@@ -17,12 +19,16 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
+
+#include "fs_dirs.h"
 #include <openssl/evp.h>
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
 #define META_DIR ".trs-meta"
+#define META_XATTR "user.trs.meta"
 #define COPY_BUF (256u * 1024)
 #define MAX_META_BYTES (1u << 20)
 
@@ -31,6 +37,9 @@ typedef struct fs_storage {
 	const trs_ctx *ctx;
 	char *root;
 	int root_fd;
+	trs_fsdirs *dirs;
+	int sidecar;   /* the filesystem refused user xattrs: metadata in DIR/.trs-meta */
+	int no_tmpfile; /* the filesystem has no O_TMPFILE: named temporaries */
 } fs_storage;
 
 static int check_bucket(const char *bucket, trs_error *err)
@@ -71,77 +80,6 @@ static int check_key(const char *bucket, const char *key, trs_error *err)
 	return 0;
 }
 
-/* Open (creating when asked) the directory `name` under dirfd, never following a symlink. */
-static int open_dir_at(int dirfd, const char *name, int create)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT && create) {
-		if (mkdirat(dirfd, name, 0755) < 0 && errno != EEXIST)
-			return -1;
-		fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	}
-	return fd;
-}
-
-/*
- * Walk top/bucket/dirs-of-key and return the fd of the key's parent
- * directory; *base gets the key's last segment. top is "" for the data tree
- * or META_DIR for the metadata tree.
- */
-static int open_parent(fs_storage *fs, const char *top, const char *bucket, const char *key, int create,
-		       const char **base, trs_error *err)
-{
-	int fd = dup(fs->root_fd);
-	if (fd < 0)
-		return trs__error_errno(err, errno, "cannot use directory %s", fs->root);
-	char seg[256];
-	const char *first[2] = {top, bucket};
-	for (int i = 0; i < 2; i++) {
-		if (!*first[i])
-			continue;
-		int next = open_dir_at(fd, first[i], create);
-		int saved = errno;
-		close(fd);
-		if (next < 0)
-			goto fail_errno_saved;
-		fd = next;
-		continue;
-	fail_errno_saved:
-		errno = saved;
-		if (errno == ENOENT && !create)
-			return trs__error_set(err, TRS_ENOTFOUND, "no object %s/%s in %s", bucket, key, fs->root);
-		return trs__error_errno(err, errno, "cannot open directory %s/%s under %s", top, bucket, fs->root);
-	}
-	const char *s = key;
-	for (;;) {
-		const char *slash = strchr(s, '/');
-		if (!slash)
-			break;
-		size_t len = (size_t)(slash - s);
-		memcpy(seg, s, len);
-		seg[len] = '\0';
-		int next = open_dir_at(fd, seg, create);
-		int saved = errno;
-		close(fd);
-		if (next < 0) {
-			if (saved == ENOENT && !create)
-				return trs__error_set(err, TRS_ENOTFOUND, "no object %s/%s in %s", bucket, key, fs->root);
-			if (saved == ENOTDIR || saved == ELOOP || saved == EEXIST)
-				return trs__error_set(err, TRS_EEXISTS,
-						      "key %s in bucket %s: '%s' is already a file or link here, so it "
-						      "cannot be a directory (S3 allows keys that are prefixes of others; "
-						      "a directory cannot)",
-						      key, bucket, seg);
-			return trs__error_errno(err, saved, "key %s in bucket %s: cannot create directory '%s'", key,
-						bucket, seg);
-		}
-		fd = next;
-		s = slash + 1;
-	}
-	*base = s;
-	return fd;
-}
-
 static int write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;
@@ -158,13 +96,14 @@ static int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
-/* A temporary file beside `base` in dirfd: O_EXCL with a random name, mode 0600. */
-static int open_temp(int dirfd, char *name, size_t size)
+/* A temporary name beside the target in dirfd: O_EXCL, never reused. */
+static int open_temp(int dirfd, char *name, size_t size, mode_t mode)
 {
+	static unsigned long counter;
 	for (int attempt = 0; attempt < 100; attempt++) {
-		unsigned long r = (unsigned long)random() ^ ((unsigned long)getpid() << 16) ^ (unsigned long)attempt;
-		snprintf(name, size, ".trs-tmp-%08lx", r & 0xffffffffUL);
-		int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		unsigned long n = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+		snprintf(name, size, ".trs-tmp-%ld-%lu-%lx", (long)getpid(), n, (unsigned long)random());
+		int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 		if (fd >= 0 || errno != EEXIST)
 			return fd;
 	}
@@ -172,14 +111,14 @@ static int open_temp(int dirfd, char *name, size_t size)
 	return -1;
 }
 
-/* Write `data` to dirfd/base through a temporary and rename. */
+/* Write `data` to dirfd/base through a temporary and rename (the sidecar metadata). */
 static int replace_file(int dirfd, const char *base, const void *data, size_t len)
 {
-	char tmp[64];
-	int fd = open_temp(dirfd, tmp, sizeof(tmp));
+	char tmp[96];
+	int fd = open_temp(dirfd, tmp, sizeof(tmp), 0644);
 	if (fd < 0)
 		return -1;
-	if (write_all(fd, data, len) < 0 || fchmod(fd, 0644) < 0 || close(fd) < 0) {
+	if (write_all(fd, data, len) < 0 || close(fd) < 0) {
 		int saved = errno;
 		unlinkat(dirfd, tmp, 0);
 		errno = saved;
@@ -210,13 +149,12 @@ static void gen_kv_map(yajl_gen g, const char *name, const trs_kv *kv, size_t n)
 	yajl_gen_map_close(g);
 }
 
-static int write_meta(fs_storage *fs, const trs_put_request *req, uint64_t size, const char *md5,
-		      trs_error *err)
+static yajl_gen meta_json(const trs_put_request *req, uint64_t size, const char *md5, int beautify)
 {
 	yajl_gen g = yajl_gen_alloc(NULL);
 	if (!g)
-		return trs__error_set(err, TRS_ENOMEM, "out of memory");
-	yajl_gen_config(g, yajl_gen_beautify, 1);
+		return NULL;
+	yajl_gen_config(g, yajl_gen_beautify, beautify);
 	yajl_gen_config(g, yajl_gen_validate_utf8, 0);
 	yajl_gen_map_open(g);
 	gen_str(g, "bucket");
@@ -236,22 +174,172 @@ static int write_meta(fs_storage *fs, const trs_put_request *req, uint64_t size,
 	gen_kv_map(g, "tags", req->tags, req->ntags);
 	gen_kv_map(g, "metadata", req->metadata, req->nmetadata);
 	yajl_gen_map_close(g);
+	return g;
+}
+
+static int write_sidecar(fs_storage *fs, const trs_put_request *req, const unsigned char *json, size_t len,
+			 trs_error *err)
+{
+	const char *base;
+	trs_fsdir *d;
+	int rc = trs__fsdir_get(fs->dirs, META_DIR, req->bucket, req->key, 1, &d, &base, err);
+	if (rc < 0)
+		return rc;
+	if (replace_file(trs__fsdir_fd(d), base, json, len) < 0)
+		rc = trs__error_errno(err, errno, "cannot write the metadata of %s/%s under %s/%s", req->bucket, req->key,
+				      fs->root, META_DIR);
+	trs__fsdir_release(fs->dirs, d, 0);
+	return rc;
+}
+
+/*
+ * Attach the metadata: as an xattr of the unpublished file (so the object
+ * appears with it, atomically), or, where the filesystem has no user xattrs,
+ * as a sidecar file written before the object is published.
+ */
+static int attach_meta(fs_storage *fs, int fd, const trs_put_request *req, uint64_t size, const char *md5,
+		       trs_error *err)
+{
+	int sidecar = __atomic_load_n(&fs->sidecar, __ATOMIC_RELAXED);
+	yajl_gen g = meta_json(req, size, md5, sidecar);
+	if (!g)
+		return trs__error_set(err, TRS_ENOMEM, "out of memory");
 	const unsigned char *json;
 	size_t len;
 	yajl_gen_get_buf(g, &json, &len);
-
-	const char *base;
 	int rc = 0;
-	int dirfd = open_parent(fs, META_DIR, req->bucket, req->key, 1, &base, err);
-	if (dirfd < 0) {
-		rc = dirfd;
-	} else {
-		if (replace_file(dirfd, base, json, len) < 0)
-			rc = trs__error_errno(err, errno, "cannot write the metadata of %s/%s under %s/%s", req->bucket,
-					      req->key, fs->root, META_DIR);
-		close(dirfd);
+	if (!sidecar && fsetxattr(fd, META_XATTR, json, len, 0) < 0) {
+		if (errno == ENOTSUP || errno == EPERM) {
+			__atomic_store_n(&fs->sidecar, 1, __ATOMIC_RELAXED);
+			trs__log(fs->ctx, TRS_LOG_INFO, "no user xattrs here: metadata goes to sidecar files", "dir",
+				 fs->root, NULL);
+			sidecar = 1;
+		} else {
+			rc = trs__error_errno(err, errno, "cannot attach the metadata of %s/%s in %s", req->bucket, req->key,
+					      fs->root);
+			if (err && errno == ENOSPC)
+				snprintf(err->message + strlen(err->message), sizeof(err->message) - strlen(err->message),
+					 " (free some space and run again)");
+		}
 	}
+	if (rc == 0 && sidecar)
+		rc = write_sidecar(fs, req, json, len, err);
 	yajl_gen_free(g);
+	return rc;
+}
+
+static int exists_as_dir(int dirfd, const char *base)
+{
+	struct stat st;
+	return fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int prefix_conflict(const trs_put_request *req, trs_error *err)
+{
+	return trs__error_set(err, TRS_EEXISTS,
+			      "key %s in bucket %s: a directory already stands there (another key uses it as a "
+			      "prefix), so it cannot be a file",
+			      req->key, req->bucket);
+}
+
+/* Make the finished file visible at dirfd/base, replacing what was there. */
+static int publish(int dirfd, int fd, const char *tmp, const char *base, const trs_put_request *req, const char *root,
+		   trs_error *err)
+{
+	if (!tmp) {
+		/* An O_TMPFILE: link it in. A new key costs one directory operation. */
+		char proc[64];
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		if (linkat(AT_FDCWD, proc, dirfd, base, AT_SYMLINK_FOLLOW) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return trs__error_errno(err, errno, "cannot link %s/%s into place in %s", req->bucket, req->key, root);
+		if (exists_as_dir(dirfd, base))
+			return prefix_conflict(req, err);
+		/* Replacing an object: link under a temporary name, then rename over it. */
+		char name[96];
+		for (int attempt = 0;; attempt++) {
+			snprintf(name, sizeof(name), ".trs-tmp-%ld-%d-%lx", (long)getpid(), attempt, (unsigned long)random());
+			if (linkat(AT_FDCWD, proc, dirfd, name, AT_SYMLINK_FOLLOW) == 0)
+				break;
+			if (errno != EEXIST || attempt > 100)
+				return trs__error_errno(err, errno, "cannot link %s/%s in %s", req->bucket, req->key, root);
+		}
+		if (renameat(dirfd, name, dirfd, base) < 0) {
+			int saved = errno;
+			unlinkat(dirfd, name, 0);
+			return trs__error_errno(err, saved, "cannot move %s/%s into place in %s", req->bucket, req->key, root);
+		}
+		return 0;
+	}
+	if (renameat(dirfd, tmp, dirfd, base) < 0) {
+		int saved = errno;
+		if (saved == EISDIR || saved == ENOTEMPTY || saved == EEXIST)
+			return prefix_conflict(req, err);
+		return trs__error_errno(err, saved, "cannot move %s/%s into place in %s", req->bucket, req->key, root);
+	}
+	return 0;
+}
+
+/*
+ * A body held in memory cannot fail half-way, and its MD5 can be checked
+ * before a byte is written: create the file at its final name, like tar
+ * does (one directory operation per object), instead of a temporary and a
+ * rename. Replacing an existing object still goes through a temporary, so
+ * a reader sees the old version or the new one. A crash in the middle of
+ * the write can leave a short new file; the restore that is run again (the
+ * queue's redelivery, or the user) replaces it.
+ */
+static int put_direct(fs_storage *fs, trs_fsdir *d, const char *base, const trs_put_request *req, trs_body *body,
+		      trs_error *err)
+{
+	const trs_memory_body *mb = body->self;
+	int dirfd = trs__fsdir_fd(d);
+	unsigned char digest[16];
+	char md5_hex[33];
+	int rc = 0;
+	if (!EVP_Digest(mb->data, mb->len, digest, NULL, EVP_md5(), NULL)) {
+		rc = trs__error_set(err, TRS_ENOMEM, "cannot compute an MD5");
+		goto out;
+	}
+	trs__hex(digest, 16, md5_hex);
+	if (req->content_md5_hex && *req->content_md5_hex && strcasecmp(req->content_md5_hex, md5_hex) != 0) {
+		rc = trs__error_set(err, TRS_EINTEGRITY, "%s/%s: the bytes have MD5 %s, not %s as the request says; not written",
+				    req->bucket, req->key, md5_hex, req->content_md5_hex);
+		goto out;
+	}
+	char tmpbuf[96];
+	const char *tmp = NULL;
+	int fd = openat(dirfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+	if (fd < 0 && errno == EEXIST) {
+		if (exists_as_dir(dirfd, base)) {
+			rc = prefix_conflict(req, err);
+			goto out;
+		}
+		fd = open_temp(dirfd, tmpbuf, sizeof(tmpbuf), 0666);
+		tmp = tmpbuf;
+	}
+	if (fd < 0) {
+		int saved = errno;
+		trs__fsdir_release(fs->dirs, d, saved == ENOENT);
+		return trs__error_errno(err, saved, "cannot create %s/%s in %s", req->bucket, req->key, fs->root);
+	}
+	if (write_all(fd, mb->data, mb->len) < 0) {
+		rc = trs__error_errno(err, errno, "cannot write %s/%s in %s", req->bucket, req->key, fs->root);
+		if (err && errno == ENOSPC)
+			snprintf(err->message + strlen(err->message), sizeof(err->message) - strlen(err->message),
+				 " (free some space and run again)");
+	}
+	if (rc == 0)
+		rc = attach_meta(fs, fd, req, mb->len, md5_hex, err);
+	if (close(fd) < 0 && rc == 0)
+		rc = trs__error_errno(err, errno, "cannot finish %s/%s in %s", req->bucket, req->key, fs->root);
+	if (rc == 0 && tmp)
+		rc = publish(dirfd, -1, tmp, base, req, fs->root, err);
+	if (rc < 0)
+		unlinkat(dirfd, tmp ? tmp : base, 0); /* nothing half-written stays behind */
+out:
+	trs__fsdir_release(fs->dirs, d, 0);
 	return rc;
 }
 
@@ -262,23 +350,28 @@ static int fs_put(trs_storage *self, const trs_put_request *req, trs_body *body,
 	if ((rc = check_bucket(req->bucket, err)) < 0 || (rc = check_key(req->bucket, req->key, err)) < 0)
 		return rc;
 	const char *base;
-	int dirfd = open_parent(fs, "", req->bucket, req->key, 1, &base, err);
-	if (dirfd < 0)
-		return dirfd;
-	struct stat st;
-	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
-		close(dirfd);
-		return trs__error_set(err, TRS_EEXISTS,
-				      "key %s in bucket %s: a directory already stands there (another key uses it as "
-				      "a prefix), so it cannot be a file",
-				      req->key, req->bucket);
-	}
-	char tmp[64];
-	int fd = open_temp(dirfd, tmp, sizeof(tmp));
-	if (fd < 0) {
-		rc = trs__error_errno(err, errno, "cannot create a file for %s/%s in %s", req->bucket, req->key, fs->root);
-		close(dirfd);
+	trs_fsdir *d;
+	if ((rc = trs__fsdir_get(fs->dirs, "", req->bucket, req->key, 1, &d, &base, err)) < 0)
 		return rc;
+	int dirfd = trs__fsdir_fd(d);
+	char tmpbuf[96];
+	const char *tmp = NULL;
+	int fd = -1;
+	if (trs__is_memory_body(body))
+		return put_direct(fs, d, base, req, body, err);
+	if (!__atomic_load_n(&fs->no_tmpfile, __ATOMIC_RELAXED)) {
+		fd = openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+		if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL))
+			__atomic_store_n(&fs->no_tmpfile, 1, __ATOMIC_RELAXED);
+	}
+	if (fd < 0 && __atomic_load_n(&fs->no_tmpfile, __ATOMIC_RELAXED)) {
+		fd = open_temp(dirfd, tmpbuf, sizeof(tmpbuf), 0666);
+		tmp = tmpbuf;
+	}
+	if (fd < 0) {
+		int saved = errno;
+		trs__fsdir_release(fs->dirs, d, saved == ENOENT);
+		return trs__error_errno(err, saved, "cannot create a file for %s/%s in %s", req->bucket, req->key, fs->root);
 	}
 	/* Like S3, the backend computes the MD5 itself: it is the object's etag,
 	 * and a request that names one must match it (S3 answers BadDigest). */
@@ -314,30 +407,17 @@ static int fs_put(trs_storage *self, const trs_put_request *req, trs_body *body,
 					    req->bucket, req->key, md5_hex, req->content_md5_hex);
 	}
 	EVP_MD_CTX_free(md5);
-	if (rc == 0 && (fchmod(fd, 0644) < 0 || close(fd) < 0)) {
-		rc = trs__error_errno(err, errno, "cannot finish %s/%s in %s", req->bucket, req->key, fs->root);
-		fd = -1;
-	} else if (rc == 0) {
-		fd = -1;
-	}
+	if (rc == 0 && tmp && exists_as_dir(dirfd, base))
+		rc = prefix_conflict(req, err);
 	if (rc == 0)
-		rc = write_meta(fs, req, written, md5_hex, err);
-	if (rc == 0 && renameat(dirfd, tmp, dirfd, base) < 0) {
-		int saved = errno;
-		if (saved == EISDIR || saved == ENOTEMPTY || saved == EEXIST)
-			rc = trs__error_set(err, TRS_EEXISTS,
-					    "key %s in bucket %s: a directory already stands there (another key uses it as "
-					    "a prefix), so it cannot be a file",
-					    req->key, req->bucket);
-		else
-			rc = trs__error_errno(err, saved, "cannot move %s/%s into place in %s", req->bucket, req->key,
-					      fs->root);
-	}
-	if (fd >= 0)
-		close(fd);
-	if (rc < 0)
+		rc = attach_meta(fs, fd, req, written, md5_hex, err);
+	if (rc == 0)
+		rc = publish(dirfd, fd, tmp, base, req, fs->root, err);
+	if (close(fd) < 0 && rc == 0)
+		rc = trs__error_errno(err, errno, "cannot finish %s/%s in %s", req->bucket, req->key, fs->root);
+	if (rc < 0 && tmp)
 		unlinkat(dirfd, tmp, 0);
-	close(dirfd);
+	trs__fsdir_release(fs->dirs, d, 0);
 	return rc;
 }
 
@@ -347,12 +427,12 @@ static int open_object(fs_storage *fs, const char *bucket, const char *key, trs_
 	if ((rc = check_bucket(bucket, err)) < 0 || (rc = check_key(bucket, key, err)) < 0)
 		return rc;
 	const char *base;
-	int dirfd = open_parent(fs, "", bucket, key, 0, &base, err);
-	if (dirfd < 0)
-		return dirfd;
-	int fd = openat(dirfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	trs_fsdir *d;
+	if ((rc = trs__fsdir_get(fs->dirs, "", bucket, key, 0, &d, &base, err)) < 0)
+		return rc == TRS_EEXISTS ? trs__error_set(err, TRS_ENOTFOUND, "no object %s/%s in %s", bucket, key, fs->root) : rc;
+	int fd = openat(trs__fsdir_fd(d), base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	int saved = errno;
-	close(dirfd);
+	trs__fsdir_release(fs->dirs, d, fd < 0 && saved == ENOENT);
 	if (fd < 0) {
 		if (saved == ENOENT)
 			return trs__error_set(err, TRS_ENOTFOUND, "no object %s/%s in %s", bucket, key, fs->root);
@@ -435,21 +515,32 @@ static int fs_head(trs_storage *self, const char *bucket, const char *key, trs_o
 		return fd;
 	struct stat st;
 	fstat(fd, &st);
-	close(fd);
 	info->size = (uint64_t)st.st_size;
 	info->mtime = (int64_t)st.st_mtime;
-
-	const char *base;
-	int dirfd = open_parent(fs, META_DIR, bucket, key, 0, &base, err);
-	if (dirfd < 0)
-		return dirfd == TRS_ENOTFOUND ? 0 : dirfd; /* an object without metadata is still an object */
-	int mfd = openat(dirfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	close(dirfd);
-	if (mfd < 0)
-		return 0;
 	char *json = malloc(MAX_META_BYTES + 1);
-	ssize_t len = json ? read(mfd, json, MAX_META_BYTES) : -1;
-	close(mfd);
+	if (!json) {
+		close(fd);
+		return trs__error_set(err, TRS_ENOMEM, "out of memory");
+	}
+	ssize_t len = fgetxattr(fd, META_XATTR, json, MAX_META_BYTES);
+	close(fd);
+	if (len < 0) {
+		/* No xattr: a sidecar, or no metadata at all (an object is still an object). */
+		const char *base;
+		trs_fsdir *d;
+		trs_error ignored = TRS_ERROR_INIT;
+		int mfd = -1;
+		if (trs__fsdir_get(fs->dirs, META_DIR, bucket, key, 0, &d, &base, &ignored) == 0) {
+			mfd = openat(trs__fsdir_fd(d), base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			trs__fsdir_release(fs->dirs, d, 0);
+		}
+		if (mfd < 0) {
+			free(json);
+			return 0;
+		}
+		len = read(mfd, json, MAX_META_BYTES);
+		close(mfd);
+	}
 	if (len < 0) {
 		free(json);
 		return trs__error_errno(err, errno, "cannot read the metadata of %s/%s", bucket, key);
@@ -525,16 +616,15 @@ static int fs_del(trs_storage *self, const char *bucket, const char *key, trs_er
 	const char *tops[2] = {"", META_DIR};
 	for (int i = 0; i < 2; i++) {
 		const char *base;
+		trs_fsdir *d;
 		trs_error ignored = TRS_ERROR_INIT;
-		int dirfd = open_parent(fs, tops[i], bucket, key, 0, &base, &ignored);
-		if (dirfd < 0)
+		if (trs__fsdir_get(fs->dirs, tops[i], bucket, key, 0, &d, &base, &ignored) < 0)
 			continue; /* deleting what is not there succeeds */
-		if (unlinkat(dirfd, base, 0) < 0 && errno != ENOENT && i == 0) {
-			rc = trs__error_errno(err, errno, "cannot delete %s/%s in %s", bucket, key, fs->root);
-			close(dirfd);
-			return rc;
-		}
-		close(dirfd);
+		int failed = unlinkat(trs__fsdir_fd(d), base, 0) < 0 && errno != ENOENT && i == 0;
+		int saved = errno;
+		trs__fsdir_release(fs->dirs, d, 0);
+		if (failed)
+			return trs__error_errno(err, saved, "cannot delete %s/%s in %s", bucket, key, fs->root);
 	}
 	return 0;
 }
@@ -542,6 +632,7 @@ static int fs_del(trs_storage *self, const char *bucket, const char *key, trs_er
 static void fs_free(trs_storage *self)
 {
 	fs_storage *fs = (fs_storage *)self;
+	trs__fsdirs_free(fs->dirs);
 	if (fs->root_fd >= 0)
 		close(fs->root_fd);
 	free(fs->root);
@@ -597,6 +688,8 @@ TRS_EXTERN(int) trs_storage_fs_new(trs_storage **out, trs_ctx *ctx, const char *
 		rc = trs__error_errno(err, errno, "cannot use %s as the destination directory", dir);
 		goto fail;
 	}
+	if ((rc = trs__fsdirs_new(&fs->dirs, fs->root_fd, fs->root, err)) < 0)
+		goto fail;
 	*out = &fs->parent;
 	return 0;
 fail:

@@ -280,11 +280,17 @@ def _read_entry(p):
 
 
 def read_meta(dest, bucket, key):
-    """The metadata JSON the fs backend keeps for bucket/key."""
+    """The metadata JSON the fs backend keeps for bucket/key: the object's
+    user.trs.meta xattr, or a sidecar file where the filesystem has none."""
+    obj = os.path.join(dest, bucket, key)
     p = os.path.join(dest, META_DIR, bucket, key)
-    assert os.path.isfile(p), "no metadata file %s" % p
-    with open(p, "rb") as f:
-        raw = f.read()
+    try:
+        raw = os.getxattr(obj, "user.trs.meta", follow_symlinks=False)
+        p = obj + " [user.trs.meta]"
+    except OSError:
+        assert os.path.isfile(p), "no metadata for %s (no xattr, no %s)" % (obj, p)
+        with open(p, "rb") as f:
+            raw = f.read()
     try:
         return json.loads(raw)
     except ValueError as e:

@@ -1,0 +1,33 @@
+/*
+ * Safe, cached directory lookups for the fs backend (lib/fs_dirs.c).
+ *
+ * Paths are walked one component at a time with openat(O_NOFOLLOW |
+ * O_DIRECTORY) from the root's fd, so no symlink is ever followed. The
+ * directories a restore writes into are few and used over and over, so
+ * their fds are kept in a small cache: one openat chain per directory, not
+ * per object.
+ */
+#ifndef TRS_FS_DIRS_H
+#define TRS_FS_DIRS_H
+
+#include "internal.h"
+
+typedef struct trs_fsdirs trs_fsdirs;
+typedef struct trs_fsdir trs_fsdir;
+
+int trs__fsdirs_new(trs_fsdirs **out, int root_fd, const char *root, trs_error *err);
+void trs__fsdirs_free(trs_fsdirs *c);
+
+/*
+ * The directory holding `key` in `top/bucket` ("" top: the data tree),
+ * created when `create`; *base gets the key's last segment. TRS_ENOTFOUND
+ * when it does not exist (and !create), TRS_EEXISTS when a file stands where
+ * a directory must be. Release the handle with trs__fsdir_release.
+ */
+int trs__fsdir_get(trs_fsdirs *c, const char *top, const char *bucket, const char *key, int create,
+		   trs_fsdir **out, const char **base, trs_error *err);
+int trs__fsdir_fd(const trs_fsdir *d);
+/* `stale`: the directory turned out to be gone; drop it from the cache. */
+void trs__fsdir_release(trs_fsdirs *c, trs_fsdir *d, int stale);
+
+#endif
