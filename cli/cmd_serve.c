@@ -28,7 +28,8 @@ static const char usage[] =
 	"  --region R               this service's region [AWS_REGION, AWS_DEFAULT_REGION]\n"
 	"  --endpoint-url URL       S3-compatible endpoint for staging and destination\n"
 	"                           (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS)\n"
-	"  --metrics SINK           cloudwatch, emf or none [TRS_METRICS, none]; namespace\n"
+	"  --metrics SINK           cloudwatch, emf or none [TRS_METRICS; cloudwatch, none\n"
+	"                           for dir:// queues]; namespace\n"
 	"                           [STACK_NAME, S3Compressor]\n"
 	"  --no-verify-ssl          do not verify TLS certificates (test endpoints only)\n"
 	"  --log-level L            error, warn, info (default), debug\n"
@@ -112,7 +113,7 @@ int cmd_serve(int argc, char **argv)
 	trs_ctx_options co = TRS_CTX_OPTIONS_INIT;
 	serve_config cfg;
 	memset(&cfg, 0, sizeof(cfg));
-	cfg.metrics = TRS_METRICS_NONE;
+	cfg.metrics = TRS_METRICS_CLOUDWATCH; /* as the Python container: serve feeds the dashboards */
 	/* The environment first (the Python container's names); flags win below. */
 	cfg.queue = getenv("SQS_QUEUE_URL") && *getenv("SQS_QUEUE_URL") ? getenv("SQS_QUEUE_URL") : NULL;
 	if (!env_uint("MAX_MESSAGES_PER_BATCH", 1, 10, &cfg.batch, &cfg.batch_set) ||
@@ -121,6 +122,7 @@ int cmd_serve(int argc, char **argv)
 	    !env_uint("POLL_INTERVAL", 0, 20, &cfg.poll, &cfg.poll_set))
 		return EXIT_USAGE;
 	const char *env_metrics = getenv("TRS_METRICS");
+	cfg.metrics_set = env_metrics && *env_metrics;
 	if (env_metrics && *env_metrics && trs_metrics_sink_parse(env_metrics, &cfg.metrics) < 0) {
 		fprintf(stderr, "trs serve: bad value '%s' for TRS_METRICS (cloudwatch, emf or none)\n", env_metrics);
 		return EXIT_USAGE;
@@ -169,6 +171,7 @@ int cmd_serve(int argc, char **argv)
 		case O_METRICS:
 			if (trs_metrics_sink_parse(optarg, &cfg.metrics) < 0)
 				goto bad_value;
+			cfg.metrics_set = true;
 			break;
 		case O_LEVEL:
 			if (!cli_log_level_parse(optarg, &log.level))
@@ -194,6 +197,9 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "trs serve: no queue: pass --queue URL or set SQS_QUEUE_URL\n");
 		return EXIT_USAGE;
 	}
+	/* A dir:// spool runs without AWS: no CloudWatch unless asked for. */
+	if (!cfg.metrics_set && strncmp(cfg.queue, "dir://", 6) == 0)
+		cfg.metrics = TRS_METRICS_NONE;
 	co.log = cli_log_sink;
 	co.log_level = log.level;
 	co.log_userdata = &log;
