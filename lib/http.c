@@ -62,8 +62,14 @@ int trs__http_new(trs__http **out, const trs_ctx *ctx, const trs__http_options *
 		h->opts = *opts;
 	if (!h->opts.connect_timeout_ms)
 		h->opts.connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
-	if (!h->opts.low_speed_time_s)
-		h->opts.low_speed_time_s = DEFAULT_LOW_SPEED_TIME_S;
+	if (!h->opts.low_speed_time_s) {
+		/* TRS_HTTP_LOW_SPEED_TIME_S lets fault-injection tests give up on a stalled server in
+		 * seconds rather than a minute; whole seconds, 1..3600, anything else ignored. */
+		const char *v = getenv("TRS_HTTP_LOW_SPEED_TIME_S");
+		char *end = NULL;
+		long secs = v && *v ? strtol(v, &end, 10) : 0;
+		h->opts.low_speed_time_s = end && !*end && secs >= 1 && secs <= 3600 ? secs : DEFAULT_LOW_SPEED_TIME_S;
+	}
 	if (!h->opts.pool_size)
 		h->opts.pool_size = DEFAULT_POOL_SIZE;
 	h->pool = trs__calloc(h->opts.pool_size, sizeof(*h->pool), err);

@@ -20,7 +20,8 @@ typedef struct trs__http trs__http;
 typedef struct trs__http_options {
 	bool insecure;             /* skip TLS verification (test endpoints only; logged as a warning) */
 	long connect_timeout_ms;   /* default 10 s */
-	long low_speed_time_s;     /* abort when under 1 byte/s for this long; default 60 s */
+	long low_speed_time_s;     /* abort when under 1 byte/s for this long; default 60 s, or
+	                            * TRS_HTTP_LOW_SPEED_TIME_S from the environment (tests) */
 	size_t pool_size;          /* easy handles kept for reuse; default 64 */
 } trs__http_options;
 
