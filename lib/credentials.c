@@ -4,17 +4,21 @@
 #include "xml.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <yajl/yajl_tree.h>
 
 #define REFRESH_MARGIN_S 300
 #define IMDS_TIMEOUT_MS 1000L
 #define ECS_TIMEOUT_MS 5000L
+#define ECS_ATTEMPTS 3
+#define ECS_RETRY_DELAY_NS 200000000L /* doubled per attempt */
 #define STS_TIMEOUT_MS 10000L
 #define MAX_FILE_BYTES (1u << 20)
 #define ECS_HOST "http://169.254.170.2"
@@ -394,7 +398,20 @@ static int from_ecs(trs__cred_provider *p, trs__aws_credentials *out, trs_error 
 	}
 	trs_kv h[1] = {{"Authorization", token}};
 	trs__http_response resp;
-	rc = http_fetch(p->http, "GET", url.data, h, token ? 1 : 0, NULL, ECS_TIMEOUT_MS, &resp, err);
+	/* The agent answers 5xx or drops a connection now and then (throttling, a restart): a short
+	 * retry here keeps one hiccup from failing every request that waits for credentials. */
+	for (unsigned int attempt = 1;; attempt++) {
+		rc = http_fetch(p->http, "GET", url.data, h, token ? 1 : 0, NULL, ECS_TIMEOUT_MS, &resp, err);
+		bool transient = rc == TRS_ENET ? err && err->retryable
+						: rc == 0 && (resp.status >= 500 || resp.status == 429);
+		if (!transient || attempt >= ECS_ATTEMPTS || trs__canceled(p->ctx))
+			break;
+		trs__log(p->ctx, TRS_LOG_WARN, "the ECS container credentials endpoint failed; retrying", NULL);
+		trs__http_response_free(&resp);
+		struct timespec ts = {0, ECS_RETRY_DELAY_NS << (attempt - 1)};
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
 	if (rc < 0) {
 		trs__error_prefix(err, "ECS container credentials");
 		rc = TRS_EAUTH;
