@@ -1,0 +1,231 @@
+"""Reliability under faults: a flaky network (tests/fixtures/faultproxy.py in
+front of moto: 503 SlowDown, dropped and cut connections, stalls), a
+credentials endpoint that fails once, a full spool disk, and kill -9 of
+`trs serve` in the middle of an archive.
+
+What is restored is checked with boto3 straight against moto, never through
+the proxy.
+"""
+
+import json
+import os
+import subprocess
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import faultproxy
+import mkarchive
+import util
+from util import REGION, OTHER_REGION
+from test_serve import Serve, setup_moto, put_archive, wait_until, queue_counts, staging_keys
+
+MIB = 1 << 20
+
+
+def rnd(n, seed):
+    import random
+    return random.Random(seed).randbytes(n)
+
+
+def tags_of(s3, bucket, key):
+    return {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]}
+
+
+def make_buckets(s3, *names):
+    for b in names:
+        s3.create_bucket(Bucket=b, CreateBucketConfiguration={"LocationConstraint": REGION})
+
+
+def check_exact(s3, objects, buckets):
+    for o in objects:
+        key = mkarchive.destination_key(o)
+        for b in buckets:
+            got = s3.get_object(Bucket=b, Key=key)
+            assert got["Body"].read() == o["data"], "%s/%s: bytes differ" % (b, key)
+            tags = tags_of(s3, b, key)
+            for d in o.get("tags", []):
+                for k, v in d.items():
+                    assert tags.get(k) == v, (b, key, tags)
+            assert tags.get("OriginalETag") == util.md5(o["data"]), (b, key, tags)
+
+
+def no_multipart_uploads(s3, *buckets):
+    for b in buckets:
+        ups = s3.list_multipart_uploads(Bucket=b).get("Uploads", [])
+        assert not ups, "orphan multipart uploads in %s: %s" % (b, [(u["Key"], u["UploadId"]) for u in ups])
+
+
+def test_restore_exact_through_a_faulty_network():
+    objects = [{"relative_key": "small/%02d.txt" % i, "data": rnd(1000 + 977 * i, i),
+                "tags": [{"n": str(i)}, {"team": "faults"}]} for i in range(8)]
+    objects.append({"relative_key": "big/23mib.bin", "data": rnd(23 * MIB, 99), "tags": [{"size": "big"}]})
+    targets = [{"region": REGION, "bucket": "dest-a"},
+               {"region": REGION, "bucket": "dest-b", "storage_class": "STANDARD_IA"},
+               {"region": OTHER_REGION, "bucket": "dest-elsewhere"}]
+    with util.MotoServer() as m, util.tempdir() as d:
+        s3 = m.client("s3")
+        make_buckets(s3, "staging", "dest-a", "dest-b")
+        path = os.path.join(d, "a.tar.zst")
+        mkarchive.build_archive(path, objects, targets, level=1)
+        with open(path, "rb") as f:
+            s3.put_object(Bucket="staging", Key="in/faulty.tar.zst", Body=f.read())
+        # Every kind at least once (the schedule), then 15% 503s, 5% drops, 3% cuts and 2% stalls.
+        with faultproxy.FaultProxy(m.url, slowdown=0.15, drop=0.05, cut=0.03, stall=0.02, seed=7,
+                                   stall_seconds=4, schedule={1: "slowdown", 4: "stall", 7: "drop", 10: "cut"},
+                                   time_limit=240) as proxy:
+            env = m.env()
+            env["AWS_ENDPOINT_URL"] = proxy.url
+            env["TRS_HTTP_LOW_SPEED_TIME_S"] = "1"
+            res = util.run_trs(["process", "s3://staging/in/faulty.tar.zst", "--json", "--no-progress",
+                                "--multipart-threshold", "5242880", "--part-size", "5242880"],
+                               env=env, timeout=150)
+            counts = proxy.summary()
+        util.expect_exit(res, 0, "process through the fault proxy (%s)" % counts)
+        report = res.json()
+        assert report["objects_written"] == len(objects), report
+        for k in ("slowdown", "drop", "cut", "stall"):
+            assert counts[k] > 0, "no %s fault was injected: %s" % (k, counts)
+        assert counts["pass"] > 0 and counts["errors"] == 0, counts
+        assert b"retrying" in res.stderr, res.err[-1500:]
+        check_exact(s3, objects, ["dest-a", "dest-b"])
+        assert s3.head_object(Bucket="dest-b", Key=mkarchive.destination_key(objects[-1]))["StorageClass"] \
+            == "STANDARD_IA"
+        no_multipart_uploads(s3, "dest-a", "dest-b")
+
+
+class _CredsHandler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        srv = self.server
+        with srv.lock:
+            srv.calls.append((self.path, self.headers.get("Authorization")))
+            n = len(srv.calls)
+        if self.path != "/creds" or n == 1:
+            self.send_response(500)
+            body = b'{"message": "agent not ready"}'
+        else:
+            self.send_response(200)
+            exp = (datetime.now(timezone.utc) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            body = json.dumps({"AccessKeyId": "testing", "SecretAccessKey": "testing",
+                               "Token": "ecs-session-token", "Expiration": exp}).encode()
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+def test_restore_succeeds_when_the_ecs_credentials_endpoint_fails_once():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _CredsHandler)
+    srv.lock = threading.Lock()
+    srv.calls = []
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    t.start()
+    try:
+        objects = [{"relative_key": "c/%d.txt" % i, "data": rnd(2000 + i, 50 + i)} for i in range(3)]
+        targets = [{"region": REGION, "bucket": "dest-a"}]
+        with util.MotoServer() as m, util.tempdir() as d:
+            s3 = m.client("s3")
+            make_buckets(s3, "dest-a")
+            path = os.path.join(d, "a.tar.zst")
+            mkarchive.build_archive(path, objects, targets)
+            env = util.clean_env(REGION, {
+                "AWS_ENDPOINT_URL": m.url,
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:%d/creds" % srv.server_address[1],
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN": "agent-token",
+                "AWS_SHARED_CREDENTIALS_FILE": os.path.join(d, "none"),
+                "AWS_CONFIG_FILE": os.path.join(d, "none"),
+                "HOME": d})
+            res = util.run_trs(["process", path, "--json", "--no-progress"], env=env, timeout=60)
+            util.expect_exit(res, 0, "process with an ECS endpoint that fails once")
+            assert res.json()["objects_written"] == 3
+            check_exact(s3, objects, ["dest-a"])
+        calls = list(srv.calls)
+        assert len(calls) >= 2, calls
+        assert calls[0] == ("/creds", "agent-token"), calls
+        assert b"agent-token" not in res.stderr and b"ecs-session-token" not in res.stderr
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def _tiny_tmpfs(d):
+    mnt = os.path.join(d, "tiny")
+    os.makedirs(mnt)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", mnt],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=20)
+    if r.returncode != 0:
+        raise util.Skip("cannot mount a tmpfs (%s)" % r.stdout.decode(errors="replace").strip()[:200])
+    return mnt
+
+
+def test_full_spool_disk_is_a_clear_error_and_the_message_stays():
+    with util.tempdir() as d:
+        mnt = _tiny_tmpfs(d)
+        try:
+            with util.MotoServer() as m:
+                s3, sqs, url = setup_moto(m)
+                # Incompressible, so the compressed archive is over the 64 MiB memory spool.
+                objects = [{"relative_key": "huge%d.bin" % i, "data": rnd(24 * MIB, 300 + i)} for i in range(3)]
+                put_archive(s3, "in/huge.tar.zst", objects, [{"region": REGION, "bucket": "dest-a"}], d)
+                assert s3.head_object(Bucket="staging", Key="in/huge.tar.zst")["ContentLength"] > 64 * MIB
+                out = os.path.join(d, "out")
+                env = m.env()
+                env["TMPDIR"] = mnt
+                res = util.run_trs(["process", "s3://staging/in/huge.tar.zst", "--dest", "file://" + out,
+                                    "--no-progress"], env=env, timeout=60)
+                util.expect_exit(res, (1, 3), "process with a full spool disk")
+                assert mnt in res.err and "space" in res.err, res.describe()
+                assert os.listdir(mnt) == [], os.listdir(mnt)
+
+                with Serve(["--queue", url, "--dest", "file://" + out, "--poll-interval", "1",
+                            "--visibility-timeout", "30"], env) as srv:
+                    srv.wait_log("archive failed; archive and message kept for a retry", timeout=40)
+                    rc, _ = srv.stop()
+                    log = srv.log()
+                assert rc == 0, log[-2000:]
+                assert mnt in log and "space" in log, log[-2000:]
+                assert staging_keys(s3) == ["in/huge.tar.zst"]
+                visible, invisible = queue_counts(sqs, url)
+                assert visible + invisible == 1, (visible, invisible, log[-1500:])
+                assert os.listdir(mnt) == [], os.listdir(mnt)
+        finally:
+            subprocess.run(["umount", "-l", mnt], timeout=20)
+
+
+def test_kill_9_mid_archive_then_restart_completes_the_restore():
+    with util.MotoServer() as m, util.tempdir() as d:
+        s3, sqs, url = setup_moto(m)
+        objects = [{"relative_key": "k9/big%d.bin" % i, "data": rnd(24 * MIB, 900 + i)} for i in range(3)]
+        put_archive(s3, "in/k9.tar.zst", objects, [{"region": REGION, "bucket": "dest-a"}], d)
+        tmp = os.path.join(d, "tmp")
+        os.makedirs(tmp)
+        env = m.env()
+        env["TMPDIR"] = tmp
+        args = ["--queue", url, "--visibility-timeout", "5", "--poll-interval", "1", "--workers", "1"]
+        with Serve(args, env) as first:
+            first.wait_log("archive started", timeout=30)
+            time.sleep(1.0)
+            first.kill()
+            log1 = first.log()
+        if "archive restored" in log1:
+            raise util.Skip("the archive finished before kill -9 arrived")
+        assert staging_keys(s3) == ["in/k9.tar.zst"]
+        t0 = time.monotonic()
+        with Serve(args, env) as second:
+            wait_until(lambda: not staging_keys(s3) and queue_counts(sqs, url) == (0, 0), 90,
+                       "the restore completed after the restart")
+            took = time.monotonic() - t0
+            rc, _ = second.stop()
+            recs = second.records()
+        assert rc == 0
+        restored = [r for r in recs if r.get("message") == "archive restored"]
+        assert [r["key"] for r in restored] == ["in/k9.tar.zst"], restored
+        assert took > 1.0, "the message came back before its visibility timeout?"
+        for o in objects:
+            got = s3.get_object(Bucket="dest-a", Key=mkarchive.destination_key(o))["Body"].read()
+            assert got == o["data"], o["relative_key"]
+        assert os.listdir(tmp) == [], os.listdir(tmp)
