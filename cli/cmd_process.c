@@ -23,6 +23,8 @@ static const char usage[] =
 	"  --metrics SINK          cloudwatch, emf (JSON lines on stdout) or none (default:\n"
 	"                          TRS_METRICS, else none); CloudWatch endpoint from\n"
 	"                          AWS_ENDPOINT_URL_CLOUDWATCH, AWS_ENDPOINT_URL, else AWS\n"
+	"  --catalog-bucket B      bucket of the backup catalogs, in the --dest storage (needed\n"
+	"                          by archives with a backup target here) [CATALOG_BUCKET]\n"
 	"  --region R              this service's region (default: AWS_REGION, AWS_DEFAULT_REGION)\n"
 	"  --dry-run               read and check everything, write nothing\n"
 	"  --json                  print the report as JSON on stdout\n"
@@ -99,7 +101,30 @@ static void print_json_report(const trs_report *r, int rc, const trs_error *err)
 			(unsigned long long)t->puts_written, (unsigned long long)t->puts_failed,
 			(unsigned long long)t->bytes_written);
 	}
-	fprintf(f, "],\"seconds_download\":%.3f}\n", r->seconds_download);
+	fprintf(f, "],\"objects_unselected\":%llu,\"backups_written\":%llu,\"backups_failed\":%llu,\"catalog_rows\":%llu,"
+		"\"backups\":[",
+		(unsigned long long)r->objects_unselected, (unsigned long long)r->backups_written,
+		(unsigned long long)r->backups_failed, (unsigned long long)r->catalog_rows);
+	for (size_t i = 0; i < r->nbackups; i++) {
+		const trs_report_backup *b = &r->backups[i];
+		fputs(i ? ",{\"bucket\":" : "{\"bucket\":", f);
+		cli_json_string(f, b->bucket);
+		fputs(",\"key\":", f);
+		cli_json_string(f, b->key);
+		fprintf(f, ",\"written\":%s,\"copied\":%s,\"bytes\":%llu}", b->written ? "true" : "false",
+			b->copied ? "true" : "false", (unsigned long long)b->bytes);
+	}
+	fputs("],\"catalog\":", f);
+	if (r->catalog_bucket) {
+		fputs("{\"bucket\":", f);
+		cli_json_string(f, r->catalog_bucket);
+		fputs(",\"key\":", f);
+		cli_json_string(f, r->catalog_key);
+		fprintf(f, ",\"written\":%s}", r->catalog_written ? "true" : "false");
+	} else {
+		fputs("null", f);
+	}
+	fprintf(f, ",\"seconds_download\":%.3f}\n", r->seconds_download);
 }
 
 static void print_summary(const trs_report *r, int rc)
@@ -118,6 +143,12 @@ static void print_summary(const trs_report *r, int rc)
 		r->seconds_total > 0 ? mib / r->seconds_total : 0.0);
 	fprintf(f, "  manifest  %s (%u pass%s)\n", position_name(r->manifest_position), r->passes,
 		r->passes == 1 ? "" : "es");
+	for (size_t i = 0; i < r->nbackups; i++)
+		fprintf(f, "  backup    s3://%s/%s %s\n", r->backups[i].bucket, r->backups[i].key,
+			r->backups[i].written ? (r->backups[i].copied ? "copied" : "uploaded") : "NOT written");
+	if (r->catalog_bucket)
+		fprintf(f, "  catalog   s3://%s/%s %s (%llu rows)\n", r->catalog_bucket, r->catalog_key,
+			r->catalog_written ? "written" : "NOT written", (unsigned long long)r->catalog_rows);
 	for (size_t i = 0; i < r->nfailures && i < 20; i++)
 		fprintf(f, "  FAILED    %s\n", r->failures[i].message);
 	if (r->nfailures > 20)
@@ -142,7 +173,7 @@ static void log_summary(cli_log *log, const trs_report *r, int rc)
 int cmd_process(int argc, char **argv)
 {
 	enum { O_DEST = 256, O_REGION, O_DRY, O_JSON, O_WORKERS, O_MEM, O_RATIO, O_MAXDEC, O_MAXMAN, O_NOPROG, O_LEVEL, O_FORMAT,
-	       O_ENDPOINT, O_THRESHOLD, O_PARTSIZE, O_NOVERIFY, O_METRICS };
+	       O_ENDPOINT, O_THRESHOLD, O_PARTSIZE, O_NOVERIFY, O_METRICS, O_CATALOG };
 	static const struct option opts[] = {
 		{"dest", required_argument, 0, O_DEST},
 		{"region", required_argument, 0, O_REGION},
@@ -161,6 +192,7 @@ int cmd_process(int argc, char **argv)
 		{"part-size", required_argument, 0, O_PARTSIZE},
 		{"no-verify-ssl", no_argument, 0, O_NOVERIFY},
 		{"metrics", required_argument, 0, O_METRICS},
+		{"catalog-bucket", required_argument, 0, O_CATALOG},
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -175,6 +207,7 @@ int cmd_process(int argc, char **argv)
 	int c;
 	trs_metrics_sink metrics_sink = TRS_METRICS_NONE;
 	bool metrics_set = false;
+	po.catalog_bucket = getenv("CATALOG_BUCKET") && *getenv("CATALOG_BUCKET") ? getenv("CATALOG_BUCKET") : NULL;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -228,6 +261,11 @@ int cmd_process(int argc, char **argv)
 			if (trs_metrics_sink_parse(optarg, &metrics_sink) < 0)
 				goto bad_value;
 			metrics_set = true;
+			break;
+		case O_CATALOG:
+			if (!*optarg)
+				goto bad_value;
+			po.catalog_bucket = optarg;
 			break;
 		case 'h': fputs(usage, stdout); return EXIT_OK;
 		default: fputs(usage, stderr); return EXIT_USAGE;
@@ -287,6 +325,7 @@ int cmd_process(int argc, char **argv)
 	}
 	trs_archive_source src = TRS_ARCHIVE_SOURCE_INIT;
 	trs_fetch *fetch = NULL;
+	char *archive_bucket = NULL;
 	if (is_s3_archive) {
 		/* s3://bucket/key: the bucket ends at the first '/'. */
 		const char *bk = archive + 5;
@@ -297,16 +336,20 @@ int cmd_process(int argc, char **argv)
 			trs_ctx_free(ctx);
 			return EXIT_USAGE;
 		}
-		char *bucket = strndup(bk, (size_t)(slash - bk));
-		rc = bucket ? trs_fetch_start(&fetch, source_storage ? source_storage : storage, bucket, slash + 1, ctx,
-					      NULL, &src, &err)
-			    : TRS_ENOMEM;
-		free(bucket);
+		archive_bucket = strndup(bk, (size_t)(slash - bk));
+		/* A backup target copies the archive server-side when it sits in the destination storage. */
+		po.archive_storage = source_storage ? source_storage : storage;
+		po.archive_bucket = archive_bucket;
+		po.archive_key = slash + 1;
+		rc = archive_bucket ? trs_fetch_start(&fetch, po.archive_storage, archive_bucket, slash + 1, ctx, NULL,
+						      &src, &err)
+				    : TRS_ENOMEM;
 	} else {
 		src.path = archive;
 	}
 	if (rc == 0)
 		rc = trs_process(ctx, storage, &src, &po, &report, &err);
+	free(archive_bucket);
 	if (fetch) {
 		if (report)
 			report->seconds_download = trs_fetch_seconds(fetch);

@@ -28,6 +28,8 @@ static const char usage[] =
 	"  --region R               this service's region [AWS_REGION, AWS_DEFAULT_REGION]\n"
 	"  --endpoint-url URL       S3-compatible endpoint for staging and destination\n"
 	"                           (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS)\n"
+	"  --catalog-bucket B       bucket of the backup catalogs (needed by archives with a\n"
+	"                           backup target in this region) [CATALOG_BUCKET]\n"
 	"  --metrics SINK           cloudwatch, emf or none [TRS_METRICS; cloudwatch, none\n"
 	"                           for dir:// queues]; namespace\n"
 	"                           [STACK_NAME, S3Compressor]\n"
@@ -62,7 +64,7 @@ static bool env_uint(const char *name, unsigned long long lo, unsigned long long
 }
 
 typedef struct serve_config {
-	const char *queue, *dest, *staging, *endpoint;
+	const char *queue, *dest, *staging, *endpoint, *catalog;
 	unsigned long long batch, visibility, workers, poll, grace;
 	bool batch_set, visibility_set, workers_set, poll_set, grace_set;
 	trs_metrics_sink metrics;
@@ -89,7 +91,7 @@ static int make_storages(trs_ctx *ctx, const serve_config *cfg, trs_storage **de
 int cmd_serve(int argc, char **argv)
 {
 	enum { O_QUEUE = 256, O_DEST, O_STAGING, O_BATCH, O_VIS, O_WORKERS, O_POLL, O_GRACE, O_REGION, O_ENDPOINT,
-	       O_METRICS, O_NOVERIFY, O_LEVEL, O_FORMAT };
+	       O_METRICS, O_NOVERIFY, O_LEVEL, O_FORMAT, O_CATALOG };
 	static const struct option opts[] = {
 		{"queue", required_argument, 0, O_QUEUE},
 		{"dest", required_argument, 0, O_DEST},
@@ -105,6 +107,7 @@ int cmd_serve(int argc, char **argv)
 		{"no-verify-ssl", no_argument, 0, O_NOVERIFY},
 		{"log-level", required_argument, 0, O_LEVEL},
 		{"log-format", required_argument, 0, O_FORMAT},
+		{"catalog-bucket", required_argument, 0, O_CATALOG},
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -116,6 +119,7 @@ int cmd_serve(int argc, char **argv)
 	cfg.metrics = TRS_METRICS_CLOUDWATCH; /* as the Python container: serve feeds the dashboards */
 	/* The environment first (the Python container's names); flags win below. */
 	cfg.queue = getenv("SQS_QUEUE_URL") && *getenv("SQS_QUEUE_URL") ? getenv("SQS_QUEUE_URL") : NULL;
+	cfg.catalog = getenv("CATALOG_BUCKET") && *getenv("CATALOG_BUCKET") ? getenv("CATALOG_BUCKET") : NULL;
 	if (!env_uint("MAX_MESSAGES_PER_BATCH", 1, 10, &cfg.batch, &cfg.batch_set) ||
 	    !env_uint("VISIBILITY_TIMEOUT", 1, 43200, &cfg.visibility, &cfg.visibility_set) ||
 	    !env_uint("MAX_WORKERS", 1, 1024, &cfg.workers, &cfg.workers_set) ||
@@ -135,6 +139,11 @@ int cmd_serve(int argc, char **argv)
 		case O_QUEUE: cfg.queue = optarg; break;
 		case O_DEST: cfg.dest = optarg; break;
 		case O_STAGING: cfg.staging = optarg; break;
+		case O_CATALOG:
+			if (!*optarg)
+				goto bad_value;
+			cfg.catalog = optarg;
+			break;
 		case O_REGION: co.region = optarg; break;
 		case O_ENDPOINT: cfg.endpoint = optarg; break;
 		case O_NOVERIFY: cfg.no_verify_ssl = 1; break;
@@ -256,6 +265,9 @@ int cmd_serve(int argc, char **argv)
 	so.staging = staging;
 	so.metrics = metrics;
 	so.queue_label = cfg.queue;
+	trs_process_options po = TRS_PROCESS_OPTIONS_INIT;
+	po.catalog_bucket = cfg.catalog;
+	so.process = &po;
 	rc = trs_serve(ctx, queue, dest, &so, &err);
 	if (rc < 0)
 		cli_log_msg(&log, TRS_LOG_ERROR, err.message, "code", trs_strerror(rc));

@@ -390,6 +390,25 @@ TRS_EXTERN(void) trs_metrics_record_report(trs_metrics *m, const trs_report *rep
 			trs__log(m->ctx, TRS_LOG_WARN, "archive metrics not recorded", "archive",
 				 report ? report->archive : NULL, "error", err.message, NULL);
 	}
+	/* Backup targets (FORMAT.md §5): one set per backup bucket, and one for the catalog bucket. */
+	for (size_t b = 0; report && b <= report->nbackups && report->catalog_bucket; b++) {
+		int catalog = b == report->nbackups;
+		trs_kv dim = {"TargetBucket", catalog ? report->catalog_bucket : report->backups[b].bucket};
+		metric_value v[2];
+		if (catalog) {
+			v[0] = (metric_value){"CatalogWrites", "Count", report->catalog_written ? 1 : 0};
+			v[1] = (metric_value){"FailedCatalogWrites", "Count",
+					      !report->catalog_written && report->backups_written ? 1 : 0};
+		} else {
+			v[0] = (metric_value){"BackupUploads", "Count", report->backups[b].written ? 1 : 0};
+			v[1] = (metric_value){"FailedBackupUploads", "Count",
+					      !report->backups[b].written && !report->dry_run ? 1 : 0};
+		}
+		trs_error err = TRS_ERROR_INIT;
+		if (emit(m, &dim, 1, v, 2, &err) < 0)
+			trs__log(m->ctx, TRS_LOG_WARN, "backup metrics not recorded", "archive", report->archive, "error",
+				 err.message, NULL);
+	}
 }
 
 TRS_EXTERN(int) trs_metrics_flush(trs_metrics *m, trs_error *err)

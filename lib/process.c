@@ -10,11 +10,13 @@
  * skips what was already written: it costs a second decompression, never
  * a second write.
  */
+#include "backup.h"
 #include "pipeline.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define CHUNK_MAX (8ull << 20)
 
@@ -27,6 +29,7 @@ typedef struct pending {
 
 typedef struct {
 	trs_run run;
+	trs_process_options opt; /* the caller's, at the current version */
 	trs_archive *archive;
 	trs_object_iter *it;
 	trs_manifest *manifest;
@@ -187,13 +190,76 @@ static int init_targets(walk *w, trs_error *err)
 	return 0;
 }
 
+/* Is the entry one of options->only (by relative_key or object_name)? */
+static int chosen(const trs_process_options *opt, const trs_manifest_object *e)
+{
+	if (!opt->nonly)
+		return 1;
+	for (size_t i = 0; i < opt->nonly; i++)
+		if (!strcmp(opt->only[i], e->relative_key) || !strcmp(opt->only[i], e->object_name))
+			return 1;
+	return 0;
+}
+
+/* Every name of options->only must select something: one that does not is a failure. */
+static int check_only(walk *w, trs_error *err)
+{
+	const trs_manifest *m = w->manifest;
+	for (size_t i = 0; i < w->opt.nonly; i++) {
+		const char *name = w->opt.only[i];
+		int found = 0;
+		for (size_t k = 0; k < trs_manifest_object_count(m) && !found; k++) {
+			const trs_manifest_object *e = trs_manifest_object_at(m, k);
+			found = !strcmp(name, e->relative_key) || !strcmp(name, e->object_name);
+		}
+		if (found)
+			continue;
+		char msg[TRS_ERROR_MESSAGE_SIZE];
+		snprintf(msg, sizeof(msg),
+			 "archive %s: no object named %s (by relative_key or object_name) in its manifest",
+			 w->run.report->archive, name);
+		trs__log(w->run.ctx, TRS_LOG_ERROR, msg, "archive", w->run.report->archive, "object", name, NULL);
+		if (trs__report_add_failure(w->run.report, name, "", "", TRS_ENOTFOUND, msg, err) < 0)
+			return TRS_ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * options->to_bucket: every object goes to that bucket alone. The manifest
+ * is ours (parsed for this run), so its targets are rewritten in place: the
+ * first becomes the new target, the others are moved out of this region.
+ */
+static int retarget(walk *w, trs_error *err)
+{
+	size_t n = trs_manifest_target_count(w->manifest);
+	if (!n)
+		return trs__error_set(err, TRS_EMANIFEST, "archive %s: its manifest has no targets; nothing to restore",
+				      w->run.report->archive);
+	for (size_t i = 0; i < n; i++) {
+		trs_manifest_target *t = (trs_manifest_target *)trs_manifest_target_at(w->manifest, i);
+		t->backup = 0;
+		if (i == 0) {
+			t->region = w->run.ctx->region;
+			t->bucket = w->opt.to_bucket;
+			t->storage_class = "";
+			t->kms_key_arn = "";
+		} else {
+			t->region = "";
+		}
+	}
+	return 0;
+}
+
 /* Objects with no put here are counted, not written. Returns 1 when there is work. */
 static int needs_work(walk *w, const trs_object *o)
 {
-	if (o->backup_targets)
-		trs__log(w->run.ctx, TRS_LOG_WARN,
-			 "backup targets are not restored by this version; the object goes to the other targets", "archive",
-			 w->run.report->archive, "relative_key", o->entry->relative_key, NULL);
+	if (!chosen(&w->opt, o->entry)) {
+		pthread_mutex_lock(&w->run.mu);
+		w->run.report->objects_unselected++;
+		pthread_mutex_unlock(&w->run.mu);
+		return 0;
+	}
 	if (o->nputs)
 		return 1;
 	if (!o->backup_targets) {
@@ -368,12 +434,54 @@ static unsigned int writer_threads(const trs_ctx *ctx, const trs_storage *s)
 	return ctx->max_inflight > ctx->workers ? ctx->max_inflight : ctx->workers;
 }
 
+/* The caller's options at this version: fields a version-1 caller does not have stay 0. */
+static int take_options(trs_process_options *out, const trs_process_options *given, trs_error *err)
+{
+	trs_process_options d = TRS_PROCESS_OPTIONS_INIT;
+	*out = d;
+	if (!given)
+		return 0;
+	if (given->version == 0 || given->version > TRS_PROCESS_OPTIONS_VERSION)
+		return trs__error_set(err, TRS_EINVAL, "trs_process_options has unknown version %u", given->version);
+	if (given->version == 1) {
+		out->dry_run = given->dry_run;
+		return 0;
+	}
+	*out = *given;
+	if (out->nonly && !out->only)
+		return trs__error_set(err, TRS_EINVAL, "trs_process_options: nonly without only");
+	if (out->to_bucket && !*out->to_bucket)
+		return trs__error_set(err, TRS_EINVAL, "trs_process_options: to_bucket is empty");
+	return 0;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The message of TRS_EPARTIAL: object failures first, else the first other failure. */
+static int partial_error(const trs_report *rep, trs_error *err)
+{
+	if (rep->objects_failed)
+		return trs__error_set(err, TRS_EPARTIAL,
+				      "archive %s: %llu of %llu objects failed (the others were written; running again is safe)",
+				      rep->archive, (unsigned long long)rep->objects_failed,
+				      (unsigned long long)(rep->objects_failed + rep->objects_written));
+	return trs__error_set(err, TRS_EPARTIAL, "%s (running again is safe)", rep->failures[0].message);
+}
+
 TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archive_source *source,
 			    const trs_process_options *options, trs_report **report_out, trs_error *err)
 {
 	*report_out = NULL;
 	if (!ctx || !storage || !source)
 		return trs__error_set(err, TRS_EINVAL, "trs_process needs a context, a storage and a source");
+	trs_process_options opt;
+	if (take_options(&opt, options, err) < 0)
+		return TRS_EINVAL;
 	if (!*ctx->region)
 		return trs__error_set(err, TRS_EINVAL,
 				      "no region is set: pass --region or set AWS_REGION (only targets in this "
@@ -392,7 +500,8 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 	w.run.ctx = ctx;
 	w.run.storage = storage;
 	w.run.report = rep;
-	w.run.dry_run = options ? options->dry_run : 0;
+	w.opt = opt;
+	w.run.dry_run = opt.dry_run;
 	rep->dry_run = w.run.dry_run;
 	w.chunk = ctx->max_memory / 8 < CHUNK_MAX ? ctx->max_memory / 8 : CHUNK_MAX;
 	if (w.chunk < 65536)
@@ -411,22 +520,34 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 		rep->objects_total = trs_manifest_object_count(w.manifest);
 		for (size_t i = 0; i < trs_manifest_warning_count(w.manifest); i++)
 			trs__log(ctx, TRS_LOG_WARN, trs_manifest_warning_at(w.manifest, i), "archive", rep->archive, NULL);
-		rc = init_targets(&w, err);
+		if (opt.to_bucket)
+			rc = retarget(&w, err);
+		if (rc == 0)
+			rc = init_targets(&w, err);
 	}
-	if (rc == 0 && (rc = trs_object_iter_new(&w.it, w.archive, w.manifest, ctx, err)) == 0)
+	/* A restore (only, to_bucket) is not a new backup; everything else plans its backups first, so that
+	 * a missing catalog bucket fails the archive before anything is written. */
+	int64_t backup_ms = opt.backup_time_ms ? opt.backup_time_ms : now_ms();
+	if (rc == 0 && !opt.nonly && !opt.to_bucket)
+		rc = trs__backup_plan(ctx, w.manifest, &opt, backup_ms, rep, err);
+	if (rc == 0 && opt.nonly && !rep->ntargets)
+		rc = trs__error_set(err, TRS_EINVAL,
+				    "archive %s has no non-backup target in %s to restore the chosen objects to; name "
+				    "a bucket (--to-bucket)",
+				    rep->archive, ctx->region);
+	if (rc == 0)
+		rc = check_only(&w, err);
+	/* Targets here that are all backups: the archive is stored as it is, its bodies are never walked. */
+	int walk_objects = !(rep->nbackups && !rep->ntargets);
+	if (rc == 0 && walk_objects && (rc = trs_object_iter_new(&w.it, w.archive, w.manifest, ctx, err)) == 0)
 		trs__object_iter_add_skipped(w.it, w.early_skipped);
 	double t1 = trs__now();
-	if (rc == 0)
+	if (rc == 0 && walk_objects)
 		rc = restore(&w, err);
 	free_pending(&w);
 	trs__run_finish(&w.run); /* every queued object finishes, whatever happened */
 	rep->seconds_restore = trs__now() - t1;
-	rep->members_skipped = w.it ? trs_object_iter_skipped_members(w.it) : 0;
-	if (rc == 0 && rep->nfailures)
-		rc = trs__error_set(err, TRS_EPARTIAL,
-				    "archive %s: %llu of %llu objects failed (the others were written; running again is safe)",
-				    rep->archive, (unsigned long long)rep->objects_failed,
-				    (unsigned long long)(rep->objects_failed + rep->objects_written));
+	rep->members_skipped = w.it ? trs_object_iter_skipped_members(w.it) : w.early_skipped;
 	if (w.archive) {
 		trs_archive_stats st;
 		trs_archive_get_stats(w.archive, &st);
@@ -440,12 +561,25 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 						 : st.members && w.manifest_index + 1 < st.members ? TRS_MANIFEST_MIDDLE
 												  : TRS_MANIFEST_LAST;
 	}
-	rep->seconds_total = trs__now() - t0;
 	if (w.manifest)
 		trs__log(ctx, TRS_LOG_DEBUG, "archive walked", "archive", rep->archive, "passes",
 			 rep->passes > 1 ? "2" : "1", NULL);
 	trs_object_iter_free(w.it);
-	trs_archive_close(w.archive);
+	trs_archive_close(w.archive); /* before the backups: an upload reads the source again */
+	/* Backups only after every object was written: a retry redoes the whole archive, and a backup
+	 * stored by a failed attempt would be a second copy under another timestamp. */
+	if (rc == 0 && rep->nbackups && rep->nfailures) {
+		trs__log(ctx, TRS_LOG_WARN, "objects failed; the backup is left for the next attempt", "archive",
+			 rep->archive, NULL);
+		rep->backups_failed = rep->nbackups;
+	} else if (rc == 0 && rep->nbackups) {
+		double tb = trs__now();
+		rc = trs__backup_write(ctx, storage, source, &opt, w.manifest, backup_ms, rep, err);
+		rep->seconds_restore += trs__now() - tb;
+	}
+	if (rc == 0 && rep->nfailures)
+		rc = partial_error(rep, err);
+	rep->seconds_total = trs__now() - t0;
 	trs_manifest_free(w.manifest);
 	return rc;
 }
@@ -464,6 +598,13 @@ TRS_EXTERN(void) trs_report_free(trs_report *rep)
 	for (size_t i = 0; i < rep->ntargets; i++)
 		free(rep->targets[i].bucket);
 	free(rep->targets);
+	for (size_t i = 0; i < rep->nbackups; i++) {
+		free(rep->backups[i].bucket);
+		free(rep->backups[i].key);
+	}
+	free(rep->backups);
+	free(rep->catalog_bucket);
+	free(rep->catalog_key);
 	free(rep->archive);
 	free(rep);
 }

@@ -175,8 +175,18 @@ static archive_result restore_archive(serve_state *s, const trs_queue_message *m
 		rc = 0;
 		goto out;
 	}
-	if (rc == 0)
-		rc = trs_process(&s->run_ctx, s->dest, &src, s->o.process, &report, &err);
+	if (rc == 0) {
+		/* The archive's place in staging: a backup target copies it from there server-side. */
+		trs_process_options po = TRS_PROCESS_OPTIONS_INIT;
+		if (s->o.process && s->o.process->version >= 2)
+			po = *s->o.process;
+		else if (s->o.process)
+			po.dry_run = s->o.process->dry_run;
+		po.archive_storage = s->staging;
+		po.archive_bucket = ref->bucket;
+		po.archive_key = ref->key;
+		rc = trs_process(&s->run_ctx, s->dest, &src, &po, &report, &err);
+	}
 	if (rc == 0)
 		rc = trs_fetch_finish(f, &err);
 	if (report)
@@ -194,7 +204,8 @@ static archive_result restore_archive(serve_state *s, const trs_queue_message *m
 	}
 	if (report && s->o.metrics) {
 		bool unreadable = rc < 0 && rc != TRS_EPARTIAL && rc != TRS_ECANCELED && report->objects_written == 0 &&
-				  report->puts_failed == 0 && rc != TRS_ENET && rc != TRS_EHTTP && rc != TRS_EAUTH;
+				  report->puts_failed == 0 && rc != TRS_ENET && rc != TRS_EHTTP && rc != TRS_EAUTH &&
+				  rc != TRS_EINVAL;
 		trs_metrics_record_report(s->o.metrics, report, unreadable);
 	}
 	fmt_secs(secs, sizeof(secs), trs__now() - t0);
@@ -202,12 +213,13 @@ static archive_result restore_archive(serve_state *s, const trs_queue_message *m
 		fmt_u64(n1, sizeof(n1), report ? report->objects_written : 0);
 		fmt_u64(n2, sizeof(n2), report ? report->objects_skipped : 0);
 		fmt_u64(n3, sizeof(n3), report ? report->bytes_written : 0);
-		char dl[32], cl[32];
+		char dl[32], cl[32], bw[32];
+		fmt_u64(bw, sizeof(bw), report ? report->backups_written : 0);
 		fmt_secs(dl, sizeof(dl), report ? report->seconds_download : 0);
 		fmt_secs(cl, sizeof(cl), report ? report->seconds_cleanup : 0);
 		trs__log(s->ctx, TRS_LOG_INFO, "archive restored", "queue", s->label, "message_id", m->id, "bucket",
 			 ref->bucket, "key", ref->key, "objects_written", n1, "objects_skipped", n2, "bytes_written", n3,
-			 "seconds", secs, "seconds_download", dl, "seconds_cleanup", cl, NULL);
+			 "backups_written", bw, "seconds", secs, "seconds_download", dl, "seconds_cleanup", cl, NULL);
 	} else {
 		fmt_u64(n1, sizeof(n1), report ? report->objects_failed : 0);
 		fmt_u64(n2, sizeof(n2), report ? report->puts_failed : 0);
@@ -393,8 +405,14 @@ int trs_serve(trs_ctx *ctx, trs_queue *queue, trs_storage *destination, const tr
 	snprintf(b, sizeof(b), "%u", s->o.max_messages);
 	snprintf(v, sizeof(v), "%u", s->o.visibility_timeout);
 	snprintf(w, sizeof(w), "%u", s->o.wait_seconds);
+	const char *catalog = s->o.process && s->o.process->version >= 2 ? s->o.process->catalog_bucket : NULL;
 	trs__log(ctx, TRS_LOG_INFO, "serving", "queue", s->label, "batch", b, "visibility_timeout", v, "poll_interval",
-		 w, "region", trs_ctx_region(ctx), NULL);
+		 w, "region", trs_ctx_region(ctx), "catalog_bucket", catalog && *catalog ? catalog : "(none)", NULL);
+	if (!catalog || !*catalog)
+		trs__log(ctx, TRS_LOG_INFO,
+			 "no catalog bucket: archives with a backup target in this region will fail (and stay queued) "
+			 "until CATALOG_BUCKET is set",
+			 "queue", s->label, NULL);
 
 	bool received_once = false;
 	double backoff = 1.0;

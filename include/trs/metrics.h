@@ -74,6 +74,8 @@ TRS_EXTERN(int) trs_metrics_put(trs_metrics *m, const char *name, const char *un
  * ObjectRestoreTime, ProcessingTimeByStage (one datum per stage), ObjectsProcessed,
  * SkippedObjects, FailedTargetUploads, and FailedDecompressions when the
  * archive could not be read (`archive_failed`). Per target bucket of the report.
+ * With backup targets: BackupUploads / FailedBackupUploads per backup bucket
+ * and CatalogWrites / FailedCatalogWrites for the catalog bucket (Count).
  * `report` may be NULL (with archive_failed: the archive failed before a
  * report existed). An archive without targets in this region is recorded
  * with TargetBucket "none". Errors are logged, never returned.

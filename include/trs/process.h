@@ -34,6 +34,15 @@ typedef struct trs_report_target {
 	uint64_t bytes_written;
 } trs_report_target;
 
+/** What one backup target received: the archive itself (FORMAT.md §5). */
+typedef struct trs_report_backup {
+	char *bucket;
+	char *key;                   /* <source_prefix>/backup_<unix-ms>.tar.zst */
+	int written;
+	int copied;                  /* server-side copy (else: the bytes were uploaded) */
+	uint64_t bytes;
+} trs_report_backup;
+
 typedef struct trs_report {
 	char *archive;
 	uint64_t objects_total;     /* manifest entries */
@@ -59,22 +68,73 @@ typedef struct trs_report {
 	trs_failure *failures;
 	size_t nfailures;
 	int dry_run;
+	/* Backup targets of this region (FORMAT.md §5). */
+	uint64_t backups_written;    /* backup buckets that received the archive */
+	uint64_t backups_failed;     /* backup buckets that did not (each also a trs_failure) */
+	uint64_t catalog_rows;       /* rows of the catalog written; 0 when none was */
+	trs_report_backup *backups;  /* one per backup bucket of this region, in manifest order */
+	size_t nbackups;
+	char *catalog_bucket;        /* NULL when the archive has no backup target here */
+	char *catalog_key;           /* the catalog's key (set even when its write failed) */
+	int catalog_written;
+	uint64_t objects_unselected; /* objects not chosen by trs_process_options.only */
 } trs_report;
 
-#define TRS_PROCESS_OPTIONS_VERSION 1
+/*
+ * Version 1 has only dry_run; version 2 adds the rest. A caller built with
+ * TRS_PROCESS_OPTIONS_INIT always gets the version its fields match.
+ */
+#define TRS_PROCESS_OPTIONS_VERSION 2
 
 typedef struct trs_process_options {
 	unsigned int version;
 	int dry_run;                 /* read and check everything, write nothing */
+	/*
+	 * Where the archive itself is stored, when it is (staging). A backup
+	 * target then gets a server-side copy of it (trs_storage_copy) when
+	 * archive_storage is the destination storage itself; otherwise the
+	 * archive's bytes are uploaded from the source (read again from its
+	 * start: a path, an fd, memory, or a rewindable source such as
+	 * trs_fetch's spool).
+	 */
+	trs_storage *archive_storage;
+	const char *archive_bucket;
+	const char *archive_key;
+	/* Where backup catalogs go (CATALOG_BUCKET), in the destination storage.
+	 * NULL or "": an archive with a backup target in this region fails with
+	 * TRS_EINVAL before anything is written. */
+	const char *catalog_bucket;
+	int64_t backup_time_ms;      /* the backup's unix-ms timestamp; 0: now */
+	/*
+	 * Restore only these objects, each named by relative_key or object_name
+	 * (a name may select several). Other objects are counted in
+	 * objects_unselected, not failed; a name that matches nothing is a
+	 * failure. With `only` or `to_bucket`, backup targets are not written: a
+	 * restore is not a new backup.
+	 */
+	const char *const *only;
+	size_t nonly;
+	/* Write every object to this bucket (the object's own storage class, no
+	 * KMS key) instead of the manifest's targets. NULL: the manifest's
+	 * non-backup targets in this region. */
+	const char *to_bucket;
 } trs_process_options;
 
-#define TRS_PROCESS_OPTIONS_INIT {TRS_PROCESS_OPTIONS_VERSION, 0}
+#define TRS_PROCESS_OPTIONS_INIT {TRS_PROCESS_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 
 /**
- * Restore one archive. Returns 0 when every object for this region was
- * written; TRS_EPARTIAL when some failed (the report lists them, the others
- * were written, running again is safe); another negative code when the
- * archive could not be read at all (TRS_EARCHIVE, TRS_EMANIFEST, ...).
+ * Restore one archive. Objects go to the non-backup targets of this region;
+ * backup targets of this region get the archive unchanged plus one catalog
+ * row per object in options->catalog_bucket (FORMAT.md §5). An archive
+ * whose targets here are all backups is not walked past its manifest.
+ *
+ * Returns 0 when every object and every backup for this region was
+ * written; TRS_EPARTIAL when some failed (the report lists them, a failed
+ * backup copy or catalog write as a trs_failure naming its bucket and key;
+ * the rest was written, running again is safe); TRS_EINVAL for a backup
+ * target without a catalog bucket, or `only` with no target to restore to;
+ * another negative code when the archive could not be read at all
+ * (TRS_EARCHIVE, TRS_EMANIFEST, ...).
  * *report is allocated in every case where it is non-NULL on return; free it
  * with trs_report_free.
  */

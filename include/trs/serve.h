@@ -9,6 +9,12 @@
  * message. Anything else keeps both: the visibility timeout brings the
  * message back and the next attempt redoes the work (puts are idempotent).
  *
+ * - Backup targets (FORMAT.md §5) get a server-side copy of the archive
+ *   when staging is the destination storage itself, else an upload from
+ *   the fetched spool; options->process->catalog_bucket must be set for
+ *   them (an archive with a backup target and no catalog bucket fails and
+ *   keeps its message). A failed backup copy or catalog write keeps the
+ *   archive and the message like a failed object.
  * - An archive that is already gone (a redelivery after success) counts as
  *   done. A message is deleted only when all its archives are done.
  * - A poison message (not a notification we know, FORMAT.md §3) is logged
