@@ -28,7 +28,8 @@ static const char usage[] =
 	"  --region R              this service's region (default: AWS_REGION, AWS_DEFAULT_REGION)\n"
 	"  --dry-run               read and check everything, write nothing\n"
 	"  --json                  print the report as JSON on stdout\n"
-	"  --workers N             parallel writers (default: cpu count)\n"
+	"  --workers N             parallel writers to a local directory (default: cpu count)\n"
+	"  --max-inflight N        concurrent transfers to S3 (default 32)\n"
 	"  --max-memory BYTES      object data buffered in flight (default 256M)\n"
 	"  --max-ratio N           refuse archives expanding more than N:1 (default: no limit)\n"
 	"  --max-decompressed BYTES  refuse archives expanding beyond BYTES (default 16T)\n"
@@ -173,7 +174,7 @@ static void log_summary(cli_log *log, const trs_report *r, int rc)
 int cmd_process(int argc, char **argv)
 {
 	enum { O_DEST = 256, O_REGION, O_DRY, O_JSON, O_WORKERS, O_MEM, O_RATIO, O_MAXDEC, O_MAXMAN, O_NOPROG, O_LEVEL, O_FORMAT,
-	       O_ENDPOINT, O_THRESHOLD, O_PARTSIZE, O_NOVERIFY, O_METRICS, O_CATALOG };
+	       O_ENDPOINT, O_THRESHOLD, O_PARTSIZE, O_NOVERIFY, O_INFLIGHT, O_METRICS, O_CATALOG };
 	static const struct option opts[] = {
 		{"dest", required_argument, 0, O_DEST},
 		{"region", required_argument, 0, O_REGION},
@@ -191,6 +192,7 @@ int cmd_process(int argc, char **argv)
 		{"multipart-threshold", required_argument, 0, O_THRESHOLD},
 		{"part-size", required_argument, 0, O_PARTSIZE},
 		{"no-verify-ssl", no_argument, 0, O_NOVERIFY},
+		{"max-inflight", required_argument, 0, O_INFLIGHT},
 		{"metrics", required_argument, 0, O_METRICS},
 		{"catalog-bucket", required_argument, 0, O_CATALOG},
 		{"help", no_argument, 0, 'h'},
@@ -257,6 +259,11 @@ int cmd_process(int argc, char **argv)
 				goto bad_value;
 			break;
 		case O_NOVERIFY: s3o.no_verify_ssl = 1; break;
+		case O_INFLIGHT:
+			if (!cli_parse_uint(optarg, 1024, &v) || v == 0)
+				goto bad_value;
+			co.max_inflight = (unsigned)v;
+			break;
 		case O_METRICS:
 			if (trs_metrics_sink_parse(optarg, &metrics_sink) < 0)
 				goto bad_value;

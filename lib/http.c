@@ -399,6 +399,10 @@ int trs__http_do(trs__http *h, const trs__http_request *req, trs__http_response 
 	if (req->timeout_ms)
 		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, req->timeout_ms);
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+	/* Each curl_easy_perform runs in a private multi whose idle-connection limit
+	 * defaults to 4: with many threads sharing one cache, every other connection
+	 * would be closed after one request. Keep one per in-flight transfer. */
+	curl_easy_setopt(c, CURLOPT_MAXCONNECTS, 256L);
 #if LIBCURL_VERSION_NUM >= 0x075500
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 #else

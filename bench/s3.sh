@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# S3 restore benchmark on loopback: `trs process` to an S3 endpoint against
+# what a user would otherwise run: unpack with `zstd -dc | tar -x`, then
+# upload the directory with `aws s3 cp --recursive` (the plain way) or
+# `rclone copy --transfers 32` (the fast way). Medians of RUNS runs each,
+# interleaved, in one run, against two servers started here on 127.0.0.1:
+#   nginx  - Debian's nginx with WebDAV storing PUT /bucket/key as files: a
+#            fast sink that shows what the clients can do;
+#   s3rver - npm's s3rver, full S3 semantics but slow per request.
+# usage: bench/s3.sh [OBJECTS] [OBJECT_BYTES] [RUNS] [AWS_RUNS]
+set -eu
+cd "$(dirname "$0")/.."
+top=$PWD
+objects=${1:-20000}
+object_bytes=${2:-2048}
+runs=${3:-5}
+aws_runs=${4:-$runs}
+trs=${TRS:-$top/build/cli/trs}
+servers=${SERVERS:-"nginx s3rver"}
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need nginx || ! need rclone; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light rclone >/dev/null
+fi
+s3rver=${S3RVER:-/opt/trs-bench/node_modules/.bin/s3rver}
+if [ ! -x "$s3rver" ]; then
+	mkdir -p /opt/trs-bench
+	(cd /opt/trs-bench && npm install --silent s3rver@3 >/dev/null)
+fi
+need aws || { echo "awscli is needed (pip/pyenv)"; exit 2; }
+
+work=$(mktemp -d /tmp/trs-s3bench.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# The archive, built the source side's way (trs pack: PAX, objects first, manifest last).
+mkdir -p "$work/in"
+python3 - "$work/in" "$objects" "$object_bytes" <<'PY'
+import os, random, sys
+root, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rnd = random.Random(7)
+alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789 {}:,\n"
+for i in range(n):
+    d = os.path.join(root, "part-%02d" % (i % 50))
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "obj-%06d.json" % i), "wb") as f:
+        f.write(bytes(rnd.choice(alphabet) for _ in range(size)))
+PY
+"$trs" pack "$work/in" -o "$work/a.tar.zst" --target bench-1:dest-a >/dev/null 2>&1
+rm -rf "$work/in"
+
+export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=benchbenchbench AWS_DEFAULT_REGION=bench-1 \
+	AWS_EC2_METADATA_DISABLED=true AWS_REGION=bench-1
+
+start_nginx() {
+	local port=$1 root=$work/nginx-root
+	mkdir -p "$root/dest-a" "$work/nginx-tmp"
+	chmod 755 "$work"
+	chmod -R a+rwX "$root" "$work/nginx-tmp" # nginx's workers run as an unprivileged user
+	cat >"$work/nginx.conf" <<CONF
+worker_processes 2;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	client_body_temp_path $work/nginx-tmp;
+	client_max_body_size 0;
+	server {
+		listen 127.0.0.1:$port reuseport;
+		root $root;
+		location / {
+			dav_methods PUT DELETE;
+			create_full_put_path on;
+			dav_access user:rw group:r all:r;
+		}
+	}
+}
+CONF
+	nginx -c "$work/nginx.conf" -g 'daemon off;' &
+	pids+=($!)
+}
+
+start_s3rver() {
+	local port=$1
+	mkdir -p "$work/s3rver"
+	"$s3rver" -d "$work/s3rver" -a 127.0.0.1 -p "$port" --silent --configure-bucket dest-a >/dev/null 2>&1 &
+	pids+=($!)
+}
+
+wait_port() {
+	for _ in $(seq 100); do
+		python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $1), 0.2)" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "server on port $1 did not start" >&2
+	return 1
+}
+
+secs() { # run a command, print its wall seconds
+	local t0 t1
+	t0=$(date +%s.%N)
+	"$@" >/dev/null 2>"$work/last-err" || { echo "FAILED: $*" >&2; tail -5 "$work/last-err" >&2; return 1; }
+	t1=$(date +%s.%N)
+	echo "$t1 - $t0" | bc -l
+}
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+reset_sink() { # empty the bucket between runs
+	case $1 in
+	nginx) rm -rf "$work/nginx-root/dest-a" && mkdir -m 777 -p "$work/nginx-root/dest-a" ;;
+	s3rver) rm -rf "$work/s3rver/dest-a" && mkdir -p "$work/s3rver" && kill "${pids[-1]}" && wait "${pids[-1]}" 2>/dev/null || true
+		unset 'pids[-1]'; start_s3rver "$2"; wait_port "$2" ;;
+	esac
+}
+
+unpack() { rm -rf "$work/out" && mkdir -p "$work/out" && zstd -dc "$work/a.tar.zst" | tar -x -C "$work/out"; }
+run_trs() { "$trs" process "$work/a.tar.zst" --endpoint-url "$1" --region bench-1 --no-progress --log-level error; }
+run_aws() { unpack && aws s3 cp --recursive --only-show-errors "$work/out/objects" s3://dest-a/ --endpoint-url "$1"; }
+run_rclone() {
+	unpack && env -u AWS_CA_BUNDLE RCLONE_CONFIG_SINK_TYPE=s3 RCLONE_CONFIG_SINK_PROVIDER=Other RCLONE_CONFIG_SINK_ENDPOINT=$1 \
+		RCLONE_CONFIG_SINK_ACCESS_KEY_ID=bench RCLONE_CONFIG_SINK_SECRET_ACCESS_KEY=benchbenchbench \
+		rclone copy "$work/out/objects" sink:dest-a --transfers 32 --no-check-dest --s3-no-check-bucket --s3-no-head
+}
+
+printf 'archive: %d objects of %d bytes, %.1f MiB compressed; %d runs (awscli %d); %s, %s cores\n' "$objects" \
+	"$object_bytes" "$(echo "$(stat -c %s "$work/a.tar.zst")/1048576" | bc -l)" "$runs" "$aws_runs" \
+	"$(lscpu | sed -n 's/^Model name: *//p' | head -1)" "$(nproc)"
+for server in $servers; do
+	port=$(free_port)
+	case $server in
+	nginx) start_nginx "$port" ;;
+	s3rver) start_s3rver "$port" ;;
+	esac
+	wait_port "$port"
+	url=http://127.0.0.1:$port
+	: >"$work/trs.t"; : >"$work/aws.t"; : >"$work/rclone.t"
+	for i in $(seq "$runs"); do
+		reset_sink "$server" "$port"; secs run_trs "$url" >>"$work/trs.t"
+		reset_sink "$server" "$port"; secs run_rclone "$url" >>"$work/rclone.t"
+		if [ "$i" -le "$aws_runs" ]; then reset_sink "$server" "$port"; secs run_aws "$url" >>"$work/aws.t"; fi
+	done
+	count=$(case $server in nginx) find "$work/nginx-root/dest-a" -type f | wc -l ;; *) echo "?" ;; esac)
+	/usr/bin/time -o "$work/rss" -f %M "$trs" process "$work/a.tar.zst" --endpoint-url "$url" --region bench-1 \
+		--no-progress --log-level error >/dev/null 2>&1 || true
+	t_trs=$(median <"$work/trs.t"); t_aws=$(median <"$work/aws.t"); t_rc=$(median <"$work/rclone.t")
+	echo "== $server (objects in the bucket after the last aws run: $count)"
+	printf '  trs process                      median %7.2f s  (%s)\n' "$t_trs" "$(tr '\n' ' ' <"$work/trs.t")"
+	printf '  zstd|tar + rclone --transfers 32 median %7.2f s  (%s)\n' "$t_rc" "$(tr '\n' ' ' <"$work/rclone.t")"
+	printf '  zstd|tar + aws s3 cp --recursive median %7.2f s  (%s)\n' "$t_aws" "$(tr '\n' ' ' <"$work/aws.t")"
+	printf '  speed-up vs rclone %.1fx, vs awscli %.1fx; trs peak RSS %s KiB\n' \
+		"$(echo "$t_rc/$t_trs" | bc -l)" "$(echo "$t_aws/$t_trs" | bc -l)" "$(cat "$work/rss")"
+	kill "${pids[-1]}" 2>/dev/null || true
+	wait "${pids[-1]}" 2>/dev/null || true
+	unset 'pids[-1]'
+done
