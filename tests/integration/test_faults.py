@@ -229,3 +229,31 @@ def test_kill_9_mid_archive_then_restart_completes_the_restore():
             got = s3.get_object(Bucket="dest-a", Key=mkarchive.destination_key(o))["Body"].read()
             assert got == o["data"], o["relative_key"]
         assert os.listdir(tmp) == [], os.listdir(tmp)
+
+
+def test_lost_complete_multipart_answer_still_restores():
+    """CompleteMultipartUpload reached the server but its answer was cut: the
+    client sends it again (moto, like S3 shortly after a completion, accepts
+    the repeat) and the object is there, whole, with no upload left over."""
+    objects = [{"relative_key": "lost/complete.bin", "data": rnd(11 * MIB, 77)}]
+    targets = [{"region": REGION, "bucket": "dest-a"}]
+    with util.MotoServer() as m, util.tempdir() as d:
+        s3 = m.client("s3")
+        make_buckets(s3, "dest-a")
+        path = os.path.join(d, "a.tar.zst")
+        mkarchive.build_archive(path, objects, targets, level=1)
+
+        def complete(method, target, headers):
+            return method == "POST" and "uploadId=" in target
+
+        with faultproxy.FaultProxy(m.url, cut=1.0, eligible=complete, max_faults_per_request=1,
+                                   cut_methods=("POST",), time_limit=120) as proxy:
+            env = m.env()
+            env["AWS_ENDPOINT_URL"] = proxy.url
+            res = util.run_trs(["process", path, "--json", "--no-progress", "--multipart-threshold", "5242880",
+                                "--part-size", "5242880"], env=env, timeout=60)
+            counts = proxy.summary()
+        assert counts["cut"] == 1, counts
+        util.expect_exit(res, 0, "process with a lost CompleteMultipartUpload answer")
+        check_exact(s3, objects, ["dest-a"])
+        no_multipart_uploads(s3, "dest-a")
