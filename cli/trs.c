@@ -17,6 +17,7 @@ static const char usage[] =
 	"                                                      write an archive in the source side's format\n"
 	"  serve --queue URL [--dest file://DIR] [--batch N]  consume S3 notifications from SQS (or dir://PATH)\n"
 	"  head STORAGE BUCKET KEY                             show a restored object's tags, class, metadata\n"
+	"  restore-backup s3://BUCKET/KEY --object NAME ...    restore chosen objects from a backup archive\n"
 	"\n"
 	"  trs <command> --help    options of a command\n"
 	"  trs --version           version of trs and libtrs\n"
@@ -50,6 +51,8 @@ int main(int argc, char **argv)
 		return cmd_head(argc - 1, argv + 1);
 	if (!strcmp(cmd, "serve"))
 		return cmd_serve(argc - 1, argv + 1);
+	if (!strcmp(cmd, "restore-backup"))
+		return cmd_restore_backup(argc - 1, argv + 1);
 	fprintf(stderr, "trs: unknown command '%s'\n\n%s", cmd, usage);
 	return EXIT_USAGE;
 }
