@@ -266,13 +266,15 @@ def test_backup_target_gets_no_objects():
                {"region": REGION, "bucket": "dest-backup", "backup": True}]
     with sandbox() as sb:
         a = sb.archive(objects=objects, targets=targets)
-        res = process(a, sb.out)
+        res = process(a, sb.out, "--catalog-bucket", "catalog")
         expect_exit(res, 0)
         tree = sb.result()
         want = expected_keys(objects)
         assert set(tree.get("dest-a", {})) == set(want), sorted(tree)
         leaked = set(tree.get("dest-backup", {})) & set(want)
         assert not leaked, "backup target received objects %r" % sorted(leaked)
+        # it gets the archive itself instead (tests/integration/test_backup.py)
+        assert [os.path.basename(k).startswith("backup_") for k in tree.get("dest-backup", {})] == [True], sorted(tree)
 
 
 def test_no_targets_is_nothing_to_do():
