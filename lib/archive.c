@@ -119,6 +119,11 @@ static int64_t source_read(trs_archive *a, trs_error *err)
 static int zstd_failure(trs_archive *a, size_t code, trs_error *err)
 {
 	ZSTD_ErrorCode ec = ZSTD_getErrorCode(code);
+	if (ec == ZSTD_error_memory_allocation)
+		return trs__error_set(err, TRS_ENOMEM,
+				      "archive %s: not enough memory for its zstd window (the frame asks for up to 2^%u "
+				      "bytes); give the service more memory (or lower the context's max_window_log)",
+				      a->name, a->ctx->max_window_log);
 	if (ec == ZSTD_error_frameParameter_windowTooLarge)
 		return trs__error_set(err, TRS_ELIMIT,
 				      "archive %s: its zstd window is larger than 2^%u bytes; refusing it "
