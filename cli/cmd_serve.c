@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 static const char usage[] =
@@ -228,8 +229,15 @@ int cmd_serve(int argc, char **argv)
 			 "no region: pass --region or set AWS_REGION / AWS_DEFAULT_REGION (only targets in this "
 			 "service's region are restored)");
 	}
-	if (rc == 0)
+	if (rc == 0 && (strncasecmp(cfg.queue, "https://", 8) == 0 || strncasecmp(cfg.queue, "http://", 7) == 0)) {
+		/* SQS gets the same TLS setting as S3 and CloudWatch. */
+		trs_sqs_options qo = TRS_SQS_OPTIONS_INIT;
+		qo.queue_url = cfg.queue;
+		qo.no_verify_ssl = cfg.no_verify_ssl;
+		rc = trs_queue_sqs_new(&queue, ctx, &qo, &err);
+	} else if (rc == 0) {
 		rc = trs_queue_open(&queue, ctx, cfg.queue, &err);
+	}
 	if (rc == 0)
 		rc = make_storages(ctx, &cfg, &dest, &staging, &err);
 	if (rc == 0 && cfg.metrics != TRS_METRICS_NONE) {
