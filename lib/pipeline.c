@@ -126,7 +126,9 @@ int trs__budget_acquire(trs_run *r, uint64_t n, int wait)
 			pthread_mutex_unlock(&r->mu);
 			return -1;
 		}
-		pthread_cond_wait(&r->cv, &r->mu);
+		r->space_waiters++;
+		pthread_cond_wait(&r->space_cv, &r->mu);
+		r->space_waiters--;
 	}
 	r->budget_used += n;
 	pthread_mutex_unlock(&r->mu);
@@ -139,7 +141,8 @@ void trs__budget_release(trs_run *r, uint64_t n)
 		return;
 	pthread_mutex_lock(&r->mu);
 	r->budget_used -= n;
-	pthread_cond_broadcast(&r->cv);
+	if (r->space_waiters)
+		pthread_cond_broadcast(&r->space_cv);
 	pthread_mutex_unlock(&r->mu);
 }
 
@@ -253,7 +256,7 @@ void trs__job_submit(trs_run *r, trs_job *j)
 		r->head = j;
 	r->tail = j;
 	r->busy++;
-	pthread_cond_broadcast(&r->cv);
+	pthread_cond_signal(&r->work_cv); /* one job, one worker: no herd */
 	pthread_mutex_unlock(&r->mu);
 }
 
@@ -508,7 +511,7 @@ static void *worker(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&r->mu);
 		while (!r->head && !r->stopping)
-			pthread_cond_wait(&r->cv, &r->mu);
+			pthread_cond_wait(&r->work_cv, &r->mu);
 		trs_job *j = r->head;
 		if (!j) {
 			pthread_mutex_unlock(&r->mu);
@@ -521,8 +524,8 @@ static void *worker(void *arg)
 		execute(r, j);
 		job_unref(r, j);
 		pthread_mutex_lock(&r->mu);
-		r->busy--;
-		pthread_cond_broadcast(&r->cv);
+		if (--r->busy == 0)
+			pthread_cond_signal(&r->idle_cv);
 		pthread_mutex_unlock(&r->mu);
 	}
 }
@@ -530,7 +533,9 @@ static void *worker(void *arg)
 int trs__run_start(trs_run *r, unsigned int threads, trs_error *err)
 {
 	pthread_mutex_init(&r->mu, NULL);
-	pthread_cond_init(&r->cv, NULL);
+	pthread_cond_init(&r->work_cv, NULL);
+	pthread_cond_init(&r->space_cv, NULL);
+	pthread_cond_init(&r->idle_cv, NULL);
 	r->budget_max = r->ctx->max_memory;
 	if (threads < 1)
 		threads = 1;
@@ -551,15 +556,17 @@ void trs__run_finish(trs_run *r)
 {
 	pthread_mutex_lock(&r->mu);
 	while (r->busy)
-		pthread_cond_wait(&r->cv, &r->mu);
+		pthread_cond_wait(&r->idle_cv, &r->mu);
 	r->stopping = 1;
-	pthread_cond_broadcast(&r->cv);
+	pthread_cond_broadcast(&r->work_cv);
 	pthread_mutex_unlock(&r->mu);
 	for (unsigned int i = 0; i < r->nthreads; i++)
 		pthread_join(r->threads[i], NULL);
 	free(r->threads);
 	r->threads = NULL;
 	r->nthreads = 0;
-	pthread_cond_destroy(&r->cv);
+	pthread_cond_destroy(&r->work_cv);
+	pthread_cond_destroy(&r->space_cv);
+	pthread_cond_destroy(&r->idle_cv);
 	pthread_mutex_destroy(&r->mu);
 }

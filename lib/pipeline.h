@@ -55,7 +55,10 @@ struct trs_run {
 	int dry_run;
 
 	pthread_mutex_t mu;
-	pthread_cond_t cv;         /* queue, budget, completion */
+	pthread_cond_t work_cv;    /* a job was queued (or stop) */
+	pthread_cond_t space_cv;   /* budget was released */
+	pthread_cond_t idle_cv;    /* no job queued or running */
+	unsigned int space_waiters;
 	trs_job *head, *tail;
 	uint64_t budget_max;
 	uint64_t budget_used;

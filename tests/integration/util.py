@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -106,15 +107,23 @@ def run_trs(args, timeout=120, env=None, region=REGION, cwd=None,
             stdin=subprocess.DEVNULL):
     """Run trs with ``args``; returns a Result with the exit code (negative
     signal number when killed by a signal), output, wall time and the child's
-    own peak RSS (KiB, from wait4). On timeout the process is killed and an
-    AssertionError raised."""
+    own peak RSS (KiB).
+
+    The peak comes from GNU time wrapped around trs when it is installed: a
+    child forked straight from this (possibly large) Python process would
+    report Python's RSS at the fork as its own peak. Without GNU time, wait4's
+    ru_maxrss is used. On timeout the process is killed and an AssertionError
+    raised."""
     binary = trs_bin()
     argv = [binary] + [str(a) for a in args]
     if env is None:
         env = clean_env(region)
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    gnu_time = shutil.which("time", path="/usr/bin")
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile(prefix="trs-rss-") as rss_file:
+        run_argv = ([gnu_time, "-o", rss_file.name, "-f", "%M"] + argv) if gnu_time else argv
         t0 = time.monotonic()
-        p = subprocess.Popen(argv, stdout=out, stderr=err, stdin=stdin,
+        p = subprocess.Popen(run_argv, stdout=out, stderr=err, stdin=stdin,
                              env=env, cwd=cwd, start_new_session=True)
         status = rusage = None
         try:
@@ -132,11 +141,20 @@ def run_trs(args, timeout=120, env=None, region=REGION, cwd=None,
             raise
         p.returncode = (-os.WTERMSIG(status) if os.WIFSIGNALED(status)
                         else os.WEXITSTATUS(status))
+        maxrss = rusage.ru_maxrss
+        if gnu_time:
+            report = open(rss_file.name).read()
+            m = re.search(r"terminated by signal (\d+)", report)
+            if m:
+                p.returncode = -int(m.group(1))
+            nums = [int(x) for x in re.findall(r"^(\d+)$", report, re.M)]
+            if nums:
+                maxrss = nums[-1]
         elapsed = time.monotonic() - t0
         out.seek(0)
         err.seek(0)
         return Result(argv, p.returncode, out.read(), err.read(), elapsed,
-                      rusage.ru_maxrss)
+                      maxrss)
 
 
 def _kill(p):
