@@ -15,26 +15,6 @@
 #define TRS_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
 #define TRS_PRINTF(f, a)
-/* "manifest.json" or "./manifest.json" (lib/archive.c). */
-int trs__archive_is_manifest(const char *path);
-
-/* A trs_memory_body not yet read: its bytes are all there and cannot fail (lib/storage.c). */
-int trs__is_memory_body(const trs_body *body);
-
-/* lib/object.c, for the pipeline (lib/process.c). */
-int trs__plain_md5(const char *etag, char out[33]);
-/* Join a member read outside the iterator (its bytes held by the caller). */
-int trs__object_iter_join(trs_object_iter *it, const char *path, uint64_t size, const trs_object **out,
-			  trs_error *err);
-void trs__object_iter_defer_missing(trs_object_iter *it, int defer);
-/* The archive was rewound: walk it again, skipping members already joined, and
- * warning only about members before index `loud_before` (not looked at before). */
-void trs__object_iter_restart(trs_object_iter *it, uint64_t loud_before);
-void trs__object_iter_add_skipped(trs_object_iter *it, uint64_t n);
-/* Why a member is never restored (a sentence), or NULL for objects/ files, directories and the manifest. */
-const char *trs__member_skip_reason(const char *path, trs_member_type type);
-uint64_t trs__object_iter_member_size(const trs_object_iter *it);
-
 #endif
 
 #define TRS_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -109,8 +89,18 @@ int trs__storage_s3_open(trs_storage **out, trs_ctx *ctx, const char *url, trs_e
 /* "manifest.json" or "./manifest.json" (lib/archive.c). */
 int trs__archive_is_manifest(const char *path);
 
-/* A trs_memory_body not yet read: its bytes are all there and cannot fail (lib/storage.c). */
-int trs__is_memory_body(const trs_body *body);
+/*
+ * In-memory bodies (lib/storage.c). A memory body not yet read has all its
+ * bytes there and cannot fail; a checked body is one whose MD5 the library
+ * already verified against the manifest, so a backend need not hash it again.
+ */
+typedef struct trs__checked_body {
+	trs_memory_body mb;
+	char md5[33];
+} trs__checked_body;
+trs_body *trs__checked_body_init(trs__checked_body *cb, const void *data, size_t len, const char *md5_hex);
+const trs_memory_body *trs__memory_body_of(const trs_body *body);
+const char *trs__body_checked_md5(const trs_body *body);
 
 /* lib/object.c, for the pipeline (lib/process.c). */
 int trs__plain_md5(const char *etag, char out[33]);

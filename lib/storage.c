@@ -1,6 +1,7 @@
 /* Storage: dispatch to a backend's vtable, and the pieces every backend shares. */
 #include "internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,9 +114,31 @@ static int64_t memory_read(void *self, void *buf, size_t len, trs_error *err)
 	return (int64_t)len;
 }
 
-int trs__is_memory_body(const trs_body *body)
+static int64_t checked_read(void *self, void *buf, size_t len, trs_error *err)
 {
-	return body->read == memory_read && ((const trs_memory_body *)body->self)->pos == 0;
+	return memory_read(&((trs__checked_body *)self)->mb, buf, len, err);
+}
+
+trs_body *trs__checked_body_init(trs__checked_body *cb, const void *data, size_t len, const char *md5_hex)
+{
+	trs_memory_body_init(&cb->mb, data, len);
+	cb->mb.body.read = checked_read;
+	cb->mb.body.self = cb;
+	snprintf(cb->md5, sizeof(cb->md5), "%s", md5_hex);
+	return &cb->mb.body;
+}
+
+const trs_memory_body *trs__memory_body_of(const trs_body *body)
+{
+	const trs_memory_body *mb = body->read == memory_read    ? body->self
+				    : body->read == checked_read ? &((const trs__checked_body *)body->self)->mb
+								 : NULL;
+	return mb && mb->pos == 0 ? mb : NULL;
+}
+
+const char *trs__body_checked_md5(const trs_body *body)
+{
+	return body->read == checked_read ? ((const trs__checked_body *)body->self)->md5 : NULL;
 }
 
 TRS_EXTERN(trs_body *) trs_memory_body_init(trs_memory_body *mb, const void *data, size_t len)
