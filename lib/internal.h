@@ -102,6 +102,19 @@ trs_body *trs__checked_body_init(trs__checked_body *cb, const void *data, size_t
 const trs_memory_body *trs__memory_body_of(const trs_body *body);
 const char *trs__body_checked_md5(const trs_body *body);
 
+/* Staging objects in a local directory before the manifest names them (lib/storage_fs.c).
+ * trs__fs_stage_new answers TRS_EUNSUPPORTED for any storage but "fs". */
+typedef struct trs__fs_stage trs__fs_stage;
+int trs__fs_stage_new(trs_storage *s, trs__fs_stage **out, trs_error *err);
+/* A new staged file for `index`: an fd open for writing, or a negative code. */
+int trs__fs_stage_create(trs__fs_stage *st, uint64_t index, trs_error *err);
+/* Move staged `index` to req's bucket/key with its metadata (size and MD5 already checked). */
+int trs__fs_stage_publish(trs__fs_stage *st, uint64_t index, const trs_put_request *req, uint64_t size,
+			  const char *md5, trs_error *err);
+void trs__fs_stage_discard(trs__fs_stage *st, uint64_t index);
+/* Remove whatever is still staged, and the staging directory. */
+void trs__fs_stage_free(trs__fs_stage *st);
+
 /* lib/object.c, for the pipeline (lib/process.c). */
 int trs__plain_md5(const char *etag, char out[33]);
 /* Join a member read outside the iterator (its bytes held by the caller). */

@@ -8,8 +8,10 @@
  */
 #include "pipeline.h"
 
+#include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -222,6 +224,55 @@ trs_job *trs__job_new(const trs_object *o, trs_error *err)
 	return j;
 }
 
+trs_job *trs__job_new_stage(trs__fs_stage *st, uint64_t index, unsigned char *data, uint64_t len,
+			    trs_stage_result *result, trs_error *err)
+{
+	trs_job *j = trs__calloc(1, sizeof(*j), err);
+	if (!j)
+		return NULL;
+	j->kind = TRS_JOB_STAGE;
+	j->stage = st;
+	j->stage_index = index;
+	j->stage_result = result;
+	j->data = data;
+	j->len = j->budget = len;
+	j->refs = 1;
+	pthread_cond_init(&j->cv, NULL);
+	return j;
+}
+
+static void stage_write(trs_job *j)
+{
+	trs_stage_result *res = j->stage_result;
+	unsigned char digest[16];
+	unsigned int dlen = 0;
+	int fd = trs__fs_stage_create(j->stage, j->stage_index, &res->err);
+	if (fd < 0) {
+		res->code = fd;
+		return;
+	}
+	const unsigned char *p = j->data;
+	uint64_t left = j->len;
+	while (left) {
+		ssize_t n = write(fd, p, left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			res->code = trs__error_errno(&res->err, errno, "cannot write a staged object");
+			close(fd);
+			return;
+		}
+		p += n;
+		left -= (uint64_t)n;
+	}
+	if (close(fd) < 0) {
+		res->code = trs__error_errno(&res->err, errno, "cannot write a staged object");
+		return;
+	}
+	EVP_Digest(j->data, (size_t)j->len, digest, &dlen, EVP_md5(), NULL);
+	trs__hex(digest, 16, res->md5);
+}
+
 static void job_unref(trs_run *r, trs_job *j)
 {
 	pthread_mutex_lock(&r->mu);
@@ -387,8 +438,28 @@ static void drain_channel(trs_job *j, put_result *res)
 		fail_all(j, res, (int)n, &err);
 }
 
+static int verify_staged(const trs_job *j, trs_error *err)
+{
+	const trs_manifest_object *e = j->entry;
+	if (e->has_size && e->size != j->len)
+		return trs__error_set(err, TRS_EINTEGRITY,
+				      "the archive holds %llu bytes but the manifest says %llu; not written (the "
+				      "archive is corrupt or the manifest wrong: ask the source side to resend)",
+				      (unsigned long long)j->len, (unsigned long long)e->size);
+	if (j->md5[0] && strcmp(j->md5, j->staged_md5) != 0)
+		return trs__error_set(err, TRS_EINTEGRITY,
+				      "MD5 of its bytes is %s but the manifest etag is %s; not written (the archive is "
+				      "corrupt: ask the source side to resend)",
+				      j->staged_md5, j->md5);
+	return 0;
+}
+
 static void execute(trs_run *r, trs_job *j)
 {
+	if (j->kind == TRS_JOB_STAGE) {
+		stage_write(j);
+		return;
+	}
 	put_result stack_res[4];
 	put_result *res = j->nputs <= 4 ? stack_res : calloc(j->nputs, sizeof(*res));
 	if (!res) {
@@ -423,6 +494,36 @@ static void execute(trs_run *r, trs_job *j)
 	} else if (!usable) {
 		if (j->streamed)
 			drain_channel(j, res);
+	} else if (j->kind == TRS_JOB_PUBLISH) {
+		/* The bytes are on disk already: check them, then rename into place
+		 * for the first target and copy for the others. */
+		int rc = j->stage_code;
+		if (rc < 0)
+			err = j->stage_err;
+		else
+			rc = verify_staged(j, &err);
+		if (rc < 0)
+			fail_all(j, res, rc, &err);
+		const trs_object_put *first = NULL;
+		for (size_t i = 0; rc == 0 && i < j->nputs; i++) {
+			if (res[i].code)
+				continue;
+			trs_error perr = TRS_ERROR_INIT;
+			int prc = r->dry_run ? 0
+				  : !first ? trs__fs_stage_publish(j->stage, j->stage_index, &j->puts[i].request, j->len,
+								    j->staged_md5, &perr)
+					   : trs_storage_copy(r->storage, first->request.bucket, first->request.key,
+							      &j->puts[i].request, &perr);
+			if (prc < 0) {
+				res[i].code = prc;
+				res[i].err = perr;
+				continue;
+			}
+			if (!first)
+				first = &j->puts[i];
+			res[i].done = 1;
+			res[i].bytes = j->len;
+		}
 	} else if (!j->streamed) {
 		int rc = verify_buffer(j, &err);
 		if (rc < 0)
@@ -554,6 +655,14 @@ int trs__run_start(trs_run *r, unsigned int threads, trs_error *err)
 	if (!r->nthreads)
 		return trs__error_set(err, TRS_ENOMEM, "cannot start writer threads");
 	return 0;
+}
+
+void trs__run_wait_idle(trs_run *r)
+{
+	pthread_mutex_lock(&r->mu);
+	while (r->busy)
+		pthread_cond_wait(&r->idle_cv, &r->mu);
+	pthread_mutex_unlock(&r->mu);
 }
 
 void trs__run_finish(trs_run *r)

@@ -18,8 +18,28 @@ typedef struct trs_chunk {
 	unsigned char data[];
 } trs_chunk;
 
+typedef enum {
+	TRS_JOB_PUT = 0,   /* write an object to its puts */
+	TRS_JOB_STAGE,     /* write bytes that came before the manifest to the staging directory */
+	TRS_JOB_PUBLISH    /* move a staged object into place for its puts */
+} trs_job_kind;
+
+/* What a stage job reports back to the reader's pending entry. */
+typedef struct trs_stage_result {
+	char md5[33];
+	int code;
+	trs_error err;
+} trs_stage_result;
+
 typedef struct trs_job {
 	struct trs_job *next;
+	trs_job_kind kind;
+	trs__fs_stage *stage;      /* STAGE, PUBLISH */
+	uint64_t stage_index;
+	trs_stage_result *stage_result; /* STAGE: where to report */
+	char staged_md5[33];       /* PUBLISH: what the staged bytes hash to */
+	int stage_code;            /* PUBLISH: staging failed with this code */
+	trs_error stage_err;
 	const trs_manifest_object *entry;
 	trs_object_put *puts;      /* deep copies; strings in `strings` */
 	size_t nputs;
@@ -79,6 +99,13 @@ void trs__run_finish(trs_run *r);
  * than the whole budget is granted when nothing else is held. */
 int trs__budget_acquire(trs_run *r, uint64_t n, int wait);
 void trs__budget_release(trs_run *r, uint64_t n);
+
+/* Wait until every submitted job is done; the workers keep running. */
+void trs__run_wait_idle(trs_run *r);
+
+/* A job writing `data` (taken from the budget) to staged file `index`. */
+trs_job *trs__job_new_stage(trs__fs_stage *st, uint64_t index, unsigned char *data, uint64_t len,
+			    trs_stage_result *result, trs_error *err);
 
 /* A job for one object (puts deep-copied). */
 trs_job *trs__job_new(const trs_object *o, trs_error *err);

@@ -13,7 +13,10 @@
 #include "backup.h"
 #include "pipeline.h"
 
+#include <errno.h>
+#include <openssl/evp.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -23,8 +26,11 @@
 typedef struct pending {
 	struct pending *next;
 	char *path;
-	unsigned char *data;
+	unsigned char *data;  /* held in memory (budget), or NULL when staged */
 	uint64_t size;
+	int staged;           /* written to the fs backend's staging directory */
+	uint64_t stage_index;
+	trs_stage_result result;
 } pending;
 
 typedef struct {
@@ -40,6 +46,10 @@ typedef struct {
 	int overflow;         /* some member before the manifest did not fit the budget */
 	uint64_t manifest_index;
 	uint64_t early_skipped; /* members before the manifest never to be restored */
+	trs__fs_stage *stage;   /* a local destination: early objects go to disk, not memory */
+	int stage_tried;
+	uint64_t stage_next;
+	unsigned char *copy_buf;
 } walk;
 
 static void free_pending(walk *w)
@@ -47,7 +57,8 @@ static void free_pending(walk *w)
 	pending *p = w->pending_head;
 	while (p) {
 		pending *next = p->next;
-		trs__budget_release(&w->run, p->size);
+		if (!p->staged)
+			trs__budget_release(&w->run, p->size);
 		free(p->path);
 		free(p->data);
 		free(p);
@@ -71,9 +82,94 @@ static int read_member(trs_archive *a, unsigned char *buf, uint64_t size, trs_er
 	return 0;
 }
 
-/* Keep an objects/ member that came before the manifest, if the budget allows. */
+static void append_pending(walk *w, pending *p)
+{
+	if (w->pending_tail)
+		w->pending_tail->next = p;
+	else
+		w->pending_head = p;
+	w->pending_tail = p;
+}
+
+/* Write an early member to the staging directory: small ones through a
+ * writer thread (so decompression goes on meanwhile), large ones here. */
+static int stage_early_member(walk *w, const trs_member *m, trs_error *err)
+{
+	pending *p = calloc(1, sizeof(*p));
+	char *path = strdup(m->path);
+	if (!p || !path) {
+		free(p);
+		free(path);
+		return trs__error_set(err, TRS_ENOMEM, "out of memory");
+	}
+	p->path = path;
+	p->size = m->size;
+	p->staged = 1;
+	p->stage_index = w->stage_next++;
+	append_pending(w, p);
+	if (m->size <= w->small_max) {
+		trs__budget_acquire(&w->run, m->size, 1);
+		unsigned char *data = malloc(m->size ? m->size : 1);
+		int rc = data ? read_member(w->archive, data, m->size, err) : trs__error_set(err, TRS_ENOMEM, "out of memory");
+		trs_job *j = rc == 0 ? trs__job_new_stage(w->stage, p->stage_index, data, m->size, &p->result, err) : NULL;
+		if (!j) {
+			free(data);
+			trs__budget_release(&w->run, m->size);
+			return rc < 0 ? rc : TRS_ENOMEM;
+		}
+		trs__job_submit(&w->run, j);
+		return 0;
+	}
+	if (!w->copy_buf && !(w->copy_buf = malloc(1u << 20)))
+		return trs__error_set(err, TRS_ENOMEM, "out of memory");
+	int fd = trs__fs_stage_create(w->stage, p->stage_index, &p->result.err);
+	if (fd < 0) {
+		p->result.code = fd; /* that object fails; the archive goes on */
+		return 0;
+	}
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int rc = md && EVP_DigestInit_ex(md, EVP_md5(), NULL) ? 0 : trs__error_set(err, TRS_ENOMEM, "out of memory");
+	int64_t n = 0;
+	while (rc == 0 && (n = trs_archive_read(w->archive, w->copy_buf, 1u << 20, err)) > 0) {
+		EVP_DigestUpdate(md, w->copy_buf, (size_t)n);
+		for (int64_t off = 0; off < n;) {
+			ssize_t wr = write(fd, w->copy_buf + off, (size_t)(n - off));
+			if (wr < 0 && errno == EINTR)
+				continue;
+			if (wr < 0) {
+				p->result.code = trs__error_errno(&p->result.err, errno, "cannot write a staged object");
+				break;
+			}
+			off += wr;
+		}
+		if (p->result.code)
+			break;
+	}
+	if (n < 0)
+		rc = (int)n;
+	if (close(fd) < 0 && !p->result.code)
+		p->result.code = trs__error_errno(&p->result.err, errno, "cannot write a staged object");
+	unsigned char digest[16];
+	if (rc == 0 && EVP_DigestFinal_ex(md, digest, NULL))
+		trs__hex(digest, 16, p->result.md5);
+	EVP_MD_CTX_free(md);
+	return rc;
+}
+
+/* Keep an objects/ member that came before the manifest: staged on disk for
+ * a local destination, else in memory if the budget allows. */
 static int keep_early_member(walk *w, const trs_member *m, trs_error *err)
 {
+	if (!w->stage_tried && !w->run.dry_run) {
+		trs_error ignored = TRS_ERROR_INIT;
+		w->stage_tried = 1;
+		int rc = trs__fs_stage_new(w->run.storage, &w->stage, &ignored);
+		if (rc < 0 && rc != TRS_EUNSUPPORTED)
+			trs__log(w->run.ctx, TRS_LOG_WARN, "cannot stage objects on disk; holding them in memory",
+				 "error", ignored.message, NULL);
+	}
+	if (w->stage)
+		return stage_early_member(w, m, err);
 	if (w->overflow || trs__budget_acquire(&w->run, m->size, 0) < 0) {
 		w->overflow = 1;
 		return 0;
@@ -379,19 +475,49 @@ static void progress(walk *w)
 	ctx->progress(&p, ctx->progress_userdata);
 }
 
+static int publish_staged(walk *w, const trs_object *o, const pending *p, trs_error *err)
+{
+	if (!needs_work(w, o)) {
+		trs__fs_stage_discard(w->stage, p->stage_index);
+		return 0;
+	}
+	trs_job *j = trs__job_new(o, err);
+	if (!j)
+		return TRS_ENOMEM;
+	j->kind = TRS_JOB_PUBLISH;
+	j->stage = w->stage;
+	j->stage_index = p->stage_index;
+	j->len = p->size;
+	memcpy(j->staged_md5, p->result.md5, sizeof(j->staged_md5));
+	if (p->result.code < 0) {
+		/* Staging failed (a full disk, say): this object fails, with that reason. */
+		j->stage_code = p->result.code;
+		j->stage_err = p->result.err;
+	}
+	trs__job_submit(&w->run, j);
+	return 0;
+}
+
 static int restore(walk *w, trs_error *err)
 {
 	int rc;
 	const trs_object *o;
-	/* What came before the manifest, held in memory. */
+	/* What came before the manifest: staged on disk (every stage write done
+	 * first, so that its MD5 is known), or held in memory. */
+	if (w->stage)
+		trs__run_wait_idle(&w->run);
 	while (w->pending_head) {
 		pending *p = w->pending_head;
 		w->pending_head = p->next;
 		if (!w->pending_head)
 			w->pending_tail = NULL;
 		rc = trs__object_iter_join(w->it, p->path, p->size, &o, err);
-		if (rc == 1)
+		if (rc == 1 && p->staged)
+			rc = publish_staged(w, o, p, err);
+		else if (rc == 1)
 			rc = dispatch(w, o, p->data, p->size, err);
+		else if (p->staged)
+			trs__fs_stage_discard(w->stage, p->stage_index);
 		else {
 			free(p->data);
 			trs__budget_release(&w->run, p->size);
@@ -546,6 +672,8 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 		rc = restore(&w, err);
 	free_pending(&w);
 	trs__run_finish(&w.run); /* every queued object finishes, whatever happened */
+	trs__fs_stage_free(w.stage);
+	free(w.copy_buf);
 	rep->seconds_restore = trs__now() - t1;
 	rep->members_skipped = w.it ? trs_object_iter_skipped_members(w.it) : w.early_skipped;
 	if (w.archive) {

@@ -566,17 +566,32 @@ def test_manifest_last_within_budget_is_one_pass():
         check_restored(sb, objects)
 
 
-def test_manifest_last_over_budget_takes_a_second_pass_and_writes_once():
-    # 60 x 40 KB before the manifest with a 1 MiB budget: what does not fit
-    # is restored by a second walk; nothing is lost, nothing warned twice.
+def test_manifest_last_over_budget_stages_on_disk_in_one_pass():
+    # 60 x 40 KB before the manifest with a 1 MiB budget: into a directory the
+    # objects are staged on disk as they arrive and moved into place when the
+    # manifest comes, so the archive is read once and nothing stays staged.
     objects = _pipeline_objects()
     with sandbox() as sb:
         a = sb.archive(objects=objects, targets=TARGETS)
         res = process(a, sb.out, "--max-memory", "1M", "--workers", "2", json_report=True)
         expect_exit(res, 0)
         report = json.loads(res.out)
-        assert report["passes"] == 2, report
+        assert report["passes"] == 1, report
         assert report["objects_written"] == len(objects), report
         assert report["puts_written"] == 2 * len(objects), report  # two targets in this region
         check_restored(sb, objects)
-        assert res.err.count("reading the archive a second time") == 1, res.err[-800:]
+        leftovers = [n for n in os.listdir(sb.out) if n.startswith(".trs-staging")]
+        assert leftovers == [], leftovers
+
+
+def test_staged_object_with_a_bad_md5_is_not_published():
+    objects = _pipeline_objects(5)
+    objects[2]["wrong_etag"] = True
+    with sandbox() as sb:
+        a = sb.archive(objects=objects, targets=TARGETS)
+        res = process(a, sb.out, json_report=True)
+        expect_exit(res, 1)
+        report = json.loads(res.out)
+        assert report["objects_failed"] == 1 and report["objects_written"] == 4, report
+        assert not os.path.exists(util.object_path(sb.out, "dest-a", objects[2]["relative_key"].split("/")[-1]))
+        assert [n for n in os.listdir(sb.out) if n.startswith(".trs-staging")] == []

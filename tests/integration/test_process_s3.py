@@ -218,3 +218,26 @@ def test_missing_s3_archive_is_a_clear_error():
                             "--no-progress"], env=m.env())
         assert res.returncode == 3, res.returncode
         assert b"nope.tar.zst" in res.stderr, res.stderr[-500:]
+
+
+def test_over_budget_before_the_manifest_takes_a_second_pass_to_s3():
+    # Objects before the manifest that do not fit --max-memory cannot be held
+    # for S3 (no staging there): the rest of the archive is read again, and
+    # every object is written exactly once.
+    with util.MotoServer() as m:
+        s3 = m.client("s3")
+        make_buckets(s3, "dest-a")
+        objects = [{"relative_key": "p/obj-%03d.bin" % i, "object_name": "p/obj-%03d.bin" % i,
+                    "data": rnd(40_000, 700 + i)} for i in range(40)]
+        targets = [{"region": REGION, "bucket": "dest-a"}]
+        with util.tempdir() as d:
+            path = os.path.join(d, "a.tar.zst")
+            mkarchive.build_archive(path, objects, targets)
+            res = util.run_trs(["process", path, "--json", "--no-progress", "--max-memory", "1M"], env=m.env(),
+                               timeout=180)
+            util.expect_exit(res, 0, "over-budget restore to S3")
+            report = json.loads(res.stdout)
+            assert report["passes"] == 2, report
+            assert report["objects_written"] == len(objects) and report["puts_written"] == len(objects), report
+        for o in objects:
+            assert s3.get_object(Bucket="dest-a", Key=o["relative_key"])["Body"].read() == o["data"]
