@@ -1,0 +1,39 @@
+"""A release tarball (`meson dist`) builds from a clean tree, and its trs runs."""
+import glob
+import os
+import shutil
+import subprocess
+import tarfile
+
+import util
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def test_meson_dist_tarball_builds_and_runs():
+    if os.environ.get("TRS_SANITIZED") == "1":
+        raise util.Skip("the plain build covers packaging")
+    if not os.path.isdir(os.path.join(REPO, ".git")) or not shutil.which("meson"):
+        raise util.Skip("needs a git checkout and meson")
+    with util.tempdir() as d:
+        build = os.path.join(d, "b")
+        run = lambda *a, **kw: subprocess.run(list(a), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                              timeout=600, **kw)
+        p = run("meson", "setup", build, REPO)
+        assert p.returncode == 0, p.stdout.decode(errors="replace")[-2000:]
+        p = run("meson", "dist", "-C", build, "--no-tests", "--allow-dirty", "--formats", "xztar")
+        assert p.returncode == 0, p.stdout.decode(errors="replace")[-2000:]
+        tarballs = glob.glob(os.path.join(build, "meson-dist", "libtrs-*.tar.xz"))
+        assert len(tarballs) == 1, tarballs
+        with tarfile.open(tarballs[0]) as t:
+            names = t.getnames()
+            assert any(n.endswith("/include/trs.h") for n in names), names[:20]
+            assert not any("/.git/" in n for n in names)
+            t.extractall(d)
+        src = os.path.join(d, os.path.basename(tarballs[0])[:-len(".tar.xz")])
+        p = run("meson", "setup", os.path.join(d, "x"), src)
+        assert p.returncode == 0, p.stdout.decode(errors="replace")[-2000:]
+        p = run("ninja", "-C", os.path.join(d, "x"), "cli/trs")
+        assert p.returncode == 0, p.stdout.decode(errors="replace")[-2000:]
+        v = run(os.path.join(d, "x", "cli", "trs"), "--version")
+        assert v.returncode == 0 and b"trs 0." in v.stdout, v.stdout
