@@ -670,8 +670,11 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 	double t1 = trs__now();
 	if (rc == 0 && walk_objects)
 		rc = restore(&w, err);
+	/* Every queued job finishes first, whatever happened: stage jobs still
+	 * write into the pending entries that free_pending releases. */
+	trs__run_wait_idle(&w.run);
 	free_pending(&w);
-	trs__run_finish(&w.run); /* every queued object finishes, whatever happened */
+	trs__run_finish(&w.run);
 	trs__fs_stage_free(w.stage);
 	free(w.copy_buf);
 	rep->seconds_restore = trs__now() - t1;
