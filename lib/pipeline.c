@@ -241,36 +241,69 @@ trs_job *trs__job_new_stage(trs__fs_stage *st, uint64_t index, unsigned char *da
 	return j;
 }
 
+static int64_t channel_read(void *self, void *buf, size_t len, trs_error *err);
+
+static int write_all_fd(int fd, const unsigned char *p, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Write an early object to its staged file: from memory (small), or from
+ * its chunk channel while the reader goes on decompressing (large). The
+ * channel is always read to its end, so the reader never waits on us.
+ */
 static void stage_write(trs_job *j)
 {
 	trs_stage_result *res = j->stage_result;
 	unsigned char digest[16];
-	unsigned int dlen = 0;
 	int fd = trs__fs_stage_create(j->stage, j->stage_index, &res->err);
-	if (fd < 0) {
+	if (fd < 0)
 		res->code = fd;
-		return;
-	}
-	const unsigned char *p = j->data;
-	uint64_t left = j->len;
-	while (left) {
-		ssize_t n = write(fd, p, left);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
+	if (!j->streamed) {
+		if (fd >= 0 && write_all_fd(fd, j->data, (size_t)j->len) < 0)
 			res->code = trs__error_errno(&res->err, errno, "cannot write a staged object");
-			close(fd);
-			return;
+		if (fd >= 0 && close(fd) < 0 && !res->code)
+			res->code = trs__error_errno(&res->err, errno, "cannot write a staged object");
+		if (!res->code) {
+			EVP_Digest(j->data, (size_t)j->len, digest, NULL, EVP_md5(), NULL);
+			trs__hex(digest, 16, res->md5);
 		}
-		p += n;
-		left -= (uint64_t)n;
-	}
-	if (close(fd) < 0) {
-		res->code = trs__error_errno(&res->err, errno, "cannot write a staged object");
 		return;
 	}
-	EVP_Digest(j->data, (size_t)j->len, digest, &dlen, EVP_md5(), NULL);
-	trs__hex(digest, 16, res->md5);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	if (!md || !EVP_DigestInit_ex(md, EVP_md5(), NULL))
+		res->code = trs__error_set(&res->err, TRS_ENOMEM, "out of memory");
+	unsigned char buf[65536];
+	trs_error err = TRS_ERROR_INIT;
+	int64_t n;
+	while ((n = channel_read(j, buf, sizeof(buf), &err)) > 0) {
+		if (res->code)
+			continue; /* drain */
+		EVP_DigestUpdate(md, buf, (size_t)n);
+		if (write_all_fd(fd, buf, (size_t)n) < 0)
+			res->code = trs__error_errno(&res->err, errno, "cannot write a staged object");
+	}
+	if (n < 0 && !res->code) {
+		res->code = (int)n;
+		res->err = err;
+	}
+	if (fd >= 0 && close(fd) < 0 && !res->code)
+		res->code = trs__error_errno(&res->err, errno, "cannot write a staged object");
+	if (!res->code) {
+		EVP_DigestFinal_ex(md, digest, NULL);
+		trs__hex(digest, 16, res->md5);
+	}
+	EVP_MD_CTX_free(md);
 }
 
 static void job_unref(trs_run *r, trs_job *j)

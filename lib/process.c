@@ -49,7 +49,6 @@ typedef struct {
 	trs__fs_stage *stage;   /* a local destination: early objects go to disk, not memory */
 	int stage_tried;
 	uint64_t stage_next;
-	unsigned char *copy_buf;
 } walk;
 
 static void free_pending(walk *w)
@@ -120,39 +119,38 @@ static int stage_early_member(walk *w, const trs_member *m, trs_error *err)
 		trs__job_submit(&w->run, j);
 		return 0;
 	}
-	if (!w->copy_buf && !(w->copy_buf = malloc(1u << 20)))
-		return trs__error_set(err, TRS_ENOMEM, "out of memory");
-	int fd = trs__fs_stage_create(w->stage, p->stage_index, &p->result.err);
-	if (fd < 0) {
-		p->result.code = fd; /* that object fails; the archive goes on */
-		return 0;
-	}
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	int rc = md && EVP_DigestInit_ex(md, EVP_md5(), NULL) ? 0 : trs__error_set(err, TRS_ENOMEM, "out of memory");
-	int64_t n = 0;
-	while (rc == 0 && (n = trs_archive_read(w->archive, w->copy_buf, 1u << 20, err)) > 0) {
-		EVP_DigestUpdate(md, w->copy_buf, (size_t)n);
-		for (int64_t off = 0; off < n;) {
-			ssize_t wr = write(fd, w->copy_buf + off, (size_t)(n - off));
-			if (wr < 0 && errno == EINTR)
-				continue;
-			if (wr < 0) {
-				p->result.code = trs__error_errno(&p->result.err, errno, "cannot write a staged object");
-				break;
-			}
-			off += wr;
-		}
-		if (p->result.code)
+	/* Large: a writer thread stages it from a chunk channel while we go on. */
+	trs_job *j = trs__job_new_stage(w->stage, p->stage_index, NULL, 0, &p->result, err);
+	if (!j)
+		return TRS_ENOMEM;
+	trs__job_stream(j, m->size);
+	trs__job_submit(&w->run, j);
+	uint64_t left = m->size;
+	int rc = 0;
+	trs_error rerr = TRS_ERROR_INIT;
+	while (left && rc == 0) {
+		uint64_t want = left < w->chunk ? left : w->chunk;
+		trs__budget_acquire(&w->run, want, 1);
+		trs_chunk *c = malloc(sizeof(*c) + want);
+		if (!c) {
+			trs__budget_release(&w->run, want);
+			rc = trs__error_set(&rerr, TRS_ENOMEM, "out of memory");
 			break;
+		}
+		c->len = 0;
+		rc = read_member(w->archive, c->data, want, &rerr);
+		if (rc < 0) {
+			free(c);
+			trs__budget_release(&w->run, want);
+			break;
+		}
+		c->len = (size_t)want;
+		left -= want;
+		trs__job_push(&w->run, j, c);
 	}
-	if (n < 0)
-		rc = (int)n;
-	if (close(fd) < 0 && !p->result.code)
-		p->result.code = trs__error_errno(&p->result.err, errno, "cannot write a staged object");
-	unsigned char digest[16];
-	if (rc == 0 && EVP_DigestFinal_ex(md, digest, NULL))
-		trs__hex(digest, 16, p->result.md5);
-	EVP_MD_CTX_free(md);
+	trs__job_end(&w->run, j, rc, &rerr);
+	if (rc < 0 && err)
+		*err = rerr;
 	return rc;
 }
 
@@ -676,7 +674,6 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 	free_pending(&w);
 	trs__run_finish(&w.run);
 	trs__fs_stage_free(w.stage);
-	free(w.copy_buf);
 	rep->seconds_restore = trs__now() - t1;
 	rep->members_skipped = w.it ? trs_object_iter_skipped_members(w.it) : w.early_skipped;
 	if (w.archive) {
