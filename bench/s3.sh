@@ -126,7 +126,7 @@ run_trs() { "$trs" process "$work/a.tar.zst" --endpoint-url "$1" --region bench-
 run_aws() { unpack && aws s3 cp --recursive --only-show-errors "$work/out/objects" s3://dest-a/ --endpoint-url "$1"; }
 run_rclone() {
 	unpack && env -u AWS_CA_BUNDLE RCLONE_CONFIG_SINK_TYPE=s3 RCLONE_CONFIG_SINK_PROVIDER=Other RCLONE_CONFIG_SINK_ENDPOINT=$1 \
-		RCLONE_CONFIG_SINK_ACCESS_KEY_ID=bench RCLONE_CONFIG_SINK_SECRET_ACCESS_KEY=benchbenchbench \
+		RCLONE_CONFIG_SINK_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID RCLONE_CONFIG_SINK_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
 		rclone copy "$work/out/objects" sink:dest-a --transfers 32 --no-check-dest --s3-no-check-bucket --s3-no-head
 }
 
@@ -137,7 +137,8 @@ for server in $servers; do
 	port=$(free_port)
 	case $server in
 	nginx) start_nginx "$port" ;;
-	s3rver) start_s3rver "$port" ;;
+	s3rver) start_s3rver "$port"
+		export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER ;; # s3rver checks its default key
 	esac
 	wait_port "$port"
 	url=http://127.0.0.1:$port
