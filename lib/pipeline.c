@@ -54,7 +54,7 @@ static void add_failure(trs_run *r, const trs_manifest_object *e, const char *bu
 }
 
 static void put_failed_locked(trs_run *r, const trs_manifest_object *e, const trs_object_put *p, int code,
-			      const char *message)
+			      const char *message, int quiet)
 {
 	char full[TRS_ERROR_MESSAGE_SIZE + 256];
 	snprintf(full, sizeof(full), "archive %s, object %s -> s3://%s/%s: %s", r->report->archive, e->relative_key,
@@ -64,7 +64,7 @@ static void put_failed_locked(trs_run *r, const trs_manifest_object *e, const tr
 	if (t)
 		t->puts_failed++;
 	add_failure(r, e, p->request.bucket, p->request.key, code, full);
-	trs__log(r->ctx, TRS_LOG_ERROR, full, "archive", r->report->archive, "relative_key", e->relative_key, "bucket",
+	trs__log(r->ctx, quiet ? TRS_LOG_DEBUG : TRS_LOG_ERROR, full, "archive", r->report->archive, "relative_key", e->relative_key, "bucket",
 		 p->request.bucket, "key", p->request.key, "error", trs_strerror(code), NULL);
 }
 
@@ -72,7 +72,7 @@ void trs__run_put_failed(trs_run *r, const trs_manifest_object *e, const trs_obj
 			 const char *message)
 {
 	pthread_mutex_lock(&r->mu);
-	put_failed_locked(r, e, p, code, message);
+	put_failed_locked(r, e, p, code, message, 0);
 	pthread_mutex_unlock(&r->mu);
 }
 
@@ -81,8 +81,32 @@ typedef struct {
 	int code;
 	trs_error err;
 	int done;
+	int quiet;      /* not attempted after a credentials failure: logged once, not per object */
 	uint64_t bytes;
 } put_result;
+
+/* Missing or refused credentials (not a bucket's AccessDenied): nothing else can succeed. */
+static int credentials_failure(const put_result *res)
+{
+	static const char *const codes[] = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken",
+					    "ExpiredToken", "InvalidClientTokenId", ""};
+	if (res->code != TRS_EAUTH)
+		return 0;
+	for (size_t i = 0; i < TRS_ARRAY_SIZE(codes); i++)
+		if (!strcmp(res->err.aws_code, codes[i]))
+			return 1;
+	return 0;
+}
+
+int trs__run_aborted(trs_run *r, trs_error *err)
+{
+	pthread_mutex_lock(&r->mu);
+	int code = r->abort_code;
+	if (code && err)
+		*err = r->abort_err;
+	pthread_mutex_unlock(&r->mu);
+	return code;
+}
 
 static void record(trs_run *r, const trs_job *j, const put_result *res)
 {
@@ -99,7 +123,11 @@ static void record(trs_run *r, const trs_job *j, const put_result *res)
 				t->bytes_written += res[i].bytes;
 			}
 		} else {
-			put_failed_locked(r, j->entry, p, res[i].code, res[i].err.message);
+			put_failed_locked(r, j->entry, p, res[i].code, res[i].err.message, res[i].quiet);
+			if (!r->abort_code && credentials_failure(&res[i])) {
+				r->abort_code = TRS_EAUTH;
+				r->abort_err = res[i].err;
+			}
 			failed = 1;
 		}
 	}
@@ -519,7 +547,15 @@ static void execute(trs_run *r, trs_job *j)
 		}
 	}
 	trs_error err = TRS_ERROR_INIT;
-	if (trs__canceled(r->ctx)) {
+	trs_error aborted = TRS_ERROR_INIT;
+	if (trs__run_aborted(r, &aborted)) {
+		trs__error_set(&err, TRS_EAUTH, "not attempted: %s", aborted.message);
+		fail_all(j, res, TRS_EAUTH, &err);
+		for (size_t i = 0; i < j->nputs; i++)
+			res[i].quiet = 1;
+		if (j->streamed)
+			drain_channel(j, res);
+	} else if (trs__canceled(r->ctx)) {
 		trs__error_set(&err, TRS_ECANCELED, "canceled before it was written");
 		fail_all(j, res, TRS_ECANCELED, &err);
 		if (j->streamed)

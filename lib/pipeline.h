@@ -88,6 +88,8 @@ struct trs_run {
 	int stopping;
 	uint64_t objects_done;
 	size_t failures_cap;
+	int abort_code;            /* credentials failed: every later object would fail alike */
+	trs_error abort_err;
 };
 
 int trs__run_start(trs_run *r, unsigned int threads, trs_error *err);
@@ -122,5 +124,9 @@ void trs__run_put_failed(trs_run *r, const trs_manifest_object *e, const trs_obj
 			 const char *message);
 
 uint64_t trs__run_objects_done(trs_run *r);
+
+/* TRS_EAUTH (with the first such error in *err) once the credentials were
+ * found missing or refused; then the reader stops sending objects. */
+int trs__run_aborted(trs_run *r, trs_error *err);
 
 #endif

@@ -524,6 +524,8 @@ static int restore(walk *w, trs_error *err)
 		free(p);
 		if (rc < 0)
 			return rc;
+		if ((rc = trs__run_aborted(&w->run, err)) < 0)
+			return rc;
 	}
 	trs__object_iter_defer_missing(w->it, w->overflow);
 	for (int pass = 0; pass < 2; pass++) {
@@ -533,6 +535,8 @@ static int restore(walk *w, trs_error *err)
 				return trs__error_set(err, TRS_ECANCELED, "archive %s: canceled", w->run.report->archive);
 			if ((rc = dispatch(w, o, NULL, 0, err)) < 0)
 				return rc;
+			if ((rc = trs__run_aborted(&w->run, err)) < 0)
+				return rc; /* no credentials: every further object would fail the same way */
 			if ((++n & 63) == 0)
 				progress(w);
 		}
@@ -671,6 +675,15 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 	/* Every queued job finishes first, whatever happened: stage jobs still
 	 * write into the pending entries that free_pending releases. */
 	trs__run_wait_idle(&w.run);
+	/* Missing or refused credentials are the archive's error, said once. */
+	if ((rc == 0 || rc == TRS_EPARTIAL || rc == TRS_EAUTH) && trs__run_aborted(&w.run, NULL)) {
+		trs_error first = TRS_ERROR_INIT;
+		rc = trs__run_aborted(&w.run, &first);
+		if (err) {
+			*err = first;
+			trs__error_prefix(err, "archive %s: stopped, no object can be written with these credentials", rep->archive);
+		}
+	}
 	free_pending(&w);
 	trs__run_finish(&w.run);
 	trs__fs_stage_free(w.stage);

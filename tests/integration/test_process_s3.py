@@ -128,10 +128,12 @@ def test_restore_to_s3_plain_keys_with_sigv4_checked():
             mkarchive.build_archive(path, objects, targets)
             res = util.run_trs(["process", path, "--json", "--no-progress"], env=m.env(key=creds), timeout=180)
             util.expect_exit(res, 0, "process to S3 with SigV4 checked")
-            # a wrong secret is refused, and the run says so (exit 1: nothing written)
+            # a wrong secret is refused: the archive stops at the first refusal and
+            # says so once (exit 2: configuration), instead of failing object by object
             bad = util.run_trs(["process", path, "--no-progress"], env=m.env(key=(creds[0], "wrong")), timeout=180)
-            assert bad.returncode == 1, bad.returncode
+            assert bad.returncode == 2, bad.returncode
             assert b"SignatureDoesNotMatch" in bad.stderr or b"403" in bad.stderr, bad.stderr[-600:]
+            assert b"no object can be written with these credentials" in bad.stderr, bad.stderr[-600:]
             assert b"wrong" not in bad.stderr
         check_restored(s3, objects, targets)
         # ten original tags: all ten kept, the Original* values as metadata
@@ -241,3 +243,22 @@ def test_over_budget_before_the_manifest_takes_a_second_pass_to_s3():
             assert report["objects_written"] == len(objects) and report["puts_written"] == len(objects), report
         for o in objects:
             assert s3.get_object(Bucket="dest-a", Key=o["relative_key"])["Body"].read() == o["data"]
+
+
+def test_missing_credentials_stop_the_archive_with_one_clear_error():
+    with util.MotoServer() as m:
+        make_buckets(m.client("s3"), "dest-a")
+        objects = [{"relative_key": "n/%04d.txt" % i, "object_name": "n/%04d.txt" % i, "data": b"x%d" % i}
+                   for i in range(400)]
+        env = m.env()
+        del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+        env["HOME"] = "/nonexistent"  # no ~/.aws either
+        with util.tempdir() as d:
+            path = os.path.join(d, "a.tar.zst")
+            mkarchive.build_archive(path, objects, [{"region": REGION, "bucket": "dest-a"}])
+            res = util.run_trs(["process", path, "--no-progress", "--max-inflight", "4"], env=env)
+        assert res.returncode == 2, (res.returncode, res.stderr[-500:])
+        assert b"no AWS credentials found" in res.stderr
+        assert b"no object can be written with these credentials" in res.stderr
+        # a handful of transfers were already in flight; not one line per object
+        assert res.stderr.count(b"\n") < 20, res.stderr.count(b"\n")
