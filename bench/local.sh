@@ -4,6 +4,8 @@
 # usage: bench/local.sh [SMALL_OBJECTS] [LARGE_MIB] [RUNS]
 set -eu
 cd "$(dirname "$0")/.."
+scripts/install-deps
+[ -n "${TRS:-}" ] || [ -x build/cli/trs ] || { meson setup build >/dev/null && ninja -C build >/dev/null; }
 small=${1:-4000}
 large_mib=${2:-24}
 runs=${3:-5}

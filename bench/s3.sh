@@ -10,6 +10,8 @@
 # usage: bench/s3.sh [OBJECTS] [OBJECT_BYTES] [RUNS] [AWS_RUNS]
 set -eu
 cd "$(dirname "$0")/.."
+scripts/install-deps
+[ -n "${TRS:-}" ] || [ -x build/cli/trs ] || { meson setup build >/dev/null && ninja -C build >/dev/null; }
 top=$PWD
 objects=${1:-20000}
 object_bytes=${2:-2048}
