@@ -117,6 +117,8 @@ void trs__fs_stage_free(trs__fs_stage *st);
 
 /* lib/object.c, for the pipeline (lib/process.c). */
 int trs__plain_md5(const char *etag, char out[33]);
+/* An object's bytes against its entry: size, then MD5 (md5_hex NULL: size only). TRS_EINTEGRITY otherwise. */
+int trs__check_integrity(const trs_manifest_object *e, uint64_t size, const char *md5_hex, trs_error *err);
 /* Join a member read outside the iterator (its bytes held by the caller). */
 int trs__object_iter_join(trs_object_iter *it, const char *path, uint64_t size, const trs_object **out,
 			  trs_error *err);

@@ -405,6 +405,33 @@ TRS_EXTERN(int) trs_object_iter_next(trs_object_iter *it, const trs_object **out
 	return 0;
 }
 
+int trs__check_integrity(const trs_manifest_object *e, uint64_t size, const char *md5_hex, trs_error *err)
+{
+	char expected[33];
+	if (e->has_size && e->size != size)
+		return trs__error_set(err, TRS_EINTEGRITY,
+				      "the archive holds %llu bytes but the manifest says %llu; not written (the archive is "
+				      "corrupt or the manifest wrong: ask the source side to resend)",
+				      (unsigned long long)size, (unsigned long long)e->size);
+	if (md5_hex && trs__plain_md5(e->etag, expected) && strcmp(md5_hex, expected) != 0)
+		return trs__error_set(err, TRS_EINTEGRITY,
+				      "MD5 of its bytes is %s but the manifest etag is %s; not written (the archive is "
+				      "corrupt: ask the source side to resend)",
+				      md5_hex, expected);
+	return 0;
+}
+
+/* An integrity failure of the current body, with the archive and object named. */
+static int64_t body_integrity(trs_object_iter *it, uint64_t size, const char *md5_hex, trs_error *err)
+{
+	int rc = trs__check_integrity(it->obj.entry, size, md5_hex, err);
+	if (rc < 0) {
+		it->body_state = BODY_FAILED;
+		trs__error_prefix(err, "archive %s, object %s", trs_archive_name(it->archive), it->obj.entry->relative_key);
+	}
+	return rc;
+}
+
 static int64_t body_fail(trs_object_iter *it, int code, trs_error *err, const char *fmt, ...) TRS_PRINTF(4, 5);
 static int64_t body_fail(trs_object_iter *it, int code, trs_error *err, const char *fmt, ...)
 {
@@ -428,12 +455,8 @@ static int64_t body_read(void *self, void *buf, size_t len, trs_error *err)
 		return trs__error_set(err, TRS_EINVAL, "archive %s, object %s: the body was already consumed or is unavailable",
 				      archive, e->relative_key);
 	case BODY_UNREAD:
-		if (e->has_size && e->size != it->member.size)
-			return body_fail(it, TRS_EINTEGRITY, err,
-					 "archive %s, object %s: the archive holds %llu bytes but the manifest says %llu; "
-					 "not written (the archive is corrupt or the manifest wrong: ask the source side to resend)",
-					 archive, e->relative_key, (unsigned long long)it->member.size,
-					 (unsigned long long)e->size);
+		if (body_integrity(it, it->member.size, NULL, err) < 0)
+			return TRS_EINTEGRITY;
 		it->check_md5 = trs__plain_md5(e->etag, it->md5_expected);
 		if (it->check_md5 && !EVP_DigestInit_ex(it->md5, EVP_md5(), NULL))
 			return body_fail(it, TRS_ENOMEM, err, "cannot start an MD5 digest");
@@ -465,11 +488,8 @@ static int64_t body_read(void *self, void *buf, size_t len, trs_error *err)
 		unsigned int dlen = 0;
 		EVP_DigestFinal_ex(it->md5, digest, &dlen);
 		trs__hex(digest, 16, hex);
-		if (strcmp(hex, it->md5_expected) != 0)
-			return body_fail(it, TRS_EINTEGRITY, err,
-					 "archive %s, object %s: MD5 of its bytes is %s but the manifest etag is %s; "
-					 "not written (the archive is corrupt: ask the source side to resend)",
-					 archive, e->relative_key, hex, it->md5_expected);
+		if (body_integrity(it, it->body_read, hex, err) < 0)
+			return TRS_EINTEGRITY;
 	}
 	it->body_state = BODY_DONE;
 	return 0;

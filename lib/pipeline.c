@@ -454,28 +454,17 @@ static int64_t channel_read(void *self, void *buf, size_t len, trs_error *err)
 
 /* ---- the workers ---- */
 
+/* A buffered body against its manifest entry (its MD5 computed only when there is one to match). */
 static int verify_buffer(const trs_job *j, trs_error *err)
 {
-	const trs_manifest_object *e = j->entry;
-	if (e->has_size && e->size != j->len)
-		return trs__error_set(err, TRS_EINTEGRITY,
-				      "the archive holds %llu bytes but the manifest says %llu; not written (the "
-				      "archive is corrupt or the manifest wrong: ask the source side to resend)",
-				      (unsigned long long)j->len, (unsigned long long)e->size);
-	if (!j->md5[0])
-		return 0;
-	unsigned char digest[16];
-	unsigned int dlen = 0;
 	char hex[33];
-	if (!EVP_Digest(j->data, (size_t)j->len, digest, &dlen, EVP_md5(), NULL))
-		return trs__error_set(err, TRS_ENOMEM, "cannot compute an MD5");
-	trs__hex(digest, 16, hex);
-	if (strcmp(hex, j->md5) != 0)
-		return trs__error_set(err, TRS_EINTEGRITY,
-				      "MD5 of its bytes is %s but the manifest etag is %s; not written (the archive is "
-				      "corrupt: ask the source side to resend)",
-				      hex, j->md5);
-	return 0;
+	if (j->md5[0]) {
+		unsigned char digest[16];
+		if (!EVP_Digest(j->data, (size_t)j->len, digest, NULL, EVP_md5(), NULL))
+			return trs__error_set(err, TRS_ENOMEM, "cannot compute an MD5");
+		trs__hex(digest, 16, hex);
+	}
+	return trs__check_integrity(j->entry, j->len, j->md5[0] ? hex : NULL, err);
 }
 
 static void fail_all(const trs_job *j, put_result *res, int code, const trs_error *err)
@@ -497,22 +486,6 @@ static void drain_channel(trs_job *j, put_result *res)
 		;
 	if (n < 0)
 		fail_all(j, res, (int)n, &err);
-}
-
-static int verify_staged(const trs_job *j, trs_error *err)
-{
-	const trs_manifest_object *e = j->entry;
-	if (e->has_size && e->size != j->len)
-		return trs__error_set(err, TRS_EINTEGRITY,
-				      "the archive holds %llu bytes but the manifest says %llu; not written (the "
-				      "archive is corrupt or the manifest wrong: ask the source side to resend)",
-				      (unsigned long long)j->len, (unsigned long long)e->size);
-	if (j->md5[0] && strcmp(j->md5, j->staged_md5) != 0)
-		return trs__error_set(err, TRS_EINTEGRITY,
-				      "MD5 of its bytes is %s but the manifest etag is %s; not written (the archive is "
-				      "corrupt: ask the source side to resend)",
-				      j->staged_md5, j->md5);
-	return 0;
 }
 
 static void execute(trs_run *r, trs_job *j)
@@ -570,7 +543,7 @@ static void execute(trs_run *r, trs_job *j)
 		if (rc < 0)
 			err = j->stage_err;
 		else
-			rc = verify_staged(j, &err);
+			rc = trs__check_integrity(j->entry, j->len, j->staged_md5, &err);
 		if (rc < 0)
 			fail_all(j, res, rc, &err);
 		const trs_object_put *first = NULL;
