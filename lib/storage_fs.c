@@ -12,7 +12,6 @@
  */
 #include "internal.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -24,6 +23,7 @@
 #include <unistd.h>
 
 #include "fs_dirs.h"
+#include "storage_fs.h"
 #include <openssl/evp.h>
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
@@ -33,17 +33,7 @@
 #define COPY_BUF (256u * 1024)
 #define MAX_META_BYTES (1u << 20)
 
-typedef struct fs_storage {
-	trs_storage parent;
-	const trs_ctx *ctx;
-	char *root;
-	int root_fd;
-	trs_fsdirs *dirs;
-	int sidecar;   /* the filesystem refused user xattrs: metadata in DIR/.trs-meta */
-	int no_tmpfile; /* the filesystem has no O_TMPFILE: named temporaries */
-} fs_storage;
-
-static int check_bucket(const char *bucket, trs_error *err)
+int trs__fs_check_bucket(const char *bucket, trs_error *err)
 {
 	if (!*bucket || bucket[0] == '.' || strchr(bucket, '/') || strlen(bucket) > 255)
 		return trs__error_set(err, TRS_EUNSAFE,
@@ -53,7 +43,7 @@ static int check_bucket(const char *bucket, trs_error *err)
 }
 
 /* Every '/'-separated segment must be a plain name: no "", ".", "..". */
-static int check_key(const char *bucket, const char *key, trs_error *err)
+int trs__fs_check_key(const char *bucket, const char *key, trs_error *err)
 {
 	const char *why = NULL;
 	if (!*key)
@@ -198,7 +188,7 @@ static int write_sidecar(fs_storage *fs, const trs_put_request *req, const unsig
  * appears with it, atomically), or, where the filesystem has no user xattrs,
  * as a sidecar file written before the object is published.
  */
-static int attach_meta(fs_storage *fs, int fd, const trs_put_request *req, uint64_t size, const char *md5,
+int trs__fs_attach_meta(fs_storage *fs, int fd, const trs_put_request *req, uint64_t size, const char *md5,
 		       trs_error *err)
 {
 	int sidecar = __atomic_load_n(&fs->sidecar, __ATOMIC_RELAXED);
@@ -229,13 +219,13 @@ static int attach_meta(fs_storage *fs, int fd, const trs_put_request *req, uint6
 	return rc;
 }
 
-static int exists_as_dir(int dirfd, const char *base)
+int trs__fs_exists_as_dir(int dirfd, const char *base)
 {
 	struct stat st;
 	return fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 }
 
-static int prefix_conflict(const trs_put_request *req, trs_error *err)
+int trs__fs_prefix_conflict(const trs_put_request *req, trs_error *err)
 {
 	return trs__error_set(err, TRS_EEXISTS,
 			      "key %s in bucket %s: a directory already stands there (another key uses it as a "
@@ -255,8 +245,8 @@ static int publish(int dirfd, int fd, const char *tmp, const char *base, const t
 			return 0;
 		if (errno != EEXIST)
 			return trs__error_errno(err, errno, "cannot link %s/%s into place in %s", req->bucket, req->key, root);
-		if (exists_as_dir(dirfd, base))
-			return prefix_conflict(req, err);
+		if (trs__fs_exists_as_dir(dirfd, base))
+			return trs__fs_prefix_conflict(req, err);
 		/* Replacing an object: link under a temporary name, then rename over it. */
 		char name[96];
 		for (int attempt = 0;; attempt++) {
@@ -276,7 +266,7 @@ static int publish(int dirfd, int fd, const char *tmp, const char *base, const t
 	if (renameat(dirfd, tmp, dirfd, base) < 0) {
 		int saved = errno;
 		if (saved == EISDIR || saved == ENOTEMPTY || saved == EEXIST)
-			return prefix_conflict(req, err);
+			return trs__fs_prefix_conflict(req, err);
 		return trs__error_errno(err, saved, "cannot move %s/%s into place in %s", req->bucket, req->key, root);
 	}
 	return 0;
@@ -317,8 +307,8 @@ static int put_direct(fs_storage *fs, trs_fsdir *d, const char *base, const trs_
 	const char *tmp = NULL;
 	int fd = openat(dirfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
 	if (fd < 0 && errno == EEXIST) {
-		if (exists_as_dir(dirfd, base)) {
-			rc = prefix_conflict(req, err);
+		if (trs__fs_exists_as_dir(dirfd, base)) {
+			rc = trs__fs_prefix_conflict(req, err);
 			goto out;
 		}
 		fd = open_temp(dirfd, tmpbuf, sizeof(tmpbuf), 0666);
@@ -336,7 +326,7 @@ static int put_direct(fs_storage *fs, trs_fsdir *d, const char *base, const trs_
 				 " (free some space and run again)");
 	}
 	if (rc == 0)
-		rc = attach_meta(fs, fd, req, mb->len, md5_hex, err);
+		rc = trs__fs_attach_meta(fs, fd, req, mb->len, md5_hex, err);
 	if (close(fd) < 0 && rc == 0)
 		rc = trs__error_errno(err, errno, "cannot finish %s/%s in %s", req->bucket, req->key, fs->root);
 	if (rc == 0 && tmp)
@@ -348,11 +338,18 @@ out:
 	return rc;
 }
 
+static int fs_put(trs_storage *self, const trs_put_request *req, trs_body *body, trs_error *err);
+
+int trs__fs_is(const trs_storage *s)
+{
+	return s->put == fs_put;
+}
+
 static int fs_put(trs_storage *self, const trs_put_request *req, trs_body *body, trs_error *err)
 {
 	fs_storage *fs = (fs_storage *)self;
 	int rc;
-	if ((rc = check_bucket(req->bucket, err)) < 0 || (rc = check_key(req->bucket, req->key, err)) < 0)
+	if ((rc = trs__fs_check_bucket(req->bucket, err)) < 0 || (rc = trs__fs_check_key(req->bucket, req->key, err)) < 0)
 		return rc;
 	const char *base;
 	trs_fsdir *d;
@@ -412,10 +409,10 @@ static int fs_put(trs_storage *self, const trs_put_request *req, trs_body *body,
 					    req->bucket, req->key, md5_hex, req->content_md5_hex);
 	}
 	EVP_MD_CTX_free(md5);
-	if (rc == 0 && tmp && exists_as_dir(dirfd, base))
-		rc = prefix_conflict(req, err);
+	if (rc == 0 && tmp && trs__fs_exists_as_dir(dirfd, base))
+		rc = trs__fs_prefix_conflict(req, err);
 	if (rc == 0)
-		rc = attach_meta(fs, fd, req, written, md5_hex, err);
+		rc = trs__fs_attach_meta(fs, fd, req, written, md5_hex, err);
 	if (rc == 0)
 		rc = publish(dirfd, fd, tmp, base, req, fs->root, err);
 	if (close(fd) < 0 && rc == 0)
@@ -429,7 +426,7 @@ static int fs_put(trs_storage *self, const trs_put_request *req, trs_body *body,
 static int open_object(fs_storage *fs, const char *bucket, const char *key, trs_error *err)
 {
 	int rc;
-	if ((rc = check_bucket(bucket, err)) < 0 || (rc = check_key(bucket, key, err)) < 0)
+	if ((rc = trs__fs_check_bucket(bucket, err)) < 0 || (rc = trs__fs_check_key(bucket, key, err)) < 0)
 		return rc;
 	const char *base;
 	trs_fsdir *d;
@@ -616,7 +613,7 @@ static int fs_del(trs_storage *self, const char *bucket, const char *key, trs_er
 {
 	fs_storage *fs = (fs_storage *)self;
 	int rc;
-	if ((rc = check_bucket(bucket, err)) < 0 || (rc = check_key(bucket, key, err)) < 0)
+	if ((rc = trs__fs_check_bucket(bucket, err)) < 0 || (rc = trs__fs_check_key(bucket, key, err)) < 0)
 		return rc;
 	const char *tops[2] = {"", META_DIR};
 	for (int i = 0; i < 2; i++) {
@@ -700,118 +697,4 @@ TRS_EXTERN(int) trs_storage_fs_new(trs_storage **out, trs_ctx *ctx, const char *
 fail:
 	fs_free(&fs->parent);
 	return rc;
-}
-
-/*
- * Staging, for the pipeline: the source side writes manifest.json last, so
- * objects arrive before their keys are known. Into a local directory they
- * can be written at once all the same, under a hidden staging directory of
- * DIR (.trs-staging-*: bucket names cannot start with a dot), and renamed
- * into place, with their metadata, when the manifest has come. The restore
- * then streams like tar instead of holding the archive in memory.
- */
-struct trs__fs_stage {
-	fs_storage *fs;
-	int dirfd;
-	char name[80];
-};
-
-int trs__fs_stage_new(trs_storage *s, trs__fs_stage **out, trs_error *err)
-{
-	*out = NULL;
-	if (s->put != fs_put)
-		return TRS_EUNSUPPORTED;
-	fs_storage *fs = (fs_storage *)s;
-	trs__fs_stage *st = trs__calloc(1, sizeof(*st), err);
-	if (!st)
-		return TRS_ENOMEM;
-	st->fs = fs;
-	for (int attempt = 0;; attempt++) {
-		snprintf(st->name, sizeof(st->name), ".trs-staging-%ld-%lx", (long)getpid(), (unsigned long)random());
-		if (mkdirat(fs->root_fd, st->name, 0700) == 0)
-			break;
-		if (errno != EEXIST || attempt > 100) {
-			int rc = trs__error_errno(err, errno, "cannot create a staging directory in %s", fs->root);
-			free(st);
-			return rc;
-		}
-	}
-	st->dirfd = openat(fs->root_fd, st->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (st->dirfd < 0) {
-		int rc = trs__error_errno(err, errno, "cannot open the staging directory in %s", fs->root);
-		unlinkat(fs->root_fd, st->name, AT_REMOVEDIR);
-		free(st);
-		return rc;
-	}
-	*out = st;
-	return 0;
-}
-
-int trs__fs_stage_create(trs__fs_stage *st, uint64_t index, trs_error *err)
-{
-	char name[32];
-	snprintf(name, sizeof(name), "%llu", (unsigned long long)index);
-	int fd = openat(st->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
-	if (fd < 0)
-		return trs__error_errno(err, errno, "cannot create a staged object in %s/%s", st->fs->root, st->name);
-	return fd;
-}
-
-int trs__fs_stage_publish(trs__fs_stage *st, uint64_t index, const trs_put_request *req, uint64_t size, const char *md5,
-			  trs_error *err)
-{
-	fs_storage *fs = st->fs;
-	int rc;
-	if ((rc = check_bucket(req->bucket, err)) < 0 || (rc = check_key(req->bucket, req->key, err)) < 0)
-		return rc;
-	const char *base;
-	trs_fsdir *d;
-	if ((rc = trs__fsdir_get(fs->dirs, "", req->bucket, req->key, 1, &d, &base, err)) < 0)
-		return rc;
-	int dirfd = trs__fsdir_fd(d);
-	char name[32];
-	snprintf(name, sizeof(name), "%llu", (unsigned long long)index);
-	int fd = openat(st->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		rc = trs__error_errno(err, errno, "cannot open the staged %s/%s", req->bucket, req->key);
-	else {
-		rc = attach_meta(fs, fd, req, size, md5, err);
-		close(fd);
-	}
-	if (rc == 0 && exists_as_dir(dirfd, base))
-		rc = prefix_conflict(req, err);
-	if (rc == 0 && renameat(st->dirfd, name, dirfd, base) < 0) {
-		int saved = errno;
-		rc = saved == EISDIR || saved == ENOTEMPTY ? prefix_conflict(req, err)
-			: trs__error_errno(err, saved, "cannot move %s/%s into place in %s", req->bucket, req->key, fs->root);
-	}
-	trs__fsdir_release(fs->dirs, d, 0);
-	return rc;
-}
-
-void trs__fs_stage_discard(trs__fs_stage *st, uint64_t index)
-{
-	char name[32];
-	snprintf(name, sizeof(name), "%llu", (unsigned long long)index);
-	unlinkat(st->dirfd, name, 0);
-}
-
-void trs__fs_stage_free(trs__fs_stage *st)
-{
-	if (!st)
-		return;
-	int fd = dup(st->dirfd);
-	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
-	if (dir) {
-		struct dirent *de;
-		while ((de = readdir(dir)))
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-				unlinkat(st->dirfd, de->d_name, 0);
-		closedir(dir);
-	} else if (fd >= 0) {
-		close(fd);
-	}
-	close(st->dirfd);
-	unlinkat(st->fs->root_fd, st->name, AT_REMOVEDIR);
-	free(st);
 }

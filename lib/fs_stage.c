@@ -1,0 +1,125 @@
+/* Staging objects in a local directory before the manifest names them. */
+#include "storage_fs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/*
+ * Staging, for the pipeline: the source side writes manifest.json last, so
+ * objects arrive before their keys are known. Into a local directory they
+ * can be written at once all the same, under a hidden staging directory of
+ * DIR (.trs-staging-*: bucket names cannot start with a dot), and renamed
+ * into place, with their metadata, when the manifest has come. The restore
+ * then streams like tar instead of holding the archive in memory.
+ */
+struct trs__fs_stage {
+	fs_storage *fs;
+	int dirfd;
+	char name[80];
+};
+
+int trs__fs_stage_new(trs_storage *s, trs__fs_stage **out, trs_error *err)
+{
+	*out = NULL;
+	if (!trs__fs_is(s))
+		return TRS_EUNSUPPORTED;
+	fs_storage *fs = (fs_storage *)s;
+	trs__fs_stage *st = trs__calloc(1, sizeof(*st), err);
+	if (!st)
+		return TRS_ENOMEM;
+	st->fs = fs;
+	for (int attempt = 0;; attempt++) {
+		snprintf(st->name, sizeof(st->name), ".trs-staging-%ld-%lx", (long)getpid(), (unsigned long)random());
+		if (mkdirat(fs->root_fd, st->name, 0700) == 0)
+			break;
+		if (errno != EEXIST || attempt > 100) {
+			int rc = trs__error_errno(err, errno, "cannot create a staging directory in %s", fs->root);
+			free(st);
+			return rc;
+		}
+	}
+	st->dirfd = openat(fs->root_fd, st->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (st->dirfd < 0) {
+		int rc = trs__error_errno(err, errno, "cannot open the staging directory in %s", fs->root);
+		unlinkat(fs->root_fd, st->name, AT_REMOVEDIR);
+		free(st);
+		return rc;
+	}
+	*out = st;
+	return 0;
+}
+
+int trs__fs_stage_create(trs__fs_stage *st, uint64_t index, trs_error *err)
+{
+	char name[32];
+	snprintf(name, sizeof(name), "%llu", (unsigned long long)index);
+	int fd = openat(st->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+	if (fd < 0)
+		return trs__error_errno(err, errno, "cannot create a staged object in %s/%s", st->fs->root, st->name);
+	return fd;
+}
+
+int trs__fs_stage_publish(trs__fs_stage *st, uint64_t index, const trs_put_request *req, uint64_t size, const char *md5,
+			  trs_error *err)
+{
+	fs_storage *fs = st->fs;
+	int rc;
+	if ((rc = trs__fs_check_bucket(req->bucket, err)) < 0 || (rc = trs__fs_check_key(req->bucket, req->key, err)) < 0)
+		return rc;
+	const char *base;
+	trs_fsdir *d;
+	if ((rc = trs__fsdir_get(fs->dirs, "", req->bucket, req->key, 1, &d, &base, err)) < 0)
+		return rc;
+	int dirfd = trs__fsdir_fd(d);
+	char name[32];
+	snprintf(name, sizeof(name), "%llu", (unsigned long long)index);
+	int fd = openat(st->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		rc = trs__error_errno(err, errno, "cannot open the staged %s/%s", req->bucket, req->key);
+	else {
+		rc = trs__fs_attach_meta(fs, fd, req, size, md5, err);
+		close(fd);
+	}
+	if (rc == 0 && trs__fs_exists_as_dir(dirfd, base))
+		rc = trs__fs_prefix_conflict(req, err);
+	if (rc == 0 && renameat(st->dirfd, name, dirfd, base) < 0) {
+		int saved = errno;
+		rc = saved == EISDIR || saved == ENOTEMPTY ? trs__fs_prefix_conflict(req, err)
+			: trs__error_errno(err, saved, "cannot move %s/%s into place in %s", req->bucket, req->key, fs->root);
+	}
+	trs__fsdir_release(fs->dirs, d, 0);
+	return rc;
+}
+
+void trs__fs_stage_discard(trs__fs_stage *st, uint64_t index)
+{
+	char name[32];
+	snprintf(name, sizeof(name), "%llu", (unsigned long long)index);
+	unlinkat(st->dirfd, name, 0);
+}
+
+void trs__fs_stage_free(trs__fs_stage *st)
+{
+	if (!st)
+		return;
+	int fd = dup(st->dirfd);
+	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+	if (dir) {
+		struct dirent *de;
+		while ((de = readdir(dir)))
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+				unlinkat(st->dirfd, de->d_name, 0);
+		closedir(dir);
+	} else if (fd >= 0) {
+		close(fd);
+	}
+	close(st->dirfd);
+	unlinkat(st->fs->root_fd, st->name, AT_REMOVEDIR);
+	free(st);
+}

@@ -1,0 +1,31 @@
+/*
+ * The fs backend's insides, shared by lib/storage_fs.c (the backend) and
+ * lib/fs_stage.c (staging objects before the manifest names them).
+ */
+#ifndef TRS_STORAGE_FS_H
+#define TRS_STORAGE_FS_H
+
+#include "internal.h"
+#include "fs_dirs.h"
+
+typedef struct fs_storage {
+	trs_storage parent;
+	const trs_ctx *ctx;
+	char *root;
+	int root_fd;
+	trs_fsdirs *dirs;
+	int sidecar;   /* the filesystem refused user xattrs: metadata in DIR/.trs-meta */
+	int no_tmpfile; /* the filesystem has no O_TMPFILE: named temporaries */
+} fs_storage;
+
+/* Nonzero when `s` is the fs backend. */
+int trs__fs_is(const trs_storage *s);
+int trs__fs_check_bucket(const char *bucket, trs_error *err);
+int trs__fs_check_key(const char *bucket, const char *key, trs_error *err);
+/* Attach the metadata to the unpublished file (xattr, or the sidecar where there are none). */
+int trs__fs_attach_meta(fs_storage *fs, int fd, const trs_put_request *req, uint64_t size, const char *md5,
+			trs_error *err);
+int trs__fs_exists_as_dir(int dirfd, const char *base);
+int trs__fs_prefix_conflict(const trs_put_request *req, trs_error *err);
+
+#endif
