@@ -21,6 +21,7 @@
 struct trs__fs_stage {
 	fs_storage *fs;
 	int dirfd;
+	int by_path; /* /proc/self/fd reaches the staging directory */
 	char name[80];
 };
 
@@ -51,6 +52,9 @@ int trs__fs_stage_new(trs_storage *s, trs__fs_stage **out, trs_error *err)
 		free(st);
 		return rc;
 	}
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", st->dirfd);
+	st->by_path = faccessat(AT_FDCWD, path, X_OK, 0) == 0;
 	*out = st;
 	return 0;
 }
@@ -77,17 +81,28 @@ int trs__fs_stage_publish(trs__fs_stage *st, uint64_t index, const trs_put_reque
 	if ((rc = trs__fsdir_get(fs->dirs, "", req->bucket, req->key, 1, &d, &base, err)) < 0)
 		return rc;
 	int dirfd = trs__fsdir_fd(d);
-	char name[32];
+	char name[32], path[64];
 	snprintf(name, sizeof(name), "%llu", (unsigned long long)index);
-	int fd = openat(st->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		rc = trs__error_errno(err, errno, "cannot open the staged %s/%s", req->bucket, req->key);
-	else {
-		rc = trs__fs_attach_meta(fs, fd, req, size, md5, err);
-		close(fd);
-	}
-	if (rc == 0 && trs__fs_exists_as_dir(dirfd, base))
+	/* A directory standing at the key makes the rename fail with EISDIR; a sidecar must not be written first. */
+	if (__atomic_load_n(&fs->sidecar, __ATOMIC_RELAXED) && trs__fs_exists_as_dir(dirfd, base))
 		rc = trs__fs_prefix_conflict(req, err);
+	else if (st->by_path) {
+		/*
+		 * One syscall instead of open, fsetxattr and close. The path goes
+		 * through the staging directory's own fd, so nothing outside it
+		 * is looked up, and lsetxattr does not follow a final symlink.
+		 */
+		snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", st->dirfd, name);
+		rc = trs__fs_attach_meta(fs, -1, path, req, size, md5, err);
+	} else {
+		int fd = openat(st->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			rc = trs__error_errno(err, errno, "cannot open the staged %s/%s", req->bucket, req->key);
+		else {
+			rc = trs__fs_attach_meta(fs, fd, NULL, req, size, md5, err);
+			close(fd);
+		}
+	}
 	if (rc == 0 && renameat(st->dirfd, name, dirfd, base) < 0) {
 		int saved = errno;
 		rc = saved == EISDIR || saved == ENOTEMPTY ? trs__fs_prefix_conflict(req, err)

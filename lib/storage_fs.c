@@ -188,8 +188,8 @@ static int write_sidecar(fs_storage *fs, const trs_put_request *req, const unsig
  * appears with it, atomically), or, where the filesystem has no user xattrs,
  * as a sidecar file written before the object is published.
  */
-int trs__fs_attach_meta(fs_storage *fs, int fd, const trs_put_request *req, uint64_t size, const char *md5,
-		       trs_error *err)
+int trs__fs_attach_meta(fs_storage *fs, int fd, const char *path, const trs_put_request *req, uint64_t size,
+			const char *md5, trs_error *err)
 {
 	int sidecar = __atomic_load_n(&fs->sidecar, __ATOMIC_RELAXED);
 	yajl_gen g = meta_json(req, size, md5, sidecar);
@@ -199,7 +199,7 @@ int trs__fs_attach_meta(fs_storage *fs, int fd, const trs_put_request *req, uint
 	size_t len;
 	yajl_gen_get_buf(g, &json, &len);
 	int rc = 0;
-	if (!sidecar && fsetxattr(fd, META_XATTR, json, len, 0) < 0) {
+	if (!sidecar && (fd >= 0 ? fsetxattr(fd, META_XATTR, json, len, 0) : lsetxattr(path, META_XATTR, json, len, 0)) < 0) {
 		if (errno == ENOTSUP || errno == EPERM) {
 			__atomic_store_n(&fs->sidecar, 1, __ATOMIC_RELAXED);
 			trs__log(fs->ctx, TRS_LOG_INFO, "no user xattrs here: metadata goes to sidecar files", "dir",
@@ -326,7 +326,7 @@ static int put_direct(fs_storage *fs, trs_fsdir *d, const char *base, const trs_
 				 " (free some space and run again)");
 	}
 	if (rc == 0)
-		rc = trs__fs_attach_meta(fs, fd, req, mb->len, md5_hex, err);
+		rc = trs__fs_attach_meta(fs, fd, NULL, req, mb->len, md5_hex, err);
 	if (close(fd) < 0 && rc == 0)
 		rc = trs__error_errno(err, errno, "cannot finish %s/%s in %s", req->bucket, req->key, fs->root);
 	if (rc == 0 && tmp)
@@ -412,7 +412,7 @@ static int fs_put(trs_storage *self, const trs_put_request *req, trs_body *body,
 	if (rc == 0 && tmp && trs__fs_exists_as_dir(dirfd, base))
 		rc = trs__fs_prefix_conflict(req, err);
 	if (rc == 0)
-		rc = trs__fs_attach_meta(fs, fd, req, written, md5_hex, err);
+		rc = trs__fs_attach_meta(fs, fd, NULL, req, written, md5_hex, err);
 	if (rc == 0)
 		rc = publish(dirfd, fd, tmp, base, req, fs->root, err);
 	if (close(fd) < 0 && rc == 0)
