@@ -32,11 +32,17 @@ fi
 need aws || { echo "awscli is needed (pip/pyenv)"; exit 2; }
 
 work=$(mktemp -d /tmp/trs-s3bench.XXXXXX)
+# The sink's files live in memory when /dev/shm can take them: deleting and
+# re-creating 20,000 files per run sends ext4 into slow inode allocation,
+# and then the benchmark times the disk instead of the clients. The unpack
+# of the two baselines stays on disk, where a user would unpack.
+sink=${SINK_DIR:-/dev/shm}
+if [ -d "$sink" ] && [ -w "$sink" ]; then sink=$(mktemp -d "$sink/trs-s3bench.XXXXXX"); else sink=$work; fi
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
-	rm -rf "$work"
+	rm -rf "$work" "$sink"
 }
 trap cleanup EXIT
 
@@ -62,10 +68,10 @@ export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=benchbenchbench AWS_DEFAULT
 	AWS_EC2_METADATA_DISABLED=true AWS_REGION=bench-1
 
 start_nginx() {
-	local port=$1 root=$work/nginx-root
-	mkdir -p "$root/dest-a" "$work/nginx-tmp"
-	chmod 755 "$work"
-	chmod -R a+rwX "$root" "$work/nginx-tmp" # nginx's workers run as an unprivileged user
+	local port=$1 root=$sink/nginx-root
+	mkdir -p "$root/dest-a" "$sink/nginx-tmp"
+	chmod 755 "$work" "$sink"
+	chmod -R a+rwX "$root" "$sink/nginx-tmp" # nginx's workers run as an unprivileged user
 	cat >"$work/nginx.conf" <<CONF
 worker_processes 2;
 pid $work/nginx.pid;
@@ -73,7 +79,7 @@ error_log $work/nginx-error.log;
 events { worker_connections 1024; }
 http {
 	access_log off;
-	client_body_temp_path $work/nginx-tmp;
+	client_body_temp_path $sink/nginx-tmp;
 	client_max_body_size 0;
 	server {
 		listen 127.0.0.1:$port reuseport;
@@ -92,8 +98,8 @@ CONF
 
 start_s3rver() {
 	local port=$1
-	mkdir -p "$work/s3rver"
-	"$s3rver" -d "$work/s3rver" -a 127.0.0.1 -p "$port" --silent --configure-bucket dest-a >/dev/null 2>&1 &
+	mkdir -p "$sink/s3rver"
+	"$s3rver" -d "$sink/s3rver" -a 127.0.0.1 -p "$port" --silent --configure-bucket dest-a >/dev/null 2>&1 &
 	pids+=($!)
 }
 
@@ -117,17 +123,24 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 
 reset_sink() { # empty the bucket between runs
 	case $1 in
-	nginx) rm -rf "$work/nginx-root/dest-a" && mkdir -m 777 -p "$work/nginx-root/dest-a" ;;
-	s3rver) rm -rf "$work/s3rver/dest-a" && mkdir -p "$work/s3rver" && kill "${pids[-1]}" && wait "${pids[-1]}" 2>/dev/null || true
+	nginx) rm -rf "$sink/nginx-root/dest-a" && mkdir -m 777 -p "$sink/nginx-root/dest-a" ;;
+	s3rver) rm -rf "$sink/s3rver/dest-a" && mkdir -p "$sink/s3rver" && kill "${pids[-1]}" && wait "${pids[-1]}" 2>/dev/null || true
 		unset 'pids[-1]'; start_s3rver "$2"; wait_port "$2" ;;
 	esac
 }
 
 unpack() { rm -rf "$work/out" && mkdir -p "$work/out" && zstd -dc "$work/a.tar.zst" | tar -x -C "$work/out"; }
 run_trs() { "$trs" process "$work/a.tar.zst" --endpoint-url "$1" --region bench-1 --no-progress --log-level error; }
-run_aws() { unpack && aws s3 cp --recursive --only-show-errors "$work/out/objects" s3://dest-a/ --endpoint-url "$1"; }
+upload_secs() { # time the upload step alone into file $1
+	local t0 out=$1
+	shift
+	t0=$(date +%s.%N)
+	"$@" || return 1
+	echo "$(date +%s.%N) - $t0" | bc -l >>"$out"
+}
+run_aws() { unpack && upload_secs "$work/aws-up.t" aws s3 cp --recursive --only-show-errors "$work/out/objects" s3://dest-a/ --endpoint-url "$1"; }
 run_rclone() {
-	unpack && env -u AWS_CA_BUNDLE RCLONE_CONFIG_SINK_TYPE=s3 RCLONE_CONFIG_SINK_PROVIDER=Other RCLONE_CONFIG_SINK_ENDPOINT=$1 \
+	unpack && upload_secs "$work/rclone-up.t" env -u AWS_CA_BUNDLE RCLONE_CONFIG_SINK_TYPE=s3 RCLONE_CONFIG_SINK_PROVIDER=Other RCLONE_CONFIG_SINK_ENDPOINT=$1 \
 		RCLONE_CONFIG_SINK_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID RCLONE_CONFIG_SINK_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
 		rclone copy "$work/out/objects" sink:dest-a --transfers 32 --no-check-dest --s3-no-check-bucket --s3-no-head
 }
@@ -144,20 +157,22 @@ for server in $servers; do
 	esac
 	wait_port "$port"
 	url=http://127.0.0.1:$port
-	: >"$work/trs.t"; : >"$work/aws.t"; : >"$work/rclone.t"
+	: >"$work/trs.t"; : >"$work/aws.t"; : >"$work/rclone.t"; : >"$work/aws-up.t"; : >"$work/rclone-up.t"
 	for i in $(seq "$runs"); do
 		reset_sink "$server" "$port"; secs run_trs "$url" >>"$work/trs.t"
 		reset_sink "$server" "$port"; secs run_rclone "$url" >>"$work/rclone.t"
 		if [ "$i" -le "$aws_runs" ]; then reset_sink "$server" "$port"; secs run_aws "$url" >>"$work/aws.t"; fi
 	done
-	count=$(case $server in nginx) find "$work/nginx-root/dest-a" -type f | wc -l ;; *) echo "?" ;; esac)
+	count=$(case $server in nginx) find "$sink/nginx-root/dest-a" -type f | wc -l ;; *) echo "?" ;; esac)
 	/usr/bin/time -o "$work/rss" -f %M "$trs" process "$work/a.tar.zst" --endpoint-url "$url" --region bench-1 \
 		--no-progress --log-level error >/dev/null 2>&1 || true
 	t_trs=$(median <"$work/trs.t"); t_aws=$(median <"$work/aws.t"); t_rc=$(median <"$work/rclone.t")
 	echo "== $server (objects in the bucket after the last aws run: $count)"
 	printf '  trs process                      median %7.2f s  (%s)\n' "$t_trs" "$(tr '\n' ' ' <"$work/trs.t")"
 	printf '  zstd|tar + rclone --transfers 32 median %7.2f s  (%s)\n' "$t_rc" "$(tr '\n' ' ' <"$work/rclone.t")"
+	printf '      rclone upload alone          median %7.2f s\n' "$(median <"$work/rclone-up.t")"
 	printf '  zstd|tar + aws s3 cp --recursive median %7.2f s  (%s)\n' "$t_aws" "$(tr '\n' ' ' <"$work/aws.t")"
+	[ ! -s "$work/aws-up.t" ] || printf '      aws upload alone             median %7.2f s\n' "$(median <"$work/aws-up.t")"
 	printf '  speed-up vs rclone %.1fx, vs awscli %.1fx; trs peak RSS %s KiB\n' \
 		"$(echo "$t_rc/$t_trs" | bc -l)" "$(echo "$t_aws/$t_trs" | bc -l)" "$(cat "$work/rss")"
 	kill "${pids[-1]}" 2>/dev/null || true
