@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Local restore benchmark: `trs process --dest file://` against `zstd -dc | tar -x`
 # on the same archive, medians of N runs each, interleaved, in one run.
-# usage: bench/local.sh [SMALL_OBJECTS] [LARGE_MIB] [RUNS]
+# usage: [FS=loop] [SETTLE=SECONDS] bench/local.sh [SMALL_OBJECTS] [LARGE_MIB] [RUNS]
 set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps
@@ -11,7 +11,24 @@ large_mib=${2:-24}
 runs=${3:-5}
 trs=${TRS:-build/cli/trs}
 work=$(mktemp -d /tmp/trs-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+# FS=loop: run on a new ext4 filesystem (with a journal, as most servers
+# have) in a loop device, so that nothing done on this disk before the run
+# can slow either tool (needs root). Default: the disk under /tmp as it is.
+img=
+if [ "${FS:-tmp}" = loop ]; then
+	img=$work.img
+	truncate -s $(((runs * 2 + 4) * 320))M "$img"
+	mkfs.ext4 -q "$img"
+	mount -o loop "$img" "$work"
+fi
+cleanup() {
+	if [ -n "$img" ]; then
+		umount "$work"
+		rm -f "$img"
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
 
 mkdir -p "$work/in/small" "$work/in/large"
 python3 - "$work/in" "$small" "$large_mib" <<'PY'
@@ -27,13 +44,14 @@ def text(n):
 for i in range(small):
     with open(f"{root}/small/obj-{i:06d}.json", "wb") as f:
         f.write(text(rnd.randint(1024, 40 * 1024)))
-for i in range(6):
+for i in range(6):  # large objects incompressible, like media or already compressed data
     with open(f"{root}/large/blob-{i}.bin", "wb") as f:
-        f.write(text(large_mib << 20))
+        f.write(rnd.randbytes(large_mib << 20))
 PY
 "$trs" pack "$work/in" -o "$work/a.tar.zst" --target bench-1:bench >/dev/null 2>&1
 size=$(stat -c %s "$work/a.tar.zst")
 tar_bytes=$(zstd -dc "$work/a.tar.zst" | wc -c)
+sleep "${SETTLE:-0}"
 
 time_cmd() { # prints seconds
 	local t0 t1
@@ -53,7 +71,10 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 # find_get_block_common and recently_deleted). Deleting the last run's
 # output before each run made whichever tool came next pay for it, several
 # times over. A restore on a machine that has not just deleted tens of
-# thousands of files never pays it, so the benchmark does not either.
+# thousands of files never pays it, so the benchmark does not either. For
+# the same reason, run it at least six minutes after any large delete on
+# this disk (such as the end of the last benchmark or test run), or set
+# SETTLE=SECONDS to wait that long after building the archive.
 for i in $(seq "$runs"); do
 	sync
 	time_cmd "$trs" process "$work/a.tar.zst" --dest "file://$work/out-trs-$i" --region bench-1 --no-progress >>"$work/trs.txt"
@@ -66,6 +87,7 @@ t_tar=$(median <"$work/tar.txt")
 /usr/bin/time -o "$work/rss.txt" -f '%M' "$trs" process "$work/a.tar.zst" --dest "file://$work/out-rss" \
 	--region bench-1 --no-progress >/dev/null 2>&1 || true
 rss=$(tail -1 "$work/rss.txt")
+printf 'filesystem: %s\n' "$(df -T "$work" | awk 'NR==2 {print $2, "on", $1}')"
 printf 'archive: %d small + 6 x %d MiB objects, %.1f MiB compressed, %.1f MiB tar\n' "$small" "$large_mib" \
 	"$(echo "$size/1048576" | bc -l)" "$(echo "$tar_bytes/1048576" | bc -l)"
 printf 'trs process --dest file://   median %.3f s  (%s)\n' "$t_trs" "$(tr '\n' ' ' <"$work/trs.txt")"

@@ -129,20 +129,26 @@ reset_sink() { # empty the bucket between runs
 	esac
 }
 
-unpack() { rm -rf "$work/out" && mkdir -p "$work/out" && zstd -dc "$work/a.tar.zst" | tar -x -C "$work/out"; }
+# Each unpack goes to a new directory, deleted only at the end (see bench/local.sh).
+n_unpack=0
+unpack() {
+	n_unpack=$((n_unpack + 1))
+	out=$work/out-$n_unpack
+	mkdir -p "$out" && zstd -dc "$work/a.tar.zst" | tar -x -C "$out"
+}
 run_trs() { "$trs" process "$work/a.tar.zst" --endpoint-url "$1" --region bench-1 --no-progress --log-level error; }
 upload_secs() { # time the upload step alone into file $1
-	local t0 out=$1
+	local t0 file=$1
 	shift
 	t0=$(date +%s.%N)
 	"$@" || return 1
-	echo "$(date +%s.%N) - $t0" | bc -l >>"$out"
+	echo "$(date +%s.%N) - $t0" | bc -l >>"$file"
 }
-run_aws() { unpack && upload_secs "$work/aws-up.t" aws s3 cp --recursive --only-show-errors "$work/out/objects" s3://dest-a/ --endpoint-url "$1"; }
+run_aws() { unpack && upload_secs "$work/aws-up.t" aws s3 cp --recursive --only-show-errors "$out/objects" s3://dest-a/ --endpoint-url "$1"; }
 run_rclone() {
 	unpack && upload_secs "$work/rclone-up.t" env -u AWS_CA_BUNDLE RCLONE_CONFIG_SINK_TYPE=s3 RCLONE_CONFIG_SINK_PROVIDER=Other RCLONE_CONFIG_SINK_ENDPOINT=$1 \
 		RCLONE_CONFIG_SINK_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID RCLONE_CONFIG_SINK_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
-		rclone copy "$work/out/objects" sink:dest-a --transfers 32 --no-check-dest --s3-no-check-bucket --s3-no-head
+		rclone copy "$out/objects" sink:dest-a --transfers 32 --no-check-dest --s3-no-check-bucket --s3-no-head
 }
 
 printf 'archive: %d objects of %d bytes, %.1f MiB compressed; %d runs (awscli %d); %s, %s cores\n' "$objects" \
