@@ -12,10 +12,12 @@
 #include "storage_s3.h"
 #include "sigv4.h"
 
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 uint64_t trs__s3_part_size(uint64_t object_size, uint64_t wanted)
 {
@@ -110,6 +112,88 @@ static void abort_upload(trs__s3 *s, const trs_put_request *req, const char *upl
 	trs__buf_free(&q);
 }
 
+static int hexval(int c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* The 32 hex digits of an ETag, without its quotes; NULL when it has none. */
+static const char *etag_hex(const char *etag, size_t *len)
+{
+	size_t n = strlen(etag);
+	if (n >= 2 && etag[0] == '"' && etag[n - 1] == '"') {
+		etag++;
+		n -= 2;
+	}
+	*len = n;
+	return etag;
+}
+
+int trs__s3_multipart_etag(char *const *etags, unsigned int nparts, char out[48])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	if (!md || nparts == 0 || !EVP_DigestInit_ex(md, EVP_md5(), NULL)) {
+		EVP_MD_CTX_free(md);
+		return -1;
+	}
+	int rc = 0;
+	for (unsigned int i = 0; rc == 0 && i < nparts; i++) {
+		size_t n;
+		const char *hex = etag_hex(etags[i], &n);
+		unsigned char bin[16];
+		if (n != 32)
+			rc = -1;
+		for (size_t k = 0; rc == 0 && k < 16; k++) {
+			int hi = hexval((unsigned char)hex[2 * k]), lo = hexval((unsigned char)hex[2 * k + 1]);
+			if (hi < 0 || lo < 0)
+				rc = -1;
+			bin[k] = (unsigned char)(hi << 4 | lo);
+		}
+		if (rc == 0 && !EVP_DigestUpdate(md, bin, sizeof(bin)))
+			rc = -1;
+	}
+	unsigned char d[16];
+	if (rc == 0 && !EVP_DigestFinal_ex(md, d, NULL))
+		rc = -1;
+	EVP_MD_CTX_free(md);
+	if (rc == 0) {
+		for (int k = 0; k < 16; k++)
+			snprintf(out + 2 * k, 3, "%02x", d[k]);
+		snprintf(out + 32, 16, "-%u", nparts);
+	}
+	return rc;
+}
+
+/*
+ * CompleteMultipartUpload answered NoSuchUpload. When an earlier attempt
+ * reached S3 and only its answer was lost, S3 may have completed the upload
+ * and forgotten the id, so the repeat finds nothing. The object then stands
+ * with the ETag these very parts give it: look before failing a restore
+ * that succeeded. Any other ETag (or no object) and the error stands.
+ */
+static bool completed_already(trs__s3 *s, const trs_put_request *req, char **etags, unsigned int nparts)
+{
+	char want[48];
+	if (trs__s3_multipart_etag(etags, nparts, want) < 0)
+		return false;
+	trs__s3_call c = {0};
+	c.op = "HeadObject";
+	c.method = "HEAD";
+	c.bucket = req->bucket;
+	c.key = req->key;
+	trs__http_response resp;
+	trs_error herr = TRS_ERROR_INIT;
+	bool same = false;
+	if (trs__s3_request(s, &c, &resp, &herr) == 0) {
+		const char *v = trs__http_header(&resp, "ETag");
+		size_t n;
+		const char *hex = v ? etag_hex(v, &n) : NULL;
+		same = hex && n == strlen(want) && strncasecmp(hex, want, n) == 0;
+	}
+	trs__http_response_free(&resp);
+	return same;
+}
+
 static int complete_upload(trs__s3 *s, const trs_put_request *req, const char *upload_id, char **etags,
 			   unsigned int nparts, trs_error *err)
 {
@@ -141,8 +225,18 @@ static int complete_upload(trs__s3 *s, const trs_put_request *req, const char *u
 		c.body_len = body.len;
 		c.error_in_200 = true;
 		trs__http_response resp;
-		rc = trs__s3_request(s, &c, &resp, err);
+		trs_error cerr = TRS_ERROR_INIT;
+		rc = trs__s3_request(s, &c, &resp, &cerr);
 		trs__http_response_free(&resp);
+		if (rc < 0 && strcmp(cerr.aws_code, "NoSuchUpload") == 0 && completed_already(s, req, etags, nparts)) {
+			trs__log(s->ctx, TRS_LOG_INFO,
+				 "CompleteMultipartUpload found no upload, but the object stands with these parts' ETag: "
+				 "an earlier attempt completed it",
+				 "bucket", req->bucket, "key", req->key, NULL);
+			rc = 0;
+		}
+		if (rc < 0 && err)
+			*err = cerr;
 	}
 	trs__buf_free(&body);
 	trs__buf_free(&q);

@@ -84,6 +84,12 @@ int trs__s3_read_body(trs_body *body, unsigned char *buf, size_t len, bool expec
 
 /* Multipart (s3_multipart.c). */
 uint64_t trs__s3_part_size(uint64_t object_size, uint64_t wanted);
+/*
+ * The ETag S3 gives a completed multipart object: the MD5 of the parts' MD5s
+ * (their ETags, as bytes), "-", the number of parts. Returns 0, or -1 when
+ * a part's ETag is not 32 hex digits (quoted or not).
+ */
+int trs__s3_multipart_etag(char *const *etags, unsigned int nparts, char out[48]);
 int trs__s3_multipart_put(trs__s3 *s, const trs_put_request *req, trs_body *body, trs_error *err);
 int trs__s3_multipart_copy(trs__s3 *s, const char *src_bucket, const char *src_key, uint64_t size,
 			   const trs_put_request *req, trs_error *err);

@@ -268,3 +268,66 @@ def test_lost_complete_multipart_answer_still_restores():
         util.expect_exit(res, 0, "process with a lost CompleteMultipartUpload answer")
         check_exact(s3, objects, ["dest-a"])
         no_multipart_uploads(s3, "dest-a")
+
+
+def test_lost_complete_answer_then_nosuchupload_still_restores():
+    """As above, but the repeat finds no upload (404 NoSuchUpload), as S3
+    answers once it has forgotten a completed upload's id: trs sees the
+    object standing with its parts' ETag, and the restore succeeds."""
+    objects = [{"relative_key": "lost/forgotten.bin", "data": rnd(11 * MIB, 78)}]
+    targets = [{"region": REGION, "bucket": "dest-a"}]
+    with util.MotoServer() as m, util.tempdir() as d:
+        s3 = m.client("s3")
+        make_buckets(s3, "dest-a")
+        path = os.path.join(d, "a.tar.zst")
+        mkarchive.build_archive(path, objects, targets, level=1)
+
+        def complete(method, target, headers):
+            return method == "POST" and "uploadId=" in target
+
+        with faultproxy.FaultProxy(m.url, cut=1.0, eligible=complete, max_faults_per_request=1,
+                                   cut_methods=("POST",), time_limit=120, forget_completed=True) as proxy:
+            env = m.env()
+            env["AWS_ENDPOINT_URL"] = proxy.url
+            res = util.run_trs(["process", path, "--json", "--no-progress", "--multipart-threshold", "5242880",
+                                "--part-size", "5242880"], env=env, timeout=60)
+            counts = proxy.summary()
+        assert counts["cut"] == 1 and counts["forgotten"] == 1, counts
+        util.expect_exit(res, 0, "process with a lost CompleteMultipartUpload answer, then NoSuchUpload")
+        assert b"an earlier attempt completed it" in res.stderr, res.stderr[-2000:]
+        check_exact(s3, objects, ["dest-a"])
+        no_multipart_uploads(s3, "dest-a")
+        assert s3.head_object(Bucket="dest-a", Key=mkarchive.destination_key(objects[0]))["ETag"].endswith('-3"')
+
+
+def test_nosuchupload_with_another_object_standing_is_an_error():
+    """CompleteMultipartUpload answered NoSuchUpload while the key holds some
+    other object (or none): the restore fails, takes no stranger for ours,
+    and leaves no upload behind."""
+    objects = [{"relative_key": "lost/stranger.bin", "data": rnd(11 * MIB, 79)},
+               {"relative_key": "lost/nothing.bin", "data": rnd(11 * MIB, 80)}]
+    targets = [{"region": REGION, "bucket": "dest-a"}]
+    with util.MotoServer() as m, util.tempdir() as d:
+        s3 = m.client("s3")
+        make_buckets(s3, "dest-a")
+        path = os.path.join(d, "a.tar.zst")
+        mkarchive.build_archive(path, objects, targets, level=1)
+        stranger = mkarchive.destination_key(objects[0])
+        s3.put_object(Bucket="dest-a", Key=stranger, Body=b"someone else's bytes")
+
+        def complete(method, target, headers):
+            return (404, "NoSuchUpload") if method == "POST" and "uploadId=" in target else None
+
+        with faultproxy.FaultProxy(m.url, respond=complete, time_limit=120) as proxy:
+            env = m.env()
+            env["AWS_ENDPOINT_URL"] = proxy.url
+            res = util.run_trs(["process", path, "--json", "--no-progress", "--multipart-threshold", "5242880",
+                                "--part-size", "5242880"], env=env, timeout=60)
+            counts = proxy.summary()
+        assert counts["answered"] >= 2, counts
+        assert res.returncode != 0, res.stderr[-2000:]
+        assert b"NoSuchUpload" in res.stderr, res.stderr[-2000:]
+        assert b"an earlier attempt completed it" not in res.stderr
+        assert s3.get_object(Bucket="dest-a", Key=stranger)["Body"].read() == b"someone else's bytes"
+        assert "Contents" not in s3.list_objects_v2(Bucket="dest-a", Prefix=mkarchive.destination_key(objects[1]))
+        no_multipart_uploads(s3, "dest-a")

@@ -167,6 +167,20 @@ TEST(part_size_stays_within_s3_limits)
 	CHECK(trs__s3_part_size(1, 10ull << 30) == TRS_S3_MAX_PART);
 }
 
+TEST(multipart_etag_is_the_md5_of_the_part_md5s)
+{
+	/* md5("part one"), md5("part two"), quoted as S3 returns them or not */
+	char *parts[] = {"\"3303e12af474ca11d85ed2966a932992\"", "3EA4E15B91A17DC76052C56CFCDF67A2"};
+	char out[48];
+	CHECK(trs__s3_multipart_etag(parts, 2, out) == 0);
+	CHECK(strcmp(out, "0732917abc3288784e318ac0aab1757a-2") == 0);
+	char *bad[] = {"\"3303e12af474ca11d85ed2966a93299\""};
+	CHECK(trs__s3_multipart_etag(bad, 1, out) < 0);
+	char *nothex[] = {"3303e12af474ca11d85ed2966a93299z"};
+	CHECK(trs__s3_multipart_etag(nothex, 1, out) < 0);
+	CHECK(trs__s3_multipart_etag(parts, 0, out) < 0);
+}
+
 TEST(put_retries_slowdown_and_resends_the_same_body)
 {
 	trs_storage *s = open_s3(5, 1ull << 30);
@@ -492,6 +506,7 @@ int main(void)
 	RUN(large_copy_goes_multipart_with_source_ranges);
 	RUN(delete_of_a_missing_object_succeeds);
 	RUN(bad_options_are_refused);
+	RUN(multipart_etag_is_the_md5_of_the_part_md5s);
 	mini_stop(&server);
 	return harness_done();
 }
