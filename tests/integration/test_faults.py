@@ -242,32 +242,45 @@ def test_kill_9_mid_archive_then_restart_completes_the_restore():
         assert left <= orphans, (left, orphans)
 
 
-def test_lost_complete_multipart_answer_still_restores():
-    """CompleteMultipartUpload reached the server but its answer was cut: the
-    client sends it again (moto, like S3 shortly after a completion, accepts
-    the repeat) and the object is there, whole, with no upload left over."""
-    objects = [{"relative_key": "lost/complete.bin", "data": rnd(11 * MIB, 77)}]
+def is_complete(method, target, headers=None):
+    return method == "POST" and "uploadId=" in target
+
+
+def restore_multipart_via(objects, check, before=None, **proxy_args):
+    """Restore `objects` to moto's bucket dest-a through a FaultProxy built
+    with `proxy_args`, in 5 MiB parts; `before(s3)` runs first, and
+    `check(s3, res, counts)` while moto is still up."""
     targets = [{"region": REGION, "bucket": "dest-a"}]
     with util.MotoServer() as m, util.tempdir() as d:
         s3 = m.client("s3")
         make_buckets(s3, "dest-a")
         path = os.path.join(d, "a.tar.zst")
         mkarchive.build_archive(path, objects, targets, level=1)
-
-        def complete(method, target, headers):
-            return method == "POST" and "uploadId=" in target
-
-        with faultproxy.FaultProxy(m.url, cut=1.0, eligible=complete, max_faults_per_request=1,
-                                   cut_methods=("POST",), time_limit=120) as proxy:
+        if before:
+            before(s3)
+        with faultproxy.FaultProxy(m.url, time_limit=120, **proxy_args) as proxy:
             env = m.env()
             env["AWS_ENDPOINT_URL"] = proxy.url
             res = util.run_trs(["process", path, "--json", "--no-progress", "--multipart-threshold", "5242880",
                                 "--part-size", "5242880"], env=env, timeout=60)
             counts = proxy.summary()
+        check(s3, res, counts)
+
+
+def test_lost_complete_multipart_answer_still_restores():
+    """CompleteMultipartUpload reached the server but its answer was cut: the
+    client sends it again (moto, like S3 shortly after a completion, accepts
+    the repeat) and the object is there, whole, with no upload left over."""
+    objects = [{"relative_key": "lost/complete.bin", "data": rnd(11 * MIB, 77)}]
+
+    def check(s3, res, counts):
         assert counts["cut"] == 1, counts
         util.expect_exit(res, 0, "process with a lost CompleteMultipartUpload answer")
         check_exact(s3, objects, ["dest-a"])
         no_multipart_uploads(s3, "dest-a")
+
+    restore_multipart_via(objects, check, cut=1.0, eligible=is_complete, max_faults_per_request=1,
+                          cut_methods=("POST",))
 
 
 def test_lost_complete_answer_then_nosuchupload_still_restores():
@@ -275,29 +288,17 @@ def test_lost_complete_answer_then_nosuchupload_still_restores():
     answers once it has forgotten a completed upload's id: trs sees the
     object standing with its parts' ETag, and the restore succeeds."""
     objects = [{"relative_key": "lost/forgotten.bin", "data": rnd(11 * MIB, 78)}]
-    targets = [{"region": REGION, "bucket": "dest-a"}]
-    with util.MotoServer() as m, util.tempdir() as d:
-        s3 = m.client("s3")
-        make_buckets(s3, "dest-a")
-        path = os.path.join(d, "a.tar.zst")
-        mkarchive.build_archive(path, objects, targets, level=1)
 
-        def complete(method, target, headers):
-            return method == "POST" and "uploadId=" in target
-
-        with faultproxy.FaultProxy(m.url, cut=1.0, eligible=complete, max_faults_per_request=1,
-                                   cut_methods=("POST",), time_limit=120, forget_completed=True) as proxy:
-            env = m.env()
-            env["AWS_ENDPOINT_URL"] = proxy.url
-            res = util.run_trs(["process", path, "--json", "--no-progress", "--multipart-threshold", "5242880",
-                                "--part-size", "5242880"], env=env, timeout=60)
-            counts = proxy.summary()
+    def check(s3, res, counts):
         assert counts["cut"] == 1 and counts["forgotten"] == 1, counts
         util.expect_exit(res, 0, "process with a lost CompleteMultipartUpload answer, then NoSuchUpload")
         assert b"an earlier attempt completed it" in res.stderr, res.stderr[-2000:]
         check_exact(s3, objects, ["dest-a"])
         no_multipart_uploads(s3, "dest-a")
         assert s3.head_object(Bucket="dest-a", Key=mkarchive.destination_key(objects[0]))["ETag"].endswith('-3"')
+
+    restore_multipart_via(objects, check, cut=1.0, eligible=is_complete, max_faults_per_request=1,
+                          cut_methods=("POST",), forget_completed=True)
 
 
 def test_nosuchupload_with_another_object_standing_is_an_error():
@@ -306,24 +307,12 @@ def test_nosuchupload_with_another_object_standing_is_an_error():
     and leaves no upload behind."""
     objects = [{"relative_key": "lost/stranger.bin", "data": rnd(11 * MIB, 79)},
                {"relative_key": "lost/nothing.bin", "data": rnd(11 * MIB, 80)}]
-    targets = [{"region": REGION, "bucket": "dest-a"}]
-    with util.MotoServer() as m, util.tempdir() as d:
-        s3 = m.client("s3")
-        make_buckets(s3, "dest-a")
-        path = os.path.join(d, "a.tar.zst")
-        mkarchive.build_archive(path, objects, targets, level=1)
-        stranger = mkarchive.destination_key(objects[0])
+    stranger = mkarchive.destination_key(objects[0])
+
+    def before(s3):
         s3.put_object(Bucket="dest-a", Key=stranger, Body=b"someone else's bytes")
 
-        def complete(method, target, headers):
-            return (404, "NoSuchUpload") if method == "POST" and "uploadId=" in target else None
-
-        with faultproxy.FaultProxy(m.url, respond=complete, time_limit=120) as proxy:
-            env = m.env()
-            env["AWS_ENDPOINT_URL"] = proxy.url
-            res = util.run_trs(["process", path, "--json", "--no-progress", "--multipart-threshold", "5242880",
-                                "--part-size", "5242880"], env=env, timeout=60)
-            counts = proxy.summary()
+    def check(s3, res, counts):
         assert counts["answered"] >= 2, counts
         assert res.returncode != 0, res.stderr[-2000:]
         assert b"NoSuchUpload" in res.stderr, res.stderr[-2000:]
@@ -331,3 +320,7 @@ def test_nosuchupload_with_another_object_standing_is_an_error():
         assert s3.get_object(Bucket="dest-a", Key=stranger)["Body"].read() == b"someone else's bytes"
         assert "Contents" not in s3.list_objects_v2(Bucket="dest-a", Prefix=mkarchive.destination_key(objects[1]))
         no_multipart_uploads(s3, "dest-a")
+
+    restore_multipart_via(objects, check, before,
+                          respond=lambda method, target, headers:
+                          (404, "NoSuchUpload") if is_complete(method, target) else None)
