@@ -102,7 +102,11 @@ trs_body *trs__checked_body_init(trs__checked_body *cb, const void *data, size_t
 const trs_memory_body *trs__memory_body_of(const trs_body *body);
 const char *trs__body_checked_md5(const trs_body *body);
 
-/* Staging objects in a local directory before the manifest names them (lib/storage_fs.c).
+/* Memory a storage backend keeps for itself out of the context's max_memory
+ * (S3: its multipart part buffers); the pipeline's budget is the rest. */
+uint64_t trs__storage_reserved_memory(const trs_storage *s);
+
+/* Staging objects in a local directory before the manifest names them (lib/fs_stage.c).
  * trs__fs_stage_new answers TRS_EUNSUPPORTED for any storage but "fs". */
 typedef struct trs__fs_stage trs__fs_stage;
 int trs__fs_stage_new(trs_storage *s, trs__fs_stage **out, trs_error *err);

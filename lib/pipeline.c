@@ -683,7 +683,8 @@ int trs__run_start(trs_run *r, unsigned int threads, trs_error *err)
 	pthread_cond_init(&r->work_cv, NULL);
 	pthread_cond_init(&r->space_cv, NULL);
 	pthread_cond_init(&r->idle_cv, NULL);
-	r->budget_max = r->ctx->max_memory;
+	uint64_t reserved = trs__storage_reserved_memory(r->storage);
+	r->budget_max = r->ctx->max_memory > reserved ? r->ctx->max_memory - reserved : r->ctx->max_memory / 2;
 	if (threads < 1)
 		threads = 1;
 	r->threads = trs__calloc(threads, sizeof(*r->threads), err);

@@ -1,9 +1,10 @@
 /*
  * S3 multipart upload and multipart copy.
  *
- * Upload: the calling thread reads the body part by part into a small pool
- * of part buffers (parts_in_flight of them: that is the memory bound), and
- * worker threads send each full buffer as an UploadPart, keeping it until
+ * Upload: the calling thread reads the body part by part into up to
+ * parts_in_flight part buffers, whose memory comes from a pool that all
+ * uploads of the storage share (half of --max-memory), and worker threads
+ * send each full buffer as an UploadPart, keeping it until
  * the part succeeded so that retries re-send the same bytes. Any failure -
  * a part that kept failing, a body read() returning a negative code, a
  * failed Complete - aborts the upload, so no parts stay behind and nothing
@@ -249,6 +250,7 @@ typedef struct part_job {
 	unsigned char *data;
 	size_t len;
 	unsigned int number; /* 0: the buffer is free */
+	bool pooled;         /* its memory is taken from the storage's pool */
 } part_job;
 
 typedef struct upload {
@@ -257,8 +259,10 @@ typedef struct upload {
 	const char *upload_id;
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
-	part_job *bufs;          /* parts_in_flight buffers */
+	part_job *bufs;          /* up to parts_in_flight buffers */
 	unsigned int nbufs;
+	unsigned int npooled;    /* buffers whose memory came from the pool */
+	uint64_t part_size;
 	unsigned int *ready;     /* FIFO of buffer indexes waiting for a worker */
 	unsigned int ready_head, ready_count;
 	bool reading_done;
@@ -339,24 +343,70 @@ static void *part_worker(void *arg)
 	return NULL;
 }
 
-/* Wait for a free buffer; NULL when the upload failed meanwhile. */
+/*
+ * The pool of part memory shared by all uploads of a storage. A request
+ * larger than the whole pool (parts grow for huge objects) is granted when
+ * the pool is idle.
+ */
+static bool pool_take(trs__s3 *s, uint64_t n, bool wait)
+{
+	pthread_mutex_lock(&s->mem_lock);
+	while (s->upload_memory_used && s->upload_memory_used + n > s->upload_memory) {
+		if (!wait) {
+			pthread_mutex_unlock(&s->mem_lock);
+			return false;
+		}
+		pthread_cond_wait(&s->mem_freed, &s->mem_lock);
+	}
+	s->upload_memory_used += n;
+	pthread_mutex_unlock(&s->mem_lock);
+	return true;
+}
+
+static void pool_give(trs__s3 *s, uint64_t n)
+{
+	if (!n)
+		return;
+	pthread_mutex_lock(&s->mem_lock);
+	s->upload_memory_used -= n;
+	pthread_cond_broadcast(&s->mem_freed);
+	pthread_mutex_unlock(&s->mem_lock);
+}
+
+/*
+ * Wait for a free buffer; NULL when the upload failed meanwhile. A buffer
+ * that has memory comes first. A new one is taken from the pool only while
+ * the pool has room, except the upload's first, which waits for it (outside
+ * this lock, in the caller): an upload holding a buffer always progresses,
+ * so uploads never wait for each other while holding memory.
+ */
 static part_job *take_buffer(upload *u)
 {
-	part_job *free_job = NULL;
+	part_job *job = NULL;
 	pthread_mutex_lock(&u->lock);
-	while (!u->failed && !free_job) {
-		for (unsigned int i = 0; i < u->nbufs; i++)
+	while (!u->failed && !job) {
+		part_job *empty = NULL;
+		for (unsigned int i = 0; i < u->nbufs && !job; i++)
 			if (u->bufs[i].number == 0) {
-				free_job = &u->bufs[i];
-				break;
+				if (u->bufs[i].data)
+					job = &u->bufs[i];
+				else if (!empty)
+					empty = &u->bufs[i];
 			}
-		if (!free_job)
+		if (!job && empty && (u->npooled == 0 || pool_take(u->s, u->part_size, false))) {
+			job = empty;
+			if (u->npooled) {
+				job->pooled = true;
+				u->npooled++;
+			}
+		}
+		if (!job)
 			pthread_cond_wait(&u->changed, &u->lock);
 	}
 	if (u->failed)
-		free_job = NULL;
+		job = NULL;
 	pthread_mutex_unlock(&u->lock);
-	return free_job;
+	return job;
 }
 
 int trs__s3_multipart_put(trs__s3 *s, const trs_put_request *req, trs_body *body, trs_error *err)
@@ -366,7 +416,7 @@ int trs__s3_multipart_put(trs__s3 *s, const trs_put_request *req, trs_body *body
 	unsigned int nparts = (unsigned int)((size + ps - 1) / ps);
 	if (nparts == 0)
 		nparts = 1;
-	/* Parts grow for huge objects; keep the buffers within the same budget (at least one). */
+	/* Parts grow for huge objects; keep the buffers within the same pool (at least one). */
 	unsigned int inflight = s->parts_in_flight;
 	if (ps > s->part_size) {
 		uint64_t fit = s->upload_memory / ps;
@@ -380,6 +430,7 @@ int trs__s3_multipart_put(trs__s3 *s, const trs_put_request *req, trs_body *body
 	u.s = s;
 	u.req = req;
 	u.nbufs = inflight;
+	u.part_size = ps;
 	u.bufs = trs__calloc(inflight, sizeof(*u.bufs), err);
 	u.ready = trs__calloc(inflight, sizeof(*u.ready), err);
 	u.etags = trs__calloc(nparts, sizeof(*u.etags), err);
@@ -420,6 +471,11 @@ int trs__s3_multipart_put(trs__s3 *s, const trs_put_request *req, trs_body *body
 		size_t len = (size_t)(size - sent < ps ? size - sent : ps);
 		trs_error rerr = TRS_ERROR_INIT;
 		int rrc = 0;
+		if (!job->data && !job->pooled) {
+			pool_take(s, ps, true); /* the first buffer: wait for it */
+			job->pooled = true;
+			u.npooled++;
+		}
 		if (!job->data) {
 			job->data = malloc((size_t)ps);
 			if (!job->data)
@@ -470,6 +526,7 @@ out:
 	if (u.bufs)
 		for (unsigned int i = 0; i < u.nbufs; i++)
 			free(u.bufs[i].data);
+	pool_give(s, u.npooled * ps);
 	if (u.etags)
 		for (unsigned int i = 0; i < nparts; i++)
 			free(u.etags[i]);

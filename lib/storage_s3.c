@@ -454,7 +454,14 @@ static void s3_free(trs_storage *self)
 	free(s->authority);
 	free(s->base_path);
 	free(s->region);
+	pthread_cond_destroy(&s->mem_freed);
+	pthread_mutex_destroy(&s->mem_lock);
 	free(s);
+}
+
+uint64_t trs__storage_reserved_memory(const trs_storage *s)
+{
+	return s && s->put == s3_put ? ((const trs__s3 *)s)->upload_memory : 0;
 }
 
 /* ---- construction ---- */
@@ -520,11 +527,12 @@ TRS_EXTERN(int) trs_storage_s3_new(trs_storage **out, trs_ctx *ctx, const trs_s3
 	s->max_attempts = o.max_attempts ? o.max_attempts : DEFAULT_ATTEMPTS;
 	s->backoff_base_s = 0.2;
 	s->backoff_cap_s = 20.0;
-	/* Memory for parts in flight: the context's budget shared by its workers. */
+	/* Memory for parts in flight: half the context's budget, shared by every upload. */
 	const trs_ctx *c = TRS_CTX(ctx);
-	uint64_t per_upload = c->max_memory / (c->workers ? c->workers : 1);
-	s->upload_memory = per_upload;
-	uint64_t inflight = per_upload / s->part_size;
+	s->upload_memory = c->max_memory / 2;
+	pthread_mutex_init(&s->mem_lock, NULL);
+	pthread_cond_init(&s->mem_freed, NULL);
+	uint64_t inflight = s->upload_memory / s->part_size;
 	s->parts_in_flight = (unsigned int)(inflight < 1 ? 1 : inflight > MAX_PARTS_IN_FLIGHT ? MAX_PARTS_IN_FLIGHT
 											: inflight);
 

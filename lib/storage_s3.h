@@ -6,6 +6,8 @@
 #define TRS_STORAGE_S3_H
 
 #include "internal.h"
+
+#include <pthread.h>
 #include "trs/s3.h"
 #include "credentials.h"
 #include "http.h"
@@ -31,7 +33,17 @@ typedef struct trs__s3 {
 	uint64_t part_size;
 	unsigned int max_attempts;
 	unsigned int parts_in_flight; /* per multipart upload, at the configured part size */
-	uint64_t upload_memory;       /* part-buffer budget of one multipart upload */
+	/*
+	 * Part buffers of all multipart uploads come from one pool: half the
+	 * context's max_memory (the pipeline keeps the other half, see
+	 * trs__storage_reserved_memory). An upload waits for its first buffer
+	 * and takes more only while the pool has room, so uploads never wait
+	 * on each other while holding memory.
+	 */
+	uint64_t upload_memory;
+	uint64_t upload_memory_used;
+	pthread_mutex_t mem_lock;
+	pthread_cond_t mem_freed;
 	double backoff_base_s;
 	double backoff_cap_s;
 } trs__s3;

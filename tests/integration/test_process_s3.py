@@ -245,6 +245,28 @@ def test_over_budget_before_the_manifest_takes_a_second_pass_to_s3():
             assert s3.get_object(Bucket="dest-a", Key=o["relative_key"])["Body"].read() == o["data"]
 
 
+def test_200_mib_object_to_s3_bounded_memory():
+    # The object comes before the manifest and does not fit the budget: it
+    # streams to a multipart upload in the second pass. Pipeline chunks and
+    # part buffers share --max-memory, so peak RSS stays under it plus the
+    # same fixed overhead as a local restore (48 MiB).
+    size = 200 << 20
+    with util.MotoServer() as m, util.tempdir() as d:
+        s3 = m.client("s3")
+        make_buckets(s3, "dest-a")
+        path = os.path.join(d, "zeros.tar.zst")
+        with open(path, "wb") as f:
+            f.write(mkarchive.zero_bomb_archive(size, [{"region": REGION, "bucket": "dest-a"}]))
+        res = util.run_trs(["process", path, "--json", "--no-progress", "--max-memory", str(64 << 20)],
+                           env=m.env(), timeout=300)
+        util.expect_exit(res, 0, "200 MiB object to S3 within 64 MiB")
+        head = s3.head_object(Bucket="dest-a", Key="zeros.bin")
+        assert head["ContentLength"] == size, head
+        assert "-" in head["ETag"], head["ETag"]  # multipart
+        limit = (64 + 48) * 1024 * (3 if os.environ.get("TRS_SANITIZED") == "1" else 1)
+        assert res.maxrss_kb < limit, "peak RSS %d KiB for a %d MiB object to S3" % (res.maxrss_kb, size >> 20)
+
+
 def test_missing_credentials_stop_the_archive_with_one_clear_error():
     with util.MotoServer() as m:
         make_buckets(m.client("s3"), "dest-a")
