@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Local restore benchmark: `trs process --dest file://` against `zstd -dc | tar -x`
 # on the same archive, medians of N runs each, interleaved, in one run.
-# usage: [FS=loop] [SETTLE=SECONDS] bench/local.sh [SMALL_OBJECTS] [LARGE_MIB] [RUNS]
+# usage: [FS=tmp|loop|shm] [SETTLE=SECONDS] bench/local.sh [SMALL_OBJECTS] [LARGE_MIB] [RUNS]
 set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps
@@ -10,7 +10,9 @@ small=${1:-4000}
 large_mib=${2:-24}
 runs=${3:-5}
 trs=${TRS:-build/cli/trs}
-work=$(mktemp -d /tmp/trs-bench.XXXXXX)
+# FS=shm: run in /dev/shm (tmpfs), where writing costs only CPU: this shows
+# what each tool spends on its own work.
+work=$(mktemp -d "$([ "${FS:-tmp}" = shm ] && echo /dev/shm || echo /tmp)/trs-bench.XXXXXX")
 # FS=loop: run on a new ext4 filesystem (with a journal, as most servers
 # have) in a loop device, so that nothing done on this disk before the run
 # can slow either tool (needs root). Default: the disk under /tmp as it is.
