@@ -2,6 +2,7 @@
 #ifndef TRS_CLI_H
 #define TRS_CLI_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <trs.h>
@@ -41,6 +42,50 @@ int cli_exit_code(int rc);
 
 /* A JSON string, escaped, to a stream. */
 void cli_json_string(FILE *f, const char *s);
+
+/*
+ * Options shared by the commands that talk to storage (cli/job.c). Their
+ * codes sit below the commands' own (256 and up).
+ */
+enum { CLI_O_REGION = 200, CLI_O_ENDPOINT, CLI_O_NOVERIFY, CLI_O_LEVEL, CLI_O_FORMAT };
+#define CLI_COMMON_OPTIONS                                                                                        \
+	{"region", required_argument, 0, CLI_O_REGION}, {"endpoint-url", required_argument, 0, CLI_O_ENDPOINT},    \
+		{"no-verify-ssl", no_argument, 0, CLI_O_NOVERIFY}, {"log-level", required_argument, 0, CLI_O_LEVEL}, \
+		{"log-format", required_argument, 0, CLI_O_FORMAT}
+
+typedef struct cli_common {
+	const char *region;
+	const char *endpoint;
+	int no_verify_ssl;
+} cli_common;
+
+/* Take a shared option: 1 when taken, 0 when `c` is not one, -1 on a bad value. */
+int cli_common_option(int c, const char *arg, cli_common *cc, cli_log *log);
+/* The long name of option code `c` in `opts`, for messages. */
+const char *cli_option_name(const struct option *opts, int c);
+
+/* One archive to restore: the context, the destination and the archive. */
+typedef struct cli_job {
+	trs_ctx *ctx;
+	trs_storage *storage;         /* the destination */
+	trs_storage *source_storage;  /* S3, for an s3:// archive when the destination is not S3 */
+	trs_storage *archive_storage; /* where an s3:// archive is read from; NULL for a file */
+	char *archive_bucket;
+	const char *archive_key;
+	trs_fetch *fetch;
+	trs_archive_source src;
+} cli_job;
+
+/*
+ * Create the context (logging to `log`, canceled by SIGINT and SIGTERM),
+ * open the destination (`dest`, else S3 with `s3o`) and check the archive
+ * name. Returns 0, or EXIT_USAGE after logging why.
+ */
+int cli_job_open(cli_job *j, const char *archive, const char *dest, trs_ctx_options *co, const trs_s3_options *s3o,
+		 cli_log *log);
+/* Start downloading an s3:// archive (nothing for a file): 0 or a negative TRS_E* code. */
+int cli_job_start(cli_job *j, trs_error *err);
+void cli_job_close(cli_job *j);
 
 int cmd_process(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);

@@ -2,7 +2,6 @@
 #include "cli.h"
 
 #include <getopt.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -37,14 +36,6 @@ static const char usage[] =
 	"  --no-progress           no progress bar on a terminal\n"
 	"  --log-level L           error, warn, info (default), debug\n"
 	"  --log-format F          json (default when stderr is not a terminal) or text\n";
-
-static volatile int canceled;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	canceled = 1;
-}
 
 static const char *position_name(trs_manifest_position p)
 {
@@ -173,11 +164,11 @@ static void log_summary(cli_log *log, const trs_report *r, int rc)
 
 int cmd_process(int argc, char **argv)
 {
-	enum { O_DEST = 256, O_REGION, O_DRY, O_JSON, O_WORKERS, O_MEM, O_RATIO, O_MAXDEC, O_MAXMAN, O_NOPROG, O_LEVEL, O_FORMAT,
-	       O_ENDPOINT, O_THRESHOLD, O_PARTSIZE, O_NOVERIFY, O_INFLIGHT, O_METRICS, O_CATALOG };
+	enum { O_DEST = 256, O_DRY, O_JSON, O_WORKERS, O_MEM, O_RATIO, O_MAXDEC, O_MAXMAN, O_NOPROG, O_THRESHOLD,
+	       O_PARTSIZE, O_INFLIGHT, O_METRICS, O_CATALOG };
 	static const struct option opts[] = {
+		CLI_COMMON_OPTIONS,
 		{"dest", required_argument, 0, O_DEST},
-		{"region", required_argument, 0, O_REGION},
 		{"dry-run", no_argument, 0, O_DRY},
 		{"json", no_argument, 0, O_JSON},
 		{"workers", required_argument, 0, O_WORKERS},
@@ -186,12 +177,8 @@ int cmd_process(int argc, char **argv)
 		{"max-decompressed", required_argument, 0, O_MAXDEC},
 		{"max-manifest", required_argument, 0, O_MAXMAN},
 		{"no-progress", no_argument, 0, O_NOPROG},
-		{"log-level", required_argument, 0, O_LEVEL},
-		{"log-format", required_argument, 0, O_FORMAT},
-		{"endpoint-url", required_argument, 0, O_ENDPOINT},
 		{"multipart-threshold", required_argument, 0, O_THRESHOLD},
 		{"part-size", required_argument, 0, O_PARTSIZE},
-		{"no-verify-ssl", no_argument, 0, O_NOVERIFY},
 		{"max-inflight", required_argument, 0, O_INFLIGHT},
 		{"metrics", required_argument, 0, O_METRICS},
 		{"catalog-bucket", required_argument, 0, O_CATALOG},
@@ -203,18 +190,22 @@ int cmd_process(int argc, char **argv)
 	trs_ctx_options co = TRS_CTX_OPTIONS_INIT;
 	trs_process_options po = TRS_PROCESS_OPTIONS_INIT;
 	trs_s3_options s3o = TRS_S3_OPTIONS_INIT;
+	cli_common cc = {0};
 	const char *dest = NULL;
 	bool json = false, progress = isatty(STDERR_FILENO);
 	unsigned long long v;
-	int c;
+	int c, taken;
 	trs_metrics_sink metrics_sink = TRS_METRICS_NONE;
 	bool metrics_set = false;
 	po.catalog_bucket = getenv("CATALOG_BUCKET") && *getenv("CATALOG_BUCKET") ? getenv("CATALOG_BUCKET") : NULL;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if ((taken = cli_common_option(c, optarg, &cc, &log)) < 0)
+			goto bad_value;
+		if (taken)
+			continue;
 		switch (c) {
 		case O_DEST: dest = optarg; break;
-		case O_REGION: co.region = optarg; break;
 		case O_DRY: po.dry_run = 1; break;
 		case O_JSON: json = true; break;
 		case O_NOPROG: progress = false; break;
@@ -240,15 +231,6 @@ int cmd_process(int argc, char **argv)
 			if (!cli_parse_bytes(optarg, &co.max_manifest_bytes) || !co.max_manifest_bytes)
 				goto bad_value;
 			break;
-		case O_LEVEL:
-			if (!cli_log_level_parse(optarg, &log.level))
-				goto bad_value;
-			break;
-		case O_FORMAT:
-			if (!cli_log_format_parse(optarg, &log.json))
-				goto bad_value;
-			break;
-		case O_ENDPOINT: s3o.endpoint_url = optarg; break;
 		case O_THRESHOLD:
 			if (!cli_parse_bytes(optarg, &s3o.multipart_threshold) || s3o.multipart_threshold < (5u << 20))
 				goto bad_value;
@@ -258,7 +240,6 @@ int cmd_process(int argc, char **argv)
 			    s3o.part_size > (5ull << 30))
 				goto bad_value;
 			break;
-		case O_NOVERIFY: s3o.no_verify_ssl = 1; break;
 		case O_INFLIGHT:
 			if (!cli_parse_uint(optarg, 1024, &v) || v == 0)
 				goto bad_value;
@@ -279,7 +260,7 @@ int cmd_process(int argc, char **argv)
 		}
 		continue;
 	bad_value:
-		fprintf(stderr, "trs process: bad value '%s' for --%s\n", optarg, opts[c - O_DEST].name);
+		fprintf(stderr, "trs process: bad value '%s' for --%s\n", optarg, cli_option_name(opts, c));
 		return EXIT_USAGE;
 	}
 	if (!metrics_set && getenv("TRS_METRICS") && *getenv("TRS_METRICS") &&
@@ -293,75 +274,29 @@ int cmd_process(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	const char *archive = argv[optind];
-	co.log = cli_log_sink;
-	co.log_level = log.level;
-	co.log_userdata = &log;
+	co.region = cc.region;
+	s3o.endpoint_url = cc.endpoint;
+	s3o.no_verify_ssl = cc.no_verify_ssl;
 	if (progress) {
 		co.progress = cli_progress_sink;
 		co.progress_userdata = &log;
 	}
-	co.cancel = &canceled;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-
-	trs_error err = TRS_ERROR_INIT;
-	trs_ctx *ctx = NULL;
-	trs_storage *storage = NULL;
+	cli_job job;
+	int rc = cli_job_open(&job, archive, dest, &co, &s3o, &log);
+	if (rc)
+		return rc;
+	trs_ctx *ctx = job.ctx;
 	trs_report *report = NULL;
-	int rc = trs_ctx_new(&ctx, &co, &err);
-	if (rc == 0 && !*trs_ctx_region(ctx)) {
-		rc = TRS_EINVAL;
-		snprintf(err.message, sizeof(err.message),
-			 "no region: pass --region or set AWS_REGION (only targets in this service's region are restored)");
-	}
-	int is_s3_archive = strncmp(archive, "s3://", 5) == 0;
-	trs_storage *source_storage = NULL;
-	if (rc == 0) {
-		if (dest)
-			rc = trs_storage_open(&storage, ctx, dest, &err);
-		else
-			rc = trs_storage_s3_new(&storage, ctx, &s3o, &err);
-	}
-	if (rc == 0 && is_s3_archive)
-		rc = dest ? trs_storage_s3_new(&source_storage, ctx, &s3o, &err) : 0;
-	if (rc < 0) {
-		cli_log_msg(&log, TRS_LOG_ERROR, err.message, NULL, NULL);
-		trs_storage_free(storage);
-		trs_ctx_free(ctx);
-		return EXIT_USAGE;
-	}
-	trs_archive_source src = TRS_ARCHIVE_SOURCE_INIT;
-	trs_fetch *fetch = NULL;
-	char *archive_bucket = NULL;
-	if (is_s3_archive) {
-		/* s3://bucket/key: the bucket ends at the first '/'. */
-		const char *bk = archive + 5;
-		const char *slash = strchr(bk, '/');
-		if (!slash || slash == bk || !slash[1]) {
-			fprintf(stderr, "trs process: '%s' is not s3://bucket/key\n", archive);
-			trs_storage_free(storage);
-			trs_ctx_free(ctx);
-			return EXIT_USAGE;
-		}
-		archive_bucket = strndup(bk, (size_t)(slash - bk));
-		/* A backup target copies the archive server-side when it sits in the destination storage. */
-		po.archive_storage = source_storage ? source_storage : storage;
-		po.archive_bucket = archive_bucket;
-		po.archive_key = slash + 1;
-		rc = archive_bucket ? trs_fetch_start(&fetch, po.archive_storage, archive_bucket, slash + 1, ctx, NULL,
-						      &src, &err)
-				    : TRS_ENOMEM;
-	} else {
-		src.path = archive;
-	}
+	trs_error err = TRS_ERROR_INIT;
+	/* A backup target copies the archive server-side when it sits in the destination storage. */
+	po.archive_storage = job.archive_storage;
+	po.archive_bucket = job.archive_bucket;
+	po.archive_key = job.archive_key;
+	rc = cli_job_start(&job, &err);
 	if (rc == 0)
-		rc = trs_process(ctx, storage, &src, &po, &report, &err);
-	free(archive_bucket);
-	if (fetch) {
-		if (report)
-			report->seconds_download = trs_fetch_seconds(fetch);
-		trs_fetch_free(fetch);
-	}
+		rc = trs_process(ctx, job.storage, &job.src, &po, &report, &err);
+	if (job.fetch && report)
+		report->seconds_download = trs_fetch_seconds(job.fetch);
 	cli_progress_clear(&log);
 	if (rc < 0 && rc != TRS_EPARTIAL)
 		cli_log_msg(&log, TRS_LOG_ERROR, err.message, "archive", archive);
@@ -388,8 +323,6 @@ int cmd_process(int argc, char **argv)
 		}
 	}
 	trs_report_free(report);
-	trs_storage_free(storage);
-	trs_storage_free(source_storage);
-	trs_ctx_free(ctx);
+	cli_job_close(&job);
 	return cli_exit_code(rc);
 }

@@ -2,7 +2,6 @@
 #include "cli.h"
 
 #include <getopt.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,14 +27,6 @@ static const char usage[] =
 	"  --json                  print the report as JSON on stdout\n"
 	"  --log-level L           error, warn, info (default), debug\n"
 	"  --log-format F          json (default when stderr is not a terminal) or text\n";
-
-static volatile int canceled;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	canceled = 1;
-}
 
 static void print_json(const trs_report *r, int rc, const trs_error *err)
 {
@@ -70,18 +61,14 @@ static void print_json(const trs_report *r, int rc, const trs_error *err)
 
 int cmd_restore_backup(int argc, char **argv)
 {
-	enum { O_OBJECT = 256, O_TO, O_DEST, O_REGION, O_ENDPOINT, O_NOVERIFY, O_DRY, O_JSON, O_LEVEL, O_FORMAT };
+	enum { O_OBJECT = 256, O_TO, O_DEST, O_DRY, O_JSON };
 	static const struct option opts[] = {
+		CLI_COMMON_OPTIONS,
 		{"object", required_argument, 0, O_OBJECT},
 		{"to-bucket", required_argument, 0, O_TO},
 		{"dest", required_argument, 0, O_DEST},
-		{"region", required_argument, 0, O_REGION},
-		{"endpoint-url", required_argument, 0, O_ENDPOINT},
-		{"no-verify-ssl", no_argument, 0, O_NOVERIFY},
 		{"dry-run", no_argument, 0, O_DRY},
 		{"json", no_argument, 0, O_JSON},
-		{"log-level", required_argument, 0, O_LEVEL},
-		{"log-format", required_argument, 0, O_FORMAT},
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -90,6 +77,7 @@ int cmd_restore_backup(int argc, char **argv)
 	trs_ctx_options co = TRS_CTX_OPTIONS_INIT;
 	trs_process_options po = TRS_PROCESS_OPTIONS_INIT;
 	trs_s3_options s3o = TRS_S3_OPTIONS_INIT;
+	cli_common cc = {0};
 	const char *dest = NULL;
 	bool json = false;
 	const char **names = calloc((size_t)argc + 1, sizeof(*names));
@@ -98,9 +86,13 @@ int cmd_restore_backup(int argc, char **argv)
 		fputs("trs restore-backup: out of memory\n", stderr);
 		return EXIT_USAGE;
 	}
-	int c;
+	int c, taken;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if ((taken = cli_common_option(c, optarg, &cc, &log)) < 0)
+			goto bad_value;
+		if (taken)
+			continue;
 		switch (c) {
 		case O_OBJECT:
 			if (!*optarg)
@@ -113,25 +105,14 @@ int cmd_restore_backup(int argc, char **argv)
 			po.to_bucket = optarg;
 			break;
 		case O_DEST: dest = optarg; break;
-		case O_REGION: co.region = optarg; break;
-		case O_ENDPOINT: s3o.endpoint_url = optarg; break;
-		case O_NOVERIFY: s3o.no_verify_ssl = 1; break;
 		case O_DRY: po.dry_run = 1; break;
 		case O_JSON: json = true; break;
-		case O_LEVEL:
-			if (!cli_log_level_parse(optarg, &log.level))
-				goto bad_value;
-			break;
-		case O_FORMAT:
-			if (!cli_log_format_parse(optarg, &log.json))
-				goto bad_value;
-			break;
 		case 'h': fputs(usage, stdout); free(names); return EXIT_OK;
 		default: fputs(usage, stderr); free(names); return EXIT_USAGE;
 		}
 		continue;
 	bad_value:
-		fprintf(stderr, "trs restore-backup: bad value '%s' for --%s\n", optarg, opts[c - O_OBJECT].name);
+		fprintf(stderr, "trs restore-backup: bad value '%s' for --%s\n", optarg, cli_option_name(opts, c));
 		free(names);
 		return EXIT_USAGE;
 	}
@@ -143,54 +124,20 @@ int cmd_restore_backup(int argc, char **argv)
 	po.only = names;
 	po.nonly = nnames;
 	const char *archive = argv[optind];
-	co.log = cli_log_sink;
-	co.log_level = log.level;
-	co.log_userdata = &log;
-	co.cancel = &canceled;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-
-	trs_error err = TRS_ERROR_INIT;
-	trs_ctx *ctx = NULL;
-	trs_storage *storage = NULL, *source_storage = NULL;
-	trs_report *report = NULL;
-	trs_fetch *fetch = NULL;
-	char *bucket = NULL;
-	int is_s3 = strncmp(archive, "s3://", 5) == 0;
-	int rc = trs_ctx_new(&ctx, &co, &err);
-	if (rc == 0 && !*trs_ctx_region(ctx)) {
-		rc = TRS_EINVAL;
-		snprintf(err.message, sizeof(err.message), "no region: pass --region or set AWS_REGION");
-	}
-	if (rc == 0)
-		rc = dest ? trs_storage_open(&storage, ctx, dest, &err) : trs_storage_s3_new(&storage, ctx, &s3o, &err);
-	if (rc == 0 && is_s3 && dest)
-		rc = trs_storage_s3_new(&source_storage, ctx, &s3o, &err);
-	const char *slash = is_s3 ? strchr(archive + 5, '/') : NULL;
-	if (rc == 0 && is_s3 && (!slash || slash == archive + 5 || !slash[1])) {
-		rc = TRS_EINVAL;
-		snprintf(err.message, sizeof(err.message), "'%s' is not s3://bucket/key", archive);
-	}
-	if (rc < 0) {
-		cli_log_msg(&log, TRS_LOG_ERROR, err.message, NULL, NULL);
-		trs_storage_free(storage);
-		trs_storage_free(source_storage);
-		trs_ctx_free(ctx);
+	co.region = cc.region;
+	s3o.endpoint_url = cc.endpoint;
+	s3o.no_verify_ssl = cc.no_verify_ssl;
+	cli_job job;
+	int rc = cli_job_open(&job, archive, dest, &co, &s3o, &log);
+	if (rc) {
 		free(names);
-		return EXIT_USAGE;
+		return rc;
 	}
-	trs_archive_source src = TRS_ARCHIVE_SOURCE_INIT;
-	if (is_s3) {
-		bucket = strndup(archive + 5, (size_t)(slash - (archive + 5)));
-		rc = bucket ? trs_fetch_start(&fetch, source_storage ? source_storage : storage, bucket, slash + 1, ctx, NULL,
-					      &src, &err)
-			    : TRS_ENOMEM;
-	} else {
-		src.path = archive;
-	}
+	trs_report *report = NULL;
+	trs_error err = TRS_ERROR_INIT;
+	rc = cli_job_start(&job, &err);
 	if (rc == 0)
-		rc = trs_process(ctx, storage, &src, &po, &report, &err);
-	trs_fetch_free(fetch);
+		rc = trs_process(job.ctx, job.storage, &job.src, &po, &report, &err);
 	if (rc < 0)
 		cli_log_msg(&log, TRS_LOG_ERROR, err.message, "archive", archive);
 	if (report && json) {
@@ -202,10 +149,7 @@ int cmd_restore_backup(int argc, char **argv)
 			(unsigned long long)report->objects_failed);
 	}
 	trs_report_free(report);
-	trs_storage_free(storage);
-	trs_storage_free(source_storage);
-	trs_ctx_free(ctx);
-	free(bucket);
+	cli_job_close(&job);
 	free(names);
 	return cli_exit_code(rc);
 }

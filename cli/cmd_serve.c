@@ -91,9 +91,9 @@ static int make_storages(trs_ctx *ctx, const serve_config *cfg, trs_storage **de
 
 int cmd_serve(int argc, char **argv)
 {
-	enum { O_QUEUE = 256, O_DEST, O_STAGING, O_BATCH, O_VIS, O_WORKERS, O_POLL, O_GRACE, O_REGION, O_ENDPOINT,
-	       O_METRICS, O_NOVERIFY, O_LEVEL, O_FORMAT, O_CATALOG };
+	enum { O_QUEUE = 256, O_DEST, O_STAGING, O_BATCH, O_VIS, O_WORKERS, O_POLL, O_GRACE, O_METRICS, O_CATALOG };
 	static const struct option opts[] = {
+		CLI_COMMON_OPTIONS,
 		{"queue", required_argument, 0, O_QUEUE},
 		{"dest", required_argument, 0, O_DEST},
 		{"staging", required_argument, 0, O_STAGING},
@@ -102,12 +102,7 @@ int cmd_serve(int argc, char **argv)
 		{"workers", required_argument, 0, O_WORKERS},
 		{"poll-interval", required_argument, 0, O_POLL},
 		{"shutdown-grace", required_argument, 0, O_GRACE},
-		{"region", required_argument, 0, O_REGION},
-		{"endpoint-url", required_argument, 0, O_ENDPOINT},
 		{"metrics", required_argument, 0, O_METRICS},
-		{"no-verify-ssl", no_argument, 0, O_NOVERIFY},
-		{"log-level", required_argument, 0, O_LEVEL},
-		{"log-format", required_argument, 0, O_FORMAT},
 		{"catalog-bucket", required_argument, 0, O_CATALOG},
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
@@ -133,9 +128,14 @@ int cmd_serve(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	unsigned long long v;
-	int c;
+	cli_common cc = {0};
+	int c, taken;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if ((taken = cli_common_option(c, optarg, &cc, &log)) < 0)
+			goto bad_value;
+		if (taken)
+			continue;
 		switch (c) {
 		case O_QUEUE: cfg.queue = optarg; break;
 		case O_DEST: cfg.dest = optarg; break;
@@ -145,9 +145,6 @@ int cmd_serve(int argc, char **argv)
 				goto bad_value;
 			cfg.catalog = optarg;
 			break;
-		case O_REGION: co.region = optarg; break;
-		case O_ENDPOINT: cfg.endpoint = optarg; break;
-		case O_NOVERIFY: cfg.no_verify_ssl = 1; break;
 		case O_BATCH:
 			if (!cli_parse_uint(optarg, 10, &v) || v < 1)
 				goto bad_value;
@@ -183,22 +180,17 @@ int cmd_serve(int argc, char **argv)
 				goto bad_value;
 			cfg.metrics_set = true;
 			break;
-		case O_LEVEL:
-			if (!cli_log_level_parse(optarg, &log.level))
-				goto bad_value;
-			break;
-		case O_FORMAT:
-			if (!cli_log_format_parse(optarg, &log.json))
-				goto bad_value;
-			break;
 		case 'h': fputs(usage, stdout); return EXIT_OK;
 		default: fputs(usage, stderr); return EXIT_USAGE;
 		}
 		continue;
 	bad_value:
-		fprintf(stderr, "trs serve: bad value '%s' for --%s\n", optarg, opts[c - O_QUEUE].name);
+		fprintf(stderr, "trs serve: bad value '%s' for --%s\n", optarg, cli_option_name(opts, c));
 		return EXIT_USAGE;
 	}
+	co.region = cc.region;
+	cfg.endpoint = cc.endpoint;
+	cfg.no_verify_ssl = cc.no_verify_ssl;
 	if (optind != argc) {
 		fprintf(stderr, "trs serve: unexpected argument '%s'\n\n%s", argv[optind], usage);
 		return EXIT_USAGE;
