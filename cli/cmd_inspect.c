@@ -138,8 +138,9 @@ int cmd_inspect(int argc, char **argv)
 	} else {
 		fprintf(f, "archive   %s\nmanifest  %s (%s)\ntargets\n", argv[optind],
 			position_name(trs_archive_manifest_position(a)),
-			trs_archive_manifest_position(a) == TRS_MANIFEST_FIRST ? "one pass restores it"
-										: "found in a first pass; restoring reads the archive twice");
+			trs_archive_manifest_position(a) == TRS_MANIFEST_FIRST
+				? "objects stream to their targets as they come"
+				: "objects before it wait, staged on disk or held within --max-memory; one pass when they fit");
 	}
 	for (size_t i = 0; i < trs_manifest_target_count(m); i++) {
 		const trs_manifest_target *t = trs_manifest_target_at(m, i);
