@@ -239,7 +239,12 @@ TRS_EXTERN(int) trs_fetch_start(trs_fetch **out, trs_storage *storage, const cha
 	if (conns > MAX_CONNECTIONS)
 		conns = MAX_CONNECTIONS;
 	f->chunk = o && o->chunk_size ? o->chunk_size : DEFAULT_CHUNK;
-	uint64_t mem_limit = o && o->memory_limit ? o->memory_limit : DEFAULT_MEMORY_LIMIT;
+	/* By default the in-memory spool stays within a quarter of --max-memory: peak RSS stays bounded. */
+	uint64_t mem_limit = DEFAULT_MEMORY_LIMIT;
+	if (TRS_CTX(ctx)->max_memory / 4 < mem_limit)
+		mem_limit = TRS_CTX(ctx)->max_memory / 4;
+	if (o && o->memory_limit)
+		mem_limit = o->memory_limit;
 	f->nchunks = (f->size + f->chunk - 1) / f->chunk;
 	if (f->size <= mem_limit) {
 		if (!(f->mem = trs__malloc(f->size ? f->size : 1, err))) {

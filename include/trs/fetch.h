@@ -27,7 +27,8 @@ typedef struct trs_fetch_options {
 	unsigned int version;
 	unsigned int connections;  /* ranged GETs in flight; default 4 */
 	uint64_t chunk_size;       /* bytes per ranged GET; default 8 MiB */
-	uint64_t memory_limit;     /* spool in memory up to this archive size; default 64 MiB */
+	uint64_t memory_limit;     /* spool in memory up to this archive size; default 64 MiB or a
+	                              quarter of the context's max_memory, whichever is smaller */
 	const char *spool_dir;     /* for larger archives; default $TMPDIR, else /tmp */
 } trs_fetch_options;
 

@@ -213,6 +213,33 @@ def test_large_archive_from_s3_spools_to_a_file_in_parallel_ranges():
                     assert f.read() == o["data"]
 
 
+def test_s3_archive_spools_in_memory_only_within_a_quarter_of_max_memory():
+    # A 12 MiB archive spools in memory by default (64 MiB limit), but to a
+    # file under --max-memory 16M (limit 4 MiB): the spool counts toward the
+    # memory bound too.
+    with util.MotoServer() as m:
+        s3 = m.client("s3")
+        make_buckets(s3, "staging")
+        objects = [{"relative_key": "s%d.bin" % i, "data": rnd(4 * MIB, 30 + i)} for i in range(3)]
+        with util.tempdir() as d:
+            path = os.path.join(d, "a.tar.zst")
+            mkarchive.build_archive(path, objects, [{"region": REGION, "bucket": "dest-a"}], level=1)
+            assert 8 * MIB < os.path.getsize(path) < 64 * MIB
+            s3.upload_file(path, "staging", "a.tar.zst")
+            spools = []
+            for extra in ([], ["--max-memory", "16M"]):
+                out = os.path.join(d, "out%d" % len(spools))
+                res = util.run_trs(["process", "s3://staging/a.tar.zst", "--dest", "file://" + out, "--no-progress",
+                                    "--log-level", "debug", "--log-format", "json"] + extra, env=m.env(), timeout=120)
+                util.expect_exit(res, 0, "process s3:// %s" % extra)
+                lines = [json.loads(x) for x in res.stderr.decode().splitlines() if x.startswith("{")]
+                spools += [x["spool"] for x in lines if x.get("message") == "downloading archive"]
+                for o in objects:
+                    with open(os.path.join(out, "dest-a", o["relative_key"]), "rb") as f:
+                        assert f.read() == o["data"]
+            assert spools == ["memory", "file"], spools
+
+
 def test_missing_s3_archive_is_a_clear_error():
     with util.MotoServer() as m:
         make_buckets(m.client("s3"), "staging")
