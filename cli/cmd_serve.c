@@ -49,6 +49,18 @@ static void on_signal(int sig)
 	stop_flag = 1;
 }
 
+/* A flag's value as an unsigned number in [lo, hi], marked as set; false when bad. */
+static bool flag_uint(const char *arg, unsigned long long lo, unsigned long long hi, unsigned long long *out,
+		      bool *set)
+{
+	unsigned long long v;
+	if (!cli_parse_uint(arg, hi, &v) || v < lo)
+		return false;
+	*out = v;
+	*set = true;
+	return true;
+}
+
 /* An environment value as an unsigned number in [lo, hi]; false (and a message) when bad. */
 static bool env_uint(const char *name, unsigned long long lo, unsigned long long hi, unsigned long long *out,
 		     bool *set)
@@ -127,7 +139,6 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "trs serve: bad value '%s' for TRS_METRICS (cloudwatch, emf or none)\n", env_metrics);
 		return EXIT_USAGE;
 	}
-	unsigned long long v;
 	cli_common cc = {0};
 	int c, taken;
 	optind = 1;
@@ -146,34 +157,24 @@ int cmd_serve(int argc, char **argv)
 			cfg.catalog = optarg;
 			break;
 		case O_BATCH:
-			if (!cli_parse_uint(optarg, 10, &v) || v < 1)
+			if (!flag_uint(optarg, 1, 10, &cfg.batch, &cfg.batch_set))
 				goto bad_value;
-			cfg.batch = v;
-			cfg.batch_set = true;
 			break;
 		case O_VIS:
-			if (!cli_parse_uint(optarg, 43200, &v) || v < 1)
+			if (!flag_uint(optarg, 1, 43200, &cfg.visibility, &cfg.visibility_set))
 				goto bad_value;
-			cfg.visibility = v;
-			cfg.visibility_set = true;
 			break;
 		case O_WORKERS:
-			if (!cli_parse_uint(optarg, 1024, &v) || v < 1)
+			if (!flag_uint(optarg, 1, 1024, &cfg.workers, &cfg.workers_set))
 				goto bad_value;
-			cfg.workers = v;
-			cfg.workers_set = true;
 			break;
 		case O_POLL:
-			if (!cli_parse_uint(optarg, 20, &v))
+			if (!flag_uint(optarg, 0, 20, &cfg.poll, &cfg.poll_set))
 				goto bad_value;
-			cfg.poll = v;
-			cfg.poll_set = true;
 			break;
 		case O_GRACE:
-			if (!cli_parse_uint(optarg, 3600, &v))
+			if (!flag_uint(optarg, 0, 3600, &cfg.grace, &cfg.grace_set))
 				goto bad_value;
-			cfg.grace = v;
-			cfg.grace_set = true;
 			break;
 		case O_METRICS:
 			if (trs_metrics_sink_parse(optarg, &cfg.metrics) < 0)
