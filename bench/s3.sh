@@ -173,14 +173,21 @@ for server in $servers; do
 	/usr/bin/time -o "$work/rss" -f %M "$trs" process "$work/a.tar.zst" --endpoint-url "$url" --region bench-1 \
 		--no-progress --log-level error >/dev/null 2>&1 || true
 	t_trs=$(median <"$work/trs.t"); t_aws=$(median <"$work/aws.t"); t_rc=$(median <"$work/rclone.t")
-	echo "== $server (objects in the bucket after the last aws run: $count)"
+	echo "== $server (objects in the bucket after the last run: $count)"
 	printf '  trs process                      median %7.2f s  (%s)\n' "$t_trs" "$(tr '\n' ' ' <"$work/trs.t")"
 	printf '  zstd|tar + rclone --transfers 32 median %7.2f s  (%s)\n' "$t_rc" "$(tr '\n' ' ' <"$work/rclone.t")"
 	printf '      rclone upload alone          median %7.2f s\n' "$(median <"$work/rclone-up.t")"
-	printf '  zstd|tar + aws s3 cp --recursive median %7.2f s  (%s)\n' "$t_aws" "$(tr '\n' ' ' <"$work/aws.t")"
+	if [ -s "$work/aws.t" ]; then
+		printf '  zstd|tar + aws s3 cp --recursive median %7.2f s  (%s)\n' "$t_aws" "$(tr '\n' ' ' <"$work/aws.t")"
+	fi
 	[ ! -s "$work/aws-up.t" ] || printf '      aws upload alone             median %7.2f s\n' "$(median <"$work/aws-up.t")"
-	printf '  speed-up vs rclone %.1fx, vs awscli %.1fx; trs peak RSS %s KiB\n' \
-		"$(echo "$t_rc/$t_trs" | bc -l)" "$(echo "$t_aws/$t_trs" | bc -l)" "$(cat "$work/rss")"
+	if [ -s "$work/aws.t" ]; then
+		printf '  speed-up vs rclone %.1fx, vs awscli %.1fx; trs peak RSS %s KiB\n' \
+			"$(echo "$t_rc/$t_trs" | bc -l)" "$(echo "$t_aws/$t_trs" | bc -l)" "$(cat "$work/rss")"
+	else
+		printf '  speed-up vs rclone %.1fx (awscli not run); trs peak RSS %s KiB\n' \
+			"$(echo "$t_rc/$t_trs" | bc -l)" "$(cat "$work/rss")"
+	fi
 	kill "${pids[-1]}" 2>/dev/null || true
 	wait "${pids[-1]}" 2>/dev/null || true
 	unset 'pids[-1]'
