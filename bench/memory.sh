@@ -38,14 +38,19 @@ fs=$(rss "$trs" process "$work/a.tar.zst" --dest "file://$work/out" --region ben
 rm -rf "$work/out"
 printf 'to a local directory   peak RSS %6d KiB (%.0f MiB)\n' "$fs" "$(echo "$fs/1024" | bc -l)"
 
-if command -v moto_server >/dev/null; then
+if command -v moto_server >/dev/null && command -v aws >/dev/null; then
 	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 	moto_server -H 127.0.0.1 -p "$port" >/dev/null 2>&1 &
 	pids+=($!)
-	for _ in $(seq 100); do curl -s "http://127.0.0.1:$port" >/dev/null && break; sleep 0.1; done
+	for _ in $(seq 100); do
+		python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null && break
+		sleep 0.1
+	done
 	export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_DEFAULT_REGION=bench-1 AWS_REGION=bench-1
 	aws --endpoint-url "http://127.0.0.1:$port" s3 mb s3://bench --region bench-1 >/dev/null
 	s3=$(rss "$trs" process "$work/a.tar.zst" --endpoint-url "http://127.0.0.1:$port" --region bench-1 --no-progress \
 		--max-memory "$max")
 	printf 'to S3 (moto)           peak RSS %6d KiB (%.0f MiB)\n' "$s3" "$(echo "$s3/1024" | bc -l)"
+else
+	echo "to S3: skipped (moto_server and awscli are not installed)"
 fi

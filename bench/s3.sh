@@ -21,8 +21,8 @@ trs=${TRS:-$top/build/cli/trs}
 servers=${SERVERS:-"nginx s3rver"}
 
 need() { command -v "$1" >/dev/null 2>&1; }
-if ! need nginx || ! need rclone; then
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light rclone >/dev/null
+if ! need nginx || ! need rclone || ! need npm; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light rclone npm >/dev/null
 fi
 s3rver=${S3RVER:-/opt/trs-bench/node_modules/.bin/s3rver}
 if [ ! -x "$s3rver" ]; then
