@@ -165,6 +165,28 @@ void trs__hex(const unsigned char *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+int trs__hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int trs__unhex(const char *hex, unsigned char *out, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int hi = trs__hexval((unsigned char)hex[2 * i]), lo = hi < 0 ? -1 : trs__hexval((unsigned char)hex[2 * i + 1]);
+		if (lo < 0)
+			return -1;
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return 0;
+}
+
 int trs__buf_grow(trs_buf *b, size_t extra, trs_error *err)
 {
 	if (b->cap - b->len > extra)

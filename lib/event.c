@@ -16,17 +16,6 @@
 
 /* ---- key decoding ---- */
 
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Length of the valid UTF-8 sequence at s[0..n), or 0 when it is not valid.
  * *maximal receives how many bytes form the maximal invalid subpart, which
@@ -77,10 +66,10 @@ char *trs_event_decode_key(const char *encoded, size_t len, trs_error *err)
 		unsigned char c = (unsigned char)encoded[i];
 		if (c == '+') {
 			c = ' ';
-		} else if (c == '%' && i + 2 < len && hexval((unsigned char)encoded[i + 1]) >= 0 &&
-			   hexval((unsigned char)encoded[i + 2]) >= 0) {
-			c = (unsigned char)(hexval((unsigned char)encoded[i + 1]) * 16 +
-					    hexval((unsigned char)encoded[i + 2]));
+		} else if (c == '%' && i + 2 < len && trs__hexval((unsigned char)encoded[i + 1]) >= 0 &&
+			   trs__hexval((unsigned char)encoded[i + 2]) >= 0) {
+			c = (unsigned char)(trs__hexval((unsigned char)encoded[i + 1]) * 16 +
+					    trs__hexval((unsigned char)encoded[i + 2]));
 			i += 2;
 		}
 		if (c == 0) {

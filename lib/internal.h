@@ -69,6 +69,10 @@ double trs__now(void);
 
 /* Lower-case hex of n bytes into out (2n+1 bytes). */
 void trs__hex(const unsigned char *in, size_t n, char *out);
+/* The value of one hex digit, either case; -1 when `c` is not one. */
+int trs__hexval(int c);
+/* Decode 2*n hex digits into n bytes; -1 when one is not a hex digit. */
+int trs__unhex(const char *hex, unsigned char *out, size_t n);
 
 /* A growable byte buffer. */
 typedef struct trs_buf {

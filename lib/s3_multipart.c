@@ -113,43 +113,15 @@ static void abort_upload(trs__s3 *s, const trs_put_request *req, const char *upl
 	trs__buf_free(&q);
 }
 
-static int hexval(int c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* The 32 hex digits of an ETag, without its quotes; NULL when it has none. */
-static const char *etag_hex(const char *etag, size_t *len)
-{
-	size_t n = strlen(etag);
-	if (n >= 2 && etag[0] == '"' && etag[n - 1] == '"') {
-		etag++;
-		n -= 2;
-	}
-	*len = n;
-	return etag;
-}
-
 int trs__s3_multipart_etag(char *const *etags, unsigned int nparts, char out[48])
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	if (!md || nparts == 0 || !EVP_DigestInit_ex(md, EVP_md5(), NULL)) {
-		EVP_MD_CTX_free(md);
-		return -1;
-	}
-	int rc = 0;
+	int rc = md && nparts && EVP_DigestInit_ex(md, EVP_md5(), NULL) ? 0 : -1;
 	for (unsigned int i = 0; rc == 0 && i < nparts; i++) {
-		size_t n;
-		const char *hex = etag_hex(etags[i], &n);
+		char hex[33];
 		unsigned char bin[16];
-		if (n != 32)
+		if (!trs__plain_md5(etags[i], hex) || trs__unhex(hex, bin, sizeof(bin)) < 0)
 			rc = -1;
-		for (size_t k = 0; rc == 0 && k < 16; k++) {
-			int hi = hexval((unsigned char)hex[2 * k]), lo = hexval((unsigned char)hex[2 * k + 1]);
-			if (hi < 0 || lo < 0)
-				rc = -1;
-			bin[k] = (unsigned char)(hi << 4 | lo);
-		}
 		if (rc == 0 && !EVP_DigestUpdate(md, bin, sizeof(bin)))
 			rc = -1;
 	}
@@ -158,8 +130,7 @@ int trs__s3_multipart_etag(char *const *etags, unsigned int nparts, char out[48]
 		rc = -1;
 	EVP_MD_CTX_free(md);
 	if (rc == 0) {
-		for (int k = 0; k < 16; k++)
-			snprintf(out + 2 * k, 3, "%02x", d[k]);
+		trs__hex(d, sizeof(d), out);
 		snprintf(out + 32, 16, "-%u", nparts);
 	}
 	return rc;
@@ -186,10 +157,12 @@ static bool completed_already(trs__s3 *s, const trs_put_request *req, char **eta
 	trs_error herr = TRS_ERROR_INIT;
 	bool same = false;
 	if (trs__s3_request(s, &c, &resp, &herr) == 0) {
+		/* S3 quotes ETags; compare without the quotes. */
 		const char *v = trs__http_header(&resp, "ETag");
-		size_t n;
-		const char *hex = v ? etag_hex(v, &n) : NULL;
-		same = hex && n == strlen(want) && strncasecmp(hex, want, n) == 0;
+		size_t n = v ? strlen(v) : 0, w = strlen(want);
+		if (n == w + 2 && v[0] == '"' && v[n - 1] == '"')
+			v++, n -= 2;
+		same = v && n == w && strncasecmp(v, want, w) == 0;
 	}
 	trs__http_response_free(&resp);
 	return same;
@@ -250,7 +223,6 @@ typedef struct part_job {
 	unsigned char *data;
 	size_t len;
 	unsigned int number; /* 0: the buffer is free */
-	bool pooled;         /* its memory is taken from the storage's pool */
 } part_job;
 
 typedef struct upload {
@@ -261,7 +233,8 @@ typedef struct upload {
 	pthread_cond_t changed;
 	part_job *bufs;          /* up to parts_in_flight buffers */
 	unsigned int nbufs;
-	unsigned int npooled;    /* buffers whose memory came from the pool */
+	unsigned int granted;    /* part buffers' worth of memory taken from the pool */
+	unsigned int claimed;    /* buffers given memory (or about to be) */
 	uint64_t part_size;
 	unsigned int *ready;     /* FIFO of buffer indexes waiting for a worker */
 	unsigned int ready_head, ready_count;
@@ -375,10 +348,10 @@ static void pool_give(trs__s3 *s, uint64_t n)
 
 /*
  * Wait for a free buffer; NULL when the upload failed meanwhile. A buffer
- * that has memory comes first. A new one is taken from the pool only while
- * the pool has room, except the upload's first, which waits for it (outside
- * this lock, in the caller): an upload holding a buffer always progresses,
- * so uploads never wait for each other while holding memory.
+ * that has memory comes first. A new one needs memory from the pool and
+ * takes it only while the pool has room. The upload's first buffer was
+ * waited for before the upload began, so an upload always holds one and
+ * progresses: uploads never wait for each other while holding memory.
  */
 static part_job *take_buffer(upload *u)
 {
@@ -393,12 +366,11 @@ static part_job *take_buffer(upload *u)
 				else if (!empty)
 					empty = &u->bufs[i];
 			}
-		if (!job && empty && (u->npooled == 0 || pool_take(u->s, u->part_size, false))) {
+		if (!job && empty && u->claimed == u->granted && pool_take(u->s, u->part_size, false))
+			u->granted++;
+		if (!job && empty && u->claimed < u->granted) {
 			job = empty;
-			if (u->npooled) {
-				job->pooled = true;
-				u->npooled++;
-			}
+			u->claimed++;
 		}
 		if (!job)
 			pthread_cond_wait(&u->changed, &u->lock);
@@ -442,6 +414,9 @@ int trs__s3_multipart_put(trs__s3 *s, const trs_put_request *req, trs_body *body
 		rc = TRS_ENOMEM;
 		goto out;
 	}
+	/* Memory for the first part: wait for it before the upload begins. */
+	pool_take(s, ps, true);
+	u.granted = 1;
 	rc = create_upload(s, req, &upload_id, err);
 	if (rc < 0)
 		goto out;
@@ -471,11 +446,6 @@ int trs__s3_multipart_put(trs__s3 *s, const trs_put_request *req, trs_body *body
 		size_t len = (size_t)(size - sent < ps ? size - sent : ps);
 		trs_error rerr = TRS_ERROR_INIT;
 		int rrc = 0;
-		if (!job->data && !job->pooled) {
-			pool_take(s, ps, true); /* the first buffer: wait for it */
-			job->pooled = true;
-			u.npooled++;
-		}
 		if (!job->data) {
 			job->data = malloc((size_t)ps);
 			if (!job->data)
@@ -526,7 +496,7 @@ out:
 	if (u.bufs)
 		for (unsigned int i = 0; i < u.nbufs; i++)
 			free(u.bufs[i].data);
-	pool_give(s, u.npooled * ps);
+	pool_give(s, u.granted * ps);
 	if (u.etags)
 		for (unsigned int i = 0; i < nparts; i++)
 			free(u.etags[i]);

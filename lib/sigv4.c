@@ -65,24 +65,13 @@ int trs__uri_encode(trs_buf *b, const char *s, size_t len, bool keep_slash, trs_
 	return 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decode in place ("+" is left alone: SigV4 does not treat it as a space). */
 static size_t uri_decode(char *s, size_t len)
 {
 	size_t o = 0;
 	for (size_t i = 0; i < len; i++) {
 		int hi, lo;
-		if (s[i] == '%' && i + 2 < len && (hi = hexval(s[i + 1])) >= 0 && (lo = hexval(s[i + 2])) >= 0) {
+		if (s[i] == '%' && i + 2 < len && (hi = trs__hexval(s[i + 1])) >= 0 && (lo = trs__hexval(s[i + 2])) >= 0) {
 			s[o++] = (char)(hi * 16 + lo);
 			i += 2;
 		} else {

@@ -191,14 +191,8 @@ int trs__s3_read_body(trs_body *body, unsigned char *buf, size_t len, bool expec
 static int md5_header(trs__s3_headers *h, const char *hex, trs_error *err)
 {
 	unsigned char md5[16];
-	if (strlen(hex) != 32)
+	if (strlen(hex) != 32 || trs__unhex(hex, md5, sizeof(md5)) < 0)
 		return trs__error_set(err, TRS_EINVAL, "content_md5_hex must be 32 hex digits");
-	for (int i = 0; i < 16; i++) {
-		char pair[3] = {hex[2 * i], hex[2 * i + 1], 0};
-		if (!isxdigit((unsigned char)pair[0]) || !isxdigit((unsigned char)pair[1]))
-			return trs__error_set(err, TRS_EINVAL, "content_md5_hex must be 32 hex digits");
-		md5[i] = (unsigned char)strtoul(pair, NULL, 16);
-	}
 	char b64[32];
 	trs__base64(md5, 16, b64);
 	return trs__s3_headers_add(h, "Content-MD5", b64, err);
