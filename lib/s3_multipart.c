@@ -148,23 +148,18 @@ static bool completed_already(trs__s3 *s, const trs_put_request *req, char **eta
 	char want[48];
 	if (trs__s3_multipart_etag(etags, nparts, want) < 0)
 		return false;
-	trs__s3_call c = {0};
-	c.op = "HeadObject";
-	c.method = "HEAD";
-	c.bucket = req->bucket;
-	c.key = req->key;
-	trs__http_response resp;
+	trs_object_info info = {0};
 	trs_error herr = TRS_ERROR_INIT;
 	bool same = false;
-	if (trs__s3_request(s, &c, &resp, &herr) == 0) {
+	if (s->parent.head(&s->parent, req->bucket, req->key, &info, &herr) == 0) {
 		/* S3 quotes ETags; compare without the quotes. */
-		const char *v = trs__http_header(&resp, "ETag");
-		size_t n = v ? strlen(v) : 0, w = strlen(want);
+		const char *v = info.etag;
+		size_t n = strlen(v), w = strlen(want);
 		if (n == w + 2 && v[0] == '"' && v[n - 1] == '"')
 			v++, n -= 2;
-		same = v && n == w && strncasecmp(v, want, w) == 0;
+		same = n == w && strncasecmp(v, want, w) == 0;
 	}
-	trs__http_response_free(&resp);
+	trs_object_info_clear(&info);
 	return same;
 }
 
