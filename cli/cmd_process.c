@@ -19,9 +19,9 @@ static const char usage[] =
 	"  --multipart-threshold BYTES  objects this large go multipart (default 16M)\n"
 	"  --part-size BYTES       multipart part size (default 16M; raised to fit 10,000 parts)\n"
 	"  --no-verify-ssl         do not verify TLS certificates (test endpoints only)\n"
-	"  --metrics SINK          cloudwatch, emf (JSON lines on stdout) or none (default:\n"
-	"                          TRS_METRICS, else none); CloudWatch endpoint from\n"
-	"                          AWS_ENDPOINT_URL_CLOUDWATCH, AWS_ENDPOINT_URL, else AWS\n"
+	"  --metrics SINK          cloudwatch, emf (JSON lines on stdout; on stderr with --json)\n"
+	"                          or none (default: TRS_METRICS, else none); CloudWatch endpoint\n"
+	"                          from AWS_ENDPOINT_URL_CLOUDWATCH, AWS_ENDPOINT_URL, else AWS\n"
 	"  --catalog-bucket B      bucket of the backup catalogs, in the --dest storage (needed\n"
 	"                          by archives with a backup target here) [CATALOG_BUCKET]\n"
 	"  --region R              this service's region (default: AWS_REGION, AWS_DEFAULT_REGION)\n"
@@ -117,6 +117,12 @@ static void print_json_report(const trs_report *r, int rc, const trs_error *err)
 		fputs("null", f);
 	}
 	fprintf(f, ",\"seconds_download\":%.3f}\n", r->seconds_download);
+}
+
+static void emf_to_stderr(const char *line, size_t len, void *userdata)
+{
+	(void)userdata;
+	fwrite(line, 1, len, stderr);
 }
 
 static void print_summary(const trs_report *r, int rc)
@@ -313,6 +319,8 @@ int cmd_process(int argc, char **argv)
 		trs_metrics_options mo = TRS_METRICS_OPTIONS_INIT;
 		mo.sink = metrics_sink;
 		mo.no_verify_ssl = s3o.no_verify_ssl;
+		if (json)
+			mo.emf_write = emf_to_stderr; /* stdout holds one document: the report */
 		trs_metrics *metrics = NULL;
 		trs_error merr = TRS_ERROR_INIT;
 		if (trs_metrics_new(&metrics, ctx, &mo, &merr) == 0) {

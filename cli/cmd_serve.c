@@ -31,9 +31,9 @@ static const char usage[] =
 	"                           (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS)\n"
 	"  --catalog-bucket B       bucket of the backup catalogs (needed by archives with a\n"
 	"                           backup target in this region) [CATALOG_BUCKET]\n"
-	"  --metrics SINK           cloudwatch, emf or none [TRS_METRICS; cloudwatch, none\n"
-	"                           for dir:// queues]; namespace\n"
-	"                           [STACK_NAME, S3Compressor]\n"
+	"  --metrics SINK           emf (JSON lines on stdout, as the Python container),\n"
+	"                           cloudwatch (PutMetricData) or none [TRS_METRICS; emf,\n"
+	"                           none for dir:// queues]; namespace [STACK_NAME, S3Compressor]\n"
 	"  --no-verify-ssl          do not verify TLS certificates (test endpoints only)\n"
 	"  --log-level L            error, warn, info (default), debug\n"
 	"  --log-format F           json (default when stderr is not a terminal) or text\n";
@@ -124,7 +124,8 @@ int cmd_serve(int argc, char **argv)
 	trs_ctx_options co = TRS_CTX_OPTIONS_INIT;
 	serve_config cfg;
 	memset(&cfg, 0, sizeof(cfg));
-	cfg.metrics = TRS_METRICS_CLOUDWATCH; /* as the Python container: serve feeds the dashboards */
+	/* As the Python container: EMF lines on stdout, which CloudWatch Logs turns into metrics. */
+	cfg.metrics = TRS_METRICS_EMF;
 	/* The environment first (the Python container's names); flags win below. */
 	cfg.queue = getenv("SQS_QUEUE_URL") && *getenv("SQS_QUEUE_URL") ? getenv("SQS_QUEUE_URL") : NULL;
 	cfg.catalog = getenv("CATALOG_BUCKET") && *getenv("CATALOG_BUCKET") ? getenv("CATALOG_BUCKET") : NULL;
@@ -200,7 +201,7 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "trs serve: no queue: pass --queue URL or set SQS_QUEUE_URL\n");
 		return EXIT_USAGE;
 	}
-	/* A dir:// spool runs without AWS: no CloudWatch unless asked for. */
+	/* A dir:// spool runs without AWS: no metrics unless asked for. */
 	if (!cfg.metrics_set && strncmp(cfg.queue, "dir://", 6) == 0)
 		cfg.metrics = TRS_METRICS_NONE;
 	co.log = cli_log_sink;

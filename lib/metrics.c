@@ -336,61 +336,26 @@ TRS_EXTERN(int) trs_metrics_put(trs_metrics *m, const char *name, const char *un
 	return rc;
 }
 
-TRS_EXTERN(void) trs_metrics_record_report(trs_metrics *m, const trs_report *report, int archive_failed)
+TRS_EXTERN(void) trs_metrics_record_processing_time(trs_metrics *m, const char *function, double seconds)
 {
-	if (!m || m->sink == TRS_METRICS_NONE)
+	if (!m || m->sink == TRS_METRICS_NONE || !function || !*function)
 		return;
-	const struct {
-		const char *name;
-		double seconds;
-	} stages[] = {
-		{"download", report ? report->seconds_download : 0},
-		{"manifest", report ? report->seconds_manifest : 0},
-		{"decompress", report ? report->seconds_decompress : 0},
-		{"upload", report ? report->seconds_restore : 0},
-		{"cleanup", report ? report->seconds_cleanup : 0},
-	};
-	size_t nsets = report && report->ntargets ? report->ntargets : 1;
-	for (size_t s = 0; s < nsets; s++) {
-		const trs_report_target *t = report && report->ntargets ? &report->targets[s] : NULL;
-		trs_kv dims[2] = {{"TargetBucket", t && t->bucket && *t->bucket ? t->bucket : NO_TARGET_BUCKET},
-				  {"Stage", ""}};
-		metric_value v[10];
-		size_t n = 0;
-		if (report && !archive_failed) {
-			if (report->compressed_bytes)
-				v[n++] = (metric_value){"DecompressionRatio", "None",
-							(double)report->decompressed_bytes /
-								(double)report->compressed_bytes};
-			v[n++] = (metric_value){"CompressedSize", "Bytes", (double)report->compressed_bytes};
-			v[n++] = (metric_value){"DecompressedSize", "Bytes", (double)report->decompressed_bytes};
-			v[n++] = (metric_value){"DecompressionTimeSeconds", "Seconds", report->seconds_decompress};
-			v[n++] = (metric_value){"ObjectRestoreTime", "Seconds",
-						report->seconds_total + report->seconds_download};
-		}
-		if (archive_failed)
-			v[n++] = (metric_value){"FailedDecompressions", "Count", 1};
-		if (report) {
-			v[n++] = (metric_value){"ObjectsProcessed", "Count",
-						(double)(t ? t->puts_written : report->puts_written)};
-			v[n++] = (metric_value){"SkippedObjects", "Count", (double)report->objects_skipped};
-			v[n++] = (metric_value){"FailedTargetUploads", "Count",
-						(double)(t ? t->puts_failed : report->puts_failed)};
-		}
-		trs_error err = TRS_ERROR_INIT;
-		int rc = emit(m, dims, 1, v, n, &err);
-		for (size_t i = 0; rc == 0 && i < TRS_ARRAY_SIZE(stages); i++) {
-			if (!(stages[i].seconds > 0))
-				continue;
-			dims[1].value = stages[i].name;
-			metric_value sv = {"ProcessingTimeByStage", "Seconds", stages[i].seconds};
-			rc = emit(m, dims, 2, &sv, 1, &err);
-		}
-		if (rc < 0)
-			trs__log(m->ctx, TRS_LOG_WARN, "archive metrics not recorded", "archive",
-				 report ? report->archive : NULL, "error", err.message, NULL);
-	}
-	/* Backup targets (FORMAT.md §5): one set per backup bucket, and one for the catalog bucket. */
+	trs_kv dim = {"Function", function};
+	trs_metrics_put(m, "ProcessingTime", "Seconds", seconds > 0 ? seconds : 0, &dim, 1);
+}
+
+/* This bucket's own counts: they add up across buckets to the object-target writes. */
+static size_t bucket_counts(const trs_report *report, const trs_report_target *t, metric_value *v)
+{
+	size_t n = 0;
+	v[n++] = (metric_value){"ObjectsProcessed", "Count", (double)(t ? t->puts_written : report->puts_written)};
+	v[n++] = (metric_value){"FailedTargetUploads", "Count", (double)(t ? t->puts_failed : report->puts_failed)};
+	return n;
+}
+
+/* Backup targets (FORMAT.md §5): one set per backup bucket, and one for the catalog bucket. */
+static void record_backups(trs_metrics *m, const trs_report *report)
+{
 	for (size_t b = 0; report && b <= report->nbackups && report->catalog_bucket; b++) {
 		int catalog = b == report->nbackups;
 		trs_kv dim = {"TargetBucket", catalog ? report->catalog_bucket : report->backups[b].bucket};
@@ -409,6 +374,68 @@ TRS_EXTERN(void) trs_metrics_record_report(trs_metrics *m, const trs_report *rep
 			trs__log(m->ctx, TRS_LOG_WARN, "backup metrics not recorded", "archive", report->archive, "error",
 				 err.message, NULL);
 	}
+}
+
+TRS_EXTERN(void) trs_metrics_record_report(trs_metrics *m, const trs_report *report, int archive_failed)
+{
+	if (!m || m->sink == TRS_METRICS_NONE)
+		return;
+	const struct {
+		const char *name;
+		double seconds;
+	} stages[] = {
+		{"download", report ? report->seconds_download : 0},
+		{"manifest", report ? report->seconds_manifest : 0},
+		{"decompress", report ? report->seconds_decompress : 0},
+		{"upload", report ? report->seconds_restore : 0},
+		{"cleanup", report ? report->seconds_cleanup : 0},
+	};
+	/*
+	 * Archive-level values once per archive, under the first target bucket
+	 * of this region (the Python service's choice): a sum across buckets
+	 * then counts each archive once. Each further bucket gets its counts.
+	 */
+	const trs_report_target *first = report && report->ntargets ? &report->targets[0] : NULL;
+	trs_kv dims[2] = {{"TargetBucket", first && first->bucket && *first->bucket ? first->bucket : NO_TARGET_BUCKET},
+			  {"Stage", ""}};
+	metric_value v[10];
+	size_t n = 0;
+	if (report && !archive_failed) {
+		if (report->compressed_bytes)
+			v[n++] = (metric_value){"DecompressionRatio", "None",
+						(double)report->decompressed_bytes / (double)report->compressed_bytes};
+		v[n++] = (metric_value){"CompressedSize", "Bytes", (double)report->compressed_bytes};
+		v[n++] = (metric_value){"DecompressedSize", "Bytes", (double)report->decompressed_bytes};
+		v[n++] = (metric_value){"DecompressionTimeSeconds", "Seconds", report->seconds_decompress};
+		v[n++] = (metric_value){"ObjectRestoreTime", "Seconds", report->seconds_total + report->seconds_download};
+	}
+	if (archive_failed)
+		v[n++] = (metric_value){"FailedDecompressions", "Count", 1};
+	if (report) {
+		v[n++] = (metric_value){"SkippedObjects", "Count", (double)report->objects_skipped};
+		n += bucket_counts(report, first, v + n);
+	}
+	trs_error err = TRS_ERROR_INIT;
+	int rc = emit(m, dims, 1, v, n, &err);
+	for (size_t i = 0; rc == 0 && i < TRS_ARRAY_SIZE(stages); i++) {
+		if (!(stages[i].seconds > 0))
+			continue;
+		dims[1].value = stages[i].name;
+		metric_value sv = {"ProcessingTimeByStage", "Seconds", stages[i].seconds};
+		rc = emit(m, dims, 2, &sv, 1, &err);
+	}
+	for (size_t s = 1; rc == 0 && report && s < report->ntargets; s++) {
+		const trs_report_target *t = &report->targets[s];
+		trs_kv dim = {"TargetBucket", t->bucket && *t->bucket ? t->bucket : NO_TARGET_BUCKET};
+		rc = emit(m, &dim, 1, v, bucket_counts(report, t, v), &err);
+	}
+	if (rc < 0)
+		trs__log(m->ctx, TRS_LOG_WARN, "archive metrics not recorded", "archive", report ? report->archive : NULL,
+			 "error", err.message, NULL);
+	/* The Python service's ProcessingTime of its archive download (Function process_s3_object). */
+	if (report && report->seconds_download > 0)
+		trs_metrics_record_processing_time(m, "process_s3_object", report->seconds_download);
+	record_backups(m, report);
 }
 
 TRS_EXTERN(int) trs_metrics_flush(trs_metrics *m, trs_error *err)

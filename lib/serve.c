@@ -427,6 +427,7 @@ int trs_serve(trs_ctx *ctx, trs_queue *queue, trs_storage *destination, const tr
 		trs_queue_message *msgs = NULL;
 		size_t n = 0;
 		trs_error rerr = TRS_ERROR_INIT;
+		double batch_start = trs__now();
 		int r = trs_queue_receive(queue, &ro, &msgs, &n, &rerr);
 		if (r < 0) {
 			if (!received_once && fatal_receive_error(r)) {
@@ -467,6 +468,8 @@ int trs_serve(trs_ctx *ctx, trs_queue *queue, trs_storage *destination, const tr
 			handle_message(s, i);
 		}
 		finish_batch(s);
+		/* The receive and the batch's work, as the Python service times process_message_batch. */
+		trs_metrics_record_processing_time(s->o.metrics, "process_message_batch", trs__now() - batch_start);
 		pthread_mutex_lock(&s->lock);
 		s->batch = NULL;
 		s->states = NULL;

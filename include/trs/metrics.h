@@ -69,11 +69,16 @@ TRS_EXTERN(int) trs_metrics_put(trs_metrics *m, const char *name, const char *un
 				const trs_kv *dims, size_t ndims);
 
 /**
- * Every archive-level metric of one processed archive, from its report:
- * DecompressionRatio, CompressedSize, DecompressedSize, DecompressionTimeSeconds,
- * ObjectRestoreTime, ProcessingTimeByStage (one datum per stage), ObjectsProcessed,
- * SkippedObjects, FailedTargetUploads, and FailedDecompressions when the
- * archive could not be read (`archive_failed`). Per target bucket of the report.
+ * Every metric of one processed archive, from its report. Archive-level
+ * values are recorded once per archive, with TargetBucket the first target
+ * bucket of this region: DecompressionRatio, CompressedSize,
+ * DecompressedSize, DecompressionTimeSeconds, ObjectRestoreTime,
+ * SkippedObjects, ProcessingTimeByStage (one datum per stage, with Stage),
+ * and FailedDecompressions when the archive could not be read
+ * (`archive_failed`). ObjectsProcessed and FailedTargetUploads are recorded
+ * per target bucket of this region (each bucket's own counts). When the
+ * report has a download time, ProcessingTime with Function
+ * "process_s3_object" (the Python service's name for that step).
  * With backup targets: BackupUploads / FailedBackupUploads per backup bucket
  * and CatalogWrites / FailedCatalogWrites for the catalog bucket (Count).
  * `report` may be NULL (with archive_failed: the archive failed before a
@@ -81,6 +86,14 @@ TRS_EXTERN(int) trs_metrics_put(trs_metrics *m, const char *name, const char *un
  * with TargetBucket "none". Errors are logged, never returned.
  */
 TRS_EXTERN(void) trs_metrics_record_report(trs_metrics *m, const trs_report *report, int archive_failed);
+
+/**
+ * ProcessingTime (Seconds) with dimension Function = `function`: how long
+ * one step took, as the Python service reports its functions
+ * ("process_message_batch" for one received batch, "process_s3_object" for
+ * an archive's download). Errors are logged, never returned.
+ */
+TRS_EXTERN(void) trs_metrics_record_processing_time(trs_metrics *m, const char *function, double seconds);
 
 /** Send what is buffered and wait for it (CloudWatch); errors are logged, and returned. */
 TRS_EXTERN(int) trs_metrics_flush(trs_metrics *m, trs_error *err);

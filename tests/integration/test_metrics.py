@@ -60,25 +60,32 @@ def directive(d):
     return d["_aws"]["CloudWatchMetrics"][0]
 
 
-def test_emf_lines_per_target_bucket_with_units_and_stages():
+def test_emf_archive_metrics_once_per_archive_and_counts_per_bucket():
     with sandbox() as sb:
         objs = objects(5)
         arc = mkarchive.build_archive(sb.path("a.tar.zst"), objs, TARGETS)
         res = process(arc, sb.out, "--metrics", "emf", "--no-progress")
         expect_exit(res, 0)
         docs = emf_docs(res)
-        archive_docs = {d["TargetBucket"]: d for d in docs if directive(d)["Dimensions"] == [["TargetBucket"]]}
-        assert sorted(archive_docs) == IN_REGION, archive_docs.keys()
+        bucket_docs = {d["TargetBucket"]: d for d in docs if directive(d)["Dimensions"] == [["TargetBucket"]]}
+        assert sorted(bucket_docs) == IN_REGION, bucket_docs.keys()
         size = os.path.getsize(arc)
-        for bucket, d in archive_docs.items():
-            assert directive(d)["Namespace"] == "S3Compressor"
-            units = {m["Name"]: m["Unit"] for m in directive(d)["Metrics"]}
-            assert units == ARCHIVE_METRICS, units
-            assert d["ObjectsProcessed"] == 5, d
-            assert d["FailedTargetUploads"] == 0 and d["SkippedObjects"] == 0, d
-            assert d["CompressedSize"] == size, (d["CompressedSize"], size)
-            assert abs(d["DecompressionRatio"] - d["DecompressedSize"] / size) < 1e-9, d
-            assert d["ObjectRestoreTime"] >= d["DecompressionTimeSeconds"] >= 0, d
+        # The archive's values once, under the first target bucket of this region.
+        d = bucket_docs["dest-a"]
+        assert directive(d)["Namespace"] == "S3Compressor"
+        units = {m["Name"]: m["Unit"] for m in directive(d)["Metrics"]}
+        assert units == ARCHIVE_METRICS, units
+        assert d["ObjectsProcessed"] == 5, d
+        assert d["FailedTargetUploads"] == 0 and d["SkippedObjects"] == 0, d
+        assert d["CompressedSize"] == size, (d["CompressedSize"], size)
+        assert abs(d["DecompressionRatio"] - d["DecompressedSize"] / size) < 1e-9, d
+        assert d["ObjectRestoreTime"] >= d["DecompressionTimeSeconds"] >= 0, d
+        # The other bucket: its own counts only.
+        d = bucket_docs["dest-b"]
+        units = {m["Name"]: m["Unit"] for m in directive(d)["Metrics"]}
+        assert units == {"ObjectsProcessed": "Count", "FailedTargetUploads": "Count"}, units
+        assert d["ObjectsProcessed"] == 5 and d["FailedTargetUploads"] == 0, d
+        assert sum(1 for d in docs if "CompressedSize" in d) == 1, docs
         stages = [d for d in docs if directive(d)["Dimensions"] == [["TargetBucket", "Stage"]]]
         assert stages, "no ProcessingTimeByStage lines"
         for d in stages:
@@ -86,8 +93,21 @@ def test_emf_lines_per_target_bucket_with_units_and_stages():
             assert directive(d)["Metrics"][0]["Unit"] == "Seconds"
             assert d["Stage"] in ("download", "manifest", "decompress", "upload", "cleanup"), d
             assert d["ProcessingTimeByStage"] > 0
+            assert d["TargetBucket"] == "dest-a", d
         assert {d["Stage"] for d in stages} >= {"upload"}
-        assert len(archive_docs) + len(stages) == len(docs)
+        assert len(bucket_docs) + len(stages) == len(docs)
+
+
+def test_emf_goes_to_stderr_when_the_report_is_on_stdout():
+    with sandbox() as sb:
+        arc = mkarchive.build_archive(sb.path("a.tar.zst"), objects(2), TARGETS)
+        res = process(arc, sb.out, "--metrics", "emf", "--no-progress", "--log-format", "json",
+                      json_report=True)
+        expect_exit(res, 0)
+        report = json.loads(res.out)  # stdout is the report alone
+        assert report["objects_written"] == 2, res.out
+        emf = [json.loads(x) for x in res.err.splitlines() if x.startswith('{"_aws"')]
+        assert any(d.get("TargetBucket") == "dest-a" and "CompressedSize" in d for d in emf), res.err
 
 
 def test_emf_namespace_is_stack_name_when_set():

@@ -190,10 +190,14 @@ TEST(emf_report_lines_carry_namespace_dimensions_units_and_values)
 	trs_report r = sample_report();
 	trs_metrics_record_report(m, &r, 0);
 	trs_metrics_free(m);
-	/* Per bucket: one archive-level line and one per stage (download, manifest, decompress, upload). */
+	/*
+	 * Once per archive, under the first bucket (dest-a): the archive line and
+	 * one per stage (download, manifest, decompress, upload); dest-b's own
+	 * counts; ProcessingTime of the download (Function process_s3_object).
+	 */
 	int nl = l.n;
-	int archive_lines = 0, stage_lines = 0;
-	bool ok = nl == 10;
+	int archive_lines = 0, stage_lines = 0, count_lines = 0, function_lines = 0;
+	bool ok = nl == 7;
 	for (int i = 0; ok && i < nl; i++) {
 		size_t len = strlen(l.text[i]);
 		ok = len > 1 && l.text[i][len - 1] == '\n' && !memchr(l.text[i], '\n', len - 1);
@@ -212,19 +216,24 @@ TEST(emf_report_lines_carry_namespace_dimensions_units_and_values)
 		dim_names(dir, dims, sizeof(dims));
 		const char *bucket = str_at(doc, "TargetBucket");
 		bool a = bucket && strcmp(bucket, "dest-a") == 0;
-		if (ok && strcmp(dims, "TargetBucket") == 0) {
+		if (ok && strcmp(dims, "TargetBucket") == 0 && a) {
 			archive_lines++;
 			ok = num_at(doc, "DecompressionRatio") == 4.0 && strcmp(unit_of(dir, "DecompressionRatio"), "None") == 0 &&
 			     num_at(doc, "CompressedSize") == 1000 && strcmp(unit_of(dir, "CompressedSize"), "Bytes") == 0 &&
 			     num_at(doc, "DecompressedSize") == 4000 &&
 			     num_at(doc, "DecompressionTimeSeconds") == 0.75 &&
 			     strcmp(unit_of(dir, "DecompressionTimeSeconds"), "Seconds") == 0 &&
-			     num_at(doc, "ObjectRestoreTime") == 3.0 &&
-			     num_at(doc, "ObjectsProcessed") == (a ? 3 : 2) &&
+			     num_at(doc, "ObjectRestoreTime") == 3.0 && num_at(doc, "ObjectsProcessed") == 3 &&
 			     strcmp(unit_of(dir, "ObjectsProcessed"), "Count") == 0 &&
-			     num_at(doc, "FailedTargetUploads") == (a ? 0 : 1) && num_at(doc, "SkippedObjects") == 1 &&
+			     num_at(doc, "FailedTargetUploads") == 0 && num_at(doc, "SkippedObjects") == 1 &&
 			     unit_of(dir, "FailedDecompressions") == NULL;
-		} else if (ok && strcmp(dims, "TargetBucket,Stage") == 0) {
+		} else if (ok && strcmp(dims, "TargetBucket") == 0 && bucket && strcmp(bucket, "dest-b") == 0) {
+			/* Only the bucket's own counts: archive values are not repeated. */
+			count_lines++;
+			ok = num_at(doc, "ObjectsProcessed") == 2 && num_at(doc, "FailedTargetUploads") == 1 &&
+			     unit_of(dir, "DecompressionRatio") == NULL && unit_of(dir, "CompressedSize") == NULL &&
+			     unit_of(dir, "SkippedObjects") == NULL;
+		} else if (ok && strcmp(dims, "TargetBucket,Stage") == 0 && a) {
 			stage_lines++;
 			const char *stage = str_at(doc, "Stage");
 			double want = strcmp(stage, "download") == 0     ? 0.5
@@ -234,6 +243,10 @@ TEST(emf_report_lines_carry_namespace_dimensions_units_and_values)
 									 : -1;
 			ok = num_at(doc, "ProcessingTimeByStage") == want &&
 			     strcmp(unit_of(dir, "ProcessingTimeByStage"), "Seconds") == 0;
+		} else if (ok && strcmp(dims, "Function") == 0) {
+			function_lines++;
+			ok = strcmp(str_at(doc, "Function"), "process_s3_object") == 0 &&
+			     num_at(doc, "ProcessingTime") == 0.5 && strcmp(unit_of(dir, "ProcessingTime"), "Seconds") == 0;
 		} else {
 			ok = false;
 		}
@@ -242,9 +255,32 @@ TEST(emf_report_lines_carry_namespace_dimensions_units_and_values)
 		yajl_tree_free(doc);
 	}
 	lines_free(&l);
-	CHECK(nl == 10);
+	CHECK(nl == 7);
 	CHECK(ok);
-	CHECK(archive_lines == 2 && stage_lines == 8);
+	CHECK(archive_lines == 1 && stage_lines == 4 && count_lines == 1 && function_lines == 1);
+}
+
+TEST(emf_processing_time_has_the_function_dimension)
+{
+	lines l = {PTHREAD_MUTEX_INITIALIZER, {0}, 0};
+	setenv("STACK_NAME", "my-stack", 1);
+	trs_metrics *m = emf_metrics(&l, NULL);
+	trs_metrics_record_processing_time(m, "process_message_batch", 2.25);
+	trs_metrics_record_processing_time(m, "", 1); /* no function: nothing */
+	trs_metrics_free(m);
+	unsetenv("STACK_NAME");
+	int n = l.n;
+	yajl_val doc = n == 1 ? yajl_tree_parse(l.text[0], NULL, 0) : NULL;
+	lines_free(&l);
+	yajl_val dir = doc ? directive(doc) : NULL;
+	char dims[64] = "";
+	if (dir)
+		dim_names(dir, dims, sizeof(dims));
+	CHECK(n == 1);
+	CHECK(dir && strcmp(str_at(dir, "Namespace"), "my-stack") == 0 && strcmp(dims, "Function") == 0);
+	CHECK(doc && strcmp(str_at(doc, "Function"), "process_message_batch") == 0 &&
+	      num_at(doc, "ProcessingTime") == 2.25 && strcmp(unit_of(dir, "ProcessingTime"), "Seconds") == 0);
+	yajl_tree_free(doc);
 }
 
 TEST(emf_namespace_is_the_option_then_stack_name_then_default)
@@ -670,6 +706,7 @@ int main(void)
 {
 	RUN(sink_names_parse);
 	RUN(emf_report_lines_carry_namespace_dimensions_units_and_values);
+	RUN(emf_processing_time_has_the_function_dimension);
 	RUN(emf_namespace_is_the_option_then_stack_name_then_default);
 	RUN(emf_archive_without_targets_reports_bucket_none_and_failures);
 	RUN(put_refuses_what_cloudwatch_would);
