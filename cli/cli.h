@@ -47,17 +47,31 @@ void cli_json_string(FILE *f, const char *s);
  * Options shared by the commands that talk to storage (cli/job.c). Their
  * codes sit below the commands' own (256 and up).
  */
-enum { CLI_O_REGION = 200, CLI_O_ENDPOINT, CLI_O_NOVERIFY, CLI_O_LEVEL, CLI_O_FORMAT };
+enum { CLI_O_REGION = 200, CLI_O_ENDPOINT, CLI_O_NOVERIFY, CLI_O_LEVEL, CLI_O_FORMAT, CLI_O_PROFILE, CLI_O_CABUNDLE };
 #define CLI_COMMON_OPTIONS                                                                                        \
 	{"region", required_argument, 0, CLI_O_REGION}, {"endpoint-url", required_argument, 0, CLI_O_ENDPOINT},    \
 		{"no-verify-ssl", no_argument, 0, CLI_O_NOVERIFY}, {"log-level", required_argument, 0, CLI_O_LEVEL}, \
-		{"log-format", required_argument, 0, CLI_O_FORMAT}
+		{"log-format", required_argument, 0, CLI_O_FORMAT}, {"profile", required_argument, 0, CLI_O_PROFILE}, \
+		{"ca-bundle", required_argument, 0, CLI_O_CABUNDLE}
+
+/* Their --help lines. */
+#define CLI_COMMON_HELP                                                                               \
+	"  --profile NAME          AWS profile of ~/.aws/config and ~/.aws/credentials (keys,\n"        \
+	"                          credential_process, role_arn + source_profile); beats\n"             \
+	"                          AWS_ACCESS_KEY_ID [AWS_PROFILE]\n"                                     \
+	"  --ca-bundle FILE        PEM file of the CAs to trust for TLS, e.g. a TLS-inspecting\n"       \
+	"                          proxy's [AWS_CA_BUNDLE]\n"
 
 typedef struct cli_common {
 	const char *region;
 	const char *endpoint;
 	int no_verify_ssl;
+	const char *profile;
+	const char *ca_bundle;
 } cli_common;
+
+/* The shared options that configure the context: region, profile, CA bundle. */
+void cli_common_apply(const cli_common *cc, trs_ctx_options *co);
 
 /* Take a shared option: 1 when taken, 0 when `c` is not one, -1 on a bad value. */
 int cli_common_option(int c, const char *arg, cli_common *cc, cli_log *log);

@@ -19,12 +19,14 @@ static const char usage[] =
 	"  --multipart-threshold BYTES  objects this large go multipart (default 16M)\n"
 	"  --part-size BYTES       multipart part size (default 16M; raised to fit 10,000 parts)\n"
 	"  --no-verify-ssl         do not verify TLS certificates (test endpoints only)\n"
+	CLI_COMMON_HELP
 	"  --metrics SINK          cloudwatch, emf (JSON lines on stdout; on stderr with --json)\n"
 	"                          or none (default: TRS_METRICS, else none); CloudWatch endpoint\n"
 	"                          from AWS_ENDPOINT_URL_CLOUDWATCH, AWS_ENDPOINT_URL, else AWS\n"
 	"  --catalog-bucket B      bucket of the backup catalogs, in the --dest storage (needed\n"
 	"                          by archives with a backup target here) [CATALOG_BUCKET]\n"
-	"  --region R              this service's region (default: AWS_REGION, AWS_DEFAULT_REGION)\n"
+	"  --region R              this service's region (default: AWS_REGION, AWS_DEFAULT_REGION,\n"
+	"                          the profile's region)\n"
 	"  --dry-run               read and check everything, write nothing\n"
 	"  --json                  print the report as JSON on stdout\n"
 	"  --workers N             parallel writers to a local directory (default: cpu count)\n"
@@ -280,7 +282,7 @@ int cmd_process(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	const char *archive = argv[optind];
-	co.region = cc.region;
+	cli_common_apply(&cc, &co);
 	s3o.endpoint_url = cc.endpoint;
 	s3o.no_verify_ssl = cc.no_verify_ssl;
 	if (progress) {

@@ -23,6 +23,7 @@ static const char usage[] =
 	"  --endpoint-url URL      S3-compatible endpoint (default: AWS_ENDPOINT_URL_S3,\n"
 	"                          AWS_ENDPOINT_URL, else AWS)\n"
 	"  --no-verify-ssl         do not verify TLS certificates (test endpoints only)\n"
+	CLI_COMMON_HELP
 	"  --dry-run               read and check everything, write nothing\n"
 	"  --json                  print the report as JSON on stdout\n"
 	"  --log-level L           error, warn, info (default), debug\n"
@@ -124,7 +125,7 @@ int cmd_restore_backup(int argc, char **argv)
 	po.only = names;
 	po.nonly = nnames;
 	const char *archive = argv[optind];
-	co.region = cc.region;
+	cli_common_apply(&cc, &co);
 	s3o.endpoint_url = cc.endpoint;
 	s3o.no_verify_ssl = cc.no_verify_ssl;
 	cli_job job;

@@ -35,7 +35,9 @@ static const char usage[] =
 	"                           cloudwatch (PutMetricData) or none [TRS_METRICS; emf,\n"
 	"                           none for dir:// queues]; namespace [STACK_NAME, S3Compressor]\n"
 	"  --no-verify-ssl          do not verify TLS certificates (test endpoints only)\n"
-	"  --log-level L            error, warn, info (default), debug\n"
+	"  --profile NAME           AWS profile of ~/.aws/config and ~/.aws/credentials (keys,\n"
+	"                           credential_process, role_arn + source_profile) [AWS_PROFILE]\n"
+	"  --ca-bundle FILE         PEM file of the CAs to trust for TLS [AWS_CA_BUNDLE]\n"	"  --log-level L            error, warn, info (default), debug\n"
 	"  --log-format F           json (default when stderr is not a terminal) or text\n";
 
 static volatile int stop_flag;
@@ -190,7 +192,7 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "trs serve: bad value '%s' for --%s\n", optarg, cli_option_name(opts, c));
 		return EXIT_USAGE;
 	}
-	co.region = cc.region;
+	cli_common_apply(&cc, &co);
 	cfg.endpoint = cc.endpoint;
 	cfg.no_verify_ssl = cc.no_verify_ssl;
 	if (optind != argc) {

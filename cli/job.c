@@ -18,8 +18,17 @@ int cli_common_option(int c, const char *arg, cli_common *cc, cli_log *log)
 	case CLI_O_NOVERIFY: cc->no_verify_ssl = 1; return 1;
 	case CLI_O_LEVEL: return cli_log_level_parse(arg, &log->level) ? 1 : -1;
 	case CLI_O_FORMAT: return cli_log_format_parse(arg, &log->json) ? 1 : -1;
+	case CLI_O_PROFILE: cc->profile = arg; return *arg ? 1 : -1;
+	case CLI_O_CABUNDLE: cc->ca_bundle = arg; return *arg ? 1 : -1;
 	default: return 0;
 	}
+}
+
+void cli_common_apply(const cli_common *cc, trs_ctx_options *co)
+{
+	co->region = cc->region;
+	co->profile = cc->profile;
+	co->ca_bundle = cc->ca_bundle;
 }
 
 const char *cli_option_name(const struct option *opts, int c)
@@ -57,7 +66,8 @@ int cli_job_open(cli_job *j, const char *archive, const char *dest, trs_ctx_opti
 	if (rc == 0 && !*trs_ctx_region(j->ctx)) {
 		rc = TRS_EINVAL;
 		snprintf(err.message, sizeof(err.message),
-			 "no region: pass --region or set AWS_REGION (only targets in this service's region are restored)");
+			 "no region: pass --region, set AWS_REGION, or set region in the AWS profile (only targets in "
+			 "this service's region are restored)");
 	}
 	if (rc == 0)
 		rc = dest ? trs_storage_open(&j->storage, j->ctx, dest, &err) : trs_storage_s3_new(&j->storage, j->ctx, s3o, &err);

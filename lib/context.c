@@ -1,6 +1,8 @@
 /* The context: settings shared by every operation of one library user. */
-#include "internal.h"
+#include "aws_config.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -75,14 +77,49 @@ TRS_EXTERN(int) trs_ctx_new(trs_ctx **out, const trs_ctx_options *o, trs_error *
 		if (o->max_inflight)
 			c->max_inflight = o->max_inflight;
 	}
+	int rc = 0;
+	const char *ca_bundle = o && o->version >= 2 ? o->ca_bundle : NULL;
+	if (!ca_bundle || !*ca_bundle)
+		ca_bundle = trs__env("AWS_CA_BUNDLE");
+	if (o && o->version >= 2 && o->profile && *o->profile && !(c->profile = trs__strdup(o->profile, err)))
+		rc = TRS_ENOMEM;
+	if (rc == 0 && ca_bundle && !(c->ca_bundle = trs__strdup(ca_bundle, err)))
+		rc = TRS_ENOMEM;
+	if (rc == 0 && ca_bundle) {
+		/* Said now, not as a TLS failure of the first request. */
+		FILE *f = fopen(ca_bundle, "r");
+		if (f)
+			fclose(f);
+		else
+			rc = trs__error_errno(err, errno, "cannot read the CA bundle %s (--ca-bundle or AWS_CA_BUNDLE)",
+					      ca_bundle);
+		if (rc < 0 && err)
+			err->code = TRS_EINVAL;
+		if (rc < 0)
+			rc = TRS_EINVAL;
+	}
 	if (!region || !*region)
 		region = getenv("AWS_REGION");
 	if (!region || !*region)
 		region = getenv("AWS_DEFAULT_REGION");
-	c->region = trs__strdup(region ? region : "", err);
-	if (!c->region) {
-		free(c);
-		return TRS_ENOMEM;
+	char *profile_region = NULL;
+	if (rc == 0 && (!region || !*region)) {
+		/* The region of the profile in use, as the AWS CLI reads it. */
+		trs__aws_profile prof;
+		if (trs__aws_profile_load(trs__aws_profile_name(c), &prof, NULL) == 0) {
+			const char *r = trs__aws_profile_get(&prof, "region");
+			if (r && !(profile_region = trs__strdup(r, err)))
+				rc = TRS_ENOMEM;
+			trs__aws_profile_free(&prof);
+		}
+		region = profile_region;
+	}
+	if (rc == 0 && !(c->region = trs__strdup(region ? region : "", err)))
+		rc = TRS_ENOMEM;
+	free(profile_region);
+	if (rc < 0) {
+		trs_ctx_free(c);
+		return rc;
 	}
 	*out = c;
 	return 0;
@@ -98,5 +135,7 @@ TRS_EXTERN(void) trs_ctx_free(trs_ctx *ctx)
 	if (!ctx)
 		return;
 	free(ctx->region);
+	free(ctx->profile);
+	free(ctx->ca_bundle);
 	free(ctx);
 }

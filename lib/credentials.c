@@ -1,7 +1,8 @@
 /* The AWS credential chain and region lookup. */
 #include "credentials.h"
+#include "aws_config.h"
 #include "sigv4.h"
-#include "xml.h"
+#include "sts.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -19,8 +20,7 @@
 #define ECS_TIMEOUT_MS 5000L
 #define ECS_ATTEMPTS 3
 #define ECS_RETRY_DELAY_NS 200000000L /* doubled per attempt */
-#define STS_TIMEOUT_MS 10000L
-#define MAX_FILE_BYTES (1u << 20)
+#define MAX_PROFILE_CHAIN 5
 #define ECS_HOST "http://169.254.170.2"
 #define IMDS_HOST "http://169.254.169.254"
 
@@ -48,7 +48,7 @@ void trs__aws_credentials_clear(trs__aws_credentials *c)
 	memset(c, 0, sizeof(*c));
 }
 
-static int creds_set(trs__aws_credentials *c, const char *ak, const char *sk, const char *token,
+int trs__aws_credentials_set(trs__aws_credentials *c, const char *ak, const char *sk, const char *token,
 		     time_t expiration, const char *source, trs_error *err)
 {
 	memset(c, 0, sizeof(*c));
@@ -67,7 +67,7 @@ static int creds_set(trs__aws_credentials *c, const char *ak, const char *sk, co
 
 static int creds_copy(trs__aws_credentials *dst, const trs__aws_credentials *src, trs_error *err)
 {
-	return creds_set(dst, src->access_key_id, src->secret_access_key, src->session_token, src->expiration,
+	return trs__aws_credentials_set(dst, src->access_key_id, src->secret_access_key, src->session_token, src->expiration,
 			 src->source, err);
 }
 
@@ -97,192 +97,6 @@ time_t trs__parse_iso8601(const char *s)
 		t += *p == '+' ? -off : off;
 	}
 	return t;
-}
-
-static const char *env(const char *name)
-{
-	const char *v = getenv(name);
-	return v && *v ? v : NULL;
-}
-
-/* ---- files ---- */
-
-static char *read_file(const char *path, size_t *len, trs_error *err)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	trs_buf b = TRS_BUF_INIT;
-	char chunk[4096];
-	size_t n;
-	int rc = 0;
-	while (rc == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		if (b.len + n > MAX_FILE_BYTES)
-			rc = trs__error_set(err, TRS_ELIMIT, "%s is larger than %u bytes", path, MAX_FILE_BYTES);
-		else
-			rc = trs__buf_put(&b, chunk, n, err);
-	}
-	fclose(f);
-	if (rc == 0)
-		rc = trs__buf_puts(&b, "", err);
-	if (rc < 0) {
-		trs__buf_free(&b);
-		return NULL;
-	}
-	if (len)
-		*len = b.len;
-	return b.data;
-}
-
-/* path, or $HOME/<home_rel>; "~/" in path is expanded too. */
-static char *config_path(const char *env_name, const char *home_rel, trs_error *err)
-{
-	const char *p = env(env_name);
-	const char *home = env("HOME");
-	trs_buf b = TRS_BUF_INIT;
-	int rc;
-	if (p && strncmp(p, "~/", 2) == 0 && home)
-		rc = trs__buf_printf(&b, err, "%s/%s", home, p + 2);
-	else if (p)
-		rc = trs__buf_puts(&b, p, err);
-	else if (home)
-		rc = trs__buf_printf(&b, err, "%s/%s", home, home_rel);
-	else
-		return NULL;
-	if (rc < 0) {
-		trs__buf_free(&b);
-		return NULL;
-	}
-	return b.data;
-}
-
-static char *trim(char *s)
-{
-	while (isspace((unsigned char)*s))
-		s++;
-	char *e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
-}
-
-/*
- * The value of `key` in `[section]` of an INI file (the AWS dialect: '#'
- * and ';' comments, "key = value"). *found tells whether the section exists.
- */
-static char *ini_get(const char *text, const char *section, const char *key, bool *found, trs_error *err)
-{
-	char *copy = trs__strdup(text, err);
-	if (!copy)
-		return NULL;
-	char *result = NULL;
-	bool in_section = false;
-	char *save = NULL;
-	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *l = trim(line);
-		if (*l == '#' || *l == ';' || !*l)
-			continue;
-		if (*l == '[') {
-			char *end = strchr(l, ']');
-			if (!end)
-				continue;
-			*end = '\0';
-			/* "[profile  name]" and "[ name ]" both occur in the wild. */
-			char *name = trim(l + 1);
-			char norm[512];
-			if (strncmp(name, "profile", 7) == 0 && isspace((unsigned char)name[7]) &&
-			    strcmp(trim(name + 8), "default") != 0)
-				snprintf(norm, sizeof(norm), "profile %s", trim(name + 8));
-			else if (strncmp(name, "profile", 7) == 0 && isspace((unsigned char)name[7]))
-				snprintf(norm, sizeof(norm), "default");
-			else
-				snprintf(norm, sizeof(norm), "%s", name);
-			in_section = strcmp(norm, section) == 0;
-			if (in_section && found)
-				*found = true;
-			continue;
-		}
-		if (!in_section || result)
-			continue;
-		char *eq = strchr(l, '=');
-		if (!eq)
-			continue;
-		*eq = '\0';
-		if (strcasecmp(trim(l), key) == 0)
-			result = trs__strdup(trim(eq + 1), err);
-	}
-	free(copy);
-	return result;
-}
-
-static const char *profile_name(void)
-{
-	const char *p = env("AWS_PROFILE");
-	if (!p)
-		p = env("AWS_DEFAULT_PROFILE");
-	return p ? p : "default";
-}
-
-/* The config file names profiles "[profile x]", except "[default]". */
-static void config_section(const char *profile, char *out, size_t outlen)
-{
-	if (strcmp(profile, "default") == 0)
-		snprintf(out, outlen, "default");
-	else
-		snprintf(out, outlen, "profile %s", profile);
-}
-
-/* 1 when the profile gave credentials, 0 when it has none, < 0 on failure. */
-static int from_shared_files(const trs_ctx *ctx, trs__aws_credentials *out, trs_error *err)
-{
-	const char *profile = profile_name();
-	bool explicit_profile = env("AWS_PROFILE") != NULL;
-	char *cred_path = config_path("AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials", err);
-	char *conf_path = config_path("AWS_CONFIG_FILE", ".aws/config", err);
-	char *cred_text = cred_path ? read_file(cred_path, NULL, err) : NULL;
-	char *conf_text = conf_path ? read_file(conf_path, NULL, err) : NULL;
-	char *ak = NULL, *sk = NULL, *token = NULL;
-	bool found_cred = false, found_conf = false;
-	int rc = 0;
-	if (cred_text) {
-		ak = ini_get(cred_text, profile, "aws_access_key_id", &found_cred, err);
-		sk = ini_get(cred_text, profile, "aws_secret_access_key", NULL, err);
-		token = ini_get(cred_text, profile, "aws_session_token", NULL, err);
-	}
-	if (conf_text && (!ak || !sk)) {
-		char section[512];
-		config_section(profile, section, sizeof(section));
-		free(ak);
-		free(sk);
-		free(token);
-		ak = ini_get(conf_text, section, "aws_access_key_id", &found_conf, err);
-		sk = ini_get(conf_text, section, "aws_secret_access_key", NULL, err);
-		token = ini_get(conf_text, section, "aws_session_token", NULL, err);
-	}
-	if (ak && sk && *ak && *sk) {
-		rc = creds_set(out, ak, sk, token, 0, "shared-file", err);
-		if (rc == 0) {
-			trs__log(ctx, TRS_LOG_DEBUG, "using AWS credentials from the shared files", "profile", profile,
-				 NULL);
-			rc = 1;
-		}
-	} else if (explicit_profile && !found_cred && !found_conf) {
-		rc = trs__error_set(err, TRS_EAUTH,
-				    "AWS_PROFILE names profile '%s', which is in neither %s nor %s; fix AWS_PROFILE or "
-				    "add the profile",
-				    profile, cred_path ? cred_path : "~/.aws/credentials",
-				    conf_path ? conf_path : "~/.aws/config");
-	}
-	free(ak);
-	if (sk)
-		memset(sk, 0, strlen(sk));
-	free(sk);
-	free(token);
-	free(cred_text);
-	free(conf_text);
-	free(cred_path);
-	free(conf_path);
-	return rc;
 }
 
 /* ---- HTTP sources ---- */
@@ -318,7 +132,7 @@ static int from_json(const char *json, const char *source, const char *where, tr
 		rc = trs__error_set(err, TRS_EAUTH, "the %s credentials answer from %s lacks AccessKeyId or "
 				    "SecretAccessKey", source, where);
 	} else {
-		rc = creds_set(out, ak, sk, tok, exp ? trs__parse_iso8601(exp) : 0, source, err);
+		rc = trs__aws_credentials_set(out, ak, sk, tok, exp ? trs__parse_iso8601(exp) : 0, source, err);
 	}
 	yajl_tree_free(root);
 	return rc;
@@ -363,8 +177,8 @@ static bool ecs_host_allowed(const char *url)
 
 static int from_ecs(trs__cred_provider *p, trs__aws_credentials *out, trs_error *err)
 {
-	const char *rel = env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
-	const char *full = env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+	const char *rel = trs__env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+	const char *full = trs__env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
 	trs_buf url = TRS_BUF_INIT;
 	char *token = NULL;
 	int rc;
@@ -379,18 +193,18 @@ static int from_ecs(trs__cred_provider *p, trs__aws_credentials *out, trs_error 
 	}
 	if (rc < 0)
 		return rc;
-	const char *token_file = env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+	const char *token_file = trs__env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
 	if (token_file) {
-		token = read_file(token_file, NULL, err);
+		token = trs__read_small_file(token_file, NULL, err);
 		if (!token) {
 			trs__buf_free(&url);
 			return trs__error_set(err, TRS_EAUTH, "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s",
 					      token_file);
 		}
-		char *t = trim(token);
+		char *t = trs__trim(token);
 		memmove(token, t, strlen(t) + 1);
-	} else if (env("AWS_CONTAINER_AUTHORIZATION_TOKEN")) {
-		token = trs__strdup(env("AWS_CONTAINER_AUTHORIZATION_TOKEN"), err);
+	} else if (trs__env("AWS_CONTAINER_AUTHORIZATION_TOKEN")) {
+		token = trs__strdup(trs__env("AWS_CONTAINER_AUTHORIZATION_TOKEN"), err);
 		if (!token) {
 			trs__buf_free(&url);
 			return TRS_ENOMEM;
@@ -435,7 +249,7 @@ static int from_ecs(trs__cred_provider *p, trs__aws_credentials *out, trs_error 
 
 static char *imds_base(trs_error *err)
 {
-	const char *e = env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+	const char *e = trs__env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
 	char *b = trs__strdup(e ? e : IMDS_HOST, err);
 	if (b) {
 		size_t n = strlen(b);
@@ -447,7 +261,7 @@ static char *imds_base(trs_error *err)
 
 static bool imds_disabled(void)
 {
-	const char *d = env("AWS_EC2_METADATA_DISABLED");
+	const char *d = trs__env("AWS_EC2_METADATA_DISABLED");
 	return d && strcasecmp(d, "true") == 0;
 }
 
@@ -476,7 +290,7 @@ static int imds_get(trs__http *http, const char *base, const char *path, char **
 	if (rc == 0)
 		rc = trs__buf_printf(&url, err, "%s%s", base, path);
 	if (rc == 0) {
-		trs_kv h[1] = {{"X-aws-ec2-metadata-token", trim(token)}};
+		trs_kv h[1] = {{"X-aws-ec2-metadata-token", trs__trim(token)}};
 		rc = http_fetch(http, "GET", url.data, h, 1, NULL, IMDS_TIMEOUT_MS, &resp, err);
 		if (rc == 0 && resp.status == 404)
 			rc = trs__error_set(err, TRS_ENOTFOUND, "EC2 instance metadata has no %s", path);
@@ -507,7 +321,7 @@ static int from_imds(trs__cred_provider *p, trs__aws_credentials *out, trs_error
 	trs_buf path = TRS_BUF_INIT;
 	int rc = imds_get(p->http, base, "/latest/meta-data/iam/security-credentials/", &roles, err);
 	if (rc == 0) {
-		char *role = trim(roles);
+		char *role = trs__trim(roles);
 		role[strcspn(role, "\r\n")] = '\0';
 		if (!*role)
 			rc = trs__error_set(err, TRS_EAUTH, "this EC2 instance has no IAM role attached");
@@ -528,106 +342,181 @@ static int from_imds(trs__cred_provider *p, trs__aws_credentials *out, trs_error
 	return rc;
 }
 
-static int form_add(trs_buf *b, const char *k, const char *v, trs_error *err)
-{
-	int rc = trs__buf_printf(b, err, "%s%s=", b->len ? "&" : "", k);
-	return rc == 0 ? trs__uri_encode(b, v, strlen(v), false, err) : rc;
-}
-
 static int from_web_identity(trs__cred_provider *p, trs__aws_credentials *out, trs_error *err)
 {
-	const char *token_file = env("AWS_WEB_IDENTITY_TOKEN_FILE");
-	const char *role_arn = env("AWS_ROLE_ARN");
-	if (!role_arn)
+	const char *token_file = trs__env("AWS_WEB_IDENTITY_TOKEN_FILE");
+	trs__sts_role role = {trs__env("AWS_ROLE_ARN"), trs__env("AWS_ROLE_SESSION_NAME"), NULL, 0, NULL};
+	if (!role.role_arn)
 		return trs__error_set(err, TRS_EAUTH,
 				      "AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not; set both");
-	char *token = read_file(token_file, NULL, err);
+	char *token = trs__read_small_file(token_file, NULL, err);
 	if (!token)
 		return trs__error_set(err, TRS_EAUTH, "cannot read the web identity token file %s", token_file);
-	char session[64];
-	const char *session_name = env("AWS_ROLE_SESSION_NAME");
-	if (!session_name) {
-		snprintf(session, sizeof(session), "libtrs-%lld", (long long)time(NULL));
-		session_name = session;
-	}
-	trs_buf url = TRS_BUF_INIT, form = TRS_BUF_INIT;
-	const char *endpoint = env("AWS_ENDPOINT_URL_STS");
-	if (!endpoint)
-		endpoint = env("AWS_ENDPOINT_URL");
-	const char *region = env("AWS_REGION");
-	if (!region)
-		region = env("AWS_DEFAULT_REGION");
-	int rc;
-	if (endpoint)
-		rc = trs__buf_puts(&url, endpoint, err);
-	else if (region)
-		rc = trs__buf_printf(&url, err, "https://sts.%s.amazonaws.com/", region);
-	else
-		rc = trs__buf_puts(&url, "https://sts.amazonaws.com/", err);
-	/* AssumeRoleWithWebIdentity is unsigned: the token is the proof. */
-	if (rc == 0)
-		rc = form_add(&form, "Action", "AssumeRoleWithWebIdentity", err);
-	if (rc == 0)
-		rc = form_add(&form, "Version", "2011-06-15", err);
-	if (rc == 0)
-		rc = form_add(&form, "RoleArn", role_arn, err);
-	if (rc == 0)
-		rc = form_add(&form, "RoleSessionName", session_name, err);
-	if (rc == 0)
-		rc = form_add(&form, "WebIdentityToken", trim(token), err);
-	trs__http_response resp;
-	memset(&resp, 0, sizeof(resp));
-	if (rc == 0) {
-		trs_kv h[1] = {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
-		rc = http_fetch(p->http, "POST", url.data, h, 1, form.data, STS_TIMEOUT_MS, &resp, err);
-	}
-	if (rc == 0) {
-		trs__s3_xml x;
-		int xrc = trs__xml_parse_s3(resp.body.data ? resp.body.data : "", resp.body.len, &x, err);
-		if (xrc == 0 && x.kind == TRS_S3_XML_STS_CREDENTIALS && resp.status == 200 && x.access_key_id &&
-		    x.secret_access_key) {
-			rc = creds_set(out, x.access_key_id, x.secret_access_key, x.session_token,
-				       trs__parse_iso8601(x.expiration), "web-identity", err);
-			if (rc == 0)
-				trs__log(p->ctx, TRS_LOG_DEBUG, "assumed a role with a web identity token", "role_arn",
-					 role_arn, NULL);
-		} else {
-			rc = trs__error_set(err, TRS_EAUTH,
-					    "STS AssumeRoleWithWebIdentity for %s failed (HTTP %ld%s%s%s%s): check the "
-					    "role's trust policy and the token file",
-					    role_arn, resp.status, x.code ? ", " : "", x.code ? x.code : "",
-					    x.message ? ": " : "", x.message ? x.message : "");
-			if (err && x.code)
-				snprintf(err->aws_code, sizeof(err->aws_code), "%s", x.code);
-		}
-		trs__s3_xml_free(&x);
-	} else if (rc != TRS_ENOMEM) {
-		trs__error_prefix(err, "STS AssumeRoleWithWebIdentity");
-		if (err)
-			err->code = rc = TRS_EAUTH;
-	}
-	trs__http_response_free(&resp);
-	if (form.data)
-		memset(form.data, 0, form.len);
-	trs__buf_free(&form);
-	trs__buf_free(&url);
+	int rc = trs__sts_assume_role_with_web_identity(p->ctx, p->http, &role, trs__trim(token), out, err);
 	memset(token, 0, strlen(token));
 	free(token);
+	return rc;
+}
+
+/* ---- profiles of the shared files ---- */
+
+static int from_profile(trs__cred_provider *p, const char *name, unsigned int depth, bool *found,
+			trs__aws_credentials *out, trs_error *err);
+
+/* The identity a role_arn profile assumes the role with: source_profile or credential_source. */
+static int role_source(trs__cred_provider *p, const trs__aws_profile *prof, unsigned int depth,
+		       trs__aws_credentials *out, trs_error *err)
+{
+	const char *source = trs__aws_profile_get(prof, "source_profile");
+	const char *cs = trs__aws_profile_get(prof, "credential_source");
+	const char *ak = trs__aws_profile_get(prof, "aws_access_key_id");
+	const char *sk = trs__aws_profile_get(prof, "aws_secret_access_key");
+	if (source && cs)
+		return trs__error_set(err, TRS_EAUTH, "profile '%s' sets both source_profile and credential_source; "
+				      "keep one", prof->name);
+	if (source && strcmp(source, prof->name) == 0) {
+		if (!ak || !sk)
+			return trs__error_set(err, TRS_EAUTH, "profile '%s' is its own source_profile but has no "
+					      "aws_access_key_id / aws_secret_access_key", prof->name);
+		return trs__aws_credentials_set(out, ak, sk, trs__aws_profile_get(prof, "aws_session_token"), 0,
+						"shared-file", err);
+	}
+	if (source) {
+		if (depth >= MAX_PROFILE_CHAIN)
+			return trs__error_set(err, TRS_EAUTH, "profile '%s': the source_profile chain is longer than %d "
+					      "(a loop?)", prof->name, MAX_PROFILE_CHAIN);
+		bool source_found = false;
+		int rc = from_profile(p, source, depth + 1, &source_found, out, err);
+		if (rc == 0)
+			rc = trs__error_set(err, TRS_EAUTH, "source_profile '%s' of profile '%s' %s", source, prof->name,
+					    source_found ? "has no credentials" : "is in neither shared file");
+		return rc < 0 ? rc : 0;
+	}
+	if (cs && strcmp(cs, "Environment") == 0) {
+		const char *eak = trs__env("AWS_ACCESS_KEY_ID"), *esk = trs__env("AWS_SECRET_ACCESS_KEY");
+		if (!eak || !esk)
+			return trs__error_set(err, TRS_EAUTH, "profile '%s' has credential_source Environment but "
+					      "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY are not set", prof->name);
+		return trs__aws_credentials_set(out, eak, esk, trs__env("AWS_SESSION_TOKEN"), 0, "environment", err);
+	}
+	if (cs && strcmp(cs, "EcsContainer") == 0)
+		return from_ecs(p, out, err);
+	if (cs && strcmp(cs, "Ec2InstanceMetadata") == 0)
+		return from_imds(p, out, err);
+	if (cs)
+		return trs__error_set(err, TRS_EAUTH, "profile '%s': credential_source '%s' is not Environment, "
+				      "EcsContainer or Ec2InstanceMetadata", prof->name, cs);
+	return trs__error_set(err, TRS_EAUTH, "profile '%s' has role_arn but neither source_profile nor "
+			      "credential_source; add one", prof->name);
+}
+
+/* STS AssumeRole for a profile with role_arn. */
+static int assume_profile_role(trs__cred_provider *p, const trs__aws_profile *prof, unsigned int depth,
+			       trs__aws_credentials *out, trs_error *err)
+{
+	if (trs__aws_profile_get(prof, "mfa_serial"))
+		return trs__error_set(err, TRS_EAUTH, "profile '%s' needs an MFA code (mfa_serial), which trs cannot "
+				      "ask for; export credentials first: aws configure export-credentials --profile "
+				      "%s --format env", prof->name, prof->name);
+	const char *duration = trs__aws_profile_get(prof, "duration_seconds");
+	char *end = NULL;
+	unsigned long secs = duration ? strtoul(duration, &end, 10) : 0;
+	if (duration && (*end || secs < 900 || secs > 43200))
+		return trs__error_set(err, TRS_EAUTH, "profile '%s': duration_seconds '%s' is not 900 to 43200",
+				      prof->name, duration);
+	trs__aws_credentials source;
+	memset(&source, 0, sizeof(source));
+	int rc = role_source(p, prof, depth, &source, err);
+	const char *region = trs__aws_profile_get(prof, "region");
+	trs__sts_role role = {trs__aws_profile_get(prof, "role_arn"), trs__aws_profile_get(prof, "role_session_name"),
+			      trs__aws_profile_get(prof, "external_id"), (unsigned int)secs,
+			      region ? region : trs_ctx_region(p->ctx)};
+	if (rc == 0)
+		rc = trs__sts_assume_role(p->ctx, p->http, &role, &source, out, err);
+	if (rc < 0)
+		trs__error_prefix(err, "profile '%s'", prof->name);
+	trs__aws_credentials_clear(&source);
+	return rc;
+}
+
+/*
+ * Credentials of one profile, in the AWS CLI's order: role_arn (STS
+ * AssumeRole), static keys, credential_process. SSO profiles are refused
+ * with the command that exports their credentials. 1 when the profile gave
+ * credentials, 0 when it has none, < 0 on failure.
+ */
+static int from_profile(trs__cred_provider *p, const char *name, unsigned int depth, bool *found,
+			trs__aws_credentials *out, trs_error *err)
+{
+	trs__aws_profile prof;
+	int rc = trs__aws_profile_load(name, &prof, err);
+	if (rc < 0)
+		return rc;
+	*found = prof.found;
+	const char *ak = trs__aws_profile_get(&prof, "aws_access_key_id");
+	const char *sk = trs__aws_profile_get(&prof, "aws_secret_access_key");
+	const char *process = trs__aws_profile_get(&prof, "credential_process");
+	if (trs__aws_profile_get(&prof, "role_arn"))
+		rc = assume_profile_role(p, &prof, depth, out, err);
+	else if (ak && sk)
+		rc = trs__aws_credentials_set(out, ak, sk, trs__aws_profile_get(&prof, "aws_session_token"), 0,
+					      "shared-file", err);
+	else if (process)
+		rc = trs__credential_process(p->ctx, name, process, out, err);
+	else if (trs__aws_profile_get(&prof, "sso_session") || trs__aws_profile_get(&prof, "sso_start_url") ||
+		 trs__aws_profile_get(&prof, "sso_account_id"))
+		rc = trs__error_set(err, TRS_EAUTH,
+				    "profile '%s' uses AWS IAM Identity Center (SSO), which trs does not support; "
+				    "export its credentials: eval \"$(aws configure export-credentials --profile %s "
+				    "--format env)\", or give trs a profile with credential_process = aws configure "
+				    "export-credentials --profile %s --format process",
+				    name, name, name);
+	else
+		rc = 0;
+	if (rc == 0 && (prof.found && (ak || process || trs__aws_profile_get(&prof, "role_arn"))))
+		rc = 1;
+	if (rc == 1)
+		trs__log(p->ctx, TRS_LOG_DEBUG, "using AWS credentials of a shared-file profile", "profile", name, NULL);
+	trs__aws_profile_free(&prof);
+	return rc;
+}
+
+static int from_shared_files(trs__cred_provider *p, trs__aws_credentials *out, trs_error *err)
+{
+	const char *name = trs__aws_profile_name(p->ctx);
+	bool found = false;
+	int rc = from_profile(p, name, 0, &found, out, err);
+	if (rc == 0 && !found && trs__aws_profile_explicit(p->ctx)) {
+		trs__aws_profile prof;
+		if (trs__aws_profile_load(name, &prof, NULL) == 0) {
+			rc = trs__error_set(err, TRS_EAUTH,
+					    "profile '%s' (%s) is in neither %s nor %s; fix the name or add the profile",
+					    name, TRS_CTX(p->ctx)->profile ? "--profile" : "AWS_PROFILE",
+					    prof.cred_path ? prof.cred_path : "~/.aws/credentials",
+					    prof.conf_path ? prof.conf_path : "~/.aws/config");
+			trs__aws_profile_free(&prof);
+		}
+	}
 	return rc;
 }
 
 /* Walk the chain once. */
 static int resolve(trs__cred_provider *p, trs__aws_credentials *out, trs_error *err)
 {
-	const char *ak = env("AWS_ACCESS_KEY_ID"), *sk = env("AWS_SECRET_ACCESS_KEY");
-	if (ak && sk)
-		return creds_set(out, ak, sk, env("AWS_SESSION_TOKEN"), 0, "environment", err);
-	int rc = from_shared_files(p->ctx, out, err);
+	/* A profile named by the caller (--profile) comes before the environment's keys, as in the AWS CLI. */
+	bool profile_first = TRS_CTX(p->ctx)->profile != NULL;
+	int rc = profile_first ? from_shared_files(p, out, err) : 0;
 	if (rc != 0)
 		return rc < 0 ? rc : 0;
-	if (env("AWS_WEB_IDENTITY_TOKEN_FILE"))
+	const char *ak = trs__env("AWS_ACCESS_KEY_ID"), *sk = trs__env("AWS_SECRET_ACCESS_KEY");
+	if (ak && sk)
+		return trs__aws_credentials_set(out, ak, sk, trs__env("AWS_SESSION_TOKEN"), 0, "environment", err);
+	rc = profile_first ? 0 : from_shared_files(p, out, err);
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
+	if (trs__env("AWS_WEB_IDENTITY_TOKEN_FILE"))
 		return from_web_identity(p, out, err);
-	if (env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") || env("AWS_CONTAINER_CREDENTIALS_FULL_URI"))
+	if (trs__env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") || trs__env("AWS_CONTAINER_CREDENTIALS_FULL_URI"))
 		return from_ecs(p, out, err);
 	if (!imds_disabled()) {
 		trs_error imds_err = TRS_ERROR_INIT;
@@ -638,14 +527,16 @@ static int resolve(trs__cred_provider *p, trs__aws_credentials *out, trs_error *
 			return trs__error_set(err, TRS_ENOMEM, "%s", imds_err.message);
 		return trs__error_set(err, TRS_EAUTH,
 				      "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a "
-				      "profile in ~/.aws/credentials, web identity, or run with an ECS task role or "
-				      "EC2 instance role (instance metadata: %s)",
+				      "profile (--profile, AWS_PROFILE: keys, credential_process, or role_arn with "
+				      "source_profile), web identity, or run with an ECS task role or EC2 instance "
+				      "role (instance metadata: %s)",
 				      imds_err.message);
 	}
 	return trs__error_set(err, TRS_EAUTH,
 			      "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile "
-			      "in ~/.aws/credentials, web identity, or an ECS task role (EC2 instance metadata is "
-			      "disabled by AWS_EC2_METADATA_DISABLED)");
+			      "(--profile, AWS_PROFILE: keys, credential_process, or role_arn with source_profile), "
+			      "web identity, or an ECS task role (EC2 instance metadata is disabled by "
+			      "AWS_EC2_METADATA_DISABLED)");
 }
 
 int trs__cred_provider_new(trs__cred_provider **out, const trs_ctx *ctx, trs__http *http, trs_error *err)
@@ -667,7 +558,7 @@ int trs__cred_provider_new_static(trs__cred_provider **out, const char *access_k
 	int rc = trs__cred_provider_new(out, NULL, NULL, err);
 	if (rc < 0)
 		return rc;
-	rc = creds_set(&(*out)->current, access_key_id, secret_access_key, session_token, 0, "static", err);
+	rc = trs__aws_credentials_set(&(*out)->current, access_key_id, secret_access_key, session_token, 0, "static", err);
 	if (rc < 0) {
 		trs__cred_provider_free(*out);
 		*out = NULL;
@@ -730,27 +621,25 @@ void trs__cred_provider_free(trs__cred_provider *p)
 int trs__aws_region(const trs_ctx *ctx, trs__http *http, char **out, trs_error *err)
 {
 	*out = NULL;
-	const char *r = env("AWS_REGION");
+	const char *r = trs__env("AWS_REGION");
 	if (!r)
-		r = env("AWS_DEFAULT_REGION");
+		r = trs__env("AWS_DEFAULT_REGION");
 	if (r) {
 		*out = trs__strdup(r, err);
 		return *out ? 0 : TRS_ENOMEM;
 	}
-	char *conf_path = config_path("AWS_CONFIG_FILE", ".aws/config", err);
-	char *conf = conf_path ? read_file(conf_path, NULL, err) : NULL;
-	free(conf_path);
-	if (conf) {
-		char section[512];
-		config_section(profile_name(), section, sizeof(section));
-		char *v = ini_get(conf, section, "region", NULL, err);
-		free(conf);
-		if (v && *v) {
-			*out = v;
-			return 0;
-		}
-		free(v);
+	trs__aws_profile prof;
+	int prc = trs__aws_profile_load(trs__aws_profile_name(ctx), &prof, err);
+	if (prc < 0 && prc != TRS_ELIMIT)
+		return prc;
+	const char *pr = prc == 0 ? trs__aws_profile_get(&prof, "region") : NULL;
+	if (pr) {
+		*out = trs__strdup(pr, err);
+		trs__aws_profile_free(&prof);
+		return *out ? 0 : TRS_ENOMEM;
 	}
+	if (prc == 0)
+		trs__aws_profile_free(&prof);
 	if (http && !imds_disabled()) {
 		char *base = imds_base(err);
 		if (!base)
@@ -759,8 +648,8 @@ int trs__aws_region(const trs_ctx *ctx, trs__http *http, char **out, trs_error *
 		trs_error ierr = TRS_ERROR_INIT;
 		int rc = imds_get(http, base, "/latest/meta-data/placement/region", &body, &ierr);
 		free(base);
-		if (rc == 0 && body && *trim(body)) {
-			char *t = trs__strdup(trim(body), err);
+		if (rc == 0 && body && *trs__trim(body)) {
+			char *t = trs__strdup(trs__trim(body), err);
 			free(body);
 			if (!t)
 				return TRS_ENOMEM;

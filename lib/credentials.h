@@ -6,8 +6,13 @@
  * (falling through to another identity would be a surprise):
  *
  *   1. environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN
- *   2. shared files: AWS_SHARED_CREDENTIALS_FILE (~/.aws/credentials) and
- *      AWS_CONFIG_FILE (~/.aws/config), profile AWS_PROFILE or "default"
+ *   2. shared files (lib/aws_config.c): AWS_SHARED_CREDENTIALS_FILE
+ *      (~/.aws/credentials) and AWS_CONFIG_FILE (~/.aws/config), the profile
+ *      of trs_ctx_options.profile, AWS_PROFILE or "default": role_arn with
+ *      source_profile or credential_source (STS AssumeRole, lib/sts.c), static
+ *      keys, credential_process (lib/credentials_process.c). SSO profiles are
+ *      refused with the command that exports their credentials. A profile
+ *      given in the context comes before the environment's keys.
  *   3. web identity (EKS): AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN, via STS
  *      AssumeRoleWithWebIdentity (endpoint AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL)
  *   4. ECS container endpoint: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, or
@@ -29,10 +34,23 @@ typedef struct trs__aws_credentials {
 	char *secret_access_key;
 	char *session_token;     /* NULL for long-term keys */
 	time_t expiration;       /* 0: does not expire */
-	const char *source;      /* "environment", "shared-file", "web-identity", "ecs", "imds", "static" */
+	const char *source;      /* "environment", "shared-file", "credential-process", "assume-role",
+	                          * "web-identity", "ecs", "imds", "static" */
 } trs__aws_credentials;
 
 void trs__aws_credentials_clear(trs__aws_credentials *c);
+
+/* Fill c with copies (token may be NULL or ""); `source` is a static string. 0 or TRS_ENOMEM. */
+int trs__aws_credentials_set(trs__aws_credentials *c, const char *ak, const char *sk, const char *token,
+			     time_t expiration, const char *source, trs_error *err);
+
+/*
+ * Run a profile's credential_process command (lib/credentials_process.c)
+ * and read the credentials it prints. TRS_EAUTH when it fails, times out
+ * or prints something else; the message names the profile.
+ */
+int trs__credential_process(const trs_ctx *ctx, const char *profile, const char *command, trs__aws_credentials *out,
+			    trs_error *err);
 
 typedef struct trs__cred_provider trs__cred_provider;
 

@@ -411,6 +411,8 @@ int trs__http_do(trs__http *h, const trs__http_request *req, trs__http_response 
 	if (h->opts.insecure) {
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+	} else if (TRS_CTX(h->ctx)->ca_bundle) {
+		curl_easy_setopt(c, CURLOPT_CAINFO, TRS_CTX(h->ctx)->ca_bundle); /* AWS_CA_BUNDLE, --ca-bundle */
 	}
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
@@ -450,7 +452,11 @@ int trs__http_do(trs__http *h, const trs__http_request *req, trs__http_response 
 	} else if (cc != CURLE_OK) {
 		char where[512];
 		url_for_message(req->url, where, sizeof(where));
-		rc = trs__error_set(err, TRS_ENET, "%s %s failed: %s", req->method, where, curl_easy_strerror(cc));
+		bool untrusted = cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE;
+		rc = trs__error_set(err, TRS_ENET, "%s %s failed: %s%s", req->method, where, curl_easy_strerror(cc),
+				    untrusted ? " (the server's certificate is not trusted: behind a TLS-inspecting "
+						"proxy, pass --ca-bundle FILE or set AWS_CA_BUNDLE to its CA)"
+					      : "");
 		if (err)
 			err->retryable = curl_retryable(cc);
 	} else {

@@ -35,6 +35,8 @@ struct trs_ctx {
 	unsigned int workers;
 	uint64_t max_memory;
 	unsigned int max_inflight;
+	char *profile;   /* NULL: AWS_PROFILE (lib/aws_config.c) */
+	char *ca_bundle; /* NULL: the system's CAs */
 };
 
 /* A context with every default, for calls made with ctx == NULL. */

@@ -28,7 +28,7 @@ typedef struct trs_progress {
 
 typedef void (*trs_progress_fn)(const trs_progress *progress, void *userdata);
 
-#define TRS_CTX_OPTIONS_VERSION 1
+#define TRS_CTX_OPTIONS_VERSION 2
 
 /**
  * Context settings. Start from TRS_CTX_OPTIONS_INIT: every zero field means
@@ -36,7 +36,8 @@ typedef void (*trs_progress_fn)(const trs_progress *progress, void *userdata);
  */
 typedef struct trs_ctx_options {
 	unsigned int version;
-	const char *region;            /* this service's region; NULL: AWS_REGION, then AWS_DEFAULT_REGION */
+	const char *region;            /* this service's region; NULL: AWS_REGION, AWS_DEFAULT_REGION, then the
+	                                * profile's "region" in ~/.aws/config */
 	trs_log_fn log;                /* NULL: silent */
 	trs_log_level log_level;       /* records above this level are not built */
 	void *log_userdata;
@@ -51,9 +52,13 @@ typedef struct trs_ctx_options {
 	unsigned int workers;          /* CPU-side parallelism (local writes); default: cpu count */
 	uint64_t max_memory;           /* bytes of object data buffered in flight; default 256 MiB */
 	unsigned int max_inflight;     /* concurrent transfers to a remote storage; default 32 */
+	/* Version 2: */
+	const char *profile;           /* AWS shared-file profile; NULL: AWS_PROFILE, else "default". When set,
+	                                * it is used even if AWS_ACCESS_KEY_ID is set (as the AWS CLI's --profile) */
+	const char *ca_bundle;         /* PEM file of the CAs trusted for TLS; NULL: AWS_CA_BUNDLE, else the system's */
 } trs_ctx_options;
 
-#define TRS_CTX_OPTIONS_INIT {TRS_CTX_OPTIONS_VERSION, 0, 0, TRS_LOG_INFO, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+#define TRS_CTX_OPTIONS_INIT {TRS_CTX_OPTIONS_VERSION, 0, 0, TRS_LOG_INFO, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 
 /**
  * Create a context. `options` may be NULL for all defaults. Strings are

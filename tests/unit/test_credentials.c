@@ -4,6 +4,7 @@
  */
 #include "harness.h"
 #include "mini_server.h"
+#include "aws_config.h"
 #include "credentials.h"
 #include "sigv4.h"
 
@@ -61,6 +62,25 @@ static void fake_handler(const mini_request *req, mini_response *resp, void *ud)
 			resp->status = 403;
 		else
 			mini_set_body(resp, json);
+	} else if (strcmp(req->method, "POST") == 0 && strstr(req->body, "Action=AssumeRole&")) {
+		/* Signed with the source profile's keys, for the profile's role and external id. */
+		const char *auth = mini_header(req, "Authorization");
+		if (!auth || !strstr(auth, "Credential=AKIASOURCE/") || !strstr(auth, "/sts/aws4_request") ||
+		    !strstr(req->body, "RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fdeploy") ||
+		    !strstr(req->body, "ExternalId=ext-42") || !strstr(req->body, "RoleSessionName=ops")) {
+			resp->status = 403;
+			mini_set_body(resp, "<ErrorResponse><Error><Code>AccessDenied</Code>"
+					    "<Message>not authorized</Message></Error></ErrorResponse>");
+			return;
+		}
+		char xml[2048];
+		snprintf(xml, sizeof(xml),
+			 "<AssumeRoleResponse><AssumeRoleResult><Credentials>"
+			 "<SessionToken>%s</SessionToken><SecretAccessKey>%s</SecretAccessKey>"
+			 "<Expiration>%s</Expiration><AccessKeyId>ASIAROLE</AccessKeyId></Credentials>"
+			 "</AssumeRoleResult></AssumeRoleResponse>",
+			 SESSION, SECRET, exp);
+		mini_set_body(resp, xml);
 	} else if (strcmp(req->method, "POST") == 0) {
 		if (!strstr(req->body, "Action=AssumeRoleWithWebIdentity") ||
 		    !strstr(req->body, "WebIdentityToken=eyJ-web-token") ||
@@ -453,6 +473,184 @@ TEST(no_secret_was_ever_logged)
 	CHECK(!strstr(logged.data, "eyJ-web-token"));
 }
 
+TEST(ini_sections_skip_nested_settings_and_the_credentials_file_wins)
+{
+	clean_env();
+	char cred[512], conf[512];
+	write_file("credentials", "[dev]\nAWS_Access_Key_ID = AKIACRED\n", cred, sizeof(cred));
+	write_file("config",
+		   "[profile dev]\naws_access_key_id = AKIACONF\ns3 =\n  region = nested-not-mine\n"
+		   "  addressing_style = path\nregion = eu-north-1\n; comment\n[profile default]\nregion = r-def\n"
+		   "[sso-session corp]\nregion = r-sso\n",
+		   conf, sizeof(conf));
+	setenv("AWS_SHARED_CREDENTIALS_FILE", cred, 1);
+	setenv("AWS_CONFIG_FILE", conf, 1);
+	trs__aws_profile p;
+	trs_error err = TRS_ERROR_INIT;
+	CHECK(trs__aws_profile_load("dev", &p, &err) == 0);
+	CHECK(p.found);
+	CHECK_STR(trs__aws_profile_get(&p, "aws_access_key_id"), "AKIACRED");
+	CHECK_STR(trs__aws_profile_get(&p, "region"), "eu-north-1");
+	CHECK(trs__aws_profile_get(&p, "addressing_style") == NULL);
+	CHECK(trs__aws_profile_get(&p, "s3") == NULL); /* empty: a nested block's head */
+	trs__aws_profile_free(&p);
+	CHECK(trs__aws_profile_load("default", &p, &err) == 0);
+	CHECK(p.found);
+	CHECK_STR(trs__aws_profile_get(&p, "region"), "r-def");
+	trs__aws_profile_free(&p);
+	CHECK(trs__aws_profile_load("corp", &p, &err) == 0);
+	CHECK(!p.found); /* an sso-session section is not a profile */
+	trs__aws_profile_free(&p);
+}
+
+static void write_config(const char *text)
+{
+	char conf[512];
+	write_file("config", text, conf, sizeof(conf));
+	setenv("AWS_CONFIG_FILE", conf, 1);
+}
+
+TEST(credential_process_output_is_read_and_checked)
+{
+	clean_env();
+	char exp[32];
+	time_t t = time(NULL) + 7200;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(exp, sizeof(exp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	char text[1024];
+	snprintf(text, sizeof(text),
+		 "[profile proc]\ncredential_process = printf '{\"Version\": 1, \"AccessKeyId\": \"AKIAPROC\", "
+		 "\"SecretAccessKey\": \"%s\", \"SessionToken\": \"%s\", \"Expiration\": \"%s\"}'\n"
+		 "[profile failing]\ncredential_process = sh -c 'echo nope >&2; exit 3'\n"
+		 "[profile noversion]\ncredential_process = echo '{\"AccessKeyId\": \"A\", \"SecretAccessKey\": \"B\"}'\n"
+		 "[profile garbage]\ncredential_process = echo not json\n",
+		 SECRET, SESSION, exp);
+	write_config(text);
+	setenv("AWS_PROFILE", "proc", 1);
+	trs__aws_credentials c;
+	trs_error err = TRS_ERROR_INIT;
+	int rc = get_once(&c, &err);
+	if (rc)
+		printf("  %s\n", err.message);
+	int ok = rc == 0 && strcmp(c.access_key_id, "AKIAPROC") == 0 && strcmp(c.secret_access_key, SECRET) == 0 &&
+		 c.session_token && strcmp(c.session_token, SESSION) == 0 && c.expiration == t &&
+		 strcmp(c.source, "credential-process") == 0;
+	trs__aws_credentials_clear(&c);
+	CHECK(ok);
+	setenv("AWS_PROFILE", "failing", 1);
+	CHECK(get_once(&c, &err) == TRS_EAUTH);
+	CHECK_CONTAINS(err.message, "credential_process of profile 'failing' exited with status 3");
+	setenv("AWS_PROFILE", "noversion", 1);
+	CHECK(get_once(&c, &err) == TRS_EAUTH);
+	CHECK_CONTAINS(err.message, "\"Version\": 1");
+	setenv("AWS_PROFILE", "garbage", 1);
+	CHECK(get_once(&c, &err) == TRS_EAUTH);
+	CHECK_CONTAINS(err.message, "did not print a JSON object");
+}
+
+TEST(role_arn_profile_assumes_the_role_with_its_source_profile)
+{
+	clean_env();
+	char cred[512];
+	write_file("credentials", "[base]\naws_access_key_id = AKIASOURCE\naws_secret_access_key = src-secret\n",
+		   cred, sizeof(cred));
+	setenv("AWS_SHARED_CREDENTIALS_FILE", cred, 1);
+	write_config("[profile deploy]\nrole_arn = arn:aws:iam::123456789012:role/deploy\nsource_profile = base\n"
+		     "external_id = ext-42\nrole_session_name = ops\nregion = eu-west-3\n"
+		     "[profile chained]\nrole_arn = arn:aws:iam::123456789012:role/deploy\nsource_profile = deploy\n"
+		     "[profile loop-a]\nrole_arn = arn:aws:iam::123456789012:role/x\nsource_profile = loop-b\n"
+		     "[profile loop-b]\nrole_arn = arn:aws:iam::123456789012:role/x\nsource_profile = loop-a\n"
+		     "[profile orphan]\nrole_arn = arn:aws:iam::123456789012:role/x\n"
+		     "[profile mfa]\nrole_arn = arn:aws:iam::123456789012:role/x\nsource_profile = base\n"
+		     "mfa_serial = arn:aws:iam::123456789012:mfa/me\n");
+	set_endpoint("AWS_ENDPOINT_URL_STS", "/");
+	setenv("AWS_PROFILE", "deploy", 1);
+	trs__aws_credentials c;
+	trs_error err = TRS_ERROR_INIT;
+	int rc = get_once(&c, &err);
+	if (rc)
+		printf("  %s\n", err.message);
+	int ok = rc == 0 && strcmp(c.access_key_id, "ASIAROLE") == 0 && strcmp(c.source, "assume-role") == 0 &&
+		 c.session_token && c.expiration > time(NULL);
+	trs__aws_credentials_clear(&c);
+	CHECK(ok);
+	/* The role assumed for "chained" is signed with ASIAROLE, which the fake STS refuses. */
+	setenv("AWS_PROFILE", "chained", 1);
+	CHECK(get_once(&c, &err) == TRS_EAUTH);
+	CHECK_CONTAINS(err.message, "AccessDenied");
+	CHECK_CONTAINS(err.message, "profile 'chained'");
+	setenv("AWS_PROFILE", "loop-a", 1);
+	CHECK(get_once(&c, &err) == TRS_EAUTH);
+	CHECK_CONTAINS(err.message, "a loop?");
+	setenv("AWS_PROFILE", "orphan", 1);
+	CHECK(get_once(&c, &err) == TRS_EAUTH);
+	CHECK_CONTAINS(err.message, "neither source_profile nor credential_source");
+	setenv("AWS_PROFILE", "mfa", 1);
+	CHECK(get_once(&c, &err) == TRS_EAUTH);
+	CHECK_CONTAINS(err.message, "aws configure export-credentials --profile mfa --format env");
+}
+
+TEST(sso_profile_is_refused_with_the_export_command)
+{
+	clean_env();
+	write_config("[profile corp]\nsso_session = corp\nsso_account_id = 123456789012\n"
+		     "sso_role_name = Admin\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\n");
+	setenv("AWS_PROFILE", "corp", 1);
+	trs__aws_credentials c;
+	trs_error err = TRS_ERROR_INIT;
+	CHECK(get_once(&c, &err) == TRS_EAUTH);
+	CHECK_CONTAINS(err.message, "IAM Identity Center (SSO), which trs does not support");
+	CHECK_CONTAINS(err.message, "aws configure export-credentials --profile corp --format env");
+	CHECK(strstr(err.message, "no AWS credentials found") == NULL);
+}
+
+TEST(context_profile_beats_environment_keys_and_gives_the_region)
+{
+	clean_env();
+	write_config("[profile ops]\naws_access_key_id = AKIAOPS\naws_secret_access_key = ops-secret\n"
+		     "region = ap-northeast-3\n");
+	setenv("AWS_ACCESS_KEY_ID", "AKIAENV", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "env-secret", 1);
+	trs_ctx_options o = TRS_CTX_OPTIONS_INIT;
+	o.profile = "ops";
+	trs_ctx *ctx = NULL;
+	trs_error err = TRS_ERROR_INIT;
+	CHECK(trs_ctx_new(&ctx, &o, &err) == 0);
+	CHECK_STR(trs_ctx_region(ctx), "ap-northeast-3");
+	trs__http *http = NULL;
+	trs__cred_provider *p = NULL;
+	trs__aws_credentials c;
+	memset(&c, 0, sizeof(c));
+	CHECK(trs__http_new(&http, ctx, NULL, &err) == 0);
+	CHECK(trs__cred_provider_new(&p, ctx, http, &err) == 0);
+	CHECK(trs__cred_provider_get(p, false, &c, &err) == 0);
+	CHECK(c.access_key_id && strcmp(c.access_key_id, "AKIAOPS") == 0);
+	trs__aws_credentials_clear(&c);
+	trs__cred_provider_free(p);
+	trs__http_free(http);
+	trs_ctx_free(ctx);
+	/* Without the option the environment's keys come first, and AWS_REGION beats the profile. */
+	setenv("AWS_PROFILE", "ops", 1);
+	CHECK(get_once(&c, &err) == 0);
+	CHECK(c.access_key_id && strcmp(c.access_key_id, "AKIAENV") == 0);
+	trs__aws_credentials_clear(&c);
+	setenv("AWS_REGION", "us-east-2", 1);
+	CHECK(trs_ctx_new(&ctx, NULL, &err) == 0);
+	CHECK_STR(trs_ctx_region(ctx), "us-east-2");
+	trs_ctx_free(ctx);
+	o.profile = "missing";
+	unsetenv("AWS_ACCESS_KEY_ID");
+	CHECK(trs_ctx_new(&ctx, &o, &err) == 0);
+	CHECK(trs__http_new(&http, ctx, NULL, &err) == 0);
+	CHECK(trs__cred_provider_new(&p, ctx, http, &err) == 0);
+	CHECK(trs__cred_provider_get(p, false, &c, &err) == TRS_EAUTH);
+	CHECK_CONTAINS(err.message, "profile 'missing' (--profile)");
+	trs__cred_provider_free(p);
+	trs__http_free(http);
+	trs_ctx_free(ctx);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/trs-test-credentials-XXXXXX");
@@ -473,6 +671,11 @@ int main(void)
 	RUN(region_falls_back_to_instance_metadata);
 	RUN(static_provider_hands_out_its_keys);
 	RUN(iso8601_timestamps_parse);
+	RUN(ini_sections_skip_nested_settings_and_the_credentials_file_wins);
+	RUN(credential_process_output_is_read_and_checked);
+	RUN(role_arn_profile_assumes_the_role_with_its_source_profile);
+	RUN(sso_profile_is_refused_with_the_export_command);
+	RUN(context_profile_beats_environment_keys_and_gives_the_region);
 	RUN(no_secret_was_ever_logged);
 	mini_stop(&server);
 	trs__buf_free(&logged);

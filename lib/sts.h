@@ -1,0 +1,30 @@
+/*
+ * AWS STS (private): the two calls the credential chain makes.
+ *
+ * Endpoint: AWS_ENDPOINT_URL_STS, else AWS_ENDPOINT_URL, else
+ * https://sts.<region>.amazonaws.com/ (https://sts.amazonaws.com/ without a
+ * region, signed for us-east-1). Answers are the query protocol's XML
+ * (lib/xml.c). Nothing here logs a token, a key or a signature.
+ */
+#ifndef TRS_STS_H
+#define TRS_STS_H
+
+#include "credentials.h"
+
+typedef struct trs__sts_role {
+	const char *role_arn;
+	const char *session_name;     /* NULL: "libtrs-<unix time>" */
+	const char *external_id;      /* NULL: none */
+	unsigned int duration_seconds; /* 0: STS's default (1 hour) */
+	const char *region;           /* NULL: AWS_REGION, AWS_DEFAULT_REGION, else the global endpoint */
+} trs__sts_role;
+
+/* AssumeRoleWithWebIdentity (unsigned: the token is the proof). source "web-identity". TRS_EAUTH on refusal. */
+int trs__sts_assume_role_with_web_identity(const trs_ctx *ctx, trs__http *http, const trs__sts_role *role,
+					   const char *token, trs__aws_credentials *out, trs_error *err);
+
+/* AssumeRole signed with `source`'s keys. source "assume-role". TRS_EAUTH on refusal. */
+int trs__sts_assume_role(const trs_ctx *ctx, trs__http *http, const trs__sts_role *role,
+			 const trs__aws_credentials *source, trs__aws_credentials *out, trs_error *err);
+
+#endif
