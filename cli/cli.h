@@ -19,6 +19,7 @@ typedef struct cli_log {
 	trs_log_level level;
 	bool json;
 	bool progress;      /* a progress bar is on stderr's last line */
+	struct cli_progress *bar; /* cli/progress.c, while a bar is drawn */
 } cli_log;
 
 /* Parse --log-level / --log-format values. Return false on a bad value. */
@@ -29,13 +30,25 @@ void cli_log_init(cli_log *l);
 void cli_log_sink(trs_log_level level, const char *message, const trs_log_field *fields, size_t n, void *ud);
 /* Log from the command itself. */
 void cli_log_msg(cli_log *l, trs_log_level level, const char *message, const char *k1, const char *v1);
+/* Write text to stderr whole, erasing the progress bar first (any thread). */
+void cli_term_write(cli_log *l, const char *text, size_t len);
 /* Erase a progress bar before other output. */
 void cli_progress_clear(cli_log *l);
+/* The trs_progress_fn: updates the bar's snapshot (userdata: the cli_log). */
 void cli_progress_sink(const trs_progress *p, void *ud);
+/* Start the thread that draws the bar (false when it cannot); stop it and erase the bar. */
+bool cli_progress_start(cli_log *l);
+void cli_progress_stop(cli_log *l);
 
 /* Parse a byte count: "1048576", "64M", "1G" (binary units). */
 bool cli_parse_bytes(const char *s, uint64_t *out);
 bool cli_parse_uint(const char *s, unsigned long long max, unsigned long long *out);
+
+/*
+ * A usage error: "trs CMD: <message>" (when fmt is not NULL), then
+ * "Try 'trs CMD --help' for more information." on stderr. Returns EXIT_USAGE.
+ */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Exit code for a library error code. */
 int cli_exit_code(int rc);
@@ -92,14 +105,26 @@ typedef struct cli_job {
 
 /*
  * Create the context (logging to `log`, canceled by SIGINT and SIGTERM),
- * open the destination (`dest`, else S3 with `s3o`) and check the archive
- * name. Returns 0, or EXIT_USAGE after logging why.
+ * open the destination (`dest`, else S3 with `s3o`; `plan` instead, taken
+ * over, for a dry run) and check the archive name. Returns 0, or EXIT_USAGE
+ * after logging why.
  */
 int cli_job_open(cli_job *j, const char *archive, const char *dest, trs_ctx_options *co, const trs_s3_options *s3o,
-		 cli_log *log);
+		 trs_storage *plan, cli_log *log);
+
+/*
+ * The storage a dry run writes to (cli/plan.c): it lists every put, one line
+ * on `out` (bucket, key, size, class, KMS key, tab-separated), or keeps them
+ * for cli_plan_json when `out` is NULL. NULL when out of memory.
+ */
+trs_storage *cli_plan_new(FILE *out);
+/* The kept puts as a JSON array. */
+void cli_plan_json(const trs_storage *plan, FILE *f);
 /* Start downloading an s3:// archive (nothing for a file): 0 or a negative TRS_E* code. */
 int cli_job_start(cli_job *j, trs_error *err);
 void cli_job_close(cli_job *j);
+/* The exit code: cli_exit_code, or 128 + the signal's number when SIGINT or SIGTERM canceled the job. */
+int cli_job_exit_code(int rc);
 
 int cmd_process(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);

@@ -28,10 +28,8 @@ int cmd_head(int argc, char **argv)
 		fputs(usage, stdout);
 		return EXIT_OK;
 	}
-	if (argc != 4) {
-		fputs(usage, stderr);
-		return EXIT_USAGE;
-	}
+	if (argc != 4)
+		return cli_usage_error("head", "give STORAGE, BUCKET and KEY");
 	trs_error err = TRS_ERROR_INIT;
 	trs_ctx *ctx = NULL;
 	trs_storage *s = NULL;

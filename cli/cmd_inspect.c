@@ -95,13 +95,11 @@ int cmd_inspect(int argc, char **argv)
 		case 'j': json = true; break;
 		case 'r': co.region = optarg; break;
 		case 'h': fputs(usage, stdout); return EXIT_OK;
-		default: fputs(usage, stderr); return EXIT_USAGE;
+		default: return cli_usage_error("inspect", NULL);
 		}
 	}
-	if (optind != argc - 1) {
-		fputs(usage, stderr);
-		return EXIT_USAGE;
-	}
+	if (optind != argc - 1)
+		return cli_usage_error("inspect", "give exactly one ARCHIVE");
 	co.log = cli_log_sink;
 	co.log_level = log.level;
 	co.log_userdata = &log;

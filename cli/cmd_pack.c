@@ -88,11 +88,11 @@ int cmd_pack(int argc, char **argv)
 			break;
 		case O_MF: po.manifest_first = 1; break;
 		case 'h': fputs(usage, stdout); rc = EXIT_OK; goto out;
-		default: fputs(usage, stderr); goto out;
+		default: cli_usage_error("pack", NULL); goto out;
 		}
 	}
 	if (optind != argc - 1 || !po.output_path || ntargets == 0) {
-		fprintf(stderr, "trs pack: give DIR, -o OUT and at least one --target\n\n%s", usage);
+		cli_usage_error("pack", "give DIR, -o OUT and at least one --target");
 		goto out;
 	}
 	po.input_dir = argv[optind];

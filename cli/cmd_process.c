@@ -9,8 +9,8 @@
 static const char usage[] =
 	"usage: trs process ARCHIVE [options]\n"
 	"\n"
-	"Restore every object of ARCHIVE (a path, or s3://bucket/key) to its targets\n"
-	"in this region.\n"
+	"Restore every object of ARCHIVE (a path, s3://bucket/key, or - for stdin) to its\n"
+	"targets in this region.\n"
 	"\n"
 	"  --dest URL              file://DIR restores into DIR/<bucket>/<key> (metadata in the\n"
 	"                          user.trs.meta xattr, else DIR/.trs-meta/); default: S3\n"
@@ -27,7 +27,9 @@ static const char usage[] =
 	"                          by archives with a backup target here) [CATALOG_BUCKET]\n"
 	"  --region R              this service's region (default: AWS_REGION, AWS_DEFAULT_REGION,\n"
 	"                          the profile's region)\n"
-	"  --dry-run               read and check everything, write nothing\n"
+	"  --dry-run               read and check everything, write nothing (DIR is not\n"
+	"                          created); list each planned put on stdout: bucket, key,\n"
+	"                          size, class, KMS key (tab-separated; in the report with --json)\n"
 	"  --json                  print the report as JSON on stdout\n"
 	"  --workers N             parallel writers to a local directory (default: cpu count)\n"
 	"  --max-inflight N        concurrent transfers to S3 (default 32)\n"
@@ -36,6 +38,7 @@ static const char usage[] =
 	"  --max-decompressed BYTES  refuse archives expanding beyond BYTES (default 16T)\n"
 	"  --max-manifest BYTES    refuse manifests larger than BYTES (default 1G)\n"
 	"  --no-progress           no progress bar on a terminal\n"
+	"  -q, --quiet             no progress bar or summary; only errors are logged\n"
 	"  --log-level L           error, warn, info (default), debug\n"
 	"  --log-format F          json (default when stderr is not a terminal) or text\n";
 
@@ -50,7 +53,7 @@ static const char *position_name(trs_manifest_position p)
 	}
 }
 
-static void print_json_report(const trs_report *r, int rc, const trs_error *err)
+static void print_json_report(const trs_report *r, int rc, const trs_error *err, const trs_storage *plan)
 {
 	FILE *f = stdout;
 	fputs("{\"archive\":", f);
@@ -118,7 +121,12 @@ static void print_json_report(const trs_report *r, int rc, const trs_error *err)
 	} else {
 		fputs("null", f);
 	}
-	fprintf(f, ",\"seconds_download\":%.3f}\n", r->seconds_download);
+	fprintf(f, ",\"seconds_download\":%.3f", r->seconds_download);
+	if (plan) {
+		fputs(",\"planned\":", f);
+		cli_plan_json(plan, f);
+	}
+	fputs("}\n", f);
 }
 
 static void emf_to_stderr(const char *line, size_t len, void *userdata)
@@ -131,7 +139,10 @@ static void print_summary(const trs_report *r, int rc)
 {
 	FILE *f = stderr;
 	double mib = (double)r->bytes_written / 1048576.0;
-	fprintf(f, "%s %s\n", rc == 0 ? "restored" : "finished with failures:", r->archive);
+	if (r->dry_run)
+		fprintf(f, "dry run of %s: nothing written; the puts are listed on stdout\n", r->archive);
+	else
+		fprintf(f, "%s %s\n", rc == 0 ? "restored" : "finished with failures:", r->archive);
 	fprintf(f, "  objects   %llu written, %llu failed, %llu for other regions, %llu members skipped\n",
 		(unsigned long long)r->objects_written, (unsigned long long)r->objects_failed,
 		(unsigned long long)r->objects_skipped, (unsigned long long)r->members_skipped);
@@ -166,7 +177,10 @@ static void log_summary(cli_log *log, const trs_report *r, int rc)
 	trs_log_field f[] = {{"archive", r->archive}, {"objects_written", written}, {"objects_failed", failed},
 			     {"objects_skipped", skipped}, {"bytes_written", bytes}, {"duration_s", secs}};
 	if ((rc == 0 ? TRS_LOG_INFO : TRS_LOG_ERROR) <= log->level)
-		cli_log_sink(rc == 0 ? TRS_LOG_INFO : TRS_LOG_ERROR, rc == 0 ? "archive restored" : "archive restored with failures",
+		cli_log_sink(rc == 0 ? TRS_LOG_INFO : TRS_LOG_ERROR,
+			     r->dry_run ? "dry run: archive checked, nothing written"
+			     : rc == 0  ? "archive restored"
+					: "archive restored with failures",
 			     f, sizeof(f) / sizeof(f[0]), log);
 }
 
@@ -190,6 +204,7 @@ int cmd_process(int argc, char **argv)
 		{"max-inflight", required_argument, 0, O_INFLIGHT},
 		{"metrics", required_argument, 0, O_METRICS},
 		{"catalog-bucket", required_argument, 0, O_CATALOG},
+		{"quiet", no_argument, 0, 'q'},
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -200,21 +215,22 @@ int cmd_process(int argc, char **argv)
 	trs_s3_options s3o = TRS_S3_OPTIONS_INIT;
 	cli_common cc = {0};
 	const char *dest = NULL;
-	bool json = false, progress = isatty(STDERR_FILENO);
+	bool json = false, progress = isatty(STDERR_FILENO), dry_run = false, quiet = false;
 	unsigned long long v;
 	int c, taken;
 	trs_metrics_sink metrics_sink = TRS_METRICS_NONE;
 	bool metrics_set = false;
 	po.catalog_bucket = getenv("CATALOG_BUCKET") && *getenv("CATALOG_BUCKET") ? getenv("CATALOG_BUCKET") : NULL;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
 		if ((taken = cli_common_option(c, optarg, &cc, &log)) < 0)
 			goto bad_value;
 		if (taken)
 			continue;
 		switch (c) {
 		case O_DEST: dest = optarg; break;
-		case O_DRY: po.dry_run = 1; break;
+		case O_DRY: dry_run = true; break;
+		case 'q': quiet = true; break;
 		case O_JSON: json = true; break;
 		case O_NOPROG: progress = false; break;
 		case O_WORKERS:
@@ -264,12 +280,11 @@ int cmd_process(int argc, char **argv)
 			po.catalog_bucket = optarg;
 			break;
 		case 'h': fputs(usage, stdout); return EXIT_OK;
-		default: fputs(usage, stderr); return EXIT_USAGE;
+		default: return cli_usage_error("process", NULL);
 		}
 		continue;
 	bad_value:
-		fprintf(stderr, "trs process: bad value '%s' for --%s\n", optarg, cli_option_name(opts, c));
-		return EXIT_USAGE;
+		return cli_usage_error("process", "bad value '%s' for --%s", optarg, cli_option_name(opts, c));
 	}
 	if (!metrics_set && getenv("TRS_METRICS") && *getenv("TRS_METRICS") &&
 	    trs_metrics_sink_parse(getenv("TRS_METRICS"), &metrics_sink) < 0) {
@@ -278,10 +293,15 @@ int cmd_process(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "trs process: give exactly one ARCHIVE\n\n%s", usage);
-		return EXIT_USAGE;
+		return cli_usage_error("process", "give exactly one ARCHIVE (a path, s3://bucket/key, or - for stdin)");
 	}
 	const char *archive = argv[optind];
+	if (quiet) {
+		/* As zstd -q: no progress bar, no summary; errors are still said. */
+		progress = false;
+		if (log.level > TRS_LOG_ERROR)
+			log.level = TRS_LOG_ERROR;
+	}
 	cli_common_apply(&cc, &co);
 	s3o.endpoint_url = cc.endpoint;
 	s3o.no_verify_ssl = cc.no_verify_ssl;
@@ -289,8 +309,14 @@ int cmd_process(int argc, char **argv)
 		co.progress = cli_progress_sink;
 		co.progress_userdata = &log;
 	}
+	/* A dry run writes to a plan that lists every put (cli/plan.c): on stdout, or in the --json report. */
+	trs_storage *plan = dry_run ? cli_plan_new(json ? NULL : stdout) : NULL;
+	if (dry_run && !plan) {
+		cli_log_msg(&log, TRS_LOG_ERROR, "out of memory", NULL, NULL);
+		return EXIT_ARCHIVE;
+	}
 	cli_job job;
-	int rc = cli_job_open(&job, archive, dest, &co, &s3o, &log);
+	int rc = cli_job_open(&job, archive, dest, &co, &s3o, plan, &log);
 	if (rc)
 		return rc;
 	trs_ctx *ctx = job.ctx;
@@ -300,23 +326,27 @@ int cmd_process(int argc, char **argv)
 	po.archive_storage = job.archive_storage;
 	po.archive_bucket = job.archive_bucket;
 	po.archive_key = job.archive_key;
+	if (progress)
+		cli_progress_start(&log);
 	rc = cli_job_start(&job, &err);
 	if (rc == 0)
 		rc = trs_process(ctx, job.storage, &job.src, &po, &report, &err);
 	if (job.fetch && report)
 		report->seconds_download = trs_fetch_seconds(job.fetch);
-	cli_progress_clear(&log);
+	cli_progress_stop(&log);
+	if (report && dry_run)
+		report->dry_run = 1;
 	if (rc < 0 && rc != TRS_EPARTIAL)
 		cli_log_msg(&log, TRS_LOG_ERROR, err.message, "archive", archive);
 	if (report) {
 		if (json)
-			print_json_report(report, rc, &err);
+			print_json_report(report, rc, &err, plan);
 		else if ((rc == 0 || rc == TRS_EPARTIAL) && log.level >= TRS_LOG_INFO && !log.json)
 			print_summary(report, rc);
 		if (log.json && (rc == 0 || rc == TRS_EPARTIAL))
 			log_summary(&log, report, rc);
 	}
-	if (metrics_sink != TRS_METRICS_NONE && !po.dry_run) {
+	if (metrics_sink != TRS_METRICS_NONE && !dry_run) {
 		/* After the report: metrics never change the outcome or the exit code. */
 		trs_metrics_options mo = TRS_METRICS_OPTIONS_INIT;
 		mo.sink = metrics_sink;
@@ -334,5 +364,5 @@ int cmd_process(int argc, char **argv)
 	}
 	trs_report_free(report);
 	cli_job_close(&job);
-	return cli_exit_code(rc);
+	return cli_job_exit_code(rc);
 }

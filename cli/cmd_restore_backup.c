@@ -24,12 +24,13 @@ static const char usage[] =
 	"                          AWS_ENDPOINT_URL, else AWS)\n"
 	"  --no-verify-ssl         do not verify TLS certificates (test endpoints only)\n"
 	CLI_COMMON_HELP
-	"  --dry-run               read and check everything, write nothing\n"
+	"  --dry-run               read and check everything, write nothing; list each planned\n"
+	"                          put on stdout (bucket, key, size, class, KMS key)\n"
 	"  --json                  print the report as JSON on stdout\n"
 	"  --log-level L           error, warn, info (default), debug\n"
 	"  --log-format F          json (default when stderr is not a terminal) or text\n";
 
-static void print_json(const trs_report *r, int rc, const trs_error *err)
+static void print_json(const trs_report *r, int rc, const trs_error *err, const trs_storage *plan)
 {
 	FILE *f = stdout;
 	fputs("{\"archive\":", f);
@@ -57,7 +58,12 @@ static void print_json(const trs_report *r, int rc, const trs_error *err)
 		fputs(i ? "," : "", f);
 		cli_json_string(f, r->targets[i].bucket);
 	}
-	fputs("]}\n", f);
+	fputc(']', f);
+	if (plan) {
+		fputs(",\"planned\":", f);
+		cli_plan_json(plan, f);
+	}
+	fputs("}\n", f);
 }
 
 int cmd_restore_backup(int argc, char **argv)
@@ -80,7 +86,7 @@ int cmd_restore_backup(int argc, char **argv)
 	trs_s3_options s3o = TRS_S3_OPTIONS_INIT;
 	cli_common cc = {0};
 	const char *dest = NULL;
-	bool json = false;
+	bool json = false, dry_run = false;
 	const char **names = calloc((size_t)argc + 1, sizeof(*names));
 	size_t nnames = 0;
 	if (!names) {
@@ -106,21 +112,20 @@ int cmd_restore_backup(int argc, char **argv)
 			po.to_bucket = optarg;
 			break;
 		case O_DEST: dest = optarg; break;
-		case O_DRY: po.dry_run = 1; break;
+		case O_DRY: dry_run = true; break;
 		case O_JSON: json = true; break;
 		case 'h': fputs(usage, stdout); free(names); return EXIT_OK;
-		default: fputs(usage, stderr); free(names); return EXIT_USAGE;
+		default: free(names); return cli_usage_error("restore-backup", NULL);
 		}
 		continue;
 	bad_value:
-		fprintf(stderr, "trs restore-backup: bad value '%s' for --%s\n", optarg, cli_option_name(opts, c));
+		cli_usage_error("restore-backup", "bad value '%s' for --%s", optarg, cli_option_name(opts, c));
 		free(names);
 		return EXIT_USAGE;
 	}
 	if (optind != argc - 1 || !nnames) {
-		fprintf(stderr, "trs restore-backup: give one ARCHIVE and at least one --object\n\n%s", usage);
 		free(names);
-		return EXIT_USAGE;
+		return cli_usage_error("restore-backup", "give one ARCHIVE and at least one --object");
 	}
 	po.only = names;
 	po.nonly = nnames;
@@ -128,8 +133,9 @@ int cmd_restore_backup(int argc, char **argv)
 	cli_common_apply(&cc, &co);
 	s3o.endpoint_url = cc.endpoint;
 	s3o.no_verify_ssl = cc.no_verify_ssl;
+	trs_storage *plan = dry_run ? cli_plan_new(json ? NULL : stdout) : NULL;
 	cli_job job;
-	int rc = cli_job_open(&job, archive, dest, &co, &s3o, &log);
+	int rc = dry_run && !plan ? EXIT_ARCHIVE : cli_job_open(&job, archive, dest, &co, &s3o, plan, &log);
 	if (rc) {
 		free(names);
 		return rc;
@@ -142,7 +148,7 @@ int cmd_restore_backup(int argc, char **argv)
 	if (rc < 0)
 		cli_log_msg(&log, TRS_LOG_ERROR, err.message, "archive", archive);
 	if (report && json) {
-		print_json(report, rc, &err);
+		print_json(report, rc, &err, plan);
 	} else if (report && (rc == 0 || rc == TRS_EPARTIAL) && !log.json && log.level >= TRS_LOG_INFO) {
 		fprintf(stderr, "%s %s: %llu objects written (%llu not chosen, %llu failed)\n",
 			rc == 0 ? "restored from" : "finished with failures:", report->archive,
@@ -152,5 +158,5 @@ int cmd_restore_backup(int argc, char **argv)
 	trs_report_free(report);
 	cli_job_close(&job);
 	free(names);
-	return cli_exit_code(rc);
+	return cli_job_exit_code(rc);
 }

@@ -185,19 +185,17 @@ int cmd_serve(int argc, char **argv)
 			cfg.metrics_set = true;
 			break;
 		case 'h': fputs(usage, stdout); return EXIT_OK;
-		default: fputs(usage, stderr); return EXIT_USAGE;
+		default: return cli_usage_error("serve", NULL);
 		}
 		continue;
 	bad_value:
-		fprintf(stderr, "trs serve: bad value '%s' for --%s\n", optarg, cli_option_name(opts, c));
-		return EXIT_USAGE;
+		return cli_usage_error("serve", "bad value '%s' for --%s", optarg, cli_option_name(opts, c));
 	}
 	cli_common_apply(&cc, &co);
 	cfg.endpoint = cc.endpoint;
 	cfg.no_verify_ssl = cc.no_verify_ssl;
 	if (optind != argc) {
-		fprintf(stderr, "trs serve: unexpected argument '%s'\n\n%s", argv[optind], usage);
-		return EXIT_USAGE;
+		return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
 	}
 	if (!cfg.queue) {
 		fprintf(stderr, "trs serve: no queue: pass --queue URL or set SQS_QUEUE_URL\n");

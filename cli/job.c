@@ -5,10 +5,12 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int cli_common_option(int c, const char *arg, cli_common *cc, cli_log *log)
 {
@@ -40,15 +42,50 @@ const char *cli_option_name(const struct option *opts, int c)
 }
 
 static volatile int canceled;
+static volatile sig_atomic_t stopped_by;
 
 static void on_signal(int sig)
 {
-	(void)sig;
+	stopped_by = sig;
 	canceled = 1;
 }
 
+int cli_job_exit_code(int rc)
+{
+	/* Stopped by a signal: 128 + its number, as shells report it (SIGINT: 130). */
+	if (rc == TRS_ECANCELED && stopped_by)
+		return 128 + (int)stopped_by;
+	return cli_exit_code(rc);
+}
+
+/* `-`: the archive comes from stdin, read once (a pipe cannot be rewound). */
+static int64_t stdin_read(void *userdata, void *buf, size_t len, trs_error *err)
+{
+	(void)userdata;
+	for (;;) {
+		ssize_t n = read(STDIN_FILENO, buf, len);
+		if (n >= 0)
+			return n;
+		if (errno == EINTR && canceled) {
+			if (err) {
+				err->code = TRS_ECANCELED;
+				snprintf(err->message, sizeof(err->message), "canceled while reading the archive from stdin");
+			}
+			return TRS_ECANCELED;
+		}
+		if (errno != EINTR) {
+			if (err) {
+				err->code = TRS_EIO;
+				snprintf(err->message, sizeof(err->message), "reading the archive from stdin: %s",
+					 strerror(errno));
+			}
+			return TRS_EIO;
+		}
+	}
+}
+
 int cli_job_open(cli_job *j, const char *archive, const char *dest, trs_ctx_options *co, const trs_s3_options *s3o,
-		 cli_log *log)
+		 trs_storage *plan, cli_log *log)
 {
 	memset(j, 0, sizeof(*j));
 	j->src = (trs_archive_source)TRS_ARCHIVE_SOURCE_INIT;
@@ -56,8 +93,13 @@ int cli_job_open(cli_job *j, const char *archive, const char *dest, trs_ctx_opti
 	co->log_level = log->level;
 	co->log_userdata = log;
 	co->cancel = &canceled;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	/* No SA_RESTART: a read of stdin that waits returns EINTR and sees the cancel. */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 
 	trs_error err = TRS_ERROR_INIT;
 	int is_s3 = strncmp(archive, "s3://", 5) == 0;
@@ -69,10 +111,20 @@ int cli_job_open(cli_job *j, const char *archive, const char *dest, trs_ctx_opti
 			 "no region: pass --region, set AWS_REGION, or set region in the AWS profile (only targets in "
 			 "this service's region are restored)");
 	}
-	if (rc == 0)
+	if (rc == 0 && dest && plan && strstr(dest, "://") && strncmp(dest, "file://", 7) != 0 &&
+	    strncmp(dest, "s3://", 5) != 0) {
+		rc = TRS_EINVAL;
+		snprintf(err.message, sizeof(err.message), "unknown storage URL '%s': use file://DIR or s3://", dest);
+	}
+	/* A dry run writes to the plan, never to the destination (which is not even opened). */
+	if (rc == 0 && plan) {
+		j->storage = plan;
+		plan = NULL;
+	} else if (rc == 0) {
 		rc = dest ? trs_storage_open(&j->storage, j->ctx, dest, &err) : trs_storage_s3_new(&j->storage, j->ctx, s3o, &err);
-	/* s3:// archives come from S3 even when the destination is a directory. */
-	if (rc == 0 && is_s3 && dest)
+	}
+	/* s3:// archives come from S3 even when the destination is a directory (or a dry run's plan). */
+	if (rc == 0 && is_s3 && strcmp(trs_storage_name(j->storage), "s3") != 0)
 		rc = trs_storage_s3_new(&j->source_storage, j->ctx, s3o, &err);
 	if (rc == 0 && is_s3 && (!slash || slash == archive + 5 || !slash[1])) {
 		rc = TRS_EINVAL;
@@ -84,12 +136,16 @@ int cli_job_open(cli_job *j, const char *archive, const char *dest, trs_ctx_opti
 	}
 	if (rc < 0) {
 		cli_log_msg(log, TRS_LOG_ERROR, err.message, NULL, NULL);
+		trs_storage_free(plan); /* not taken */
 		cli_job_close(j);
 		return EXIT_USAGE;
 	}
 	if (is_s3) {
 		j->archive_storage = j->source_storage ? j->source_storage : j->storage;
 		j->archive_key = slash + 1;
+	} else if (strcmp(archive, "-") == 0) {
+		j->src.name = "(stdin)";
+		j->src.read = stdin_read;
 	} else {
 		j->src.path = archive;
 	}

@@ -1,7 +1,8 @@
-/* Logs (JSON lines or text), the progress bar, number parsing. */
+/* Logs (JSON lines or text), number parsing, exit codes. The progress bar is cli/progress.c. */
 #include "cli.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -37,9 +38,9 @@ bool cli_log_format_parse(const char *s, bool *json)
 
 void cli_log_init(cli_log *l)
 {
+	memset(l, 0, sizeof(*l));
 	l->level = TRS_LOG_INFO;
 	l->json = !isatty(STDERR_FILENO);
-	l->progress = false;
 }
 
 void cli_json_string(FILE *f, const char *s)
@@ -62,18 +63,56 @@ void cli_json_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-void cli_progress_clear(cli_log *l)
+/* A JSON number exactly as written: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static bool json_number(const char *s)
 {
-	if (l->progress) {
-		fputs("\r\033[K", stderr);
-		l->progress = false;
+	const char *p = s;
+	if (*p == '-')
+		p++;
+	if (*p == '0')
+		p++;
+	else if (*p >= '1' && *p <= '9')
+		while (*p >= '0' && *p <= '9')
+			p++;
+	else
+		return false;
+	if (*p == '.') {
+		if (!(*++p >= '0' && *p <= '9'))
+			return false;
+		while (*p >= '0' && *p <= '9')
+			p++;
 	}
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if (!(*p >= '0' && *p <= '9'))
+			return false;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	return *p == '\0' && p - s < 32;
+}
+
+/*
+ * Fields whose values are names, even when they look like numbers (a key
+ * "2025", a bucket "123456"): always JSON strings, so that a field has one
+ * type in every record.
+ */
+static bool name_field(const char *key)
+{
+	static const char *const names[] = {"archive", "bucket", "key", "relative_key", "object_name", "message_id",
+					    "queue", "region", "profile", "role_arn", "etag", "code", "error", "stage",
+					    "path", "source", "namespace", "catalog_bucket", "version"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(key, names[i]) == 0)
+			return true;
+	return false;
 }
 
 void cli_log_sink(trs_log_level level, const char *message, const trs_log_field *fields, size_t n, void *ud)
 {
 	cli_log *l = ud;
-	cli_progress_clear(l);
 	/* One fprintf per line would interleave between threads; build it, write it once. */
 	char *line = NULL;
 	size_t len = 0;
@@ -94,7 +133,11 @@ void cli_log_sink(trs_log_level level, const char *message, const trs_log_field 
 			fputc(',', f);
 			cli_json_string(f, fields[i].key);
 			fputc(':', f);
-			cli_json_string(f, fields[i].value);
+			/* Counts, sizes and durations are JSON numbers ("objects_written":4). */
+			if (!name_field(fields[i].key) && json_number(fields[i].value))
+				fputs(fields[i].value, f);
+			else
+				cli_json_string(f, fields[i].value);
 		}
 		fputs("}\n", f);
 	} else {
@@ -104,7 +147,7 @@ void cli_log_sink(trs_log_level level, const char *message, const trs_log_field 
 		fputs(n ? ")\n" : "\n", f);
 	}
 	fclose(f);
-	fwrite(line, 1, len, stderr);
+	cli_term_write(l, line, len);
 	free(line);
 }
 
@@ -114,52 +157,6 @@ void cli_log_msg(cli_log *l, trs_log_level level, const char *message, const cha
 		return;
 	trs_log_field f = {k1, v1};
 	cli_log_sink(level, message, &f, k1 ? 1 : 0, l);
-}
-
-static void human_bytes(double b, char *out, size_t size)
-{
-	const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-	int u = 0;
-	while (b >= 1024 && u < 4) {
-		b /= 1024;
-		u++;
-	}
-	snprintf(out, size, u ? "%.1f %s" : "%.0f %s", b, units[u]);
-}
-
-void cli_progress_sink(const trs_progress *p, void *ud)
-{
-	cli_log *l = ud;
-	static double start;
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-	if (start == 0)
-		start = now;
-	char done[32], rate[32];
-	human_bytes((double)p->decompressed, done, sizeof(done));
-	double secs = now - start > 0.001 ? now - start : 0.001;
-	human_bytes((double)p->decompressed / secs, rate, sizeof(rate));
-	char bar[32] = "";
-	double frac = -1;
-	if (p->pass == 2 && p->objects_total)
-		frac = (double)p->objects_done / (double)p->objects_total;
-	else if (p->compressed_total)
-		frac = (double)p->compressed_read / (double)p->compressed_total;
-	if (frac >= 0) {
-		int filled = (int)(frac * 24);
-		for (int i = 0; i < 24; i++)
-			bar[i] = i < filled ? '#' : '.';
-		bar[24] = '\0';
-	}
-	fprintf(stderr, "\r\033[K%s [%s] %s decompressed, %s/s", p->pass == 2 ? "restoring" : "reading manifest", bar,
-		done, rate);
-	if (p->pass == 2 && p->objects_total)
-		fprintf(stderr, ", %llu/%llu objects", (unsigned long long)p->objects_done,
-			(unsigned long long)p->objects_total);
-	if (frac > 0.01 && frac < 1)
-		fprintf(stderr, ", ETA %.0fs", secs / frac - secs);
-	l->progress = true;
 }
 
 bool cli_parse_uint(const char *s, unsigned long long max, unsigned long long *out)
@@ -201,6 +198,20 @@ bool cli_parse_bytes(const char *s, uint64_t *out)
 		return false;
 	*out = (uint64_t)v << shift;
 	return true;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	if (fmt) {
+		fprintf(stderr, "trs%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+		va_list ap;
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		fputc('\n', stderr);
+	}
+	fprintf(stderr, "Try 'trs%s%s --help' for more information.\n", cmd ? " " : "", cmd ? cmd : "");
+	return EXIT_USAGE;
 }
 
 int cli_exit_code(int rc)

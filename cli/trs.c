@@ -41,18 +41,22 @@ int main(int argc, char **argv)
 		printf("trs %s (libtrs %s)\n", TRS_VERSION, trs_version());
 		return EXIT_OK;
 	}
-	if (!strcmp(cmd, "process"))
-		return cmd_process(argc - 1, argv + 1);
-	if (!strcmp(cmd, "inspect"))
-		return cmd_inspect(argc - 1, argv + 1);
-	if (!strcmp(cmd, "pack"))
-		return cmd_pack(argc - 1, argv + 1);
-	if (!strcmp(cmd, "head"))
-		return cmd_head(argc - 1, argv + 1);
-	if (!strcmp(cmd, "serve"))
-		return cmd_serve(argc - 1, argv + 1);
-	if (!strcmp(cmd, "restore-backup"))
-		return cmd_restore_backup(argc - 1, argv + 1);
-	fprintf(stderr, "trs: unknown command '%s'\n\n%s", cmd, usage);
-	return EXIT_USAGE;
+	static const struct {
+		const char *name, *prog; /* prog: argv[0] of the command, as getopt's messages name it */
+		int (*run)(int, char **);
+	} commands[] = {
+		{"process", "trs process", cmd_process},
+		{"inspect", "trs inspect", cmd_inspect},
+		{"pack", "trs pack", cmd_pack},
+		{"head", "trs head", cmd_head},
+		{"serve", "trs serve", cmd_serve},
+		{"restore-backup", "trs restore-backup", cmd_restore_backup},
+	};
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (!strcmp(cmd, commands[i].name)) {
+			argv[1] = (char *)commands[i].prog;
+			return commands[i].run(argc - 1, argv + 1);
+		}
+	}
+	return cli_usage_error(NULL, "unknown command '%s'", cmd);
 }

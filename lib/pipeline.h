@@ -125,6 +125,11 @@ void trs__run_put_failed(trs_run *r, const trs_manifest_object *e, const trs_obj
 
 uint64_t trs__run_objects_done(trs_run *r);
 
+/* Report progress (ctx->progress) from the reading thread (lib/progress.c). */
+void trs__restore_progress(trs_run *run, const trs_archive *archive);
+/* trs__run_wait_idle, reporting progress every 0.2 s while the writers work. */
+void trs__restore_wait_idle(trs_run *run, const trs_archive *archive);
+
 /* TRS_EAUTH (with the first such error in *err) once the credentials were
  * found missing or refused; then the reader stops sending objects. */
 int trs__run_aborted(trs_run *r, trs_error *err);

@@ -457,22 +457,6 @@ static int dispatch(walk *w, const trs_object *o, unsigned char *held, uint64_t 
 	return stream_body(w, j, err);
 }
 
-static void progress(walk *w)
-{
-	const trs_ctx *ctx = w->run.ctx;
-	if (!ctx->progress)
-		return;
-	trs_archive_stats st;
-	trs_archive_get_stats(w->archive, &st);
-	trs_progress p = {0};
-	p.compressed_read = st.compressed_read;
-	p.decompressed = st.decompressed;
-	p.objects_done = trs__run_objects_done(&w->run);
-	p.objects_total = w->run.report->objects_total;
-	p.pass = (int)st.passes + 1;
-	ctx->progress(&p, ctx->progress_userdata);
-}
-
 static int publish_staged(walk *w, const trs_object *o, const pending *p, trs_error *err)
 {
 	if (!needs_work(w, o)) {
@@ -504,7 +488,9 @@ static int restore(walk *w, trs_error *err)
 	 * first, so that its MD5 is known), or held in memory. */
 	if (w->stage)
 		trs__run_wait_idle(&w->run);
-	while (w->pending_head) {
+	for (uint64_t n = 1; w->pending_head; n++) {
+		if ((n & 63) == 0)
+			trs__restore_progress(&w->run, w->archive);
 		pending *p = w->pending_head;
 		w->pending_head = p->next;
 		if (!w->pending_head)
@@ -538,7 +524,7 @@ static int restore(walk *w, trs_error *err)
 			if ((rc = trs__run_aborted(&w->run, err)) < 0)
 				return rc; /* no credentials: every further object would fail the same way */
 			if ((++n & 63) == 0)
-				progress(w);
+				trs__restore_progress(&w->run, w->archive);
 		}
 		if (rc < 0 || !w->overflow || pass == 1)
 			return rc;
@@ -674,7 +660,7 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 		rc = restore(&w, err);
 	/* Every queued job finishes first, whatever happened: stage jobs still
 	 * write into the pending entries that free_pending releases. */
-	trs__run_wait_idle(&w.run);
+	trs__restore_wait_idle(&w.run, w.archive);
 	/* Missing or refused credentials are the archive's error, said once. */
 	if ((rc == 0 || rc == TRS_EPARTIAL || rc == TRS_EAUTH) && trs__run_aborted(&w.run, NULL)) {
 		trs_error first = TRS_ERROR_INIT;
