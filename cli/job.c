@@ -126,6 +126,11 @@ int cli_job_open(cli_job *j, const char *archive, const char *dest, trs_ctx_opti
 	/* s3:// archives come from S3 even when the destination is a directory (or a dry run's plan). */
 	if (rc == 0 && is_s3 && strcmp(trs_storage_name(j->storage), "s3") != 0)
 		rc = trs_storage_s3_new(&j->source_storage, j->ctx, s3o, &err);
+	if (rc == 0 && strcmp(archive, "-") == 0 && isatty(STDIN_FILENO)) {
+		rc = TRS_EINVAL;
+		snprintf(err.message, sizeof(err.message),
+			 "stdin is a terminal: pipe the archive in (aws s3 cp s3://bucket/key - | trs process -)");
+	}
 	if (rc == 0 && is_s3 && (!slash || slash == archive + 5 || !slash[1])) {
 		rc = TRS_EINVAL;
 		snprintf(err.message, sizeof(err.message), "'%s' is not s3://bucket/key", archive);
