@@ -86,6 +86,24 @@ typedef struct cli_common {
 /* The shared options that configure the context: region, profile, CA bundle. */
 void cli_common_apply(const cli_common *cc, trs_ctx_options *co);
 
+/*
+ * How a restore checks bytes, and S3 put settings (trs process, trs
+ * restore-backup; trs serve takes TRS_VERIFY_LOCAL and TRS_S3_BUCKET_KEY
+ * from the environment).
+ */
+enum { CLI_O_VERIFY = 220, CLI_O_VERIFYLOCAL, CLI_O_NOBUCKETKEY };
+#define CLI_VERIFY_OPTIONS                                                                                        \
+	{"verify", required_argument, 0, CLI_O_VERIFY}, {"verify-local", no_argument, 0, CLI_O_VERIFYLOCAL},        \
+		{"no-bucket-key", no_argument, 0, CLI_O_NOBUCKETKEY}
+#define CLI_VERIFY_USAGE                                                                                          \
+	"  --verify MODE           md5 (default): size and MD5 of every object; size: size and\n"                  \
+	"                          zstd's frame checksum only (trusted local restores)\n"                           \
+	"  --verify-local          hash single PUTs here too, for S3-compatible servers that\n"                     \
+	"                          ignore Content-MD5 (moto) [TRS_VERIFY_LOCAL=1]\n"                                \
+	"  --no-bucket-key         SSE-KMS puts without an S3 Bucket Key (one KMS call per\n"                       \
+	"                          object) [TRS_S3_BUCKET_KEY=false]\n"
+int cli_verify_option(int c, const char *arg, trs_ctx_options *co, trs_s3_options *s3o);
+
 /* Take a shared option: 1 when taken, 0 when `c` is not one, -1 on a bad value. */
 int cli_common_option(int c, const char *arg, cli_common *cc, cli_log *log);
 /* The long name of option code `c` in `opts`, for messages. */

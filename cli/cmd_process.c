@@ -20,6 +20,7 @@ static const char usage[] =
 	"  --part-size BYTES       multipart part size (default 16M; raised to fit 10,000 parts)\n"
 	"  --no-verify-ssl         do not verify TLS certificates (test endpoints only)\n"
 	CLI_COMMON_HELP
+	CLI_VERIFY_USAGE
 	"  --metrics SINK          cloudwatch, emf (JSON lines on stdout; on stderr with --json)\n"
 	"                          or none (default: TRS_METRICS, else none); CloudWatch endpoint\n"
 	"                          from AWS_ENDPOINT_URL_CLOUDWATCH, AWS_ENDPOINT_URL, else AWS\n"
@@ -190,6 +191,7 @@ int cmd_process(int argc, char **argv)
 	       O_PARTSIZE, O_INFLIGHT, O_METRICS, O_CATALOG };
 	static const struct option opts[] = {
 		CLI_COMMON_OPTIONS,
+		CLI_VERIFY_OPTIONS,
 		{"dest", required_argument, 0, O_DEST},
 		{"dry-run", no_argument, 0, O_DRY},
 		{"json", no_argument, 0, O_JSON},
@@ -223,7 +225,8 @@ int cmd_process(int argc, char **argv)
 	po.catalog_bucket = getenv("CATALOG_BUCKET") && *getenv("CATALOG_BUCKET") ? getenv("CATALOG_BUCKET") : NULL;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
-		if ((taken = cli_common_option(c, optarg, &cc, &log)) < 0)
+		if ((taken = cli_common_option(c, optarg, &cc, &log)) < 0 ||
+		    (!taken && (taken = cli_verify_option(c, optarg, &co, &s3o)) < 0))
 			goto bad_value;
 		if (taken)
 			continue;

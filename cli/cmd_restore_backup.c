@@ -24,6 +24,7 @@ static const char usage[] =
 	"                          AWS_ENDPOINT_URL, else AWS)\n"
 	"  --no-verify-ssl         do not verify TLS certificates (test endpoints only)\n"
 	CLI_COMMON_HELP
+	CLI_VERIFY_USAGE
 	"  --dry-run               read and check everything, write nothing; list each planned\n"
 	"                          put on stdout (bucket, key, size, class, KMS key)\n"
 	"  --json                  print the report as JSON on stdout\n"
@@ -71,6 +72,7 @@ int cmd_restore_backup(int argc, char **argv)
 	enum { O_OBJECT = 256, O_TO, O_DEST, O_DRY, O_JSON };
 	static const struct option opts[] = {
 		CLI_COMMON_OPTIONS,
+		CLI_VERIFY_OPTIONS,
 		{"object", required_argument, 0, O_OBJECT},
 		{"to-bucket", required_argument, 0, O_TO},
 		{"dest", required_argument, 0, O_DEST},
@@ -96,7 +98,8 @@ int cmd_restore_backup(int argc, char **argv)
 	int c, taken;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if ((taken = cli_common_option(c, optarg, &cc, &log)) < 0)
+		if ((taken = cli_common_option(c, optarg, &cc, &log)) < 0 ||
+		    (!taken && (taken = cli_verify_option(c, optarg, &co, &s3o)) < 0))
 			goto bad_value;
 		if (taken)
 			continue;

@@ -33,6 +33,23 @@ void cli_common_apply(const cli_common *cc, trs_ctx_options *co)
 	co->ca_bundle = cc->ca_bundle;
 }
 
+int cli_verify_option(int c, const char *arg, trs_ctx_options *co, trs_s3_options *s3o)
+{
+	switch (c) {
+	case CLI_O_VERIFY:
+		if (!strcmp(arg, "md5"))
+			co->verify = TRS_VERIFY_MD5;
+		else if (!strcmp(arg, "size"))
+			co->verify = TRS_VERIFY_SIZE;
+		else
+			return -1;
+		return 1;
+	case CLI_O_VERIFYLOCAL: s3o->verify_local = 1; return 1;
+	case CLI_O_NOBUCKETKEY: s3o->no_bucket_key = 1; return 1;
+	default: return 0;
+	}
+}
+
 const char *cli_option_name(const struct option *opts, int c)
 {
 	for (; opts->name; opts++)

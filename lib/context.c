@@ -46,6 +46,8 @@ TRS_EXTERN(int) trs_ctx_new(trs_ctx **out, const trs_ctx_options *o, trs_error *
 	*out = NULL;
 	if (o && (o->version == 0 || o->version > TRS_CTX_OPTIONS_VERSION))
 		return trs__error_set(err, TRS_EINVAL, "trs_ctx_options has unknown version %u", o->version);
+	if (o && o->version >= 3 && o->verify != TRS_VERIFY_MD5 && o->verify != TRS_VERIFY_SIZE)
+		return trs__error_set(err, TRS_EINVAL, "trs_ctx_options: verify must be TRS_VERIFY_MD5 or TRS_VERIFY_SIZE");
 	if (o && o->max_window_log && (o->max_window_log < 10 || o->max_window_log > 31))
 		return trs__error_set(err, TRS_EINVAL, "max_window_log must be between 10 and 31");
 	trs_ctx *c = trs__calloc(1, sizeof(*c), err);
@@ -76,6 +78,8 @@ TRS_EXTERN(int) trs_ctx_new(trs_ctx **out, const trs_ctx_options *o, trs_error *
 			c->max_memory = o->max_memory;
 		if (o->max_inflight)
 			c->max_inflight = o->max_inflight;
+		if (o->version >= 3)
+			c->verify = o->verify; /* an older struct ends before it */
 	}
 	int rc = 0;
 	const char *ca_bundle = o && o->version >= 2 ? o->ca_bundle : NULL;

@@ -37,6 +37,7 @@ struct trs_ctx {
 	unsigned int max_inflight;
 	char *profile;   /* NULL: AWS_PROFILE (lib/aws_config.c) */
 	char *ca_bundle; /* NULL: the system's CAs */
+	trs_verify verify;
 };
 
 /* A context with every default, for calls made with ctx == NULL. */
@@ -105,11 +106,11 @@ typedef struct trs__checked_body {
 	char md5[33];
 } trs__checked_body;
 trs_body *trs__checked_body_init(trs__checked_body *cb, const void *data, size_t len, const char *md5_hex);
-const trs_memory_body *trs__memory_body_of(const trs_body *body);
-const char *trs__body_checked_md5(const trs_body *body);
 
-/* Memory a storage backend keeps for itself out of the context's max_memory
- * (S3: its multipart part buffers); the pipeline's budget is the rest. */
+/* A backend's version-2 members (trs/sys/storage.h), 0 for a version-1 backend (lib/storage.c). */
+unsigned int trs__storage_caps(const trs_storage *s);
+unsigned int trs__storage_parallelism(const trs_storage *s);
+uint64_t trs__storage_md5_checked_below(const trs_storage *s);
 uint64_t trs__storage_reserved_memory(const trs_storage *s);
 
 /* Staging objects in a local directory before the manifest names them (lib/fs_stage.c).

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- the report, under r->mu ---- */
 
@@ -269,8 +270,6 @@ trs_job *trs__job_new_stage(trs__fs_stage *st, uint64_t index, unsigned char *da
 	return j;
 }
 
-static int64_t channel_read(void *self, void *buf, size_t len, trs_error *err);
-
 static int write_all_fd(int fd, const unsigned char *p, size_t len)
 {
 	while (len) {
@@ -293,6 +292,7 @@ static int write_all_fd(int fd, const unsigned char *p, size_t len)
 static void stage_write(trs_job *j)
 {
 	trs_stage_result *res = j->stage_result;
+	int hash = j->run->ctx->verify != TRS_VERIFY_SIZE; /* size only: publish takes the manifest's MD5 */
 	unsigned char digest[16];
 	int fd = trs__fs_stage_create(j->stage, j->stage_index, &res->err);
 	if (fd < 0)
@@ -302,7 +302,7 @@ static void stage_write(trs_job *j)
 			res->code = trs__error_errno(&res->err, errno, "cannot write a staged object");
 		if (fd >= 0 && close(fd) < 0 && !res->code)
 			res->code = trs__error_errno(&res->err, errno, "cannot write a staged object");
-		if (!res->code) {
+		if (!res->code && hash) {
 			EVP_Digest(j->data, (size_t)j->len, digest, NULL, EVP_md5(), NULL);
 			trs__hex(digest, 16, res->md5);
 		}
@@ -314,10 +314,11 @@ static void stage_write(trs_job *j)
 	unsigned char buf[65536];
 	trs_error err = TRS_ERROR_INIT;
 	int64_t n;
-	while ((n = channel_read(j, buf, sizeof(buf), &err)) > 0) {
+	while ((n = trs__channel_read(j, buf, sizeof(buf), &err)) > 0) {
 		if (res->code)
 			continue; /* drain */
-		EVP_DigestUpdate(md, buf, (size_t)n);
+		if (hash)
+			EVP_DigestUpdate(md, buf, (size_t)n);
 		if (write_all_fd(fd, buf, (size_t)n) < 0)
 			res->code = trs__error_errno(&res->err, errno, "cannot write a staged object");
 	}
@@ -327,29 +328,21 @@ static void stage_write(trs_job *j)
 	}
 	if (fd >= 0 && close(fd) < 0 && !res->code)
 		res->code = trs__error_errno(&res->err, errno, "cannot write a staged object");
-	if (!res->code) {
+	if (!res->code && hash) {
 		EVP_DigestFinal_ex(md, digest, NULL);
 		trs__hex(digest, 16, res->md5);
 	}
 	EVP_MD_CTX_free(md);
 }
 
-static void job_unref(trs_run *r, trs_job *j)
+void trs__job_unref(trs_run *r, trs_job *j)
 {
 	pthread_mutex_lock(&r->mu);
 	int last = --j->refs == 0;
 	pthread_mutex_unlock(&r->mu);
 	if (!last)
 		return;
-	trs_chunk *c = j->head;
-	uint64_t held = j->budget;
-	while (c) {
-		trs_chunk *next = c->next;
-		held += c->len;
-		free(c);
-		c = next;
-	}
-	trs__budget_release(r, held);
+	trs__budget_release(r, j->budget + trs__chunks_free(j->head));
 	free(j->data);
 	pthread_cond_destroy(&j->cv);
 	free(j);
@@ -372,99 +365,45 @@ void trs__job_submit(trs_run *r, trs_job *j)
 	pthread_mutex_unlock(&r->mu);
 }
 
-/* ---- streaming ---- */
-
-static int64_t channel_read(void *self, void *buf, size_t len, trs_error *err);
-
-void trs__job_stream(trs_job *j, uint64_t length)
-{
-	j->streamed = 1;
-	j->stream_len = length;
-	j->body.read = channel_read;
-	j->body.self = j;
-	j->body.length = length;
-}
-
-
-void trs__job_push(trs_run *r, trs_job *j, trs_chunk *c)
-{
-	pthread_mutex_lock(&r->mu);
-	if (j->closed) {
-		pthread_mutex_unlock(&r->mu);
-		uint64_t n = c->len;
-		free(c);
-		trs__budget_release(r, n);
-		return;
-	}
-	c->next = NULL;
-	c->pos = 0;
-	if (j->tail)
-		j->tail->next = c;
-	else
-		j->head = c;
-	j->tail = c;
-	pthread_cond_broadcast(&j->cv);
-	pthread_mutex_unlock(&r->mu);
-}
-
-void trs__job_end(trs_run *r, trs_job *j, int code, const trs_error *err)
-{
-	pthread_mutex_lock(&r->mu);
-	j->ended = 1;
-	j->end_code = code;
-	if (code < 0 && err)
-		j->end_error = *err;
-	pthread_cond_broadcast(&j->cv);
-	pthread_mutex_unlock(&r->mu);
-	job_unref(r, j);
-}
-
-static int64_t channel_read(void *self, void *buf, size_t len, trs_error *err)
-{
-	trs_job *j = self;
-	trs_run *r = j->run; /* the channel shares the run's lock: held briefly, one lock cannot deadlock */
-	pthread_mutex_lock(&r->mu);
-	while (!j->head && !j->ended)
-		pthread_cond_wait(&j->cv, &r->mu);
-	if (!j->head) {
-		int code = j->end_code;
-		if (code < 0 && err)
-			*err = j->end_error;
-		pthread_mutex_unlock(&r->mu);
-		return code < 0 ? code : 0;
-	}
-	trs_chunk *c = j->head;
-	pthread_mutex_unlock(&r->mu);
-	/* Only this worker pops, so c stays ours while the lock is down. */
-	size_t n = c->len - c->pos < len ? c->len - c->pos : len;
-	memcpy(buf, c->data + c->pos, n);
-	c->pos += n;
-	if (c->pos == c->len) {
-		pthread_mutex_lock(&r->mu);
-		j->head = c->next;
-		if (!j->head)
-			j->tail = NULL;
-		pthread_mutex_unlock(&r->mu);
-		uint64_t held = c->len;
-		free(c);
-		trs__budget_release(r, held);
-	}
-	return (int64_t)n;
-}
-
 /* ---- the workers ---- */
 
-/* A buffered body against its manifest entry (its MD5 computed only when there is one to match). */
-static int verify_buffer(const trs_job *j, trs_error *err)
+/*
+ * Does the server check this buffered body's MD5 for every put of it? Yes
+ * when the backend says it refuses a single put whose bytes do not match
+ * Content-MD5 (S3: 400 BadDigest, nothing written), the body is below its
+ * single-put size, and each put carries the manifest's MD5. Not in a dry
+ * run, where nothing is sent.
+ */
+static int server_checks_md5(const trs_run *r, const trs_job *j)
+{
+	if (r->dry_run || !j->md5[0] || j->len >= r->server_md5_below)
+		return 0;
+	for (size_t i = 0; i < j->nputs; i++) {
+		const trs_put_request *q = &j->puts[i].request;
+		if (!j->puts[i].error && (!q->content_md5_hex || strcasecmp(q->content_md5_hex, j->md5) != 0))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * A buffered body against its manifest entry: the size always, the MD5
+ * here unless there is none to match, the restore checks sizes only
+ * (--verify size), or the server checks it. *vouched says whether the
+ * bytes may be passed on as having the manifest's MD5.
+ */
+static int verify_buffer(const trs_run *r, const trs_job *j, int *vouched, trs_error *err)
 {
 	char hex[33];
-	if (j->md5[0]) {
+	int here = j->md5[0] && r->ctx->verify != TRS_VERIFY_SIZE && !server_checks_md5(r, j);
+	*vouched = j->md5[0] && (here || r->ctx->verify == TRS_VERIFY_SIZE);
+	if (here) {
 		unsigned char digest[16];
 		if (!EVP_Digest(j->data, (size_t)j->len, digest, NULL, EVP_md5(), NULL))
 			return trs__error_set(err, TRS_ENOMEM, "cannot compute an MD5");
 		trs__hex(digest, 16, hex);
 	}
-	return trs__check_integrity(j->entry, j->len, j->md5[0] ? hex : NULL, err);
+	return trs__check_integrity(j->entry, j->len, here ? hex : NULL, err);
 }
 
 static void fail_all(const trs_job *j, put_result *res, int code, const trs_error *err)
@@ -479,13 +418,10 @@ static void fail_all(const trs_job *j, put_result *res, int code, const trs_erro
 
 static void drain_channel(trs_job *j, put_result *res)
 {
-	unsigned char buf[65536];
 	trs_error err = TRS_ERROR_INIT;
-	int64_t n;
-	while ((n = channel_read(j, buf, sizeof(buf), &err)) > 0)
-		;
-	if (n < 0)
-		fail_all(j, res, (int)n, &err);
+	int rc = trs__channel_drain(j, &err);
+	if (rc < 0)
+		fail_all(j, res, rc, &err);
 }
 
 static void execute(trs_run *r, trs_job *j)
@@ -540,10 +476,11 @@ static void execute(trs_run *r, trs_job *j)
 		/* The bytes are on disk already: check them, then rename into place
 		 * for the first target and copy for the others. */
 		int rc = j->stage_code;
+		const char *md5 = j->staged_md5[0] ? j->staged_md5 : j->md5; /* not hashed: --verify size */
 		if (rc < 0)
 			err = j->stage_err;
 		else
-			rc = trs__check_integrity(j->entry, j->len, j->staged_md5, &err);
+			rc = trs__check_integrity(j->entry, j->len, j->staged_md5[0] ? j->staged_md5 : NULL, &err);
 		if (rc < 0)
 			fail_all(j, res, rc, &err);
 		const trs_object_put *first = NULL;
@@ -553,7 +490,7 @@ static void execute(trs_run *r, trs_job *j)
 			trs_error perr = TRS_ERROR_INIT;
 			int prc = r->dry_run ? 0
 				  : !first ? trs__fs_stage_publish(j->stage, j->stage_index, &j->puts[i].request, j->len,
-								    j->staged_md5, &perr)
+								    md5, &perr)
 					   : trs_storage_copy(r->storage, first->request.bucket, first->request.key,
 							      &j->puts[i].request, &perr);
 			if (prc < 0) {
@@ -567,7 +504,8 @@ static void execute(trs_run *r, trs_job *j)
 			res[i].bytes = j->len;
 		}
 	} else if (!j->streamed) {
-		int rc = verify_buffer(j, &err);
+		int vouched;
+		int rc = verify_buffer(r, j, &vouched, &err);
 		if (rc < 0)
 			fail_all(j, res, rc, &err);
 		for (size_t i = 0; rc == 0 && i < j->nputs; i++) {
@@ -577,11 +515,11 @@ static void execute(trs_run *r, trs_job *j)
 				res[i].done = 1;
 				continue;
 			}
-			/* Verified above: a backend that hashes what it stores (fs) can skip it. */
+			/* Verified (or vouched for) above: a backend that hashes what it stores (fs) can skip it. */
 			trs__checked_body cb;
 			trs_memory_body mb;
-			trs_body *b = j->md5[0] ? trs__checked_body_init(&cb, j->data, j->len, j->md5)
-						: trs_memory_body_init(&mb, j->data, j->len);
+			trs_body *b = vouched ? trs__checked_body_init(&cb, j->data, j->len, j->md5)
+					      : trs_memory_body_init(&mb, j->data, j->len);
 			trs_error perr = TRS_ERROR_INIT;
 			int prc = trs_upload(r->storage, &j->puts[i].request, b, &perr);
 			if (prc < 0) {
@@ -632,21 +570,8 @@ static void execute(trs_run *r, trs_job *j)
 			res[i].bytes = j->stream_len;
 		}
 	}
-	if (j->streamed) {
-		pthread_mutex_lock(&r->mu);
-		j->closed = 1; /* later pushes are dropped, so the reader never waits on us */
-		trs_chunk *c = j->head;
-		uint64_t held = 0;
-		j->head = j->tail = NULL;
-		pthread_mutex_unlock(&r->mu);
-		while (c) {
-			trs_chunk *next = c->next;
-			held += c->len;
-			free(c);
-			c = next;
-		}
-		trs__budget_release(r, held);
-	}
+	if (j->streamed)
+		trs__channel_close(r, j);
 	record(r, j, res);
 	if (res != stack_res)
 		free(res);
@@ -669,7 +594,7 @@ static void *worker(void *arg)
 			r->tail = NULL;
 		pthread_mutex_unlock(&r->mu);
 		execute(r, j);
-		job_unref(r, j);
+		trs__job_unref(r, j);
 		pthread_mutex_lock(&r->mu);
 		if (--r->busy == 0)
 			pthread_cond_signal(&r->idle_cv);
@@ -683,6 +608,7 @@ int trs__run_start(trs_run *r, unsigned int threads, trs_error *err)
 	pthread_cond_init(&r->work_cv, NULL);
 	pthread_cond_init(&r->space_cv, NULL);
 	pthread_cond_init(&r->idle_cv, NULL);
+	r->server_md5_below = trs__storage_md5_checked_below(r->storage);
 	uint64_t reserved = trs__storage_reserved_memory(r->storage);
 	r->budget_max = r->ctx->max_memory > reserved ? r->ctx->max_memory - reserved : r->ctx->max_memory / 2;
 	if (threads < 1)

@@ -73,6 +73,7 @@ struct trs_run {
 	trs_storage *storage;
 	trs_report *report;
 	int dry_run;
+	uint64_t server_md5_below; /* the storage checks Content-MD5 of single puts below this size */
 
 	pthread_mutex_t mu;
 	pthread_cond_t work_cv;    /* a job was queued (or stop) */
@@ -113,11 +114,22 @@ trs_job *trs__job_new_stage(trs__fs_stage *st, uint64_t index, unsigned char *da
 trs_job *trs__job_new(const trs_object *o, trs_error *err);
 void trs__job_submit(trs_run *r, trs_job *j);
 
-/* Streaming: make `j` a streamed job before submitting it; then push chunks
- * (taken from the budget by the caller) and end it once. */
+/* Drop a reference (reader or worker); the last one frees the job and gives its memory back. */
+void trs__job_unref(trs_run *r, trs_job *j);
+
+/* The chunk channel (lib/chunk_channel.c). Make `j` a streamed job before
+ * submitting it; then push chunks (taken from the budget by the caller) and
+ * end it once. The worker reads j->body, or the channel directly. */
 void trs__job_stream(trs_job *j, uint64_t length);
 void trs__job_push(trs_run *r, trs_job *j, trs_chunk *c);
 void trs__job_end(trs_run *r, trs_job *j, int code, const trs_error *err);
+int64_t trs__channel_read(trs_job *j, void *buf, size_t len, trs_error *err);
+/* Read to the end, discarding: 0, or the reader's failure code (err filled). */
+int trs__channel_drain(trs_job *j, trs_error *err);
+/* The worker is done: later pushes are dropped, what is queued is freed. */
+void trs__channel_close(trs_run *r, trs_job *j);
+/* Free a list of chunks; returns the budget bytes they held. */
+uint64_t trs__chunks_free(trs_chunk *c);
 
 /* Report an object-target failure found by the reader (under the run's lock). */
 void trs__run_put_failed(trs_run *r, const trs_manifest_object *e, const trs_object_put *p, int code,

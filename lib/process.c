@@ -158,7 +158,7 @@ static int stage_early_member(walk *w, const trs_member *m, trs_error *err)
  * a local destination, else in memory if the budget allows. */
 static int keep_early_member(walk *w, const trs_member *m, trs_error *err)
 {
-	if (!w->stage_tried && !w->run.dry_run) {
+	if (!w->stage_tried && !w->run.dry_run && (trs__storage_caps(w->run.storage) & TRS_STORAGE_STAGE_EARLY)) {
 		trs_error ignored = TRS_ERROR_INIT;
 		w->stage_tried = 1;
 		int rc = trs__fs_stage_new(w->run.storage, &w->stage, &ignored);
@@ -542,10 +542,11 @@ static int restore(walk *w, trs_error *err)
 
 static unsigned int writer_threads(const trs_ctx *ctx, const trs_storage *s)
 {
-	/* Local writes are CPU- and syscall-bound; remote ones wait on the network. */
-	if (!strcmp(trs_storage_name(s), "fs"))
-		return ctx->workers;
-	return ctx->max_inflight > ctx->workers ? ctx->max_inflight : ctx->workers;
+	/* Local writes are CPU- and syscall-bound; remote ones wait on the network. The backend may cap it. */
+	unsigned int n = ctx->max_inflight > ctx->workers && !(trs__storage_caps(s) & TRS_STORAGE_LOCAL) ? ctx->max_inflight
+													   : ctx->workers;
+	unsigned int cap = trs__storage_parallelism(s);
+	return cap && cap < n ? cap : n;
 }
 
 /* The caller's options at this version: fields a version-1 caller does not have stay 0. */

@@ -52,7 +52,7 @@ static int create_upload(trs__s3 *s, const trs_put_request *req, char **upload_i
 {
 	*upload_id = NULL;
 	trs__s3_headers h = TRS_S3_HEADERS_INIT;
-	int rc = trs__s3_put_headers(&h, req, err);
+	int rc = trs__s3_put_headers(s, &h, req, err);
 	if (rc < 0) {
 		trs__s3_headers_free(&h);
 		return rc;

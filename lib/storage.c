@@ -1,6 +1,7 @@
 /* Storage: dispatch to a backend's vtable, and the pieces every backend shares. */
 #include "internal.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,9 +10,31 @@ TRS_EXTERN(int) trs_storage_init_backend(trs_storage *backend, unsigned int vers
 {
 	if (!backend || version == 0 || version > TRS_STORAGE_VERSION)
 		return TRS_EINVAL;
-	memset(backend, 0, sizeof(*backend));
+	/* A version-1 caller's struct ends after free(): never write past it. */
+	memset(backend, 0, version == 1 ? offsetof(trs_storage, caps) : sizeof(*backend));
 	backend->version = version;
 	return 0;
+}
+
+/* The version-2 members, read only from a backend that has them. */
+unsigned int trs__storage_caps(const trs_storage *s)
+{
+	return s->version >= 2 ? s->caps : 0;
+}
+
+unsigned int trs__storage_parallelism(const trs_storage *s)
+{
+	return s->version >= 2 ? s->parallelism : 0;
+}
+
+uint64_t trs__storage_md5_checked_below(const trs_storage *s)
+{
+	return s->version >= 2 && (s->caps & TRS_STORAGE_CHECKS_CONTENT_MD5) ? s->md5_checked_below : 0;
+}
+
+uint64_t trs__storage_reserved_memory(const trs_storage *s)
+{
+	return s->version >= 2 ? s->reserved_memory : 0;
 }
 
 static int unsupported(const trs_storage *s, const char *what, trs_error *err)
@@ -128,7 +151,7 @@ trs_body *trs__checked_body_init(trs__checked_body *cb, const void *data, size_t
 	return &cb->mb.body;
 }
 
-const trs_memory_body *trs__memory_body_of(const trs_body *body)
+static const trs_memory_body *memory_body_of(const trs_body *body)
 {
 	const trs_memory_body *mb = body->read == memory_read    ? body->self
 				    : body->read == checked_read ? &((const trs__checked_body *)body->self)->mb
@@ -136,9 +159,19 @@ const trs_memory_body *trs__memory_body_of(const trs_body *body)
 	return mb && mb->pos == 0 ? mb : NULL;
 }
 
-const char *trs__body_checked_md5(const trs_body *body)
+TRS_EXTERN(int) trs_body_memory(const trs_body *body, const void **data, size_t *len)
 {
-	return body->read == checked_read ? ((const trs__checked_body *)body->self)->md5 : NULL;
+	const trs_memory_body *mb = body ? memory_body_of(body) : NULL;
+	if (!mb)
+		return 0;
+	*data = mb->data;
+	*len = mb->len;
+	return 1;
+}
+
+TRS_EXTERN(const char *) trs_body_verified_md5(const trs_body *body)
+{
+	return body && body->read == checked_read ? ((const trs__checked_body *)body->self)->md5 : NULL;
 }
 
 TRS_EXTERN(trs_body *) trs_memory_body_init(trs_memory_body *mb, const void *data, size_t len)

@@ -25,11 +25,8 @@
 #include "fs_dirs.h"
 #include "storage_fs.h"
 #include <openssl/evp.h>
-#include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
-#define META_DIR ".trs-meta"
-#define META_XATTR "user.trs.meta"
 #define COPY_BUF (256u * 1024)
 #define MAX_META_BYTES (1u << 20)
 
@@ -71,7 +68,7 @@ int trs__fs_check_key(const char *bucket, const char *key, trs_error *err)
 	return 0;
 }
 
-static int write_all(int fd, const void *data, size_t len)
+int trs__fs_write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;
 	while (len) {
@@ -88,7 +85,7 @@ static int write_all(int fd, const void *data, size_t len)
 }
 
 /* A temporary name beside the target in dirfd: O_EXCL, never reused. */
-static int open_temp(int dirfd, char *name, size_t size, mode_t mode)
+int trs__fs_open_temp(int dirfd, char *name, size_t size, mode_t mode)
 {
 	static unsigned long counter;
 	for (int attempt = 0; attempt < 100; attempt++) {
@@ -100,123 +97,6 @@ static int open_temp(int dirfd, char *name, size_t size, mode_t mode)
 	}
 	errno = EEXIST;
 	return -1;
-}
-
-/* Write `data` to dirfd/base through a temporary and rename (the sidecar metadata). */
-static int replace_file(int dirfd, const char *base, const void *data, size_t len)
-{
-	char tmp[96];
-	int fd = open_temp(dirfd, tmp, sizeof(tmp), 0644);
-	if (fd < 0)
-		return -1;
-	if (write_all(fd, data, len) < 0 || close(fd) < 0) {
-		int saved = errno;
-		unlinkat(dirfd, tmp, 0);
-		errno = saved;
-		return -1;
-	}
-	if (renameat(dirfd, tmp, dirfd, base) < 0) {
-		int saved = errno;
-		unlinkat(dirfd, tmp, 0);
-		errno = saved;
-		return -1;
-	}
-	return 0;
-}
-
-static void gen_str(yajl_gen g, const char *s)
-{
-	yajl_gen_string(g, (const unsigned char *)s, strlen(s));
-}
-
-static void gen_kv_map(yajl_gen g, const char *name, const trs_kv *kv, size_t n)
-{
-	gen_str(g, name);
-	yajl_gen_map_open(g);
-	for (size_t i = 0; i < n; i++) {
-		gen_str(g, kv[i].key);
-		gen_str(g, kv[i].value);
-	}
-	yajl_gen_map_close(g);
-}
-
-static yajl_gen meta_json(const trs_put_request *req, uint64_t size, const char *md5, int beautify)
-{
-	yajl_gen g = yajl_gen_alloc(NULL);
-	if (!g)
-		return NULL;
-	yajl_gen_config(g, yajl_gen_beautify, beautify);
-	yajl_gen_config(g, yajl_gen_validate_utf8, 0);
-	yajl_gen_map_open(g);
-	gen_str(g, "bucket");
-	gen_str(g, req->bucket);
-	gen_str(g, "key");
-	gen_str(g, req->key);
-	gen_str(g, "size");
-	yajl_gen_integer(g, (long long)size);
-	gen_str(g, "storage_class");
-	gen_str(g, req->storage_class && *req->storage_class ? req->storage_class : "STANDARD");
-	if (req->kms_key_id && *req->kms_key_id) {
-		gen_str(g, "kms_key_id");
-		gen_str(g, req->kms_key_id);
-	}
-	gen_str(g, "md5");
-	gen_str(g, md5);
-	gen_kv_map(g, "tags", req->tags, req->ntags);
-	gen_kv_map(g, "metadata", req->metadata, req->nmetadata);
-	yajl_gen_map_close(g);
-	return g;
-}
-
-static int write_sidecar(fs_storage *fs, const trs_put_request *req, const unsigned char *json, size_t len,
-			 trs_error *err)
-{
-	const char *base;
-	trs_fsdir *d;
-	int rc = trs__fsdir_get(fs->dirs, META_DIR, req->bucket, req->key, 1, &d, &base, err);
-	if (rc < 0)
-		return rc;
-	if (replace_file(trs__fsdir_fd(d), base, json, len) < 0)
-		rc = trs__error_errno(err, errno, "cannot write the metadata of %s/%s under %s/%s", req->bucket, req->key,
-				      fs->root, META_DIR);
-	trs__fsdir_release(fs->dirs, d, 0);
-	return rc;
-}
-
-/*
- * Attach the metadata: as an xattr of the unpublished file (so the object
- * appears with it, atomically), or, where the filesystem has no user xattrs,
- * as a sidecar file written before the object is published.
- */
-int trs__fs_attach_meta(fs_storage *fs, int fd, const char *path, const trs_put_request *req, uint64_t size,
-			const char *md5, trs_error *err)
-{
-	int sidecar = __atomic_load_n(&fs->sidecar, __ATOMIC_RELAXED);
-	yajl_gen g = meta_json(req, size, md5, sidecar);
-	if (!g)
-		return trs__error_set(err, TRS_ENOMEM, "out of memory");
-	const unsigned char *json;
-	size_t len;
-	yajl_gen_get_buf(g, &json, &len);
-	int rc = 0;
-	if (!sidecar && (fd >= 0 ? fsetxattr(fd, META_XATTR, json, len, 0) : lsetxattr(path, META_XATTR, json, len, 0)) < 0) {
-		if (errno == ENOTSUP || errno == EPERM) {
-			__atomic_store_n(&fs->sidecar, 1, __ATOMIC_RELAXED);
-			trs__log(fs->ctx, TRS_LOG_INFO, "no user xattrs here: metadata goes to sidecar files", "dir",
-				 fs->root, NULL);
-			sidecar = 1;
-		} else {
-			rc = trs__error_errno(err, errno, "cannot attach the metadata of %s/%s in %s", req->bucket, req->key,
-					      fs->root);
-			if (err && errno == ENOSPC)
-				snprintf(err->message + strlen(err->message), sizeof(err->message) - strlen(err->message),
-					 " (free some space and run again)");
-		}
-	}
-	if (rc == 0 && sidecar)
-		rc = write_sidecar(fs, req, json, len, err);
-	yajl_gen_free(g);
-	return rc;
 }
 
 int trs__fs_exists_as_dir(int dirfd, const char *base)
@@ -284,15 +164,17 @@ static int publish(int dirfd, int fd, const char *tmp, const char *base, const t
 static int put_direct(fs_storage *fs, trs_fsdir *d, const char *base, const trs_put_request *req, trs_body *body,
 		      trs_error *err)
 {
-	const trs_memory_body *mb = trs__memory_body_of(body);
+	const void *data;
+	size_t len;
+	trs_body_memory(body, &data, &len);
 	int dirfd = trs__fsdir_fd(d);
 	unsigned char digest[16];
 	char md5_hex[33];
 	int rc = 0;
-	const char *checked = trs__body_checked_md5(body);
+	const char *checked = trs_body_verified_md5(body);
 	if (checked) {
 		snprintf(md5_hex, sizeof(md5_hex), "%s", checked); /* the pipeline hashed these bytes already */
-	} else if (!EVP_Digest(mb->data, mb->len, digest, NULL, EVP_md5(), NULL)) {
+	} else if (!EVP_Digest(data, len, digest, NULL, EVP_md5(), NULL)) {
 		rc = trs__error_set(err, TRS_ENOMEM, "cannot compute an MD5");
 		goto out;
 	} else {
@@ -311,7 +193,7 @@ static int put_direct(fs_storage *fs, trs_fsdir *d, const char *base, const trs_
 			rc = trs__fs_prefix_conflict(req, err);
 			goto out;
 		}
-		fd = open_temp(dirfd, tmpbuf, sizeof(tmpbuf), 0666);
+		fd = trs__fs_open_temp(dirfd, tmpbuf, sizeof(tmpbuf), 0666);
 		tmp = tmpbuf;
 	}
 	if (fd < 0) {
@@ -319,14 +201,14 @@ static int put_direct(fs_storage *fs, trs_fsdir *d, const char *base, const trs_
 		trs__fsdir_release(fs->dirs, d, saved == ENOENT);
 		return trs__error_errno(err, saved, "cannot create %s/%s in %s", req->bucket, req->key, fs->root);
 	}
-	if (write_all(fd, mb->data, mb->len) < 0) {
+	if (trs__fs_write_all(fd, data, len) < 0) {
 		rc = trs__error_errno(err, errno, "cannot write %s/%s in %s", req->bucket, req->key, fs->root);
 		if (err && errno == ENOSPC)
 			snprintf(err->message + strlen(err->message), sizeof(err->message) - strlen(err->message),
 				 " (free some space and run again)");
 	}
 	if (rc == 0)
-		rc = trs__fs_attach_meta(fs, fd, NULL, req, mb->len, md5_hex, err);
+		rc = trs__fs_attach_meta(fs, fd, NULL, req, len, md5_hex, err);
 	if (close(fd) < 0 && rc == 0)
 		rc = trs__error_errno(err, errno, "cannot finish %s/%s in %s", req->bucket, req->key, fs->root);
 	if (rc == 0 && tmp)
@@ -359,7 +241,9 @@ static int fs_put(trs_storage *self, const trs_put_request *req, trs_body *body,
 	char tmpbuf[96];
 	const char *tmp = NULL;
 	int fd = -1;
-	if (trs__memory_body_of(body))
+	const void *data;
+	size_t len;
+	if (trs_body_memory(body, &data, &len))
 		return put_direct(fs, d, base, req, body, err);
 	if (!__atomic_load_n(&fs->no_tmpfile, __ATOMIC_RELAXED)) {
 		fd = openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
@@ -367,7 +251,7 @@ static int fs_put(trs_storage *self, const trs_put_request *req, trs_body *body,
 			__atomic_store_n(&fs->no_tmpfile, 1, __ATOMIC_RELAXED);
 	}
 	if (fd < 0 && __atomic_load_n(&fs->no_tmpfile, __ATOMIC_RELAXED)) {
-		fd = open_temp(dirfd, tmpbuf, sizeof(tmpbuf), 0666);
+		fd = trs__fs_open_temp(dirfd, tmpbuf, sizeof(tmpbuf), 0666);
 		tmp = tmpbuf;
 	}
 	if (fd < 0) {
@@ -389,7 +273,7 @@ static int fs_put(trs_storage *self, const trs_put_request *req, trs_body *body,
 		}
 		if (n == 0)
 			break;
-		if (write_all(fd, buf, (size_t)n) < 0) {
+		if (trs__fs_write_all(fd, buf, (size_t)n) < 0) {
 			rc = trs__error_errno(err, errno, "cannot write %s/%s in %s", req->bucket, req->key, fs->root);
 			if (err && errno == ENOSPC)
 				snprintf(err->message + strlen(err->message), sizeof(err->message) - strlen(err->message),
@@ -524,7 +408,7 @@ static int fs_head(trs_storage *self, const char *bucket, const char *key, trs_o
 		close(fd);
 		return trs__error_set(err, TRS_ENOMEM, "out of memory");
 	}
-	ssize_t len = fgetxattr(fd, META_XATTR, json, MAX_META_BYTES);
+	ssize_t len = fgetxattr(fd, TRS__FS_META_XATTR, json, MAX_META_BYTES);
 	close(fd);
 	if (len < 0) {
 		/* No xattr: a sidecar, or no metadata at all (an object is still an object). */
@@ -532,7 +416,7 @@ static int fs_head(trs_storage *self, const char *bucket, const char *key, trs_o
 		trs_fsdir *d;
 		trs_error ignored = TRS_ERROR_INIT;
 		int mfd = -1;
-		if (trs__fsdir_get(fs->dirs, META_DIR, bucket, key, 0, &d, &base, &ignored) == 0) {
+		if (trs__fsdir_get(fs->dirs, TRS__FS_META_DIR, bucket, key, 0, &d, &base, &ignored) == 0) {
 			mfd = openat(trs__fsdir_fd(d), base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 			trs__fsdir_release(fs->dirs, d, 0);
 		}
@@ -553,7 +437,7 @@ static int fs_head(trs_storage *self, const char *bucket, const char *key, trs_o
 	free(json);
 	if (!tree)
 		return trs__error_set(err, TRS_EIO, "the metadata of %s/%s in %s/%s is not valid JSON: %s", bucket, key,
-				      fs->root, META_DIR, why);
+				      fs->root, TRS__FS_META_DIR, why);
 	const char *p_class[] = {"storage_class", NULL};
 	const char *p_kms[] = {"kms_key_id", NULL};
 	const char *p_md5[] = {"md5", NULL};
@@ -615,7 +499,7 @@ static int fs_del(trs_storage *self, const char *bucket, const char *key, trs_er
 	int rc;
 	if ((rc = trs__fs_check_bucket(bucket, err)) < 0 || (rc = trs__fs_check_key(bucket, key, err)) < 0)
 		return rc;
-	const char *tops[2] = {"", META_DIR};
+	const char *tops[2] = {"", TRS__FS_META_DIR};
 	for (int i = 0; i < 2; i++) {
 		const char *base;
 		trs_fsdir *d;
@@ -679,6 +563,7 @@ TRS_EXTERN(int) trs_storage_fs_new(trs_storage **out, trs_ctx *ctx, const char *
 	fs->parent.copy = fs_copy;
 	fs->parent.del = fs_del;
 	fs->parent.free = fs_free;
+	fs->parent.caps = TRS_STORAGE_LOCAL | TRS_STORAGE_STAGE_EARLY;
 	fs->ctx = TRS_CTX(ctx);
 	int rc;
 	if (!(fs->root = trs__strdup(dir, err))) {

@@ -1,12 +1,15 @@
 /*
  * The fs backend's insides, shared by lib/storage_fs.c (the backend) and
- * lib/fs_stage.c (staging objects before the manifest names them).
+ * lib/fs_stage.c (staging objects before the manifest names them) and
+ * lib/fs_meta.c (its metadata).
  */
 #ifndef TRS_STORAGE_FS_H
 #define TRS_STORAGE_FS_H
 
 #include "internal.h"
 #include "fs_dirs.h"
+
+#include <sys/types.h>
 
 typedef struct fs_storage {
 	trs_storage parent;
@@ -17,6 +20,14 @@ typedef struct fs_storage {
 	int sidecar;   /* the filesystem refused user xattrs: metadata in DIR/.trs-meta */
 	int no_tmpfile; /* the filesystem has no O_TMPFILE: named temporaries */
 } fs_storage;
+
+#define TRS__FS_META_DIR ".trs-meta"
+#define TRS__FS_META_XATTR "user.trs.meta"
+
+/* write(2) until done (EINTR retried); -1 with errno. */
+int trs__fs_write_all(int fd, const void *data, size_t len);
+/* A temporary name beside the target in dirfd: O_EXCL, never reused. */
+int trs__fs_open_temp(int dirfd, char *name, size_t size, mode_t mode);
 
 /* Nonzero when `s` is the fs backend. */
 int trs__fs_is(const trs_storage *s);

@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,7 +79,7 @@ static bool metadata_name_ok(const char *name)
 	return true;
 }
 
-int trs__s3_put_headers(trs__s3_headers *h, const trs_put_request *req, trs_error *err)
+int trs__s3_put_headers(const trs__s3 *s, trs__s3_headers *h, const trs_put_request *req, trs_error *err)
 {
 	int rc = 0;
 	if (req->ntags) {
@@ -106,6 +107,9 @@ int trs__s3_put_headers(trs__s3_headers *h, const trs_put_request *req, trs_erro
 		rc = trs__s3_headers_add(h, "x-amz-server-side-encryption", "aws:kms", err);
 		if (rc == 0)
 			rc = trs__s3_headers_add(h, "x-amz-server-side-encryption-aws-kms-key-id", req->kms_key_id, err);
+		/* An S3 Bucket Key: S3 asks KMS for a bucket-level key now and then instead of once per object. */
+		if (rc == 0 && s->bucket_key)
+			rc = trs__s3_headers_add(h, "x-amz-server-side-encryption-bucket-key-enabled", "true", err);
 	}
 	for (size_t i = 0; rc == 0 && i < req->nmetadata; i++) {
 		const char *name = req->metadata[i].key ? req->metadata[i].key : "";
@@ -216,7 +220,7 @@ static int s3_put(trs_storage *self, const trs_put_request *req, trs_body *body,
 	trs__s3_headers h = TRS_S3_HEADERS_INIT;
 	rc = trs__s3_read_body(body, data, (size_t)body->length, true, req, err);
 	if (rc == 0)
-		rc = trs__s3_put_headers(&h, req, err);
+		rc = trs__s3_put_headers(s, &h, req, err);
 	if (rc == 0 && req->content_md5_hex && *req->content_md5_hex)
 		rc = md5_header(&h, req->content_md5_hex, err);
 	if (rc == 0) {
@@ -232,6 +236,14 @@ static int s3_put(trs_storage *self, const trs_put_request *req, trs_body *body,
 		trs__http_response resp;
 		rc = trs__s3_request(s, &c, &resp, err);
 		trs__http_response_free(&resp);
+		if (rc < 0 && err && !strcmp(err->aws_code, "BadDigest")) {
+			/* S3 found that the bytes do not have the manifest's MD5 and wrote nothing. */
+			err->code = rc = TRS_EINTEGRITY;
+			size_t used = strlen(err->message);
+			snprintf(err->message + used, sizeof(err->message) - used,
+				 ". The bytes are not the ones the manifest's etag names; not written: the archive is "
+				 "damaged, restore it again from its source");
+		}
 	}
 	if (rc == 0)
 		trs__log(s->ctx, TRS_LOG_DEBUG, "S3 object written", "bucket", req->bucket, "key", req->key, NULL);
@@ -393,7 +405,7 @@ static int s3_copy(trs_storage *self, const char *src_bucket, const char *src_ke
 
 	trs__s3_headers h = TRS_S3_HEADERS_INIT;
 	trs_buf source = TRS_BUF_INIT;
-	rc = trs__s3_put_headers(&h, req, err);
+	rc = trs__s3_put_headers(s, &h, req, err);
 	if (rc == 0)
 		rc = trs__s3_copy_source(&source, src_bucket, src_key, err);
 	if (rc == 0)
@@ -453,11 +465,6 @@ static void s3_free(trs_storage *self)
 	free(s);
 }
 
-uint64_t trs__storage_reserved_memory(const trs_storage *s)
-{
-	return s && s->put == s3_put ? ((const trs__s3 *)s)->upload_memory : 0;
-}
-
 /* ---- construction ---- */
 
 static int parse_endpoint(trs__s3 *s, const char *url, trs_error *err)
@@ -493,6 +500,16 @@ static const char *env_nonempty(const char *name)
 	return v && *v ? v : NULL;
 }
 
+/* An on/off environment variable: unset or empty gives `dflt`; 0, false, no and off are off. */
+static int env_switch(const char *name, int dflt)
+{
+	const char *v = env_nonempty(name);
+	if (!v)
+		return dflt;
+	return strcmp(v, "0") != 0 && strcasecmp(v, "false") != 0 && strcasecmp(v, "no") != 0 &&
+	       strcasecmp(v, "off") != 0;
+}
+
 TRS_EXTERN(int) trs_storage_s3_new(trs_storage **out, trs_ctx *ctx, const trs_s3_options *opts, trs_error *err)
 {
 	*out = NULL;
@@ -500,7 +517,9 @@ TRS_EXTERN(int) trs_storage_s3_new(trs_storage **out, trs_ctx *ctx, const trs_s3
 	if (opts) {
 		if (opts->version == 0 || opts->version > TRS_S3_OPTIONS_VERSION)
 			return trs__error_set(err, TRS_EINVAL, "trs_s3_options has unknown version %u", opts->version);
-		o = *opts;
+		/* A version-1 caller's struct ends before verify_local. */
+		memcpy(&o, opts, opts->version == 1 ? offsetof(trs_s3_options, verify_local) : sizeof(o));
+		o.version = TRS_S3_OPTIONS_VERSION;
 	}
 	if (o.part_size && (o.part_size < TRS_S3_MIN_PART || o.part_size > TRS_S3_MAX_PART))
 		return trs__error_set(err, TRS_EINVAL, "part_size must be between 5 MiB and 5 GiB");
@@ -516,6 +535,11 @@ TRS_EXTERN(int) trs_storage_s3_new(trs_storage **out, trs_ctx *ctx, const trs_s3
 	s->parent.del = s3_del;
 	s->parent.free = s3_free;
 	s->ctx = ctx;
+	/* A single PutObject carrying Content-MD5 is refused (400 BadDigest) when the bytes differ, so the
+	 * pipeline need not hash them first, unless the server is one that ignores Content-MD5. */
+	if (!o.verify_local && !env_switch("TRS_VERIFY_LOCAL", 0))
+		s->parent.caps |= TRS_STORAGE_CHECKS_CONTENT_MD5;
+	s->bucket_key = !o.no_bucket_key && env_switch("TRS_S3_BUCKET_KEY", 1);
 	s->threshold = o.multipart_threshold ? o.multipart_threshold : DEFAULT_THRESHOLD;
 	s->part_size = o.part_size ? o.part_size : DEFAULT_PART_SIZE;
 	s->max_attempts = o.max_attempts ? o.max_attempts : DEFAULT_ATTEMPTS;
@@ -524,6 +548,8 @@ TRS_EXTERN(int) trs_storage_s3_new(trs_storage **out, trs_ctx *ctx, const trs_s3
 	/* Memory for parts in flight: half the context's budget, shared by every upload. */
 	const trs_ctx *c = TRS_CTX(ctx);
 	s->upload_memory = c->max_memory / 2;
+	s->parent.reserved_memory = s->upload_memory;
+	s->parent.md5_checked_below = s->threshold; /* from there on multipart: the ETag is not the MD5 */
 	pthread_mutex_init(&s->mem_lock, NULL);
 	pthread_cond_init(&s->mem_freed, NULL);
 	uint64_t inflight = s->upload_memory / s->part_size;

@@ -46,6 +46,7 @@ typedef struct trs__s3 {
 	pthread_cond_t mem_freed;
 	double backoff_base_s;
 	double backoff_cap_s;
+	bool bucket_key;       /* SSE-KMS puts and copies ask for an S3 Bucket Key */
 } trs__s3;
 
 /* One S3 call; s3_request signs, sends and retries it. */
@@ -83,7 +84,8 @@ typedef struct trs__s3_headers {
 
 #define TRS_S3_HEADERS_INIT {0, 0, 0}
 
-int trs__s3_put_headers(trs__s3_headers *h, const trs_put_request *req, trs_error *err);
+/* With SSE-KMS, x-amz-server-side-encryption-bucket-key-enabled: true unless the backend was told otherwise. */
+int trs__s3_put_headers(const trs__s3 *s, trs__s3_headers *h, const trs_put_request *req, trs_error *err);
 int trs__s3_headers_add(trs__s3_headers *h, const char *name, const char *value, trs_error *err);
 void trs__s3_headers_free(trs__s3_headers *h);
 

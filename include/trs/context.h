@@ -28,7 +28,14 @@ typedef struct trs_progress {
 
 typedef void (*trs_progress_fn)(const trs_progress *progress, void *userdata);
 
-#define TRS_CTX_OPTIONS_VERSION 2
+#define TRS_CTX_OPTIONS_VERSION 3
+
+/** How a restore checks an object's bytes against its manifest entry. */
+typedef enum trs_verify {
+	TRS_VERIFY_MD5 = 0,  /* size and MD5 (the etag), here or by a server that checks Content-MD5 */
+	TRS_VERIFY_SIZE = 1  /* size only, plus zstd's frame checksum where the archive has one: for
+	                        trusted local restores; a backend records the manifest's MD5 as given */
+} trs_verify;
 
 /**
  * Context settings. Start from TRS_CTX_OPTIONS_INIT: every zero field means
@@ -56,9 +63,11 @@ typedef struct trs_ctx_options {
 	const char *profile;           /* AWS shared-file profile; NULL: AWS_PROFILE, else "default". When set,
 	                                * it is used even if AWS_ACCESS_KEY_ID is set (as the AWS CLI's --profile) */
 	const char *ca_bundle;         /* PEM file of the CAs trusted for TLS; NULL: AWS_CA_BUNDLE, else the system's */
+	/* Version 3: */
+	trs_verify verify;             /* default TRS_VERIFY_MD5 */
 } trs_ctx_options;
 
-#define TRS_CTX_OPTIONS_INIT {TRS_CTX_OPTIONS_VERSION, 0, 0, TRS_LOG_INFO, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+#define TRS_CTX_OPTIONS_INIT {TRS_CTX_OPTIONS_VERSION, 0, 0, TRS_LOG_INFO, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, TRS_VERIFY_MD5}
 
 /**
  * Create a context. `options` may be NULL for all defaults. Strings are

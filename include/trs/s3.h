@@ -28,7 +28,7 @@
 extern "C" {
 #endif
 
-#define TRS_S3_OPTIONS_VERSION 1
+#define TRS_S3_OPTIONS_VERSION 2
 
 /** S3 settings. Start from TRS_S3_OPTIONS_INIT; zero fields mean "the default". */
 typedef struct trs_s3_options {
@@ -44,9 +44,16 @@ typedef struct trs_s3_options {
 	uint64_t part_size;           /* default 16 MiB; raised to keep parts within 5 MiB..5 GiB and <= 10,000 */
 	unsigned int max_attempts;    /* tries per request, retries included; default 5 */
 	int no_verify_ssl;            /* nonzero: skip TLS verification (test endpoints only; logged) */
+	/* Version 2. */
+	/* Nonzero: hash single-PUT bodies here too, for S3-compatible servers that ignore Content-MD5
+	 * (moto, say). Zero: S3 checks them itself (400 BadDigest); environment TRS_VERIFY_LOCAL=1. */
+	int verify_local;
+	/* Nonzero: SSE-KMS puts without an S3 Bucket Key (one KMS call per object); environment
+	 * TRS_S3_BUCKET_KEY=false. Zero: x-amz-server-side-encryption-bucket-key-enabled: true. */
+	int no_bucket_key;
 } trs_s3_options;
 
-#define TRS_S3_OPTIONS_INIT {TRS_S3_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0}
+#define TRS_S3_OPTIONS_INIT {TRS_S3_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0}
 
 /**
  * Create an S3 backend. `opts` may be NULL for all defaults; strings are

@@ -45,6 +45,22 @@ typedef struct trs_memory_body {
 /** Set up `mb` over data[0..len) and return its trs_body. */
 TRS_EXTERN(trs_body *) trs_memory_body_init(trs_memory_body *mb, const void *data, size_t len);
 
+/**
+ * Body hints, for a backend's put (trs/sys/storage.h).
+ *
+ * trs_body_memory: when every byte of `body` is in memory and none was read
+ * yet, set *data and *len and return 1: the body cannot fail half-way, so a
+ * backend may write it without reading it (a file created at its final
+ * name, say). Otherwise 0.
+ *
+ * trs_body_verified_md5: the MD5 (32 hex digits) the library already
+ * checked these bytes against, or vouches for (a restore with --verify
+ * size), or NULL. A backend that records an object's MD5 may take it
+ * instead of hashing the bytes again.
+ */
+TRS_EXTERN(int) trs_body_memory(const trs_body *body, const void **data, size_t *len);
+TRS_EXTERN(const char *) trs_body_verified_md5(const trs_body *body);
+
 #define TRS_PUT_REQUEST_VERSION 1
 
 /** One object to one bucket. Strings are borrowed for the call only. */

@@ -20,6 +20,18 @@
  *   keys; a backend that cannot do that must lock internally.
  * - NULL members are "not supported": the library answers TRS_EUNSUPPORTED.
  * - Allocate what goes into trs_object_info with malloc; the library frees it.
+ *
+ * Version 2 adds what the library may rely on when it plans a restore, so
+ * that it never has to know a backend by its name: capability flags, a
+ * parallelism hint, and the memory the backend keeps for itself. A backend
+ * that leaves them zero gets the careful defaults (the library checks every
+ * byte itself, one writer per transfer in flight, objects before the
+ * manifest held in memory). A version-1 backend keeps working: the library
+ * reads these members only when version >= 2.
+ *
+ * Bodies carry hints a backend may use (trs_body_memory,
+ * trs_body_verified_md5 in trs/storage.h); they are the same for built-in
+ * and user backends.
  */
 #ifndef TRS_SYS_STORAGE_H
 #define TRS_SYS_STORAGE_H
@@ -30,7 +42,28 @@
 extern "C" {
 #endif
 
-#define TRS_STORAGE_VERSION 1
+#define TRS_STORAGE_VERSION 2
+
+/*
+ * Capabilities (trs_storage.caps, version 2).
+ *
+ * TRS_STORAGE_CHECKS_CONTENT_MD5: put() refuses, writing nothing, a body
+ *   whose MD5 is not req->content_md5_hex, for bodies shorter than
+ *   md5_checked_below bytes (S3's single PutObject with Content-MD5: 400
+ *   BadDigest). The library then skips its own MD5 of such bodies. Do not
+ *   set it for a server that ignores Content-MD5.
+ * TRS_STORAGE_LOCAL: writes are bound by the CPU and system calls, not by
+ *   a network: one writer per CPU (the context's workers) instead of one
+ *   per transfer in flight.
+ * TRS_STORAGE_STAGE_EARLY: objects that come before the manifest are
+ *   staged on the destination itself (and moved into place once the
+ *   manifest names them) instead of being held in memory. Implemented for
+ *   the built-in "fs" backend; any other backend that sets it is handled
+ *   as without it.
+ */
+#define TRS_STORAGE_CHECKS_CONTENT_MD5 (1u << 0)
+#define TRS_STORAGE_LOCAL (1u << 1)
+#define TRS_STORAGE_STAGE_EARLY (1u << 2)
 
 struct trs_storage {
 	unsigned int version;
@@ -45,11 +78,21 @@ struct trs_storage {
 		    const trs_put_request *req, trs_error *err);
 	int (*del)(trs_storage *self, const char *bucket, const char *key, trs_error *err);
 	void (*free)(trs_storage *self);
+
+	/* Version 2. */
+	unsigned int caps;            /* TRS_STORAGE_* flags */
+	unsigned int parallelism;     /* at most this many concurrent puts suit the backend; 0: no limit of its own */
+	uint64_t md5_checked_below;   /* with TRS_STORAGE_CHECKS_CONTENT_MD5: bodies shorter than this */
+	uint64_t reserved_memory;     /* bytes of the context's max_memory the backend keeps for itself
+	                                 (S3: multipart part buffers); the restore's budget is the rest */
 };
 
-#define TRS_STORAGE_INIT {TRS_STORAGE_VERSION, 0, 0, 0, 0, 0, 0, 0}
+#define TRS_STORAGE_INIT {TRS_STORAGE_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 
-/** Zero `backend` and set its version; returns TRS_EINVAL for an unknown version. */
+/**
+ * Zero `backend` as far as `version` reaches (a version-1 struct is never
+ * written past its end) and set its version; TRS_EINVAL for an unknown one.
+ */
 TRS_EXTERN(int) trs_storage_init_backend(trs_storage *backend, unsigned int version);
 
 #ifdef __cplusplus

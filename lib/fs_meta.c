@@ -1,0 +1,133 @@
+/*
+ * The fs backend's metadata codec, writing side: an object's tags, class,
+ * KMS key, user metadata and MD5 as JSON, attached to the unpublished file
+ * as the user.trs.meta xattr, or written to the sidecar tree
+ * DIR/.trs-meta/<bucket>/<key> where the filesystem has no user xattrs.
+ */
+#include "storage_fs.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <yajl/yajl_gen.h>
+
+/* Write `data` to dirfd/base through a temporary and rename (the sidecar metadata). */
+static int replace_file(int dirfd, const char *base, const void *data, size_t len)
+{
+	char tmp[96];
+	int fd = trs__fs_open_temp(dirfd, tmp, sizeof(tmp), 0644);
+	if (fd < 0)
+		return -1;
+	if (trs__fs_write_all(fd, data, len) < 0 || close(fd) < 0) {
+		int saved = errno;
+		unlinkat(dirfd, tmp, 0);
+		errno = saved;
+		return -1;
+	}
+	if (renameat(dirfd, tmp, dirfd, base) < 0) {
+		int saved = errno;
+		unlinkat(dirfd, tmp, 0);
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+static void gen_str(yajl_gen g, const char *s)
+{
+	yajl_gen_string(g, (const unsigned char *)s, strlen(s));
+}
+
+static void gen_kv_map(yajl_gen g, const char *name, const trs_kv *kv, size_t n)
+{
+	gen_str(g, name);
+	yajl_gen_map_open(g);
+	for (size_t i = 0; i < n; i++) {
+		gen_str(g, kv[i].key);
+		gen_str(g, kv[i].value);
+	}
+	yajl_gen_map_close(g);
+}
+
+static yajl_gen meta_json(const trs_put_request *req, uint64_t size, const char *md5, int beautify)
+{
+	yajl_gen g = yajl_gen_alloc(NULL);
+	if (!g)
+		return NULL;
+	yajl_gen_config(g, yajl_gen_beautify, beautify);
+	yajl_gen_config(g, yajl_gen_validate_utf8, 0);
+	yajl_gen_map_open(g);
+	gen_str(g, "bucket");
+	gen_str(g, req->bucket);
+	gen_str(g, "key");
+	gen_str(g, req->key);
+	gen_str(g, "size");
+	yajl_gen_integer(g, (long long)size);
+	gen_str(g, "storage_class");
+	gen_str(g, req->storage_class && *req->storage_class ? req->storage_class : "STANDARD");
+	if (req->kms_key_id && *req->kms_key_id) {
+		gen_str(g, "kms_key_id");
+		gen_str(g, req->kms_key_id);
+	}
+	gen_str(g, "md5");
+	gen_str(g, md5);
+	gen_kv_map(g, "tags", req->tags, req->ntags);
+	gen_kv_map(g, "metadata", req->metadata, req->nmetadata);
+	yajl_gen_map_close(g);
+	return g;
+}
+
+static int write_sidecar(fs_storage *fs, const trs_put_request *req, const unsigned char *json, size_t len,
+			 trs_error *err)
+{
+	const char *base;
+	trs_fsdir *d;
+	int rc = trs__fsdir_get(fs->dirs, TRS__FS_META_DIR, req->bucket, req->key, 1, &d, &base, err);
+	if (rc < 0)
+		return rc;
+	if (replace_file(trs__fsdir_fd(d), base, json, len) < 0)
+		rc = trs__error_errno(err, errno, "cannot write the metadata of %s/%s under %s/%s", req->bucket, req->key,
+				      fs->root, TRS__FS_META_DIR);
+	trs__fsdir_release(fs->dirs, d, 0);
+	return rc;
+}
+
+/*
+ * Attach the metadata: as an xattr of the unpublished file (so the object
+ * appears with it, atomically), or, where the filesystem has no user xattrs,
+ * as a sidecar file written before the object is published.
+ */
+int trs__fs_attach_meta(fs_storage *fs, int fd, const char *path, const trs_put_request *req, uint64_t size,
+			const char *md5, trs_error *err)
+{
+	int sidecar = __atomic_load_n(&fs->sidecar, __ATOMIC_RELAXED);
+	yajl_gen g = meta_json(req, size, md5, sidecar);
+	if (!g)
+		return trs__error_set(err, TRS_ENOMEM, "out of memory");
+	const unsigned char *json;
+	size_t len;
+	yajl_gen_get_buf(g, &json, &len);
+	int rc = 0;
+	if (!sidecar && (fd >= 0 ? fsetxattr(fd, TRS__FS_META_XATTR, json, len, 0) : lsetxattr(path, TRS__FS_META_XATTR, json, len, 0)) < 0) {
+		if (errno == ENOTSUP || errno == EPERM) {
+			__atomic_store_n(&fs->sidecar, 1, __ATOMIC_RELAXED);
+			trs__log(fs->ctx, TRS_LOG_INFO, "no user xattrs here: metadata goes to sidecar files", "dir",
+				 fs->root, NULL);
+			sidecar = 1;
+		} else {
+			rc = trs__error_errno(err, errno, "cannot attach the metadata of %s/%s in %s", req->bucket, req->key,
+					      fs->root);
+			if (err && errno == ENOSPC)
+				snprintf(err->message + strlen(err->message), sizeof(err->message) - strlen(err->message),
+					 " (free some space and run again)");
+		}
+	}
+	if (rc == 0 && sidecar)
+		rc = write_sidecar(fs, req, json, len, err);
+	yajl_gen_free(g);
+	return rc;
+}
+
