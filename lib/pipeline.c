@@ -284,6 +284,14 @@ static int write_all_fd(int fd, const unsigned char *p, size_t len)
 	return 0;
 }
 
+/* The reader keeps one result per early object until the manifest comes: the error only on failure. */
+static void stage_done(trs_stage_result *res, int code, const trs_error *err)
+{
+	res->code = code;
+	if (code < 0 && (res->err = malloc(sizeof(*res->err))))
+		*res->err = *err;
+}
+
 /*
  * Write an early object to its staged file: from memory (small), or from
  * its chunk channel while the reader goes on decompressing (large). The
@@ -292,47 +300,50 @@ static int write_all_fd(int fd, const unsigned char *p, size_t len)
 static void stage_write(trs_job *j)
 {
 	trs_stage_result *res = j->stage_result;
+	struct { int code; trs_error err; } st = {0, TRS_ERROR_INIT};
 	int hash = j->run->ctx->verify != TRS_VERIFY_SIZE; /* size only: publish takes the manifest's MD5 */
 	unsigned char digest[16];
-	int fd = trs__fs_stage_create(j->stage, j->stage_index, &res->err);
+	int fd = trs__fs_stage_create(j->stage, j->stage_index, &st.err);
 	if (fd < 0)
-		res->code = fd;
+		st.code = fd;
 	if (!j->streamed) {
 		if (fd >= 0 && write_all_fd(fd, j->data, (size_t)j->len) < 0)
-			res->code = trs__error_errno(&res->err, errno, "cannot write a staged object");
-		if (fd >= 0 && close(fd) < 0 && !res->code)
-			res->code = trs__error_errno(&res->err, errno, "cannot write a staged object");
-		if (!res->code && hash) {
+			st.code = trs__error_errno(&st.err, errno, "cannot write a staged object");
+		if (fd >= 0 && close(fd) < 0 && !st.code)
+			st.code = trs__error_errno(&st.err, errno, "cannot write a staged object");
+		if (!st.code && hash) {
 			EVP_Digest(j->data, (size_t)j->len, digest, NULL, EVP_md5(), NULL);
 			trs__hex(digest, 16, res->md5);
 		}
+		stage_done(res, st.code, &st.err);
 		return;
 	}
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	if (!md || !EVP_DigestInit_ex(md, EVP_md5(), NULL))
-		res->code = trs__error_set(&res->err, TRS_ENOMEM, "out of memory");
+		st.code = trs__error_set(&st.err, TRS_ENOMEM, "out of memory");
 	unsigned char buf[65536];
 	trs_error err = TRS_ERROR_INIT;
 	int64_t n;
 	while ((n = trs__channel_read(j, buf, sizeof(buf), &err)) > 0) {
-		if (res->code)
+		if (st.code)
 			continue; /* drain */
 		if (hash)
 			EVP_DigestUpdate(md, buf, (size_t)n);
 		if (write_all_fd(fd, buf, (size_t)n) < 0)
-			res->code = trs__error_errno(&res->err, errno, "cannot write a staged object");
+			st.code = trs__error_errno(&st.err, errno, "cannot write a staged object");
 	}
-	if (n < 0 && !res->code) {
-		res->code = (int)n;
-		res->err = err;
+	if (n < 0 && !st.code) {
+		st.code = (int)n;
+		st.err = err;
 	}
-	if (fd >= 0 && close(fd) < 0 && !res->code)
-		res->code = trs__error_errno(&res->err, errno, "cannot write a staged object");
-	if (!res->code && hash) {
+	if (fd >= 0 && close(fd) < 0 && !st.code)
+		st.code = trs__error_errno(&st.err, errno, "cannot write a staged object");
+	if (!st.code && hash) {
 		EVP_DigestFinal_ex(md, digest, NULL);
 		trs__hex(digest, 16, res->md5);
 	}
 	EVP_MD_CTX_free(md);
+	stage_done(res, st.code, &st.err);
 }
 
 void trs__job_unref(trs_run *r, trs_job *j)
@@ -352,6 +363,9 @@ void trs__job_submit(trs_run *r, trs_job *j)
 {
 	j->run = r;
 	pthread_mutex_lock(&r->mu);
+	while (r->queued >= r->queue_max)
+		pthread_cond_wait(&r->queue_cv, &r->mu);
+	r->queued++;
 	if (j->streamed)
 		j->refs++; /* the reader keeps pushing after the worker took it */
 	j->next = NULL;
@@ -592,6 +606,8 @@ static void *worker(void *arg)
 		r->head = j->next;
 		if (!r->head)
 			r->tail = NULL;
+		if (r->queued-- == r->queue_max)
+			pthread_cond_signal(&r->queue_cv);
 		pthread_mutex_unlock(&r->mu);
 		execute(r, j);
 		trs__job_unref(r, j);
@@ -608,6 +624,8 @@ int trs__run_start(trs_run *r, unsigned int threads, trs_error *err)
 	pthread_cond_init(&r->work_cv, NULL);
 	pthread_cond_init(&r->space_cv, NULL);
 	pthread_cond_init(&r->idle_cv, NULL);
+	pthread_cond_init(&r->queue_cv, NULL);
+	r->queue_max = 4 * (threads ? threads : 1) + 16;
 	r->server_md5_below = trs__storage_md5_checked_below(r->storage);
 	uint64_t reserved = trs__storage_reserved_memory(r->storage);
 	r->budget_max = r->ctx->max_memory > reserved ? r->ctx->max_memory - reserved : r->ctx->max_memory / 2;
@@ -650,5 +668,6 @@ void trs__run_finish(trs_run *r)
 	pthread_cond_destroy(&r->work_cv);
 	pthread_cond_destroy(&r->space_cv);
 	pthread_cond_destroy(&r->idle_cv);
+	pthread_cond_destroy(&r->queue_cv);
 	pthread_mutex_destroy(&r->mu);
 }

@@ -24,11 +24,11 @@ typedef enum {
 	TRS_JOB_PUBLISH    /* move a staged object into place for its puts */
 } trs_job_kind;
 
-/* What a stage job reports back to the reader's pending entry. */
+/* What a stage job reports back to the reader's pending entry (one per early object: kept small). */
 typedef struct trs_stage_result {
 	char md5[33];
 	int code;
-	trs_error err;
+	trs_error *err;            /* malloc'ed on failure only (NULL when that failed too) */
 } trs_stage_result;
 
 typedef struct trs_job {
@@ -80,6 +80,8 @@ struct trs_run {
 	pthread_cond_t space_cv;   /* budget was released */
 	pthread_cond_t idle_cv;    /* no job queued or running */
 	unsigned int space_waiters;
+	pthread_cond_t queue_cv;   /* a queued job was taken */
+	unsigned int queued, queue_max; /* jobs waiting for a worker: the reader waits beyond queue_max */
 	trs_job *head, *tail;
 	uint64_t budget_max;
 	uint64_t budget_used;
@@ -112,6 +114,9 @@ trs_job *trs__job_new_stage(trs__fs_stage *st, uint64_t index, unsigned char *da
 
 /* A job for one object (puts deep-copied). */
 trs_job *trs__job_new(const trs_object *o, trs_error *err);
+/* Queue a job (the reading thread only). Waits while queue_max jobs wait for a worker, so that
+ * what the restore holds per object does not grow with the archive (objects that were staged
+ * take no budget: nothing else would stop the reader). */
 void trs__job_submit(trs_run *r, trs_job *j);
 
 /* Drop a reference (reader or worker); the last one frees the job and gives its memory back. */

@@ -10,6 +10,7 @@
  * skips what was already written: it costs a second decompression, never
  * a second write.
  */
+#include "arena.h"
 #include "backup.h"
 #include "pipeline.h"
 
@@ -46,6 +47,7 @@ typedef struct {
 	int overflow;         /* some member before the manifest did not fit the budget */
 	uint64_t manifest_index;
 	uint64_t early_skipped; /* members before the manifest never to be restored */
+	trs_arena pending_mem;  /* pending entries and their paths: one malloc per 64 KiB, freed at the end */
 	trs__fs_stage *stage;   /* a local destination: early objects go to disk, not memory */
 	int stage_tried;
 	uint64_t stage_next;
@@ -58,9 +60,8 @@ static void free_pending(walk *w)
 		pending *next = p->next;
 		if (!p->staged)
 			trs__budget_release(&w->run, p->size);
-		free(p->path);
 		free(p->data);
-		free(p);
+		free(p->result.err);
 		p = next;
 	}
 	w->pending_head = w->pending_tail = NULL;
@@ -92,17 +93,19 @@ static void append_pending(walk *w, pending *p)
 
 /* Write an early member to the staging directory: small ones through a
  * writer thread (so decompression goes on meanwhile), large ones here. */
+static pending *new_pending(walk *w, const trs_member *m)
+{
+	pending *p = trs__arena_alloc(&w->pending_mem, sizeof(*p), _Alignof(pending));
+	if (p)
+		*p = (pending){.size = m->size, .path = trs__arena_strdup(&w->pending_mem, m->path, strlen(m->path))};
+	return p && p->path ? p : NULL;
+}
+
 static int stage_early_member(walk *w, const trs_member *m, trs_error *err)
 {
-	pending *p = calloc(1, sizeof(*p));
-	char *path = strdup(m->path);
-	if (!p || !path) {
-		free(p);
-		free(path);
+	pending *p = new_pending(w, m);
+	if (!p)
 		return trs__error_set(err, TRS_ENOMEM, "out of memory");
-	}
-	p->path = path;
-	p->size = m->size;
 	p->staged = 1;
 	p->stage_index = w->stage_next++;
 	append_pending(w, p);
@@ -172,28 +175,21 @@ static int keep_early_member(walk *w, const trs_member *m, trs_error *err)
 		w->overflow = 1;
 		return 0;
 	}
-	pending *p = calloc(1, sizeof(*p));
+	pending *p = new_pending(w, m);
 	unsigned char *data = malloc(m->size ? m->size : 1);
-	char *path = strdup(m->path);
-	if (!p || !data || !path) {
-		free(p);
+	if (!p || !data) {
 		free(data);
-		free(path);
 		trs__budget_release(&w->run, m->size);
 		w->overflow = 1; /* short of memory: the second pass restores it */
 		return 0;
 	}
 	int rc = read_member(w->archive, data, m->size, err);
 	if (rc < 0) {
-		free(p);
 		free(data);
-		free(path);
 		trs__budget_release(&w->run, m->size);
 		return rc;
 	}
-	p->path = path;
 	p->data = data;
-	p->size = m->size;
 	if (w->pending_tail)
 		w->pending_tail->next = p;
 	else
@@ -474,7 +470,10 @@ static int publish_staged(walk *w, const trs_object *o, const pending *p, trs_er
 	if (p->result.code < 0) {
 		/* Staging failed (a full disk, say): this object fails, with that reason. */
 		j->stage_code = p->result.code;
-		j->stage_err = p->result.err;
+		if (p->result.err)
+			j->stage_err = *p->result.err;
+		else
+			trs__error_set(&j->stage_err, p->result.code, "cannot stage this object (out of memory)");
 	}
 	trs__job_submit(&w->run, j);
 	return 0;
@@ -506,8 +505,7 @@ static int restore(walk *w, trs_error *err)
 			free(p->data);
 			trs__budget_release(&w->run, p->size);
 		}
-		free(p->path);
-		free(p);
+		free(p->result.err);
 		if (rc < 0)
 			return rc;
 		if ((rc = trs__run_aborted(&w->run, err)) < 0)
@@ -672,6 +670,7 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 		}
 	}
 	free_pending(&w);
+	trs__arena_free(&w.pending_mem);
 	trs__run_finish(&w.run);
 	trs__fs_stage_free(w.stage);
 	rep->seconds_restore = trs__now() - t1;
