@@ -16,6 +16,9 @@
 #include <string.h>
 #include <strings.h>
 
+#define BATCH_JOBS 32
+#define BATCH_BYTES (4u << 20)
+
 /* ---- the report, under r->mu ---- */
 
 static trs_report_target *target_of(trs_report *rep, const char *bucket)
@@ -145,8 +148,19 @@ static void record(trs_run *r, const trs_job *j, const put_result *res)
 
 /* ---- the budget ---- */
 
+static void flush_batch(trs_run *r);
+
 int trs__budget_acquire(trs_run *r, uint64_t n, int wait)
 {
+	if (wait && r->batch_n) {
+		/* The batch holds budget: hand it over before waiting for budget. Only the reader
+		 * takes budget, so what is free now can only grow. */
+		pthread_mutex_lock(&r->mu);
+		int short_of_it = r->budget_used && r->budget_used + n > r->budget_max;
+		pthread_mutex_unlock(&r->mu);
+		if (short_of_it)
+			flush_batch(r);
+	}
 	pthread_mutex_lock(&r->mu);
 	if (!wait && r->budget_used + n > r->budget_max) {
 		pthread_mutex_unlock(&r->mu);
@@ -359,9 +373,9 @@ void trs__job_unref(trs_run *r, trs_job *j)
 	free(j);
 }
 
-void trs__job_submit(trs_run *r, trs_job *j)
+/* Queue `j` and the jobs chained behind it (batch_next) as one entry: one wake-up for them all. */
+static void enqueue(trs_run *r, trs_job *j, unsigned int n)
 {
-	j->run = r;
 	pthread_mutex_lock(&r->mu);
 	while (r->queued >= r->queue_max)
 		pthread_cond_wait(&r->queue_cv, &r->mu);
@@ -369,14 +383,49 @@ void trs__job_submit(trs_run *r, trs_job *j)
 	if (j->streamed)
 		j->refs++; /* the reader keeps pushing after the worker took it */
 	j->next = NULL;
+	j->batch_count = n;
 	if (r->tail)
 		r->tail->next = j;
 	else
 		r->head = j;
 	r->tail = j;
-	r->busy++;
-	pthread_cond_signal(&r->work_cv); /* one job, one worker: no herd */
+	r->busy += n;
+	pthread_cond_signal(&r->work_cv); /* one entry, one worker: no herd */
 	pthread_mutex_unlock(&r->mu);
+}
+
+/* Hand the reader's batch of small jobs to a worker. */
+static void flush_batch(trs_run *r)
+{
+	if (!r->batch_n)
+		return;
+	trs_job *head = r->batch_head;
+	unsigned int n = r->batch_n;
+	r->batch_head = r->batch_tail = NULL;
+	r->batch_n = 0;
+	r->batch_bytes = 0;
+	enqueue(r, head, n);
+}
+
+void trs__job_submit(trs_run *r, trs_job *j)
+{
+	j->run = r;
+	j->batch_next = NULL;
+	if (j->streamed || r->batch_max < 2) {
+		flush_batch(r);
+		enqueue(r, j, 1);
+		return;
+	}
+	/* A local destination: a small write costs less than waking a worker for it. Batches stay
+	 * small (32 jobs, 4 MiB), so that every writer still has work. */
+	if (r->batch_tail)
+		r->batch_tail->batch_next = j;
+	else
+		r->batch_head = j;
+	r->batch_tail = j;
+	r->batch_bytes += j->len;
+	if (++r->batch_n >= r->batch_max || r->batch_bytes >= BATCH_BYTES)
+		flush_batch(r);
 }
 
 /* ---- the workers ---- */
@@ -609,10 +658,15 @@ static void *worker(void *arg)
 		if (r->queued-- == r->queue_max)
 			pthread_cond_signal(&r->queue_cv);
 		pthread_mutex_unlock(&r->mu);
-		execute(r, j);
-		trs__job_unref(r, j);
+		unsigned int n = j->batch_count;
+		while (j) {
+			trs_job *next = j->batch_next;
+			execute(r, j);
+			trs__job_unref(r, j);
+			j = next;
+		}
 		pthread_mutex_lock(&r->mu);
-		if (--r->busy == 0)
+		if ((r->busy -= n) == 0)
 			pthread_cond_signal(&r->idle_cv);
 		pthread_mutex_unlock(&r->mu);
 	}
@@ -626,6 +680,7 @@ int trs__run_start(trs_run *r, unsigned int threads, trs_error *err)
 	pthread_cond_init(&r->idle_cv, NULL);
 	pthread_cond_init(&r->queue_cv, NULL);
 	r->queue_max = 4 * (threads ? threads : 1) + 16;
+	r->batch_max = trs__storage_caps(r->storage) & TRS_STORAGE_LOCAL ? BATCH_JOBS : 1;
 	r->server_md5_below = trs__storage_md5_checked_below(r->storage);
 	uint64_t reserved = trs__storage_reserved_memory(r->storage);
 	r->budget_max = r->ctx->max_memory > reserved ? r->ctx->max_memory - reserved : r->ctx->max_memory / 2;
@@ -646,6 +701,7 @@ int trs__run_start(trs_run *r, unsigned int threads, trs_error *err)
 
 void trs__run_wait_idle(trs_run *r)
 {
+	flush_batch(r);
 	pthread_mutex_lock(&r->mu);
 	while (r->busy)
 		pthread_cond_wait(&r->idle_cv, &r->mu);
@@ -654,6 +710,7 @@ void trs__run_wait_idle(trs_run *r)
 
 void trs__run_finish(trs_run *r)
 {
+	flush_batch(r);
 	pthread_mutex_lock(&r->mu);
 	while (r->busy)
 		pthread_cond_wait(&r->idle_cv, &r->mu);

@@ -33,6 +33,8 @@ typedef struct trs_stage_result {
 
 typedef struct trs_job {
 	struct trs_job *next;
+	struct trs_job *batch_next; /* small jobs a worker takes together (local destinations) */
+	unsigned int batch_count;  /* on the first of a batch: how many */
 	trs_job_kind kind;
 	trs__fs_stage *stage;      /* STAGE, PUBLISH */
 	uint64_t stage_index;
@@ -83,6 +85,9 @@ struct trs_run {
 	pthread_cond_t queue_cv;   /* a queued job was taken */
 	unsigned int queued, queue_max; /* jobs waiting for a worker: the reader waits beyond queue_max */
 	trs_job *head, *tail;
+	trs_job *batch_head, *batch_tail; /* the reader's batch, not yet queued (reader only) */
+	unsigned int batch_n, batch_max;
+	uint64_t batch_bytes;
 	uint64_t budget_max;
 	uint64_t budget_used;
 	pthread_t *threads;
