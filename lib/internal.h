@@ -97,15 +97,17 @@ int trs__storage_s3_open(trs_storage **out, trs_ctx *ctx, const char *url, trs_e
 int trs__archive_is_manifest(const char *path);
 
 /*
- * In-memory bodies (lib/storage.c). A memory body not yet read has all its
- * bytes there and cannot fail; a checked body is one whose MD5 the library
- * already verified against the manifest, so a backend need not hash it again.
+ * A vouched body (lib/storage.c): `inner` whose MD5 the library already
+ * verified against the manifest, or vouches for (--verify size), so that a
+ * backend need not hash it again (trs_body_verified_md5). Over a memory
+ * body it is still one for trs_body_memory.
  */
-typedef struct trs__checked_body {
-	trs_memory_body mb;
+typedef struct trs__vouched_body {
+	trs_body body;
+	trs_body *inner;
 	char md5[33];
-} trs__checked_body;
-trs_body *trs__checked_body_init(trs__checked_body *cb, const void *data, size_t len, const char *md5_hex);
+} trs__vouched_body;
+trs_body *trs__vouched_body_init(trs__vouched_body *vb, trs_body *inner, const char *md5_hex);
 
 /* A backend's version-2 members (trs/sys/storage.h), 0 for a version-1 backend (lib/storage.c). */
 unsigned int trs__storage_caps(const trs_storage *s);

@@ -137,25 +137,27 @@ static int64_t memory_read(void *self, void *buf, size_t len, trs_error *err)
 	return (int64_t)len;
 }
 
-static int64_t checked_read(void *self, void *buf, size_t len, trs_error *err)
+static int64_t vouched_read(void *self, void *buf, size_t len, trs_error *err)
 {
-	return memory_read(&((trs__checked_body *)self)->mb, buf, len, err);
+	trs_body *inner = ((trs__vouched_body *)self)->inner;
+	return inner->read(inner->self, buf, len, err);
 }
 
-trs_body *trs__checked_body_init(trs__checked_body *cb, const void *data, size_t len, const char *md5_hex)
+trs_body *trs__vouched_body_init(trs__vouched_body *vb, trs_body *inner, const char *md5_hex)
 {
-	trs_memory_body_init(&cb->mb, data, len);
-	cb->mb.body.read = checked_read;
-	cb->mb.body.self = cb;
-	snprintf(cb->md5, sizeof(cb->md5), "%s", md5_hex);
-	return &cb->mb.body;
+	vb->inner = inner;
+	vb->body.read = vouched_read;
+	vb->body.self = vb;
+	vb->body.length = inner->length;
+	snprintf(vb->md5, sizeof(vb->md5), "%s", md5_hex);
+	return &vb->body;
 }
 
 static const trs_memory_body *memory_body_of(const trs_body *body)
 {
-	const trs_memory_body *mb = body->read == memory_read    ? body->self
-				    : body->read == checked_read ? &((const trs__checked_body *)body->self)->mb
-								 : NULL;
+	if (body->read == vouched_read)
+		body = ((const trs__vouched_body *)body->self)->inner;
+	const trs_memory_body *mb = body->read == memory_read ? body->self : NULL;
 	return mb && mb->pos == 0 ? mb : NULL;
 }
 
@@ -171,7 +173,7 @@ TRS_EXTERN(int) trs_body_memory(const trs_body *body, const void **data, size_t 
 
 TRS_EXTERN(const char *) trs_body_verified_md5(const trs_body *body)
 {
-	return body && body->read == checked_read ? ((const trs__checked_body *)body->self)->md5 : NULL;
+	return body && body->read == vouched_read ? ((const trs__vouched_body *)body->self)->md5 : NULL;
 }
 
 TRS_EXTERN(trs_body *) trs_memory_body_init(trs_memory_body *mb, const void *data, size_t len)

@@ -53,10 +53,11 @@ TRS_EXTERN(trs_body *) trs_memory_body_init(trs_memory_body *mb, const void *dat
  * backend may write it without reading it (a file created at its final
  * name, say). Otherwise 0.
  *
- * trs_body_verified_md5: the MD5 (32 hex digits) the library already
- * checked these bytes against, or vouches for (a restore with --verify
- * size), or NULL. A backend that records an object's MD5 may take it
- * instead of hashing the bytes again.
+ * trs_body_verified_md5: the MD5 (32 hex digits) these bytes have, or
+ * NULL. The library checked it already, or the body checks it at its last
+ * byte (a read that fails otherwise, so it holds once read() returned 0),
+ * or the restore vouches for it (--verify size). A backend that records an
+ * object's MD5 may take it instead of hashing the bytes again.
  */
 TRS_EXTERN(int) trs_body_memory(const trs_body *body, const void **data, size_t *len);
 TRS_EXTERN(const char *) trs_body_verified_md5(const trs_body *body);
