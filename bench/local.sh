@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Local restore benchmark: `trs process --dest file://` against `zstd -dc | tar -x`
 # on the same archive, medians of N runs each, interleaved, in one run.
-# usage: [FS=tmp|loop|shm] [SETTLE=SECONDS] bench/local.sh [SMALL_OBJECTS] [LARGE_MIB] [RUNS]
+# `trs process --verify size` (sizes and zstd's frame checksum, no MD5) runs
+# beside them. Then the same for an archive of MANY objects of 2 KiB
+# (100,000 by default, 0 skips it; manifest last, --max-memory 64M), with
+# trs's peak RSS.
+# usage: [FS=tmp|loop|shm] [SETTLE=SECONDS] [MANY=N] bench/local.sh [SMALL_OBJECTS] [LARGE_MIB] [RUNS]
 set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps
@@ -19,7 +23,7 @@ work=$(mktemp -d "$([ "${FS:-tmp}" = shm ] && echo /dev/shm || echo /tmp)/trs-be
 img=
 if [ "${FS:-tmp}" = loop ]; then
 	img=$work.img
-	truncate -s $(((runs * 2 + 4) * 320))M "$img"
+	truncate -s $(((runs * 3 + 4) * 320 + (runs * 3 + 2) * 700))M "$img"
 	mkfs.ext4 -q "$img"
 	mount -o loop "$img" "$work"
 fi
@@ -65,6 +69,7 @@ time_cmd() { # prints seconds
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 : >"$work/trs.txt"
+: >"$work/size.txt"
 : >"$work/tar.txt"
 # Every run restores into a new directory and nothing is deleted until the
 # end. This disk's ext4 has no journal, and without one ext4 will not reuse
@@ -80,11 +85,15 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 for i in $(seq "$runs"); do
 	sync
 	time_cmd "$trs" process "$work/a.tar.zst" --dest "file://$work/out-trs-$i" --region bench-1 --no-progress >>"$work/trs.txt"
+	sync
+	time_cmd "$trs" process "$work/a.tar.zst" --dest "file://$work/out-size-$i" --region bench-1 --no-progress \
+		--verify size >>"$work/size.txt"
 	mkdir -p "$work/out-tar-$i"
 	sync
 	time_cmd sh -c "zstd -dc '$work/a.tar.zst' | tar -x -C '$work/out-tar-$i'" >>"$work/tar.txt"
 done
 t_trs=$(median <"$work/trs.txt")
+t_size=$(median <"$work/size.txt")
 t_tar=$(median <"$work/tar.txt")
 /usr/bin/time -o "$work/rss.txt" -f '%M' "$trs" process "$work/a.tar.zst" --dest "file://$work/out-rss" \
 	--region bench-1 --no-progress >/dev/null 2>&1 || true
@@ -94,5 +103,55 @@ printf 'archive: %d small + 6 x %d MiB objects, %.1f MiB compressed, %.1f MiB ta
 	"$(echo "$size/1048576" | bc -l)" "$(echo "$tar_bytes/1048576" | bc -l)"
 printf 'trs process --dest file://   median %.3f s  (%s)\n' "$t_trs" "$(tr '\n' ' ' <"$work/trs.txt")"
 printf 'zstd -dc | tar -x            median %.3f s  (%s)\n' "$t_tar" "$(tr '\n' ' ' <"$work/tar.txt")"
+printf 'trs --verify size            median %.3f s  (%s)\n' "$t_size" "$(tr '\n' ' ' <"$work/size.txt")"
 printf 'ratio trs/tar                %.2f\n' "$(echo "$t_trs/$t_tar" | bc -l)"
+printf 'ratio trs --verify size/tar  %.2f\n' "$(echo "$t_size/$t_tar" | bc -l)"
 printf 'trs peak RSS                 %s KiB\n' "$rss"
+
+many=${MANY:-100000}
+[ "$many" -gt 0 ] || exit 0
+rm -rf "$work"/out-* "$work/in"
+mkdir -p "$work/many"
+python3 - "$work/many" "$many" <<'PY'
+import os, random, sys
+root, n = sys.argv[1], int(sys.argv[2])
+rnd = random.Random(n)
+for i in range(n):
+    d = os.path.join(root, "d%03d" % (i // 1000))
+    if i % 1000 == 0:
+        os.makedirs(d)
+    with open(os.path.join(d, "obj-%06d.txt" % i), "wb") as f:
+        f.write(rnd.randbytes(1024).hex().encode())
+PY
+"$trs" pack "$work/many" -o "$work/m.tar.zst" --target bench-1:bench >/dev/null 2>&1
+rm -rf "$work/many"
+sleep "${SETTLE:-0}"
+: >"$work/mtrs.txt"
+: >"$work/msize.txt"
+: >"$work/mtar.txt"
+for i in $(seq "$runs"); do
+	sync
+	time_cmd "$trs" process "$work/m.tar.zst" --dest "file://$work/mout-trs-$i" --region bench-1 --no-progress \
+		--max-memory 64M >>"$work/mtrs.txt"
+	sync
+	time_cmd "$trs" process "$work/m.tar.zst" --dest "file://$work/mout-size-$i" --region bench-1 --no-progress \
+		--max-memory 64M --verify size >>"$work/msize.txt"
+	mkdir -p "$work/mout-tar-$i"
+	sync
+	time_cmd sh -c "zstd -dc '$work/m.tar.zst' | tar -x -C '$work/mout-tar-$i'" >>"$work/mtar.txt"
+done
+/usr/bin/time -o "$work/rss.txt" -f '%M' "$trs" process "$work/m.tar.zst" --dest "file://$work/mout-rss" \
+	--region bench-1 --no-progress --max-memory 64M >/dev/null 2>&1 || true
+[ "$(find "$work/mout-rss" -type f | wc -l)" -eq "$many" ] || { echo "restored count differs" >&2; exit 1; }
+t_trs=$(median <"$work/mtrs.txt")
+t_size=$(median <"$work/msize.txt")
+t_tar=$(median <"$work/mtar.txt")
+printf 'archive: %d x 2 KiB objects, manifest last (%.1f MiB), %.1f MiB compressed; --max-memory 64M\n' "$many" \
+	"$(echo "$(zstd -dc "$work/m.tar.zst" | tar -xO manifest.json | wc -c)/1048576" | bc -l)" \
+	"$(echo "$(stat -c %s "$work/m.tar.zst")/1048576" | bc -l)"
+printf 'trs process --dest file://   median %.3f s  (%s)\n' "$t_trs" "$(tr '\n' ' ' <"$work/mtrs.txt")"
+printf 'trs --verify size            median %.3f s  (%s)\n' "$t_size" "$(tr '\n' ' ' <"$work/msize.txt")"
+printf 'zstd -dc | tar -x            median %.3f s  (%s)\n' "$t_tar" "$(tr '\n' ' ' <"$work/mtar.txt")"
+printf 'ratio trs/tar                %.2f\n' "$(echo "$t_trs/$t_tar" | bc -l)"
+printf 'ratio trs --verify size/tar  %.2f\n' "$(echo "$t_size/$t_tar" | bc -l)"
+printf 'trs peak RSS                 %s KiB\n' "$(tail -1 "$work/rss.txt")"

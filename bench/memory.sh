@@ -4,7 +4,11 @@
 # --max-memory, to a local directory and, when moto_server is installed, to
 # S3 on loopback. Peak RSS must stay under max-memory plus a small fixed
 # overhead whatever the object size.
-# usage: bench/memory.sh [OBJECT_MIB] [MAX_MEMORY_BYTES]
+# Then peak RSS against the object count: archives of COUNTS objects of
+# 2 KiB each (manifest last), restored to a directory with the same
+# --max-memory; what grows beyond the manifest's own size is per-object
+# state.
+# usage: [COUNTS="1000 10000 100000"] bench/memory.sh [OBJECT_MIB] [MAX_MEMORY_BYTES]
 set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps
@@ -37,6 +41,31 @@ fs=$(rss "$trs" process "$work/a.tar.zst" --dest "file://$work/out" --region ben
 [ "$(stat -c %s "$work/out/bench/big/object.bin")" -eq $((mib << 20)) ] || { echo "restored size differs" >&2; exit 1; }
 rm -rf "$work/out"
 printf 'to a local directory   peak RSS %6d KiB (%.0f MiB)\n' "$fs" "$(echo "$fs/1024" | bc -l)"
+
+for n in ${COUNTS:-1000 10000 100000}; do
+	rm -rf "$work/many" "$work/many-out"
+	python3 - "$work/many" "$n" <<'PY'
+import os, random, sys
+root, n = sys.argv[1], int(sys.argv[2])
+rnd = random.Random(n)
+for i in range(n):
+    d = os.path.join(root, "d%03d" % (i // 1000))
+    if i % 1000 == 0:
+        os.makedirs(d)
+    with open(os.path.join(d, "obj-%06d.txt" % i), "wb") as f:
+        f.write(rnd.randbytes(1024).hex().encode())
+PY
+	"$trs" pack "$work/many" -o "$work/many.tar.zst" --target bench-1:bench >/dev/null 2>&1
+	rm -rf "$work/many"
+	man=$(zstd -dc "$work/many.tar.zst" | tar -xO manifest.json | wc -c)
+	r=$(rss "$trs" process "$work/many.tar.zst" --dest "file://$work/many-out" --region bench-1 --no-progress \
+		--max-memory "$max")
+	[ "$(find "$work/many-out" -type f | wc -l)" -eq "$n" ] || { echo "restored count differs" >&2; exit 1; }
+	rm -rf "$work/many-out"
+	printf '%6d objects of 2 KiB  manifest %5.1f MiB  peak RSS %6d KiB (%.0f MiB)  %.0f bytes/object beyond it\n' \
+		"$n" "$(echo "$man/1048576" | bc -l)" "$r" "$(echo "$r/1024" | bc -l)" \
+		"$(echo "($r*1024 - $fs*1024 - $man)/$n" | bc -l)"
+done
 
 if command -v moto_server >/dev/null && command -v aws >/dev/null; then
 	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -7,12 +7,25 @@
 #   nginx  - Debian's nginx with WebDAV storing PUT /bucket/key as files: a
 #            fast sink that shows what the clients can do;
 #   s3rver - npm's s3rver, full S3 semantics but slow per request.
+#
+# With `cpu` first: CPU seconds (user + system) per GiB restored by trs to
+# the nginx sink, objects of 1 to 8 MiB sent as single PUTs, side by side:
+# the default (S3 checks Content-MD5, no local hash) and --verify-local (the
+# pipeline hashes every body first, as before). Medians of RUNS, interleaved.
 # usage: bench/s3.sh [OBJECTS] [OBJECT_BYTES] [RUNS] [AWS_RUNS]
+#        bench/s3.sh cpu [MIB] [RUNS]
 set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps
 [ -n "${TRS:-}" ] || [ -x build/cli/trs ] || { meson setup build >/dev/null && ninja -C build >/dev/null; }
 top=$PWD
+mode=wall
+if [ "${1:-}" = cpu ]; then
+	mode=cpu
+	shift
+	cpu_mib=${1:-1024}
+	set -- 0 0 "${2:-5}"
+fi
 objects=${1:-20000}
 object_bytes=${2:-2048}
 runs=${3:-5}
@@ -21,15 +34,15 @@ trs=${TRS:-$top/build/cli/trs}
 servers=${SERVERS:-"nginx s3rver"}
 
 need() { command -v "$1" >/dev/null 2>&1; }
-if ! need nginx || ! need rclone || ! need npm; then
+if ! need nginx || { [ "$mode" = wall ] && { ! need rclone || ! need npm; }; }; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light rclone npm >/dev/null
 fi
 s3rver=${S3RVER:-/opt/trs-bench/node_modules/.bin/s3rver}
-if [ ! -x "$s3rver" ]; then
+if [ "$mode" = wall ] && [ ! -x "$s3rver" ]; then
 	mkdir -p /opt/trs-bench
 	(cd /opt/trs-bench && npm install --silent s3rver@3 >/dev/null)
 fi
-need aws || { echo "awscli is needed (pip/pyenv)"; exit 2; }
+[ "$mode" = cpu ] || need aws || { echo "awscli is needed (pip/pyenv)"; exit 2; }
 
 work=$(mktemp -d /tmp/trs-s3bench.XXXXXX)
 # The sink's files live in memory when /dev/shm can take them: deleting and
@@ -50,7 +63,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 # The archive, built the source side's way (trs pack: PAX, objects first, manifest last).
 mkdir -p "$work/in"
-python3 - "$work/in" "$objects" "$object_bytes" <<'PY'
+[ "$mode" = cpu ] || python3 - "$work/in" "$objects" "$object_bytes" <<'PY'
 import os, random, sys
 root, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 rnd = random.Random(7)
@@ -61,7 +74,7 @@ for i in range(n):
     with open(os.path.join(d, "obj-%06d.json" % i), "wb") as f:
         f.write(bytes(rnd.choice(alphabet) for _ in range(size)))
 PY
-"$trs" pack "$work/in" -o "$work/a.tar.zst" --target bench-1:dest-a >/dev/null 2>&1
+[ "$mode" = cpu ] || "$trs" pack "$work/in" -o "$work/a.tar.zst" --target bench-1:dest-a >/dev/null 2>&1
 rm -rf "$work/in"
 
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=benchbenchbench AWS_DEFAULT_REGION=bench-1 \
@@ -150,6 +163,50 @@ run_rclone() {
 		RCLONE_CONFIG_SINK_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID RCLONE_CONFIG_SINK_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
 		rclone copy "$out/objects" sink:dest-a --transfers 32 --no-check-dest --s3-no-check-bucket --s3-no-head
 }
+
+if [ "$mode" = cpu ]; then
+	# Objects of 1 to 8 MiB (below the 16 MiB multipart threshold: single PUTs), random bytes.
+	mkdir -p "$work/in"
+	python3 - "$work/in" "$cpu_mib" <<'PY'
+import os, random, sys
+root, total = sys.argv[1], int(sys.argv[2]) << 20
+rnd = random.Random(11)
+i = done = 0
+while done < total:
+    n = min(rnd.randint(1 << 20, 8 << 20), total - done)
+    with open(os.path.join(root, "obj-%04d.bin" % i), "wb") as f:
+        f.write(rnd.randbytes(n))
+    done += n
+    i += 1
+PY
+	n=$(ls "$work/in" | wc -l)
+	"$trs" pack "$work/in" -o "$work/a.tar.zst" --target bench-1:dest-a --level 1 >/dev/null 2>&1
+	rm -rf "$work/in"
+	port=$(free_port)
+	start_nginx "$port"
+	wait_port "$port"
+	url=http://127.0.0.1:$port
+	cpu_secs() { # user + system seconds of one restore
+		/usr/bin/time -o "$work/cpu" -f '%U %S' "$trs" process "$work/a.tar.zst" --endpoint-url "$url" --region bench-1 \
+			--no-progress --log-level error "$@" >/dev/null 2>"$work/last-err" || { tail -5 "$work/last-err" >&2; return 1; }
+		awk '{print $1 + $2}' "$work/cpu"
+	}
+	: >"$work/server.t"; : >"$work/local.t"
+	for i in $(seq "$runs"); do
+		reset_sink nginx "$port"; cpu_secs >>"$work/server.t"
+		reset_sink nginx "$port"; cpu_secs --verify-local >>"$work/local.t"
+	done
+	gib=$(echo "$cpu_mib/1024" | bc -l)
+	c_srv=$(median <"$work/server.t"); c_loc=$(median <"$work/local.t")
+	printf 'archive: %d objects of 1 to 8 MiB, %d MiB; %d runs; %s, %s cores (shared)\n' "$n" "$cpu_mib" "$runs" \
+		"$(lscpu | sed -n 's/^Model name: *//p' | head -1)" "$(nproc)"
+	printf 'trs process, MD5 left to the server  median %6.2f CPU s/GiB  (%s)\n' "$(echo "$c_srv/$gib" | bc -l)" \
+		"$(tr '\n' ' ' <"$work/server.t")"
+	printf 'trs process --verify-local           median %6.2f CPU s/GiB  (%s)\n' "$(echo "$c_loc/$gib" | bc -l)" \
+		"$(tr '\n' ' ' <"$work/local.t")"
+	printf 'ratio default / --verify-local       %.2f\n' "$(echo "$c_srv/$c_loc" | bc -l)"
+	exit 0
+fi
 
 printf 'archive: %d objects of %d bytes, %.1f MiB compressed; %d runs (awscli %d); %s, %s cores\n' "$objects" \
 	"$object_bytes" "$(echo "$(stat -c %s "$work/a.tar.zst")/1048576" | bc -l)" "$runs" "$aws_runs" \
