@@ -111,18 +111,7 @@ printf 'trs peak RSS                 %s KiB\n' "$rss"
 many=${MANY:-100000}
 [ "$many" -gt 0 ] || exit 0
 rm -rf "$work"/out-* "$work/in"
-mkdir -p "$work/many"
-python3 - "$work/many" "$many" <<'PY'
-import os, random, sys
-root, n = sys.argv[1], int(sys.argv[2])
-rnd = random.Random(n)
-for i in range(n):
-    d = os.path.join(root, "d%03d" % (i // 1000))
-    if i % 1000 == 0:
-        os.makedirs(d)
-    with open(os.path.join(d, "obj-%06d.txt" % i), "wb") as f:
-        f.write(rnd.randbytes(1024).hex().encode())
-PY
+python3 bench/many_objects.py "$work/many" "$many"
 "$trs" pack "$work/many" -o "$work/m.tar.zst" --target bench-1:bench >/dev/null 2>&1
 rm -rf "$work/many"
 sleep "${SETTLE:-0}"

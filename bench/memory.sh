@@ -44,17 +44,7 @@ printf 'to a local directory   peak RSS %6d KiB (%.0f MiB)\n' "$fs" "$(echo "$fs
 
 for n in ${COUNTS:-1000 10000 100000}; do
 	rm -rf "$work/many" "$work/many-out"
-	python3 - "$work/many" "$n" <<'PY'
-import os, random, sys
-root, n = sys.argv[1], int(sys.argv[2])
-rnd = random.Random(n)
-for i in range(n):
-    d = os.path.join(root, "d%03d" % (i // 1000))
-    if i % 1000 == 0:
-        os.makedirs(d)
-    with open(os.path.join(d, "obj-%06d.txt" % i), "wb") as f:
-        f.write(rnd.randbytes(1024).hex().encode())
-PY
+	python3 bench/many_objects.py "$work/many" "$n"
 	"$trs" pack "$work/many" -o "$work/many.tar.zst" --target bench-1:bench >/dev/null 2>&1
 	rm -rf "$work/many"
 	man=$(zstd -dc "$work/many.tar.zst" | tar -xO manifest.json | wc -c)
