@@ -286,12 +286,14 @@ static int fs_put(trs_storage *self, const trs_put_request *req, trs_body *body,
 	}
 	free(buf);
 	char md5_hex[33] = "";
-	if (rc == 0 && vouched) {
-		snprintf(md5_hex, sizeof(md5_hex), "%s", vouched); /* checked, or vouched for, by the library */
-	} else if (rc == 0) {
+	if (rc == 0) {
 		unsigned char digest[16];
-		EVP_DigestFinal_ex(md5, digest, NULL);
-		trs__hex(digest, 16, md5_hex);
+		if (vouched) {
+			snprintf(md5_hex, sizeof(md5_hex), "%s", vouched); /* checked, or vouched for, by the library */
+		} else {
+			EVP_DigestFinal_ex(md5, digest, NULL);
+			trs__hex(digest, 16, md5_hex);
+		}
 		if (req->content_md5_hex && *req->content_md5_hex && strcasecmp(req->content_md5_hex, md5_hex) != 0)
 			rc = trs__error_set(err, TRS_EINTEGRITY, "%s/%s: the bytes have MD5 %s, not %s as the request says; not written",
 					    req->bucket, req->key, md5_hex, req->content_md5_hex);
