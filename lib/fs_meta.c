@@ -21,7 +21,7 @@ static int replace_file(int dirfd, const char *base, const void *data, size_t le
 	int fd = trs__fs_open_temp(dirfd, tmp, sizeof(tmp), 0644);
 	if (fd < 0)
 		return -1;
-	if (trs__fs_write_all(fd, data, len) < 0 || close(fd) < 0) {
+	if (trs__write_all(fd, data, len) < 0 || close(fd) < 0) {
 		int saved = errno;
 		unlinkat(dirfd, tmp, 0);
 		errno = saved;

@@ -90,6 +90,9 @@ int trs__buf_puts(trs_buf *b, const char *s, trs_error *err);
 int trs__buf_printf(trs_buf *b, trs_error *err, const char *fmt, ...) TRS_PRINTF(3, 4);
 void trs__buf_free(trs_buf *b);
 
+/* write(2) until all of data is written (EINTR retried); -1 with errno (lib/common.c). */
+int trs__write_all(int fd, const void *data, size_t len);
+
 /* The s3 backend's constructor (lib/storage_s3.c); url is "s3" or "s3://...". */
 int trs__storage_s3_open(trs_storage **out, trs_ctx *ctx, const char *url, trs_error *err);
 

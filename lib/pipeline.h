@@ -117,6 +117,9 @@ void trs__run_wait_idle(trs_run *r);
 trs_job *trs__job_new_stage(trs__fs_stage *st, uint64_t index, unsigned char *data, uint64_t len,
 			    trs_stage_result *result, trs_error *err);
 
+/* Run a TRS_JOB_STAGE job (lib/pipeline_stage.c): write its bytes to the staged file, report to the reader. */
+void trs__stage_write(trs_job *j);
+
 /* A job for one object (puts deep-copied). */
 trs_job *trs__job_new(const trs_object *o, trs_error *err);
 /* Queue a job (the reading thread only). Waits while queue_max jobs wait for a worker, so that

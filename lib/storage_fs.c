@@ -68,22 +68,6 @@ int trs__fs_check_key(const char *bucket, const char *key, trs_error *err)
 	return 0;
 }
 
-int trs__fs_write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* A temporary name beside the target in dirfd: O_EXCL, never reused. */
 int trs__fs_open_temp(int dirfd, char *name, size_t size, mode_t mode)
 {
@@ -201,7 +185,7 @@ static int put_direct(fs_storage *fs, trs_fsdir *d, const char *base, const trs_
 		trs__fsdir_release(fs->dirs, d, saved == ENOENT);
 		return trs__error_errno(err, saved, "cannot create %s/%s in %s", req->bucket, req->key, fs->root);
 	}
-	if (trs__fs_write_all(fd, data, len) < 0) {
+	if (trs__write_all(fd, data, len) < 0) {
 		rc = trs__error_errno(err, errno, "cannot write %s/%s in %s", req->bucket, req->key, fs->root);
 		if (err && errno == ENOSPC)
 			snprintf(err->message + strlen(err->message), sizeof(err->message) - strlen(err->message),
@@ -274,7 +258,7 @@ static int fs_put(trs_storage *self, const trs_put_request *req, trs_body *body,
 		}
 		if (n == 0)
 			break;
-		if (trs__fs_write_all(fd, buf, (size_t)n) < 0) {
+		if (trs__write_all(fd, buf, (size_t)n) < 0) {
 			rc = trs__error_errno(err, errno, "cannot write %s/%s in %s", req->bucket, req->key, fs->root);
 			if (err && errno == ENOSPC)
 				snprintf(err->message + strlen(err->message), sizeof(err->message) - strlen(err->message),

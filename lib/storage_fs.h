@@ -24,8 +24,6 @@ typedef struct fs_storage {
 #define TRS__FS_META_DIR ".trs-meta"
 #define TRS__FS_META_XATTR "user.trs.meta"
 
-/* write(2) until done (EINTR retried); -1 with errno. */
-int trs__fs_write_all(int fd, const void *data, size_t len);
 /* A temporary name beside the target in dirfd: O_EXCL, never reused. */
 int trs__fs_open_temp(int dirfd, char *name, size_t size, mode_t mode);
 

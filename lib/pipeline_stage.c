@@ -1,0 +1,74 @@
+/*
+ * Staging writes: an object that comes before the manifest, written by a
+ * worker to its file in the staging directory of a local destination
+ * (lib/fs_stage.c), hashed on the way unless the restore checks sizes only.
+ * The reader keeps what it reports until the manifest names the object.
+ */
+#include "pipeline.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* The reader keeps one result per early object until the manifest comes: the error only on failure. */
+static void stage_done(trs_stage_result *res, int code, const trs_error *err)
+{
+	res->code = code;
+	if (code < 0 && (res->err = malloc(sizeof(*res->err))))
+		*res->err = *err;
+}
+
+/*
+ * Write an early object to its staged file: from memory (small), or from
+ * its chunk channel while the reader goes on decompressing (large). The
+ * channel is always read to its end, so the reader never waits on us.
+ */
+void trs__stage_write(trs_job *j)
+{
+	trs_stage_result *res = j->stage_result;
+	struct { int code; trs_error err; } st = {0, TRS_ERROR_INIT};
+	int hash = j->run->ctx->verify != TRS_VERIFY_SIZE; /* size only: publish takes the manifest's MD5 */
+	unsigned char digest[16];
+	int fd = trs__fs_stage_create(j->stage, j->stage_index, &st.err);
+	if (fd < 0)
+		st.code = fd;
+	if (!j->streamed) {
+		if (fd >= 0 && trs__write_all(fd, j->data, (size_t)j->len) < 0)
+			st.code = trs__error_errno(&st.err, errno, "cannot write a staged object");
+		if (fd >= 0 && close(fd) < 0 && !st.code)
+			st.code = trs__error_errno(&st.err, errno, "cannot write a staged object");
+		if (!st.code && hash) {
+			EVP_Digest(j->data, (size_t)j->len, digest, NULL, EVP_md5(), NULL);
+			trs__hex(digest, 16, res->md5);
+		}
+		stage_done(res, st.code, &st.err);
+		return;
+	}
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	if (!md || !EVP_DigestInit_ex(md, EVP_md5(), NULL))
+		st.code = trs__error_set(&st.err, TRS_ENOMEM, "out of memory");
+	unsigned char buf[65536];
+	trs_error err = TRS_ERROR_INIT;
+	int64_t n;
+	while ((n = trs__channel_read(j, buf, sizeof(buf), &err)) > 0) {
+		if (st.code)
+			continue; /* drain */
+		if (hash)
+			EVP_DigestUpdate(md, buf, (size_t)n);
+		if (trs__write_all(fd, buf, (size_t)n) < 0)
+			st.code = trs__error_errno(&st.err, errno, "cannot write a staged object");
+	}
+	if (n < 0 && !st.code) {
+		st.code = (int)n;
+		st.err = err;
+	}
+	if (fd >= 0 && close(fd) < 0 && !st.code)
+		st.code = trs__error_errno(&st.err, errno, "cannot write a staged object");
+	if (!st.code && hash) {
+		EVP_DigestFinal_ex(md, digest, NULL);
+		trs__hex(digest, 16, res->md5);
+	}
+	EVP_MD_CTX_free(md);
+	stage_done(res, st.code, &st.err);
+}
