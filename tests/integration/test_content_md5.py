@@ -6,7 +6,8 @@ does not hash those bodies itself. moto 5 ignores Content-MD5, so these
 tests put a proxy in front of it that checks it the way S3 does (the
 CheckingProxy below). A wrong MD5 is then refused by the "server": the
 object is reported failed with S3's answer, nothing is written, the other
-objects are, and the archive is left where it was. --verify-local (or
+objects are, and the archive is left where it was; under `trs serve` the
+archive stays in staging and the message in the queue. --verify-local (or
 TRS_VERIFY_LOCAL=1) turns the local check back on for servers that ignore
 Content-MD5: the object then fails before a byte is sent. Multipart uploads
 are always checked locally (their ETag is not the MD5).
@@ -164,3 +165,25 @@ def test_sse_kms_asks_for_a_bucket_key_unless_switched_off():
                 head = s3.head_object(Bucket="dest-k", Key=mkarchive.destination_key(o))
                 assert head["ServerSideEncryption"] == "aws:kms", head
                 assert head.get("BucketKeyEnabled", False) == want, (o["relative_key"], head.get("BucketKeyEnabled"))
+
+
+def test_serve_keeps_archive_and_message_when_the_server_refuses_a_wrong_md5():
+    from test_serve import Serve, put_archive, queue_counts, setup_moto, staging_keys
+    with util.MotoServer() as m, CheckingProxy(m.url) as proxy:
+        s3, sqs, url = setup_moto(m)
+        objects = objects_with_one_wrong_md5()
+        with util.tempdir() as d:
+            put_archive(s3, "in/bad-md5.tar.zst", objects, [{"region": REGION, "bucket": "dest-a"}], d)
+        env = m.env()
+        env["AWS_ENDPOINT_URL_S3"] = proxy.url  # S3 through the Content-MD5 check, SQS straight to moto
+        with Serve(["--queue", url, "--poll-interval", "1", "--visibility-timeout", "2"], env) as srv:
+            srv.wait_log("archive failed; archive and message kept for a retry", timeout=60)
+            rc, _ = srv.stop()
+            assert rc == 0, srv.log()[-2000:]
+            log = srv.log()
+        assert "BadDigest" in log, log[-2000:]
+        assert "/dest-a/" + mkarchive.destination_key(objects[3]) in proxy.put_paths(), proxy.put_paths()
+        assert staging_keys(s3) == ["in/bad-md5.tar.zst"], staging_keys(s3)
+        visible, invisible = queue_counts(sqs, url)
+        assert visible + invisible == 1, (visible, invisible, log[-1500:])
+        assert keys_of(s3, "dest-a") == sorted(mkarchive.destination_key(o) for o in objects[:3])
