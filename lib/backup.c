@@ -286,28 +286,6 @@ static int upload_archive(trs_storage *dest, const trs_archive_source *src, cons
 
 /* ---- planning and writing ---- */
 
-int trs__report_add_failure(trs_report *rep, const char *relative_key, const char *bucket, const char *key, int code,
-			    const char *message, trs_error *err)
-{
-	trs_failure *f = realloc(rep->failures, (rep->nfailures + 1) * sizeof(*f));
-	if (!f)
-		return trs__error_set(err, TRS_ENOMEM, "out of memory");
-	rep->failures = f;
-	f = &rep->failures[rep->nfailures];
-	memset(f, 0, sizeof(*f));
-	f->code = code;
-	if (!(f->relative_key = strdup(relative_key)) || !(f->bucket = strdup(bucket)) || !(f->key = strdup(key)) ||
-	    !(f->message = strdup(message))) {
-		free(f->relative_key);
-		free(f->bucket);
-		free(f->key);
-		free(f->message);
-		return trs__error_set(err, TRS_ENOMEM, "out of memory");
-	}
-	rep->nfailures++;
-	return 0;
-}
-
 int trs__backup_plan(trs_ctx *ctx, const trs_manifest *m, const trs_process_options *o, int64_t ms, trs_report *rep,
 		     trs_error *err)
 {

@@ -7,6 +7,7 @@
 #define TRS_BACKUP_H
 
 #include "internal.h"
+#include "report.h"
 
 /* The distinct backup buckets of `region`, in manifest order (at most `max`
  * stored in out; the full count is returned). */
@@ -23,10 +24,6 @@ int trs__catalog_key(const trs_manifest *m, const char *backup_key, int64_t ms, 
 /* Append one catalog row (a JSON object and '\n') for entry e. */
 int trs__catalog_row(trs_buf *out, const trs_manifest_object *e, const char *backup_key, int64_t ms,
 		     const char *const *buckets, size_t nbuckets, trs_error *err);
-
-/* Append a failure to a report whose pipeline has finished. */
-int trs__report_add_failure(trs_report *rep, const char *relative_key, const char *bucket, const char *key, int code,
-			    const char *message, trs_error *err);
 
 /*
  * Fill rep->backups for the backup buckets of ctx's region; TRS_EINVAL

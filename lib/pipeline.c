@@ -7,6 +7,7 @@
  * the archive or the object size.
  */
 #include "pipeline.h"
+#include "report.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -19,42 +20,6 @@
 
 /* ---- the report, under r->mu ---- */
 
-static trs_report_target *target_of(trs_report *rep, const char *bucket)
-{
-	for (size_t i = 0; i < rep->ntargets; i++)
-		if (!strcmp(rep->targets[i].bucket, bucket))
-			return &rep->targets[i];
-	return NULL;
-}
-
-static void add_failure(trs_run *r, const trs_manifest_object *e, const char *bucket, const char *key, int code,
-			const char *message)
-{
-	trs_report *rep = r->report;
-	if (rep->nfailures == r->failures_cap) {
-		size_t cap = r->failures_cap ? r->failures_cap * 2 : 16;
-		trs_failure *f = realloc(rep->failures, cap * sizeof(*f));
-		if (!f)
-			return; /* the counts still say it failed */
-		rep->failures = f;
-		r->failures_cap = cap;
-	}
-	trs_failure *f = &rep->failures[rep->nfailures];
-	f->relative_key = strdup(e ? e->relative_key : "");
-	f->bucket = strdup(bucket ? bucket : "");
-	f->key = strdup(key ? key : "");
-	f->message = strdup(message);
-	f->code = code;
-	if (!f->relative_key || !f->bucket || !f->key || !f->message) {
-		free(f->relative_key);
-		free(f->bucket);
-		free(f->key);
-		free(f->message);
-		return;
-	}
-	rep->nfailures++;
-}
-
 static void put_failed_locked(trs_run *r, const trs_manifest_object *e, const trs_object_put *p, int code,
 			      const char *message, int quiet)
 {
@@ -62,10 +27,11 @@ static void put_failed_locked(trs_run *r, const trs_manifest_object *e, const tr
 	snprintf(full, sizeof(full), "archive %s, object %s -> s3://%s/%s: %s", r->report->archive, e->relative_key,
 		 p->request.bucket, p->request.key, message);
 	r->report->puts_failed++;
-	trs_report_target *t = target_of(r->report, p->request.bucket);
+	trs_report_target *t = trs__report_target(r->report, p->request.bucket);
 	if (t)
 		t->puts_failed++;
-	add_failure(r, e, p->request.bucket, p->request.key, code, full);
+	/* Out of memory: the counts above still say it failed. */
+	trs__report_add_failure(r->report, e->relative_key, p->request.bucket, p->request.key, code, full, NULL);
 	trs__log(r->ctx, quiet ? TRS_LOG_DEBUG : TRS_LOG_ERROR, full, "archive", r->report->archive, "relative_key", e->relative_key, "bucket",
 		 p->request.bucket, "key", p->request.key, "error", trs_strerror(code), NULL);
 }
@@ -119,7 +85,7 @@ static void record(trs_run *r, const trs_job *j, const put_result *res)
 		if (res[i].done) {
 			r->report->puts_written++;
 			r->report->bytes_written += res[i].bytes;
-			trs_report_target *t = target_of(r->report, p->request.bucket);
+			trs_report_target *t = trs__report_target(r->report, p->request.bucket);
 			if (t) {
 				t->puts_written++;
 				t->bytes_written += res[i].bytes;

@@ -95,7 +95,6 @@ struct trs_run {
 	unsigned int busy;         /* jobs queued or running */
 	int stopping;
 	uint64_t objects_done;
-	size_t failures_cap;
 	int abort_code;            /* credentials failed: every later object would fail alike */
 	trs_error abort_err;
 };

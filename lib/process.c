@@ -13,6 +13,7 @@
 #include "arena.h"
 #include "backup.h"
 #include "pipeline.h"
+#include "report.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -599,14 +600,10 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 		return trs__error_set(err, TRS_EINVAL,
 				      "no region is set: pass --region or set AWS_REGION (only targets in this "
 				      "service's region are restored)");
-	trs_report *rep = trs__calloc(1, sizeof(*rep), err);
+	const char *name = source->name ? source->name : source->path ? source->path : "<archive>";
+	trs_report *rep = trs__report_new(name, err);
 	if (!rep)
 		return TRS_ENOMEM;
-	const char *name = source->name ? source->name : source->path ? source->path : "<archive>";
-	if (!(rep->archive = trs__strdup(name, err))) {
-		free(rep);
-		return TRS_ENOMEM;
-	}
 	*report_out = rep;
 	walk w;
 	memset(&w, 0, sizeof(w));
@@ -709,29 +706,4 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 	rep->seconds_total = trs__now() - t0;
 	trs_manifest_free(w.manifest);
 	return rc;
-}
-
-TRS_EXTERN(void) trs_report_free(trs_report *rep)
-{
-	if (!rep)
-		return;
-	for (size_t i = 0; i < rep->nfailures; i++) {
-		free(rep->failures[i].relative_key);
-		free(rep->failures[i].bucket);
-		free(rep->failures[i].key);
-		free(rep->failures[i].message);
-	}
-	free(rep->failures);
-	for (size_t i = 0; i < rep->ntargets; i++)
-		free(rep->targets[i].bucket);
-	free(rep->targets);
-	for (size_t i = 0; i < rep->nbackups; i++) {
-		free(rep->backups[i].bucket);
-		free(rep->backups[i].key);
-	}
-	free(rep->backups);
-	free(rep->catalog_bucket);
-	free(rep->catalog_key);
-	free(rep->archive);
-	free(rep);
 }

@@ -1,0 +1,304 @@
+/*
+ * trs_process end to end on in-memory archives, through a storage that
+ * fails chosen writes (fault_storage.h): what fails is reported, exactly,
+ * and everything else is written.
+ */
+#include "harness.h"
+#include "fault_storage.h"
+#include "report.h"
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define REGION "eu-west-1"
+
+/* An archive of n objects "o<i>" (sizes from `size_of`), manifest last,
+ * to bucket "dest"; extra_json is appended to the objects list. */
+typedef struct {
+	unsigned char *z;
+	size_t zlen;
+	char **bodies;
+	size_t n;
+} fixture;
+
+static size_t small_size(size_t i)
+{
+	return 10 + i % 7;
+}
+
+static int make_archive(fixture *f, size_t n, size_t (*size_of)(size_t), const char *extra_json)
+{
+	memset(f, 0, sizeof(*f));
+	f->n = n;
+	f->bodies = calloc(n + 1, sizeof(*f->bodies));
+	tu_member *m = calloc(n + 1, sizeof(*m));
+	size_t cap = 256 + n * 160 + (extra_json ? strlen(extra_json) : 0);
+	char *json = malloc(cap);
+	size_t len = (size_t)snprintf(json, cap, "{\"targets\":[{\"region\":\"" REGION "\",\"bucket\":\"dest\"}],\"objects\":[");
+	for (size_t i = 0; i < n; i++) {
+		size_t sz = size_of(i);
+		f->bodies[i] = malloc(sz + 1);
+		for (size_t k = 0; k < sz; k++)
+			f->bodies[i][k] = (char)('a' + (i + k) % 26);
+		f->bodies[i][sz] = 0;
+		char *path = malloc(32);
+		snprintf(path, 32, "objects/o%zu", i);
+		m[i].path = path;
+		m[i].data = f->bodies[i];
+		m[i].len = sz;
+		len += (size_t)snprintf(json + len, cap - len,
+					"%s{\"source_bucket\":\"src\",\"source_prefix\":\"p\",\"object_name\":\"o%zu\","
+					"\"size\":%zu}",
+					i ? "," : "", i, sz);
+	}
+	len += (size_t)snprintf(json + len, cap - len, "%s%s]}", extra_json && n ? "," : "", extra_json ? extra_json : "");
+	m[n].path = "manifest.json";
+	m[n].data = json;
+	m[n].len = len;
+	f->zlen = tu_archive(m, n + 1, 1, 1, &f->z);
+	for (size_t i = 0; i < n; i++)
+		free((char *)m[i].path);
+	free(m);
+	free(json);
+	return f->zlen ? 0 : -1;
+}
+
+static void free_fixture(fixture *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		free(f->bodies[i]);
+	free(f->bodies);
+	free(f->z);
+}
+
+static trs_ctx *new_ctx(uint64_t max_memory)
+{
+	trs_ctx_options o = TRS_CTX_OPTIONS_INIT;
+	o.region = REGION;
+	o.workers = 4;
+	o.max_inflight = 4;
+	o.max_memory = max_memory;
+	trs_ctx *ctx = NULL;
+	trs_error err = TRS_ERROR_INIT;
+	if (trs_ctx_new(&ctx, &o, &err) < 0)
+		printf("  ctx: %s\n", err.message);
+	return ctx;
+}
+
+static int run(trs_ctx *ctx, tu_fault *f, const fixture *fx, const trs_process_options *opt, trs_report **rep)
+{
+	trs_archive_source src = TRS_ARCHIVE_SOURCE_INIT;
+	src.name = "test.tar.zst";
+	src.data = fx->z;
+	src.size = fx->zlen;
+	trs_error err = TRS_ERROR_INIT;
+	return trs_process(ctx, &f->parent, &src, opt, rep, &err);
+}
+
+/* The report lists a failure for bucket/key. */
+static int reported(const trs_report *rep, const char *bucket, const char *key)
+{
+	for (size_t i = 0; i < rep->nfailures; i++)
+		if (!strcmp(rep->failures[i].bucket, bucket) && !strcmp(rep->failures[i].key, key))
+			return 1;
+	return 0;
+}
+
+TEST(process_without_faults_writes_every_object)
+{
+	fixture fx;
+	CHECK(make_archive(&fx, 40, small_size, NULL) == 0);
+	trs_ctx *ctx = new_ctx(0);
+	tu_fault *f = tu_fault_new(tu_mem_storage_new());
+	trs_report *rep = NULL;
+	int rc = run(ctx, f, &fx, NULL, &rep);
+	int ok = rc == 0 && rep->objects_written == 40 && rep->puts_written == 40 && rep->nfailures == 0;
+	for (size_t i = 0; ok && i < 40; i++) {
+		char key[32];
+		snprintf(key, sizeof(key), "p/o%zu", i);
+		const tu_mem_object *o = tu_mem_find(f->inner, "dest", key);
+		ok = o && o->len == small_size(i) && !memcmp(o->data, fx.bodies[i], o->len);
+	}
+	trs_report_free(rep);
+	trs_storage_free(&f->parent);
+	trs_ctx_free(ctx);
+	free_fixture(&fx);
+	CHECK(rc == 0);
+	CHECK(ok);
+}
+
+/* The k-th write fails: exactly that object is reported, the others are written. */
+static void fail_kth(size_t n, size_t (*size_of)(size_t), uint64_t max_memory, int drain, int *ok)
+{
+	*ok = 0;
+	fixture fx;
+	if (make_archive(&fx, n, size_of, NULL) < 0)
+		return;
+	trs_ctx *ctx = new_ctx(max_memory);
+	int good = 1;
+	for (uint64_t k = 1; k <= n && good; k += n / 4 ? n / 4 : 1) {
+		tu_fault *f = tu_fault_new(tu_mem_storage_new());
+		f->fail_nth = k;
+		f->drain = drain;
+		trs_report *rep = NULL;
+		int rc = run(ctx, f, &fx, NULL, &rep);
+		char bucket_key[64];
+		snprintf(bucket_key, sizeof(bucket_key), "%s", f->failed ? f->failed_keys[0] : "");
+		const char *key = strchr(bucket_key, '/') ? strchr(bucket_key, '/') + 1 : "";
+		good = rc == TRS_EPARTIAL && f->failed == 1 && rep->nfailures == 1 && rep->puts_failed == 1 &&
+		       rep->objects_failed == 1 && rep->objects_written == n - 1 && rep->puts_written == n - 1 &&
+		       reported(rep, "dest", key) && rep->failures[0].code == TRS_EIO &&
+		       strstr(rep->failures[0].message, "injected failure") &&
+		       ((tu_mem_storage *)f->inner)->nobjects == n - 1 && !tu_mem_find(f->inner, "dest", key);
+		if (!good)
+			printf("  k=%llu: rc %d, failed %llu, nfailures %zu, written %llu\n", (unsigned long long)k, rc,
+			       (unsigned long long)f->failed, rep ? rep->nfailures : 0,
+			       rep ? (unsigned long long)rep->objects_written : 0);
+		trs_report_free(rep);
+		trs_storage_free(&f->parent);
+	}
+	trs_ctx_free(ctx);
+	free_fixture(&fx);
+	*ok = good;
+}
+
+TEST(process_failing_the_kth_put_reports_exactly_that_object)
+{
+	int ok;
+	fail_kth(30, small_size, 0, 0, &ok);
+	CHECK(ok);
+}
+
+static size_t large_size(size_t i)
+{
+	return 200000 + i * 1000; /* over the 128 KiB chunk of a 1 MiB budget: streamed */
+}
+
+TEST(process_failing_the_kth_streamed_put_reports_exactly_that_object)
+{
+	int ok;
+	fail_kth(8, large_size, 1 << 20, 0, &ok);
+	CHECK(ok);
+	fail_kth(8, large_size, 1 << 20, 1, &ok);
+	CHECK(ok);
+}
+
+TEST(process_failing_puts_by_key_fails_only_that_key)
+{
+	fixture fx;
+	CHECK(make_archive(&fx, 20, small_size, NULL) == 0);
+	trs_ctx *ctx = new_ctx(0);
+	tu_fault *f = tu_fault_new(tu_mem_storage_new());
+	f->fail_key = "p/o7";
+	f->code = TRS_EAUTH;
+	f->aws_code = "AccessDenied"; /* a bucket's refusal, not the credentials': the others go on */
+	trs_report *rep = NULL;
+	int rc = run(ctx, f, &fx, NULL, &rep);
+	int ok = rc == TRS_EPARTIAL && rep->nfailures == 1 && reported(rep, "dest", "p/o7") &&
+		 rep->failures[0].code == TRS_EAUTH && rep->objects_written == 19 && !tu_mem_find(f->inner, "dest", "p/o7");
+	trs_report_free(rep);
+	trs_storage_free(&f->parent);
+	trs_ctx_free(ctx);
+	free_fixture(&fx);
+	CHECK(ok);
+}
+
+/*
+ * The failure list was appended from two places that kept separate
+ * capacity counts: a name of `only` that matches nothing (one entry, grown
+ * by one) and then a failing put (the pipeline's count still said 0 of 0)
+ * wrote past the buffer. Both paths, thousands of times.
+ */
+TEST(process_reports_thousands_of_failures_from_both_paths)
+{
+	enum { N = 1500, UNMATCHED = 1500 };
+	fixture fx;
+	CHECK(make_archive(&fx, N, small_size, NULL) == 0);
+	const char **only = calloc(N + UNMATCHED, sizeof(*only));
+	char (*names)[32] = calloc(N + UNMATCHED, sizeof(*names));
+	for (size_t i = 0; i < N + UNMATCHED; i++) {
+		/* unmatched names first, so the pipeline appends to a list they grew */
+		if (i < UNMATCHED)
+			snprintf(names[i], sizeof(names[i]), "nothing-%zu", i);
+		else
+			snprintf(names[i], sizeof(names[i]), "o%zu", i - UNMATCHED);
+		only[i] = names[i];
+	}
+	trs_ctx *ctx = new_ctx(0);
+	tu_fault *f = tu_fault_new(tu_mem_storage_new());
+	f->fail_from = 1;
+	trs_process_options opt = TRS_PROCESS_OPTIONS_INIT;
+	opt.only = only;
+	opt.nonly = N + UNMATCHED;
+	trs_report *rep = NULL;
+	int rc = run(ctx, f, &fx, &opt, &rep);
+	size_t unmatched = 0, failed_puts = 0;
+	for (size_t i = 0; rep && i < rep->nfailures; i++) {
+		if (!*rep->failures[i].bucket && !strncmp(rep->failures[i].relative_key, "nothing-", 8))
+			unmatched++;
+		else if (!strcmp(rep->failures[i].bucket, "dest"))
+			failed_puts++;
+	}
+	int ok = rc == TRS_EPARTIAL && rep->nfailures == N + UNMATCHED && unmatched == UNMATCHED && failed_puts == N &&
+		 rep->puts_failed == N && rep->objects_failed == N && rep->objects_written == 0;
+	trs_report_free(rep);
+	trs_storage_free(&f->parent);
+	trs_ctx_free(ctx);
+	free_fixture(&fx);
+	free(only);
+	free(names);
+	CHECK(ok);
+}
+
+/* The restore-backup case exactly: one name that matches nothing, one failing put. */
+TEST(process_unmatched_name_and_one_failing_put_are_both_reported)
+{
+	fixture fx;
+	CHECK(make_archive(&fx, 2, small_size, NULL) == 0);
+	const char *only[] = {"nomatch", "o1"};
+	trs_ctx *ctx = new_ctx(0);
+	tu_fault *f = tu_fault_new(tu_mem_storage_new());
+	f->fail_nth = 1;
+	trs_process_options opt = TRS_PROCESS_OPTIONS_INIT;
+	opt.only = only;
+	opt.nonly = 2;
+	opt.to_bucket = "restored";
+	trs_report *rep = NULL;
+	int rc = run(ctx, f, &fx, &opt, &rep);
+	int ok = rc == TRS_EPARTIAL && rep->nfailures == 2 && !strcmp(rep->failures[0].relative_key, "nomatch") &&
+		 rep->failures[0].code == TRS_ENOTFOUND && reported(rep, "restored", "p/o1") && rep->objects_unselected == 1;
+	trs_report_free(rep);
+	trs_storage_free(&f->parent);
+	trs_ctx_free(ctx);
+	free_fixture(&fx);
+	CHECK(ok);
+}
+
+TEST(report_failure_list_grows_by_one_append_path)
+{
+	trs_report *rep = trs__report_new("a.tar.zst", NULL);
+	CHECK(rep);
+	int ok = 1;
+	for (int i = 0; i < 5000 && ok; i++) {
+		char key[32];
+		snprintf(key, sizeof(key), "k%d", i);
+		ok = trs__report_add_failure(rep, key, i % 2 ? "b" : "", key, TRS_EIO, "m", NULL) == 0;
+	}
+	ok = ok && rep->nfailures == 5000 && !strcmp(rep->failures[4999].key, "k4999") &&
+	     !strcmp(rep->failures[0].relative_key, "k0") && !strcmp(rep->failures[1].bucket, "b");
+	trs_report_free(rep);
+	CHECK(ok);
+}
+
+int main(void)
+{
+	RUN(process_without_faults_writes_every_object);
+	RUN(process_failing_the_kth_put_reports_exactly_that_object);
+	RUN(process_failing_the_kth_streamed_put_reports_exactly_that_object);
+	RUN(process_failing_puts_by_key_fails_only_that_key);
+	RUN(process_reports_thousands_of_failures_from_both_paths);
+	RUN(process_unmatched_name_and_one_failing_put_are_both_reported);
+	RUN(report_failure_list_grows_by_one_append_path);
+	return harness_done();
+}
