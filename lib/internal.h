@@ -136,8 +136,11 @@ int trs__plain_md5(const char *etag, char out[33]);
 /* An object's bytes against its entry: size, then MD5 (md5_hex NULL: size only). TRS_EINTEGRITY otherwise. */
 int trs__check_integrity(const trs_manifest_object *e, uint64_t size, const char *md5_hex, trs_error *err);
 /* Join a member read outside the iterator (its bytes held by the caller). */
-int trs__object_iter_join(trs_object_iter *it, const char *path, uint64_t size, const trs_object **out,
-			  trs_error *err);
+int trs__object_iter_join(trs_object_iter *it, const char *path, uint64_t index, uint64_t size,
+			  const trs_object **out, trs_error *err);
+/* The object just returned is a later copy of a tar member already joined
+ * (it is to be written after, and over, the earlier one). */
+int trs__object_iter_repeat(const trs_object_iter *it);
 void trs__object_iter_defer_missing(trs_object_iter *it, int defer);
 /* The archive was rewound: walk it again, skipping members already joined, and
  * warning only about members before index `loud_before` (not looked at before). */

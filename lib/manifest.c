@@ -6,8 +6,7 @@
  * at the first '[' too many, stream the JSON as it is decompressed, and keep
  * only the fields we use, in one arena.
  */
-#include "internal.h"
-#include "arena.h"
+#include "manifest_impl.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -20,18 +19,6 @@
 #define DEFAULT_MAX_DEPTH 64
 #define MAX_KEY 64
 
-struct trs_manifest {
-	trs_arena arena;
-	trs_manifest_target *targets;
-	size_t ntargets;
-	trs_manifest_object *objects;
-	size_t nobjects;
-	char **warnings;
-	size_t nwarnings;
-	/* relative_key -> object index + 1 (0 = empty slot); open addressing. */
-	uint32_t *index;
-	size_t index_mask;
-};
 
 typedef enum {
 	ST_TOP,          /* before the document */
@@ -79,6 +66,8 @@ struct trs_manifest_parser {
 	size_t entries_seen;
 	int cur_has_name;
 	int cur_has_relkey;
+	unsigned int fields_seen; /* 1 << field_id of the current target or object, and of the root */
+	unsigned int root_seen;
 	int failed;
 	trs_error error;          /* the first error, set inside callbacks */
 	int finished;
@@ -137,22 +126,13 @@ static int wrong_type(trs_manifest_parser *p, const char *expected, int got)
 static int warn(trs_manifest_parser *p, const char *fmt, ...) TRS_PRINTF(2, 3);
 static int warn(trs_manifest_parser *p, const char *fmt, ...)
 {
-	trs_manifest *m = p->m;
-	if (m->nwarnings >= 1000)
-		return 1; /* enough to diagnose; do not let warnings grow without bound */
 	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	char **w = realloc(m->warnings, (m->nwarnings + 1) * sizeof(*w));
-	if (!w)
+	if (trs__manifest_warn(p->m, "%s", msg) < 0)
 		return fail(p, TRS_ENOMEM, "out of memory");
-	m->warnings = w;
-	w[m->nwarnings] = trs__arena_strdup(&m->arena, msg, strlen(msg));
-	if (!w[m->nwarnings])
-		return fail(p, TRS_ENOMEM, "out of memory");
-	m->nwarnings++;
 	return 1;
 }
 
@@ -344,6 +324,48 @@ static field_id object_field(const char *k)
 	return F_NONE;
 }
 
+/*
+ * A key repeated in one JSON object: Python's json, which the source side
+ * uses, keeps the last value, so the first one is forgotten here (a list
+ * starts again empty, a field takes its default) and a warning says so.
+ */
+static int repeated_field(trs_manifest_parser *p, unsigned int *seen)
+{
+	if (p->field == F_NONE)
+		return 1;
+	unsigned int bit = 1u << p->field;
+	if (!(*seen & bit)) {
+		*seen |= bit;
+		return 1;
+	}
+	char field[160];
+	where(p, field, sizeof(field));
+	if (!warn(p, "manifest.json: %s appears twice in one object; the last one is used", field))
+		return 0;
+	trs_manifest_target *t = p->state == ST_TARGET ? &p->m->targets[p->m->ntargets - 1] : NULL;
+	trs_manifest_object *o = &p->cur;
+	switch (p->field) {
+	case F_TARGETS: p->m->ntargets = 0; break;
+	case F_OBJECTS: p->m->nobjects = 0; p->entries_seen = 0; break;
+	case F_T_REGION: t->region = EMPTY; break;
+	case F_T_BUCKET: t->bucket = EMPTY; break;
+	case F_T_CLASS: t->storage_class = EMPTY; break;
+	case F_T_KMS: t->kms_key_arn = EMPTY; break;
+	case F_T_BACKUP: t->backup = 0; break;
+	case F_O_SRC_BUCKET: o->source_bucket = EMPTY; break;
+	case F_O_SRC_PREFIX: o->source_prefix = EMPTY; break;
+	case F_O_NAME: o->object_name = EMPTY; p->cur_has_name = 0; break;
+	case F_O_REL_KEY: o->relative_key = EMPTY; p->cur_has_relkey = 0; break;
+	case F_O_CTIME: o->creation_time = EMPTY; break;
+	case F_O_ETAG: o->etag = EMPTY; break;
+	case F_O_SIZE: o->size = 0; o->has_size = 0; break;
+	case F_O_CLASS: o->storage_class = EMPTY; break;
+	case F_O_TAGS: p->tags.n = 0; break;
+	default: break;
+	}
+	return 1;
+}
+
 static int cb_map_key(void *ctx, const unsigned char *s, size_t len)
 {
 	trs_manifest_parser *p = ctx;
@@ -359,13 +381,13 @@ static int cb_map_key(void *ctx, const unsigned char *s, size_t len)
 			   : !strcmp(p->key, "targets") ? F_TARGETS
 			   : !strcmp(p->key, "objects") ? F_OBJECTS
 							: F_NONE;
-		return 1;
+		return repeated_field(p, &p->root_seen);
 	case ST_TARGET:
 		p->field = known_len ? target_field(p->key) : F_NONE;
-		return 1;
+		return repeated_field(p, &p->fields_seen);
 	case ST_OBJECT:
 		p->field = known_len ? object_field(p->key) : F_NONE;
-		return 1;
+		return repeated_field(p, &p->fields_seen);
 	case ST_TAG:
 		p->cur_tag_key = trs__arena_strdup(&p->m->arena, (const char *)s, len);
 		if (!p->cur_tag_key)
@@ -434,6 +456,7 @@ static int open_container(trs_manifest_parser *p, int kind)
 		t->backup = 0;
 		p->state = ST_TARGET;
 		p->field = F_NONE;
+		p->fields_seen = 0;
 		return 1;
 	}
 	case ST_OBJECTS:
@@ -441,6 +464,7 @@ static int open_container(trs_manifest_parser *p, int kind)
 			return fail(p, TRS_EMANIFEST, "manifest.json: objects[%zu] must be an object, got a list",
 				    p->entries_seen);
 		reset_object(p);
+		p->fields_seen = 0;
 		p->entry_index = p->entries_seen++;
 		p->state = ST_OBJECT;
 		p->field = F_NONE;
@@ -540,56 +564,6 @@ static const yajl_callbacks callbacks = {
 	cb_start_map, cb_map_key, cb_end, cb_start_array, cb_end,
 };
 
-/* ---- the index ---- */
-
-static uint64_t hash_key(const char *s, size_t len)
-{
-	uint64_t h = 1469598103934665603ull; /* FNV-1a */
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 1099511628211ull;
-	}
-	return h ^ (h >> 29);
-}
-
-static int build_index(trs_manifest_parser *p)
-{
-	trs_manifest *m = p->m;
-	size_t size = 16;
-	while (size < m->nobjects * 2)
-		size *= 2;
-	m->index = calloc(size, sizeof(*m->index));
-	if (!m->index)
-		return trs__error_set(&p->error, TRS_ENOMEM, "out of memory indexing %zu manifest entries",
-				      m->nobjects);
-	m->index_mask = size - 1;
-	size_t kept = 0;
-	for (size_t i = 0; i < m->nobjects; i++) {
-		const char *key = m->objects[i].relative_key;
-		size_t len = strlen(key);
-		size_t slot = hash_key(key, len) & m->index_mask;
-		int dup = 0;
-		while (m->index[slot]) {
-			if (strcmp(m->objects[m->index[slot] - 1].relative_key, key) == 0) {
-				dup = 1;
-				break;
-			}
-			slot = (slot + 1) & m->index_mask;
-		}
-		if (dup) {
-			/* The tar can hold one member of a name: a second entry can never be
-			 * restored on its own. Keep the first, as a lookup would. */
-			warn(p, "objects[%zu] repeats relative_key '%s'; the first entry is used", i, key);
-			continue;
-		}
-		m->objects[kept] = m->objects[i];
-		m->index[slot] = (uint32_t)(kept + 1);
-		kept++;
-	}
-	m->nobjects = kept;
-	return p->failed ? p->error.code : 0;
-}
-
 /* ---- public API ---- */
 
 TRS_EXTERN(int) trs_manifest_parser_new(trs_manifest_parser **out, const trs_manifest_limits *limits, trs_error *err)
@@ -672,11 +646,9 @@ TRS_EXTERN(int) trs_manifest_parser_finish(trs_manifest_parser *p, trs_manifest 
 		return trs__error_set(err, TRS_EMANIFEST, "manifest.json is empty or incomplete");
 	if (p->m->ntargets == 0)
 		warn(p, "manifest.json has no targets: nothing will be restored from this archive");
-	if (build_index(p) < 0) {
-		if (err)
-			*err = p->error;
-		return p->error.code;
-	}
+	int rc = trs__manifest_build_index(p->m, err);
+	if (rc < 0)
+		return rc;
 	p->finished = 1;
 	*out = p->m;
 	p->m = NULL;
@@ -736,32 +708,6 @@ TRS_EXTERN(size_t) trs_manifest_warning_count(const trs_manifest *m)
 TRS_EXTERN(const char *) trs_manifest_warning_at(const trs_manifest *m, size_t i)
 {
 	return m && i < m->nwarnings ? m->warnings[i] : NULL;
-}
-
-TRS_EXTERN(const trs_manifest_object *) trs_manifest_find(const trs_manifest *m, const char *key, size_t len)
-{
-	if (!m || !m->index)
-		return NULL;
-	size_t slot = hash_key(key, len) & m->index_mask;
-	while (m->index[slot]) {
-		const trs_manifest_object *o = &m->objects[m->index[slot] - 1];
-		if (strncmp(o->relative_key, key, len) == 0 && o->relative_key[len] == '\0')
-			return o;
-		slot = (slot + 1) & m->index_mask;
-	}
-	return NULL;
-}
-
-TRS_EXTERN(size_t) trs_manifest_object_index(const trs_manifest *m, const trs_manifest_object *obj)
-{
-	return (size_t)(obj - m->objects);
-}
-
-TRS_EXTERN(size_t) trs_manifest_dest_key(const trs_manifest_object *o, char *buf, size_t size)
-{
-	int n = *o->source_prefix ? snprintf(buf, size, "%s/%s", o->source_prefix, o->object_name)
-				  : snprintf(buf, size, "%s", o->object_name);
-	return n < 0 ? 0 : (size_t)n;
 }
 
 TRS_EXTERN(void) trs_manifest_free(trs_manifest *m)

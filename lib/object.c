@@ -21,7 +21,8 @@ struct trs_object_iter {
 	const trs_ctx *ctx;
 	trs_archive *archive;
 	const trs_manifest *manifest;
-	unsigned char *seen;       /* per manifest entry: a member was found */
+	uint64_t *joined_at;       /* per manifest entry: 1 + the tar index of the member joined, 0: none yet */
+	int repeat;                /* the object returned is a later copy of a member already joined */
 	size_t missing_cursor;
 	int tar_done;
 	int defer_missing;         /* at the tar's end, return 0 instead of the missing entries */
@@ -204,6 +205,8 @@ static int build_puts(trs_object_iter *it, const trs_manifest_object *e, trs_err
 
 	for (size_t i = 0; i < ntargets; i++) {
 		const trs_manifest_target *t = trs_manifest_target_at(m, i);
+		if (e->flags & TRS_MANIFEST_OBJECT_SUPERSEDED && !t->backup && !strcmp(t->region, region))
+			continue; /* a later entry writes this key (the manifest warned) */
 		if (strcmp(t->region, region) != 0) {
 			o->other_region_targets++;
 			continue;
@@ -238,6 +241,11 @@ static int build_puts(trs_object_iter *it, const trs_manifest_object *e, trs_err
 		if (!*t->bucket) {
 			p->error = TRS_EINVAL;
 			p->error_message = "the manifest target has no bucket";
+		} else if (e->flags & TRS_MANIFEST_OBJECT_REPEATS_KEY) {
+			p->error = TRS_EMANIFEST;
+			p->error_message = "another manifest entry has the same relative_key; the archive's one member for "
+					   "it was restored for that entry, not this one (ask the source side to send this "
+					   "object on its own)";
 		} else if (e->flags & TRS_MANIFEST_OBJECT_KEY_HAS_NUL) {
 			p->error = TRS_EUNSAFE;
 			p->error_message = "the object's key contains a NUL byte";
@@ -265,9 +273,9 @@ TRS_EXTERN(int) trs_object_iter_new(trs_object_iter **out, trs_archive *a, const
 	it->ctx = TRS_CTX(ctx);
 	it->archive = a;
 	it->manifest = m;
-	it->seen = trs__calloc(trs_manifest_object_count(m) + 1, 1, err);
+	it->joined_at = trs__calloc(trs_manifest_object_count(m) + 1, sizeof(*it->joined_at), err);
 	it->md5 = EVP_MD_CTX_new();
-	if (!it->seen || !it->md5) {
+	if (!it->joined_at || !it->md5) {
 		trs_object_iter_free(it);
 		return trs__error_set(err, TRS_ENOMEM, "out of memory");
 	}
@@ -326,12 +334,18 @@ static int join_member(trs_object_iter *it, const char *path, trs_member_type ty
 		return 0;
 	}
 	size_t idx = trs_manifest_object_index(it->manifest, e);
-	if (it->seen[idx]) {
-		if (!it->pass2)
-			skip_member(it, path, "member appears twice in the archive; the first copy was used");
-		return 0;
+	/* A name twice in the tar: Python's tarfile, on the source side, reads the
+	 * last copy, so each later copy is written over the one before. */
+	it->repeat = 0;
+	if (it->joined_at[idx]) {
+		if (index < it->joined_at[idx])
+			return 0; /* this copy or a later one was joined before (a second walk) */
+		it->repeat = 1;
+		if (loud)
+			trs__log(it->ctx, TRS_LOG_WARN, "member appears twice in the archive; the last copy wins", "archive",
+				 trs_archive_name(it->archive), "member", path, NULL);
 	}
-	it->seen[idx] = 1;
+	it->joined_at[idx] = index + 1;
 	if (build_puts(it, e, err) < 0)
 		return TRS_ENOMEM;
 	it->obj.status = TRS_OBJECT_READY;
@@ -340,13 +354,18 @@ static int join_member(trs_object_iter *it, const char *path, trs_member_type ty
 	return 1;
 }
 
-int trs__object_iter_join(trs_object_iter *it, const char *path, uint64_t size, const trs_object **out,
-			  trs_error *err)
+int trs__object_iter_join(trs_object_iter *it, const char *path, uint64_t index, uint64_t size,
+			  const trs_object **out, trs_error *err)
 {
 	*out = NULL;
 	it->body_state = BODY_FAILED; /* the caller holds the bytes */
 	it->member.size = size;
-	return join_member(it, path, TRS_MEMBER_FILE, 0, out, err);
+	return join_member(it, path, TRS_MEMBER_FILE, index, out, err);
+}
+
+int trs__object_iter_repeat(const trs_object_iter *it)
+{
+	return it->repeat;
 }
 
 void trs__object_iter_defer_missing(trs_object_iter *it, int defer)
@@ -392,8 +411,9 @@ TRS_EXTERN(int) trs_object_iter_next(trs_object_iter *it, const trs_object **out
 	size_t n = trs_manifest_object_count(it->manifest);
 	while (it->missing_cursor < n) {
 		size_t i = it->missing_cursor++;
-		if (it->seen[i])
+		if (it->joined_at[i])
 			continue;
+		it->repeat = 0;
 		if (build_puts(it, trs_manifest_object_at(it->manifest, i), err) < 0)
 			return TRS_ENOMEM;
 		it->obj.status = TRS_OBJECT_MISSING;
@@ -513,7 +533,7 @@ TRS_EXTERN(void) trs_object_iter_free(trs_object_iter *it)
 {
 	if (!it)
 		return;
-	free(it->seen);
+	free(it->joined_at);
 	free(it->puts);
 	free(it->dest_key);
 	trs__buf_free(&it->overflow);

@@ -80,6 +80,9 @@ static void record(trs_run *r, const trs_job *j, const put_result *res)
 {
 	pthread_mutex_lock(&r->mu);
 	int failed = 0;
+	for (size_t i = 0; j->rewrite && i < j->nputs; i++)
+		trs__report_forget_failure(r->report, j->entry->relative_key, j->puts[i].request.bucket,
+					   j->puts[i].request.key);
 	for (size_t i = 0; i < j->nputs; i++) {
 		const trs_object_put *p = &j->puts[i];
 		if (res[i].done) {
@@ -99,11 +102,10 @@ static void record(trs_run *r, const trs_job *j, const put_result *res)
 			failed = 1;
 		}
 	}
-	if (failed)
-		r->report->objects_failed++;
-	else
-		r->report->objects_written++;
-	r->objects_done++;
+	unsigned char *outcome = r->outcomes ? &r->outcomes[trs_manifest_object_index(r->manifest, j->entry)] : NULL;
+	trs__report_count_object(r->report, outcome, failed, j->rewrite);
+	if (!j->rewrite)
+		r->objects_done++;
 	pthread_mutex_unlock(&r->mu);
 	if (!failed)
 		trs__log(r->ctx, TRS_LOG_DEBUG, "object written", "archive", r->report->archive, "relative_key",
@@ -395,13 +397,13 @@ static void execute(trs_run *r, trs_job *j)
 	size_t usable = 0;
 	for (size_t i = 0; i < j->nputs; i++) {
 		const trs_object_put *p = &j->puts[i];
-		if (j->missing) {
+		if (p->error) {
+			res[i].code = p->error;
+			snprintf(res[i].err.message, sizeof(res[i].err.message), "%s", p->error_message);
+		} else if (j->missing) {
 			res[i].code = TRS_ENOTFOUND;
 			snprintf(res[i].err.message, sizeof(res[i].err.message),
 				 "the manifest lists this object but the archive does not hold it (lost upstream)");
-		} else if (p->error) {
-			res[i].code = p->error;
-			snprintf(res[i].err.message, sizeof(res[i].err.message), "%s", p->error_message);
 		} else {
 			usable++;
 		}

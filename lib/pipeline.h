@@ -47,6 +47,7 @@ typedef struct trs_job {
 	size_t nputs;
 	char *strings;
 	int missing;               /* an entry without a member: every put fails */
+	int rewrite;               /* a later copy of a tar member: written over the earlier one */
 
 	/* A buffered body: the worker checks size and MD5, then uploads from memory. */
 	unsigned char *data;
@@ -95,6 +96,8 @@ struct trs_run {
 	unsigned int busy;         /* jobs queued or running */
 	int stopping;
 	uint64_t objects_done;
+	const trs_manifest *manifest;
+	unsigned char *outcomes;   /* per manifest entry, for rewrites (lib/report.c); NULL: none kept */
 	int abort_code;            /* credentials failed: every later object would fail alike */
 	trs_error abort_err;
 };

@@ -13,6 +13,7 @@
 #include "arena.h"
 #include "backup.h"
 #include "pipeline.h"
+#include "select.h"
 #include "report.h"
 
 #include <errno.h>
@@ -30,6 +31,7 @@ typedef struct pending {
 	char *path;
 	unsigned char *data;  /* held in memory (budget), or NULL when staged */
 	uint64_t size;
+	uint64_t index;       /* the member's position in the tar */
 	int staged;           /* written to the fs backend's staging directory */
 	uint64_t stage_index;
 	trs_stage_result result;
@@ -98,7 +100,9 @@ static pending *new_pending(walk *w, const trs_member *m)
 {
 	pending *p = trs__arena_alloc(&w->pending_mem, sizeof(*p), _Alignof(pending));
 	if (p)
-		*p = (pending){.size = m->size, .path = trs__arena_strdup(&w->pending_mem, m->path, strlen(m->path))};
+		*p = (pending){.size = m->size,
+				.index = m->index,
+				.path = trs__arena_strdup(&w->pending_mem, m->path, strlen(m->path))};
 	return p && p->path ? p : NULL;
 }
 
@@ -256,96 +260,10 @@ static int find_manifest(walk *w, trs_error *err)
 	return rc;
 }
 
-/* One entry per distinct bucket of this region's non-backup targets. */
-static int init_targets(walk *w, trs_error *err)
-{
-	const trs_manifest *m = w->manifest;
-	size_t n = trs_manifest_target_count(m);
-	trs_report *rep = w->run.report;
-	rep->targets = trs__calloc(n ? n : 1, sizeof(*rep->targets), err);
-	if (!rep->targets)
-		return TRS_ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		const trs_manifest_target *t = trs_manifest_target_at(m, i);
-		if (t->backup || strcmp(t->region, w->run.ctx->region) != 0 || !*t->bucket)
-			continue;
-		int dup = 0;
-		for (size_t k = 0; k < rep->ntargets; k++)
-			dup |= !strcmp(rep->targets[k].bucket, t->bucket);
-		if (dup)
-			continue;
-		if (!(rep->targets[rep->ntargets].bucket = trs__strdup(t->bucket, err)))
-			return TRS_ENOMEM;
-		rep->ntargets++;
-	}
-	return 0;
-}
-
-/* Is the entry one of options->only (by relative_key or object_name)? */
-static int chosen(const trs_process_options *opt, const trs_manifest_object *e)
-{
-	if (!opt->nonly)
-		return 1;
-	for (size_t i = 0; i < opt->nonly; i++)
-		if (!strcmp(opt->only[i], e->relative_key) || !strcmp(opt->only[i], e->object_name))
-			return 1;
-	return 0;
-}
-
-/* Every name of options->only must select something: one that does not is a failure. */
-static int check_only(walk *w, trs_error *err)
-{
-	const trs_manifest *m = w->manifest;
-	for (size_t i = 0; i < w->opt.nonly; i++) {
-		const char *name = w->opt.only[i];
-		int found = 0;
-		for (size_t k = 0; k < trs_manifest_object_count(m) && !found; k++) {
-			const trs_manifest_object *e = trs_manifest_object_at(m, k);
-			found = !strcmp(name, e->relative_key) || !strcmp(name, e->object_name);
-		}
-		if (found)
-			continue;
-		char msg[TRS_ERROR_MESSAGE_SIZE];
-		snprintf(msg, sizeof(msg),
-			 "archive %s: no object named %s (by relative_key or object_name) in its manifest",
-			 w->run.report->archive, name);
-		trs__log(w->run.ctx, TRS_LOG_ERROR, msg, "archive", w->run.report->archive, "object", name, NULL);
-		if (trs__report_add_failure(w->run.report, name, "", "", TRS_ENOTFOUND, msg, err) < 0)
-			return TRS_ENOMEM;
-	}
-	return 0;
-}
-
-/*
- * options->to_bucket: every object goes to that bucket alone. The manifest
- * is ours (parsed for this run), so its targets are rewritten in place: the
- * first becomes the new target, the others are moved out of this region.
- */
-static int retarget(walk *w, trs_error *err)
-{
-	size_t n = trs_manifest_target_count(w->manifest);
-	if (!n)
-		return trs__error_set(err, TRS_EMANIFEST, "archive %s: its manifest has no targets; nothing to restore",
-				      w->run.report->archive);
-	for (size_t i = 0; i < n; i++) {
-		trs_manifest_target *t = (trs_manifest_target *)trs_manifest_target_at(w->manifest, i);
-		t->backup = 0;
-		if (i == 0) {
-			t->region = w->run.ctx->region;
-			t->bucket = w->opt.to_bucket;
-			t->storage_class = "";
-			t->kms_key_arn = "";
-		} else {
-			t->region = "";
-		}
-	}
-	return 0;
-}
-
 /* Objects with no put here are counted, not written. Returns 1 when there is work. */
 static int needs_work(walk *w, const trs_object *o)
 {
-	if (!chosen(&w->opt, o->entry)) {
+	if (!trs__select_chosen(&w->opt, o->entry)) {
 		pthread_mutex_lock(&w->run.mu);
 		w->run.report->objects_unselected++;
 		pthread_mutex_unlock(&w->run.mu);
@@ -353,6 +271,12 @@ static int needs_work(walk *w, const trs_object *o)
 	}
 	if (o->nputs)
 		return 1;
+	if (o->entry->flags & TRS_MANIFEST_OBJECT_SUPERSEDED) {
+		pthread_mutex_lock(&w->run.mu);
+		w->run.report->objects_superseded++;
+		pthread_mutex_unlock(&w->run.mu);
+		return 0;
+	}
 	if (!o->backup_targets) {
 		pthread_mutex_lock(&w->run.mu);
 		w->run.report->objects_skipped++;
@@ -416,6 +340,8 @@ static int dispatch(walk *w, const trs_object *o, unsigned char *held, uint64_t 
 		return 0;
 	}
 	trs_job *j = trs__job_new(o, err);
+	if (j)
+		j->rewrite = trs__object_iter_repeat(w->it);
 	if (!j) {
 		if (held) {
 			free(held);
@@ -464,6 +390,7 @@ static int publish_staged(walk *w, const trs_object *o, const pending *p, trs_er
 	if (!j)
 		return TRS_ENOMEM;
 	j->kind = TRS_JOB_PUBLISH;
+	j->rewrite = trs__object_iter_repeat(w->it);
 	j->stage = w->stage;
 	j->stage_index = p->stage_index;
 	j->len = p->size;
@@ -495,7 +422,9 @@ static int restore(walk *w, trs_error *err)
 		w->pending_head = p->next;
 		if (!w->pending_head)
 			w->pending_tail = NULL;
-		rc = trs__object_iter_join(w->it, p->path, p->size, &o, err);
+		rc = trs__object_iter_join(w->it, p->path, p->index, p->size, &o, err);
+		if (rc == 1 && trs__object_iter_repeat(w->it))
+			trs__run_wait_idle(&w->run); /* the earlier copy is written first, then this one over it */
 		if (rc == 1 && p->staged)
 			rc = publish_staged(w, o, p, err);
 		else if (rc == 1)
@@ -518,6 +447,8 @@ static int restore(walk *w, trs_error *err)
 		while ((rc = trs_object_iter_next(w->it, &o, err)) == 1) {
 			if (trs__canceled(w->run.ctx))
 				return trs__error_set(err, TRS_ECANCELED, "archive %s: canceled", w->run.report->archive);
+			if (trs__object_iter_repeat(w->it))
+				trs__run_wait_idle(&w->run); /* the earlier copy is written first, then this one over it */
 			if ((rc = dispatch(w, o, NULL, 0, err)) < 0)
 				return rc;
 			if ((rc = trs__run_aborted(&w->run, err)) < 0)
@@ -628,12 +559,15 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 	rep->seconds_manifest = trs__now() - t0;
 	if (rc == 0) {
 		rep->objects_total = trs_manifest_object_count(w.manifest);
+		w.run.manifest = w.manifest;
+		if (!(w.run.outcomes = trs__calloc(rep->objects_total + 1, 1, err)))
+			rc = TRS_ENOMEM;
 		for (size_t i = 0; i < trs_manifest_warning_count(w.manifest); i++)
 			trs__log(ctx, TRS_LOG_WARN, trs_manifest_warning_at(w.manifest, i), "archive", rep->archive, NULL);
-		if (opt.to_bucket)
-			rc = retarget(&w, err);
+		if (rc == 0 && opt.to_bucket)
+			rc = trs__select_retarget(ctx, w.manifest, opt.to_bucket, rep->archive, err);
 		if (rc == 0)
-			rc = init_targets(&w, err);
+			rc = trs__report_init_targets(rep, w.manifest, ctx->region, err);
 	}
 	/* A restore (only, to_bucket) is not a new backup; everything else plans its backups first, so that
 	 * a missing catalog bucket fails the archive before anything is written. */
@@ -646,7 +580,7 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 				    "a bucket (--to-bucket)",
 				    rep->archive, ctx->region);
 	if (rc == 0)
-		rc = check_only(&w, err);
+		rc = trs__select_check_only(ctx, w.manifest, &opt, rep, err);
 	/* Targets here that are all backups: the archive is stored as it is, its bodies are never walked. */
 	int walk_objects = !(rep->nbackups && !rep->ntargets);
 	if (rc == 0 && walk_objects && (rc = trs_object_iter_new(&w.it, w.archive, w.manifest, ctx, err)) == 0)
@@ -669,6 +603,7 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 	free_pending(&w);
 	trs__arena_free(&w.pending_mem);
 	trs__run_finish(&w.run);
+	free(w.run.outcomes);
 	trs__fs_stage_free(w.stage);
 	rep->seconds_restore = trs__now() - t1;
 	rep->members_skipped = w.it ? trs_object_iter_skipped_members(w.it) : w.early_skipped;

@@ -60,12 +60,71 @@ int trs__report_add_failure(trs_report *rep, const char *relative_key, const cha
 	return 0;
 }
 
+/* One entry per distinct bucket of this region's non-backup targets. */
+int trs__report_init_targets(trs_report *rep, const trs_manifest *m, const char *region, trs_error *err)
+{
+	size_t n = trs_manifest_target_count(m);
+	rep->targets = trs__calloc(n ? n : 1, sizeof(*rep->targets), err);
+	if (!rep->targets)
+		return TRS_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const trs_manifest_target *t = trs_manifest_target_at(m, i);
+		if (t->backup || strcmp(t->region, region) != 0 || !*t->bucket)
+			continue;
+		int dup = 0;
+		for (size_t k = 0; k < rep->ntargets; k++)
+			dup |= !strcmp(rep->targets[k].bucket, t->bucket);
+		if (dup)
+			continue;
+		if (!(rep->targets[rep->ntargets].bucket = trs__strdup(t->bucket, err)))
+			return TRS_ENOMEM;
+		rep->ntargets++;
+	}
+	return 0;
+}
+
 trs_report_target *trs__report_target(trs_report *rep, const char *bucket)
 {
 	for (size_t i = 0; i < rep->ntargets; i++)
 		if (!strcmp(rep->targets[i].bucket, bucket))
 			return &rep->targets[i];
 	return NULL;
+}
+
+void trs__report_count_object(trs_report *rep, unsigned char *outcome, int failed, int rewrite)
+{
+	enum { NONE, WRITTEN, FAILED };
+	if (rewrite && outcome && *outcome == WRITTEN)
+		rep->objects_written--;
+	else if (rewrite && outcome && *outcome == FAILED)
+		rep->objects_failed--;
+	if (failed)
+		rep->objects_failed++;
+	else
+		rep->objects_written++;
+	if (outcome)
+		*outcome = failed ? FAILED : WRITTEN;
+}
+
+void trs__report_forget_failure(trs_report *rep, const char *relative_key, const char *bucket, const char *key)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < rep->nfailures; i++) {
+		trs_failure *f = &rep->failures[i];
+		if (!strcmp(f->relative_key, relative_key) && !strcmp(f->bucket, bucket) && !strcmp(f->key, key)) {
+			rep->puts_failed--;
+			trs_report_target *t = trs__report_target(rep, bucket);
+			if (t)
+				t->puts_failed--;
+			free(f->relative_key);
+			free(f->bucket);
+			free(f->key);
+			free(f->message);
+			continue;
+		}
+		rep->failures[kept++] = *f;
+	}
+	rep->nfailures = kept; /* the allocation stays at least the capacity a shorter list implies */
 }
 
 TRS_EXTERN(void) trs_report_free(trs_report *rep)

@@ -17,7 +17,22 @@ trs_report *trs__report_new(const char *name, trs_error *err);
 int trs__report_add_failure(trs_report *rep, const char *relative_key, const char *bucket, const char *key, int code,
 			    const char *message, trs_error *err);
 
+/* rep->targets: one entry per distinct bucket of region's non-backup targets. */
+int trs__report_init_targets(trs_report *rep, const trs_manifest *m, const char *region, trs_error *err);
+
 /* The entry of rep->targets for `bucket`, or NULL when it is not one. */
 trs_report_target *trs__report_target(trs_report *rep, const char *bucket);
+
+/*
+ * One object's puts are all recorded: count it written or failed, once. A
+ * rewrite (a later copy of a tar member, written over the earlier one) is
+ * the same object again, and its result replaces the earlier one's.
+ * `outcome` is the object's own byte (0 at first), kept by the caller;
+ * NULL when no rewrite can come.
+ */
+void trs__report_count_object(trs_report *rep, unsigned char *outcome, int failed, int rewrite);
+
+/* A rewrite is about to be recorded: forget the earlier failure of its put to bucket/key. */
+void trs__report_forget_failure(trs_report *rep, const char *relative_key, const char *bucket, const char *key);
 
 #endif

@@ -51,6 +51,11 @@ typedef struct trs_manifest_object {
 /* A key field (source_prefix, object_name, relative_key) holds a NUL byte:
  * the strings above end at it, and the object can never be written safely. */
 #define TRS_MANIFEST_OBJECT_KEY_HAS_NUL 1u
+/* A later entry writes the same destination key: it wins, this one is not written. */
+#define TRS_MANIFEST_OBJECT_SUPERSEDED 2u
+/* An earlier entry has the same relative_key: the archive's one member for
+ * it serves that entry, and this one cannot be restored (it fails). */
+#define TRS_MANIFEST_OBJECT_REPEATS_KEY 4u
 
 /** Parser limits. Zero fields take the defaults named here. */
 typedef struct trs_manifest_limits {

@@ -78,6 +78,7 @@ typedef struct trs_report {
 	char *catalog_key;           /* the catalog's key (set even when its write failed) */
 	int catalog_written;
 	uint64_t objects_unselected; /* objects not chosen by trs_process_options.only */
+	uint64_t objects_superseded; /* entries not written: a later entry writes the same key */
 } trs_report;
 
 /*

@@ -165,14 +165,86 @@ TEST(manifest_skips_entry_without_object_name)
 	trs_manifest_free(m);
 }
 
-TEST(manifest_keeps_first_of_duplicate_relative_keys)
+TEST(manifest_marks_an_entry_repeating_a_relative_key)
 {
 	trs_manifest *m = parse_ok("{\"targets\":[{\"region\":\"r\",\"bucket\":\"b\"}],"
-				   "\"objects\":[{\"object_name\":\"a\",\"size\":1},{\"object_name\":\"a\",\"size\":2}]}");
+				   "\"objects\":[{\"object_name\":\"a\",\"size\":1},"
+				   "{\"object_name\":\"c\",\"relative_key\":\"a\",\"size\":2}]}");
 	CHECK(m);
+	CHECK(trs_manifest_object_count(m) == 2);
+	CHECK(trs_manifest_find(m, "a", 1) == trs_manifest_object_at(m, 0));
+	CHECK(!(trs_manifest_object_at(m, 0)->flags & TRS_MANIFEST_OBJECT_REPEATS_KEY));
+	CHECK(trs_manifest_object_at(m, 1)->flags & TRS_MANIFEST_OBJECT_REPEATS_KEY);
+	CHECK_CONTAINS(trs_manifest_warning_at(m, 0), "objects[1] repeats relative_key 'a' of objects[0]");
+	trs_manifest_free(m);
+}
+
+TEST(manifest_later_entry_wins_a_destination_key)
+{
+	trs_manifest *m = parse_ok("{\"targets\":[],\"objects\":["
+				   "{\"object_name\":\"k\",\"source_prefix\":\"p\",\"relative_key\":\"x\"},"
+				   "{\"object_name\":\"other\"},"
+				   "{\"object_name\":\"p/k\",\"relative_key\":\"y\"}]}");
+	CHECK(m);
+	CHECK(trs_manifest_object_count(m) == 3);
+	CHECK(trs_manifest_object_at(m, 0)->flags & TRS_MANIFEST_OBJECT_SUPERSEDED);
+	CHECK(!(trs_manifest_object_at(m, 1)->flags & TRS_MANIFEST_OBJECT_SUPERSEDED));
+	CHECK(!(trs_manifest_object_at(m, 2)->flags & TRS_MANIFEST_OBJECT_SUPERSEDED));
+	int found = 0;
+	for (size_t i = 0; i < trs_manifest_warning_count(m); i++)
+		found |= strstr(trs_manifest_warning_at(m, i), "objects[0] and objects[2] both write key 'p/k'; the later "
+								 "entry, objects[2], wins") != NULL;
+	CHECK(found);
+	trs_manifest_free(m);
+}
+
+TEST(manifest_identical_entries_the_last_is_restored)
+{
+	trs_manifest *m = parse_ok("{\"targets\":[],\"objects\":[{\"object_name\":\"a\",\"size\":1},"
+				   "{\"object_name\":\"a\",\"size\":2}]}");
+	CHECK(m);
+	CHECK(trs_manifest_object_count(m) == 2);
+	/* the first is superseded, so the member serves the second, which is not a repeat */
+	CHECK(trs_manifest_find(m, "a", 1)->size == 2);
+	CHECK(trs_manifest_object_at(m, 0)->flags == TRS_MANIFEST_OBJECT_SUPERSEDED);
+	CHECK(trs_manifest_object_at(m, 1)->flags == 0);
+	trs_manifest_free(m);
+}
+
+TEST(manifest_repeated_top_level_key_keeps_the_last)
+{
+	trs_manifest *m = parse_ok("{\"targets\":[{\"region\":\"r\",\"bucket\":\"first\"}],"
+				   "\"objects\":[{\"object_name\":\"a\"},{\"object_name\":\"b\"}],"
+				   "\"targets\":[{\"region\":\"r\",\"bucket\":\"second\"}],"
+				   "\"objects\":[{\"object_name\":\"c\"}]}");
+	CHECK(m);
+	CHECK(trs_manifest_target_count(m) == 1);
+	CHECK_STR(trs_manifest_target_at(m, 0)->bucket, "second");
 	CHECK(trs_manifest_object_count(m) == 1);
-	CHECK(trs_manifest_find(m, "a", 1)->size == 1);
-	CHECK_CONTAINS(trs_manifest_warning_at(m, 0), "repeats relative_key");
+	CHECK_STR(trs_manifest_object_at(m, 0)->object_name, "c");
+	CHECK(trs_manifest_find(m, "a", 1) == NULL);
+	CHECK(trs_manifest_warning_count(m) == 2);
+	CHECK_CONTAINS(trs_manifest_warning_at(m, 0), "targets appears twice");
+	CHECK_CONTAINS(trs_manifest_warning_at(m, 1), "objects appears twice");
+	trs_manifest_free(m);
+}
+
+TEST(manifest_repeated_field_keeps_the_last)
+{
+	trs_manifest *m = parse_ok("{\"targets\":[{\"region\":\"r\",\"bucket\":\"x\",\"bucket\":\"y\"}],"
+				   "\"objects\":[{\"object_name\":\"a\",\"size\":1,\"size\":null,"
+				   "\"tags\":[{\"t\":\"1\"},{\"u\":\"2\"}],\"tags\":[{\"v\":\"3\"}],"
+				   "\"etag\":\"e1\",\"etag\":\"e2\"}]}");
+	CHECK(m);
+	CHECK_STR(trs_manifest_target_at(m, 0)->bucket, "y");
+	const trs_manifest_object *o = trs_manifest_object_at(m, 0);
+	CHECK(o && !o->has_size);
+	CHECK(o->ntags == 1);
+	CHECK_STR(o->tags[0].key, "v");
+	CHECK_STR(o->etag, "e2");
+	CHECK(trs_manifest_warning_count(m) == 4);
+	CHECK_CONTAINS(trs_manifest_warning_at(m, 0), "targets[0].bucket appears twice");
+	CHECK_CONTAINS(trs_manifest_warning_at(m, 1), "objects[0].size appears twice");
 	trs_manifest_free(m);
 }
 
@@ -286,7 +358,11 @@ int main(void)
 	RUN(manifest_merges_tags_later_duplicate_wins);
 	RUN(manifest_ignores_unknown_fields_and_nulls);
 	RUN(manifest_skips_entry_without_object_name);
-	RUN(manifest_keeps_first_of_duplicate_relative_keys);
+	RUN(manifest_marks_an_entry_repeating_a_relative_key);
+	RUN(manifest_later_entry_wins_a_destination_key);
+	RUN(manifest_identical_entries_the_last_is_restored);
+	RUN(manifest_repeated_top_level_key_keeps_the_last);
+	RUN(manifest_repeated_field_keeps_the_last);
 	RUN(manifest_refuses_deep_nesting_without_crashing);
 	RUN(manifest_rejects_not_json_and_empty);
 	RUN(manifest_streaming_in_single_bytes_equals_whole);

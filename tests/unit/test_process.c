@@ -275,6 +275,115 @@ TEST(process_unmatched_name_and_one_failing_put_are_both_reported)
 	CHECK(ok);
 }
 
+
+/* Restore `members` (the manifest among them) into a fresh memory storage. */
+static int restore_members(const tu_member *members, size_t n, uint64_t max_memory, tu_fault **storage,
+			   trs_report **rep)
+{
+	fixture fx;
+	memset(&fx, 0, sizeof(fx));
+	fx.zlen = tu_archive(members, n, 1, 1, &fx.z);
+	trs_ctx *ctx = new_ctx(max_memory);
+	*storage = tu_fault_new(tu_mem_storage_new());
+	int rc = run(ctx, *storage, &fx, NULL, rep);
+	trs_ctx_free(ctx);
+	free(fx.z);
+	return rc;
+}
+
+#define TARGETS "{\"targets\":[{\"region\":\"" REGION "\",\"bucket\":\"dest\"}],\"objects\":["
+
+/* Two entries, one relative_key (two destination keys, one member): the
+ * first is written, the second fails; never exit 0 with it missing. */
+TEST(process_second_entry_with_the_same_relative_key_fails)
+{
+	tu_member m[] = {
+		{"objects/r", "bytes", 0, 0},
+		{"manifest.json", TARGETS "{\"object_name\":\"one\",\"relative_key\":\"r\",\"size\":5},"
+				  "{\"object_name\":\"two\",\"relative_key\":\"r\",\"size\":5}]}", 0, 0},
+	};
+	tu_fault *f;
+	trs_report *rep = NULL;
+	int rc = restore_members(m, 2, 0, &f, &rep);
+	int ok = rc == TRS_EPARTIAL && rep->objects_written == 1 && rep->objects_failed == 1 && rep->nfailures == 1 &&
+		 reported(rep, "dest", "two") && rep->failures[0].code == TRS_EMANIFEST &&
+		 strstr(rep->failures[0].message, "same relative_key") && tu_mem_find(f->inner, "dest", "one") &&
+		 !tu_mem_find(f->inner, "dest", "two");
+	trs_report_free(rep);
+	trs_storage_free(&f->parent);
+	CHECK(ok);
+}
+
+/* Two entries, one destination key: the later entry in the manifest wins, whatever the timing. */
+TEST(process_later_entry_wins_a_destination_key)
+{
+	int ok = 1;
+	for (int round = 0; round < 20 && ok; round++) {
+		tu_member m[] = {
+			{"objects/b", "later", 0, 0},
+			{"objects/a", "earlier", 0, 0},
+			{"manifest.json", TARGETS "{\"object_name\":\"k\",\"relative_key\":\"a\"},"
+					  "{\"object_name\":\"k\",\"relative_key\":\"b\"}]}", 0, 0},
+		};
+		tu_fault *f;
+		trs_report *rep = NULL;
+		int rc = restore_members(m, 3, 0, &f, &rep);
+		const tu_mem_object *o = tu_mem_find(f->inner, "dest", "k");
+		ok = rc == 0 && o && o->len == 5 && !memcmp(o->data, "later", 5) && rep->objects_written == 1 &&
+		     rep->objects_superseded == 1 && rep->nfailures == 0 && f->writes == 1;
+		trs_report_free(rep);
+		trs_storage_free(&f->parent);
+	}
+	CHECK(ok);
+}
+
+/* objects/x twice in the tar: Python's tarfile reads the last copy; so do we. */
+TEST(process_duplicate_tar_member_last_copy_wins)
+{
+	static const char *const manifests[] = {
+		TARGETS "{\"object_name\":\"x\",\"size\":4}]}",
+		TARGETS "{\"object_name\":\"x\"}]}",
+	};
+	for (int variant = 0; variant < 4; variant++) {
+		int manifest_first = variant & 1;
+		tu_member m[3];
+		tu_member first = {"objects/x", "old!!", 0, 0}, last = {"objects/x", "new!", 0, 0};
+		tu_member man = {"manifest.json", manifests[variant >> 1], 0, 0};
+		m[0] = manifest_first ? man : first;
+		m[1] = manifest_first ? first : last;
+		m[2] = manifest_first ? last : man;
+		tu_fault *f;
+		trs_report *rep = NULL;
+		int rc = restore_members(m, 3, 0, &f, &rep);
+		const tu_mem_object *o = tu_mem_find(f->inner, "dest", "x");
+		int ok = rc == 0 && o && o->len == 4 && !memcmp(o->data, "new!", 4) && rep->objects_written == 1 &&
+			 rep->objects_failed == 0 && rep->nfailures == 0;
+		if (!ok)
+			printf("  variant %d: rc %d\n", variant, rc);
+		trs_report_free(rep);
+		trs_storage_free(&f->parent);
+		CHECK(ok);
+	}
+}
+
+/* The last copy is the one that counts: when it is corrupt, the object fails. */
+TEST(process_duplicate_tar_member_with_a_bad_last_copy_fails)
+{
+	tu_member m[] = {
+		{"objects/x", "good", 0, 0},
+		{"objects/x", "bad copy", 0, 0},
+		{"manifest.json", TARGETS "{\"object_name\":\"x\",\"size\":4}]}", 0, 0},
+	};
+	tu_fault *f;
+	trs_report *rep = NULL;
+	int rc = restore_members(m, 3, 0, &f, &rep);
+	int ok = rc == TRS_EPARTIAL && rep->objects_written == 0 && rep->objects_failed == 1 &&
+		 reported(rep, "dest", "x") && rep->failures[0].code == TRS_EINTEGRITY;
+	trs_report_free(rep);
+	trs_storage_free(&f->parent);
+	CHECK(ok);
+}
+
 TEST(report_failure_list_grows_by_one_append_path)
 {
 	trs_report *rep = trs__report_new("a.tar.zst", NULL);
@@ -299,6 +408,10 @@ int main(void)
 	RUN(process_failing_puts_by_key_fails_only_that_key);
 	RUN(process_reports_thousands_of_failures_from_both_paths);
 	RUN(process_unmatched_name_and_one_failing_put_are_both_reported);
+	RUN(process_second_entry_with_the_same_relative_key_fails);
+	RUN(process_later_entry_wins_a_destination_key);
+	RUN(process_duplicate_tar_member_last_copy_wins);
+	RUN(process_duplicate_tar_member_with_a_bad_last_copy_fails);
 	RUN(report_failure_list_grows_by_one_append_path);
 	return harness_done();
 }

@@ -1,0 +1,172 @@
+/*
+ * The manifest's indexes: relative_key -> entry (joining tar members with
+ * their entries), and destination keys written twice.
+ *
+ * The tar holds one member per name, so the entries that share a
+ * relative_key share one member. Two entries that write one destination key
+ * would race each other; the later entry in the manifest wins, as the last
+ * write would in the source side's order, whatever the timing here.
+ */
+#include "manifest_impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int trs__manifest_warn(trs_manifest *m, const char *fmt, ...)
+{
+	if (m->nwarnings >= 1000)
+		return 0; /* enough to diagnose; do not let warnings grow without bound */
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	char **w = realloc(m->warnings, (m->nwarnings + 1) * sizeof(*w));
+	if (!w)
+		return TRS_ENOMEM;
+	m->warnings = w;
+	w[m->nwarnings] = trs__arena_strdup(&m->arena, msg, strlen(msg));
+	if (!w[m->nwarnings])
+		return TRS_ENOMEM;
+	m->nwarnings++;
+	return 0;
+}
+
+static uint64_t hash_key(const char *s, size_t len)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ull;
+	}
+	return h ^ (h >> 29);
+}
+
+static size_t table_size(size_t n)
+{
+	size_t size = 16;
+	while (size < n * 2)
+		size *= 2;
+	return size;
+}
+
+/* Render e's destination key into b (reused). */
+static int dest_key(const trs_manifest_object *e, trs_buf *b, trs_error *err)
+{
+	size_t need = trs_manifest_dest_key(e, NULL, 0) + 1;
+	b->len = 0;
+	if (trs__buf_grow(b, need, err) < 0)
+		return TRS_ENOMEM;
+	b->len = trs_manifest_dest_key(e, b->data, need);
+	return 0;
+}
+
+/* Walk the entries from the last: one whose destination key a later entry took is superseded. */
+static int mark_superseded(trs_manifest *m, trs_error *err)
+{
+	size_t mask = table_size(m->nobjects) - 1;
+	uint32_t *table = calloc(mask + 1, sizeof(*table));
+	uint64_t *hashes = calloc(mask + 1, sizeof(*hashes));
+	trs_buf key = TRS_BUF_INIT, other = TRS_BUF_INIT;
+	int rc = table && hashes ? 0 : trs__error_set(err, TRS_ENOMEM, "out of memory indexing the manifest");
+	for (size_t i = m->nobjects; rc == 0 && i-- > 0;) {
+		trs_manifest_object *e = &m->objects[i];
+		if ((rc = dest_key(e, &key, err)) < 0)
+			break;
+		uint64_t h = hash_key(key.data, key.len);
+		size_t slot = h & mask;
+		size_t winner = SIZE_MAX;
+		for (; table[slot]; slot = (slot + 1) & mask) {
+			if (hashes[slot] != h)
+				continue;
+			if ((rc = dest_key(&m->objects[table[slot] - 1], &other, err)) < 0)
+				break;
+			if (other.len == key.len && !memcmp(other.data, key.data, key.len)) {
+				winner = table[slot] - 1;
+				break;
+			}
+		}
+		if (rc < 0)
+			break;
+		if (winner == SIZE_MAX) {
+			table[slot] = (uint32_t)(i + 1);
+			hashes[slot] = h;
+			continue;
+		}
+		e->flags |= TRS_MANIFEST_OBJECT_SUPERSEDED;
+		if (trs__manifest_warn(m, "objects[%zu] and objects[%zu] both write key '%s'; the later entry, objects[%zu], wins",
+				       i, winner, key.data, winner) < 0)
+			rc = trs__error_set(err, TRS_ENOMEM, "out of memory");
+	}
+	free(table);
+	free(hashes);
+	trs__buf_free(&key);
+	trs__buf_free(&other);
+	return rc;
+}
+
+static size_t find_slot(const trs_manifest *m, const char *key, size_t len)
+{
+	size_t slot = hash_key(key, len) & m->index_mask;
+	while (m->index[slot]) {
+		const trs_manifest_object *o = &m->objects[m->index[slot] - 1];
+		if (strncmp(o->relative_key, key, len) == 0 && o->relative_key[len] == '\0')
+			break;
+		slot = (slot + 1) & m->index_mask;
+	}
+	return slot;
+}
+
+int trs__manifest_build_index(trs_manifest *m, trs_error *err)
+{
+	if (mark_superseded(m, err) < 0)
+		return err ? err->code : TRS_ENOMEM;
+	size_t size = table_size(m->nobjects);
+	m->index = calloc(size, sizeof(*m->index));
+	if (!m->index)
+		return trs__error_set(err, TRS_ENOMEM, "out of memory indexing %zu manifest entries", m->nobjects);
+	m->index_mask = size - 1;
+	/* A relative_key's member serves its first entry that is not superseded. */
+	for (size_t i = 0; i < m->nobjects; i++) {
+		const trs_manifest_object *e = &m->objects[i];
+		size_t slot = find_slot(m, e->relative_key, strlen(e->relative_key));
+		if (!m->index[slot] || ((m->objects[m->index[slot] - 1].flags & TRS_MANIFEST_OBJECT_SUPERSEDED) &&
+					!(e->flags & TRS_MANIFEST_OBJECT_SUPERSEDED)))
+			m->index[slot] = (uint32_t)(i + 1);
+	}
+	/* Any other entry that still has to be written can never get its own member. */
+	for (size_t i = 0; i < m->nobjects; i++) {
+		trs_manifest_object *e = &m->objects[i];
+		size_t first = m->index[find_slot(m, e->relative_key, strlen(e->relative_key))] - 1;
+		if (first == i || (e->flags & TRS_MANIFEST_OBJECT_SUPERSEDED))
+			continue;
+		e->flags |= TRS_MANIFEST_OBJECT_REPEATS_KEY;
+		if (trs__manifest_warn(m,
+				       "objects[%zu] repeats relative_key '%s' of objects[%zu]; the archive holds one "
+				       "member for both, restored for objects[%zu]: this entry fails",
+				       i, e->relative_key, first, first) < 0)
+			return trs__error_set(err, TRS_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+TRS_EXTERN(const trs_manifest_object *) trs_manifest_find(const trs_manifest *m, const char *key, size_t len)
+{
+	if (!m || !m->index)
+		return NULL;
+	size_t slot = find_slot(m, key, len);
+	return m->index[slot] ? &m->objects[m->index[slot] - 1] : NULL;
+}
+
+TRS_EXTERN(size_t) trs_manifest_object_index(const trs_manifest *m, const trs_manifest_object *obj)
+{
+	return (size_t)(obj - m->objects);
+}
+
+TRS_EXTERN(size_t) trs_manifest_dest_key(const trs_manifest_object *o, char *buf, size_t size)
+{
+	int n = *o->source_prefix ? snprintf(buf, size, "%s/%s", o->source_prefix, o->object_name)
+				  : snprintf(buf, size, "%s", o->object_name);
+	return n < 0 ? 0 : (size_t)n;
+}
