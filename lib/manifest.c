@@ -8,7 +8,6 @@
  */
 #include "manifest_impl.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +65,10 @@ struct trs_manifest_parser {
 	size_t entries_seen;
 	int cur_has_name;
 	int cur_has_relkey;
+	uint64_t events;          /* callbacks so far: a token ended */
+	trs_buf pending;          /* bytes held back from yajl (see feed_policy) */
+	uint64_t fed;             /* bytes handed to yajl */
+	uint64_t fed_at_event;    /* p->fed after the last yajl_parse that ended a token */
 	unsigned int fields_seen; /* 1 << field_id of the current target or object, and of the root */
 	unsigned int root_seen;
 	int failed;
@@ -147,43 +150,9 @@ static int store_string(trs_manifest_parser *p, const char **slot, const char *s
 	return 1;
 }
 
-/* Parse a JSON number as an exact unsigned size: integers of any length up
- * to 2^64-1 exactly; floats only when integral (1048576.0, 1e3). */
-static int parse_size(const char *s, size_t len, uint64_t *out)
-{
-	char buf[64];
-	if (len == 0 || len >= sizeof(buf))
-		return -1;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	if (buf[0] == '-')
-		return (strspn(buf + 1, "0.eE+-") == len - 1) ? (*out = 0, 0) : -1; /* -0 is 0 */
-	if (strspn(buf, "0123456789") == len) {
-		errno = 0;
-		char *end;
-		unsigned long long v = strtoull(buf, &end, 10);
-		if (errno == ERANGE || *end)
-			return -1;
-		*out = v;
-		return 0;
-	}
-	/* Decimal with only zeros after the point: exact without going through double. */
-	char *dot = strchr(buf, '.');
-	if (dot && !strpbrk(buf, "eE") && strspn(dot + 1, "0") == strlen(dot + 1)) {
-		*dot = '\0';
-		return parse_size(buf, (size_t)(dot - buf), out);
-	}
-	errno = 0;
-	char *end;
-	double d = strtod(buf, &end);
-	if (errno == ERANGE || *end || !(d >= 0) || d > 9007199254740992.0 || (double)(uint64_t)d != d)
-		return -1;
-	*out = (uint64_t)d;
-	return 1;
-}
-
 static int on_scalar(trs_manifest_parser *p, int kind, const char *s, size_t len, int boolean)
 {
+	p->events++;
 	if (p->skip_depth)
 		return 1;
 	switch (p->state) {
@@ -227,7 +196,7 @@ static int on_scalar(trs_manifest_parser *p, int kind, const char *s, size_t len
 		if (p->field == F_O_TAGS)
 			return wrong_type(p, "a list", kind);
 		if (p->field == F_O_SIZE) {
-			if (kind != K_NUMBER || parse_size(s, len, &o->size) < 0) {
+			if (kind != K_NUMBER || trs__manifest_parse_size(s, len, &o->size) < 0) {
 				char field[160];
 				where(p, field, sizeof(field));
 				return fail(p, TRS_EMANIFEST, "manifest.json: %s must be a non-negative whole number%s%s",
@@ -369,6 +338,7 @@ static int repeated_field(trs_manifest_parser *p, unsigned int *seen)
 static int cb_map_key(void *ctx, const unsigned char *s, size_t len)
 {
 	trs_manifest_parser *p = ctx;
+	p->events++;
 	if (p->skip_depth)
 		return 1;
 	size_t n = len > MAX_KEY ? MAX_KEY : len;
@@ -418,6 +388,7 @@ static void reset_object(trs_manifest_parser *p)
 
 static int open_container(trs_manifest_parser *p, int kind)
 {
+	p->events++;
 	if (!enter(p))
 		return 0;
 	if (p->skip_depth)
@@ -534,6 +505,7 @@ static int finish_object(trs_manifest_parser *p)
 
 static int close_container(trs_manifest_parser *p)
 {
+	p->events++;
 	if (p->skip_depth) {
 		if (p->depth-- == p->skip_depth)
 			p->skip_depth = 0;
@@ -616,6 +588,36 @@ static int parser_error(trs_manifest_parser *p, yajl_status st, const unsigned c
 	return code;
 }
 
+/*
+ * yajl's lexer keeps a token that spans two yajl_parse calls in a buffer and
+ * reads it again from its start on the next call, so one long string fed in
+ * fixed chunks costs time quadratic in its length (64 MiB in 64 KiB chunks:
+ * ten seconds). Bytes are therefore held back until there are at least as
+ * many as yajl has been given since a token last ended: each time a partial
+ * token is read again, it has at least doubled, and the whole parse stays
+ * linear. One token may not pass a quarter of the size limit (1 MiB at
+ * least), so that the lexer's copy, ours and the stored string stay within it.
+ */
+static int parse_chunk(trs_manifest_parser *p, const unsigned char *data, size_t len, trs_error *err)
+{
+	uint64_t events = p->events;
+	yajl_status st = yajl_parse(p->yajl, data, len);
+	p->fed += len;
+	if (p->events != events)
+		p->fed_at_event = p->fed;
+	if (st != yajl_status_ok)
+		return parser_error(p, st, data, len, err);
+	uint64_t max_token = p->limits.max_bytes / 4 > (1u << 20) ? p->limits.max_bytes / 4 : (1u << 20);
+	if (p->fed - p->fed_at_event > max_token) {
+		fail(p, TRS_ELIMIT, "manifest.json holds one value of more than %llu bytes; refusing it",
+		     (unsigned long long)max_token);
+		return parser_error(p, yajl_status_error, NULL, 0, err);
+	}
+	return 0;
+}
+
+#define FEED_MIN 65536
+
 TRS_EXTERN(int) trs_manifest_parser_feed(trs_manifest_parser *p, const void *data, size_t len, trs_error *err)
 {
 	if (p->failed)
@@ -626,10 +628,20 @@ TRS_EXTERN(int) trs_manifest_parser_feed(trs_manifest_parser *p, const void *dat
 		     (unsigned long long)p->limits.max_bytes);
 		return parser_error(p, yajl_status_error, NULL, 0, err);
 	}
-	yajl_status st = yajl_parse(p->yajl, data, len);
-	if (st != yajl_status_ok)
-		return parser_error(p, st, data, len, err);
-	return 0;
+	uint64_t want = p->fed - p->fed_at_event;
+	if (want < FEED_MIN)
+		want = FEED_MIN;
+	if (!p->pending.len && len >= want)
+		return parse_chunk(p, data, len, err);
+	if (trs__buf_put(&p->pending, data, len, err) < 0)
+		return TRS_ENOMEM;
+	if (p->pending.len < want)
+		return 0;
+	int rc = parse_chunk(p, (const unsigned char *)p->pending.data, p->pending.len, err);
+	p->pending.len = 0;
+	if (p->pending.cap > (4u << 20))
+		trs__buf_free(&p->pending); /* a long token's copy is not kept for small ones */
+	return rc;
 }
 
 TRS_EXTERN(int) trs_manifest_parser_finish(trs_manifest_parser *p, trs_manifest **out, trs_error *err)
@@ -639,6 +651,12 @@ TRS_EXTERN(int) trs_manifest_parser_finish(trs_manifest_parser *p, trs_manifest 
 		return parser_error(p, yajl_status_error, NULL, 0, err);
 	if (p->finished)
 		return trs__error_set(err, TRS_EINVAL, "the manifest parser was already finished");
+	if (p->pending.len) {
+		int rc = parse_chunk(p, (const unsigned char *)p->pending.data, p->pending.len, err);
+		trs__buf_free(&p->pending);
+		if (rc < 0)
+			return rc;
+	}
 	yajl_status st = yajl_complete_parse(p->yajl);
 	if (st != yajl_status_ok)
 		return parser_error(p, st, NULL, 0, err);
@@ -663,61 +681,6 @@ TRS_EXTERN(void) trs_manifest_parser_free(trs_manifest_parser *p)
 		yajl_free(p->yajl);
 	trs_manifest_free(p->m);
 	free(p->tags.items);
+	trs__buf_free(&p->pending);
 	free(p);
-}
-
-TRS_EXTERN(int) trs_manifest_parse(const char *json, size_t len, trs_manifest **out, trs_error *err)
-{
-	trs_manifest_parser *p;
-	*out = NULL;
-	int rc = trs_manifest_parser_new(&p, NULL, err);
-	if (rc < 0)
-		return rc;
-	rc = trs_manifest_parser_feed(p, json, len, err);
-	if (rc == 0)
-		rc = trs_manifest_parser_finish(p, out, err);
-	trs_manifest_parser_free(p);
-	return rc;
-}
-
-TRS_EXTERN(size_t) trs_manifest_object_count(const trs_manifest *m)
-{
-	return m ? m->nobjects : 0;
-}
-
-TRS_EXTERN(const trs_manifest_object *) trs_manifest_object_at(const trs_manifest *m, size_t i)
-{
-	return m && i < m->nobjects ? &m->objects[i] : NULL;
-}
-
-TRS_EXTERN(size_t) trs_manifest_target_count(const trs_manifest *m)
-{
-	return m ? m->ntargets : 0;
-}
-
-TRS_EXTERN(const trs_manifest_target *) trs_manifest_target_at(const trs_manifest *m, size_t i)
-{
-	return m && i < m->ntargets ? &m->targets[i] : NULL;
-}
-
-TRS_EXTERN(size_t) trs_manifest_warning_count(const trs_manifest *m)
-{
-	return m ? m->nwarnings : 0;
-}
-
-TRS_EXTERN(const char *) trs_manifest_warning_at(const trs_manifest *m, size_t i)
-{
-	return m && i < m->nwarnings ? m->warnings[i] : NULL;
-}
-
-TRS_EXTERN(void) trs_manifest_free(trs_manifest *m)
-{
-	if (!m)
-		return;
-	trs__arena_free(&m->arena);
-	free(m->targets);
-	free(m->objects);
-	free(m->warnings);
-	free(m->index);
-	free(m);
 }

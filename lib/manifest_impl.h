@@ -1,6 +1,6 @@
 /*
  * The parsed manifest's layout, shared by its parser (lib/manifest.c) and
- * its indexes (lib/manifest_index.c).
+ * its accessors and indexes (lib/manifest_data.c).
  */
 #ifndef TRS_MANIFEST_IMPL_H
 #define TRS_MANIFEST_IMPL_H
@@ -20,6 +20,11 @@ struct trs_manifest {
 	uint32_t *index;
 	size_t index_mask;
 };
+
+/* Parse a JSON number as an exact unsigned size: integers of any length up
+ * to 2^64-1 exactly; floats only when integral (1048576.0, 1e3). 0 (or 1
+ * for a float), or -1 when it is none of those. */
+int trs__manifest_parse_size(const char *s, size_t len, uint64_t *out);
 
 /* Add a warning (at most 1000 are kept). 0, or TRS_ENOMEM. */
 int trs__manifest_warn(trs_manifest *m, const char *fmt, ...) TRS_PRINTF(2, 3);

@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <stdlib.h>
+#include <time.h>
 
 static trs_manifest *parse_ok(const char *json)
 {
@@ -316,10 +317,62 @@ TEST(manifest_enforces_size_and_count_limits)
 	trs_manifest_limits lim2 = {0, 2, 0};
 	CHECK(trs_manifest_parser_new(&p, &lim2, &err) == 0);
 	const char *three = "{\"objects\":[{\"object_name\":\"a\"},{\"object_name\":\"b\"},{\"object_name\":\"c\"}]}";
+	trs_manifest *m = NULL;
 	rc = trs_manifest_parser_feed(p, three, strlen(three), &err);
+	if (rc == 0) /* small feeds may be held back until the end */
+		rc = trs_manifest_parser_finish(p, &m, &err);
 	trs_manifest_parser_free(p);
-	CHECK(rc == TRS_ELIMIT);
+	CHECK(rc == TRS_ELIMIT && !m);
 	CHECK_CONTAINS(err.message, "more than 2 objects");
+}
+
+/* Parse a manifest with one string of `len` bytes (an unknown field), fed in 64 KiB chunks as trs_process does. */
+static double parse_long_string(size_t len, uint64_t max_bytes, int *rc)
+{
+	size_t total = len + 64;
+	char *json = malloc(total);
+	size_t n = (size_t)snprintf(json, total, "{\"targets\":[],\"note\":\"");
+	memset(json + n, 'x', len);
+	n += len;
+	n += (size_t)snprintf(json + n, total - n, "\",\"objects\":[]}");
+	trs_manifest_limits lim = {max_bytes, 0, 0};
+	trs_manifest_parser *p;
+	trs_manifest *m = NULL;
+	trs_error err = TRS_ERROR_INIT;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	*rc = trs_manifest_parser_new(&p, &lim, &err);
+	for (size_t off = 0; *rc == 0 && off < n; off += 65536)
+		*rc = trs_manifest_parser_feed(p, json + off, n - off < 65536 ? n - off : 65536, &err);
+	if (*rc == 0)
+		*rc = trs_manifest_parser_finish(p, &m, &err);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	trs_manifest_parser_free(p);
+	trs_manifest_free(m);
+	free(json);
+	return (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+}
+
+/* One 64 MiB string took ten seconds (quadratic in its length); now it is linear. */
+TEST(manifest_parses_a_long_string_in_linear_time)
+{
+	int rc16, rc64;
+	double t16 = parse_long_string(16u << 20, 0, &rc16);
+	double t64 = parse_long_string(64u << 20, 0, &rc64);
+	printf("  16 MiB: %.3f s, 64 MiB: %.3f s\n", t16, t64);
+	CHECK(rc16 == 0 && rc64 == 0);
+	/* Four times the bytes: quadratic would be 16 times the time. Loose bounds for a shared machine. */
+	CHECK(t64 < 8 * t16 + 0.5);
+	CHECK(t64 < 10.0);
+}
+
+/* A value longer than a quarter of the limit is refused as soon as it is, not parsed. */
+TEST(manifest_refuses_a_value_over_a_quarter_of_the_limit)
+{
+	int rc;
+	double t = parse_long_string(40u << 20, 64u << 20, &rc);
+	CHECK(rc == TRS_ELIMIT);
+	CHECK(t < 10.0);
 }
 
 TEST(manifest_flags_nul_in_keys)
@@ -367,6 +420,8 @@ int main(void)
 	RUN(manifest_rejects_not_json_and_empty);
 	RUN(manifest_streaming_in_single_bytes_equals_whole);
 	RUN(manifest_enforces_size_and_count_limits);
+	RUN(manifest_parses_a_long_string_in_linear_time);
+	RUN(manifest_refuses_a_value_over_a_quarter_of_the_limit);
 	RUN(manifest_flags_nul_in_keys);
 	RUN(manifest_many_objects_index);
 	return harness_done();

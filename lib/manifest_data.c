@@ -1,6 +1,7 @@
 /*
- * The manifest's indexes: relative_key -> entry (joining tar members with
- * their entries), and destination keys written twice.
+ * The parsed manifest: its accessors, and the indexes built once every entry
+ * is in: relative_key -> entry (joining tar members with their entries), and
+ * destination keys written twice.
  *
  * The tar holds one member per name, so the entries that share a
  * relative_key share one member. Two entries that write one destination key
@@ -9,6 +10,7 @@
  */
 #include "manifest_impl.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,41 @@ int trs__manifest_warn(trs_manifest *m, const char *fmt, ...)
 		return TRS_ENOMEM;
 	m->nwarnings++;
 	return 0;
+}
+
+/* Parse a JSON number as an exact unsigned size: integers of any length up
+ * to 2^64-1 exactly; floats only when integral (1048576.0, 1e3). */
+int trs__manifest_parse_size(const char *s, size_t len, uint64_t *out)
+{
+	char buf[64];
+	if (len == 0 || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	if (buf[0] == '-')
+		return (strspn(buf + 1, "0.eE+-") == len - 1) ? (*out = 0, 0) : -1; /* -0 is 0 */
+	if (strspn(buf, "0123456789") == len) {
+		errno = 0;
+		char *end;
+		unsigned long long v = strtoull(buf, &end, 10);
+		if (errno == ERANGE || *end)
+			return -1;
+		*out = v;
+		return 0;
+	}
+	/* Decimal with only zeros after the point: exact without going through double. */
+	char *dot = strchr(buf, '.');
+	if (dot && !strpbrk(buf, "eE") && strspn(dot + 1, "0") == strlen(dot + 1)) {
+		*dot = '\0';
+		return trs__manifest_parse_size(buf, (size_t)(dot - buf), out);
+	}
+	errno = 0;
+	char *end;
+	double d = strtod(buf, &end);
+	if (errno == ERANGE || *end || !(d >= 0) || d > 9007199254740992.0 || (double)(uint64_t)d != d)
+		return -1;
+	*out = (uint64_t)d;
+	return 1;
 }
 
 static uint64_t hash_key(const char *s, size_t len)
@@ -169,4 +206,60 @@ TRS_EXTERN(size_t) trs_manifest_dest_key(const trs_manifest_object *o, char *buf
 	int n = *o->source_prefix ? snprintf(buf, size, "%s/%s", o->source_prefix, o->object_name)
 				  : snprintf(buf, size, "%s", o->object_name);
 	return n < 0 ? 0 : (size_t)n;
+}
+
+TRS_EXTERN(size_t) trs_manifest_object_count(const trs_manifest *m)
+{
+	return m ? m->nobjects : 0;
+}
+
+TRS_EXTERN(const trs_manifest_object *) trs_manifest_object_at(const trs_manifest *m, size_t i)
+{
+	return m && i < m->nobjects ? &m->objects[i] : NULL;
+}
+
+TRS_EXTERN(size_t) trs_manifest_target_count(const trs_manifest *m)
+{
+	return m ? m->ntargets : 0;
+}
+
+TRS_EXTERN(const trs_manifest_target *) trs_manifest_target_at(const trs_manifest *m, size_t i)
+{
+	return m && i < m->ntargets ? &m->targets[i] : NULL;
+}
+
+TRS_EXTERN(size_t) trs_manifest_warning_count(const trs_manifest *m)
+{
+	return m ? m->nwarnings : 0;
+}
+
+TRS_EXTERN(const char *) trs_manifest_warning_at(const trs_manifest *m, size_t i)
+{
+	return m && i < m->nwarnings ? m->warnings[i] : NULL;
+}
+
+TRS_EXTERN(void) trs_manifest_free(trs_manifest *m)
+{
+	if (!m)
+		return;
+	trs__arena_free(&m->arena);
+	free(m->targets);
+	free(m->objects);
+	free(m->warnings);
+	free(m->index);
+	free(m);
+}
+
+TRS_EXTERN(int) trs_manifest_parse(const char *json, size_t len, trs_manifest **out, trs_error *err)
+{
+	trs_manifest_parser *p;
+	*out = NULL;
+	int rc = trs_manifest_parser_new(&p, NULL, err);
+	if (rc < 0)
+		return rc;
+	rc = trs_manifest_parser_feed(p, json, len, err);
+	if (rc == 0)
+		rc = trs_manifest_parser_finish(p, out, err);
+	trs_manifest_parser_free(p);
+	return rc;
 }
