@@ -3,15 +3,12 @@
  * means for the targets in this region: destination key, tags within S3's
  * limits, storage class, KMS key; and a body that checks itself.
  */
-#include "internal.h"
+#include "tags.h"
 
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define S3_MAX_TAGS 10
-#define S3_MAX_TAG_KEY 128     /* UTF-8 characters */
-#define S3_MAX_TAG_VALUE 256
 #define S3_MAX_KEY_BYTES 1024
 #define OBJECTS_PREFIX "objects/"
 
@@ -36,10 +33,7 @@ struct trs_object_iter {
 	size_t puts_cap;
 	char *dest_key;
 	size_t dest_key_cap;
-	trs_kv tags[S3_MAX_TAGS];
-	trs_kv metadata[3];
-	char etag_clean[64];
-	trs_buf overflow;          /* url-encoded tags that did not fit */
+	trs__tagset tagset;
 
 	trs_body body;
 	body_state body_state;
@@ -48,14 +42,6 @@ struct trs_object_iter {
 	char md5_expected[33];
 	EVP_MD_CTX *md5;
 };
-
-static size_t utf8_chars(const char *s)
-{
-	size_t n = 0;
-	for (; *s; s++)
-		n += ((unsigned char)*s & 0xC0) != 0x80;
-	return n;
-}
 
 /* A plain MD5 etag: 32 hex digits, maybe in quotes; "-N" multipart etags are not. */
 int trs__plain_md5(const char *etag, char out[33])
@@ -79,98 +65,24 @@ int trs__plain_md5(const char *etag, char out[33])
 	return 1;
 }
 
-static void strip_quotes(const char *in, char *out, size_t size)
-{
-	size_t len = strlen(in);
-	if (len >= 2 && in[0] == '"' && in[len - 1] == '"') {
-		in++;
-		len -= 2;
-	}
-	if (len >= size)
-		len = size - 1;
-	memcpy(out, in, len);
-	out[len] = '\0';
-}
-
-static int url_encode_into(trs_buf *b, const char *s, trs_error *err)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		int plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-			    c == '-' || c == '_' || c == '.' || c == '~';
-		char enc[3] = {'%', hex[c >> 4], hex[c & 15]};
-		if (trs__buf_put(b, plain ? (const char *)&c : enc, plain ? 1 : 3, err) < 0)
-			return TRS_ENOMEM;
-	}
-	return 0;
-}
-
-/* Put `key` = `value` in the tag list, or in metadata as `meta_name` when full. */
-static void add_original(trs_object_iter *it, size_t *ntags, size_t *nmeta, const char *key,
-			 const char *meta_name, const char *value)
-{
-	for (size_t i = 0; i < *ntags; i++) {
-		if (strcmp(it->tags[i].key, key) == 0) {
-			it->tags[i].value = value;
-			return;
-		}
-	}
-	if (*ntags < S3_MAX_TAGS) {
-		it->tags[*ntags].key = key;
-		it->tags[*ntags].value = value;
-		(*ntags)++;
-	} else {
-		it->metadata[*nmeta].key = meta_name;
-		it->metadata[*nmeta].value = value;
-		(*nmeta)++;
-	}
-}
-
 /* Tags and metadata are the same for every target of an object: build them once. */
-static int build_tags(trs_object_iter *it, const trs_manifest_object *e, size_t *ntags_out,
-		      size_t *nmeta_out, trs_error *err)
+static int build_tags(trs_object_iter *it, const trs_manifest_object *e, trs_error *err)
 {
-	size_t ntags = 0, nmeta = 0, overflow = 0;
-	it->overflow.len = 0;
-	for (size_t i = 0; i < e->ntags; i++) {
-		const trs_kv *t = &e->tags[i];
-		int fits = ntags < S3_MAX_TAGS && *t->key && utf8_chars(t->key) <= S3_MAX_TAG_KEY &&
-			   utf8_chars(t->value) <= S3_MAX_TAG_VALUE;
-		if (fits) {
-			it->tags[ntags++] = *t;
-			continue;
-		}
-		if ((it->overflow.len && trs__buf_put(&it->overflow, "&", 1, err) < 0) ||
-		    url_encode_into(&it->overflow, t->key, err) < 0 ||
-		    trs__buf_put(&it->overflow, "=", 1, err) < 0 ||
-		    url_encode_into(&it->overflow, t->value, err) < 0)
-			return TRS_ENOMEM;
-		overflow++;
-	}
-	size_t original = ntags;
-	if (*e->creation_time)
-		add_original(it, &ntags, &nmeta, "OriginalCreationTime", "original-creation-time", e->creation_time);
-	if (*e->etag) {
-		strip_quotes(e->etag, it->etag_clean, sizeof(it->etag_clean));
-		add_original(it, &ntags, &nmeta, "OriginalETag", "original-etag", it->etag_clean);
-	}
-	if (overflow) {
-		it->metadata[nmeta].key = "original-tags";
-		it->metadata[nmeta].value = it->overflow.data;
-		nmeta++;
-	}
-	it->obj.overflow_tags = overflow + nmeta - (overflow ? 1 : 0);
-	if (nmeta && trs__log_enabled(it->ctx, TRS_LOG_INFO)) {
-		char n[32];
-		snprintf(n, sizeof(n), "%zu", original + overflow);
+	trs__tagset *ts = &it->tagset;
+	if (trs__tagset_build(ts, e, it->dest_key, err) < 0)
+		return TRS_ENOMEM;
+	it->obj.overflow_tags = ts->carried;
+	if (ts->dropped)
+		trs__log(it->ctx, TRS_LOG_WARN,
+			 "object's tags do not all fit in S3's tags (10, 8 KB of headers) and user metadata (2 KB); "
+			 "the object is written without the tags named here",
+			 "archive", trs_archive_name(it->archive), "relative_key", e->relative_key, "dropped_tags",
+			 ts->dropped_list.data, NULL);
+	else if (ts->nmetadata && trs__log_enabled(it->ctx, TRS_LOG_INFO))
 		trs__log(it->ctx, TRS_LOG_INFO,
-			 "object has more tags than S3 allows (10) or tags too long; the rest is kept as user metadata",
-			 "archive", trs_archive_name(it->archive), "relative_key", e->relative_key,
-			 "original_tags", n, NULL);
-	}
-	*ntags_out = ntags;
-	*nmeta_out = nmeta;
+			 "object has tags S3 does not take as tags (more than 10, too long, or refused characters); "
+			 "they are kept as user metadata",
+			 "archive", trs_archive_name(it->archive), "relative_key", e->relative_key, NULL);
 	return 0;
 }
 
@@ -199,7 +111,6 @@ static int build_puts(trs_object_iter *it, const trs_manifest_object *e, trs_err
 		it->dest_key_cap = need;
 	}
 	trs_manifest_dest_key(e, it->dest_key, need);
-	size_t ntags = 0, nmeta = 0;
 	int tags_built = 0;
 	int md5 = trs__plain_md5(e->etag, it->md5_expected);
 
@@ -216,7 +127,7 @@ static int build_puts(trs_object_iter *it, const trs_manifest_object *e, trs_err
 			continue;
 		}
 		if (!tags_built) {
-			if (build_tags(it, e, &ntags, &nmeta, err) < 0)
+			if (build_tags(it, e, err) < 0)
 				return TRS_ENOMEM;
 			tags_built = 1;
 		}
@@ -229,10 +140,10 @@ static int build_puts(trs_object_iter *it, const trs_manifest_object *e, trs_err
 				  : *e->storage_class ? e->storage_class
 						      : "STANDARD";
 		r.kms_key_id = *t->kms_key_arn ? t->kms_key_arn : NULL;
-		r.tags = it->tags;
-		r.ntags = ntags;
-		r.metadata = it->metadata;
-		r.nmetadata = nmeta;
+		r.tags = it->tagset.tags;
+		r.ntags = it->tagset.ntags;
+		r.metadata = it->tagset.metadata;
+		r.nmetadata = it->tagset.nmetadata;
 		r.content_md5_hex = md5 ? it->md5_expected : NULL;
 		p->request = r;
 		p->target = t;
@@ -536,7 +447,7 @@ TRS_EXTERN(void) trs_object_iter_free(trs_object_iter *it)
 	free(it->joined_at);
 	free(it->puts);
 	free(it->dest_key);
-	trs__buf_free(&it->overflow);
+	trs__tagset_free(&it->tagset);
 	if (it->md5)
 		EVP_MD_CTX_free(it->md5);
 	free(it);
