@@ -38,6 +38,9 @@ try:  # run.py reports util.Skip as SKIP; alone, our own class does
 except Exception:  # pragma: no cover - util needs the fixtures; not needed alone
     pass
 
+sys.path.insert(0, os.path.join(REPO, "tests", "fixtures"))
+from s3checker import S3Checker  # noqa: E402
+
 
 def build_dir():
     return os.environ.get("TRS_BUILD_DIR", os.path.join(REPO, "build"))
@@ -65,6 +68,7 @@ class Moto:
         self.proc = None
         self.log = None
         self.url = None
+        self.checker = None
 
     def __enter__(self):
         exe = shutil.which("moto_server")
@@ -85,6 +89,9 @@ class Moto:
                 break
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    # Tests talk to the strict S3 checker in front of moto (util.MotoServer's).
+                    self.checker = S3Checker(self.url).start()
+                    self.url = self.checker.url
                     return self
             except OSError:
                 time.sleep(0.1)
@@ -92,6 +99,9 @@ class Moto:
         raise AssertionError("moto_server did not start")
 
     def __exit__(self, *exc):
+        if self.checker:
+            self.checker.stop()
+            self.checker = None
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:

@@ -330,7 +330,12 @@ def free_port():
 
 class MotoServer:
     """moto_server on a free loopback port: ``with MotoServer() as m:``;
-    m.url is the endpoint, m.client('s3') a boto3 client for it."""
+    m.url is the endpoint, m.client('s3') a boto3 client for it.
+
+    moto accepts what S3 refuses, so m.url is not moto itself but the strict
+    S3 checker in front of it (tests/fixtures/s3checker.py): every S3 request
+    of a test is refused there as S3 would refuse it. m.moto_url is moto's
+    own address; m.checker counts what was refused."""
 
     def __init__(self, timeout=30, env=None):
         self.timeout = timeout
@@ -338,6 +343,8 @@ class MotoServer:
         self.proc = None
         self.port = None
         self.url = None
+        self.moto_url = None
+        self.checker = None
         self._log = None
 
     def start(self):
@@ -345,7 +352,7 @@ class MotoServer:
         if not exe:
             raise Skip("moto_server not installed")
         self.port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.moto_url = "http://127.0.0.1:%d" % self.port
         self._log = tempfile.TemporaryFile()
         penv = dict(os.environ)
         penv.update(self.server_env or {})
@@ -359,16 +366,22 @@ class MotoServer:
             if self.proc.poll() is not None:
                 break
             try:
-                with urllib.request.urlopen(self.url + "/moto-api/",
+                with urllib.request.urlopen(self.moto_url + "/moto-api/",
                                             timeout=1):
-                    return self
+                    return self._check()
             except urllib.error.HTTPError:
-                return self  # it answers
+                return self._check()  # it answers
             except OSError:
                 time.sleep(0.1)
         log = self.log()
         self.stop()
         raise AssertionError("moto_server did not start: %s" % log[-500:])
+
+    def _check(self):
+        from s3checker import S3Checker
+        self.checker = S3Checker(self.moto_url).start()
+        self.url = self.checker.url
+        return self
 
     def log(self):
         if not self._log:
@@ -377,6 +390,9 @@ class MotoServer:
         return self._log.read().decode("utf-8", "replace")
 
     def stop(self):
+        if self.checker:
+            self.checker.stop()
+            self.checker = None
         if self.proc and self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
