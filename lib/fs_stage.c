@@ -7,7 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /*
@@ -25,18 +29,92 @@ struct trs__fs_stage {
 	char name[80];
 };
 
+#define STAGING_PREFIX ".trs-staging-"
+#define STALE_SECONDS (24 * 3600)
+
+/* Remove the files of a staging directory (flat: one file per staged object). */
+static void empty_dir(int dirfd)
+{
+	/* A new open of the directory, not a dup: a dup shares the read offset with every other user. */
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!dir) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(dir)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			unlinkat(dirfd, de->d_name, 0);
+	closedir(dir);
+}
+
+/*
+ * Is this staging directory left by a run that is gone? Its owner holds an
+ * exclusive flock on it for as long as it runs, and the kernel drops the
+ * lock when the process dies (kill -9 too), so a directory we can lock has
+ * no live owner; that needs no pid, which a new process may have reused.
+ * The pid in the name covers the instant between a run's mkdir and its
+ * flock, and directories of versions that took no lock: those are stale
+ * once their pid is gone, or after a day.
+ */
+static bool stale(int dirfd, const char *name)
+{
+	if (flock(dirfd, LOCK_EX | LOCK_NB) < 0)
+		return false; /* a live run holds it */
+	long pid = strtol(name + strlen(STAGING_PREFIX), NULL, 10);
+	struct stat sb;
+	if (pid <= 0 || fstat(dirfd, &sb) < 0)
+		return true;
+	bool alive = pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno == EPERM;
+	return !alive || time(NULL) - sb.st_mtime > STALE_SECONDS;
+}
+
+/* Remove the staging directories of runs that died (kill -9, a crash, a power cut). */
+static void clean_stale(fs_storage *fs)
+{
+	int fd = openat(fs->root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!dir) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(dir))) {
+		if (strncmp(de->d_name, STAGING_PREFIX, strlen(STAGING_PREFIX)) != 0)
+			continue;
+		int dirfd = openat(fs->root_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dirfd < 0)
+			continue;
+		if (stale(dirfd, de->d_name)) {
+			empty_dir(dirfd);
+			if (unlinkat(fs->root_fd, de->d_name, AT_REMOVEDIR) == 0)
+				trs__log(fs->ctx, TRS_LOG_INFO, "removed the staging directory of a run that is gone", "dir",
+					 fs->root, "staging", de->d_name, NULL);
+		}
+		close(dirfd); /* drops our lock */
+	}
+	closedir(dir);
+}
+
 int trs__fs_stage_new(trs_storage *s, trs__fs_stage **out, trs_error *err)
 {
 	*out = NULL;
 	if (!trs__fs_is(s))
 		return TRS_EUNSUPPORTED;
 	fs_storage *fs = (fs_storage *)s;
+	clean_stale(fs);
 	trs__fs_stage *st = trs__calloc(1, sizeof(*st), err);
 	if (!st)
 		return TRS_ENOMEM;
 	st->fs = fs;
 	for (int attempt = 0;; attempt++) {
-		snprintf(st->name, sizeof(st->name), ".trs-staging-%ld-%lx", (long)getpid(), (unsigned long)random());
+		uint64_t suffix = 0;
+		if (getrandom(&suffix, sizeof(suffix), 0) != (ssize_t)sizeof(suffix))
+			suffix ^= (uint64_t)trs__now() * 1000003u ^ (uint64_t)attempt; /* no entropy yet: still unique by EEXIST */
+		snprintf(st->name, sizeof(st->name), STAGING_PREFIX "%ld-%016llx", (long)getpid(), (unsigned long long)suffix);
 		if (mkdirat(fs->root_fd, st->name, 0700) == 0)
 			break;
 		if (errno != EEXIST || attempt > 100) {
@@ -46,8 +124,10 @@ int trs__fs_stage_new(trs_storage *s, trs__fs_stage **out, trs_error *err)
 		}
 	}
 	st->dirfd = openat(fs->root_fd, st->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (st->dirfd < 0) {
-		int rc = trs__error_errno(err, errno, "cannot open the staging directory in %s", fs->root);
+	if (st->dirfd < 0 || flock(st->dirfd, LOCK_EX | LOCK_NB) < 0) {
+		int rc = trs__error_errno(err, errno, "cannot open and lock the staging directory in %s", fs->root);
+		if (st->dirfd >= 0)
+			close(st->dirfd);
 		unlinkat(fs->root_fd, st->name, AT_REMOVEDIR);
 		free(st);
 		return rc;
@@ -123,18 +203,8 @@ void trs__fs_stage_free(trs__fs_stage *st)
 {
 	if (!st)
 		return;
-	int fd = dup(st->dirfd);
-	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
-	if (dir) {
-		struct dirent *de;
-		while ((de = readdir(dir)))
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-				unlinkat(st->dirfd, de->d_name, 0);
-		closedir(dir);
-	} else if (fd >= 0) {
-		close(fd);
-	}
-	close(st->dirfd);
+	empty_dir(st->dirfd);
 	unlinkat(st->fs->root_fd, st->name, AT_REMOVEDIR);
+	close(st->dirfd); /* after the rmdir: the lock keeps a cleaner away until the directory is gone */
 	free(st);
 }
