@@ -1,6 +1,8 @@
 /*
  * Queue message bodies: S3 notifications (bare or in an SNS envelope),
  * EventBridge "Object Created" events, and the s3:TestEvent (FORMAT.md §3).
+ * S3's other events (records' ObjectRemoved:*, EventBridge's Object Deleted, ...)
+ * are no work.
  *
  * Bodies are small (SQS caps them at 1 MiB), so a yajl tree is fine, once
  * the nesting depth is known to be bounded: yajl_tree_free recurses, and a
@@ -299,12 +301,18 @@ static int parse_tree(parse_state *st, yajl_val root, bool inside_sns)
 	const char *source = get_str(root, "source", NULL, NULL);
 	const char *detail_type = get_str(root, "detail-type", NULL, NULL);
 	if (!inside_sns && (source || detail_type)) {
-		if (!str_is(source, "aws.s3") || !str_is(detail_type, "Object Created"))
+		if (!str_is(source, "aws.s3") || !detail_type)
 			return trs__error_set(st->err, TRS_EINVAL,
 					      "an EventBridge event of source '%.64s' and detail-type '%.64s' (only "
 					      "aws.s3 / Object Created is work)",
 					      source ? source : "", detail_type ? detail_type : "");
 		st->ev->shape = "eventbridge";
+		if (!str_is(detail_type, "Object Created")) {
+			/* Object Deleted, Object Restore Completed, ...: S3's own events, like a record's ObjectRemoved:*. */
+			st->ev->kind = TRS_EVENT_NO_WORK;
+			st->ev->records_skipped++;
+			return 0;
+		}
 		st->ev->kind = TRS_EVENT_WORK;
 		return push_ref(st, get_str(root, "detail", "bucket", "name"), get_str(root, "detail", "object", "key"),
 				false, 0);

@@ -132,6 +132,8 @@ void trs__fs_stage_discard(trs__fs_stage *st, uint64_t index);
 void trs__fs_stage_free(trs__fs_stage *st);
 
 /* lib/object.c, for the pipeline (lib/process.c). */
+/* Why S3 refuses `name` as a bucket name (a sentence), or NULL; fs buckets follow the same rules. */
+const char *trs__bucket_name_problem(const char *name);
 int trs__plain_md5(const char *etag, char out[33]);
 /* An object's bytes against its entry: size, then MD5 (md5_hex NULL: size only). TRS_EINTEGRITY otherwise. */
 int trs__check_integrity(const trs_manifest_object *e, uint64_t size, const char *md5_hex, trs_error *err);

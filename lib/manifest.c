@@ -183,6 +183,8 @@ static int on_scalar(trs_manifest_parser *p, int kind, const char *s, size_t len
 		}
 		if (kind != K_STRING)
 			return wrong_type(p, "a string", kind);
+		if (p->field == F_T_BUCKET && memchr(s, 0, len))
+			t->flags |= TRS_MANIFEST_TARGET_BUCKET_HAS_NUL;
 		const char **slot = p->field == F_T_REGION ? &t->region
 				    : p->field == F_T_BUCKET ? &t->bucket
 				    : p->field == F_T_CLASS  ? &t->storage_class
@@ -317,7 +319,7 @@ static int repeated_field(trs_manifest_parser *p, unsigned int *seen)
 	case F_TARGETS: p->m->ntargets = 0; break;
 	case F_OBJECTS: p->m->nobjects = 0; p->entries_seen = 0; break;
 	case F_T_REGION: t->region = EMPTY; break;
-	case F_T_BUCKET: t->bucket = EMPTY; break;
+	case F_T_BUCKET: t->bucket = EMPTY; t->flags = 0; break;
 	case F_T_CLASS: t->storage_class = EMPTY; break;
 	case F_T_KMS: t->kms_key_arn = EMPTY; break;
 	case F_T_BACKUP: t->backup = 0; break;
@@ -425,6 +427,7 @@ static int open_container(trs_manifest_parser *p, int kind)
 		trs_manifest_target *t = &m->targets[m->ntargets++];
 		t->region = t->bucket = t->storage_class = t->kms_key_arn = EMPTY;
 		t->backup = 0;
+		t->flags = 0;
 		p->state = ST_TARGET;
 		p->field = F_NONE;
 		p->fields_seen = 0;

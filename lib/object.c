@@ -43,6 +43,38 @@ struct trs_object_iter {
 	EVP_MD_CTX *md5;
 };
 
+/* Why S3 refuses `name` as a general purpose bucket's, or NULL. The fs
+ * backend mirrors S3, so its bucket directories follow the same rules. */
+const char *trs__bucket_name_problem(const char *name)
+{
+	static const char *const prefixes[] = {"xn--", "sthree-", "amzn-s3-demo-"};
+	static const char *const suffixes[] = {"-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"};
+	size_t len = strlen(name);
+	if (len < 3 || len > 63)
+		return "S3 bucket names are 3 to 63 characters long";
+	int digits_and_dots = 1, dots = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-'))
+			return "S3 bucket names hold only lower-case letters, digits, dots and hyphens";
+		if (c == '.' && i && name[i - 1] == '.')
+			return "S3 bucket names have no two dots in a row";
+		digits_and_dots &= (c >= '0' && c <= '9') || c == '.';
+		dots += c == '.';
+	}
+	if (name[0] == '.' || name[0] == '-' || name[len - 1] == '.' || name[len - 1] == '-')
+		return "S3 bucket names begin and end with a letter or digit";
+	if (digits_and_dots && dots == 3)
+		return "S3 bucket names are not IP addresses";
+	for (size_t i = 0; i < TRS_ARRAY_SIZE(prefixes); i++)
+		if (!strncmp(name, prefixes[i], strlen(prefixes[i])))
+			return "S3 reserves this bucket name prefix";
+	for (size_t i = 0; i < TRS_ARRAY_SIZE(suffixes); i++)
+		if (len >= strlen(suffixes[i]) && !strcmp(name + len - strlen(suffixes[i]), suffixes[i]))
+			return "S3 reserves this bucket name suffix";
+	return NULL;
+}
+
 /* A plain MD5 etag: 32 hex digits, maybe in quotes; "-N" multipart etags are not. */
 int trs__plain_md5(const char *etag, char out[33])
 {
@@ -149,9 +181,17 @@ static int build_puts(trs_object_iter *it, const trs_manifest_object *e, trs_err
 		p->target = t;
 		p->error = 0;
 		p->error_message = NULL;
+		const char *bucket_problem = *t->bucket ? trs__bucket_name_problem(t->bucket) : NULL;
 		if (!*t->bucket) {
 			p->error = TRS_EINVAL;
 			p->error_message = "the manifest target has no bucket";
+		} else if (t->flags & TRS_MANIFEST_TARGET_BUCKET_HAS_NUL) {
+			p->error = TRS_EINVAL;
+			p->error_message = "the manifest target's bucket name contains a NUL byte; not written (the name "
+					   "shown ends at it)";
+		} else if (bucket_problem) {
+			p->error = TRS_EINVAL;
+			p->error_message = bucket_problem;
 		} else if (e->flags & TRS_MANIFEST_OBJECT_REPEATS_KEY) {
 			p->error = TRS_EMANIFEST;
 			p->error_message = "another manifest entry has the same relative_key; the archive's one member for "

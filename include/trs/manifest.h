@@ -30,7 +30,11 @@ typedef struct trs_manifest_target {
 	const char *storage_class; /* override; "" when absent */
 	const char *kms_key_arn;   /* "" when absent */
 	int backup;                /* "backup": true */
+	unsigned int flags;        /* TRS_MANIFEST_TARGET_* */
 } trs_manifest_target;
+
+/* The target's bucket holds a NUL byte: `bucket` ends at it, and no object is written there. */
+#define TRS_MANIFEST_TARGET_BUCKET_HAS_NUL 1u
 
 /** One entry of "objects". Strings are never NULL; absent ones are "". */
 typedef struct trs_manifest_object {

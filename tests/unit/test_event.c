@@ -156,8 +156,24 @@ TEST(event_eventbridge_keys_not_plus_decoded)
 	CHECK_STR(ev->shape, "eventbridge");
 	CHECK_STR(ev->refs[0].key, "a+b %41.tar.zst");
 	trs_event_free(ev);
+}
+
+/* EventBridge's Object Deleted is S3's own event, as a record's ObjectRemoved:* is: no work, not poison. */
+TEST(event_eventbridge_object_deleted_is_no_work_like_object_removed)
+{
+	trs_event *ev = NULL, *rec = NULL;
+	trs_error err = TRS_ERROR_INIT;
+	CHECK(parse("{\"detail-type\":\"Object Deleted\",\"source\":\"aws.s3\",\"detail\":{"
+		    "\"bucket\":{\"name\":\"stg\"},\"object\":{\"key\":\"a.tar.zst\"}}}", &ev, &err) == 0);
+	CHECK(parse("{\"Records\":[{\"eventSource\":\"aws:s3\",\"eventName\":\"ObjectRemoved:Delete\","
+		    "\"s3\":{\"bucket\":{\"name\":\"stg\"},\"object\":{\"key\":\"a.tar.zst\"}}}]}", &rec, &err) == 0);
+	int same = ev->kind == TRS_EVENT_NO_WORK && rec->kind == TRS_EVENT_NO_WORK && ev->nrefs == 0 && rec->nrefs == 0 &&
+		   ev->records_skipped == 1 && rec->records_skipped == 1;
+	trs_event_free(ev);
+	trs_event_free(rec);
+	CHECK(same);
 	trs_event *none = (trs_event *)1;
-	CHECK(parse("{\"detail-type\":\"Object Deleted\",\"source\":\"aws.s3\",\"detail\":{}}", &none, &err) ==
+	CHECK(parse("{\"detail-type\":\"Object Deleted\",\"source\":\"aws.ec2\",\"detail\":{}}", &none, &err) ==
 	      TRS_EINVAL);
 	CHECK(none == NULL);
 }
@@ -264,6 +280,7 @@ int main(void)
 	RUN(event_test_event_both_shapes);
 	RUN(event_sns_envelope);
 	RUN(event_eventbridge_keys_not_plus_decoded);
+	RUN(event_eventbridge_object_deleted_is_no_work_like_object_removed);
 	RUN(event_poison_bodies);
 	RUN(event_nul_inside_body_is_poison);
 	RUN(event_limits_depth_size_records);

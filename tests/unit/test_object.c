@@ -65,9 +65,9 @@ static int drain(trs_body *b, trs_error *err)
 	return (int)n;
 }
 
-#define TARGETS "\"targets\":[{\"region\":\"eu-west-1\",\"bucket\":\"a\"}," \
-		"{\"region\":\"eu-west-1\",\"bucket\":\"b\",\"storage_class\":\"GLACIER_IR\",\"kms_key_arn\":\"arn:kms:1\"}," \
-		"{\"region\":\"us-east-1\",\"bucket\":\"c\"},{\"region\":\"eu-west-1\",\"bucket\":\"bk\",\"backup\":true}]"
+#define TARGETS "\"targets\":[{\"region\":\"eu-west-1\",\"bucket\":\"dest-a\"}," \
+		"{\"region\":\"eu-west-1\",\"bucket\":\"dest-b\",\"storage_class\":\"GLACIER_IR\",\"kms_key_arn\":\"arn:kms:1\"}," \
+		"{\"region\":\"us-east-1\",\"bucket\":\"dest-c\"},{\"region\":\"eu-west-1\",\"bucket\":\"bk\",\"backup\":true}]"
 
 TEST(object_join_builds_puts_for_this_region_only)
 {
@@ -81,7 +81,7 @@ TEST(object_join_builds_puts_for_this_region_only)
 	CHECK(trs_object_iter_next(f.it, &o, &err) == 1);
 	CHECK(o->status == TRS_OBJECT_READY);
 	CHECK(o->nputs == 2 && o->other_region_targets == 1 && o->backup_targets == 1);
-	CHECK_STR(o->puts[0].request.bucket, "a");
+	CHECK_STR(o->puts[0].request.bucket, "dest-a");
 	CHECK_STR(o->puts[0].request.key, "p/y.txt");
 	CHECK_STR(o->puts[0].request.storage_class, "STANDARD_IA"); /* the object's own class */
 	CHECK(o->puts[0].request.kms_key_id == NULL);
@@ -97,7 +97,7 @@ TEST(object_storage_class_defaults_to_standard)
 {
 	fixture f;
 	tu_member mem[] = {{"objects/k", "v", 0, 0}};
-	CHECK(open_fixture(&f, "{\"targets\":[{\"region\":\"eu-west-1\",\"bucket\":\"a\",\"storage_class\":\"\"}],"
+	CHECK(open_fixture(&f, "{\"targets\":[{\"region\":\"eu-west-1\",\"bucket\":\"dest-a\",\"storage_class\":\"\"}],"
 			       "\"objects\":[{\"object_name\":\"k\"}]}", mem, 1) == 0);
 	const trs_object *o;
 	trs_error err = TRS_ERROR_INIT;
@@ -122,7 +122,7 @@ static int one_object_with_tags(int ntags, fixture *f, const trs_object **o)
 {
 	char manifest[4096];
 	snprintf(manifest, sizeof(manifest),
-		 "{\"targets\":[{\"region\":\"eu-west-1\",\"bucket\":\"a\"}],\"objects\":[{\"object_name\":\"k\","
+		 "{\"targets\":[{\"region\":\"eu-west-1\",\"bucket\":\"dest-a\"}],\"objects\":[{\"object_name\":\"k\","
 		 "\"creation_time\":\"2025-01-01 00:00:00\",\"etag\":\"\\\"0123456789abcdef0123456789abcdef-2\\\"\",\"tags\":%s}]}",
 		 tags_json(ntags));
 	tu_member mem[] = {{"objects/k", "v", 0, 0}};
@@ -197,7 +197,7 @@ TEST(object_skips_unjoined_members_and_reports_missing_entries)
 		{"elsewhere/file", "y", 0, 0},
 		{"objects/here", "z", 0, 0},
 	};
-	CHECK(open_fixture(&f, "{\"targets\":[{\"region\":\"eu-west-1\",\"bucket\":\"a\"}],\"objects\":["
+	CHECK(open_fixture(&f, "{\"targets\":[{\"region\":\"eu-west-1\",\"bucket\":\"dest-a\"}],\"objects\":["
 			       "{\"object_name\":\"here\"},{\"object_name\":\"gone\"},{\"object_name\":\"link\"}]}",
 			   mem, 5) == 0);
 	const trs_object *o;
@@ -220,7 +220,7 @@ TEST(object_body_fails_on_size_mismatch)
 {
 	fixture f;
 	tu_member mem[] = {{"objects/k", "12345", 0, 0}};
-	CHECK(open_fixture(&f, "{\"targets\":[{\"region\":\"eu-west-1\",\"bucket\":\"a\"}],\"objects\":[{\"object_name\":\"k\",\"size\":4}]}",
+	CHECK(open_fixture(&f, "{\"targets\":[{\"region\":\"eu-west-1\",\"bucket\":\"dest-a\"}],\"objects\":[{\"object_name\":\"k\",\"size\":4}]}",
 			   mem, 1) == 0);
 	const trs_object *o;
 	trs_error err = TRS_ERROR_INIT;
@@ -234,7 +234,7 @@ TEST(object_body_fails_on_md5_mismatch_at_the_last_byte)
 {
 	fixture f;
 	tu_member mem[] = {{"objects/k", "hello", 0, 0}};
-	CHECK(open_fixture(&f, "{\"targets\":[{\"region\":\"eu-west-1\",\"bucket\":\"a\"}],\"objects\":[{\"object_name\":\"k\",\"size\":5,"
+	CHECK(open_fixture(&f, "{\"targets\":[{\"region\":\"eu-west-1\",\"bucket\":\"dest-a\"}],\"objects\":[{\"object_name\":\"k\",\"size\":5,"
 			       "\"etag\":\"00000000000000000000000000000000\"}]}", mem, 1) == 0);
 	const trs_object *o;
 	trs_error err = TRS_ERROR_INIT;
@@ -254,7 +254,7 @@ TEST(object_put_errors_for_bucketless_target_and_long_key)
 	name[sizeof(name) - 1] = '\0';
 	char manifest[2048];
 	snprintf(manifest, sizeof(manifest),
-		 "{\"targets\":[{\"region\":\"eu-west-1\"},{\"region\":\"eu-west-1\",\"bucket\":\"ok\"}],"
+		 "{\"targets\":[{\"region\":\"eu-west-1\"},{\"region\":\"eu-west-1\",\"bucket\":\"ok-bucket\"}],"
 		 "\"objects\":[{\"object_name\":\"%s\",\"relative_key\":\"r\"}]}", name);
 	fixture f;
 	tu_member mem[] = {{"objects/r", "x", 0, 0}};
@@ -269,9 +269,38 @@ TEST(object_put_errors_for_bucketless_target_and_long_key)
 	close_fixture(&f);
 }
 
+/* A bucket S3 refuses, or one with a NUL that C would cut, fails that put alone (fs and s3 alike). */
+TEST(object_put_refuses_bucket_names_s3_refuses)
+{
+	fixture f;
+	tu_member mem[] = {{"objects/r", "x", 0, 0}};
+	CHECK(open_fixture(&f,
+			   "{\"targets\":[{\"region\":\"eu-west-1\",\"bucket\":\"dest\\u0000evil\"},"
+			   "{\"region\":\"eu-west-1\",\"bucket\":\"Bad_Name\"},{\"region\":\"eu-west-1\",\"bucket\":\"10.0.0.1\"},"
+			   "{\"region\":\"eu-west-1\",\"bucket\":\"a..b\"},{\"region\":\"eu-west-1\",\"bucket\":\"good.bucket-1\"}],"
+			   "\"objects\":[{\"object_name\":\"k\",\"relative_key\":\"r\"}]}",
+			   mem, 1) == 0);
+	const trs_object *o;
+	trs_error err = TRS_ERROR_INIT;
+	CHECK(trs_object_iter_next(f.it, &o, &err) == 1);
+	CHECK(o->nputs == 5);
+	CHECK_STR(o->puts[0].request.bucket, "dest");
+	CHECK(o->puts[0].error == TRS_EINVAL);
+	CHECK_CONTAINS(o->puts[0].error_message, "NUL");
+	CHECK(o->puts[1].error == TRS_EINVAL);
+	CHECK_CONTAINS(o->puts[1].error_message, "lower-case");
+	CHECK(o->puts[2].error == TRS_EINVAL && o->puts[3].error == TRS_EINVAL);
+	CHECK(o->puts[4].error == 0);
+	close_fixture(&f);
+	CHECK(trs__bucket_name_problem("abc") == NULL && trs__bucket_name_problem("ab") != NULL);
+	CHECK(trs__bucket_name_problem("xn--abc") != NULL && trs__bucket_name_problem("abc-s3alias") != NULL);
+	CHECK(trs__bucket_name_problem("-abc") != NULL && trs__bucket_name_problem("1.2.3.4.5") == NULL);
+}
+
 int main(void)
 {
 	RUN(object_join_builds_puts_for_this_region_only);
+	RUN(object_put_refuses_bucket_names_s3_refuses);
 	RUN(object_storage_class_defaults_to_standard);
 	RUN(object_tags_gain_original_creation_time_and_etag);
 	RUN(object_ten_original_tags_push_originals_to_metadata);
