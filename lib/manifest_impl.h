@@ -8,6 +8,8 @@
 #include "internal.h"
 #include "arena.h"
 
+#include <yajl/yajl_parse.h>
+
 struct trs_manifest {
 	trs_arena arena;
 	trs_manifest_target *targets;
@@ -36,5 +38,76 @@ int trs__manifest_warn(trs_manifest *m, const char *fmt, ...) TRS_PRINTF(2, 3);
  * about each, and index the relative keys. 0, or TRS_ENOMEM.
  */
 int trs__manifest_build_index(trs_manifest *m, trs_error *err);
+
+/* ---- the parser's state, shared by lib/manifest.c (grammar) and lib/manifest_parser.c (feeding) ---- */
+
+#define DEFAULT_MAX_BYTES (1ull << 30)
+#define DEFAULT_MAX_OBJECTS 50000000ull
+#define DEFAULT_MAX_DEPTH 64
+#define MAX_KEY 64
+
+
+typedef enum {
+	ST_TOP,          /* before the document */
+	ST_ROOT,         /* in the top-level object */
+	ST_TARGETS,      /* in "targets": [...] */
+	ST_TARGET,       /* in one target {...} */
+	ST_OBJECTS,      /* in "objects": [...] */
+	ST_OBJECT,       /* in one object {...} */
+	ST_TAGS,         /* in an object's "tags": [...] */
+	ST_TAG,          /* in one {"k": "v"} */
+	ST_DONE
+} parse_state;
+
+/* Which field the next scalar belongs to. */
+typedef enum {
+	F_NONE,
+	F_T_REGION, F_T_BUCKET, F_T_CLASS, F_T_KMS, F_T_BACKUP,
+	F_O_SRC_BUCKET, F_O_SRC_PREFIX, F_O_NAME, F_O_REL_KEY, F_O_CTIME, F_O_ETAG,
+	F_O_SIZE, F_O_CLASS, F_O_TAGS,
+	F_TAG_VALUE,
+	F_TARGETS, F_OBJECTS
+} field_id;
+
+typedef struct {
+	trs_kv *items;
+	size_t n, cap;
+} kv_list;
+
+struct trs_manifest_parser {
+	yajl_handle yajl;
+	trs_manifest *m;
+	trs_manifest_limits limits;
+	uint64_t bytes;
+	parse_state state;
+	unsigned int depth;
+	unsigned int skip_depth; /* > 0: inside an ignored value that opened at this depth */
+	field_id field;
+	char key[MAX_KEY + 1];   /* current key, truncated; only known (short) keys matter */
+	size_t objects_cap;
+	size_t targets_cap;
+	trs_manifest_object cur;  /* the object being built */
+	char *cur_tag_key;
+	kv_list tags;
+	size_t entry_index;       /* position of the object being built in "objects" */
+	size_t entries_seen;
+	int cur_has_name;
+	int cur_has_relkey;
+	uint64_t events;          /* callbacks so far: a token ended */
+	trs_buf pending;          /* bytes held back from yajl (see feed_policy) */
+	uint64_t fed;             /* bytes handed to yajl */
+	uint64_t fed_at_event;    /* p->fed after the last yajl_parse that ended a token */
+	unsigned int fields_seen; /* 1 << field_id of the current target or object, and of the root */
+	unsigned int root_seen;
+	int failed;
+	trs_error error;          /* the first error, set inside callbacks */
+	int finished;
+};
+
+extern const yajl_callbacks trs__manifest_callbacks;
+/* Record the first error (inside a callback) and return 0, which stops yajl. */
+int trs__manifest_fail(trs_manifest_parser *p, int code, const char *fmt, ...) TRS_PRINTF(3, 4);
+/* Add a warning; 1, or 0 after failing for lack of memory. */
+int trs__manifest_parser_warn(trs_manifest_parser *p, const char *fmt, ...) TRS_PRINTF(2, 3);
 
 #endif
