@@ -75,6 +75,23 @@ int trs__manifest_parser_warn(trs_manifest_parser *p, const char *fmt, ...)
 	return 1;
 }
 
+/* A field of one entry that cannot be used: that entry fails, the others go on. */
+static int entry_unusable(trs_manifest_parser *p, unsigned int flag, const char *expected)
+{
+	char field[160];
+	where(p, field, sizeof(field));
+	p->cur.flags |= flag;
+	if (flag == TRS_MANIFEST_OBJECT_BAD_SIZE) {
+		p->cur.size = 0;
+		p->cur.has_size = 0;
+	}
+	return trs__manifest_parser_warn(p, "manifest.json: %s must be %s; this object fails, the others go on", field,
+					 expected);
+}
+
+#define SIZE_EXPECTED "a non-negative whole number"
+#define TAGS_EXPECTED "a list of {\"key\": \"value\"} or one {\"key\": \"value\", ...} object"
+
 /* ---- values ---- */
 
 static int store_string(trs_manifest_parser *p, const char **slot, const char *s, size_t len)
@@ -105,8 +122,7 @@ static int on_scalar(trs_manifest_parser *p, int kind, const char *s, size_t len
 		return trs__manifest_fail(p, TRS_EMANIFEST, "manifest.json: objects[%zu] must be an object, got %s",
 			    p->entries_seen, kind_name(kind));
 	case ST_TAGS:
-		return trs__manifest_fail(p, TRS_EMANIFEST, "manifest.json: objects[%zu].tags[%zu] must be an object like {\"key\": \"value\"}, got %s",
-			    p->entry_index, p->tags.n, kind_name(kind));
+		return entry_unusable(p, TRS_MANIFEST_OBJECT_BAD_TAGS, TAGS_EXPECTED);
 	case ST_TARGET: {
 		trs_manifest_target *t = &p->m->targets[p->m->ntargets - 1];
 		if (p->field == F_NONE || kind == K_NULL)
@@ -132,15 +148,12 @@ static int on_scalar(trs_manifest_parser *p, int kind, const char *s, size_t len
 		if (p->field == F_NONE || kind == K_NULL)
 			return 1;
 		if (p->field == F_O_TAGS)
-			return wrong_type(p, "a list", kind);
+			return entry_unusable(p, TRS_MANIFEST_OBJECT_BAD_TAGS, TAGS_EXPECTED);
 		if (p->field == F_O_SIZE) {
-			if (kind != K_NUMBER || trs__manifest_parse_size(s, len, &o->size) < 0) {
-				char field[160];
-				where(p, field, sizeof(field));
-				return trs__manifest_fail(p, TRS_EMANIFEST, "manifest.json: %s must be a non-negative whole number%s%s",
-					    field, kind == K_NUMBER ? ", got " : "", kind == K_NUMBER ? "a fraction or too large" : "");
-			}
+			if (kind != K_NUMBER || trs__manifest_parse_size(s, len, &o->size) < 0)
+				return entry_unusable(p, TRS_MANIFEST_OBJECT_BAD_SIZE, SIZE_EXPECTED);
 			o->has_size = 1;
+			o->flags &= ~TRS_MANIFEST_OBJECT_BAD_SIZE; /* a repeated "size": the last one counts */
 			return 1;
 		}
 		if (kind != K_STRING)
@@ -163,7 +176,7 @@ static int on_scalar(trs_manifest_parser *p, int kind, const char *s, size_t len
 	case ST_TAG: {
 		/* Tag values: strings; numbers and booleans are taken as their JSON text (liberal). */
 		if (kind == K_NULL)
-			return wrong_type(p, "a list of {\"key\": \"value\"} with string values", kind);
+			return entry_unusable(p, TRS_MANIFEST_OBJECT_BAD_TAGS, TAGS_EXPECTED);
 		const char *key = p->cur_tag_key;
 		const char *value;
 		if (kind == K_BOOL) {
@@ -381,26 +394,35 @@ static int open_container(trs_manifest_parser *p, int kind)
 		return 1;
 	case ST_OBJECT:
 		if (p->field == F_O_TAGS) {
-			if (kind != K_ARRAY)
-				return wrong_type(p, "a list", kind);
-			p->state = ST_TAGS;
+			/* A list of one-pair objects, or (as some writers do) one object of pairs. */
+			p->state = kind == K_ARRAY ? ST_TAGS : ST_TAG;
+			p->tags_map = kind == K_MAP;
 			return 1;
 		}
+		if (p->field == F_O_SIZE) {
+			if (!entry_unusable(p, TRS_MANIFEST_OBJECT_BAD_SIZE, SIZE_EXPECTED))
+				return 0;
+			break;
+		}
 		if (p->field != F_NONE)
-			return wrong_type(p, p->field == F_O_SIZE ? "a number" : "a string", kind);
+			return wrong_type(p, "a string", kind);
 		break;
 	case ST_TARGET:
 		if (p->field != F_NONE)
 			return wrong_type(p, p->field == F_T_BACKUP ? "true or false" : "a string", kind);
 		break;
 	case ST_TAGS:
-		if (kind != K_MAP)
-			return trs__manifest_fail(p, TRS_EMANIFEST, "manifest.json: objects[%zu].tags[%zu] must be an object like {\"key\": \"value\"}, got a list",
-				    p->entry_index, p->tags.n);
-		p->state = ST_TAG;
-		return 1;
+		if (kind == K_MAP) {
+			p->state = ST_TAG;
+			return 1;
+		}
+		if (!entry_unusable(p, TRS_MANIFEST_OBJECT_BAD_TAGS, TAGS_EXPECTED))
+			return 0;
+		break;
 	case ST_TAG:
-		return wrong_type(p, "a list of {\"key\": \"value\"} with string values", kind);
+		if (!entry_unusable(p, TRS_MANIFEST_OBJECT_BAD_TAGS, TAGS_EXPECTED))
+			return 0;
+		break;
 	default:
 		break;
 	}
@@ -460,7 +482,12 @@ static int close_container(trs_manifest_parser *p)
 		p->state = ST_OBJECTS;
 		return finish_object(p);
 	case ST_TAGS: p->state = ST_OBJECT; p->field = F_NONE; break;
-	case ST_TAG: p->state = ST_TAGS; break;
+	case ST_TAG:
+		p->state = p->tags_map ? ST_OBJECT : ST_TAGS;
+		if (p->tags_map)
+			p->field = F_NONE;
+		p->tags_map = 0;
+		break;
 	default: break;
 	}
 	return 1;

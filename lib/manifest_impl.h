@@ -93,6 +93,7 @@ struct trs_manifest_parser {
 	size_t entries_seen;
 	int cur_has_name;
 	int cur_has_relkey;
+	int tags_map;             /* "tags" is one object of pairs, not a list */
 	uint64_t events;          /* callbacks so far: a token ended */
 	trs_buf pending;          /* bytes held back from yajl (see feed_policy) */
 	uint64_t fed;             /* bytes handed to yajl */

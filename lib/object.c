@@ -192,6 +192,14 @@ static int build_puts(trs_object_iter *it, const trs_manifest_object *e, trs_err
 		} else if (bucket_problem) {
 			p->error = TRS_EINVAL;
 			p->error_message = bucket_problem;
+		} else if (e->flags & TRS_MANIFEST_OBJECT_BAD_SIZE) {
+			p->error = TRS_EMANIFEST;
+			p->error_message = "the manifest entry's size is not a non-negative whole number, so its bytes "
+					   "cannot be checked; not written (ask the source side to resend)";
+		} else if (e->flags & TRS_MANIFEST_OBJECT_BAD_TAGS) {
+			p->error = TRS_EMANIFEST;
+			p->error_message = "the manifest entry's tags are neither a list of {\"key\": \"value\"} nor one "
+					   "object of pairs; not written (ask the source side to resend)";
 		} else if (e->flags & TRS_MANIFEST_OBJECT_REPEATS_KEY) {
 			p->error = TRS_EMANIFEST;
 			p->error_message = "another manifest entry has the same relative_key; the archive's one member for "

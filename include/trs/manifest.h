@@ -45,7 +45,7 @@ typedef struct trs_manifest_object {
 	const char *creation_time;
 	const char *etag;
 	const char *storage_class; /* "" when absent (STANDARD applies) */
-	const trs_kv *tags;        /* merged in order, a later duplicate key wins */
+	const trs_kv *tags;        /* merged in order, a later duplicate key wins; [{"k": "v"}, ...] or {"k": "v", ...} */
 	size_t ntags;
 	uint64_t size;
 	int has_size;              /* 0: "size" was absent, not checked */
@@ -60,6 +60,10 @@ typedef struct trs_manifest_object {
 /* An earlier entry has the same relative_key: the archive's one member for
  * it serves that entry, and this one cannot be restored (it fails). */
 #define TRS_MANIFEST_OBJECT_REPEATS_KEY 4u
+/* "size" is not a non-negative whole number: the object cannot be checked, it fails (the others go on). */
+#define TRS_MANIFEST_OBJECT_BAD_SIZE 8u
+/* "tags" is neither a list of one-pair objects nor one object of pairs: the object fails. */
+#define TRS_MANIFEST_OBJECT_BAD_TAGS 16u
 
 /** Parser limits. Zero fields take the defaults named here. */
 typedef struct trs_manifest_limits {

@@ -384,6 +384,27 @@ TEST(process_duplicate_tar_member_with_a_bad_last_copy_fails)
 	CHECK(ok);
 }
 
+/* One unusable size fails that object alone; tags as one object are taken. */
+TEST(process_unusable_size_fails_its_object_alone)
+{
+	tu_member m[] = {
+		{"objects/a", "aaa", 0, 0},
+		{"objects/b", "bbb", 0, 0},
+		{"manifest.json", TARGETS "{\"object_name\":\"a\",\"size\":\"3\"},"
+				  "{\"object_name\":\"b\",\"size\":3,\"tags\":{\"team\":\"fin\"}}]}", 0, 0},
+	};
+	tu_fault *f;
+	trs_report *rep = NULL;
+	int rc = restore_members(m, 3, 0, &f, &rep);
+	const tu_mem_object *b = tu_mem_find(f->inner, "dest", "b");
+	int ok = rc == TRS_EPARTIAL && rep->objects_written == 1 && rep->objects_failed == 1 && reported(rep, "dest", "a") &&
+		 rep->failures[0].code == TRS_EMANIFEST && !tu_mem_find(f->inner, "dest", "a") && b && b->ntags == 1 &&
+		 !strcmp(b->tags[0].key, "team") && !strcmp(b->tags[0].value, "fin");
+	trs_report_free(rep);
+	trs_storage_free(&f->parent);
+	CHECK(ok);
+}
+
 TEST(report_failure_list_grows_by_one_append_path)
 {
 	trs_report *rep = trs__report_new("a.tar.zst", NULL);
@@ -412,6 +433,7 @@ int main(void)
 	RUN(process_later_entry_wins_a_destination_key);
 	RUN(process_duplicate_tar_member_last_copy_wins);
 	RUN(process_duplicate_tar_member_with_a_bad_last_copy_fails);
+	RUN(process_unusable_size_fails_its_object_alone);
 	RUN(report_failure_list_grows_by_one_append_path);
 	return harness_done();
 }
