@@ -617,7 +617,15 @@ fail:
 
 int trs__storage_s3_open(trs_storage **out, trs_ctx *ctx, const char *url, trs_error *err)
 {
-	/* "s3" or "s3://...": bucket and key come with each call, settings from the context and environment. */
-	(void)url;
+	/* "s3" or "s3://": bucket and key come with each call, settings from the context and environment.
+	 * A bucket in the URL would be silently ignored (the manifest names the buckets): refuse it. */
+	if (strcmp(url, "s3") != 0 && strcmp(url, "s3://") != 0) {
+		*out = NULL;
+		return trs__error_set(err, TRS_EINVAL,
+				      "'%s' names a bucket, but an S3 storage is all of S3: give s3:// (objects go to "
+				      "their manifest's target buckets; to put every object in one bucket, use "
+				      "trs restore-backup --to-bucket)",
+				      url);
+	}
 	return trs_storage_s3_new(out, ctx, NULL, err);
 }

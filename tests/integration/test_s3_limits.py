@@ -48,3 +48,13 @@ def test_tags_beyond_s3s_limits_never_fail_the_object():
         assert carried == {"a#b": ["x"], "smile": ["\U0001F600"], "aws:name": ["v"]}, carried
 
         assert s3.get_object(Bucket="dest", Key="wide.txt")["Body"].read() == b"wide tags"
+
+
+def test_dest_naming_a_bucket_is_refused_not_ignored():
+    # the bucket was ignored and objects went to the manifest's buckets
+    with util.tempdir() as d:
+        path = os.path.join(d, "a.tar.zst")
+        mkarchive.build_archive(path, [{"relative_key": "a.txt", "data": b"a"}], [{"region": REGION, "bucket": "dest"}])
+        res = util.run_trs(["process", path, "--dest", "s3://my-bucket", "--no-progress"], timeout=60)
+        util.expect_exit(res, 2, "--dest s3://my-bucket")
+        assert b"'s3://my-bucket' names a bucket" in res.stderr, res.stderr
