@@ -168,9 +168,12 @@ static int on_scalar(trs_manifest_parser *p, int kind, const char *s, size_t len
 		case F_O_ETAG: slot = &o->etag; break;
 		default: slot = &o->storage_class; break;
 		}
-		if (slot != &o->etag && slot != &o->creation_time && slot != &o->storage_class &&
-		    slot != &o->source_bucket && memchr(s, 0, len))
+		int key_field = slot != &o->etag && slot != &o->creation_time && slot != &o->storage_class &&
+				slot != &o->source_bucket;
+		if (key_field && memchr(s, 0, len))
 			o->flags |= TRS_MANIFEST_OBJECT_KEY_HAS_NUL;
+		if (key_field && p->lone_surrogate)
+			o->flags |= TRS_MANIFEST_OBJECT_KEY_HAS_SURROGATE;
 		return store_string(p, slot, s, len);
 	}
 	case ST_TAG: {
@@ -215,6 +218,8 @@ static int cb_boolean(void *ctx, int b) { return on_scalar(ctx, K_BOOL, NULL, 0,
 static int cb_number(void *ctx, const char *s, size_t len) { return on_scalar(ctx, K_NUMBER, s, len, 0); }
 static int cb_string(void *ctx, const unsigned char *s, size_t len)
 {
+	trs_manifest_parser *p = ctx;
+	p->lone_surrogate = trs__json_scan_flagged(&p->scan, ++p->strings);
 	return on_scalar(ctx, K_STRING, (const char *)s, len, 0);
 }
 
@@ -290,6 +295,7 @@ static int cb_map_key(void *ctx, const unsigned char *s, size_t len)
 {
 	trs_manifest_parser *p = ctx;
 	p->events++;
+	trs__json_scan_flagged(&p->scan, ++p->strings); /* a key is a string too: keep the count */
 	if (p->skip_depth)
 		return 1;
 	size_t n = len > MAX_KEY ? MAX_KEY : len;

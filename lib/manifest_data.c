@@ -109,6 +109,8 @@ static int mark_superseded(trs_manifest *m, trs_error *err)
 	int rc = table && hashes ? 0 : trs__error_set(err, TRS_ENOMEM, "out of memory indexing the manifest");
 	for (size_t i = m->nobjects; rc == 0 && i-- > 0;) {
 		trs_manifest_object *e = &m->objects[i];
+		if (e->flags & (TRS_MANIFEST_OBJECT_KEY_HAS_NUL | TRS_MANIFEST_OBJECT_KEY_HAS_SURROGATE))
+			continue; /* never written, so it takes no key from another */
 		if ((rc = dest_key(e, &key, err)) < 0)
 			break;
 		uint64_t h = hash_key(key.data, key.len);

@@ -7,6 +7,7 @@
 
 #include "internal.h"
 #include "arena.h"
+#include "json_scan.h"
 
 #include <yajl/yajl_parse.h>
 
@@ -93,7 +94,10 @@ struct trs_manifest_parser {
 	size_t entries_seen;
 	int cur_has_name;
 	int cur_has_relkey;
-	int tags_map;             /* "tags" is one object of pairs, not a list */
+	int tags_map;
+	trs__json_scan scan;      /* lone surrogates, which yajl turns into '?' */
+	uint64_t strings;         /* strings delivered by yajl (values and keys) */
+	int lone_surrogate;       /* the string being delivered held one */             /* "tags" is one object of pairs, not a list */
 	uint64_t events;          /* callbacks so far: a token ended */
 	trs_buf pending;          /* bytes held back from yajl (see feed_policy) */
 	uint64_t fed;             /* bytes handed to yajl */

@@ -72,6 +72,10 @@ static int parser_error(trs_manifest_parser *p, yajl_status st, const unsigned c
 static int parse_chunk(trs_manifest_parser *p, const unsigned char *data, size_t len, trs_error *err)
 {
 	uint64_t events = p->events;
+	if (trs__json_scan_feed(&p->scan, data, len) < 0) {
+		trs__manifest_fail(p, TRS_ENOMEM, "out of memory");
+		return parser_error(p, yajl_status_error, NULL, 0, err);
+	}
 	yajl_status st = yajl_parse(p->yajl, data, len);
 	p->fed += len;
 	if (p->events != events)
@@ -153,5 +157,6 @@ TRS_EXTERN(void) trs_manifest_parser_free(trs_manifest_parser *p)
 	trs_manifest_free(p->m);
 	free(p->tags.items);
 	trs__buf_free(&p->pending);
+	trs__json_scan_free(&p->scan);
 	free(p);
 }

@@ -208,6 +208,10 @@ static int build_puts(trs_object_iter *it, const trs_manifest_object *e, trs_err
 		} else if (e->flags & TRS_MANIFEST_OBJECT_KEY_HAS_NUL) {
 			p->error = TRS_EUNSAFE;
 			p->error_message = "the object's key contains a NUL byte";
+		} else if (e->flags & TRS_MANIFEST_OBJECT_KEY_HAS_SURROGATE) {
+			p->error = TRS_EUNSAFE;
+			p->error_message = "the object's key holds a lone UTF-16 surrogate (\\ud800-\\udfff) that no UTF-8 "
+					   "key can carry; not written (as '?' it could overwrite another object)";
 		} else if (!*it->dest_key) {
 			p->error = TRS_EUNSAFE;
 			p->error_message = "the destination key is empty";

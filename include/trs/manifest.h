@@ -64,6 +64,9 @@ typedef struct trs_manifest_object {
 #define TRS_MANIFEST_OBJECT_BAD_SIZE 8u
 /* "tags" is neither a list of one-pair objects nor one object of pairs: the object fails. */
 #define TRS_MANIFEST_OBJECT_BAD_TAGS 16u
+/* A key field held a lone UTF-16 surrogate escape ("\ud800"), which no UTF-8 key can carry
+ * (JSON readers make it '?', so two keys could become one): the object fails. */
+#define TRS_MANIFEST_OBJECT_KEY_HAS_SURROGATE 32u
 
 /** Parser limits. Zero fields take the defaults named here. */
 typedef struct trs_manifest_limits {

@@ -400,6 +400,36 @@ TEST(manifest_refuses_a_value_over_a_quarter_of_the_limit)
 	CHECK(t < 10.0);
 }
 
+/* yajl makes a lone surrogate '?': "a\ud800" and "a\udc00" would be one key. Such a key is flagged. */
+TEST(manifest_flags_lone_surrogates_in_keys)
+{
+	const char *json = "{\"objects\":[{\"object_name\":\"a\\ud800\"},{\"object_name\":\"a\\udc00\",\"relative_key\":\"r\"},"
+			   "{\"object_name\":\"ok\\ud83d\\ude00\"},{\"object_name\":\"b\",\"tags\":[{\"k\":\"\\ud800\"}]},"
+			   "{\"object_name\":\"c\",\"source_prefix\":\"p\\ud800\\ud800\\udc00\"},{\"object_name\":\"\\\\ud800\"}]}";
+	/* fed one byte at a time too: the scan keeps its state across feeds */
+	for (int bytewise = 0; bytewise < 2; bytewise++) {
+		trs_manifest_parser *p;
+		trs_manifest *m = NULL;
+		trs_error err = TRS_ERROR_INIT;
+		CHECK(trs_manifest_parser_new(&p, NULL, &err) == 0);
+		size_t len = strlen(json), step = bytewise ? 1 : len;
+		int rc = 0;
+		for (size_t off = 0; rc == 0 && off < len; off += step)
+			rc = trs_manifest_parser_feed(p, json + off, step, &err);
+		if (rc == 0)
+			rc = trs_manifest_parser_finish(p, &m, &err);
+		trs_manifest_parser_free(p);
+		CHECK(rc == 0 && m);
+		unsigned int want[] = {1, 1, 0, 0, 1, 0};
+		int ok = 1;
+		for (size_t i = 0; i < 6; i++)
+			ok &= !!(trs_manifest_object_at(m, i)->flags & TRS_MANIFEST_OBJECT_KEY_HAS_SURROGATE) == (int)want[i];
+		CHECK_STR(trs_manifest_object_at(m, 5)->object_name, "\\ud800");
+		trs_manifest_free(m);
+		CHECK(ok);
+	}
+}
+
 TEST(manifest_flags_nul_in_keys)
 {
 	trs_manifest *m = parse_ok("{\"objects\":[{\"object_name\":\"a\\u0000b\"},{\"object_name\":\"c\",\"etag\":\"x\\u0000\"}]}");
@@ -449,6 +479,7 @@ int main(void)
 	RUN(manifest_parses_a_long_string_in_linear_time);
 	RUN(manifest_refuses_a_value_over_a_quarter_of_the_limit);
 	RUN(manifest_flags_nul_in_keys);
+	RUN(manifest_flags_lone_surrogates_in_keys);
 	RUN(manifest_many_objects_index);
 	return harness_done();
 }

@@ -405,6 +405,25 @@ TEST(process_unusable_size_fails_its_object_alone)
 	CHECK(ok);
 }
 
+/* "a\ud800" and "a\udc00" both read as "a?": neither is written over the other; both fail. */
+TEST(process_keys_with_lone_surrogates_fail)
+{
+	tu_member m[] = {
+		{"objects/x", "one", 0, 0},
+		{"objects/y", "two", 0, 0},
+		{"manifest.json", TARGETS "{\"object_name\":\"a\\ud800\",\"relative_key\":\"x\"},"
+				  "{\"object_name\":\"a\\udc00\",\"relative_key\":\"y\"}]}", 0, 0},
+	};
+	tu_fault *f;
+	trs_report *rep = NULL;
+	int rc = restore_members(m, 3, 0, &f, &rep);
+	int ok = rc == TRS_EPARTIAL && rep->objects_failed == 2 && rep->objects_written == 0 && f->writes == 0 &&
+		 rep->failures[0].code == TRS_EUNSAFE && strstr(rep->failures[0].message, "surrogate");
+	trs_report_free(rep);
+	trs_storage_free(&f->parent);
+	CHECK(ok);
+}
+
 TEST(report_failure_list_grows_by_one_append_path)
 {
 	trs_report *rep = trs__report_new("a.tar.zst", NULL);
@@ -434,6 +453,7 @@ int main(void)
 	RUN(process_duplicate_tar_member_last_copy_wins);
 	RUN(process_duplicate_tar_member_with_a_bad_last_copy_fails);
 	RUN(process_unusable_size_fails_its_object_alone);
+	RUN(process_keys_with_lone_surrogates_fail);
 	RUN(report_failure_list_grows_by_one_append_path);
 	return harness_done();
 }
