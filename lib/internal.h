@@ -143,6 +143,9 @@ int trs__object_iter_join(trs_object_iter *it, const char *path, uint64_t index,
 /* The object just returned is a later copy of a tar member already joined
  * (it is to be written after, and over, the earlier one). */
 int trs__object_iter_repeat(const trs_object_iter *it);
+/* The manifest came from tar member `index`, whose bytes hash to md5: another
+ * manifest.json member is compared with it (lib/object.c). */
+void trs__object_iter_set_manifest(trs_object_iter *it, uint64_t index, const unsigned char md5[16]);
 void trs__object_iter_defer_missing(trs_object_iter *it, int defer);
 /* The archive was rewound: walk it again, skipping members already joined, and
  * warning only about members before index `loud_before` (not looked at before). */

@@ -20,6 +20,9 @@ struct trs_object_iter {
 	const trs_manifest *manifest;
 	uint64_t *joined_at;       /* per manifest entry: 1 + the tar index of the member joined, 0: none yet */
 	int repeat;                /* the object returned is a later copy of a member already joined */
+	int manifest_known;
+	uint64_t manifest_index;   /* the manifest.json member the manifest came from */
+	unsigned char manifest_md5[16];
 	size_t missing_cursor;
 	int tar_done;
 	int defer_missing;         /* at the tar's end, return 0 instead of the missing entries */
@@ -353,6 +356,47 @@ uint64_t trs__object_iter_member_size(const trs_object_iter *it)
 	return it->member.size;
 }
 
+void trs__object_iter_set_manifest(trs_object_iter *it, uint64_t index, const unsigned char md5[16])
+{
+	it->manifest_known = 1;
+	it->manifest_index = index;
+	memcpy(it->manifest_md5, md5, 16);
+}
+
+/*
+ * manifest.json again, at another place in the tar. Python's tarfile, on
+ * the source side, would read the last copy; here the first one already
+ * decided where objects went. The same bytes: a warning. Other bytes: the
+ * archive is refused, as neither reading can be trusted.
+ */
+static int second_manifest(trs_object_iter *it, trs_error *err)
+{
+	const char *archive = trs_archive_name(it->archive);
+	EVP_MD_CTX *md5 = EVP_MD_CTX_new();
+	if (!md5 || !EVP_DigestInit_ex(md5, EVP_md5(), NULL)) {
+		EVP_MD_CTX_free(md5);
+		return trs__error_set(err, TRS_ENOMEM, "cannot start an MD5 digest");
+	}
+	unsigned char buf[65536], digest[16];
+	int64_t n;
+	while ((n = trs_archive_read(it->archive, buf, sizeof(buf), err)) > 0)
+		EVP_DigestUpdate(md5, buf, (size_t)n);
+	EVP_DigestFinal_ex(md5, digest, NULL);
+	EVP_MD_CTX_free(md5);
+	if (n < 0)
+		return (int)n;
+	if (memcmp(digest, it->manifest_md5, 16) != 0)
+		return trs__error_set(err, TRS_EMANIFEST,
+				      "archive %s holds a second, different manifest.json (member %llu); the source side "
+				      "would read the last one, but objects were already placed by the first: the archive "
+				      "is refused (ask the source side to resend it)",
+				      archive, (unsigned long long)it->member.index);
+	if (!it->pass2)
+		trs__log(it->ctx, TRS_LOG_WARN, "archive holds manifest.json twice, both the same; it is read once",
+			 "archive", archive, NULL);
+	return 0;
+}
+
 TRS_EXTERN(int) trs_object_iter_next(trs_object_iter *it, const trs_object **out, trs_error *err)
 {
 	*out = NULL;
@@ -364,6 +408,12 @@ TRS_EXTERN(int) trs_object_iter_next(trs_object_iter *it, const trs_object **out
 		if (rc == 0) {
 			it->tar_done = 1;
 			break;
+		}
+		if (it->manifest_known && it->member.type == TRS_MEMBER_FILE && it->member.index != it->manifest_index &&
+		    trs__archive_is_manifest(it->member.path)) {
+			if ((rc = second_manifest(it, err)) < 0)
+				return rc;
+			continue;
 		}
 		rc = join_member(it, it->member.path, it->member.type, it->member.index, out, err);
 		if (rc != 0)

@@ -49,6 +49,7 @@ typedef struct {
 	uint64_t files_before_manifest;
 	int overflow;         /* some member before the manifest did not fit the budget */
 	uint64_t manifest_index;
+	unsigned char manifest_md5[16];
 	uint64_t early_skipped; /* members before the manifest never to be restored */
 	trs_arena pending_mem;  /* pending entries and their paths: one malloc per 64 KiB, freed at the end */
 	trs__fs_stage *stage;   /* a local destination: early objects go to disk, not memory */
@@ -246,11 +247,19 @@ static int find_manifest(walk *w, trs_error *err)
 	if ((rc = trs_manifest_parser_new(&p, &limits, err)) < 0)
 		return rc;
 	unsigned char buf[65536];
-	int64_t n;
-	while ((n = trs_archive_read(w->archive, buf, sizeof(buf), err)) > 0)
+	int64_t n = 0;
+	EVP_MD_CTX *md5 = EVP_MD_CTX_new();
+	if (!md5 || !EVP_DigestInit_ex(md5, EVP_md5(), NULL))
+		rc = trs__error_set(err, TRS_ENOMEM, "cannot start an MD5 digest");
+	while (rc == 0 && (n = trs_archive_read(w->archive, buf, sizeof(buf), err)) > 0) {
+		EVP_DigestUpdate(md5, buf, (size_t)n); /* to know a second manifest.json for a copy (or not) */
 		if ((rc = trs_manifest_parser_feed(p, buf, (size_t)n, err)) < 0)
 			break;
-	if (n < 0)
+	}
+	if (rc == 0)
+		EVP_DigestFinal_ex(md5, w->manifest_md5, NULL);
+	EVP_MD_CTX_free(md5);
+	if (rc == 0 && n < 0)
 		rc = (int)n;
 	if (rc == 0)
 		rc = trs_manifest_parser_finish(p, &w->manifest, err);
@@ -583,8 +592,10 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 		rc = trs__select_check_only(ctx, w.manifest, &opt, rep, err);
 	/* Targets here that are all backups: the archive is stored as it is, its bodies are never walked. */
 	int walk_objects = !(rep->nbackups && !rep->ntargets);
-	if (rc == 0 && walk_objects && (rc = trs_object_iter_new(&w.it, w.archive, w.manifest, ctx, err)) == 0)
+	if (rc == 0 && walk_objects && (rc = trs_object_iter_new(&w.it, w.archive, w.manifest, ctx, err)) == 0) {
 		trs__object_iter_add_skipped(w.it, w.early_skipped);
+		trs__object_iter_set_manifest(w.it, w.manifest_index, w.manifest_md5);
+	}
 	double t1 = trs__now();
 	if (rc == 0 && walk_objects)
 		rc = restore(&w, err);

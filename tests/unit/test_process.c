@@ -424,6 +424,27 @@ TEST(process_keys_with_lone_surrogates_fail)
 	CHECK(ok);
 }
 
+/* A second manifest.json: the same bytes, a warning; other bytes, the archive is refused. */
+TEST(process_second_manifest_same_is_read_once_other_is_refused)
+{
+	const char *one = TARGETS "{\"object_name\":\"a\",\"size\":3}]}";
+	const char *two = TARGETS "{\"object_name\":\"a\",\"size\":3},{\"object_name\":\"b\"}]}";
+	tu_member same[] = {{"manifest.json", one, 0, 0}, {"objects/a", "aaa", 0, 0}, {"./manifest.json", one, 0, 0}};
+	tu_member other[] = {{"objects/a", "aaa", 0, 0}, {"manifest.json", one, 0, 0}, {"manifest.json", two, 0, 0}};
+	tu_fault *f;
+	trs_report *rep = NULL;
+	int rc = restore_members(same, 3, 0, &f, &rep);
+	int ok_same = rc == 0 && rep->objects_written == 1 && tu_mem_find(f->inner, "dest", "a");
+	trs_report_free(rep);
+	trs_storage_free(&f->parent);
+	rep = NULL;
+	int rc2 = restore_members(other, 3, 0, &f, &rep);
+	trs_report_free(rep);
+	trs_storage_free(&f->parent);
+	CHECK(ok_same);
+	CHECK(rc2 == TRS_EMANIFEST);
+}
+
 TEST(report_failure_list_grows_by_one_append_path)
 {
 	trs_report *rep = trs__report_new("a.tar.zst", NULL);
@@ -454,6 +475,7 @@ int main(void)
 	RUN(process_duplicate_tar_member_with_a_bad_last_copy_fails);
 	RUN(process_unusable_size_fails_its_object_alone);
 	RUN(process_keys_with_lone_surrogates_fail);
+	RUN(process_second_manifest_same_is_read_once_other_is_refused);
 	RUN(report_failure_list_grows_by_one_append_path);
 	return harness_done();
 }
