@@ -32,17 +32,22 @@ struct trs__fs_stage {
 #define STAGING_PREFIX ".trs-staging-"
 #define STALE_SECONDS (24 * 3600)
 
+/* A DIR over a new open of the directory `fd`, not a dup: a dup shares the read offset with every other user. */
+static DIR *reopen_dir(int fd)
+{
+	int again = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir = again >= 0 ? fdopendir(again) : NULL;
+	if (!dir && again >= 0)
+		close(again);
+	return dir;
+}
+
 /* Remove the files of a staging directory (flat: one file per staged object). */
 static void empty_dir(int dirfd)
 {
-	/* A new open of the directory, not a dup: a dup shares the read offset with every other user. */
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!dir) {
-		if (fd >= 0)
-			close(fd);
+	DIR *dir = reopen_dir(dirfd);
+	if (!dir)
 		return;
-	}
 	struct dirent *de;
 	while ((de = readdir(dir)))
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
@@ -74,13 +79,9 @@ static bool stale(int dirfd, const char *name)
 /* Remove the staging directories of runs that died (kill -9, a crash, a power cut). */
 static void clean_stale(fs_storage *fs)
 {
-	int fd = openat(fs->root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!dir) {
-		if (fd >= 0)
-			close(fd);
+	DIR *dir = reopen_dir(fs->root_fd);
+	if (!dir)
 		return;
-	}
 	struct dirent *de;
 	while ((de = readdir(dir))) {
 		if (strncmp(de->d_name, STAGING_PREFIX, strlen(STAGING_PREFIX)) != 0)

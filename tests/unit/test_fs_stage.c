@@ -2,6 +2,7 @@
  * held while the run lives, and stale staging of dead runs removed. */
 #include "harness.h"
 #include "internal.h"
+#include "testutil.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -16,24 +17,14 @@ static char root[256];
 
 static trs_storage *fresh(void)
 {
-	snprintf(root, sizeof(root), "/tmp/trs-stage-test-XXXXXX");
-	if (!mkdtemp(root))
-		return NULL;
-	trs_storage *s;
-	trs_error err = TRS_ERROR_INIT;
-	return trs_storage_fs_new(&s, NULL, root, &err) == 0 ? s : NULL;
+	return tu_fs_fresh(root, sizeof(root), "trs-stage-test");
 }
 
 static void cleanup(trs_storage *s)
 {
-	trs_storage_free(s);
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-	if (system(cmd) != 0)
-		printf("  cleanup failed\n");
+	tu_fs_cleanup(s, root);
 }
 
-/* How many .trs-staging-* directories are in root; the first name in `first`. */
 static int staging_dirs(char *first, size_t size)
 {
 	int n = 0;

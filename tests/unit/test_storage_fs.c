@@ -1,6 +1,7 @@
 /* The fs backend: layout, metadata, refusals, and never writing outside DIR. */
 #include "harness.h"
 #include "internal.h"
+#include "testutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,21 +13,12 @@ static char root[256];
 
 static trs_storage *fresh(void)
 {
-	snprintf(root, sizeof(root), "/tmp/trs-fs-test-XXXXXX");
-	if (!mkdtemp(root))
-		return NULL;
-	trs_storage *s;
-	trs_error err = TRS_ERROR_INIT;
-	return trs_storage_fs_new(&s, NULL, root, &err) == 0 ? s : NULL;
+	return tu_fs_fresh(root, sizeof(root), "trs-fs-test");
 }
 
 static void cleanup(trs_storage *s)
 {
-	trs_storage_free(s);
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-	if (system(cmd) != 0)
-		printf("  cleanup failed\n");
+	tu_fs_cleanup(s, root);
 }
 
 static int put(trs_storage *s, const char *bucket, const char *key, const char *data, trs_error *err)

@@ -4,9 +4,12 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
+
+#include "trs.h"
 
 typedef struct {
 	const char *path;
@@ -76,6 +79,27 @@ static inline size_t tu_archive(const tu_member *m, size_t n, int frames, int le
 	free(tar.data);
 	*out = z;
 	return zlen;
+}
+
+/* A fs storage over a new directory under /tmp (its path in root); NULL on failure. */
+static inline trs_storage *tu_fs_fresh(char *root, size_t size, const char *name)
+{
+	snprintf(root, size, "/tmp/%s-XXXXXX", name);
+	if (!mkdtemp(root))
+		return NULL;
+	trs_storage *s;
+	trs_error err = TRS_ERROR_INIT;
+	return trs_storage_fs_new(&s, NULL, root, &err) == 0 ? s : NULL;
+}
+
+/* Free the storage and remove its directory. */
+static inline void tu_fs_cleanup(trs_storage *s, const char *root)
+{
+	trs_storage_free(s);
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	if (system(cmd) != 0)
+		printf("  cleanup of %s failed\n", root);
 }
 
 #endif
