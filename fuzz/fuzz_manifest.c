@@ -84,8 +84,13 @@ static void check_manifest(const trs_manifest *m)
 			CHECK(o->tags[t].key && o->tags[t].value);
 		CHECK(trs_manifest_object_index(m, o) == i);
 
+		/* Each relative_key finds one entry of that key; another entry of the same key
+		 * is superseded (a later one writes its key) or fails as a repeat. */
 		size_t klen = strlen(o->relative_key);
-		CHECK(trs_manifest_find(m, o->relative_key, klen) == o);
+		const trs_manifest_object *found = trs_manifest_find(m, o->relative_key, klen);
+		CHECK(found && !strcmp(found->relative_key, o->relative_key));
+		CHECK(found == o || (o->flags & (TRS_MANIFEST_OBJECT_SUPERSEDED | TRS_MANIFEST_OBJECT_REPEATS_KEY)));
+		CHECK(!(found->flags & TRS_MANIFEST_OBJECT_REPEATS_KEY));
 
 		/* dest_key behaves like snprintf: full length, truncated copy. */
 		size_t want = *o->source_prefix ? strlen(o->source_prefix) + 1 + strlen(o->object_name)

@@ -216,8 +216,8 @@ def test_restore_backup_two_chosen_objects():
         # to a local directory, and a name that is not there fails
         with util.tempdir() as out:
             res = util.run_trs(["restore-backup", src, "--object", "two words.bin", "--object", "nope",
-                                "--to-bucket", "r", "--dest", "file://" + out], env=m.env())
+                                "--to-bucket", "chosen", "--dest", "file://" + out], env=m.env())
             util.expect_exit(res, 1)
             assert "nope" in res.err
-            with open(os.path.join(out, "r", "logs/2025/two words.bin"), "rb") as f:
+            with open(os.path.join(out, "chosen", "logs/2025/two words.bin"), "rb") as f:
                 assert f.read() == OBJECTS[1]["data"]

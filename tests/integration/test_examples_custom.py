@@ -178,11 +178,11 @@ def test_installed_prefix_is_relocatable():
             renv["LD_LIBRARY_PATH"] = os.path.dirname(pc)
             archive = os.path.join(d, "a.tar.zst")
             mkarchive.build_archive(archive, [{"relative_key": "k.txt", "data": b"moved"}],
-                                    [{"region": REGION, "bucket": "b"}])
+                                    [{"region": REGION, "bucket": "dest-b"}])
             r = subprocess.run([exe, archive, os.path.join(d, "out"), REGION], env=renv,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
             assert r.returncode == 0, "restore built from the moved prefix: exit %d %r" % (r.returncode, r.stderr)
-            assert util.read_tree(os.path.join(d, "out")) == {"b": {"k.txt": b"moved"}}
+            assert util.read_tree(os.path.join(d, "out")) == {"dest-b": {"k.txt": b"moved"}}
         finally:
             # Put the prefix back for the other tests of this run.
             shutil.copytree(moved, prefix, symlinks=True)
