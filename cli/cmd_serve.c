@@ -24,8 +24,12 @@ static const char usage[] =
 	"  --visibility-timeout S   seconds a message stays invisible; heartbeats extend it\n"
 	"                           [VISIBILITY_TIMEOUT, 300]\n"
 	"  --workers N              parallel writers [MAX_WORKERS, cpu count]\n"
+	"  --archives N             archives restored at once, 1..256; each gets 1/N of\n"
+	"                           --max-memory, --max-inflight and --workers [MAX_ARCHIVES, 16]\n"
 	"  --poll-interval S        long-poll wait, 0..20 [POLL_INTERVAL, 20]\n"
-	"  --shutdown-grace S       seconds the archive in progress may take after SIGTERM (30)\n"
+	"  --shutdown-grace S       seconds the archives in progress may take after SIGTERM (30)\n"
+	"  --max-idle S             exit 0 after S seconds with no message (batch jobs); 0: never\n"
+	"  --health-file PATH       touch PATH at every turn of the loop (liveness probe)\n"
 	"  --region R               this service's region [AWS_REGION, AWS_DEFAULT_REGION]\n"
 	"  --endpoint-url URL       S3-compatible endpoint for staging and destination\n"
 	"                           (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS)\n"
@@ -80,8 +84,9 @@ static bool env_uint(const char *name, unsigned long long lo, unsigned long long
 
 typedef struct serve_config {
 	const char *queue, *dest, *staging, *endpoint, *catalog;
-	unsigned long long batch, visibility, workers, poll, grace;
-	bool batch_set, visibility_set, workers_set, poll_set, grace_set;
+	const char *health_file;
+	unsigned long long batch, visibility, workers, poll, grace, archives, max_idle;
+	bool batch_set, visibility_set, workers_set, poll_set, grace_set, archives_set, max_idle_set;
 	trs_metrics_sink metrics;
 	bool metrics_set;
 	int no_verify_ssl;
@@ -105,7 +110,10 @@ static int make_storages(trs_ctx *ctx, const serve_config *cfg, trs_storage **de
 
 int cmd_serve(int argc, char **argv)
 {
-	enum { O_QUEUE = 256, O_DEST, O_STAGING, O_BATCH, O_VIS, O_WORKERS, O_POLL, O_GRACE, O_METRICS, O_CATALOG };
+	enum {
+		O_QUEUE = 256, O_DEST, O_STAGING, O_BATCH, O_VIS, O_WORKERS, O_POLL, O_GRACE, O_METRICS, O_CATALOG,
+		O_ARCHIVES, O_MAX_IDLE, O_HEALTH
+	};
 	static const struct option opts[] = {
 		CLI_COMMON_OPTIONS,
 		{"queue", required_argument, 0, O_QUEUE},
@@ -118,6 +126,9 @@ int cmd_serve(int argc, char **argv)
 		{"shutdown-grace", required_argument, 0, O_GRACE},
 		{"metrics", required_argument, 0, O_METRICS},
 		{"catalog-bucket", required_argument, 0, O_CATALOG},
+		{"archives", required_argument, 0, O_ARCHIVES},
+		{"max-idle", required_argument, 0, O_MAX_IDLE},
+		{"health-file", required_argument, 0, O_HEALTH},
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -134,7 +145,8 @@ int cmd_serve(int argc, char **argv)
 	if (!env_uint("MAX_MESSAGES_PER_BATCH", 1, 10, &cfg.batch, &cfg.batch_set) ||
 	    !env_uint("VISIBILITY_TIMEOUT", 1, 43200, &cfg.visibility, &cfg.visibility_set) ||
 	    !env_uint("MAX_WORKERS", 1, 1024, &cfg.workers, &cfg.workers_set) ||
-	    !env_uint("POLL_INTERVAL", 0, 20, &cfg.poll, &cfg.poll_set))
+	    !env_uint("POLL_INTERVAL", 0, 20, &cfg.poll, &cfg.poll_set) ||
+	    !env_uint("MAX_ARCHIVES", 1, TRS_SERVE_MAX_ARCHIVES, &cfg.archives, &cfg.archives_set))
 		return EXIT_USAGE;
 	const char *env_metrics = getenv("TRS_METRICS");
 	cfg.metrics_set = env_metrics && *env_metrics;
@@ -174,6 +186,19 @@ int cmd_serve(int argc, char **argv)
 		case O_POLL:
 			if (!flag_uint(optarg, 0, 20, &cfg.poll, &cfg.poll_set))
 				goto bad_value;
+			break;
+		case O_ARCHIVES:
+			if (!flag_uint(optarg, 1, TRS_SERVE_MAX_ARCHIVES, &cfg.archives, &cfg.archives_set))
+				goto bad_value;
+			break;
+		case O_MAX_IDLE:
+			if (!flag_uint(optarg, 0, 86400, &cfg.max_idle, &cfg.max_idle_set))
+				goto bad_value;
+			break;
+		case O_HEALTH:
+			if (!*optarg)
+				goto bad_value;
+			cfg.health_file = optarg;
 			break;
 		case O_GRACE:
 			if (!flag_uint(optarg, 0, 3600, &cfg.grace, &cfg.grace_set))
@@ -267,6 +292,9 @@ int cmd_serve(int argc, char **argv)
 	so.staging = staging;
 	so.metrics = metrics;
 	so.queue_label = cfg.queue;
+	so.archives = cfg.archives_set ? (unsigned)cfg.archives : 0;
+	so.max_idle = (double)cfg.max_idle;
+	so.health_file = cfg.health_file;
 	trs_process_options po = TRS_PROCESS_OPTIONS_INIT;
 	po.catalog_bucket = cfg.catalog;
 	so.process = &po;

@@ -103,8 +103,9 @@ int trs_queue_change_visibility(trs_queue *queue, const char *receipt_handle, un
 		return rc;
 	if (!receipt_handle || !*receipt_handle)
 		return trs__error_set(err, TRS_EINVAL, "change_visibility: no receipt handle");
-	if (seconds > 43200)
-		return trs__error_set(err, TRS_EINVAL, "a visibility timeout is at most 43200 seconds, not %u", seconds);
+	if (seconds > TRS_QUEUE_MAX_VISIBILITY)
+		return trs__error_set(err, TRS_EINVAL, "a visibility timeout is at most %d seconds, not %u",
+				      TRS_QUEUE_MAX_VISIBILITY, seconds);
 	return queue->change_visibility(queue, receipt_handle, seconds, err);
 }
 

@@ -41,6 +41,7 @@ typedef struct trs_queue_message {
 #define TRS_QUEUE_RECEIVE_OPTIONS_VERSION 1
 #define TRS_QUEUE_MAX_MESSAGES 10   /* SQS's limit per receive */
 #define TRS_QUEUE_MAX_WAIT 20       /* SQS's longest long poll, seconds */
+#define TRS_QUEUE_MAX_VISIBILITY 43200 /* SQS's longest visibility timeout, seconds (12 h) */
 
 typedef struct trs_queue_receive_options {
 	unsigned int version;

@@ -20,13 +20,22 @@
  * - A poison message (not a notification we know, FORMAT.md §3) is logged
  *   and left alone for the queue's redrive policy. The s3:TestEvent is
  *   deleted without work.
- * - While a batch is held, a heartbeat thread keeps its messages invisible
+ * - Several archives in flight (options->archives, default 16): each
+ *   message goes to one of that many archive runners; the next receive
+ *   is made as soon as a runner is free, while the others work. A message
+ *   is deleted as soon as its own archives are done (DeleteMessageBatch when
+ *   several finish together), never held back by a slower one. Each
+ *   archive in flight gets an equal share of the context's max_memory,
+ *   max_inflight and workers, so the totals stay within the context's
+ *   limits whatever `archives` is; all share the storages' connection pools.
+ * - Each message held has its own visibility heartbeat
  *   (ChangeMessageVisibility to visibility_timeout every third of it).
  * - Stopping: when *options->stop becomes nonzero (a signal handler may set
- *   it), no more messages are received; the archive in progress has
- *   shutdown_grace seconds to finish, then it is canceled; messages not
- *   done are made visible again at once; trs_serve returns 0. Raising the
- *   context's cancel flag stops at once the same way (no grace).
+ *   it), no more messages are received or started; the archives in
+ *   progress have shutdown_grace seconds to finish, then they are
+ *   canceled; messages not done are made visible again at once; trs_serve
+ *   returns 0. Raising the context's cancel flag stops at once the same
+ *   way (no grace).
  */
 #ifndef TRS_SERVE_H
 #define TRS_SERVE_H
@@ -41,7 +50,9 @@
 extern "C" {
 #endif
 
-#define TRS_SERVE_OPTIONS_VERSION 1
+#define TRS_SERVE_OPTIONS_VERSION 2
+#define TRS_SERVE_DEFAULT_ARCHIVES 16
+#define TRS_SERVE_MAX_ARCHIVES 256
 
 typedef struct trs_serve_options {
 	unsigned int version;
@@ -57,9 +68,14 @@ typedef struct trs_serve_options {
 	const trs_process_options *process; /* NULL: defaults */
 	const char *queue_label;         /* the queue as logs name it (e.g. its URL); NULL: the backend's name */
 	uint64_t max_batches;            /* stop after this many receives that returned messages; 0: never (tests) */
+	/* version 2 */
+	unsigned int archives;           /* archives in flight, 1..256; default 16 (MAX_ARCHIVES) */
+	double max_idle;                 /* return 0 after this many seconds with no message held or
+	                                    received; 0: never (batch jobs, benchmarks) */
+	const char *health_file;         /* touched at every turn of the loop (a liveness probe); NULL: none */
 } trs_serve_options;
 
-#define TRS_SERVE_OPTIONS_INIT {TRS_SERVE_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+#define TRS_SERVE_OPTIONS_INIT {TRS_SERVE_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 
 /**
  * Run the consumer until stopped. `destination` receives the restored

@@ -1,0 +1,209 @@
+/*
+ * An archive runner of the queue consumer: takes a received message, restores
+ * every archive it names (fetch from staging, trs_process into the
+ * destination, delete from staging), and marks the message DONE, LEFT or
+ * HELD for the keeper. Several runners work at once (--archives), each on
+ * its own message, so a slow or failing archive holds only its own message.
+ */
+#include "serve_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { ARCHIVE_OK, ARCHIVE_FAILED, ARCHIVE_CANCELED } archive_result;
+
+static void fmt_secs(char *buf, size_t size, double v)
+{
+	snprintf(buf, size, "%.3f", v);
+}
+
+static bool aborted(const serve_state *s)
+{
+	return __atomic_load_n(&s->abort_archive, __ATOMIC_ACQUIRE) != 0;
+}
+
+/* The fetch failed with TRS_ENOTFOUND: is it the archive (gone after an
+ * earlier success) or its bucket (a configuration error that must keep the message)? */
+static bool archive_gone(const trs_error *err)
+{
+	return strcmp(err->aws_code, "NoSuchBucket") != 0;
+}
+
+static void log_restored(serve_state *s, const trs_queue_message *m, const trs_archive_ref *ref,
+			 const trs_report *report, double seconds)
+{
+	char n1[32], n2[32], n3[32], bw[32], secs[32], dl[32], cl[32];
+	trs__serve_fmt_u64(n1, sizeof(n1), report ? report->objects_written : 0);
+	trs__serve_fmt_u64(n2, sizeof(n2), report ? report->objects_skipped : 0);
+	trs__serve_fmt_u64(n3, sizeof(n3), report ? report->bytes_written : 0);
+	trs__serve_fmt_u64(bw, sizeof(bw), report ? report->backups_written : 0);
+	fmt_secs(secs, sizeof(secs), seconds);
+	fmt_secs(dl, sizeof(dl), report ? report->seconds_download : 0);
+	fmt_secs(cl, sizeof(cl), report ? report->seconds_cleanup : 0);
+	trs__log(s->ctx, TRS_LOG_INFO, "archive restored", "queue", s->label, "message_id", m->id, "bucket",
+		 ref->bucket, "key", ref->key, "objects_written", n1, "objects_skipped", n2, "bytes_written", n3,
+		 "backups_written", bw, "seconds", secs, "seconds_download", dl, "seconds_cleanup", cl, NULL);
+}
+
+static archive_result restore_archive(serve_state *s, const trs_queue_message *m, const trs_archive_ref *ref)
+{
+	double t0 = trs__now();
+	trs_error err = TRS_ERROR_INIT;
+	trs_fetch *f = NULL;
+	trs_report *report = NULL;
+	trs_archive_source src = TRS_ARCHIVE_SOURCE_INIT;
+	char secs[32], n1[32], n2[32];
+	trs__log(s->ctx, TRS_LOG_INFO, "archive started", "queue", s->label, "message_id", m->id, "bucket", ref->bucket,
+		 "key", ref->key, NULL);
+
+	int rc = trs_fetch_start(&f, s->staging, ref->bucket, ref->key, &s->run_ctx, s->o.fetch, &src, &err);
+	if (rc == TRS_ENOTFOUND && archive_gone(&err)) {
+		/* Restored and deleted by an earlier delivery of this message (or deleted by hand). */
+		trs__log(s->ctx, TRS_LOG_WARN,
+			 "archive not in staging; counted as done (a redelivery after an earlier success)", "queue",
+			 s->label, "message_id", m->id, "bucket", ref->bucket, "key", ref->key, NULL);
+		atomic_fetch_add(&s->archives_done, 1);
+		return ARCHIVE_OK;
+	}
+	if (rc == 0) {
+		/* The archive's place in staging: a backup target copies it from there server-side. */
+		trs_process_options po = TRS_PROCESS_OPTIONS_INIT;
+		if (s->o.process && s->o.process->version >= 2)
+			po = *s->o.process;
+		else if (s->o.process)
+			po.dry_run = s->o.process->dry_run;
+		po.archive_storage = s->staging;
+		po.archive_bucket = ref->bucket;
+		po.archive_key = ref->key;
+		rc = trs_process(&s->run_ctx, s->dest, &src, &po, &report, &err);
+	}
+	if (rc == 0)
+		rc = trs_fetch_finish(f, &err);
+	if (report)
+		report->seconds_download = trs_fetch_seconds(f);
+	trs_fetch_free(f);
+	bool canceled = rc == TRS_ECANCELED || (rc < 0 && aborted(s));
+	if (rc == 0) {
+		double tc = trs__now();
+		rc = trs_storage_delete(s->staging, ref->bucket, ref->key, &err);
+		if (rc < 0)
+			trs__error_prefix(&err, "every object was restored, but the archive could not be deleted from "
+						"staging (the message is kept; the next attempt redoes the puts)");
+		if (report)
+			report->seconds_cleanup = trs__now() - tc;
+	}
+	/* A stop is not a failure: nothing refused the canceled objects, so no failure metric. */
+	if (report && s->o.metrics && !canceled) {
+		bool unreadable = rc < 0 && rc != TRS_EPARTIAL && report->objects_written == 0 &&
+				  report->puts_failed == 0 && rc != TRS_ENET && rc != TRS_EHTTP && rc != TRS_EAUTH &&
+				  rc != TRS_EINVAL;
+		trs_metrics_record_report(s->o.metrics, report, unreadable);
+	}
+	double seconds = trs__now() - t0;
+	fmt_secs(secs, sizeof(secs), seconds);
+	if (rc == 0) {
+		log_restored(s, m, ref, report, seconds);
+	} else if (canceled) {
+		trs__serve_fmt_u64(n1, sizeof(n1), report ? report->objects_written : 0);
+		trs__log(s->ctx, TRS_LOG_WARN, "archive canceled by the stop; its message goes back to the queue",
+			 "queue", s->label, "message_id", m->id, "bucket", ref->bucket, "key", ref->key,
+			 "objects_written", n1, "seconds", secs, NULL);
+	} else {
+		trs__serve_fmt_u64(n1, sizeof(n1), report ? report->objects_failed : 0);
+		trs__serve_fmt_u64(n2, sizeof(n2), report ? report->puts_failed : 0);
+		trs__log(s->ctx, TRS_LOG_ERROR, "archive failed; archive and message kept for a retry", "queue",
+			 s->label, "message_id", m->id, "bucket", ref->bucket, "key", ref->key, "code",
+			 trs_strerror(rc), "error", err.message, "objects_failed", n1, "puts_failed", n2, "seconds", secs,
+			 NULL);
+	}
+	trs_report_free(report);
+	if (rc == 0) {
+		atomic_fetch_add(&s->archives_done, 1);
+		return ARCHIVE_OK;
+	}
+	if (canceled) {
+		atomic_fetch_add(&s->archives_canceled, 1);
+		return ARCHIVE_CANCELED;
+	}
+	atomic_fetch_add(&s->archives_failed, 1);
+	return ARCHIVE_FAILED;
+}
+
+static serve_msg_state handle_message(serve_state *s, const trs_queue_message *m)
+{
+	char count[16];
+	snprintf(count, sizeof(count), "%u", m->receive_count);
+	trs_event *ev = NULL;
+	trs_error err = TRS_ERROR_INIT;
+	if (trs_event_parse(m->body, m->body_len, &ev, &err) < 0) {
+		atomic_fetch_add(&s->messages_poison, 1);
+		trs__log(s->ctx, TRS_LOG_ERROR, "poison message left for the queue's redrive policy", "queue", s->label,
+			 "message_id", m->id, "receive_count", count, "code", trs_strerror(err.code), "error", err.message,
+			 NULL);
+		return MSG_LEFT;
+	}
+	if (ev->kind != TRS_EVENT_WORK) {
+		trs__log(s->ctx, TRS_LOG_INFO,
+			 ev->kind == TRS_EVENT_TEST ? "test event; deleted without work"
+						    : "no ObjectCreated record; deleted without work",
+			 "queue", s->label, "message_id", m->id, "shape", ev->shape, NULL);
+		trs_event_free(ev);
+		return MSG_DONE;
+	}
+	bool all_ok = true;
+	serve_msg_state st = MSG_DONE;
+	for (size_t r = 0; r < ev->nrefs; r++) {
+		if (r > 0 && atomic_load(&s->stopping)) {
+			st = MSG_HELD; /* the rest waits for another consumer */
+			break;
+		}
+		archive_result ar = restore_archive(s, m, &ev->refs[r]);
+		if (ar == ARCHIVE_CANCELED) {
+			st = MSG_HELD;
+			break;
+		}
+		if (ar != ARCHIVE_OK)
+			all_ok = false;
+	}
+	trs_event_free(ev);
+	if (st == MSG_HELD)
+		return MSG_HELD;
+	return all_ok ? MSG_DONE : MSG_LEFT;
+}
+
+void *trs__serve_runner(void *arg)
+{
+	serve_state *s = arg;
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		while (!s->work_head && !atomic_load(&s->stopping) && !atomic_load(&s->receiving_done))
+			pthread_cond_wait(&s->work_cv, &s->lock);
+		if (atomic_load(&s->stopping) || trs__serve_stop_requested(s) || !s->work_head)
+			break; /* PENDING messages left are released by the keeper */
+		serve_msg *sm = s->work_head;
+		s->work_head = sm->next_work;
+		if (!s->work_head)
+			s->work_tail = NULL;
+		sm->next_work = NULL;
+		sm->state = MSG_RUNNING;
+		s->running++;
+		if (s->running > s->peak_running)
+			s->peak_running = s->running;
+		pthread_mutex_unlock(&s->lock);
+
+		serve_msg_state st = handle_message(s, &sm->m);
+		/* From its receipt to its archives done, as the Python service times
+		 * process_message_batch for its batch of one message. */
+		trs_metrics_record_processing_time(s->o.metrics, "process_message_batch", trs__now() - sm->received_at);
+
+		pthread_mutex_lock(&s->lock);
+		sm->state = st;
+		s->running--;
+		s->held--;
+		pthread_cond_signal(&s->slot_cv);
+		pthread_cond_signal(&s->keeper_cv);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}

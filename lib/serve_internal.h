@@ -1,0 +1,83 @@
+/*
+ * The queue consumer's shared state (lib/serve*.c).
+ *
+ * - lib/serve.c: options, the receiving loop (the caller's thread), start and stop;
+ * - lib/serve_archive.c: what an archive runner does with one message;
+ * - lib/serve_keeper.c: the keeper thread: stop flags, per-message visibility
+ *   heartbeats, batched deletes, releases.
+ *
+ * Every message received is a serve_msg on `msgs` until the keeper deletes,
+ * leaves or releases it. Runners take PENDING messages from the work queue.
+ */
+#ifndef TRS_SERVE_INTERNAL_H
+#define TRS_SERVE_INTERNAL_H
+
+#include "internal.h"
+#include "trs/serve.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+typedef enum {
+	MSG_PENDING = 0, /* received, waiting for a runner; heartbeats keep it */
+	MSG_RUNNING,     /* a runner works on it; heartbeats keep it */
+	MSG_DONE,        /* all its archives done: the keeper deletes it */
+	MSG_LEFT,        /* failed or poison: its visibility timeout brings it back */
+	MSG_HELD         /* not finished because of a stop: the keeper releases it */
+} serve_msg_state;
+
+typedef struct serve_msg {
+	struct serve_msg *next;      /* on serve_state.msgs */
+	struct serve_msg *next_work; /* on the work queue while PENDING */
+	trs_queue_message m;         /* owned (strings malloc'ed by the queue backend) */
+	serve_msg_state state;
+	double received_at;
+	double next_heartbeat;
+} serve_msg;
+
+typedef struct serve_state {
+	trs_ctx *ctx;              /* the caller's */
+	struct trs_ctx run_ctx;    /* an archive's share of it; its cancel flag is `abort_archive` */
+	trs_queue *queue;
+	trs_storage *dest;
+	trs_storage *staging;
+	trs_serve_options o;
+	const char *label;
+
+	/* These two are read through the public `const volatile int *` protocols of
+	 * trs_ctx_options.cancel and trs_queue_receive_options.interrupt; they are
+	 * written with atomic stores. */
+	volatile int interrupt;     /* stops a receive that is waiting */
+	volatile int abort_archive; /* cancels the archives in progress */
+	atomic_int stopping;        /* a stop was requested: no more receives or starts */
+	atomic_int receiving_done;  /* the receiving loop ended: runners exit when the work is gone */
+	atomic_int finished;        /* the runners are gone: the keeper flushes and exits */
+	double stop_at;             /* keeper only */
+
+	pthread_mutex_t lock;
+	pthread_cond_t work_cv;     /* runners: work queued, or the end */
+	pthread_cond_t slot_cv;     /* receiver: a message left a slot */
+	pthread_cond_t keeper_cv;   /* keeper: something to delete or release */
+	serve_msg *msgs;
+	serve_msg *work_head, *work_tail;
+	unsigned int held;          /* PENDING or RUNNING */
+	unsigned int running;       /* RUNNING */
+	unsigned int peak_running;
+	bool backpressure_logged;
+	pthread_t *runners;
+	unsigned int nrunners;
+
+	atomic_uint_fast64_t archives_done, archives_failed, archives_canceled, messages_deleted, messages_poison,
+		messages_released;
+} serve_state;
+
+/* lib/serve_archive.c: a runner thread. */
+void *trs__serve_runner(void *arg);
+
+/* lib/serve_keeper.c: the keeper thread. */
+void *trs__serve_keeper(void *arg);
+
+bool trs__serve_stop_requested(const serve_state *s);
+void trs__serve_fmt_u64(char *buf, size_t size, uint64_t v);
+
+#endif
