@@ -2,7 +2,12 @@
  * Fetching an archive from a storage: parallel ranged GETs into a spool,
  * read by the decompressor as the contiguous prefix grows.
  *
- * Workers claim chunks in order, so the prefix advances roughly at the
+ * The first GET asks for the first megabyte without knowing the size: a
+ * small archive (most of them: the source side packs at most ten objects)
+ * is then read whole in that one request, with no HEAD. Only when the
+ * answer fills the request does a HEAD give the size for the rest.
+ *
+ * Workers claim the remaining chunks in order, so the prefix advances roughly at the
  * download rate; the reader waits only when it has caught up with the
  * network. The spool holds compressed bytes only, in memory for small
  * archives or in an unlinked O_TMPFILE (mode 0600) otherwise, so nothing
@@ -23,6 +28,7 @@
 #define DEFAULT_CHUNK (8ull << 20)
 #define DEFAULT_MEMORY_LIMIT (64ull << 20)
 #define MAX_CONNECTIONS 64
+#define PROBE_BYTES (1ull << 20)
 
 struct trs_fetch {
 	trs_storage *storage;
@@ -31,9 +37,11 @@ struct trs_fetch {
 	char *key;
 	char *name;          /* s3://bucket/key, for messages */
 	uint64_t size;
+	uint64_t base;       /* bytes [0, base) came with the first GET */
 	uint64_t chunk;
 	uint64_t nchunks;
 	unsigned char *mem;  /* memory spool, or NULL */
+	trs_buf first;       /* the first GET's bytes until the spool is made */
 	int fd;              /* file spool, or -1 */
 
 	pthread_mutex_t mu;
@@ -106,7 +114,7 @@ static void *worker(void *arg)
 		uint64_t i = f->next_chunk++;
 		pthread_mutex_unlock(&f->mu);
 
-		uint64_t start = i * f->chunk;
+		uint64_t start = f->base + i * f->chunk;
 		uint64_t len = f->size - start < f->chunk ? f->size - start : f->chunk;
 		chunk_sink cs = {f, start, start + len};
 		trs_error err = TRS_ERROR_INIT;
@@ -125,7 +133,7 @@ static void *worker(void *arg)
 			}
 		} else {
 			f->chunk_done[i] = 1;
-			while (f->prefix < f->size && f->chunk_done[f->prefix / f->chunk])
+			while (f->prefix < f->size && f->chunk_done[(f->prefix - f->base) / f->chunk])
 				f->prefix = f->prefix + f->chunk < f->size ? f->prefix + f->chunk : f->size;
 		}
 		pthread_cond_broadcast(&f->cv);
@@ -205,6 +213,52 @@ static int open_spool(trs_fetch *f, const char *dir, trs_error *err)
 	return 0;
 }
 
+static int buf_sink(void *ud, const void *data, size_t len, trs_error *err)
+{
+	trs_fetch *f = ud;
+	if (trs__canceled(f->ctx))
+		return trs__error_set(err, TRS_ECANCELED, "archive %s: download canceled", f->name);
+	return trs__buf_put(&f->first, data, len, err);
+}
+
+/*
+ * GET the first PROBE_BYTES (or a chunk, when smaller). A shorter answer is
+ * the whole archive: it becomes the memory spool. Otherwise (or when the
+ * backend refuses a range past the end, as S3 does for an empty object) a
+ * HEAD gives the size. A missing archive is TRS_ENOTFOUND with the
+ * backend's reason (NoSuchKey, NoSuchBucket) in err->aws_code.
+ */
+static int first_get(trs_fetch *f, trs_error *err)
+{
+	uint64_t probe = f->chunk < PROBE_BYTES ? f->chunk : PROBE_BYTES;
+	trs_error gerr = TRS_ERROR_INIT;
+	int rc = trs_storage_get(f->storage, f->bucket, f->key, 0, probe, buf_sink, f, &gerr);
+	if (rc == TRS_ENOTFOUND || rc == TRS_ECANCELED || rc == TRS_ENOMEM) {
+		if (err)
+			*err = gerr;
+		return rc;
+	}
+	if (rc == 0 && f->first.len < probe) {
+		f->size = f->base = f->first.len;
+		f->mem = (unsigned char *)f->first.data;
+		f->first = (trs_buf)TRS_BUF_INIT;
+		if (!f->mem && !(f->mem = trs__malloc(1, err)))
+			return TRS_ENOMEM;
+		return 0;
+	}
+	if (rc < 0)
+		trs__buf_free(&f->first);
+	trs_object_info info;
+	if ((rc = trs_storage_head(f->storage, f->bucket, f->key, &info, err)) < 0)
+		return rc;
+	f->size = info.size;
+	trs_object_info_clear(&info);
+	f->base = f->first.len <= f->size ? f->first.len : 0;
+	if (f->base == 0)
+		trs__buf_free(&f->first);
+	return 0;
+}
+
 TRS_EXTERN(int) trs_fetch_start(trs_fetch **out, trs_storage *storage, const char *bucket, const char *key,
 				trs_ctx *ctx, const trs_fetch_options *o, trs_archive_source *source, trs_error *err)
 {
@@ -229,12 +283,6 @@ TRS_EXTERN(int) trs_fetch_start(trs_fetch **out, trs_storage *storage, const cha
 		goto fail;
 	snprintf(f->name, nlen, "s3://%s/%s", bucket, key);
 
-	trs_object_info info;
-	if ((rc = trs_storage_head(storage, bucket, key, &info, err)) < 0)
-		goto fail;
-	f->size = info.size;
-	trs_object_info_clear(&info);
-
 	unsigned int conns = o && o->connections ? o->connections : DEFAULT_CONNECTIONS;
 	if (conns > MAX_CONNECTIONS)
 		conns = MAX_CONNECTIONS;
@@ -245,24 +293,33 @@ TRS_EXTERN(int) trs_fetch_start(trs_fetch **out, trs_storage *storage, const cha
 		mem_limit = TRS_CTX(ctx)->max_memory / 4;
 	if (o && o->memory_limit)
 		mem_limit = o->memory_limit;
-	f->nchunks = (f->size + f->chunk - 1) / f->chunk;
-	if (f->size <= mem_limit) {
+	if ((rc = first_get(f, err)) < 0)
+		goto fail;
+	f->nchunks = (f->size - f->base + f->chunk - 1) / f->chunk;
+	if (f->mem) {
+		/* The first GET brought it all. */
+	} else if (f->size <= mem_limit) {
 		if (!(f->mem = trs__malloc(f->size ? f->size : 1, err))) {
 			rc = TRS_ENOMEM;
 			goto fail;
 		}
+		memcpy(f->mem, f->first.data, (size_t)f->base);
 	} else {
 		const char *dir = o && o->spool_dir ? o->spool_dir : getenv("TMPDIR");
-		if ((rc = open_spool(f, dir && *dir ? dir : "/tmp", err)) < 0)
+		chunk_sink cs = {f, 0, f->base};
+		if ((rc = open_spool(f, dir && *dir ? dir : "/tmp", err)) < 0 ||
+		    (rc = spool_write(&cs, f->first.data, (size_t)f->base, err)) < 0)
 			goto fail;
 	}
+	trs__buf_free(&f->first);
+	f->prefix = f->base;
 	if (!(f->chunk_done = trs__calloc(f->nchunks + 1, 1, err))) {
 		rc = TRS_ENOMEM;
 		goto fail;
 	}
 	if (conns > f->nchunks)
-		conns = (unsigned int)(f->nchunks ? f->nchunks : 1);
-	if (!(f->threads = trs__calloc(conns, sizeof(*f->threads), err))) {
+		conns = (unsigned int)f->nchunks;
+	if (!(f->threads = trs__calloc(conns ? conns : 1, sizeof(*f->threads), err))) {
 		rc = TRS_ENOMEM;
 		goto fail;
 	}
@@ -273,7 +330,7 @@ TRS_EXTERN(int) trs_fetch_start(trs_fetch **out, trs_storage *storage, const cha
 		f->nthreads++;
 		f->running++;
 	}
-	if (f->nthreads == 0)
+	if (f->nthreads == 0 || f->nchunks == 0)
 		f->t_done = trs__now();
 	pthread_mutex_unlock(&f->mu);
 	if (f->nthreads == 0 && f->nchunks) {
@@ -339,6 +396,7 @@ TRS_EXTERN(void) trs_fetch_free(trs_fetch *f)
 	free(f->threads);
 	free(f->chunk_done);
 	free(f->mem);
+	trs__buf_free(&f->first);
 	free(f->bucket);
 	free(f->key);
 	free(f->name);

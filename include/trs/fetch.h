@@ -1,7 +1,9 @@
 /*
  * libtrs: fetching an archive from a storage (s3://bucket/key) to read it.
  *
- * The compressed bytes are downloaded with parallel ranged GETs into a spool:
+ * The first GET asks for the first megabyte: a smaller archive comes whole
+ * in that one request (no HEAD). A larger one is sized with a HEAD and the
+ * rest is downloaded with parallel ranged GETs into a spool:
  * memory when the archive is small, an unlinked temporary file (O_EXCL,
  * 0600) otherwise. Decompressed bytes never touch the disk. The archive
  * source that trs_fetch_start fills reads the spool as the download fills
@@ -48,7 +50,7 @@ TRS_EXTERN(int) trs_fetch_start(trs_fetch **out, trs_storage *storage, const cha
 /** Wait for the whole download; 0 or the first download error. */
 TRS_EXTERN(int) trs_fetch_finish(trs_fetch *f, trs_error *err);
 
-/** The archive's size (from HEAD) and the seconds the download took so far. */
+/** The archive's size and the seconds the download took so far. */
 TRS_EXTERN(uint64_t) trs_fetch_size(const trs_fetch *f);
 TRS_EXTERN(double) trs_fetch_seconds(const trs_fetch *f);
 
