@@ -12,7 +12,7 @@
 #include "credentials.h"
 #include "http.h"
 #include "sigv4.h"
-#include "storage_s3.h" /* trs__s3_classify, trs__s3_backoff: the shared retry policy */
+#include "aws/retry.h"
 #include "xml.h"
 
 #include <ctype.h>
@@ -130,28 +130,6 @@ long trs__cw_build_body(trs_buf *b, const char *metric_namespace, trs__metric_da
 
 /* ---- sending one call ---- */
 
-static double jitter(void)
-{
-	static _Thread_local unsigned int seed;
-	if (!seed)
-		seed = (unsigned int)time(NULL) ^ (unsigned int)(uintptr_t)&seed;
-	return (double)rand_r(&seed) / (double)RAND_MAX;
-}
-
-static void sleep_seconds(const trs_ctx *ctx, double seconds)
-{
-	double end = trs__now() + seconds;
-	for (;;) {
-		double left = end - trs__now();
-		if (left <= 0 || trs__canceled(ctx))
-			return;
-		double step = left < 0.05 ? left : 0.05;
-		struct timespec ts = {(time_t)step, (long)((step - (double)(time_t)step) * 1e9)};
-		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-			;
-	}
-}
-
 static int attempt_once(trs__cw *cw, const trs_buf *body, const char *payload_hash, bool refresh,
 			trs__http_response *resp, trs_error *err)
 {
@@ -206,9 +184,9 @@ static int send_call(trs__cw *cw, const trs_buf *body, size_t ndata, trs_error *
 		char code[64] = "";
 		trs__s3_xml x;
 		memset(&x, 0, sizeof(x));
-		trs__s3_verdict verdict;
+		trs__aws_verdict verdict;
 		if (rc < 0) {
-			verdict = rc == TRS_ENET && aerr.retryable ? TRS__S3_RETRY : TRS__S3_FAIL;
+			verdict = rc == TRS_ENET && aerr.retryable ? TRS__AWS_RETRY : TRS__AWS_FAIL;
 		} else if (resp.status >= 200 && resp.status < 300) {
 			trs__http_response_free(&resp);
 			return 0;
@@ -216,7 +194,7 @@ static int send_call(trs__cw *cw, const trs_buf *body, size_t ndata, trs_error *
 			if (resp.body.len)
 				trs__xml_parse_s3(resp.body.data, resp.body.len, &x, NULL);
 			snprintf(code, sizeof(code), "%s", x.code ? x.code : "");
-			verdict = trs__s3_classify(resp.status, code, false);
+			verdict = trs__aws_classify(resp.status, code, false);
 			snprintf(status_text, sizeof(status_text), "%ld", resp.status);
 			rc = resp.status == 401 || resp.status == 403 ? TRS_EAUTH : TRS_EHTTP;
 			trs__error_set(&aerr, rc, "HTTP %ld %s%s%.200s", resp.status, code, x.message ? ": " : "",
@@ -226,7 +204,7 @@ static int send_call(trs__cw *cw, const trs_buf *body, size_t ndata, trs_error *
 		}
 		trs__s3_xml_free(&x);
 		trs__http_response_free(&resp);
-		if (verdict == TRS__S3_FAIL || attempt >= cw->max_attempts || trs__canceled(cw->ctx)) {
+		if (verdict == TRS__AWS_FAIL || attempt >= cw->max_attempts || trs__canceled(cw->ctx)) {
 			if (err)
 				*err = aerr;
 			trs__error_prefix(err, "CloudWatch PutMetricData (%zu data) to %s failed%s", ndata, cw->url,
@@ -236,9 +214,9 @@ static int send_call(trs__cw *cw, const trs_buf *body, size_t ndata, trs_error *
 		trs__log(cw->ctx, TRS_LOG_WARN, "CloudWatch PutMetricData failed; retrying", "status",
 			 status_text[0] ? status_text : NULL, "code", code[0] ? code : NULL, "error", aerr.message,
 			 NULL);
-		refresh = verdict == TRS__S3_REFRESH_AND_RETRY;
+		refresh = verdict == TRS__AWS_REFRESH_AND_RETRY;
 		if (!refresh)
-			sleep_seconds(cw->ctx, trs__s3_backoff(attempt - 1, cw->backoff_base_s, BACKOFF_CAP_S, jitter()));
+			trs__aws_sleep(cw->ctx, trs__aws_backoff(attempt - 1, cw->backoff_base_s, BACKOFF_CAP_S, trs__aws_jitter()), NULL);
 	}
 }
 
@@ -327,12 +305,6 @@ static void *sender(void *arg)
 
 /* ---- construction ---- */
 
-static const char *env_nonempty(const char *name)
-{
-	const char *v = getenv(name);
-	return v && *v ? v : NULL;
-}
-
 static int set_endpoint(trs__cw *cw, const char *url, trs_error *err)
 {
 	const char *sep = strstr(url, "://");
@@ -379,7 +351,7 @@ int trs__cw_new(trs__cw **out, trs_ctx *ctx, const trs__cw_options *o, trs_error
 	if (!cw)
 		return TRS_ENOMEM;
 	cw->ctx = ctx;
-	cw->max_attempts = o->max_attempts ? o->max_attempts : DEFAULT_ATTEMPTS;
+	cw->max_attempts = trs__aws_max_attempts(o->max_attempts, DEFAULT_ATTEMPTS);
 	cw->backoff_base_s = o->backoff_base_s > 0 ? o->backoff_base_s : DEFAULT_BACKOFF_BASE_S;
 	cw->linger_s = o->linger_s > 0 ? o->linger_s : DEFAULT_LINGER_S;
 	cw->cap = o->queue_cap ? o->queue_cap : TRS_CW_QUEUE_CAP;
@@ -404,13 +376,7 @@ int trs__cw_new(trs__cw **out, trs_ctx *ctx, const trs__cw_options *o, trs_error
 	if (rc == 0)
 		rc = trs__cred_provider_new(&cw->creds, ctx, cw->http, err);
 
-	const char *endpoint = o->endpoint_url && *o->endpoint_url ? o->endpoint_url : NULL;
-	const char *ignore = env_nonempty("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
-	if (!endpoint && !(ignore && strcasecmp(ignore, "true") == 0)) {
-		endpoint = env_nonempty("AWS_ENDPOINT_URL_CLOUDWATCH");
-		if (!endpoint)
-			endpoint = env_nonempty("AWS_ENDPOINT_URL");
-	}
+	const char *endpoint = trs__aws_endpoint("CLOUDWATCH", o->endpoint_url);
 	if (rc == 0) {
 		const char *region = o->region && *o->region ? o->region : trs_ctx_region(ctx);
 		if (region && *region) {

@@ -2,13 +2,15 @@
  * The "sqs" queue backend: Amazon SQS over the AWS JSON 1.0 protocol
  * (POST /, X-Amz-Target: AmazonSQS.<Action>), SigV4-signed for service
  * "sqs", through the same HTTP client, credential chain and retry policy as
- * the S3 backend (lib/http.h, lib/credentials.h, trs__s3_classify).
+ * the S3 backend (lib/http.h, lib/credentials.h, lib/aws/retry.h).
  *
  * A receive waits up to 20 s inside one request. So that a stop request
  * need not wait for it, receives go through their own HTTP client whose
  * context's cancellation flag is the caller's interrupt flag.
  */
-#include "storage_s3.h"
+#include "aws/retry.h"
+#include "credentials.h"
+#include "http.h"
 #include "sigv4.h"
 #include "trs/sys/queue.h"
 
@@ -42,15 +44,10 @@ typedef struct sqs_queue {
 	char *path;               /* "/" or the endpoint's base path */
 	char *region;
 	unsigned int max_attempts;
+	trs__aws_budget budget;
 } sqs_queue;
 
 /* ---- small helpers ---- */
-
-static const char *env_nonempty(const char *name)
-{
-	const char *v = getenv(name);
-	return v && *v ? v : NULL;
-}
 
 static int json_string(trs_buf *b, const char *s, trs_error *err)
 {
@@ -70,28 +67,6 @@ static int json_string(trs_buf *b, const char *s, trs_error *err)
 static void handle_hint(const char *h, char out[16])
 {
 	snprintf(out, 16, "%.8s...", h ? h : "");
-}
-
-static double jitter(void)
-{
-	static _Thread_local unsigned int seed;
-	if (!seed)
-		seed = (unsigned int)time(NULL) ^ (unsigned int)(uintptr_t)&seed;
-	return (double)rand_r(&seed) / (double)RAND_MAX;
-}
-
-static bool sleep_or_cancel(const trs_ctx *ctx, double seconds)
-{
-	double end = trs__now() + seconds;
-	while (!trs__canceled(ctx)) {
-		double left = end - trs__now();
-		if (left <= 0)
-			return true;
-		double step = left < 0.05 ? left : 0.05;
-		struct timespec ts = {(time_t)step, (long)((step - (double)(time_t)step) * 1e9)};
-		nanosleep(&ts, NULL);
-	}
-	return false;
 }
 
 /* ---- one call ---- */
@@ -188,24 +163,26 @@ static int sqs_call(sqs_queue *q, trs__http *http, const trs_ctx *ctx, const cha
 {
 	*doc = NULL;
 	bool refresh = false;
+	int budget_cost = 0;
 	for (unsigned int attempt = 1;; attempt++) {
 		trs__http_response resp;
 		memset(&resp, 0, sizeof(resp));
 		trs_error aerr = TRS_ERROR_INIT;
 		int rc = sign_and_send(q, http, action, body, timeout_ms, refresh, &resp, &aerr);
 		refresh = false;
-		trs__s3_verdict verdict;
+		trs__aws_verdict verdict;
 		char code[96] = "", message[512] = "";
 		if (rc < 0) {
 			trs__http_response_free(&resp);
-			if (rc != TRS_ENET || !aerr.retryable || attempt >= q->max_attempts) {
+			if (rc != TRS_ENET || !aerr.retryable || attempt >= q->max_attempts ||
+			    !trs__aws_budget_take(&q->budget, true, &budget_cost)) {
 				if (err)
 					*err = aerr;
 				trs__error_prefix(err, "SQS %s on %s failed%s", action, q->queue_url,
 						  attempt > 1 ? " after retries" : "");
 				return rc;
 			}
-			verdict = TRS__S3_RETRY;
+			verdict = TRS__AWS_RETRY;
 			trs__log(q->ctx, TRS_LOG_WARN, "SQS request failed; retrying", "op", action, "error", aerr.message,
 				 NULL);
 		} else {
@@ -221,6 +198,7 @@ static int sqs_call(sqs_queue *q, trs__http *http, const trs_ctx *ctx, const cha
 				trs__http_response_free(&resp);
 				if (!bad) {
 					*doc = parsed;
+					trs__aws_budget_success(&q->budget, budget_cost);
 					return 0;
 				}
 				yajl_tree_free(parsed);
@@ -229,11 +207,10 @@ static int sqs_call(sqs_queue *q, trs__http *http, const trs_ctx *ctx, const cha
 			}
 			error_code(&resp, parsed, code, sizeof(code), message, sizeof(message));
 			yajl_tree_free(parsed);
-			verdict = trs__s3_classify(status, code, false);
-			if (strcmp(code, "RequestThrottled") == 0 || strcmp(code, "ThrottlingException") == 0)
-				verdict = TRS__S3_RETRY;
+			verdict = trs__aws_classify(status, code, false);
 			trs__http_response_free(&resp);
-			if (verdict == TRS__S3_FAIL || attempt >= q->max_attempts) {
+			if (verdict == TRS__AWS_FAIL || attempt >= q->max_attempts ||
+			    (verdict == TRS__AWS_RETRY && !trs__aws_budget_take(&q->budget, false, &budget_cost))) {
 				int trs_code = status == 401 || status == 403 ? TRS_EAUTH
 					       : strstr(code, "NonExistentQueue") || strstr(code, "QueueDoesNotExist")
 						       ? TRS_ENOTFOUND
@@ -246,7 +223,7 @@ static int sqs_call(sqs_queue *q, trs__http *http, const trs_ctx *ctx, const cha
 				if (err) {
 					err->http_status = (int)status;
 					snprintf(err->aws_code, sizeof(err->aws_code), "%s", code);
-					err->retryable = verdict != TRS__S3_FAIL;
+					err->retryable = verdict != TRS__AWS_FAIL;
 				}
 				return trs_code;
 			}
@@ -254,10 +231,10 @@ static int sqs_call(sqs_queue *q, trs__http *http, const trs_ctx *ctx, const cha
 			snprintf(st, sizeof(st), "%ld", status);
 			trs__log(q->ctx, TRS_LOG_WARN, "SQS request failed; retrying", "op", action, "status", st, "code",
 				 code, NULL);
-			refresh = verdict == TRS__S3_REFRESH_AND_RETRY;
+			refresh = verdict == TRS__AWS_REFRESH_AND_RETRY;
 		}
-		double delay = refresh ? 0 : trs__s3_backoff(attempt - 1, 0.2, 20.0, jitter());
-		if (!sleep_or_cancel(ctx, delay))
+		double delay = refresh ? 0 : trs__aws_backoff(attempt - 1, 0.2, 20.0, trs__aws_jitter());
+		if (trs__aws_sleep(ctx, delay, NULL) < 0)
 			return trs__error_set(err, TRS_ECANCELED, "SQS %s: canceled while waiting to retry", action);
 	}
 }
@@ -485,6 +462,7 @@ static void sqs_free(trs_queue *self)
 	trs__http_free(q->recv_http);
 	trs__http_free(q->http);
 	pthread_mutex_destroy(&q->recv_lock);
+	trs__aws_budget_destroy(&q->budget);
 	free(q->queue_url);
 	free(q->endpoint);
 	free(q->authority);
@@ -567,7 +545,8 @@ int trs_queue_sqs_new(trs_queue **out, trs_ctx *ctx, const trs_sqs_options *opti
 	/* A private copy: only its cancel pointer differs (set per receive). */
 	q->recv_ctx = *TRS_CTX(ctx);
 	pthread_mutex_init(&q->recv_lock, NULL);
-	q->max_attempts = options->max_attempts ? options->max_attempts : DEFAULT_ATTEMPTS;
+	q->max_attempts = trs__aws_max_attempts(options->max_attempts, DEFAULT_ATTEMPTS);
+	trs__aws_budget_init(&q->budget, ctx, "SQS");
 
 	char *queue_authority = NULL, *queue_path = NULL, *url_region = NULL;
 	int rc = 0;
@@ -582,13 +561,7 @@ int trs_queue_sqs_new(trs_queue **out, trs_ctx *ctx, const trs_sqs_options *opti
 	if (rc == 0)
 		url_region = aws_host_region(queue_authority, &is_aws);
 
-	const char *endpoint = options->endpoint_url;
-	const char *ignore = env_nonempty("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
-	if (!endpoint && !(ignore && strcasecmp(ignore, "true") == 0)) {
-		endpoint = env_nonempty("AWS_ENDPOINT_URL_SQS");
-		if (!endpoint)
-			endpoint = env_nonempty("AWS_ENDPOINT_URL");
-	}
+	const char *endpoint = trs__aws_endpoint("SQS", options->endpoint_url);
 	trs__http_options ho = TRS_HTTP_OPTIONS_INIT;
 	ho.insecure = options->no_verify_ssl != 0;
 	ho.pool_size = 4;

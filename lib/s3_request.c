@@ -1,7 +1,8 @@
 /*
- * S3 requests: addressing, SigV4 signing, and the retry loop (exponential
- * backoff with full jitter; credentials refreshed on ExpiredToken), with
- * error messages that say what failed and what to do.
+ * S3 requests: addressing, SigV4 signing, and the retry loop (the policy of
+ * lib/aws/: full-jitter backoff, the retry budget, adaptive concurrency;
+ * credentials refreshed on ExpiredToken), with error messages that say
+ * what failed and what to do.
  */
 #include "storage_s3.h"
 #include "sigv4.h"
@@ -12,73 +13,12 @@
 #include <string.h>
 #include <time.h>
 
-/* ---- retry policy ---- */
-
 static bool code_in(const char *code, const char *const *list, size_t n)
 {
 	for (size_t i = 0; code && i < n; i++)
 		if (strcmp(code, list[i]) == 0)
 			return true;
 	return false;
-}
-
-trs__s3_verdict trs__s3_classify(long status, const char *aws_code, bool transport_retryable)
-{
-	static const char *const refresh[] = {"ExpiredToken", "ExpiredTokenException", "TokenRefreshRequired"};
-	static const char *const transient[] = {
-		"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "Throttling",
-		"ThrottlingException", "ThrottledException", "RequestThrottled", "RequestThrottledException",
-		"TooManyRequestsException", "RequestLimitExceeded", "BandwidthLimitExceeded",
-		"ProvisionedThroughputExceededException", "PriorRequestNotComplete", "TransactionInProgressException",
-		"IDPCommunicationError", "OperationAborted"};
-	if (status == 0)
-		return transport_retryable ? TRS__S3_RETRY : TRS__S3_FAIL;
-	if (code_in(aws_code, refresh, TRS_ARRAY_SIZE(refresh)))
-		return TRS__S3_REFRESH_AND_RETRY;
-	if (code_in(aws_code, transient, TRS_ARRAY_SIZE(transient)))
-		return TRS__S3_RETRY;
-	if (status >= 500 || status == 429)
-		return TRS__S3_RETRY;
-	return TRS__S3_FAIL;
-}
-
-double trs__s3_backoff(unsigned int attempt, double base, double cap, double u01)
-{
-	double ceiling = base;
-	for (unsigned int i = 0; i < attempt && ceiling < cap; i++)
-		ceiling *= 2;
-	if (ceiling > cap)
-		ceiling = cap;
-	if (u01 < 0)
-		u01 = 0;
-	if (u01 > 1)
-		u01 = 1;
-	return ceiling * u01;
-}
-
-static double jitter(void)
-{
-	/* Per-thread state: no lock, and threads do not retry in lockstep. */
-	static _Thread_local unsigned int seed;
-	if (!seed)
-		seed = (unsigned int)time(NULL) ^ (unsigned int)(uintptr_t)&seed;
-	return (double)rand_r(&seed) / (double)RAND_MAX;
-}
-
-static int sleep_cancelable(const trs_ctx *ctx, double seconds, trs_error *err)
-{
-	double end = trs__now() + seconds;
-	for (;;) {
-		if (trs__canceled(ctx))
-			return trs__error_set(err, TRS_ECANCELED, "canceled while waiting to retry");
-		double left = end - trs__now();
-		if (left <= 0)
-			return 0;
-		double step = left < 0.05 ? left : 0.05;
-		struct timespec ts = {(time_t)step, (long)((step - (double)(time_t)step) * 1e9)};
-		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-			;
-	}
 }
 
 /* ---- addressing ---- */
@@ -171,7 +111,7 @@ static int s3_fail(trs_error *err, const trs__s3 *s, const trs__s3_call *c, long
 		       message ? message : "", rid, region, hint ? ". What to do: " : "", hint ? hint : "");
 	err->http_status = (int)status;
 	snprintf(err->aws_code, sizeof(err->aws_code), "%s", code ? code : "");
-	err->retryable = trs__s3_classify(status, code, false) != TRS__S3_FAIL;
+	err->retryable = trs__aws_classify(status, code, false) != TRS__AWS_FAIL;
 	return trs_code;
 }
 
@@ -283,19 +223,24 @@ int trs__s3_request(trs__s3 *s, const trs__s3_call *c, trs__http_response *resp,
 
 	counting_sink cs = {c->sink, c->sink_userdata, 0};
 	bool refresh = false;
+	int budget_cost = 0;
 	for (unsigned int attempt = 1;; attempt++) {
 		trs__http_response_free(resp);
 		trs_error aerr = TRS_ERROR_INIT;
+		if ((rc = trs__aws_limiter_acquire(&s->limiter, err)) < 0)
+			goto done;
 		rc = attempt_once(s, c, url.data, host.data, path.data, payload_hash, refresh, &cs, resp, &aerr);
 		refresh = false;
 		long status = resp->status;
 		trs__s3_xml x;
 		memset(&x, 0, sizeof(x));
-		trs__s3_verdict verdict;
+		trs__aws_verdict verdict;
 		if (rc < 0) {
+			trs__aws_limiter_release(&s->limiter, false, false);
 			/* Credentials, cancellation, memory and sink failures are final;
 			 * so are transport errors curl calls permanent. */
-			if (rc != TRS_ENET || !aerr.retryable || attempt >= s->max_attempts) {
+			if (rc != TRS_ENET || !aerr.retryable || attempt >= s->max_attempts ||
+			    !trs__aws_budget_take(&s->budget, true, &budget_cost)) {
 				if (err)
 					*err = aerr;
 				if (rc == TRS_ENET && attempt > 1)
@@ -303,31 +248,33 @@ int trs__s3_request(trs__s3 *s, const trs__s3_call *c, trs__http_response *resp,
 							  c->bucket, c->key ? c->key : "", attempt);
 				goto done;
 			}
-			verdict = TRS__S3_RETRY;
+			verdict = TRS__AWS_RETRY;
 			trs__log(s->ctx, TRS_LOG_WARN, "S3 request failed; retrying", "op", c->op, "bucket", c->bucket,
 				 "key", c->key, "error", aerr.message, NULL);
 		} else {
 			bool ok = status >= 200 && status < 300;
 			if (ok && !c->error_in_200) {
 				rc = 0;
-				goto done;
+				goto success;
 			}
 			if (c->not_found_ok && status == 404) {
 				rc = 0;
-				goto done;
+				goto success;
 			}
 			if (resp->body.len)
 				trs__xml_parse_s3(resp->body.data, resp->body.len, &x, NULL);
 			if (ok && x.kind != TRS_S3_XML_ERROR) {
 				trs__s3_xml_free(&x);
 				rc = 0;
-				goto done;
+				goto success;
 			}
 			if (ok)
 				status = 500; /* an <Error> inside a 200: S3 documents these as retryable */
 			const char *code = x.code && *x.code ? x.code : code_from_status(status);
-			verdict = trs__s3_classify(status, code, false);
-			if (verdict == TRS__S3_FAIL || attempt >= s->max_attempts) {
+			trs__aws_limiter_release(&s->limiter, trs__aws_throttled(status, code), false);
+			verdict = trs__aws_classify(status, code, false);
+			if (verdict == TRS__AWS_FAIL || attempt >= s->max_attempts ||
+			    (verdict == TRS__AWS_RETRY && !trs__aws_budget_take(&s->budget, false, &budget_cost))) {
 				rc = s3_fail(err, s, c, status, code, x.message, x.request_id,
 					     trs__http_header(resp, "x-amz-bucket-region"), attempt);
 				trs__s3_xml_free(&x);
@@ -337,14 +284,18 @@ int trs__s3_request(trs__s3 *s, const trs__s3_call *c, trs__http_response *resp,
 			snprintf(st, sizeof(st), "%ld", status);
 			trs__log(s->ctx, TRS_LOG_WARN, "S3 request failed; retrying", "op", c->op, "bucket", c->bucket,
 				 "key", c->key, "status", st, "code", code, NULL);
-			refresh = verdict == TRS__S3_REFRESH_AND_RETRY;
+			refresh = verdict == TRS__AWS_REFRESH_AND_RETRY;
 			trs__s3_xml_free(&x);
 		}
-		double delay = refresh ? 0 : trs__s3_backoff(attempt - 1, s->backoff_base_s, s->backoff_cap_s, jitter());
-		rc = sleep_cancelable(s->ctx, delay, err);
+		double delay = refresh ? 0 : trs__aws_backoff(attempt - 1, s->backoff_base_s, s->backoff_cap_s,
+							      trs__aws_jitter());
+		rc = trs__aws_sleep(s->ctx, delay, err);
 		if (rc < 0)
 			goto done;
 	}
+success:
+	trs__aws_limiter_release(&s->limiter, false, true);
+	trs__aws_budget_success(&s->budget, budget_cost);
 done:
 	if (rc < 0)
 		trs__http_response_free(resp);

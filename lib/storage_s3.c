@@ -462,6 +462,8 @@ static void s3_free(trs_storage *self)
 	free(s->region);
 	pthread_cond_destroy(&s->mem_freed);
 	pthread_mutex_destroy(&s->mem_lock);
+	trs__aws_budget_destroy(&s->budget);
+	trs__aws_limiter_destroy(&s->limiter);
 	free(s);
 }
 
@@ -542,7 +544,7 @@ TRS_EXTERN(int) trs_storage_s3_new(trs_storage **out, trs_ctx *ctx, const trs_s3
 	s->bucket_key = !o.no_bucket_key && env_switch("TRS_S3_BUCKET_KEY", 1);
 	s->threshold = o.multipart_threshold ? o.multipart_threshold : DEFAULT_THRESHOLD;
 	s->part_size = o.part_size ? o.part_size : DEFAULT_PART_SIZE;
-	s->max_attempts = o.max_attempts ? o.max_attempts : DEFAULT_ATTEMPTS;
+	s->max_attempts = trs__aws_max_attempts(o.max_attempts, DEFAULT_ATTEMPTS);
 	s->backoff_base_s = 0.2;
 	s->backoff_cap_s = 20.0;
 	/* Memory for parts in flight: half the context's budget, shared by every upload. */
@@ -552,6 +554,9 @@ TRS_EXTERN(int) trs_storage_s3_new(trs_storage **out, trs_ctx *ctx, const trs_s3
 	s->parent.md5_checked_below = s->threshold; /* from there on multipart: the ETag is not the MD5 */
 	pthread_mutex_init(&s->mem_lock, NULL);
 	pthread_cond_init(&s->mem_freed, NULL);
+	trs__aws_budget_init(&s->budget, ctx, "S3");
+	/* The ceiling leaves room for multipart parts beside the writers. */
+	trs__aws_limiter_init(&s->limiter, ctx, "S3", c->max_inflight * 2);
 	uint64_t inflight = s->upload_memory / s->part_size;
 	s->parts_in_flight = (unsigned int)(inflight < 1 ? 1 : inflight > MAX_PARTS_IN_FLIGHT ? MAX_PARTS_IN_FLIGHT
 											: inflight);
@@ -564,13 +569,7 @@ TRS_EXTERN(int) trs_storage_s3_new(trs_storage **out, trs_ctx *ctx, const trs_s3
 	if (rc < 0)
 		goto fail;
 
-	const char *endpoint = o.endpoint_url;
-	const char *ignore = env_nonempty("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
-	if (!endpoint && !(ignore && strcasecmp(ignore, "true") == 0)) {
-		endpoint = env_nonempty("AWS_ENDPOINT_URL_S3");
-		if (!endpoint)
-			endpoint = env_nonempty("AWS_ENDPOINT_URL");
-	}
+	const char *endpoint = trs__aws_endpoint("S3", o.endpoint_url);
 	if (o.region && *o.region)
 		s->region = trs__strdup(o.region, err);
 	else if (*trs_ctx_region(ctx))

@@ -12,6 +12,7 @@
 #include "credentials.h"
 #include "http.h"
 #include "xml.h"
+#include "aws/limiter.h"
 
 #define TRS_S3_MIN_PART (5ull << 20)
 #define TRS_S3_MAX_PART (5ull << 30)
@@ -47,6 +48,8 @@ typedef struct trs__s3 {
 	double backoff_base_s;
 	double backoff_cap_s;
 	bool bucket_key;       /* SSE-KMS puts and copies ask for an S3 Bucket Key */
+	trs__aws_budget budget;    /* retries of every request of this backend */
+	trs__aws_limiter limiter;  /* requests in flight, adaptive (503 SlowDown halves them) */
 } trs__s3;
 
 /* One S3 call; s3_request signs, sends and retries it. */
@@ -107,17 +110,5 @@ int trs__s3_multipart_etag(char *const *etags, unsigned int nparts, char out[48]
 int trs__s3_multipart_put(trs__s3 *s, const trs_put_request *req, trs_body *body, trs_error *err);
 int trs__s3_multipart_copy(trs__s3 *s, const char *src_bucket, const char *src_key, uint64_t size,
 			   const trs_put_request *req, trs_error *err);
-
-/* Retry policy, pure functions so that unit tests can hold them. */
-typedef enum {
-	TRS__S3_FAIL = 0,
-	TRS__S3_RETRY,
-	TRS__S3_REFRESH_AND_RETRY,
-} trs__s3_verdict;
-
-/* status 0 is "no answer" (a transport error, retryable or not as curl said). */
-trs__s3_verdict trs__s3_classify(long status, const char *aws_code, bool transport_retryable);
-/* Full jitter: u01 * min(cap, base * 2^attempt), attempt counting from 0. */
-double trs__s3_backoff(unsigned int attempt, double base, double cap, double u01);
 
 #endif

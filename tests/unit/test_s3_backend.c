@@ -133,27 +133,27 @@ static const mini_request *nth(int i)
 
 TEST(retry_classification_follows_the_policy)
 {
-	CHECK(trs__s3_classify(500, "InternalError", false) == TRS__S3_RETRY);
-	CHECK(trs__s3_classify(503, "SlowDown", false) == TRS__S3_RETRY);
-	CHECK(trs__s3_classify(503, "", false) == TRS__S3_RETRY);
-	CHECK(trs__s3_classify(429, "", false) == TRS__S3_RETRY);
-	CHECK(trs__s3_classify(400, "RequestTimeout", false) == TRS__S3_RETRY);
-	CHECK(trs__s3_classify(400, "ExpiredToken", false) == TRS__S3_REFRESH_AND_RETRY);
-	CHECK(trs__s3_classify(403, "AccessDenied", false) == TRS__S3_FAIL);
-	CHECK(trs__s3_classify(404, "NoSuchBucket", false) == TRS__S3_FAIL);
-	CHECK(trs__s3_classify(403, "SignatureDoesNotMatch", false) == TRS__S3_FAIL);
-	CHECK(trs__s3_classify(400, "InvalidStorageClass", false) == TRS__S3_FAIL);
-	CHECK(trs__s3_classify(0, NULL, true) == TRS__S3_RETRY);  /* connection reset, timeout */
-	CHECK(trs__s3_classify(0, NULL, false) == TRS__S3_FAIL);  /* e.g. bad URL */
+	CHECK(trs__aws_classify(500, "InternalError", false) == TRS__AWS_RETRY);
+	CHECK(trs__aws_classify(503, "SlowDown", false) == TRS__AWS_RETRY);
+	CHECK(trs__aws_classify(503, "", false) == TRS__AWS_RETRY);
+	CHECK(trs__aws_classify(429, "", false) == TRS__AWS_RETRY);
+	CHECK(trs__aws_classify(400, "RequestTimeout", false) == TRS__AWS_RETRY);
+	CHECK(trs__aws_classify(400, "ExpiredToken", false) == TRS__AWS_REFRESH_AND_RETRY);
+	CHECK(trs__aws_classify(403, "AccessDenied", false) == TRS__AWS_FAIL);
+	CHECK(trs__aws_classify(404, "NoSuchBucket", false) == TRS__AWS_FAIL);
+	CHECK(trs__aws_classify(403, "SignatureDoesNotMatch", false) == TRS__AWS_FAIL);
+	CHECK(trs__aws_classify(400, "InvalidStorageClass", false) == TRS__AWS_FAIL);
+	CHECK(trs__aws_classify(0, NULL, true) == TRS__AWS_RETRY);  /* connection reset, timeout */
+	CHECK(trs__aws_classify(0, NULL, false) == TRS__AWS_FAIL);  /* e.g. bad URL */
 }
 
 TEST(backoff_is_full_jitter_under_an_exponential_cap)
 {
-	CHECK(trs__s3_backoff(0, 0.2, 20, 1.0) == 0.2);
-	CHECK(trs__s3_backoff(3, 0.2, 20, 1.0) == 1.6);
-	CHECK(trs__s3_backoff(30, 0.2, 20, 1.0) == 20);
-	CHECK(trs__s3_backoff(3, 0.2, 20, 0.0) == 0);
-	CHECK(trs__s3_backoff(3, 0.2, 20, 0.5) == 0.8);
+	CHECK(trs__aws_backoff(0, 0.2, 20, 1.0) == 0.2);
+	CHECK(trs__aws_backoff(3, 0.2, 20, 1.0) == 1.6);
+	CHECK(trs__aws_backoff(30, 0.2, 20, 1.0) == 20);
+	CHECK(trs__aws_backoff(3, 0.2, 20, 0.0) == 0);
+	CHECK(trs__aws_backoff(3, 0.2, 20, 0.5) == 0.8);
 }
 
 TEST(part_size_stays_within_s3_limits)

@@ -1,0 +1,107 @@
+/* Adaptive concurrency (AIMD) for one client's requests (see lib/aws/limiter.h). */
+#include "limiter.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DEFAULT_COOLDOWN_S 0.1
+#define WAIT_STEP_NS 50000000L
+
+void trs__aws_limiter_init(trs__aws_limiter *l, const trs_ctx *ctx, const char *service, unsigned int ceiling)
+{
+	memset(l, 0, sizeof(*l));
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_cond_init(&l->cv, NULL);
+	l->ctx = ctx;
+	l->service = service;
+	l->ceiling = l->limit = l->lowest = ceiling ? (double)ceiling : 1.0;
+	l->cooldown = DEFAULT_COOLDOWN_S;
+	const char *fixed = getenv("TRS_FIXED_CONCURRENCY");
+	l->enabled = !(fixed && strcmp(fixed, "1") == 0);
+}
+
+void trs__aws_limiter_destroy(trs__aws_limiter *l)
+{
+	pthread_mutex_destroy(&l->mu);
+	pthread_cond_destroy(&l->cv);
+}
+
+int trs__aws_limiter_acquire(trs__aws_limiter *l, trs_error *err)
+{
+	pthread_mutex_lock(&l->mu);
+	while ((double)l->in_flight + 1 > (l->limit < 1 ? 1 : l->limit)) {
+		if (trs__canceled(l->ctx)) {
+			pthread_mutex_unlock(&l->mu);
+			return trs__error_set(err, TRS_ECANCELED, "canceled while waiting for a request slot");
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += WAIT_STEP_NS;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+	}
+	l->in_flight++;
+	pthread_mutex_unlock(&l->mu);
+	return 0;
+}
+
+static void log_limit(const trs__aws_limiter *l, trs_log_level level, const char *message, double limit)
+{
+	char v[32], c[32];
+	snprintf(v, sizeof(v), "%.0f", limit);
+	snprintf(c, sizeof(c), "%.0f", l->ceiling);
+	trs__log(l->ctx, level, message, "service", l->service, "requests_in_flight_limit", v, "ceiling", c,
+		 NULL);
+}
+
+void trs__aws_limiter_release(trs__aws_limiter *l, bool throttled, bool success)
+{
+	const char *msg = NULL;
+	trs_log_level level = TRS_LOG_WARN;
+	double logged = 0;
+	pthread_mutex_lock(&l->mu);
+	l->in_flight--;
+	double now = trs__now();
+	if (l->enabled && throttled && now - l->last_decrease >= l->cooldown) {
+		double before = l->limit;
+		l->limit = l->limit / 2 < 1 ? 1 : l->limit / 2;
+		l->last_decrease = now;
+		l->decreases++;
+		if (l->limit < l->lowest)
+			l->lowest = l->limit;
+		/* Logged when it first drops, and again each time it halves to a new level. */
+		if (!l->reduced || (int)before != (int)l->limit) {
+			msg = "throttled: fewer requests in flight (halved; grows back by one per window of successes)";
+			logged = l->limit;
+		}
+		l->reduced = true;
+	} else if (l->enabled && success && l->limit < l->ceiling) {
+		l->limit += 1.0 / l->limit;
+		if (l->limit >= l->ceiling) {
+			l->limit = l->ceiling;
+			if (l->reduced) {
+				l->reduced = false;
+				msg = "requests in flight back at the ceiling";
+				level = TRS_LOG_INFO;
+				logged = l->limit;
+			}
+		}
+	}
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+	if (msg)
+		log_limit(l, level, msg, logged);
+}
+
+double trs__aws_limiter_limit(trs__aws_limiter *l)
+{
+	pthread_mutex_lock(&l->mu);
+	double v = l->limit;
+	pthread_mutex_unlock(&l->mu);
+	return v;
+}
