@@ -271,10 +271,14 @@ int trs__s3_request(trs__s3 *s, const trs__s3_call *c, trs__http_response *resp,
 			if (ok)
 				status = 500; /* an <Error> inside a 200: S3 documents these as retryable */
 			const char *code = x.code && *x.code ? x.code : code_from_status(status);
-			trs__aws_limiter_release(&s->limiter, trs__aws_throttled(status, code), false);
+			bool throttled = trs__aws_throttled(status, code);
+			trs__aws_limiter_release(&s->limiter, throttled, false);
 			verdict = trs__aws_classify(status, code, false);
+			/* With adaptive concurrency a throttling answer slows the client down
+			 * instead of spending the budget, which is there for failures. */
+			bool costs = verdict == TRS__AWS_RETRY && !(throttled && s->limiter.enabled);
 			if (verdict == TRS__AWS_FAIL || attempt >= s->max_attempts ||
-			    (verdict == TRS__AWS_RETRY && !trs__aws_budget_take(&s->budget, false, &budget_cost))) {
+			    (costs && !trs__aws_budget_take(&s->budget, false, &budget_cost))) {
 				rc = s3_fail(err, s, c, status, code, x.message, x.request_id,
 					     trs__http_header(resp, "x-amz-bucket-region"), attempt);
 				trs__s3_xml_free(&x);

@@ -8,6 +8,9 @@
 
 #define DEFAULT_COOLDOWN_S 0.1
 #define WAIT_STEP_NS 50000000L
+/* Windows of successes per additional request in flight: growing back slowly
+ * keeps one burst of refusals from becoming a cycle of them. */
+#define GROWTH_WINDOWS 8.0
 
 void trs__aws_limiter_init(trs__aws_limiter *l, const trs_ctx *ctx, const char *service, unsigned int ceiling)
 {
@@ -18,8 +21,7 @@ void trs__aws_limiter_init(trs__aws_limiter *l, const trs_ctx *ctx, const char *
 	l->service = service;
 	l->ceiling = l->limit = l->lowest = ceiling ? (double)ceiling : 1.0;
 	l->cooldown = DEFAULT_COOLDOWN_S;
-	const char *fixed = getenv("TRS_FIXED_CONCURRENCY");
-	l->enabled = !(fixed && strcmp(fixed, "1") == 0);
+	l->enabled = trs__aws_retry_mode_from_env() == TRS__AWS_MODE_ADAPTIVE;
 }
 
 void trs__aws_limiter_destroy(trs__aws_limiter *l)
@@ -81,7 +83,7 @@ void trs__aws_limiter_release(trs__aws_limiter *l, bool throttled, bool success)
 		}
 		l->reduced = true;
 	} else if (l->enabled && success && l->limit < l->ceiling) {
-		l->limit += 1.0 / l->limit;
+		l->limit += 1.0 / (GROWTH_WINDOWS * l->limit);
 		if (l->limit >= l->ceiling) {
 			l->limit = l->ceiling;
 			if (l->reduced) {

@@ -7,9 +7,11 @@
  * - a throttling answer (503 SlowDown, 429, ...) halves the limit (at most
  *   once per `cooldown`, so one burst of refusals is one decrease), never
  *   below 1;
- * - each success grows it by 1/limit: one more request in flight per
- *   window of successes, up to the ceiling (the context's max_inflight).
+ * - each success grows it by 1/(8 limit): one more request in flight per
+ *   eight windows of successes, up to the ceiling (twice the context's
+ *   max_inflight, room for multipart parts beside the writers).
  *
+ * Only in the adaptive retry mode (AWS_RETRY_MODE, the default here).
  * The log says when the limit drops and when it is back at the ceiling
  * (once per change, not per request).
  */
@@ -23,7 +25,7 @@ typedef struct trs__aws_limiter {
 	pthread_cond_t cv;
 	const trs_ctx *ctx;
 	const char *service;
-	bool enabled;          /* false: a fixed ceiling (TRS_FIXED_CONCURRENCY=1, for comparisons) */
+	bool enabled;          /* false: a fixed ceiling (AWS_RETRY_MODE legacy or standard) */
 	double limit;
 	double ceiling;
 	double cooldown;       /* seconds between two decreases */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define MAX_ATTEMPTS_LIMIT 100
@@ -95,6 +96,16 @@ unsigned int trs__aws_max_attempts(unsigned int configured, unsigned int fallbac
 	return fallback;
 }
 
+trs__aws_retry_mode trs__aws_retry_mode_from_env(void)
+{
+	const char *v = getenv("AWS_RETRY_MODE");
+	if (v && strcasecmp(v, "legacy") == 0)
+		return TRS__AWS_MODE_LEGACY;
+	if (v && strcasecmp(v, "standard") == 0)
+		return TRS__AWS_MODE_STANDARD;
+	return TRS__AWS_MODE_ADAPTIVE;
+}
+
 /* ---- the retry budget ---- */
 
 void trs__aws_budget_init(trs__aws_budget *b, const trs_ctx *ctx, const char *service)
@@ -104,6 +115,7 @@ void trs__aws_budget_init(trs__aws_budget *b, const trs_ctx *ctx, const char *se
 	b->ctx = ctx;
 	b->service = service;
 	b->tokens = b->capacity = TRS__AWS_BUDGET_TOKENS;
+	b->enabled = trs__aws_retry_mode_from_env() != TRS__AWS_MODE_LEGACY;
 }
 
 void trs__aws_budget_destroy(trs__aws_budget *b)
@@ -115,7 +127,7 @@ bool trs__aws_budget_take(trs__aws_budget *b, bool timeout, int *cost)
 {
 	int c = timeout ? TRS__AWS_TIMEOUT_COST : TRS__AWS_RETRY_COST;
 	pthread_mutex_lock(&b->mu);
-	bool ok = b->tokens >= c;
+	bool ok = !b->enabled || b->tokens >= c;
 	bool log_empty = false;
 	if (ok) {
 		b->tokens -= c;

@@ -40,6 +40,12 @@ int trs__aws_sleep(const trs_ctx *ctx, double seconds, trs_error *err);
 /* Tries per request: `configured` when nonzero, else AWS_MAX_ATTEMPTS (1..100), else `fallback`. */
 unsigned int trs__aws_max_attempts(unsigned int configured, unsigned int fallback);
 
+/* AWS_RETRY_MODE, as the AWS SDKs read it: "legacy" (retries bounded only by
+ * the attempts), "standard" (and the retry budget), "adaptive" (and adaptive
+ * concurrency where the client has it; the default). */
+typedef enum { TRS__AWS_MODE_LEGACY, TRS__AWS_MODE_STANDARD, TRS__AWS_MODE_ADAPTIVE } trs__aws_retry_mode;
+trs__aws_retry_mode trs__aws_retry_mode_from_env(void);
+
 /* The retry budget, as the AWS SDKs' standard mode: 500 tokens, a retry
  * costs 5 (10 after a timeout), a success refunds what its retries cost, or
  * 1 when it needed none. */
@@ -53,6 +59,7 @@ typedef struct trs__aws_budget {
 	const char *service;   /* "S3", "SQS", "CloudWatch": for the log */
 	int tokens;
 	int capacity;
+	bool enabled;          /* false in the legacy retry mode */
 	bool empty_logged;     /* the log says so once per change */
 	uint64_t retries;      /* retries granted */
 	uint64_t refused;      /* retries refused: the budget was spent */
