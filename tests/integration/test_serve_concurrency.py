@@ -1,0 +1,153 @@
+"""trs serve with several archives in flight (--archives): a slow archive
+holds only its own message, a failing one or a poison message does not stop
+the others, and a stop finishes or releases every archive in flight.
+
+S3 goes through tests/fixtures/faultproxy.py, whose respond() hook holds the
+GET of the archives named slow-* for a few seconds; SQS is moto's, wired to
+the staging bucket by a real bucket notification (test_serve.setup_moto).
+Timings are loose: the tests assert the order of events, not durations."""
+
+import os
+import time
+
+import faultproxy
+import util
+from util import REGION
+from test_serve import Serve, put_archive, queue_counts, rnd, setup_moto, staging_keys, wait_until
+
+
+def slow_gets(seconds):
+    def respond(method, target, headers):
+        if method == "GET" and "/slow-" in target:
+            time.sleep(seconds)
+        return None
+    return respond
+
+
+def small(name, i):
+    return [{"relative_key": "%s/%d.txt" % (name, i), "data": rnd(3000, hash(name) & 0xffff)}]
+
+
+def started_keys(recs):
+    """message_id -> archive key, from the "archive started" records."""
+    return {r["message_id"]: r["key"] for r in recs if r.get("message") == "archive started"}
+
+
+def first_index(recs, message, pred):
+    for i, r in enumerate(recs):
+        if r.get("message") == message and pred(r):
+            return i
+    return None
+
+
+def serve_env(m, proxy):
+    env = m.env()
+    env["AWS_ENDPOINT_URL_S3"] = proxy.url
+    return env
+
+
+def test_fast_archives_are_deleted_before_the_slow_ones_finish():
+    targets = [{"region": REGION, "bucket": "dest-a"}]
+    with util.MotoServer() as m, faultproxy.FaultProxy(m.url, respond=slow_gets(4.0), time_limit=120) as proxy:
+        s3, sqs, url = setup_moto(m)
+        with util.tempdir() as d:
+            for i in range(2):
+                put_archive(s3, "in/slow-%d.tar.zst" % i, small("slow", i), targets, d)
+            for i in range(8):
+                put_archive(s3, "in/fast-%d.tar.zst" % i, small("fast", i), targets, d)
+        with Serve(["--queue", url, "--poll-interval", "1", "--archives", "4", "--batch", "10",
+                    "--metrics", "none"], serve_env(m, proxy)) as srv:
+            wait_until(lambda: staging_keys(s3) == [], 60, "every archive restored: " + srv.log()[-2000:])
+            wait_until(lambda: srv.log().count('"message deleted"') >= 10, 20, "every message deleted")
+            rc, _ = srv.stop()
+            recs = srv.records()
+        assert rc == 0, srv.log()[-2000:]
+        wait_until(lambda: queue_counts(sqs, url) == (0, 0), 10, "the queue drained")
+    keys = started_keys(recs)
+    slow_done = [first_index(recs, "archive restored", lambda r, k=k: r["key"] == k)
+                 for k in ("in/slow-0.tar.zst", "in/slow-1.tar.zst")]
+    assert None not in slow_done, srv.log()[-3000:]
+    fast_ids = [mid for mid, k in keys.items() if "/fast-" in k]
+    assert len(fast_ids) == 8, keys
+    for mid in fast_ids:
+        deleted = first_index(recs, "message deleted", lambda r: r["message_id"] == mid)
+        assert deleted is not None and deleted < min(slow_done), (keys[mid], deleted, slow_done)
+    peak = [r for r in recs if r.get("message") == "serve stopped"][0]["peak_archives_in_flight"]
+    assert int(peak) >= 3, peak
+
+
+def test_a_poison_message_and_a_failing_archive_do_not_stop_the_good_ones():
+    good = [{"region": REGION, "bucket": "dest-a"}]
+    bad = [{"region": REGION, "bucket": "no-such-bucket"}]
+    with util.MotoServer() as m:
+        s3, sqs, url = setup_moto(m)
+        sqs.send_message(QueueUrl=url, MessageBody="{poison")
+        with util.tempdir() as d:
+            put_archive(s3, "in/bad.tar.zst", small("bad", 0), bad, d)
+            for i in range(6):
+                put_archive(s3, "in/good-%d.tar.zst" % i, small("good", i), good, d)
+        with Serve(["--queue", url, "--poll-interval", "1", "--archives", "3", "--batch", "10",
+                    "--visibility-timeout", "60", "--metrics", "none"], m.env()) as srv:
+            wait_until(lambda: staging_keys(s3) == ["in/bad.tar.zst"], 60, "the good archives restored: " +
+                       srv.log()[-2000:])
+            wait_until(lambda: srv.log().count('"message deleted"') >= 7, 20, "the good messages deleted")
+            rc, _ = srv.stop()
+            log = srv.log()
+        assert rc == 0, log[-2000:]
+        for i in range(6):
+            key = "good/%d.txt" % i
+            assert s3.get_object(Bucket="dest-a", Key=key.split("/")[-1])["Body"].read() == small("good", i)[0]["data"]
+        assert "poison message left for the queue's redrive policy" in log
+        assert "archive failed; archive and message kept for a retry" in log
+        # The poison message and the failing archive's stay on the queue (invisible until their timeout).
+        visible, invisible = queue_counts(sqs, url)
+        assert visible + invisible == 2, (visible, invisible)
+
+
+def sigterm_with_slow_archives_in_flight(grace, check):
+    """Three slow archives in flight, then SIGTERM; check(s3, sqs, url, log, recs, took) while moto is up."""
+    targets = [{"region": REGION, "bucket": "dest-a"}]
+    with util.MotoServer() as m, faultproxy.FaultProxy(m.url, respond=slow_gets(3.0), time_limit=120) as proxy:
+        s3, sqs, url = setup_moto(m)
+        with util.tempdir() as d:
+            for i in range(3):
+                put_archive(s3, "in/slow-%d.tar.zst" % i, small("slow", i), targets, d)
+        with Serve(["--queue", url, "--poll-interval", "1", "--archives", "4", "--batch", "10",
+                    "--visibility-timeout", "120", "--shutdown-grace", str(grace), "--metrics", "none"],
+                   serve_env(m, proxy)) as srv:
+            wait_until(lambda: srv.log().count('"archive started"') >= 3, 30, "three archives in flight: " +
+                       srv.log()[-2000:])
+            rc, took = srv.stop(within=30)
+            log = srv.log()
+            recs = srv.records()
+        assert rc == 0, log[-2000:]
+        check(s3, sqs, url, log, recs, took)
+
+
+def deleted_archives(recs):
+    keys = started_keys(recs)
+    return sorted(keys[r["message_id"]] for r in recs
+                  if r.get("message") == "message deleted" and r["message_id"] in keys)
+
+
+def test_sigterm_with_archives_in_flight_and_no_grace_releases_each_message():
+    def check(s3, sqs, url, log, recs, took):
+        assert took < 10, took
+        assert log.count("message made visible again for another consumer") == 3, log[-3000:]
+        # One warn line per archive for the stop, and none of them is reported as a failure.
+        assert log.count("archive canceled by the stop") == 3, log[-3000:]
+        assert "archive failed" not in log
+        assert deleted_archives(recs) == []
+        assert sorted(staging_keys(s3)) == ["in/slow-%d.tar.zst" % i for i in range(3)]
+        wait_until(lambda: queue_counts(sqs, url) == (3, 0), 5, "the messages visible again at once")
+    sigterm_with_slow_archives_in_flight(0, check)
+
+
+def test_sigterm_with_archives_in_flight_and_a_grace_finishes_each():
+    def check(s3, sqs, url, log, recs, took):
+        assert log.count("archive restored") == 3, log[-3000:]
+        assert deleted_archives(recs) == ["in/slow-%d.tar.zst" % i for i in range(3)], log[-3000:]
+        assert "message made visible again" not in log
+        assert staging_keys(s3) == []
+        wait_until(lambda: queue_counts(sqs, url) == (0, 0), 5, "the queue drained")
+    sigterm_with_slow_archives_in_flight(30, check)
