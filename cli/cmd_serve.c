@@ -23,9 +23,13 @@ static const char usage[] =
 	"  --batch N                messages per receive, 1..10 [MAX_MESSAGES_PER_BATCH, 1]\n"
 	"  --visibility-timeout S   seconds a message stays invisible; heartbeats extend it\n"
 	"                           [VISIBILITY_TIMEOUT, 300]\n"
-	"  --workers N              parallel writers [MAX_WORKERS, cpu count]\n"
+	"  --workers N              parallel writers of the whole consumer; also the default\n"
+	"                           of --max-inflight [MAX_WORKERS, cpu count]\n"
+	"  --max-inflight N         S3 transfers in flight, all archives together (32)\n"
+	"  --max-memory BYTES       object data buffered in flight, all archives together (256M)\n"
 	"  --archives N             archives restored at once, 1..256; each gets 1/N of\n"
 	"                           --max-memory, --max-inflight and --workers [MAX_ARCHIVES, 16]\n"
+	"  --max-attempts N         tries per AWS request, 1..100 [AWS_MAX_ATTEMPTS, 5]\n"
 	"  --poll-interval S        long-poll wait, 0..20 [POLL_INTERVAL, 20]\n"
 	"  --shutdown-grace S       seconds the archives in progress may take after SIGTERM (30)\n"
 	"  --max-idle S             exit 0 after S seconds with no message (batch jobs); 0: never\n"
@@ -67,26 +71,11 @@ static bool flag_uint(const char *arg, unsigned long long lo, unsigned long long
 	return true;
 }
 
-/* An environment value as an unsigned number in [lo, hi]; false (and a message) when bad. */
-static bool env_uint(const char *name, unsigned long long lo, unsigned long long hi, unsigned long long *out,
-		     bool *set)
-{
-	const char *v = getenv(name);
-	if (!v || !*v)
-		return true;
-	if (!cli_parse_uint(v, hi, out) || *out < lo) {
-		fprintf(stderr, "trs serve: bad value '%s' for %s (a whole number from %llu to %llu)\n", v, name, lo, hi);
-		return false;
-	}
-	*set = true;
-	return true;
-}
-
 typedef struct serve_config {
-	const char *queue, *dest, *staging, *endpoint, *catalog;
-	const char *health_file;
-	unsigned long long batch, visibility, workers, poll, grace, archives, max_idle;
-	bool batch_set, visibility_set, workers_set, poll_set, grace_set, archives_set, max_idle_set;
+	const char *queue, *dest, *staging, *endpoint, *catalog, *health_file;
+	unsigned long long workers, grace, max_idle, attempts, inflight;
+	bool workers_set, grace_set, inflight_set;
+	uint64_t max_memory;
 	trs_metrics_sink metrics;
 	bool metrics_set;
 	int no_verify_ssl;
@@ -98,6 +87,7 @@ static int make_storages(trs_ctx *ctx, const serve_config *cfg, trs_storage **de
 	trs_s3_options s3o = TRS_S3_OPTIONS_INIT;
 	s3o.endpoint_url = cfg->endpoint;
 	s3o.no_verify_ssl = cfg->no_verify_ssl;
+	s3o.max_attempts = (unsigned)cfg->attempts;
 	int rc = cfg->dest ? trs_storage_open(dest, ctx, cfg->dest, err) : trs_storage_s3_new(dest, ctx, &s3o, err);
 	if (rc < 0)
 		return rc;
@@ -112,7 +102,7 @@ int cmd_serve(int argc, char **argv)
 {
 	enum {
 		O_QUEUE = 256, O_DEST, O_STAGING, O_BATCH, O_VIS, O_WORKERS, O_POLL, O_GRACE, O_METRICS, O_CATALOG,
-		O_ARCHIVES, O_MAX_IDLE, O_HEALTH
+		O_ARCHIVES, O_MAX_IDLE, O_HEALTH, O_ATTEMPTS, O_INFLIGHT, O_MEM
 	};
 	static const struct option opts[] = {
 		CLI_COMMON_OPTIONS,
@@ -129,6 +119,9 @@ int cmd_serve(int argc, char **argv)
 		{"archives", required_argument, 0, O_ARCHIVES},
 		{"max-idle", required_argument, 0, O_MAX_IDLE},
 		{"health-file", required_argument, 0, O_HEALTH},
+		{"max-attempts", required_argument, 0, O_ATTEMPTS},
+		{"max-inflight", required_argument, 0, O_INFLIGHT},
+		{"max-memory", required_argument, 0, O_MEM},
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -139,15 +132,18 @@ int cmd_serve(int argc, char **argv)
 	memset(&cfg, 0, sizeof(cfg));
 	/* As the Python container: EMF lines on stdout, which CloudWatch Logs turns into metrics. */
 	cfg.metrics = TRS_METRICS_EMF;
-	/* The environment first (the Python container's names); flags win below. */
-	cfg.queue = getenv("SQS_QUEUE_URL") && *getenv("SQS_QUEUE_URL") ? getenv("SQS_QUEUE_URL") : NULL;
-	cfg.catalog = getenv("CATALOG_BUCKET") && *getenv("CATALOG_BUCKET") ? getenv("CATALOG_BUCKET") : NULL;
-	if (!env_uint("MAX_MESSAGES_PER_BATCH", 1, 10, &cfg.batch, &cfg.batch_set) ||
-	    !env_uint("VISIBILITY_TIMEOUT", 1, 43200, &cfg.visibility, &cfg.visibility_set) ||
-	    !env_uint("MAX_WORKERS", 1, 1024, &cfg.workers, &cfg.workers_set) ||
-	    !env_uint("POLL_INTERVAL", 0, 20, &cfg.poll, &cfg.poll_set) ||
-	    !env_uint("MAX_ARCHIVES", 1, TRS_SERVE_MAX_ARCHIVES, &cfg.archives, &cfg.archives_set))
+	/* The environment first (the library reads the Python container's names); flags win below. */
+	trs_serve_options so = TRS_SERVE_OPTIONS_INIT;
+	trs_serve_env senv = TRS_SERVE_ENV_INIT;
+	trs_error err = TRS_ERROR_INIT;
+	if (trs_serve_options_from_env(&so, &senv, &err) < 0) {
+		fprintf(stderr, "trs serve: %s\n", err.message);
 		return EXIT_USAGE;
+	}
+	cfg.queue = senv.queue_url;
+	cfg.catalog = senv.catalog_bucket;
+	cfg.workers = senv.workers;
+	cfg.workers_set = senv.workers != 0;
 	const char *env_metrics = getenv("TRS_METRICS");
 	cfg.metrics_set = env_metrics && *env_metrics;
 	if (env_metrics && *env_metrics && trs_metrics_sink_parse(env_metrics, &cfg.metrics) < 0) {
@@ -155,6 +151,8 @@ int cmd_serve(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	cli_common cc = {0};
+	unsigned long long v;
+	bool set;
 	int c, taken;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -172,27 +170,44 @@ int cmd_serve(int argc, char **argv)
 			cfg.catalog = optarg;
 			break;
 		case O_BATCH:
-			if (!flag_uint(optarg, 1, 10, &cfg.batch, &cfg.batch_set))
+			if (!flag_uint(optarg, 1, TRS_QUEUE_MAX_MESSAGES, &v, &set))
 				goto bad_value;
+			so.max_messages = (unsigned)v;
 			break;
 		case O_VIS:
-			if (!flag_uint(optarg, 1, 43200, &cfg.visibility, &cfg.visibility_set))
+			if (!flag_uint(optarg, 1, TRS_QUEUE_MAX_VISIBILITY, &v, &set))
 				goto bad_value;
+			so.visibility_timeout = (unsigned)v;
 			break;
 		case O_WORKERS:
 			if (!flag_uint(optarg, 1, 1024, &cfg.workers, &cfg.workers_set))
 				goto bad_value;
 			break;
 		case O_POLL:
-			if (!flag_uint(optarg, 0, 20, &cfg.poll, &cfg.poll_set))
+			if (!flag_uint(optarg, 0, TRS_QUEUE_MAX_WAIT, &v, &set))
 				goto bad_value;
+			so.wait_seconds = (unsigned)v;
+			so.wait_set = 1;
 			break;
 		case O_ARCHIVES:
-			if (!flag_uint(optarg, 1, TRS_SERVE_MAX_ARCHIVES, &cfg.archives, &cfg.archives_set))
+			if (!flag_uint(optarg, 1, TRS_SERVE_MAX_ARCHIVES, &v, &set))
+				goto bad_value;
+			so.archives = (unsigned)v;
+			break;
+		case O_ATTEMPTS:
+			if (!flag_uint(optarg, 1, 100, &cfg.attempts, &set))
+				goto bad_value;
+			break;
+		case O_INFLIGHT:
+			if (!flag_uint(optarg, 1, 1024, &cfg.inflight, &cfg.inflight_set))
+				goto bad_value;
+			break;
+		case O_MEM:
+			if (!cli_parse_bytes(optarg, &cfg.max_memory) || cfg.max_memory < (1u << 20))
 				goto bad_value;
 			break;
 		case O_MAX_IDLE:
-			if (!flag_uint(optarg, 0, 86400, &cfg.max_idle, &cfg.max_idle_set))
+			if (!flag_uint(optarg, 0, 86400, &cfg.max_idle, &set))
 				goto bad_value;
 			break;
 		case O_HEALTH:
@@ -233,10 +248,16 @@ int cmd_serve(int argc, char **argv)
 	co.log_level = log.level;
 	co.log_userdata = &log;
 	co.cancel = &cancel_flag;
-	if (cfg.workers_set)
+	/* MAX_WORKERS / --workers: the consumer's parallel writers, local or remote,
+	 * unless --max-inflight sets the remote ones. */
+	if (cfg.workers_set) {
 		co.workers = (unsigned)cfg.workers;
+		co.max_inflight = (unsigned)cfg.workers;
+	}
+	if (cfg.inflight_set)
+		co.max_inflight = (unsigned)cfg.inflight;
+	co.max_memory = cfg.max_memory;
 
-	trs_error err = TRS_ERROR_INIT;
 	trs_ctx *ctx = NULL;
 	trs_queue *queue = NULL;
 	trs_storage *dest = NULL, *staging = NULL;
@@ -253,6 +274,7 @@ int cmd_serve(int argc, char **argv)
 		trs_sqs_options qo = TRS_SQS_OPTIONS_INIT;
 		qo.queue_url = cfg.queue;
 		qo.no_verify_ssl = cfg.no_verify_ssl;
+		qo.max_attempts = (unsigned)cfg.attempts;
 		rc = trs_queue_sqs_new(&queue, ctx, &qo, &err);
 	} else if (rc == 0) {
 		rc = trs_queue_open(&queue, ctx, cfg.queue, &err);
@@ -282,17 +304,11 @@ int cmd_serve(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 
-	trs_serve_options so = TRS_SERVE_OPTIONS_INIT;
-	so.max_messages = cfg.batch_set ? (unsigned)cfg.batch : 1;
-	so.visibility_timeout = cfg.visibility_set ? (unsigned)cfg.visibility : 300;
-	so.wait_seconds = cfg.poll_set ? (unsigned)cfg.poll : 20;
-	so.wait_set = 1;
 	so.shutdown_grace = cfg.grace_set ? (cfg.grace ? (double)cfg.grace : -1) : 30;
 	so.stop = &stop_flag;
 	so.staging = staging;
 	so.metrics = metrics;
 	so.queue_label = cfg.queue;
-	so.archives = cfg.archives_set ? (unsigned)cfg.archives : 0;
 	so.max_idle = (double)cfg.max_idle;
 	so.health_file = cfg.health_file;
 	trs_process_options po = TRS_PROCESS_OPTIONS_INIT;

@@ -77,6 +77,36 @@ typedef struct trs_serve_options {
 
 #define TRS_SERVE_OPTIONS_INIT {TRS_SERVE_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 
+#define TRS_SERVE_ENV_VERSION 1
+
+/** What the environment says beyond trs_serve_options (strings point into the environment). */
+typedef struct trs_serve_env {
+	unsigned int version;
+	const char *queue_url;       /* SQS_QUEUE_URL; NULL when unset */
+	const char *catalog_bucket;  /* CATALOG_BUCKET; NULL when unset */
+	unsigned int workers;        /* MAX_WORKERS, 1..1024; 0 when unset. The consumer's parallel
+	                                writers, all archives in flight together: give it to
+	                                trs_ctx_options.workers and, unless set otherwise,
+	                                trs_ctx_options.max_inflight */
+} trs_serve_env;
+
+#define TRS_SERVE_ENV_INIT {TRS_SERVE_ENV_VERSION, 0, 0, 0}
+
+/**
+ * Read the service's environment into `options` (set up with
+ * TRS_SERVE_OPTIONS_INIT first) and `env` (may be NULL), as `trs serve` does:
+ *
+ * - MAX_MESSAGES_PER_BATCH, 1..10: options->max_messages;
+ * - VISIBILITY_TIMEOUT, 1..43200 seconds: options->visibility_timeout;
+ * - POLL_INTERVAL, 0..20 seconds: options->wait_seconds (the long poll);
+ * - MAX_ARCHIVES, 1..256: options->archives;
+ * - MAX_WORKERS, SQS_QUEUE_URL, CATALOG_BUCKET: into `env`.
+ *
+ * Unset or empty variables leave their fields alone. Returns 0, or
+ * TRS_EINVAL naming the variable and its range for a bad value.
+ */
+TRS_EXTERN(int) trs_serve_options_from_env(trs_serve_options *options, trs_serve_env *env, trs_error *err);
+
 /**
  * Run the consumer until stopped. `destination` receives the restored
  * objects. Returns 0 after a stop; TRS_EINVAL for bad options; or, when the

@@ -151,3 +151,31 @@ def test_sigterm_with_archives_in_flight_and_a_grace_finishes_each():
         assert staging_keys(s3) == []
         wait_until(lambda: queue_counts(sqs, url) == (0, 0), 5, "the queue drained")
     sigterm_with_slow_archives_in_flight(30, check)
+
+
+def test_the_environment_configures_archives_and_writers_and_the_health_file_is_touched():
+    """MAX_ARCHIVES and MAX_WORKERS are read by the library (trs_serve_options_from_env):
+    MAX_WORKERS is the consumer's writers in all, shared by the archives in flight."""
+    with util.tempdir() as d:
+        q = os.path.join(d, "q")
+        os.makedirs(q)
+        health = os.path.join(d, "alive")
+        env = util.clean_env()
+        env.update({"MAX_ARCHIVES": "2", "MAX_WORKERS": "8"})
+        with Serve(["--queue", "dir://" + q, "--poll-interval", "1", "--health-file", health, "--metrics", "none"],
+                   env) as srv:
+            srv.wait_log("serving")
+            wait_until(lambda: os.path.exists(health), 10, "the health file")
+            first = os.stat(health).st_mtime_ns
+            wait_until(lambda: os.stat(health).st_mtime_ns > first, 10, "the health file touched again")
+            rc, _ = srv.stop()
+            serving = [r for r in srv.records() if r.get("message") == "serving"][0]
+        assert rc == 0
+        assert serving["archives"] == "2" and serving["max_inflight_per_archive"] == "4", serving
+    for extra, args, want in (({"MAX_ARCHIVES": "0"}, [], "MAX_ARCHIVES"), ({}, ["--archives", "257"], "--archives"),
+                              ({"MAX_WORKERS": "many"}, [], "MAX_WORKERS")):
+        env = util.clean_env()
+        env.update(extra)
+        res = util.run_trs(["serve", "--queue", "dir:///tmp/x"] + args, env=env, timeout=20)
+        util.expect_exit(res, 2, repr((extra, args)))
+        assert want in res.err, (want, res.err)

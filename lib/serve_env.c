@@ -1,0 +1,75 @@
+/*
+ * The service's configuration from the environment: the Python container's
+ * names (SQS_QUEUE_URL, CATALOG_BUCKET, and the tunables its code keeps as
+ * constants, read here as variables with the same defaults), and
+ * MAX_ARCHIVES. A program linking libtrs gets the same drop-in behaviour as
+ * `trs serve`.
+ */
+#include "internal.h"
+#include "trs/serve.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#define MAX_WORKERS_LIMIT 1024
+
+static const char *env_nonempty(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
+/* 1 and *out when `name` holds a whole number in [lo, hi]; 0 when unset; TRS_EINVAL otherwise. */
+static int env_uint(const char *name, unsigned long lo, unsigned long hi, unsigned int *out, trs_error *err)
+{
+	const char *v = env_nonempty(name);
+	if (!v)
+		return 0;
+	char *end = NULL;
+	errno = 0;
+	unsigned long n = strtoul(v, &end, 10);
+	if (*v < '0' || *v > '9' || errno || !end || *end || n < lo || n > hi)
+		return trs__error_set(err, TRS_EINVAL, "bad value '%.64s' for %s (a whole number from %lu to %lu)", v,
+				      name, lo, hi);
+	*out = (unsigned int)n;
+	return 1;
+}
+
+TRS_EXTERN(int) trs_serve_options_from_env(trs_serve_options *o, trs_serve_env *env, trs_error *err)
+{
+	if (!o || o->version == 0 || o->version > TRS_SERVE_OPTIONS_VERSION)
+		return trs__error_set(err, TRS_EINVAL, "trs_serve_options_from_env needs options at a known version");
+	if (env && (env->version == 0 || env->version > TRS_SERVE_ENV_VERSION))
+		return trs__error_set(err, TRS_EINVAL, "trs_serve_env has unknown version %u", env ? env->version : 0);
+	unsigned int v;
+	int rc;
+	if ((rc = env_uint("MAX_MESSAGES_PER_BATCH", 1, TRS_QUEUE_MAX_MESSAGES, &v, err)) < 0)
+		return rc;
+	if (rc)
+		o->max_messages = v;
+	if ((rc = env_uint("VISIBILITY_TIMEOUT", 1, TRS_QUEUE_MAX_VISIBILITY, &v, err)) < 0)
+		return rc;
+	if (rc)
+		o->visibility_timeout = v;
+	if ((rc = env_uint("POLL_INTERVAL", 0, TRS_QUEUE_MAX_WAIT, &v, err)) < 0)
+		return rc;
+	if (rc) {
+		o->wait_seconds = v;
+		o->wait_set = 1;
+	}
+	if (o->version >= 2) {
+		if ((rc = env_uint("MAX_ARCHIVES", 1, TRS_SERVE_MAX_ARCHIVES, &v, err)) < 0)
+			return rc;
+		if (rc)
+			o->archives = v;
+	}
+	unsigned int workers = 0;
+	if ((rc = env_uint("MAX_WORKERS", 1, MAX_WORKERS_LIMIT, &workers, err)) < 0)
+		return rc;
+	if (env) {
+		env->queue_url = env_nonempty("SQS_QUEUE_URL");
+		env->catalog_bucket = env_nonempty("CATALOG_BUCKET");
+		env->workers = workers;
+	}
+	return 0;
+}
