@@ -13,6 +13,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <yajl/yajl_tree.h>
 
@@ -159,7 +160,29 @@ typedef struct parse_state {
 	trs_error *err;
 } parse_state;
 
-static int push_ref(parse_state *st, const char *bucket, const char *key, bool decode, size_t index)
+/* "2026-12-01T09:31:34.438Z" as unix seconds (S3's form; a time without a zone, or
+ * with +00:00, is read as UTC too); 0 when it is not such a time. */
+static double parse_time(const char *s)
+{
+	struct tm tm;
+	memset(&tm, 0, sizeof(tm));
+	const char *p = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+	if (!p)
+		return 0;
+	double frac = 0;
+	if (*p == '.') {
+		double scale = 0.1;
+		for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
+			frac += (*p - '0') * scale;
+	}
+	if (*p && strcmp(p, "Z") != 0 && strcmp(p, "+00:00") != 0)
+		return 0;
+	time_t t = timegm(&tm);
+	return t > 0 ? (double)t + frac : 0;
+}
+
+static int push_ref(parse_state *st, const char *bucket, const char *key, bool decode, size_t index,
+		    const char *time)
 {
 	trs_event *ev = st->ev;
 	if (!bucket || !*bucket)
@@ -176,6 +199,7 @@ static int push_ref(parse_state *st, const char *bucket, const char *key, bool d
 		st->cap = cap;
 	}
 	trs_archive_ref *ref = &ev->refs[ev->nrefs];
+	ref->event_time = parse_time(time);
 	ref->bucket = trs__strdup(bucket, st->err);
 	if (!ref->bucket)
 		return TRS_ENOMEM;
@@ -223,7 +247,8 @@ static int parse_records(parse_state *st, yajl_val records)
 			st->ev->records_skipped++;
 			continue;
 		}
-		int rc = push_ref(st, get_str(r, "s3", "bucket", "name"), get_str(r, "s3", "object", "key"), true, i);
+		int rc = push_ref(st, get_str(r, "s3", "bucket", "name"), get_str(r, "s3", "object", "key"), true, i,
+				  get_str(r, "eventTime", NULL, NULL));
 		if (rc < 0)
 			return rc;
 	}
@@ -315,7 +340,7 @@ static int parse_tree(parse_state *st, yajl_val root, bool inside_sns)
 		}
 		st->ev->kind = TRS_EVENT_WORK;
 		return push_ref(st, get_str(root, "detail", "bucket", "name"), get_str(root, "detail", "object", "key"),
-				false, 0);
+				false, 0, get_str(root, "time", NULL, NULL));
 	}
 	return trs__error_set(st->err, TRS_EINVAL,
 			      "the message is neither an S3 notification, an SNS envelope, an EventBridge event nor "

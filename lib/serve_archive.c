@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef enum { ARCHIVE_OK, ARCHIVE_FAILED, ARCHIVE_CANCELED } archive_result;
 
@@ -30,10 +31,32 @@ static bool archive_gone(const trs_error *err)
 	return strcmp(err->aws_code, "NoSuchBucket") != 0;
 }
 
-static void log_restored(serve_state *s, const trs_queue_message *m, const trs_archive_ref *ref,
-			 const trs_report *report, double seconds)
+static double wall_now(void)
 {
-	char n1[32], n2[32], n3[32], bw[32], secs[32], dl[32], cl[32];
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* From the event's time (the archive's arrival in staging) to its last object written; -1: unknown. */
+static double replication_lag(serve_state *s, const trs_archive_ref *ref)
+{
+	if (ref->event_time <= 0)
+		return -1;
+	double lag = wall_now() - ref->event_time;
+	if (lag < 0)
+		lag = 0; /* clocks apart: never a negative lag */
+	if (s->o.metrics)
+		trs_metrics_put(s->o.metrics, "ReplicationLagSeconds", "Seconds", lag, NULL, 0);
+	return lag;
+}
+
+static void log_restored(serve_state *s, const trs_queue_message *m, const trs_archive_ref *ref,
+			 const trs_report *report, double seconds, double lag)
+{
+	char n1[32], n2[32], n3[32], bw[32], secs[32], dl[32], cl[32], lg[32];
+	if (lag >= 0)
+		fmt_secs(lg, sizeof(lg), lag);
 	trs__serve_fmt_u64(n1, sizeof(n1), report ? report->objects_written : 0);
 	trs__serve_fmt_u64(n2, sizeof(n2), report ? report->objects_skipped : 0);
 	trs__serve_fmt_u64(n3, sizeof(n3), report ? report->bytes_written : 0);
@@ -43,7 +66,8 @@ static void log_restored(serve_state *s, const trs_queue_message *m, const trs_a
 	fmt_secs(cl, sizeof(cl), report ? report->seconds_cleanup : 0);
 	trs__log(s->ctx, TRS_LOG_INFO, "archive restored", "queue", s->label, "message_id", m->id, "bucket",
 		 ref->bucket, "key", ref->key, "objects_written", n1, "objects_skipped", n2, "bytes_written", n3,
-		 "backups_written", bw, "seconds", secs, "seconds_download", dl, "seconds_cleanup", cl, NULL);
+		 "backups_written", bw, "seconds", secs, "seconds_download", dl, "seconds_cleanup", cl,
+		 "replication_lag_seconds", lag >= 0 ? lg : NULL, NULL);
 }
 
 static archive_result restore_archive(serve_state *s, const trs_queue_message *m, const trs_archive_ref *ref)
@@ -54,8 +78,15 @@ static archive_result restore_archive(serve_state *s, const trs_queue_message *m
 	trs_report *report = NULL;
 	trs_archive_source src = TRS_ARCHIVE_SOURCE_INIT;
 	char secs[32], n1[32], n2[32];
+	pthread_mutex_lock(&s->lock);
+	unsigned int in_flight = s->running;
+	pthread_mutex_unlock(&s->lock);
+	char nf[32];
+	trs__serve_fmt_u64(nf, sizeof(nf), in_flight);
 	trs__log(s->ctx, TRS_LOG_INFO, "archive started", "queue", s->label, "message_id", m->id, "bucket", ref->bucket,
-		 "key", ref->key, NULL);
+		 "key", ref->key, "archives_in_flight", nf, NULL);
+	if (s->o.metrics)
+		trs_metrics_put(s->o.metrics, "ArchivesInFlight", "Count", (double)in_flight, NULL, 0);
 
 	int rc = trs_fetch_start(&f, s->staging, ref->bucket, ref->key, &s->run_ctx, s->o.fetch, &src, &err);
 	if (rc == TRS_ENOTFOUND && archive_gone(&err)) {
@@ -103,7 +134,7 @@ static archive_result restore_archive(serve_state *s, const trs_queue_message *m
 	double seconds = trs__now() - t0;
 	fmt_secs(secs, sizeof(secs), seconds);
 	if (rc == 0) {
-		log_restored(s, m, ref, report, seconds);
+		log_restored(s, m, ref, report, seconds, replication_lag(s, ref));
 	} else if (canceled) {
 		trs__serve_fmt_u64(n1, sizeof(n1), report ? report->objects_written : 0);
 		trs__log(s->ctx, TRS_LOG_WARN, "archive canceled by the stop; its message goes back to the queue",

@@ -42,6 +42,7 @@ extern "C" {
 typedef struct trs_archive_ref {
 	char *bucket;
 	char *key;   /* decoded, UTF-8, never contains NUL */
+	double event_time; /* the event's time (records: eventTime; EventBridge: time), unix seconds; 0: unknown */
 } trs_archive_ref;
 
 typedef enum {

@@ -74,6 +74,12 @@ def test_fast_archives_are_deleted_before_the_slow_ones_finish():
         assert deleted is not None and deleted < min(slow_done), (keys[mid], deleted, slow_done)
     peak = [r for r in recs if r.get("message") == "serve stopped"][0]["peak_archives_in_flight"]
     assert int(peak) >= 3, peak
+    # The bucket notification's eventTime gives each archive's replication lag.
+    lags = [float(r["replication_lag_seconds"]) for r in recs if r.get("message") == "archive restored"]
+    assert len(lags) == 10 and all(0 <= x < 120 for x in lags), lags
+    slow_lags = [float(r["replication_lag_seconds"]) for r in recs
+                 if r.get("message") == "archive restored" and "/slow-" in r["key"]]
+    assert min(slow_lags) >= 3.5, slow_lags
 
 
 def test_a_poison_message_and_a_failing_archive_do_not_stop_the_good_ones():
