@@ -33,9 +33,14 @@
 typedef struct sqs_queue {
 	trs_queue parent;
 	trs_ctx *ctx;
-	trs__http *http;          /* delete, change visibility */
+	trs__http *http;          /* delete, change visibility (never canceled: call_ctx) */
 	trs__http *recv_http;     /* receive: its context's cancel flag is the interrupt */
 	struct trs_ctx recv_ctx;  /* a copy of the caller's, owned here; cancel set per receive */
+	/* Deletes and visibility changes are short cleanup calls that must still go
+	 * out after the caller's cancel flag is raised (a second SIGTERM still
+	 * releases the messages): their HTTP client's context has no cancel flag.
+	 * The caller's context still stops their retries. */
+	struct trs_ctx call_ctx;
 	pthread_mutex_t recv_lock;
 	trs__cred_provider *creds;
 	char *queue_url;
@@ -544,6 +549,8 @@ int trs_queue_sqs_new(trs_queue **out, trs_ctx *ctx, const trs_sqs_options *opti
 	q->ctx = ctx;
 	/* A private copy: only its cancel pointer differs (set per receive). */
 	q->recv_ctx = *TRS_CTX(ctx);
+	q->call_ctx = *TRS_CTX(ctx);
+	q->call_ctx.cancel = NULL;
 	pthread_mutex_init(&q->recv_lock, NULL);
 	q->max_attempts = trs__aws_max_attempts(options->max_attempts, DEFAULT_ATTEMPTS);
 	trs__aws_budget_init(&q->budget, ctx, "SQS");
@@ -566,7 +573,7 @@ int trs_queue_sqs_new(trs_queue **out, trs_ctx *ctx, const trs_sqs_options *opti
 	ho.insecure = options->no_verify_ssl != 0;
 	ho.pool_size = 4;
 	if (rc == 0)
-		rc = trs__http_new(&q->http, ctx, &ho, err);
+		rc = trs__http_new(&q->http, &q->call_ctx, &ho, err);
 	if (rc == 0)
 		rc = trs__http_new(&q->recv_http, &q->recv_ctx, &ho, err);
 	if (rc == 0)

@@ -8,6 +8,7 @@ the staging bucket by a real bucket notification (test_serve.setup_moto).
 Timings are loose: the tests assert the order of events, not durations."""
 
 import os
+import signal
 import time
 
 import faultproxy
@@ -110,7 +111,7 @@ def test_a_poison_message_and_a_failing_archive_do_not_stop_the_good_ones():
         assert visible + invisible == 2, (visible, invisible)
 
 
-def sigterm_with_slow_archives_in_flight(grace, check):
+def sigterm_with_slow_archives_in_flight(grace, check, signals=1):
     """Three slow archives in flight, then SIGTERM; check(s3, sqs, url, log, recs, took) while moto is up."""
     targets = [{"region": REGION, "bucket": "dest-a"}]
     with util.MotoServer() as m, faultproxy.FaultProxy(m.url, respond=slow_gets(3.0), time_limit=120) as proxy:
@@ -123,6 +124,9 @@ def sigterm_with_slow_archives_in_flight(grace, check):
                    serve_env(m, proxy)) as srv:
             wait_until(lambda: srv.log().count('"archive started"') >= 3, 30, "three archives in flight: " +
                        srv.log()[-2000:])
+            for _ in range(signals - 1):
+                srv.proc.send_signal(signal.SIGTERM)
+                time.sleep(0.1)
             rc, took = srv.stop(within=30)
             log = srv.log()
             recs = srv.records()
@@ -185,3 +189,13 @@ def test_the_environment_configures_archives_and_writers_and_the_health_file_is_
         res = util.run_trs(["serve", "--queue", "dir:///tmp/x"] + args, env=env, timeout=20)
         util.expect_exit(res, 2, repr((extra, args)))
         assert want in res.err, (want, res.err)
+
+
+def test_a_second_sigterm_cancels_at_once_and_still_releases_each_message():
+    def check(s3, sqs, url, log, recs, took):
+        assert took < 10, took  # not the 30 s grace
+        assert log.count("message made visible again for another consumer") == 3, log[-3000:]
+        assert "could not make the message visible again" not in log
+        assert sorted(staging_keys(s3)) == ["in/slow-%d.tar.zst" % i for i in range(3)]
+        wait_until(lambda: queue_counts(sqs, url) == (3, 0), 5, "the messages visible again at once")
+    sigterm_with_slow_archives_in_flight(30, check, signals=2)
