@@ -8,6 +8,7 @@
 #include "trs.h"
 #include "trs/sys/storage.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 
@@ -69,6 +70,8 @@ char *trs__strndup(const char *s, size_t len, trs_error *err);
 
 /* Monotonic seconds. */
 double trs__now(void);
+/* Wait on `cv` (with `mu` held) for at most `ns` nanoseconds. */
+void trs__cond_wait_ns(pthread_cond_t *cv, pthread_mutex_t *mu, long ns);
 
 /* Lower-case hex of n bytes into out (2n+1 bytes). */
 void trs__hex(const unsigned char *in, size_t n, char *out);

@@ -113,19 +113,6 @@ static void touch_health(serve_state *s)
 	trs__log(s->ctx, TRS_LOG_WARN, msg, "path", s->o.health_file, "error", strerror(errno), NULL);
 }
 
-static void timed_wait(pthread_cond_t *cv, pthread_mutex_t *mu, long ns)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ns / 1000000000L;
-	ts.tv_nsec += ns % 1000000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_cond_timedwait(cv, mu, &ts);
-}
-
 /* Wait for a free runner; the number of messages the next receive may ask for (0: stopping). */
 static unsigned int wait_for_slots(serve_state *s)
 {
@@ -140,7 +127,7 @@ static unsigned int wait_for_slots(serve_state *s)
 				 "--archives for more in flight)",
 				 "queue", s->label, "archives", n, NULL);
 		}
-		timed_wait(&s->slot_cv, &s->lock, 1000000000L);
+		trs__cond_wait_ns(&s->slot_cv, &s->lock, 1000000000L);
 		touch_health(s);
 	}
 	unsigned int free_slots = atomic_load(&s->stopping) ? 0 : s->o.archives - s->held;

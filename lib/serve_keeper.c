@@ -219,18 +219,6 @@ static void act(serve_state *s, sweep *w)
 	}
 }
 
-static void wait_step(serve_state *s)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += KEEPER_STEP_NS;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_cond_timedwait(&s->keeper_cv, &s->lock, &ts);
-}
-
 static bool has_work(const serve_state *s)
 {
 	for (const serve_msg *m = s->msgs; m; m = m->next)
@@ -247,7 +235,7 @@ void *trs__serve_keeper(void *arg)
 		bool final = atomic_load(&s->finished) != 0;
 		pthread_mutex_lock(&s->lock);
 		if (!final && !has_work(s)) {
-			wait_step(s);
+			trs__cond_wait_ns(&s->keeper_cv, &s->lock, KEEPER_STEP_NS);
 			final = atomic_load(&s->finished) != 0;
 		}
 		sweep w;

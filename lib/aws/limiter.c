@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define DEFAULT_COOLDOWN_S 0.1
 #define WAIT_STEP_NS 50000000L
@@ -38,14 +37,7 @@ int trs__aws_limiter_acquire(trs__aws_limiter *l, trs_error *err)
 			pthread_mutex_unlock(&l->mu);
 			return trs__error_set(err, TRS_ECANCELED, "canceled while waiting for a request slot");
 		}
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += WAIT_STEP_NS;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+		trs__cond_wait_ns(&l->cv, &l->mu, WAIT_STEP_NS);
 	}
 	l->in_flight++;
 	pthread_mutex_unlock(&l->mu);

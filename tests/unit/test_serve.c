@@ -182,28 +182,34 @@ static void *stop_later(void *arg)
 	return NULL;
 }
 
+/* trs_serve on `q` with a stop request 0.3 s in (grace 30 s). */
+static int serve_then_stop(scripted_queue *q, trs_serve_options *o)
+{
+	trs_storage st;
+	gone_storage(&st);
+	o->wait_seconds = 0;
+	o->wait_set = 1;
+	o->shutdown_grace = 30;
+	o->stop = &stop_flag;
+	stop_flag = 0;
+	trs_error err = TRS_ERROR_INIT;
+	pthread_t t;
+	pthread_create(&t, NULL, stop_later, NULL);
+	int rc = trs_serve(NULL, &q->parent, &st, o, &err);
+	pthread_join(t, NULL);
+	return rc;
+}
+
 TEST(a_stop_finishes_the_archives_in_progress_and_a_heartbeat_keeps_the_slow_one)
 {
 	const char *bodies[] = {EVENT("slow.tar.zst"), EVENT("p1.tar.zst"), EVENT("p2.tar.zst")};
 	scripted_queue q;
 	sq_init(&q, bodies, 3);
-	trs_storage st;
-	gone_storage(&st);
 	trs_serve_options o = TRS_SERVE_OPTIONS_INIT;
 	o.max_messages = 10;
 	o.archives = 3;
 	o.visibility_timeout = 3; /* a heartbeat every second */
-	o.wait_seconds = 0;
-	o.wait_set = 1;
-	o.shutdown_grace = 30;
-	o.stop = &stop_flag;
-	stop_flag = 0;
-	trs_error err = TRS_ERROR_INIT;
-	pthread_t t;
-	pthread_create(&t, NULL, stop_later, NULL);
-	int rc = trs_serve(NULL, &q.parent, &st, &o, &err);
-	pthread_join(t, NULL);
-	CHECK(rc == 0);
+	CHECK(serve_then_stop(&q, &o) == 0);
 	/* All three ran at once (three runners); the slow one finished within the grace
 	 * period, the fast ones long before: all deleted, none released. */
 	CHECK(deleted(&q, "m0") && deleted(&q, "m1") && deleted(&q, "m2"));
@@ -225,21 +231,9 @@ TEST(work_not_started_at_a_stop_is_released_at_once)
 	const char *bodies[] = {EVENT2("slow.tar.zst", "next.tar.zst")};
 	scripted_queue q;
 	sq_init(&q, bodies, 1);
-	trs_storage st;
-	gone_storage(&st);
 	trs_serve_options o = TRS_SERVE_OPTIONS_INIT;
 	o.archives = 1;
-	o.wait_seconds = 0;
-	o.wait_set = 1;
-	o.shutdown_grace = 30;
-	o.stop = &stop_flag;
-	stop_flag = 0;
-	trs_error err = TRS_ERROR_INIT;
-	pthread_t t;
-	pthread_create(&t, NULL, stop_later, NULL);
-	int rc = trs_serve(NULL, &q.parent, &st, &o, &err);
-	pthread_join(t, NULL);
-	CHECK(rc == 0);
+	CHECK(serve_then_stop(&q, &o) == 0);
 	CHECK(q.ndeleted == 0);
 	CHECK(visibility(&q, "m0=0"));
 }
