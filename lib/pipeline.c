@@ -94,7 +94,9 @@ static void record(trs_run *r, const trs_job *j, const put_result *res)
 				t->bytes_written += res[i].bytes;
 			}
 		} else {
-			put_failed_locked(r, j->entry, p, res[i].code, res[i].err.message, res[i].quiet);
+			/* A canceled put was refused by nothing: the caller reports the stop once. */
+			put_failed_locked(r, j->entry, p, res[i].code, res[i].err.message,
+					  res[i].quiet || res[i].code == TRS_ECANCELED);
 			if (!r->abort_code && credentials_failure(&res[i])) {
 				r->abort_code = TRS_EAUTH;
 				r->abort_err = res[i].err;

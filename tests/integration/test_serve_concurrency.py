@@ -199,3 +199,28 @@ def test_a_second_sigterm_cancels_at_once_and_still_releases_each_message():
         assert sorted(staging_keys(s3)) == ["in/slow-%d.tar.zst" % i for i in range(3)]
         wait_until(lambda: queue_counts(sqs, url) == (3, 0), 5, "the messages visible again at once")
     sigterm_with_slow_archives_in_flight(30, check, signals=2)
+
+
+def test_a_stop_during_the_puts_is_one_warn_line_per_archive_and_no_error():
+    """Objects canceled by a stop were refused by nothing: no error line per object."""
+    def slow_puts(method, target, headers):
+        if method == "PUT" and "/dest-a/" in target:
+            time.sleep(2.0)
+        return None
+    targets = [{"region": REGION, "bucket": "dest-a"}]
+    objs = [{"relative_key": "many/%d.txt" % i, "data": rnd(1000, i)} for i in range(40)]
+    with util.MotoServer() as m, faultproxy.FaultProxy(m.url, respond=slow_puts, time_limit=120) as proxy:
+        s3, sqs, url = setup_moto(m)
+        with util.tempdir() as d:
+            put_archive(s3, "in/many.tar.zst", objs, targets, d)
+        with Serve(["--queue", url, "--poll-interval", "1", "--visibility-timeout", "120", "--shutdown-grace", "0",
+                    "--metrics", "none"], serve_env(m, proxy)) as srv:
+            srv.wait_log("archive started", timeout=30)
+            time.sleep(0.5)
+            rc, took = srv.stop(within=30)
+            recs = srv.records()
+        assert rc == 0
+        errors = [r for r in recs if r.get("level") == "error"]
+        assert errors == [], errors[:3]
+        assert sum(r.get("message", "").startswith("archive canceled by the stop") for r in recs) == 1
+        wait_until(lambda: queue_counts(sqs, url) == (1, 0), 5, "the message visible again at once")
