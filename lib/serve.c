@@ -250,8 +250,24 @@ static void log_start(serve_state *s)
 			 "queue", s->label, NULL);
 }
 
+/* Retries, the retry budget and adaptive concurrency of the destination's S3 requests. */
+static void log_retry_stats(serve_state *s)
+{
+	trs__retry_stats rs;
+	if (!trs__storage_retry_stats(s->dest, &rs))
+		return;
+	char r[32], rr[32], d[32], lo[32];
+	trs__serve_fmt_u64(r, sizeof(r), rs.retries);
+	trs__serve_fmt_u64(rr, sizeof(rr), rs.retries_refused);
+	trs__serve_fmt_u64(d, sizeof(d), rs.throttle_decreases);
+	snprintf(lo, sizeof(lo), "%.0f", rs.lowest_limit);
+	trs__log(s->ctx, TRS_LOG_INFO, "S3 retries", "queue", s->label, "retries", r, "retries_refused_by_budget", rr,
+		 "throttle_decreases", d, "lowest_requests_in_flight_limit", lo, NULL);
+}
+
 static void log_stop(serve_state *s, int rc)
 {
+	log_retry_stats(s);
 	char d[32], f[32], c[32], del[32], p[32], rel[32], peak[32];
 	trs__serve_fmt_u64(d, sizeof(d), atomic_load(&s->archives_done));
 	trs__serve_fmt_u64(f, sizeof(f), atomic_load(&s->archives_failed));

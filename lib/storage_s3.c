@@ -467,6 +467,24 @@ static void s3_free(trs_storage *self)
 	free(s);
 }
 
+bool trs__storage_retry_stats(trs_storage *st, trs__retry_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!st || st->put != s3_put)
+		return false;
+	trs__s3 *s = (trs__s3 *)st;
+	pthread_mutex_lock(&s->budget.mu);
+	out->retries = s->budget.retries;
+	out->retries_refused = s->budget.refused;
+	pthread_mutex_unlock(&s->budget.mu);
+	pthread_mutex_lock(&s->limiter.mu);
+	out->throttle_decreases = s->limiter.decreases;
+	out->lowest_limit = s->limiter.lowest;
+	out->limit = s->limiter.limit;
+	pthread_mutex_unlock(&s->limiter.mu);
+	return true;
+}
+
 /* ---- construction ---- */
 
 static int parse_endpoint(trs__s3 *s, const char *url, trs_error *err)

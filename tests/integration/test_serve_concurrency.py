@@ -81,6 +81,8 @@ def test_fast_archives_are_deleted_before_the_slow_ones_finish():
     slow_lags = [float(r["replication_lag_seconds"]) for r in recs
                  if r.get("message") == "archive restored" and "/slow-" in r["key"]]
     assert min(slow_lags) >= 3.5, slow_lags
+    retries = [r for r in recs if r.get("message") == "S3 retries"]
+    assert len(retries) == 1 and retries[0]["retries_refused_by_budget"] == "0", retries
 
 
 def test_a_poison_message_and_a_failing_archive_do_not_stop_the_good_ones():
