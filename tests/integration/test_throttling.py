@@ -47,7 +47,7 @@ def restore_through_limit(m, path, fixed):
     env["AWS_MAX_ATTEMPTS"] = "40"
     if fixed:
         env["AWS_RETRY_MODE"] = "legacy"
-    with faultproxy.FaultProxy(m.url, time_limit=150, respond=RateLimit(150)) as proxy:
+    with faultproxy.FaultProxy(m.url, time_limit=150, respond=RateLimit(50)) as proxy:
         env["AWS_ENDPOINT_URL"] = proxy.url
         res = util.run_trs(["process", path, "--json", "--no-progress", "--max-inflight", "32"], env=env,
                            timeout=140)
@@ -56,7 +56,7 @@ def restore_through_limit(m, path, fixed):
 
 
 def test_slowdown_above_a_rate_costs_fewer_requests_than_fixed_concurrency():
-    objects = [{"relative_key": "t/%03d.txt" % i, "data": os.urandom(512)} for i in range(500)]
+    objects = [{"relative_key": "t/%03d.txt" % i, "data": os.urandom(512)} for i in range(300)]
     targets = [{"region": REGION, "bucket": "dest-a"}]
     with util.MotoServer() as m, util.tempdir() as d:
         s3 = m.client("s3")
@@ -74,7 +74,7 @@ def test_slowdown_above_a_rate_costs_fewer_requests_than_fixed_concurrency():
         check_exact(s3, objects, ["dest-a"])
     assert fixed_counts["answered"] > 0 and counts["answered"] > 0, (fixed_counts, counts)
     # Every request the proxy saw: PUTs that passed, 503s, and the rest.
-    # (measured here: 607 requests with 107 refusals, against 745 with 245)
+    # (measured here: 445 requests with 145 refusals, against 618 with 318; under ASan 429 against 618)
     assert counts["requests"] < fixed_counts["requests"], (counts, fixed_counts)
     assert counts["answered"] < fixed_counts["answered"], (counts, fixed_counts)
     log = adaptive.err
