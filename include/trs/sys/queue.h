@@ -18,9 +18,10 @@
  * - delete_batch reports per entry in codes[] (never NULL when the library
  *   calls it) and returns 0, TRS_EPARTIAL, or a negative code when nothing
  *   could be done.
- * - Functions may be called from several threads at once (the serve loop's
- *   heartbeat extends visibility while the main thread works); a backend
- *   that cannot do that must lock internally.
+ * - Functions may be called from several threads at once (trs_serve
+ *   receives on one thread while its keeper thread deletes messages and
+ *   extends their visibility); a backend that cannot do that must lock
+ *   internally.
  * - NULL members are "not supported": the library answers TRS_EUNSUPPORTED.
  */
 #ifndef TRS_SYS_QUEUE_H
