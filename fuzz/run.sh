@@ -30,7 +30,7 @@ if [ ! -f "$build/build.ninja" ]; then
 	# -fsanitize=fuzzer-no-link gives the library coverage feedback; the
 	# targets themselves link libFuzzer (fuzz/meson.build). Clang does not
 	# know some of GCC's warning options the project passes.
-	CC=${CC:-clang} meson setup "$build" "$repo" -Dfuzzing=true \
+	CC=${CC:-clang} meson setup "$build" "$repo" -Dfuzzing=true -Dwerror_dev=true \
 		-Db_sanitize=address,undefined -Db_lundef=false \
 		"-Dc_args=['-Wno-unknown-warning-option','-fsanitize=fuzzer-no-link']" \
 		>"$build.setup.log" 2>&1 || {

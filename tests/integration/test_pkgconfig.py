@@ -318,3 +318,43 @@ def test_installed_headers_compile_pedantic():
                                stderr=subprocess.STDOUT)
             assert p.returncode == 0, "<%s> does not compile cleanly: %s" % (
                 h, p.stdout.decode(errors="replace")[-1500:])
+
+
+def test_pc_file_names_each_private_library_once_and_leaks_no_include_path():
+    inst = installed()
+    with open(inst.pc) as f:
+        text = f.read()
+    fields = dict(line.split(":", 1) for line in text.splitlines()
+                  if re.match(r"^[A-Z][\w.]*:", line))
+    assert fields.get("Cflags", "").split() == ["-I${includedir}"], \
+        "Cflags must be the include directory only: %r" % fields.get("Cflags")
+    assert "URL" not in fields or "invalid" not in fields["URL"], \
+        "placeholder URL: %r" % fields["URL"]
+    # Every private library once, in Requires.private or Libs.private.
+    named = re.findall(r"[\w+-]+", re.sub(r"[<>=]+\s*[\d.]+", "",
+                                          fields.get("Requires.private", "")))
+    named = [{"libzstd": "zstd", "libarchive": "archive", "libcrypto": "crypto",
+              "libcurl": "curl"}.get(n, n) for n in named]
+    named += [w[2:] for w in fields.get("Libs.private", "").split()
+              if w.startswith("-l")]
+    for lib in ("zstd", "archive", "yajl", "crypto", "curl", "expat"):
+        assert named.count(lib) == 1, "%s is named %d times in %r" % (
+            lib, named.count(lib), named)
+    cflags = inst._pkgconfig("--cflags")
+    assert "yajl" not in cflags, "pkg-config --cflags libtrs leaks %r" % cflags
+
+
+def test_every_exported_symbol_is_bound_to_the_LIBTRS_0_version_node():
+    inst = installed()
+    if not shutil.which("nm"):
+        raise util.Skip("nm not installed")
+    p = subprocess.run(["nm", "-D", "--defined-only", "--with-symbol-versions",
+                        inst.so], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.returncode == 0, "nm failed: %s" % p.stderr.decode(errors="replace")
+    rows = [line.split() for line in p.stdout.decode().splitlines()]
+    nodes = [r[2] for r in rows if len(r) >= 3 and r[1] == "A"]
+    assert nodes == ["LIBTRS_0"], "version nodes: %r" % nodes
+    symbols = [r[2] for r in rows if len(r) >= 3 and r[1] != "A"]
+    assert symbols, "libtrs.so exports nothing"
+    unversioned = [s for s in symbols if not s.endswith("@@LIBTRS_0")]
+    assert not unversioned, "symbols outside LIBTRS_0: %r" % unversioned[:10]
