@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <trs.h>
 
-/* Exit codes (DESIGN.md). */
+/* Exit codes (trs --help, man/trs.1 EXIT STATUS). */
 enum {
 	EXIT_OK = 0,
 	EXIT_PARTIAL = 1,  /* some objects failed; nothing lost, running again is safe */

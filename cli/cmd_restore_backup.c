@@ -1,4 +1,4 @@
-/* trs restore-backup: chosen objects out of a backup archive (FORMAT.md §5). */
+/* trs restore-backup: chosen objects out of a backup archive (docs/operations.md). */
 #include "cli.h"
 
 #include <getopt.h>

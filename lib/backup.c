@@ -1,5 +1,5 @@
 /*
- * Backup targets (FORMAT.md §5): the archive, unchanged, in each backup
+ * Backup targets (docs/operations.md): the archive, unchanged, in each backup
  * bucket of this region, and a JSON Lines catalog of its objects.
  *
  * The archive goes by server-side copy when it sits in the destination

@@ -1,6 +1,6 @@
 /*
  * Queue message bodies: S3 notifications (bare or in an SNS envelope),
- * EventBridge "Object Created" events, and the s3:TestEvent (FORMAT.md §3).
+ * EventBridge "Object Created" events, and the s3:TestEvent (docs/operations.md).
  * S3's other events (records' ObjectRemoved:*, EventBridge's Object Deleted, ...)
  * are no work.
  *

@@ -1,5 +1,5 @@
 /*
- * manifest.json (FORMAT.md §2): its grammar, in yajl event callbacks
+ * manifest.json (docs/formats.md): its grammar, in yajl event callbacks
  * (feeding yajl is lib/manifest_parser.c).
  *
  * The event parser, not the tree parser: yajl_tree recurses per nesting

@@ -1,5 +1,5 @@
 /*
- * Metrics (FORMAT.md §4): the namespace and options, the checks every datum
+ * Metrics (docs/metrics.md): the namespace and options, the checks every datum
  * passes, the Embedded Metric Format sink, and the metrics of one report.
  * The CloudWatch sink (PutMetricData from a background thread) is in
  * metrics_cloudwatch.c.
@@ -353,7 +353,7 @@ static size_t bucket_counts(const trs_report *report, const trs_report_target *t
 	return n;
 }
 
-/* Backup targets (FORMAT.md §5): one set per backup bucket, and one for the catalog bucket. */
+/* Backup targets (docs/operations.md): one set per backup bucket, and one for the catalog bucket. */
 static void record_backups(trs_metrics *m, const trs_report *report)
 {
 	for (size_t b = 0; report && b <= report->nbackups && report->catalog_bucket; b++) {

@@ -1,6 +1,6 @@
 /*
  * trs_process: one archive, from compressed bytes to every object written
- * to every target of this region (FORMAT.md §4).
+ * to every target of this region (docs/operations.md).
  *
  * The calling thread decompresses and walks the tar; writer threads
  * (lib/pipeline.c) write the objects. The source side puts manifest.json

@@ -1,5 +1,5 @@
 /*
- * The queue consumer: receive, restore, clean up, delete (FORMAT.md §3-4).
+ * The queue consumer: receive, restore, clean up, delete (docs/operations.md).
  *
  * Threads:
  * - the caller's runs the receiving loop: it receives as soon as an archive

@@ -1,5 +1,5 @@
 /*
- * libtrs: reading a .tar.zst archive (FORMAT.md §1) as a stream.
+ * libtrs: reading a .tar.zst archive (docs/formats.md) as a stream.
  *
  * zstd is decoded with libzstd (several frames, skippable frames, windows up
  * to 2^31) and the tar (PAX, GNU, ustar) walked with libarchive. Decompressed

@@ -4,7 +4,7 @@
  * Every libtrs function that can fail returns 0 on success or a negative
  * TRS_E* code, and fills a caller-owned trs_error with the detail. The library
  * never prints and never aborts; it reports through trs_error and through the
- * log callback the application installs (trs_log_set).
+ * log callback the application installs (trs_ctx_options.log).
  */
 #ifndef TRS_COMMON_H
 #define TRS_COMMON_H
@@ -30,7 +30,7 @@ extern "C" {
 /** The library's version string, e.g. "0.1.0" (may differ from the header's). */
 TRS_EXTERN(const char *) trs_version(void);
 
-/* Error codes. Negative, so that `if (trs_x(...) < 0)` reads naturally. */
+/* Error codes. Negative, so that `if (trs_process(...) < 0)` reads naturally. */
 typedef enum {
 	TRS_OK = 0,
 	TRS_ENOMEM = -1,     /* an allocation failed */

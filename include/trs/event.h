@@ -1,5 +1,5 @@
 /*
- * libtrs: queue message bodies (FORMAT.md §3).
+ * libtrs: queue message bodies (docs/operations.md).
  *
  * A message body names the archives to restore. trs_event_parse accepts
  * the shapes a staging bucket's notification can arrive in:

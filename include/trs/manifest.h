@@ -1,5 +1,5 @@
 /*
- * libtrs: manifest.json, the archive's table of contents (FORMAT.md §2).
+ * libtrs: manifest.json, the archive's table of contents (docs/formats.md).
  *
  * The parser is strict about types and liberal about everything else:
  * unknown fields are ignored, numbers may be integers or floats, sizes are

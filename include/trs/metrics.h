@@ -1,5 +1,5 @@
 /*
- * libtrs: metrics (FORMAT.md §4), in the namespace "S3Compressor" or the
+ * libtrs: metrics (docs/metrics.md), in the namespace "S3Compressor" or the
  * value of STACK_NAME, with the TargetBucket and Stage dimensions the
  * running service uses.
  *

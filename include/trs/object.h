@@ -45,7 +45,7 @@ typedef struct trs_object {
 	const trs_object_put *puts;       /* targets in this region (backup targets excluded) */
 	size_t nputs;
 	size_t other_region_targets;      /* targets skipped because they are elsewhere */
-	size_t backup_targets;            /* backup targets in this region (see FORMAT.md §5) */
+	size_t backup_targets;            /* backup targets in this region (docs/operations.md) */
 	size_t overflow_tags;             /* tags carried as metadata because of the 10-tag limit */
 } trs_object;
 

@@ -1,5 +1,5 @@
 /*
- * libtrs: writing archives in the source side's exact format (FORMAT.md):
+ * libtrs: writing archives in the source side's exact format (docs/formats.md):
  * a PAX tar of objects/<relative_key> members and manifest.json (last, as
  * the source side writes it, or first on request), compressed with zstd.
  * For tests, demos and migrations.

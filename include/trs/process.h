@@ -1,5 +1,5 @@
 /*
- * libtrs: the whole pipeline for one archive (FORMAT.md §4).
+ * libtrs: the whole pipeline for one archive (docs/operations.md).
  *
  * trs_process reads the archive, finds the manifest, and writes every object
  * to every target in the context's region through `storage`. Objects that
@@ -34,7 +34,7 @@ typedef struct trs_report_target {
 	uint64_t bytes_written;
 } trs_report_target;
 
-/** What one backup target received: the archive itself (FORMAT.md §5). */
+/** What one backup target received: the archive itself (docs/operations.md, backup targets). */
 typedef struct trs_report_backup {
 	char *bucket;
 	char *key;                   /* <source_prefix>/backup_<unix-ms>.tar.zst */
@@ -68,7 +68,7 @@ typedef struct trs_report {
 	trs_failure *failures;
 	size_t nfailures;
 	int dry_run;
-	/* Backup targets of this region (FORMAT.md §5). */
+	/* Backup targets of this region (docs/operations.md, backup targets). */
 	uint64_t backups_written;    /* backup buckets that received the archive */
 	uint64_t backups_failed;     /* backup buckets that did not (each also a trs_failure) */
 	uint64_t catalog_rows;       /* rows of the catalog written; 0 when none was */
@@ -126,7 +126,7 @@ typedef struct trs_process_options {
 /**
  * Restore one archive. Objects go to the non-backup targets of this region;
  * backup targets of this region get the archive unchanged plus one catalog
- * row per object in options->catalog_bucket (FORMAT.md §5). An archive
+ * row per object in options->catalog_bucket (docs/operations.md, backup targets). An archive
  * whose targets here are all backups is not walked past its manifest.
  *
  * Returns 0 when every object and every backup for this region was

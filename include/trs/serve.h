@@ -9,7 +9,7 @@
  * message. Anything else keeps both: the visibility timeout brings the
  * message back and the next attempt redoes the work (puts are idempotent).
  *
- * - Backup targets (FORMAT.md §5) get a server-side copy of the archive
+ * - Backup targets (docs/operations.md, backup targets) get a server-side copy of the archive
  *   when staging is the destination storage itself, else an upload from
  *   the fetched spool; options->process->catalog_bucket must be set for
  *   them (an archive with a backup target and no catalog bucket fails and
@@ -17,7 +17,7 @@
  *   archive and the message like a failed object.
  * - An archive that is already gone (a redelivery after success) counts as
  *   done. A message is deleted only when all its archives are done.
- * - A poison message (not a notification we know, FORMAT.md §3) is logged
+ * - A poison message (not a notification we know, docs/operations.md) is logged
  *   and left alone for the queue's redrive policy. The s3:TestEvent is
  *   deleted without work.
  * - Several archives in flight (options->archives, default 16): each

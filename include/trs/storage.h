@@ -135,8 +135,10 @@ TRS_EXTERN(void) trs_storage_free(trs_storage *storage);
 /**
  * The "fs" backend: objects at DIR/<bucket>/<key>, written to a temporary
  * name and renamed into place when complete; tags, class and metadata kept
- * as JSON at DIR/.trs-meta/<bucket>/<key> (bucket names cannot start with a
- * dot, so the two never collide). DIR is created when missing. Keys that
+ * as JSON in the file's user.trs.meta extended attribute, or, on a
+ * filesystem without user xattrs, in a sidecar file at
+ * DIR/.trs-meta/<bucket>/<key> (bucket names cannot start with a dot, so
+ * the two never collide; docs/formats.md). DIR is created when missing. Keys that
  * would escape DIR (".." or "." segments, empty segments, absolute, NUL) are
  * refused with TRS_EUNSAFE for that object.
  */
