@@ -8,6 +8,7 @@ run by scripts/container-check, which needs podman and minutes.)"""
 import os
 import re
 import shlex
+import signal
 import stat
 import subprocess
 import time
@@ -86,6 +87,69 @@ def test_kubernetes_liveness_probe_fails_on_a_stale_or_missing_health_file():
         old = time.time() - 3 * 60
         os.utime(health, (old, old))
         assert not probe_ok(), "probe passes on a file three minutes old"
+
+
+def _probe(pod, health):
+    """The Deployment's liveness probe command, watching HEALTH instead."""
+    c = pod["containers"][0]
+    args = c["args"]
+    path = args[args.index("--health-file") + 1]
+    argv = [a.replace(path, health) for a in c["livenessProbe"]["exec"]["command"]]
+    return lambda: subprocess.run(argv, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL,
+                                  timeout=10).returncode == 0
+
+
+def test_kubernetes_liveness_probe_passes_while_trs_serve_runs_and_fails_after():
+    pod = _deployment()
+    p = subprocess.run([util.trs_bin(), "serve", "--help"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+    if b"--health-file" not in p.stdout:
+        raise util.Skip("trs serve has no --health-file in this build")
+    with util.tempdir() as d:
+        q, stg, out = (os.path.join(d, n) for n in ("q", "stg", "out"))
+        os.makedirs(q)
+        os.makedirs(stg)
+        health = os.path.join(d, "healthy")
+        probe_ok = _probe(pod, health)
+        proc = subprocess.Popen(
+            [util.trs_bin(), "serve", "--queue", "dir://" + q, "--staging",
+             "file://" + stg, "--dest", "file://" + out, "--poll-interval", "1",
+             "--health-file", health],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL, env=util.clean_env())
+        try:
+            def wait_for(cond, what):
+                deadline = time.monotonic() + 20
+                while time.monotonic() < deadline:
+                    if cond():
+                        return
+                    assert proc.poll() is None, "trs serve exited: %s" % \
+                        proc.stderr.read().decode(errors="replace")[-1500:]
+                    time.sleep(0.2)
+                raise AssertionError("timed out waiting for " + what)
+
+            wait_for(lambda: os.path.exists(health), "the health file")
+            assert probe_ok(), "probe fails on the file trs serve just made"
+            # Aged as a stuck loop would leave it: the next turn renews it.
+            old = time.time() - 10 * 60
+            os.utime(health, (old, old))
+            assert not probe_ok(), "probe passes on a file ten minutes old"
+            wait_for(probe_ok, "trs serve to touch the file again")
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            try:
+                rc = proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise
+            proc.stderr.close()
+        assert rc == 0, "trs serve exit %d after SIGTERM" % rc
+        # Nobody touches it any more: once it is old, the probe fails.
+        os.utime(health, (old, old))
+        assert not probe_ok(), "probe passes after trs serve stopped"
 
 
 def test_dockerfile_spool_belongs_to_the_runtime_user():
