@@ -249,6 +249,9 @@ def test_docs_refer_only_to_functions_files_and_options_that_exist():
                 problems.append("%s: %s is not in the repository" % (
                     where(m.start()), ref))
         for m in re.finditer(r"(?<![\w/.-])([A-Z][A-Z_]+\.md)\b", text):
+            line = text[text.rfind("\n", 0, m.start()) + 1:m.start()]
+            if "stack's" in line:  # a file of the sample stack's repository
+                continue
             if not any(os.path.exists(os.path.join(REPO, d, m.group(1)))
                        for d in (".", "docs")):
                 problems.append("%s: %s is not in the repository" % (
