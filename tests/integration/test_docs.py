@@ -209,7 +209,9 @@ def _span_problems(span, cmds, union):
     if m:
         cmd, rest = m.group(1), m.group(2)
         if cmd not in cmds:
-            if cmd.startswith("-"):
+            # A command line with an unknown command; not prose or program
+            # output that starts with the word trs ("trs peak RSS ...").
+            if cmd.startswith("-") or not re.search(OPTION, rest):
                 return []
             return ["`%s`: trs has no command %s" % (s, cmd)]
         # Stop at a pipe or a shell comment: what follows is another program.
@@ -284,5 +286,7 @@ def test_the_reference_check_catches_what_it_should():
     assert _span_problems("--no-such-flag", cmds, union)
     assert not _span_problems("trs process a.tar.zst --dest file://x | zstd --long",
                               cmds, union)
+    assert _span_problems("trs restore --dest x", cmds, union)
+    assert not _span_problems("trs peak RSS   54952 KiB", cmds, union)
     assert _span_problems("trs serve --to-bucket b", cmds, union), \
         "an option of another command passes"
