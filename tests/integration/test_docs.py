@@ -237,11 +237,13 @@ def test_docs_refer_only_to_functions_files_and_options_that_exist():
         if rel.endswith(".1"):
             text = _man_text()
         where = lambda i: "%s:%d" % (rel, text.count("\n", 0, i) + 1)
-        for m in re.finditer(r"\b(trs_\w+)\s*\(", text):
+        # A call or a reference: the name right before "(" (a space before
+        # it is prose: "trs_serve_options (strings ...)").
+        for m in re.finditer(r"\b(trs_\w+)\(", text):
             if m.group(1) not in functions:
                 problems.append("%s: %s() does not exist" % (
                     where(m.start()), m.group(1)))
-        for m in re.finditer(r"(?<![\w/.-])(trs_\w*[a-z0-9])\b(?!\s*\()", text):
+        for m in re.finditer(r"(?<![\w/.-])(trs_\w*[a-z0-9])\b(?!\()", text):
             if m.group(1) not in identifiers():
                 problems.append("%s: %s is nothing in the code" % (
                     where(m.start()), m.group(1)))
