@@ -20,8 +20,12 @@ static int64_t channel_read(void *self, void *buf, size_t len, trs_error *err)
 		pthread_cond_wait(&j->cv, &r->mu);
 	if (!j->head) {
 		int code = j->end_code;
-		if (code < 0 && err)
-			*err = j->end_error;
+		if (code < 0 && err) {
+			if (j->end_error)
+				*err = *j->end_error;
+			else
+				trs__error_set(err, code, "out of memory");
+		}
 		pthread_mutex_unlock(&r->mu);
 		return code < 0 ? code : 0;
 	}
@@ -79,8 +83,8 @@ void trs__job_end(trs_run *r, trs_job *j, int code, const trs_error *err)
 	pthread_mutex_lock(&r->mu);
 	j->ended = 1;
 	j->end_code = code;
-	if (code < 0 && err)
-		j->end_error = *err;
+	if (code < 0 && err && !j->end_error && (j->end_error = malloc(sizeof(*j->end_error))))
+		*j->end_error = *err;
 	pthread_cond_broadcast(&j->cv);
 	pthread_mutex_unlock(&r->mu);
 	trs__job_unref(r, j);

@@ -25,7 +25,6 @@
 struct trs__fs_stage {
 	fs_storage *fs;
 	int dirfd;
-	int by_path; /* /proc/self/fd reaches the staging directory */
 	char name[80];
 };
 
@@ -133,9 +132,6 @@ int trs__fs_stage_new(trs_storage *s, trs__fs_stage **out, trs_error *err)
 		free(st);
 		return rc;
 	}
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", st->dirfd);
-	st->by_path = faccessat(AT_FDCWD, path, X_OK, 0) == 0;
 	*out = st;
 	return 0;
 }
@@ -162,29 +158,24 @@ int trs__fs_stage_publish(trs__fs_stage *st, uint64_t index, const trs_put_reque
 	if ((rc = trs__fsdir_get(fs->dirs, "", req->bucket, req->key, 1, &d, &base, err)) < 0)
 		return rc;
 	int dirfd = trs__fsdir_fd(d);
-	char name[32], path[64];
+	char name[32];
 	snprintf(name, sizeof(name), "%llu", (unsigned long long)index);
 	/* A directory standing at the key makes the rename fail with EISDIR; a sidecar must not be written first. */
 	if (__atomic_load_n(&fs->sidecar, __ATOMIC_RELAXED) && trs__fs_exists_as_dir(dirfd, base))
 		rc = trs__fs_prefix_conflict(req, err);
-	else if (st->by_path) {
-		/*
-		 * One syscall instead of open, fsetxattr and close. The path goes
-		 * through the staging directory's own fd, so nothing outside it
-		 * is looked up, and lsetxattr does not follow a final symlink.
-		 */
-		snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", st->dirfd, name);
-		rc = trs__fs_attach_meta(fs, -1, path, req, size, md5, err);
-	} else {
-		int fd = openat(st->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			rc = trs__error_errno(err, errno, "cannot open the staged %s/%s", req->bucket, req->key);
-		else {
-			rc = trs__fs_attach_meta(fs, fd, NULL, req, size, md5, err);
-			close(fd);
-		}
-	}
-	if (rc == 0 && renameat(st->dirfd, name, dirfd, base) < 0) {
+	else
+		rc = trs__fs_attach_meta(fs, -1, st->dirfd, name, req, size, md5, err);
+	/*
+	 * Into place, with its metadata already on it. A new key is linked and
+	 * the staged name dropped: renames between two directories take one
+	 * lock per filesystem, so writers publishing at once would wait on
+	 * each other, links do not. An existing key is replaced by a rename (a
+	 * reader sees the old object or the new one). A staged name whose
+	 * unlink fails goes with the staging directory.
+	 */
+	if (rc == 0 && linkat(st->dirfd, name, dirfd, base, 0) == 0)
+		unlinkat(st->dirfd, name, 0);
+	else if (rc == 0 && renameat(st->dirfd, name, dirfd, base) < 0) {
 		int saved = errno;
 		rc = saved == EISDIR || saved == ENOTEMPTY ? trs__fs_prefix_conflict(req, err)
 			: trs__error_errno(err, saved, "cannot move %s/%s into place in %s", req->bucket, req->key, fs->root);

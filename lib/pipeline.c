@@ -261,6 +261,8 @@ void trs__job_unref(trs_run *r, trs_job *j)
 		return;
 	trs__budget_release(r, j->budget + trs__chunks_free(j->head));
 	free(j->data);
+	free(j->stage_err);
+	free(j->end_error);
 	pthread_cond_destroy(&j->cv);
 	free(j);
 }
@@ -432,8 +434,10 @@ static void execute(trs_run *r, trs_job *j)
 		 * for the first target and copy for the others. */
 		int rc = j->stage_code;
 		const char *md5 = j->staged_md5[0] ? j->staged_md5 : j->md5; /* not hashed: --verify size */
-		if (rc < 0)
-			err = j->stage_err;
+		if (rc < 0 && j->stage_err)
+			err = *j->stage_err;
+		else if (rc < 0)
+			trs__error_set(&err, rc, "cannot stage this object (out of memory)");
 		else
 			rc = trs__check_integrity(j->entry, j->len, j->staged_md5[0] ? j->staged_md5 : NULL, &err);
 		if (rc < 0)

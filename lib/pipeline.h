@@ -41,7 +41,7 @@ typedef struct trs_job {
 	trs_stage_result *stage_result; /* STAGE: where to report */
 	char staged_md5[33];       /* PUBLISH: what the staged bytes hash to */
 	int stage_code;            /* PUBLISH: staging failed with this code */
-	trs_error stage_err;
+	trs_error *stage_err;      /* PUBLISH: and this error (the job's, malloc'ed; NULL: out of memory) */
 	const trs_manifest_object *entry;
 	trs_object_put *puts;      /* deep copies; strings in `strings` */
 	size_t nputs;
@@ -62,7 +62,7 @@ typedef struct trs_job {
 	trs_chunk *head, *tail;
 	int ended;                 /* the reader pushed everything (or failed: end_code) */
 	int end_code;
-	trs_error end_error;
+	trs_error *end_error;      /* malloc'ed on failure only: a job is allocated per object, kept small */
 	int closed;                /* the worker is done with the channel: pushes are dropped */
 	int refs;                  /* reader + worker */
 	trs_body body;

@@ -389,7 +389,7 @@ static int dispatch(walk *w, const trs_object *o, unsigned char *held, uint64_t 
 	return stream_body(w, j, err);
 }
 
-static int publish_staged(walk *w, const trs_object *o, const pending *p, trs_error *err)
+static int publish_staged(walk *w, const trs_object *o, pending *p, trs_error *err)
 {
 	if (!needs_work(w, o)) {
 		trs__fs_stage_discard(w->stage, p->stage_index);
@@ -407,10 +407,8 @@ static int publish_staged(walk *w, const trs_object *o, const pending *p, trs_er
 	if (p->result.code < 0) {
 		/* Staging failed (a full disk, say): this object fails, with that reason. */
 		j->stage_code = p->result.code;
-		if (p->result.err)
-			j->stage_err = *p->result.err;
-		else
-			trs__error_set(&j->stage_err, p->result.code, "cannot stage this object (out of memory)");
+		j->stage_err = p->result.err; /* the job's now */
+		p->result.err = NULL;
 	}
 	trs__job_submit(&w->run, j);
 	return 0;

@@ -192,7 +192,7 @@ static int put_direct(fs_storage *fs, trs_fsdir *d, const char *base, const trs_
 				 " (free some space and run again)");
 	}
 	if (rc == 0)
-		rc = trs__fs_attach_meta(fs, fd, NULL, req, len, md5_hex, err);
+		rc = trs__fs_attach_meta(fs, fd, -1, NULL, req, len, md5_hex, err);
 	if (close(fd) < 0 && rc == 0)
 		rc = trs__error_errno(err, errno, "cannot finish %s/%s in %s", req->bucket, req->key, fs->root);
 	if (rc == 0 && tmp)
@@ -286,7 +286,7 @@ static int fs_put(trs_storage *self, const trs_put_request *req, trs_body *body,
 	if (rc == 0 && tmp && trs__fs_exists_as_dir(dirfd, base))
 		rc = trs__fs_prefix_conflict(req, err);
 	if (rc == 0)
-		rc = trs__fs_attach_meta(fs, fd, NULL, req, written, md5_hex, err);
+		rc = trs__fs_attach_meta(fs, fd, -1, NULL, req, written, md5_hex, err);
 	if (rc == 0)
 		rc = publish(dirfd, fd, tmp, base, req, fs->root, err);
 	if (close(fd) < 0 && rc == 0)

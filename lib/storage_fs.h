@@ -33,11 +33,11 @@ int trs__fs_check_bucket(const char *bucket, trs_error *err);
 int trs__fs_check_key(const char *bucket, const char *key, trs_error *err);
 /*
  * Attach the metadata to the unpublished file (xattr, or the sidecar where
- * there are none): to the open `fd`, or, when `fd` is -1, to `path`, which
- * must not end in a symlink.
+ * there are none): to the open `fd`, or, when `fd` is -1, to the file
+ * `name` in `dirfd` (a symlink there is not followed).
  */
-int trs__fs_attach_meta(fs_storage *fs, int fd, const char *path, const trs_put_request *req, uint64_t size,
-			const char *md5, trs_error *err);
+int trs__fs_attach_meta(fs_storage *fs, int fd, int dirfd, const char *name, const trs_put_request *req,
+			uint64_t size, const char *md5, trs_error *err);
 int trs__fs_exists_as_dir(int dirfd, const char *base);
 int trs__fs_prefix_conflict(const trs_put_request *req, trs_error *err);
 

@@ -4,6 +4,7 @@ way the source side builds them (tests/fixtures/mkarchive.py)."""
 import json
 import os
 import random
+import stat
 
 import mkarchive
 import util
@@ -582,6 +583,40 @@ def test_manifest_last_over_budget_stages_on_disk_in_one_pass():
         check_restored(sb, objects)
         leftovers = [n for n in os.listdir(sb.out) if n.startswith(".trs-staging")]
         assert leftovers == [], leftovers
+
+
+def test_staged_objects_link_new_keys_and_replace_old_ones_and_symlinks():
+    # Staged objects go into place by a link (a new key) or a rename (a key
+    # that exists): the second restore replaces every object, and a symlink
+    # planted at one key, without following it; each object is one regular
+    # file with its own metadata, and no staged name stays linked to it.
+    first = _pipeline_objects(20)
+    second = [dict(o, data=rnd(40_000, 900 + i)) for i, o in enumerate(first)]
+    with sandbox() as sb:
+        expect_exit(process(sb.archive(name="v1.tar.zst", objects=first, targets=TARGETS), sb.out,
+                            "--max-memory", "1M", "--workers", "2"), 0, "first run")
+        outside = os.path.join(sb.root, "outside.bin")
+        with open(outside, "wb") as f:
+            f.write(b"not yours")
+        planted = util.object_path(sb.out, "dest-a", "obj-007.bin")
+        os.unlink(planted)
+        os.symlink(outside, planted)
+        res = process(sb.archive(name="v2.tar.zst", objects=second, targets=TARGETS), sb.out,
+                      "--max-memory", "1M", "--workers", "2", json_report=True)
+        expect_exit(res, 0, "second run")
+        assert json.loads(res.out)["objects_written"] == len(second)
+        with open(outside, "rb") as f:
+            assert f.read() == b"not yours"
+        for o in second:
+            key = o["relative_key"].split("/")[-1]
+            for bucket in IN_REGION:
+                path = util.object_path(sb.out, bucket, key)
+                st = os.lstat(path)
+                assert stat.S_ISREG(st.st_mode) and st.st_nlink == 1, (path, st)
+                with open(path, "rb") as f:
+                    assert f.read() == o["data"], path
+                assert sb.meta(bucket, key)["md5"] == util.md5(o["data"]), path
+        assert [n for n in os.listdir(sb.out) if n.startswith(".trs-staging")] == []
 
 
 def test_staged_object_with_a_bad_md5_is_not_published():
