@@ -11,9 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int64_t channel_read(void *self, void *buf, size_t len, trs_error *err)
+int64_t trs__channel_peek(trs_job *j, const unsigned char **data, trs_error *err)
 {
-	trs_job *j = self;
 	trs_run *r = j->run; /* the channel shares the run's lock: held briefly, one lock cannot deadlock */
 	pthread_mutex_lock(&r->mu);
 	while (!j->head && !j->ended)
@@ -32,8 +31,15 @@ static int64_t channel_read(void *self, void *buf, size_t len, trs_error *err)
 	trs_chunk *c = j->head;
 	pthread_mutex_unlock(&r->mu);
 	/* Only this worker pops, so c stays ours while the lock is down. */
-	size_t n = c->len - c->pos < len ? c->len - c->pos : len;
-	memcpy(buf, c->data + c->pos, n);
+	j->peeked = c;
+	*data = c->data + c->pos;
+	return (int64_t)(c->len - c->pos);
+}
+
+void trs__channel_advance(trs_job *j, size_t n)
+{
+	trs_run *r = j->run;
+	trs_chunk *c = j->peeked;
 	c->pos += n;
 	if (c->pos == c->len) {
 		pthread_mutex_lock(&r->mu);
@@ -45,6 +51,18 @@ static int64_t channel_read(void *self, void *buf, size_t len, trs_error *err)
 		free(c);
 		trs__budget_release(r, held);
 	}
+}
+
+static int64_t channel_read(void *self, void *buf, size_t len, trs_error *err)
+{
+	trs_job *j = self;
+	const unsigned char *data;
+	int64_t avail = trs__channel_peek(j, &data, err);
+	if (avail <= 0)
+		return avail;
+	size_t n = (uint64_t)avail < len ? (size_t)avail : len;
+	memcpy(buf, data, n);
+	trs__channel_advance(j, n);
 	return (int64_t)n;
 }
 

@@ -60,6 +60,7 @@ typedef struct trs_job {
 	uint64_t stream_len;
 	pthread_cond_t cv;
 	trs_chunk *head, *tail;
+	trs_chunk *peeked;         /* the head chunk as the worker last saw it (worker only) */
 	int ended;                 /* the reader pushed everything (or failed: end_code) */
 	int end_code;
 	trs_error *end_error;      /* malloc'ed on failure only: a job is allocated per object, kept small */
@@ -139,6 +140,11 @@ void trs__job_stream(trs_job *j, uint64_t length);
 void trs__job_push(trs_run *r, trs_job *j, trs_chunk *c);
 void trs__job_end(trs_run *r, trs_job *j, int code, const trs_error *err);
 int64_t trs__channel_read(trs_job *j, void *buf, size_t len, trs_error *err);
+/* The next unread bytes of the channel, in place: their count (*data valid until
+ * trs__channel_advance), 0 at the end, or the reader's failure code (err filled). */
+int64_t trs__channel_peek(trs_job *j, const unsigned char **data, trs_error *err);
+/* Mark n of the bytes trs__channel_peek gave as read (a finished chunk goes back to the budget). */
+void trs__channel_advance(trs_job *j, size_t n);
 /* Read to the end, discarding: 0, or the reader's failure code (err filled). */
 int trs__channel_drain(trs_job *j, trs_error *err);
 /* The worker is done: later pushes are dropped, what is queued is freed. */

@@ -48,16 +48,16 @@ void trs__stage_write(trs_job *j)
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	if (!md || !EVP_DigestInit_ex(md, EVP_md5(), NULL))
 		st.code = trs__error_set(&st.err, TRS_ENOMEM, "out of memory");
-	unsigned char buf[65536];
+	/* Written from the chunks themselves: no copy on the way. */
+	const unsigned char *buf;
 	trs_error err = TRS_ERROR_INIT;
 	int64_t n;
-	while ((n = trs__channel_read(j, buf, sizeof(buf), &err)) > 0) {
-		if (st.code)
-			continue; /* drain */
-		if (hash)
+	while ((n = trs__channel_peek(j, &buf, &err)) > 0) {
+		if (!st.code && hash)
 			EVP_DigestUpdate(md, buf, (size_t)n);
-		if (trs__write_all(fd, buf, (size_t)n) < 0)
+		if (!st.code && trs__write_all(fd, buf, (size_t)n) < 0)
 			st.code = trs__error_errno(&st.err, errno, "cannot write a staged object");
+		trs__channel_advance(j, (size_t)n); /* after a failure: drain */
 	}
 	if (n < 0 && !st.code) {
 		st.code = (int)n;
