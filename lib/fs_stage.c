@@ -18,7 +18,7 @@
  * Staging, for the pipeline: the source side writes manifest.json last, so
  * objects arrive before their keys are known. Into a local directory they
  * can be written at once all the same, under a hidden staging directory of
- * DIR (.trs-staging-*: bucket names cannot start with a dot), and renamed
+ * DIR (.trs-staging-*: bucket names cannot start with a dot), and moved
  * into place, with their metadata, when the manifest has come. The restore
  * then streams like tar instead of holding the archive in memory.
  */
