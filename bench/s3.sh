@@ -34,9 +34,15 @@ trs=${TRS:-$top/build/cli/trs}
 servers=${SERVERS:-"nginx s3rver"}
 
 need() { command -v "$1" >/dev/null 2>&1; }
-if ! need nginx || { [ "$mode" = wall ] && { ! need rclone || ! need npm; }; }; then
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light rclone npm >/dev/null
+# Only what is missing: a machine whose Node.js ships its own npm refuses
+# Debian's npm package (it conflicts with that nodejs).
+pkgs=""
+need nginx || pkgs="$pkgs nginx-light"
+if [ "$mode" = wall ]; then
+	need rclone || pkgs="$pkgs rclone"
+	need npm || pkgs="$pkgs npm"
 fi
+[ -z "$pkgs" ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null
 s3rver=${S3RVER:-/opt/trs-bench/node_modules/.bin/s3rver}
 if [ "$mode" = wall ] && [ ! -x "$s3rver" ]; then
 	mkdir -p /opt/trs-bench

@@ -14,9 +14,10 @@ scripts/install-deps
 trs=${TRS:-$PWD/build/cli/trs}
 
 need() { command -v "$1" >/dev/null 2>&1; }
-if ! need nginx || ! need npm; then
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light npm >/dev/null
-fi
+pkgs=""
+need nginx || pkgs="$pkgs nginx-light"
+need npm || pkgs="$pkgs npm" # not when Node.js ships its own: Debian's npm conflicts with it
+[ -z "$pkgs" ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null
 s3rver=${S3RVER:-/opt/trs-bench/node_modules/.bin/s3rver}
 if [ ! -x "$s3rver" ]; then
 	mkdir -p /opt/trs-bench
