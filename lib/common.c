@@ -169,6 +169,22 @@ void trs__cond_wait_ns(pthread_cond_t *cv, pthread_mutex_t *mu, long ns)
 	pthread_cond_timedwait(cv, mu, &ts);
 }
 
+bool trs__sleep_until(double seconds, bool (*stop)(void *ud), void *ud)
+{
+	double end = trs__now() + seconds;
+	for (;;) {
+		if (stop && stop(ud))
+			return true;
+		double left = end - trs__now();
+		if (left <= 0)
+			return false;
+		double step = left < 0.05 ? left : 0.05;
+		struct timespec ts = {(time_t)step, (long)((step - (double)(time_t)step) * 1e9)};
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+}
+
 void trs__hex(const unsigned char *in, size_t n, char *out)
 {
 	static const char digits[] = "0123456789abcdef";

@@ -3,6 +3,7 @@
 #include "aws_config.h"
 #include "sigv4.h"
 #include "sts.h"
+#include "aws/retry.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -19,7 +20,8 @@
 #define IMDS_TIMEOUT_MS 1000L
 #define ECS_TIMEOUT_MS 5000L
 #define ECS_ATTEMPTS 3
-#define ECS_RETRY_DELAY_NS 200000000L /* doubled per attempt */
+#define ECS_BACKOFF_BASE_S 0.2
+#define ECS_BACKOFF_CAP_S 1.0
 #define MAX_PROFILE_CHAIN 5
 #define ECS_HOST "http://169.254.170.2"
 #define IMDS_HOST "http://169.254.169.254"
@@ -214,17 +216,21 @@ static int from_ecs(trs__cred_provider *p, trs__aws_credentials *out, trs_error 
 	trs__http_response resp;
 	/* The agent answers 5xx or drops a connection now and then (throttling, a restart): a short
 	 * retry here keeps one hiccup from failing every request that waits for credentials. */
-	for (unsigned int attempt = 1;; attempt++) {
+	trs__aws_retry r;
+	trs__aws_retry_start(&r, p->ctx, NULL, ECS_ATTEMPTS, ECS_BACKOFF_BASE_S, ECS_BACKOFF_CAP_S);
+	for (;;) {
 		rc = http_fetch(p->http, "GET", url.data, h, token ? 1 : 0, NULL, ECS_TIMEOUT_MS, &resp, err);
-		bool transient = rc == TRS_ENET ? err && err->retryable
-						: rc == 0 && (resp.status >= 500 || resp.status == 429);
-		if (!transient || attempt >= ECS_ATTEMPTS || trs__canceled(p->ctx))
+		trs__aws_verdict verdict = rc == 0 ? trs__aws_classify(resp.status, NULL, false)
+					   : rc == TRS_ENET && err && err->retryable ? TRS__AWS_RETRY
+										     : TRS__AWS_FAIL;
+		if ((rc == 0 && resp.status == 200) || !trs__aws_retry_allowed(&r, verdict, false, false))
 			break;
 		trs__log(p->ctx, TRS_LOG_WARN, "the ECS container credentials endpoint failed; retrying", NULL);
 		trs__http_response_free(&resp);
-		struct timespec ts = {0, ECS_RETRY_DELAY_NS << (attempt - 1)};
-		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-			;
+		if (trs__aws_retry_wait(&r, NULL) < 0) {
+			rc = trs__error_set(err, TRS_ECANCELED, "canceled while waiting for the ECS container credentials");
+			break;
+		}
 	}
 	if (rc < 0) {
 		trs__error_prefix(err, "ECS container credentials");

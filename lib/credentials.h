@@ -14,9 +14,10 @@
  *      refused with the command that exports their credentials. A profile
  *      given in the context comes before the environment's keys.
  *   3. web identity (EKS): AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN, via STS
- *      AssumeRoleWithWebIdentity (endpoint AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL)
+ *      AssumeRoleWithWebIdentity (endpoint as lib/sts.h says)
  *   4. ECS container endpoint: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, or
- *      AWS_CONTAINER_CREDENTIALS_FULL_URI with AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE)
+ *      AWS_CONTAINER_CREDENTIALS_FULL_URI with AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE);
+ *      5xx, 429 and dropped connections retried (3 tries, lib/aws/retry.h)
  *   5. EC2 IMDSv2 (AWS_EC2_METADATA_SERVICE_ENDPOINT; AWS_EC2_METADATA_DISABLED=true skips it)
  *
  * Temporary credentials are refreshed 5 minutes before they expire. A

@@ -72,6 +72,10 @@ char *trs__strndup(const char *s, size_t len, trs_error *err);
 double trs__now(void);
 /* Wait on `cv` (with `mu` held) for at most `ns` nanoseconds. */
 void trs__cond_wait_ns(pthread_cond_t *cv, pthread_mutex_t *mu, long ns);
+/* Sleep `seconds` in steps of at most 50 ms, stopping early when stop(ud)
+ * says so (checked before each step). true when it stopped early. The one
+ * cancellable sleep: retries' backoff, serve's receive backoff, polls. */
+bool trs__sleep_until(double seconds, bool (*stop)(void *ud), void *ud);
 
 /* Lower-case hex of n bytes into out (2n+1 bytes). */
 void trs__hex(const unsigned char *in, size_t n, char *out);

@@ -13,6 +13,7 @@
 #include "http.h"
 #include "sigv4.h"
 #include "aws/retry.h"
+#include "aws/send.h"
 #include "xml.h"
 
 #include <ctype.h>
@@ -133,39 +134,14 @@ long trs__cw_build_body(trs_buf *b, const char *metric_namespace, trs__metric_da
 static int attempt_once(trs__cw *cw, const trs_buf *body, const char *payload_hash, bool refresh,
 			trs__http_response *resp, trs_error *err)
 {
-	trs__aws_credentials creds;
-	int rc = trs__cred_provider_get(cw->creds, refresh, &creds, err);
-	if (rc < 0)
-		return rc;
-	trs_kv h[8];
-	size_t nh = 0;
-	h[nh++] = (trs_kv){"Host", cw->authority};
-	h[nh++] = (trs_kv){"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"};
+	trs_kv h[] = {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
 	trs__sigv4_options o = TRS_SIGV4_GENERIC("monitoring");
 	o.region = cw->region;
-	o.now = time(NULL);
-	trs__sigv4_credentials sc = {creds.access_key_id, creds.secret_access_key, creds.session_token};
-	trs__sigv4_request sr = {"POST", cw->path, "", h, nh, payload_hash};
-	trs__sigv4_result sig;
-	rc = trs__sigv4_sign(&sc, &o, &sr, &sig, err);
-	if (rc == 0) {
-		for (size_t i = 0; i < sig.nadd_headers; i++)
-			h[nh++] = sig.add_headers[i];
-		trs__http_request req = {0};
-		req.method = "POST";
-		req.url = cw->url;
-		req.headers = h;
-		req.nheaders = nh;
-		req.body = body->data;
-		req.body_len = body->len;
-		req.max_response = 64 * 1024;
-		req.timeout_ms = REQUEST_TIMEOUT_MS;
-		req.connect_timeout_ms = CONNECT_TIMEOUT_MS;
-		rc = trs__http_do(cw->http, &req, resp, err);
-	}
-	trs__sigv4_result_free(&sig);
-	trs__aws_credentials_clear(&creds);
-	return rc;
+	trs__aws_target t = {cw->authority, cw->path, NULL, payload_hash};
+	trs__http_request req = {.method = "POST", .url = cw->url, .headers = h, .nheaders = TRS_ARRAY_SIZE(h),
+				 .body = body->data, .body_len = body->len, .max_response = 64 * 1024,
+				 .timeout_ms = REQUEST_TIMEOUT_MS, .connect_timeout_ms = CONNECT_TIMEOUT_MS};
+	return trs__aws_send_as(cw->http, cw->creds, refresh, &o, &t, &req, resp, err);
 }
 
 /* One PutMetricData call with its retries. On failure err says why (never with credentials). */
@@ -173,13 +149,13 @@ static int send_call(trs__cw *cw, const trs_buf *body, size_t ndata, trs_error *
 {
 	char payload_hash[TRS_SHA256_HEX_LEN + 1];
 	trs__sha256_hex(body->data, body->len, payload_hash);
-	bool refresh = false;
-	for (unsigned int attempt = 1;; attempt++) {
+	trs__aws_retry r;
+	trs__aws_retry_start(&r, cw->ctx, NULL, cw->max_attempts, cw->backoff_base_s, BACKOFF_CAP_S);
+	for (;;) {
 		trs__http_response resp;
 		memset(&resp, 0, sizeof(resp));
 		trs_error aerr = TRS_ERROR_INIT;
-		int rc = attempt_once(cw, body, payload_hash, refresh, &resp, &aerr);
-		refresh = false;
+		int rc = attempt_once(cw, body, payload_hash, r.refresh, &resp, &aerr);
 		char status_text[16] = "";
 		char code[64] = "";
 		trs__s3_xml x;
@@ -204,19 +180,17 @@ static int send_call(trs__cw *cw, const trs_buf *body, size_t ndata, trs_error *
 		}
 		trs__s3_xml_free(&x);
 		trs__http_response_free(&resp);
-		if (verdict == TRS__AWS_FAIL || attempt >= cw->max_attempts || trs__canceled(cw->ctx)) {
+		if (!trs__aws_retry_allowed(&r, verdict, false, false) || trs__canceled(cw->ctx)) {
 			if (err)
 				*err = aerr;
 			trs__error_prefix(err, "CloudWatch PutMetricData (%zu data) to %s failed%s", ndata, cw->url,
-					  attempt > 1 ? " after retries" : "");
+					  r.attempt > 1 ? " after retries" : "");
 			return rc;
 		}
 		trs__log(cw->ctx, TRS_LOG_WARN, "CloudWatch PutMetricData failed; retrying", "status",
 			 status_text[0] ? status_text : NULL, "code", code[0] ? code : NULL, "error", aerr.message,
 			 NULL);
-		refresh = verdict == TRS__AWS_REFRESH_AND_RETRY;
-		if (!refresh)
-			trs__aws_sleep(cw->ctx, trs__aws_backoff(attempt - 1, cw->backoff_base_s, BACKOFF_CAP_S, trs__aws_jitter()), NULL);
+		trs__aws_retry_wait(&r, NULL); /* canceled: the next attempt's check ends it */
 	}
 }
 

@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #define DEFAULT_VISIBILITY 30
-#define POLL_STEP_NS 100000000L
+#define POLL_STEP_S 0.1
 #define MAX_BODY ((size_t)TRS_EVENT_MAX_BYTES + 1) /* more is poison anyway; the parser says so */
 #define INFLIGHT ".inflight"
 
@@ -280,8 +280,7 @@ static int dir_receive(trs_queue *self, const trs_queue_receive_options *o, trs_
 			break;
 		if ((o->interrupt && *o->interrupt) || trs__canceled(q->ctx))
 			break;
-		struct timespec ts = {0, POLL_STEP_NS};
-		nanosleep(&ts, NULL);
+		trs__sleep_until(POLL_STEP_S, NULL, NULL);
 	}
 	if (*count == 0) {
 		free(msgs);

@@ -9,6 +9,7 @@
  * context's cancellation flag is the caller's interrupt flag.
  */
 #include "aws/retry.h"
+#include "aws/send.h"
 #include "credentials.h"
 #include "http.h"
 #include "sigv4.h"
@@ -79,46 +80,20 @@ static void handle_hint(const char *h, char out[16])
 static int sign_and_send(sqs_queue *q, trs__http *http, const char *action, const trs_buf *body, long timeout_ms,
 			 bool refresh, trs__http_response *resp, trs_error *err)
 {
-	trs__aws_credentials creds;
-	int rc = trs__cred_provider_get(q->creds, refresh, &creds, err);
-	if (rc < 0)
-		return rc;
 	char target[64];
 	snprintf(target, sizeof(target), "AmazonSQS.%s", action);
-	char payload_hash[TRS_SHA256_HEX_LEN + 1];
-	trs__sha256_hex(body->data, body->len, payload_hash);
-	trs_kv h[10];
-	size_t nh = 0;
-	h[nh++] = (trs_kv){"Host", q->authority};
-	h[nh++] = (trs_kv){"Content-Type", "application/x-amz-json-1.0"};
-	h[nh++] = (trs_kv){"X-Amz-Target", target};
+	trs_kv h[] = {{"Content-Type", "application/x-amz-json-1.0"}, {"X-Amz-Target", target}};
 	trs__sigv4_options o = TRS_SIGV4_GENERIC("sqs");
 	o.region = q->region;
-	o.now = time(NULL);
-	trs__sigv4_credentials sc = {creds.access_key_id, creds.secret_access_key, creds.session_token};
-	trs__sigv4_request sr = {"POST", q->path, "", h, nh, payload_hash};
-	trs__sigv4_result sig;
-	rc = trs__sigv4_sign(&sc, &o, &sr, &sig, err);
-	if (rc == 0) {
-		for (size_t i = 0; i < sig.nadd_headers; i++)
-			h[nh++] = sig.add_headers[i];
-		trs_buf url = TRS_BUF_INIT;
-		rc = trs__buf_printf(&url, err, "%s%s", q->endpoint, q->path);
-		trs__http_request req = {0};
-		req.method = "POST";
-		req.url = url.data;
-		req.headers = h;
-		req.nheaders = nh;
-		req.body = body->data;
-		req.body_len = body->len;
-		req.max_response = MAX_ANSWER;
-		req.timeout_ms = timeout_ms;
-		if (rc == 0)
-			rc = trs__http_do(http, &req, resp, err);
-		trs__buf_free(&url);
-	}
-	trs__sigv4_result_free(&sig);
-	trs__aws_credentials_clear(&creds);
+	trs__aws_target t = {q->authority, q->path, NULL, NULL};
+	trs_buf url = TRS_BUF_INIT;
+	int rc = trs__buf_printf(&url, err, "%s%s", q->endpoint, q->path);
+	trs__http_request req = {.method = "POST", .url = url.data, .headers = h, .nheaders = TRS_ARRAY_SIZE(h),
+				 .body = body->data, .body_len = body->len, .max_response = MAX_ANSWER,
+				 .timeout_ms = timeout_ms};
+	if (rc == 0)
+		rc = trs__aws_send_as(http, q->creds, refresh, &o, &t, &req, resp, err);
+	trs__buf_free(&url);
 	return rc;
 }
 
@@ -167,27 +142,23 @@ static int sqs_call(sqs_queue *q, trs__http *http, const trs_ctx *ctx, const cha
 		    long timeout_ms, yajl_val *doc, trs_error *err)
 {
 	*doc = NULL;
-	bool refresh = false;
-	int budget_cost = 0;
-	for (unsigned int attempt = 1;; attempt++) {
+	trs__aws_retry r;
+	trs__aws_retry_start(&r, ctx, &q->budget, q->max_attempts, 0.2, 20.0);
+	for (;;) {
 		trs__http_response resp;
 		memset(&resp, 0, sizeof(resp));
 		trs_error aerr = TRS_ERROR_INIT;
-		int rc = sign_and_send(q, http, action, body, timeout_ms, refresh, &resp, &aerr);
-		refresh = false;
-		trs__aws_verdict verdict;
+		int rc = sign_and_send(q, http, action, body, timeout_ms, r.refresh, &resp, &aerr);
 		char code[96] = "", message[512] = "";
 		if (rc < 0) {
 			trs__http_response_free(&resp);
-			if (rc != TRS_ENET || !aerr.retryable || attempt >= q->max_attempts ||
-			    !trs__aws_budget_take(&q->budget, true, &budget_cost)) {
+			if (rc != TRS_ENET || !aerr.retryable || !trs__aws_retry_allowed(&r, TRS__AWS_RETRY, true, true)) {
 				if (err)
 					*err = aerr;
 				trs__error_prefix(err, "SQS %s on %s failed%s", action, q->queue_url,
-						  attempt > 1 ? " after retries" : "");
+						  r.attempt > 1 ? " after retries" : "");
 				return rc;
 			}
-			verdict = TRS__AWS_RETRY;
 			trs__log(q->ctx, TRS_LOG_WARN, "SQS request failed; retrying", "op", action, "error", aerr.message,
 				 NULL);
 		} else {
@@ -203,7 +174,7 @@ static int sqs_call(sqs_queue *q, trs__http *http, const trs_ctx *ctx, const cha
 				trs__http_response_free(&resp);
 				if (!bad) {
 					*doc = parsed;
-					trs__aws_budget_success(&q->budget, budget_cost);
+					trs__aws_retry_succeeded(&r);
 					return 0;
 				}
 				yajl_tree_free(parsed);
@@ -212,17 +183,16 @@ static int sqs_call(sqs_queue *q, trs__http *http, const trs_ctx *ctx, const cha
 			}
 			error_code(&resp, parsed, code, sizeof(code), message, sizeof(message));
 			yajl_tree_free(parsed);
-			verdict = trs__aws_classify(status, code, false);
+			trs__aws_verdict verdict = trs__aws_classify(status, code, false);
 			trs__http_response_free(&resp);
-			if (verdict == TRS__AWS_FAIL || attempt >= q->max_attempts ||
-			    (verdict == TRS__AWS_RETRY && !trs__aws_budget_take(&q->budget, false, &budget_cost))) {
+			if (!trs__aws_retry_allowed(&r, verdict, verdict == TRS__AWS_RETRY, false)) {
 				int trs_code = status == 401 || status == 403 ? TRS_EAUTH
 					       : strstr(code, "NonExistentQueue") || strstr(code, "QueueDoesNotExist")
 						       ? TRS_ENOTFOUND
 						       : TRS_EHTTP;
 				const char *hint = hint_for(status, code);
 				trs__error_set(err, trs_code, "SQS %s on %s failed%s: HTTP %ld %s%s%.300s%s%s", action,
-					       q->queue_url, attempt > 1 ? " after retries" : "", status, code,
+					       q->queue_url, r.attempt > 1 ? " after retries" : "", status, code,
 					       *message ? ": " : "", message, hint ? ". What to do: " : "",
 					       hint ? hint : "");
 				if (err) {
@@ -236,10 +206,8 @@ static int sqs_call(sqs_queue *q, trs__http *http, const trs_ctx *ctx, const cha
 			snprintf(st, sizeof(st), "%ld", status);
 			trs__log(q->ctx, TRS_LOG_WARN, "SQS request failed; retrying", "op", action, "status", st, "code",
 				 code, NULL);
-			refresh = verdict == TRS__AWS_REFRESH_AND_RETRY;
 		}
-		double delay = refresh ? 0 : trs__aws_backoff(attempt - 1, 0.2, 20.0, trs__aws_jitter());
-		if (trs__aws_sleep(ctx, delay, NULL) < 0)
+		if (trs__aws_retry_wait(&r, NULL) < 0)
 			return trs__error_set(err, TRS_ECANCELED, "SQS %s: canceled while waiting to retry", action);
 	}
 }

@@ -6,6 +6,7 @@
  */
 #include "storage_s3.h"
 #include "sigv4.h"
+#include "aws/send.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -149,22 +150,14 @@ static int count_and_forward(void *ud, const void *data, size_t len, trs_error *
 	return rc;
 }
 
-/* One signed attempt. */
-static int attempt_once(trs__s3 *s, const trs__s3_call *c, const char *url, const char *host, const char *path,
-			const char *payload_hash, bool refresh, counting_sink *cs, trs__http_response *resp,
-			trs_error *err)
+/* One signed attempt: the call's headers, a Range that resumes a GET where the last attempt stopped. */
+static int attempt_once(trs__s3 *s, const trs__s3_call *c, const char *url, const trs__aws_target *t,
+			bool refresh, counting_sink *cs, trs__http_response *resp, trs_error *err)
 {
-	trs__aws_credentials creds;
-	int rc = trs__cred_provider_get(s->creds, refresh, &creds, err);
-	if (rc < 0)
-		return rc;
-	size_t nh = 0;
-	trs_kv *h = trs__calloc(c->nheaders + 8, sizeof(*h), err);
-	if (!h) {
-		trs__aws_credentials_clear(&creds);
+	trs_kv *h = trs__calloc(c->nheaders + 1, sizeof(*h), err);
+	if (!h)
 		return TRS_ENOMEM;
-	}
-	h[nh++] = (trs_kv){"Host", host};
+	size_t nh = 0;
 	for (size_t i = 0; i < c->nheaders; i++)
 		h[nh++] = c->headers[i];
 	char range[64];
@@ -177,32 +170,20 @@ static int attempt_once(trs__s3 *s, const trs__s3_call *c, const char *url, cons
 				 (unsigned long long)(c->range_start + c->range_length - 1));
 		h[nh++] = (trs_kv){"Range", range};
 	}
-	const char *query = c->query ? c->query : "";
 	trs__sigv4_options o = TRS_SIGV4_S3;
 	o.region = s->region;
-	o.now = time(NULL);
-	trs__sigv4_credentials sc = {creds.access_key_id, creds.secret_access_key, creds.session_token};
-	trs__sigv4_request sr = {c->method, path, query, h, nh, payload_hash};
-	trs__sigv4_result sig;
-	rc = trs__sigv4_sign(&sc, &o, &sr, &sig, err);
-	if (rc == 0) {
-		for (size_t i = 0; i < sig.nadd_headers; i++)
-			h[nh++] = sig.add_headers[i];
-		trs__http_request req = {0};
-		req.method = c->method;
-		req.url = url;
-		req.headers = h;
-		req.nheaders = nh;
-		req.body = c->body;
-		req.body_len = c->body_len;
-		if (c->sink) {
-			req.sink = count_and_forward;
-			req.sink_userdata = cs;
-		}
-		rc = trs__http_do(s->http, &req, resp, err);
+	trs__http_request req = {0};
+	req.method = c->method;
+	req.url = url;
+	req.headers = h;
+	req.nheaders = nh;
+	req.body = c->body;
+	req.body_len = c->body_len;
+	if (c->sink) {
+		req.sink = count_and_forward;
+		req.sink_userdata = cs;
 	}
-	trs__sigv4_result_free(&sig);
-	trs__aws_credentials_clear(&creds);
+	int rc = trs__aws_send_as(s->http, s->creds, refresh, &o, t, &req, resp, err);
 	free(h);
 	return rc;
 }
@@ -222,33 +203,30 @@ int trs__s3_request(trs__s3 *s, const trs__s3_call *c, trs__http_response *resp,
 		snprintf(payload_hash, sizeof(payload_hash), "%s", TRS_SHA256_EMPTY);
 
 	counting_sink cs = {c->sink, c->sink_userdata, 0};
-	bool refresh = false;
-	int budget_cost = 0;
-	for (unsigned int attempt = 1;; attempt++) {
+	trs__aws_target t = {host.data, path.data, c->query ? c->query : "", payload_hash};
+	trs__aws_retry r;
+	trs__aws_retry_start(&r, s->ctx, &s->budget, s->max_attempts, s->backoff_base_s, s->backoff_cap_s);
+	for (;;) {
 		trs__http_response_free(resp);
 		trs_error aerr = TRS_ERROR_INIT;
 		if ((rc = trs__aws_limiter_acquire(&s->limiter, err)) < 0)
 			goto done;
-		rc = attempt_once(s, c, url.data, host.data, path.data, payload_hash, refresh, &cs, resp, &aerr);
-		refresh = false;
+		rc = attempt_once(s, c, url.data, &t, r.refresh, &cs, resp, &aerr);
 		long status = resp->status;
 		trs__s3_xml x;
 		memset(&x, 0, sizeof(x));
-		trs__aws_verdict verdict;
 		if (rc < 0) {
 			trs__aws_limiter_release(&s->limiter, false, false);
 			/* Credentials, cancellation, memory and sink failures are final;
 			 * so are transport errors curl calls permanent. */
-			if (rc != TRS_ENET || !aerr.retryable || attempt >= s->max_attempts ||
-			    !trs__aws_budget_take(&s->budget, true, &budget_cost)) {
+			if (rc != TRS_ENET || !aerr.retryable || !trs__aws_retry_allowed(&r, TRS__AWS_RETRY, true, true)) {
 				if (err)
 					*err = aerr;
-				if (rc == TRS_ENET && attempt > 1)
+				if (rc == TRS_ENET && r.attempt > 1)
 					trs__error_prefix(err, "S3 %s of s3://%s/%s failed after %u attempts", c->op,
-							  c->bucket, c->key ? c->key : "", attempt);
+							  c->bucket, c->key ? c->key : "", r.attempt);
 				goto done;
 			}
-			verdict = TRS__AWS_RETRY;
 			trs__log(s->ctx, TRS_LOG_WARN, "S3 request failed; retrying", "op", c->op, "bucket", c->bucket,
 				 "key", c->key, "error", aerr.message, NULL);
 		} else {
@@ -273,14 +251,13 @@ int trs__s3_request(trs__s3 *s, const trs__s3_call *c, trs__http_response *resp,
 			const char *code = x.code && *x.code ? x.code : code_from_status(status);
 			bool throttled = trs__aws_throttled(status, code);
 			trs__aws_limiter_release(&s->limiter, throttled, false);
-			verdict = trs__aws_classify(status, code, false);
+			trs__aws_verdict verdict = trs__aws_classify(status, code, false);
 			/* With adaptive concurrency a throttling answer slows the client down
 			 * instead of spending the budget, which is there for failures. */
 			bool costs = verdict == TRS__AWS_RETRY && !(throttled && s->limiter.enabled);
-			if (verdict == TRS__AWS_FAIL || attempt >= s->max_attempts ||
-			    (costs && !trs__aws_budget_take(&s->budget, false, &budget_cost))) {
+			if (!trs__aws_retry_allowed(&r, verdict, costs, false)) {
 				rc = s3_fail(err, s, c, status, code, x.message, x.request_id,
-					     trs__http_header(resp, "x-amz-bucket-region"), attempt);
+					     trs__http_header(resp, "x-amz-bucket-region"), r.attempt);
 				trs__s3_xml_free(&x);
 				goto done;
 			}
@@ -288,18 +265,15 @@ int trs__s3_request(trs__s3 *s, const trs__s3_call *c, trs__http_response *resp,
 			snprintf(st, sizeof(st), "%ld", status);
 			trs__log(s->ctx, TRS_LOG_WARN, "S3 request failed; retrying", "op", c->op, "bucket", c->bucket,
 				 "key", c->key, "status", st, "code", code, NULL);
-			refresh = verdict == TRS__AWS_REFRESH_AND_RETRY;
 			trs__s3_xml_free(&x);
 		}
-		double delay = refresh ? 0 : trs__aws_backoff(attempt - 1, s->backoff_base_s, s->backoff_cap_s,
-							      trs__aws_jitter());
-		rc = trs__aws_sleep(s->ctx, delay, err);
+		rc = trs__aws_retry_wait(&r, err);
 		if (rc < 0)
 			goto done;
 	}
 success:
 	trs__aws_limiter_release(&s->limiter, false, true);
-	trs__aws_budget_success(&s->budget, budget_cost);
+	trs__aws_retry_succeeded(&r);
 done:
 	if (rc < 0)
 		trs__http_response_free(resp);

@@ -29,7 +29,6 @@
 #define DEFAULT_VISIBILITY 300
 #define DEFAULT_WAIT 20
 #define DEFAULT_GRACE 30.0
-#define STEP_NS 50000000L
 #define RECEIVE_BACKOFF_MAX 30.0
 
 static bool fatal_receive_error(int rc)
@@ -172,13 +171,15 @@ static bool idle_for(serve_state *s, double since)
 	return idle && trs__now() - since >= s->o.max_idle;
 }
 
+static bool stop_or_stopping(void *ud)
+{
+	serve_state *s = ud;
+	return atomic_load(&s->stopping) || trs__serve_stop_requested(s);
+}
+
 static void backoff_sleep(serve_state *s, double seconds)
 {
-	double end = trs__now() + seconds;
-	while (trs__now() < end && !atomic_load(&s->stopping) && !trs__serve_stop_requested(s)) {
-		struct timespec ts = {0, STEP_NS};
-		nanosleep(&ts, NULL);
-	}
+	trs__sleep_until(seconds, stop_or_stopping, s);
 }
 
 static int receive_loop(serve_state *s, trs_error *err)
@@ -186,7 +187,7 @@ static int receive_loop(serve_state *s, trs_error *err)
 	bool received_once = false;
 	double backoff = 1.0, last_activity = trs__now();
 	uint64_t batches = 0;
-	while (!atomic_load(&s->stopping) && !trs__serve_stop_requested(s)) {
+	while (!stop_or_stopping(s)) {
 		touch_health(s);
 		unsigned int want = wait_for_slots(s);
 		if (!want)

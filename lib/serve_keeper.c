@@ -248,8 +248,7 @@ void *trs__serve_keeper(void *arg)
 		if (final && empty)
 			return NULL;
 		if (final && !ok) {
-			struct timespec ts = {0, KEEPER_STEP_NS};
-			nanosleep(&ts, NULL);
+			trs__sleep_until(KEEPER_STEP_NS / 1e9, NULL, NULL);
 		}
 	}
 }

@@ -1,7 +1,8 @@
 /* AWS STS: AssumeRoleWithWebIdentity (EKS) and AssumeRole (profiles with role_arn). */
 #include "sts.h"
 #include "aws_config.h"
-#include "sigv4.h"
+#include "aws/retry.h"
+#include "aws/send.h"
 #include "xml.h"
 
 #include <stdio.h>
@@ -10,6 +11,9 @@
 #include <time.h>
 
 #define STS_TIMEOUT_MS 10000L
+#define STS_ATTEMPTS 3          /* AWS_MAX_ATTEMPTS overrides */
+#define STS_BACKOFF_BASE_S 0.2
+#define STS_BACKOFF_CAP_S 5.0
 
 static const char *sts_region(const trs__sts_role *role)
 {
@@ -17,12 +21,9 @@ static const char *sts_region(const trs__sts_role *role)
 	return r ? r : trs__env("AWS_DEFAULT_REGION");
 }
 
-/* The endpoint's URL (ending in '/' when it has no path) and its "host[:port]". */
-static int sts_endpoint(const char *region, trs_buf *url, trs_buf *authority, trs_error *err)
+int trs__sts_endpoint(const char *region, trs_buf *url, trs_buf *authority, trs_error *err)
 {
-	const char *endpoint = trs__env("AWS_ENDPOINT_URL_STS");
-	if (!endpoint)
-		endpoint = trs__env("AWS_ENDPOINT_URL");
+	const char *endpoint = trs__aws_endpoint("STS", NULL);
 	int rc;
 	if (endpoint)
 		rc = trs__buf_puts(url, endpoint, err);
@@ -74,75 +75,85 @@ static int role_form(const char *action, const trs__sts_role *role, trs_buf *for
 	return rc;
 }
 
-/* POST the form (signed when `source` is given) and read the credentials from the answer. */
+/* The answer of one attempt: 0 and *out, or the failure and the verdict on retrying it. */
+static int read_answer(const trs_ctx *ctx, const char *action, const trs__sts_role *role, const trs__http_response *resp,
+		       const char *source_name, const char *hint, trs__aws_verdict *verdict, trs__aws_credentials *out,
+		       trs_error *err)
+{
+	trs__s3_xml x;
+	int rc = trs__xml_parse_s3(resp->body.data ? resp->body.data : "", resp->body.len, &x, err);
+	*verdict = TRS__AWS_FAIL;
+	if (rc == 0 && x.kind == TRS_S3_XML_STS_CREDENTIALS && resp->status == 200 && x.access_key_id &&
+	    x.secret_access_key) {
+		rc = trs__aws_credentials_set(out, x.access_key_id, x.secret_access_key, x.session_token,
+					      trs__parse_iso8601(x.expiration), source_name, err);
+		if (rc == 0)
+			trs__log(ctx, TRS_LOG_DEBUG, "assumed a role through STS", "action", action, "role_arn",
+				 role->role_arn, NULL);
+	} else if (rc != TRS_ENOMEM) {
+		/* The source's keys cannot be refreshed from here: an expired token is final. */
+		*verdict = trs__aws_classify(resp->status, x.code, false);
+		if (*verdict == TRS__AWS_REFRESH_AND_RETRY)
+			*verdict = TRS__AWS_FAIL;
+		rc = trs__error_set(err, TRS_EAUTH, "STS %s for %s failed (HTTP %ld%s%s%s%s): %s", action,
+				    role->role_arn, resp->status, x.code ? ", " : "", x.code ? x.code : "",
+				    x.message ? ": " : "", x.message ? x.message : "", hint);
+		if (err) {
+			err->http_status = (int)resp->status;
+			snprintf(err->aws_code, sizeof(err->aws_code), "%s", x.code ? x.code : "");
+		}
+	}
+	trs__s3_xml_free(&x);
+	return rc;
+}
+
+/* POST the form (signed when `source` is given) and read the credentials from
+ * the answer, retrying transport errors, throttling and 5xx (lib/aws/retry.h). */
 static int sts_call(const trs_ctx *ctx, trs__http *http, const char *action, const trs__sts_role *role,
 		    const trs_buf *form, const trs__aws_credentials *source, const char *hint,
 		    trs__aws_credentials *out, trs_error *err)
 {
 	const char *region = sts_region(role);
 	trs_buf url = TRS_BUF_INIT, authority = TRS_BUF_INIT;
-	int rc = sts_endpoint(region, &url, &authority, err);
-	trs_kv h[8];
-	size_t nh = 0;
-	h[nh++] = (trs_kv){"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"};
-	trs__sigv4_result sig;
-	memset(&sig, 0, sizeof(sig));
-	if (rc == 0 && source) {
-		h[nh++] = (trs_kv){"Host", authority.data};
-		char payload_hash[TRS_SHA256_HEX_LEN + 1];
-		trs__sha256_hex(form->data, form->len, payload_hash);
-		const char *sep = strstr(url.data, "://") + 3;
-		const char *path = sep + strcspn(sep, "/?#");
-		trs__sigv4_options o = TRS_SIGV4_GENERIC("sts");
-		o.region = region ? region : "us-east-1";
-		o.now = time(NULL);
-		trs__sigv4_credentials sc = {source->access_key_id, source->secret_access_key, source->session_token};
-		trs__sigv4_request sr = {"POST", *path == '/' ? path : "/", "", h, nh, payload_hash};
-		rc = trs__sigv4_sign(&sc, &o, &sr, &sig, err);
-		for (size_t i = 0; rc == 0 && i < sig.nadd_headers; i++)
-			h[nh++] = sig.add_headers[i];
-	}
-	trs__http_response resp;
-	memset(&resp, 0, sizeof(resp));
-	if (rc == 0) {
-		trs__http_request req = {0};
-		req.method = "POST";
-		req.url = url.data;
-		req.headers = h;
-		req.nheaders = nh;
-		req.body = form->data;
-		req.body_len = form->len;
-		req.timeout_ms = STS_TIMEOUT_MS;
-		req.connect_timeout_ms = STS_TIMEOUT_MS;
-		req.max_response = 256u << 10;
-		rc = trs__http_do(http, &req, &resp, err);
-	}
+	int rc = trs__sts_endpoint(region, &url, &authority, err);
+	if (rc < 0)
+		goto done;
+	const char *sep = strstr(url.data, "://") + 3;
+	const char *path = sep + strcspn(sep, "/?#");
+	trs__aws_target t = {authority.data, *path == '/' ? path : "/", NULL, NULL};
+	trs__sigv4_options o = TRS_SIGV4_GENERIC("sts");
+	o.region = region ? region : "us-east-1";
+	trs_kv h[] = {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
+	trs__http_request req = {.method = "POST", .url = url.data, .headers = h, .nheaders = TRS_ARRAY_SIZE(h),
+				 .body = form->data, .body_len = form->len, .max_response = 256u << 10,
+				 .timeout_ms = STS_TIMEOUT_MS, .connect_timeout_ms = STS_TIMEOUT_MS};
 	const char *source_name = source ? "assume-role" : "web-identity";
-	if (rc == 0) {
-		trs__s3_xml x;
-		int xrc = trs__xml_parse_s3(resp.body.data ? resp.body.data : "", resp.body.len, &x, err);
-		if (xrc == 0 && x.kind == TRS_S3_XML_STS_CREDENTIALS && resp.status == 200 && x.access_key_id &&
-		    x.secret_access_key) {
-			rc = trs__aws_credentials_set(out, x.access_key_id, x.secret_access_key, x.session_token,
-						      trs__parse_iso8601(x.expiration), source_name, err);
-			if (rc == 0)
-				trs__log(ctx, TRS_LOG_DEBUG, "assumed a role through STS", "action", action, "role_arn",
-					 role->role_arn, NULL);
-		} else {
-			rc = trs__error_set(err, TRS_EAUTH, "STS %s for %s failed (HTTP %ld%s%s%s%s): %s", action,
-					    role->role_arn, resp.status, x.code ? ", " : "", x.code ? x.code : "",
-					    x.message ? ": " : "", x.message ? x.message : "", hint);
-			if (err && x.code)
-				snprintf(err->aws_code, sizeof(err->aws_code), "%s", x.code);
-		}
-		trs__s3_xml_free(&x);
-	} else if (rc != TRS_ENOMEM) {
+	trs__aws_retry r;
+	trs__aws_retry_start(&r, ctx, NULL, trs__aws_max_attempts(0, STS_ATTEMPTS), STS_BACKOFF_BASE_S,
+			     STS_BACKOFF_CAP_S);
+	for (;;) {
+		trs__http_response resp;
+		memset(&resp, 0, sizeof(resp));
+		trs__aws_verdict verdict;
+		rc = trs__aws_send(http, &o, source, &t, &req, &resp, err);
+		if (rc == 0)
+			rc = read_answer(ctx, action, role, &resp, source_name, hint, &verdict, out, err);
+		else
+			verdict = rc == TRS_ENET && err && err->retryable ? TRS__AWS_RETRY : TRS__AWS_FAIL;
+		trs__http_response_free(&resp);
+		if (rc == 0 || rc == TRS_ENOMEM || !trs__aws_retry_allowed(&r, verdict, false, false))
+			break;
+		trs__log(ctx, TRS_LOG_WARN, "STS request failed; retrying", "action", action, "role_arn", role->role_arn,
+			 "error", err ? err->message : NULL, NULL);
+		if ((rc = trs__aws_retry_wait(&r, err)) < 0)
+			goto done;
+	}
+	if (rc < 0 && rc != TRS_ENOMEM && rc != TRS_EAUTH) {
 		trs__error_prefix(err, "STS %s", action);
 		if (err)
 			err->code = rc = TRS_EAUTH;
 	}
-	trs__http_response_free(&resp);
-	trs__sigv4_result_free(&sig);
+done:
 	trs__buf_free(&url);
 	trs__buf_free(&authority);
 	return rc;

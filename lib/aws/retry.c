@@ -68,20 +68,16 @@ double trs__aws_jitter(void)
 	return (double)rand_r(&seed) / (double)RAND_MAX;
 }
 
+static bool ctx_canceled(void *ud)
+{
+	return trs__canceled(ud);
+}
+
 int trs__aws_sleep(const trs_ctx *ctx, double seconds, trs_error *err)
 {
-	double end = trs__now() + seconds;
-	for (;;) {
-		if (trs__canceled(ctx))
-			return trs__error_set(err, TRS_ECANCELED, "canceled while waiting to retry");
-		double left = end - trs__now();
-		if (left <= 0)
-			return 0;
-		double step = left < 0.05 ? left : 0.05;
-		struct timespec ts = {(time_t)step, (long)((step - (double)(time_t)step) * 1e9)};
-		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-			;
-	}
+	if (trs__sleep_until(seconds, ctx_canceled, (void *)ctx))
+		return trs__error_set(err, TRS_ECANCELED, "canceled while waiting to retry");
+	return 0;
 }
 
 unsigned int trs__aws_max_attempts(unsigned int configured, unsigned int fallback)
@@ -104,6 +100,38 @@ trs__aws_retry_mode trs__aws_retry_mode_from_env(void)
 	if (v && strcasecmp(v, "standard") == 0)
 		return TRS__AWS_MODE_STANDARD;
 	return TRS__AWS_MODE_ADAPTIVE;
+}
+
+/* ---- one request's retries ---- */
+
+void trs__aws_retry_start(trs__aws_retry *r, const trs_ctx *ctx, trs__aws_budget *budget,
+			  unsigned int max_attempts, double base_s, double cap_s)
+{
+	*r = (trs__aws_retry){ctx, budget, max_attempts ? max_attempts : 1, base_s, cap_s, 1, 0, false};
+}
+
+bool trs__aws_retry_allowed(trs__aws_retry *r, trs__aws_verdict verdict, bool costs, bool timeout)
+{
+	r->refresh = false;
+	if (verdict == TRS__AWS_FAIL || r->attempt >= r->max_attempts)
+		return false;
+	if (costs && r->budget && !trs__aws_budget_take(r->budget, timeout, &r->cost))
+		return false;
+	r->refresh = verdict == TRS__AWS_REFRESH_AND_RETRY;
+	return true;
+}
+
+int trs__aws_retry_wait(trs__aws_retry *r, trs_error *err)
+{
+	double delay = r->refresh ? 0 : trs__aws_backoff(r->attempt - 1, r->base_s, r->cap_s, trs__aws_jitter());
+	r->attempt++;
+	return trs__aws_sleep(r->ctx, delay, err);
+}
+
+void trs__aws_retry_succeeded(trs__aws_retry *r)
+{
+	if (r->budget)
+		trs__aws_budget_success(r->budget, r->cost);
 }
 
 /* ---- the retry budget ---- */

@@ -35,7 +35,7 @@ bool trs__aws_throttled(long status, const char *aws_code);
 double trs__aws_backoff(unsigned int attempt, double base, double cap, double u01);
 /* A uniform number in [0, 1] from per-thread state (threads do not retry in lockstep). */
 double trs__aws_jitter(void);
-/* Sleep `seconds`, waking early with TRS_ECANCELED when the context is canceled. */
+/* Sleep `seconds`, waking early with TRS_ECANCELED when the context is canceled (trs__sleep_until). */
 int trs__aws_sleep(const trs_ctx *ctx, double seconds, trs_error *err);
 /* Tries per request: `configured` when nonzero, else AWS_MAX_ATTEMPTS (1..100), else `fallback`. */
 unsigned int trs__aws_max_attempts(unsigned int configured, unsigned int fallback);
@@ -71,6 +71,42 @@ void trs__aws_budget_destroy(trs__aws_budget *b);
 bool trs__aws_budget_take(trs__aws_budget *b, bool timeout, int *cost);
 /* A request succeeded after retries that cost `cost` tokens (0: none). */
 void trs__aws_budget_success(trs__aws_budget *b, int cost);
+
+/*
+ * One request's retries: the attempt count, the budget's tokens it took and
+ * whether the next attempt refreshes credentials. The caller's loop is
+ *
+ *     trs__aws_retry r;
+ *     trs__aws_retry_start(&r, ctx, &budget, max_attempts, base_s, cap_s);
+ *     for (;;) {
+ *             ... one attempt (r.refresh: refresh the credentials first) ...
+ *             if (success) { trs__aws_retry_succeeded(&r); return 0; }
+ *             if (!trs__aws_retry_allowed(&r, verdict, costs, timeout)) return the failure;
+ *             log "retrying";
+ *             if (trs__aws_retry_wait(&r, err) < 0) return TRS_ECANCELED;
+ *     }
+ */
+typedef struct trs__aws_retry {
+	const trs_ctx *ctx;        /* its cancellation ends the wait */
+	trs__aws_budget *budget;   /* NULL: retries bounded by the attempts alone */
+	unsigned int max_attempts;
+	double base_s, cap_s;      /* full-jitter backoff */
+	unsigned int attempt;      /* the attempt under way, from 1 */
+	int cost;                  /* budget tokens taken by this request's retries */
+	bool refresh;              /* the next attempt refreshes credentials (no wait before it) */
+} trs__aws_retry;
+
+void trs__aws_retry_start(trs__aws_retry *r, const trs_ctx *ctx, trs__aws_budget *budget,
+			  unsigned int max_attempts, double base_s, double cap_s);
+/* After a failed attempt: may another one go? No when the verdict is final,
+ * the attempts are spent, or `costs` and the budget refuses (a timeout or a
+ * transport error costs more: `timeout`). */
+bool trs__aws_retry_allowed(trs__aws_retry *r, trs__aws_verdict verdict, bool costs, bool timeout);
+/* Wait the backoff before the next attempt (none before a credential
+ * refresh) and count it. TRS_ECANCELED when the context is canceled. */
+int trs__aws_retry_wait(trs__aws_retry *r, trs_error *err);
+/* The request succeeded: the budget gets back what its retries took. */
+void trs__aws_retry_succeeded(trs__aws_retry *r);
 
 /* Endpoint for a service from the environment (lib/aws/endpoint.c): `given`
  * when set; else AWS_ENDPOINT_URL_<SERVICE> (e.g. "S3", "SQS", "CLOUDWATCH"),

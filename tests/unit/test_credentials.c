@@ -7,6 +7,7 @@
 #include "aws_config.h"
 #include "credentials.h"
 #include "sigv4.h"
+#include "sts.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -21,6 +22,10 @@ typedef struct fake_aws {
 	int expires_in;           /* seconds from now for temporary credentials */
 	const char *ecs_auth;     /* the Authorization the ECS endpoint demands */
 	int ecs_status;           /* 0: 200 */
+	int ecs_failures;         /* the first answers of the ECS endpoint are 500 */
+	int sts_failures;         /* the first answers of STS are 503 Throttling */
+	int sts_calls;            /* STS requests seen */
+	int ecs_calls;
 } fake_aws;
 
 static fake_aws fake;
@@ -56,12 +61,18 @@ static void fake_handler(const mini_request *req, mini_response *resp, void *ud)
 			resp->status = 404;
 	} else if (strncmp(req->target, "/ecs-creds", 10) == 0) {
 		const char *auth = mini_header(req, "Authorization");
-		if (f->ecs_status)
+		if (f->ecs_calls++ < f->ecs_failures)
+			resp->status = 500;
+		else if (f->ecs_status)
 			resp->status = f->ecs_status;
 		else if (f->ecs_auth && (!auth || strcmp(auth, f->ecs_auth) != 0))
 			resp->status = 403;
 		else
 			mini_set_body(resp, json);
+	} else if (strcmp(req->method, "POST") == 0 && f->sts_calls++ < f->sts_failures) {
+		resp->status = 503;
+		mini_set_body(resp, "<ErrorResponse><Error><Code>Throttling</Code>"
+				    "<Message>Rate exceeded</Message></Error></ErrorResponse>");
 	} else if (strcmp(req->method, "POST") == 0 && strstr(req->body, "Action=AssumeRole&")) {
 		/* Signed with the source profile's keys, for the profile's role and external id. */
 		const char *auth = mini_header(req, "Authorization");
@@ -109,7 +120,7 @@ static const char *const aws_vars[] = {
 	"AWS_ROLE_SESSION_NAME", "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
 	"AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
 	"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_EC2_METADATA_DISABLED",
-	"AWS_REGION", "AWS_DEFAULT_REGION",
+	"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "AWS_MAX_ATTEMPTS",
 };
 
 /* Every test starts from a clean AWS environment that points nowhere real. */
@@ -291,6 +302,21 @@ TEST(ecs_full_uri_sends_the_token_from_its_file)
 	CHECK(rc == TRS_EAUTH);
 	CHECK_CONTAINS(err.message, "403");
 	CHECK(!strstr(err.message, "wrong-token-value"));
+	CHECK(fake.ecs_calls == 2); /* a 403 is not retried */
+
+	/* Two 500s, then the answer: three tries, the policy's. */
+	fake.ecs_calls = 0;
+	fake.ecs_failures = 2;
+	setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "ecs-auth-token-123", 1);
+	rc = get_once(&c, &err);
+	trs__aws_credentials_clear(&c);
+	CHECK(rc == 0);
+	CHECK(fake.ecs_calls == 3);
+	fake.ecs_calls = 0;
+	fake.ecs_failures = 3;
+	CHECK(get_once(&c, &err) == TRS_EAUTH);
+	CHECK_CONTAINS(err.message, "HTTP 500");
+	CHECK(fake.ecs_calls == 3);
 }
 
 TEST(ecs_full_uri_to_a_remote_http_host_is_refused)
@@ -419,6 +445,66 @@ TEST(web_identity_assumes_the_role_through_sts)
 	unsetenv("AWS_ROLE_ARN");
 	CHECK(get_once(&c, &err) == TRS_EAUTH);
 	CHECK_CONTAINS(err.message, "AWS_ROLE_ARN");
+}
+
+TEST(sts_throttling_and_5xx_are_retried_through_the_aws_layer)
+{
+	clean_env();
+	char tokfile[512];
+	write_file("web-token", "eyJ-web-token\n", tokfile, sizeof(tokfile));
+	setenv("AWS_WEB_IDENTITY_TOKEN_FILE", tokfile, 1);
+	setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/pod", 1);
+	set_endpoint("AWS_ENDPOINT_URL_STS", "/");
+	fake.sts_failures = 2; /* the third attempt succeeds */
+	trs__aws_credentials c;
+	trs_error err = TRS_ERROR_INIT;
+	int rc = get_once(&c, &err);
+	if (rc)
+		printf("  %s\n", err.message);
+	int ok = rc == 0 && strcmp(c.access_key_id, "ASIAWEB") == 0;
+	trs__aws_credentials_clear(&c);
+	CHECK(ok);
+	CHECK(fake.sts_calls == 3);
+	CHECK_CONTAINS(logged.data, "STS request failed; retrying");
+
+	/* AWS_MAX_ATTEMPTS bounds the tries; the failure names the code. */
+	fake.sts_calls = 0;
+	fake.sts_failures = 5;
+	setenv("AWS_MAX_ATTEMPTS", "2", 1);
+	rc = get_once(&c, &err);
+	unsetenv("AWS_MAX_ATTEMPTS");
+	CHECK(rc == TRS_EAUTH);
+	CHECK(fake.sts_calls == 2);
+	CHECK_CONTAINS(err.message, "Throttling");
+}
+
+TEST(sts_endpoint_follows_the_shared_endpoint_rules)
+{
+	clean_env();
+	trs_buf url = TRS_BUF_INIT, auth = TRS_BUF_INIT;
+	CHECK(trs__sts_endpoint("eu-west-1", &url, &auth, NULL) == 0);
+	CHECK_STR(url.data, "https://sts.eu-west-1.amazonaws.com/");
+	CHECK_STR(auth.data, "sts.eu-west-1.amazonaws.com");
+	trs__buf_free(&url);
+	trs__buf_free(&auth);
+	setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566", 1);
+	CHECK(trs__sts_endpoint("eu-west-1", &url, &auth, NULL) == 0);
+	CHECK_STR(url.data, "http://127.0.0.1:4566/");
+	CHECK_STR(auth.data, "127.0.0.1:4566");
+	trs__buf_free(&url);
+	trs__buf_free(&auth);
+	/* The old copy of this lookup forgot this one. */
+	setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:4567/sts", 1);
+	setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true", 1);
+	CHECK(trs__sts_endpoint(NULL, &url, &auth, NULL) == 0);
+	unsetenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
+	CHECK_STR(url.data, "https://sts.amazonaws.com/");
+	trs__buf_free(&url);
+	trs__buf_free(&auth);
+	CHECK(trs__sts_endpoint(NULL, &url, &auth, NULL) == 0);
+	CHECK_STR(url.data, "http://127.0.0.1:4567/sts");
+	trs__buf_free(&url);
+	trs__buf_free(&auth);
 }
 
 TEST(region_falls_back_to_instance_metadata)
@@ -668,6 +754,8 @@ int main(void)
 	RUN(imds_disabled_means_no_credentials_and_says_so);
 	RUN(imds_that_never_answers_fails_within_seconds);
 	RUN(web_identity_assumes_the_role_through_sts);
+	RUN(sts_throttling_and_5xx_are_retried_through_the_aws_layer);
+	RUN(sts_endpoint_follows_the_shared_endpoint_rules);
 	RUN(region_falls_back_to_instance_metadata);
 	RUN(static_provider_hands_out_its_keys);
 	RUN(iso8601_timestamps_parse);
