@@ -117,8 +117,7 @@ typedef struct cli_job {
 	trs_storage *archive_storage; /* where an s3:// archive is read from; NULL for a file */
 	char *archive_bucket;
 	const char *archive_key;
-	trs_fetch *fetch;
-	trs_archive_source src;
+	trs_archive_source src;       /* a file or stdin */
 } cli_job;
 
 /*
@@ -138,8 +137,9 @@ int cli_job_open(cli_job *j, const char *archive, const char *dest, trs_ctx_opti
 trs_storage *cli_plan_new(FILE *out);
 /* The kept puts as a JSON array. */
 void cli_plan_json(const trs_storage *plan, FILE *f);
-/* Start downloading an s3:// archive (nothing for a file): 0 or a negative TRS_E* code. */
-int cli_job_start(cli_job *j, trs_error *err);
+/* Restore the archive into the destination: trs_process_from_storage for an
+ * s3:// archive (the library's fetch-process-finish, as trs serve), else trs_process. */
+int cli_job_run(cli_job *j, const trs_process_options *po, trs_report **report, trs_error *err);
 void cli_job_close(cli_job *j);
 /* The exit code: cli_exit_code, or 128 + the signal's number when SIGINT or SIGTERM canceled the job. */
 int cli_job_exit_code(int rc);

@@ -325,17 +325,10 @@ int cmd_process(int argc, char **argv)
 	trs_ctx *ctx = job.ctx;
 	trs_report *report = NULL;
 	trs_error err = TRS_ERROR_INIT;
-	/* A backup target copies the archive server-side when it sits in the destination storage. */
-	po.archive_storage = job.archive_storage;
-	po.archive_bucket = job.archive_bucket;
-	po.archive_key = job.archive_key;
 	if (progress)
 		cli_progress_start(&log);
-	rc = cli_job_start(&job, &err);
-	if (rc == 0)
-		rc = trs_process(ctx, job.storage, &job.src, &po, &report, &err);
-	if (job.fetch && report)
-		report->seconds_download = trs_fetch_seconds(job.fetch);
+	/* An s3:// archive in the destination storage: a backup target copies it server-side. */
+	rc = cli_job_run(&job, &po, &report, &err);
 	cli_progress_stop(&log);
 	if (report && dry_run)
 		report->dry_run = 1;

@@ -145,9 +145,7 @@ int cmd_restore_backup(int argc, char **argv)
 	}
 	trs_report *report = NULL;
 	trs_error err = TRS_ERROR_INIT;
-	rc = cli_job_start(&job, &err);
-	if (rc == 0)
-		rc = trs_process(job.ctx, job.storage, &job.src, &po, &report, &err);
+	rc = cli_job_run(&job, &po, &report, &err);
 	if (rc < 0)
 		cli_log_msg(&log, TRS_LOG_ERROR, err.message, "archive", archive);
 	if (report && json) {

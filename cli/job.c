@@ -174,17 +174,16 @@ int cli_job_open(cli_job *j, const char *archive, const char *dest, trs_ctx_opti
 	return 0;
 }
 
-int cli_job_start(cli_job *j, trs_error *err)
+int cli_job_run(cli_job *j, const trs_process_options *po, trs_report **report, trs_error *err)
 {
 	if (!j->archive_bucket)
-		return 0;
-	return trs_fetch_start(&j->fetch, j->archive_storage, j->archive_bucket, j->archive_key, j->ctx, NULL, &j->src,
-			       err);
+		return trs_process(j->ctx, j->storage, &j->src, po, report, err);
+	return trs_process_from_storage(j->ctx, j->storage, j->archive_storage, j->archive_bucket, j->archive_key,
+					NULL, po, report, err);
 }
 
 void cli_job_close(cli_job *j)
 {
-	trs_fetch_free(j->fetch);
 	trs_storage_free(j->storage);
 	trs_storage_free(j->source_storage);
 	trs_ctx_free(j->ctx);

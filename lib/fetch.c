@@ -404,3 +404,30 @@ TRS_EXTERN(void) trs_fetch_free(trs_fetch *f)
 	pthread_cond_destroy(&f->cv);
 	free(f);
 }
+
+TRS_EXTERN(int) trs_process_from_storage(trs_ctx *ctx, trs_storage *dest, trs_storage *source, const char *bucket,
+					 const char *key, const trs_fetch_options *fetch_options,
+					 const trs_process_options *options, trs_report **report, trs_error *err)
+{
+	*report = NULL;
+	trs_process_options po = TRS_PROCESS_OPTIONS_INIT;
+	if (options && options->version >= 2)
+		po = *options;
+	else if (options)
+		po.dry_run = options->dry_run; /* version 1 has nothing else */
+	po.archive_storage = source;
+	po.archive_bucket = bucket;
+	po.archive_key = key;
+	trs_archive_source src = TRS_ARCHIVE_SOURCE_INIT;
+	trs_fetch *f = NULL;
+	int rc = trs_fetch_start(&f, source, bucket, key, ctx, fetch_options, &src, err);
+	if (rc < 0)
+		return rc;
+	rc = trs_process(ctx, dest, &src, &po, report, err);
+	if (rc == 0)
+		rc = trs_fetch_finish(f, err);
+	if (*report)
+		(*report)->seconds_download = trs_fetch_seconds(f);
+	trs_fetch_free(f);
+	return rc;
+}

@@ -74,9 +74,7 @@ static archive_result restore_archive(serve_state *s, const trs_queue_message *m
 {
 	double t0 = trs__now();
 	trs_error err = TRS_ERROR_INIT;
-	trs_fetch *f = NULL;
 	trs_report *report = NULL;
-	trs_archive_source src = TRS_ARCHIVE_SOURCE_INIT;
 	char secs[32], n1[32], n2[32];
 	pthread_mutex_lock(&s->lock);
 	unsigned int in_flight = s->running;
@@ -88,8 +86,9 @@ static archive_result restore_archive(serve_state *s, const trs_queue_message *m
 	if (s->o.metrics)
 		trs_metrics_put(s->o.metrics, "ArchivesInFlight", "Count", (double)in_flight, NULL, 0);
 
-	int rc = trs_fetch_start(&f, s->staging, ref->bucket, ref->key, &s->run_ctx, s->o.fetch, &src, &err);
-	if (rc == TRS_ENOTFOUND && archive_gone(&err)) {
+	int rc = trs_process_from_storage(&s->run_ctx, s->dest, s->staging, ref->bucket, ref->key, s->o.fetch,
+					  s->o.process, &report, &err);
+	if (rc == TRS_ENOTFOUND && !report && archive_gone(&err)) {
 		/* Restored and deleted by an earlier delivery of this message (or deleted by hand). */
 		trs__log(s->ctx, TRS_LOG_WARN,
 			 "archive not in staging; counted as done (a redelivery after an earlier success)", "queue",
@@ -97,23 +96,6 @@ static archive_result restore_archive(serve_state *s, const trs_queue_message *m
 		atomic_fetch_add(&s->archives_done, 1);
 		return ARCHIVE_OK;
 	}
-	if (rc == 0) {
-		/* The archive's place in staging: a backup target copies it from there server-side. */
-		trs_process_options po = TRS_PROCESS_OPTIONS_INIT;
-		if (s->o.process && s->o.process->version >= 2)
-			po = *s->o.process;
-		else if (s->o.process)
-			po.dry_run = s->o.process->dry_run;
-		po.archive_storage = s->staging;
-		po.archive_bucket = ref->bucket;
-		po.archive_key = ref->key;
-		rc = trs_process(&s->run_ctx, s->dest, &src, &po, &report, &err);
-	}
-	if (rc == 0)
-		rc = trs_fetch_finish(f, &err);
-	if (report)
-		report->seconds_download = trs_fetch_seconds(f);
-	trs_fetch_free(f);
 	bool canceled = rc == TRS_ECANCELED || (rc < 0 && aborted(s));
 	if (rc == 0) {
 		double tc = trs__now();

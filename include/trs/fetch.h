@@ -15,6 +15,7 @@
 #define TRS_FETCH_H
 
 #include "archive.h"
+#include "process.h"
 #include "storage.h"
 
 #ifdef __cplusplus
@@ -56,6 +57,21 @@ TRS_EXTERN(double) trs_fetch_seconds(const trs_fetch *f);
 
 /** Stop any download still running, remove the spool, free. NULL is ignored. */
 TRS_EXTERN(void) trs_fetch_free(trs_fetch *f);
+
+/**
+ * Restore the archive at bucket/key of `source` into `dest`: trs_fetch_start,
+ * trs_process while the download runs, then trs_fetch_finish (so a download
+ * that failed after the last byte the walk needed still fails the archive).
+ * options->archive_storage, archive_bucket and archive_key are set to the
+ * archive's place (a backup target in `dest` then copies it server-side);
+ * options NULL: defaults. (*report)->seconds_download is the download's time.
+ * Returns what trs_fetch_start returns when the fetch cannot start
+ * (TRS_ENOTFOUND: no such archive; *report is then NULL), else as trs_process.
+ * `trs process s3://...` and `trs serve` both restore through this.
+ */
+TRS_EXTERN(int) trs_process_from_storage(trs_ctx *ctx, trs_storage *dest, trs_storage *source, const char *bucket,
+					 const char *key, const trs_fetch_options *fetch_options,
+					 const trs_process_options *options, trs_report **report, trs_error *err);
 
 #ifdef __cplusplus
 }

@@ -445,6 +445,43 @@ TEST(process_second_manifest_same_is_read_once_other_is_refused)
 	CHECK(rc2 == TRS_EMANIFEST);
 }
 
+/* trs_process_from_storage: the fetch-process-finish of `trs process s3://` and `trs serve`. */
+TEST(process_from_storage_fetches_restores_and_finishes)
+{
+	fixture fx;
+	CHECK(make_archive(&fx, 30, small_size, NULL) == 0);
+	trs_ctx *ctx = new_ctx(0);
+	trs_storage *staging = tu_mem_storage_new();
+	tu_mem_put_bytes(staging, "staging", "in/a.tar.zst", fx.z, fx.zlen);
+	tu_fault *dest = tu_fault_new(tu_mem_storage_new());
+	trs_report *rep = NULL;
+	trs_error err = TRS_ERROR_INIT;
+	trs_process_options po = TRS_PROCESS_OPTIONS_INIT;
+	int rc = trs_process_from_storage(ctx, &dest->parent, staging, "staging", "in/a.tar.zst", NULL, &po, &rep, &err);
+	if (rc)
+		printf("  %s\n", err.message);
+	int ok = rc == 0 && rep && rep->objects_written == 30 && rep->seconds_download >= 0 &&
+		 tu_mem_find(dest->inner, "dest", "p/o29");
+	trs_report_free(rep);
+	rep = NULL;
+	CHECK(ok);
+
+	/* No such archive: TRS_ENOTFOUND from the fetch, and no report. */
+	rc = trs_process_from_storage(ctx, &dest->parent, staging, "staging", "in/gone.tar.zst", NULL, NULL, &rep, &err);
+	CHECK(rc == TRS_ENOTFOUND);
+	CHECK(rep == NULL);
+
+	/* A truncated archive fails the restore, whatever was written before the cut. */
+	tu_mem_put_bytes(staging, "staging", "in/cut.tar.zst", fx.z, fx.zlen / 2);
+	rc = trs_process_from_storage(ctx, &dest->parent, staging, "staging", "in/cut.tar.zst", NULL, NULL, &rep, &err);
+	CHECK(rc < 0);
+	trs_report_free(rep);
+	trs_storage_free(&dest->parent);
+	trs_storage_free(staging);
+	trs_ctx_free(ctx);
+	free_fixture(&fx);
+}
+
 TEST(report_failure_list_grows_by_one_append_path)
 {
 	trs_report *rep = trs__report_new("a.tar.zst", NULL);
@@ -476,6 +513,7 @@ int main(void)
 	RUN(process_unusable_size_fails_its_object_alone);
 	RUN(process_keys_with_lone_surrogates_fail);
 	RUN(process_second_manifest_same_is_read_once_other_is_refused);
+	RUN(process_from_storage_fetches_restores_and_finishes);
 	RUN(report_failure_list_grows_by_one_append_path);
 	return harness_done();
 }
