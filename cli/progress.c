@@ -15,6 +15,7 @@
  */
 #include "cli.h"
 
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,7 @@ typedef struct cli_progress {
 	double start;
 	pthread_t thread;
 	bool running;
-	volatile int stop;
+	atomic_int stop;          /* set by cli_progress_stop, read by the drawing thread */
 } cli_progress;
 
 static pthread_mutex_t term_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -149,7 +150,7 @@ static void *draw_loop(void *arg)
 {
 	cli_log *l = arg;
 	cli_progress *pr = l->bar;
-	while (!pr->stop) {
+	while (!atomic_load(&pr->stop)) {
 		char line[256];
 		pthread_mutex_lock(&pr->lock);
 		bool have = pr->seen.pass != 0;
@@ -192,7 +193,7 @@ void cli_progress_stop(cli_log *l)
 	cli_progress *pr = l->bar;
 	if (!pr)
 		return;
-	pr->stop = 1;
+	atomic_store(&pr->stop, 1);
 	if (pr->running)
 		pthread_join(pr->thread, NULL);
 	l->bar = NULL;

@@ -268,7 +268,7 @@ static int start_pass(trs_archive *a, trs_error *err)
 	return 0;
 }
 
-TRS_EXTERN(int) trs_archive_open(trs_archive **out, const trs_archive_source *src, trs_ctx *ctx, trs_error *err)
+TRS_EXTERN(int) trs_archive_open(trs_archive **out, const trs_archive_source *src, const trs_ctx *ctx, trs_error *err)
 {
 	*out = NULL;
 	if (!src || src->version == 0 || src->version > TRS_ARCHIVE_SOURCE_VERSION)

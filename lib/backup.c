@@ -286,7 +286,7 @@ static int upload_archive(trs_storage *dest, const trs_archive_source *src, cons
 
 /* ---- planning and writing ---- */
 
-int trs__backup_plan(trs_ctx *ctx, const trs_manifest *m, const trs_process_options *o, int64_t ms, trs_report *rep,
+int trs__backup_plan(const trs_ctx *ctx, const trs_manifest *m, const trs_process_options *o, int64_t ms, trs_report *rep,
 		     trs_error *err)
 {
 	size_t n = trs__backup_targets(m, ctx->region, NULL, 0);
@@ -338,7 +338,7 @@ static const trs_manifest_target *target_of(const trs_manifest *m, const char *r
 	return NULL;
 }
 
-static int write_catalog(trs_ctx *ctx, trs_storage *dest, const trs_manifest *m, int64_t ms, trs_report *rep,
+static int write_catalog(const trs_ctx *ctx, trs_storage *dest, const trs_manifest *m, int64_t ms, trs_report *rep,
 			 trs_error *err)
 {
 	const char **buckets = trs__calloc(rep->nbackups, sizeof(*buckets), err);
@@ -372,7 +372,7 @@ static int write_catalog(trs_ctx *ctx, trs_storage *dest, const trs_manifest *m,
 	return rc;
 }
 
-int trs__backup_write(trs_ctx *ctx, trs_storage *dest, const trs_archive_source *source, const trs_process_options *o,
+int trs__backup_write(const trs_ctx *ctx, trs_storage *dest, const trs_archive_source *source, const trs_process_options *o,
 		      const trs_manifest *m, int64_t ms, trs_report *rep, trs_error *err)
 {
 	if (!rep->nbackups)

@@ -29,7 +29,7 @@ int trs__catalog_row(trs_buf *out, const trs_manifest_object *e, const char *bac
  * Fill rep->backups for the backup buckets of ctx's region; TRS_EINVAL
  * when there is one and no catalog bucket. Writes nothing.
  */
-int trs__backup_plan(trs_ctx *ctx, const trs_manifest *m, const trs_process_options *o, int64_t ms, trs_report *rep,
+int trs__backup_plan(const trs_ctx *ctx, const trs_manifest *m, const trs_process_options *o, int64_t ms, trs_report *rep,
 		     trs_error *err);
 
 /*
@@ -37,7 +37,7 @@ int trs__backup_plan(trs_ctx *ctx, const trs_manifest *m, const trs_process_opti
  * Failures are added to rep->failures (and logged); returns 0, or a
  * negative code only for a failure that is not one of those (no memory).
  */
-int trs__backup_write(trs_ctx *ctx, trs_storage *dest, const trs_archive_source *source, const trs_process_options *o,
+int trs__backup_write(const trs_ctx *ctx, trs_storage *dest, const trs_archive_source *source, const trs_process_options *o,
 		      const trs_manifest *m, int64_t ms, trs_report *rep, trs_error *err);
 
 #endif

@@ -427,9 +427,9 @@ static int assume_profile_role(trs__cred_provider *p, const trs__aws_profile *pr
 	const char *duration = trs__aws_profile_get(prof, "duration_seconds");
 	char *end = NULL;
 	unsigned long secs = duration ? strtoul(duration, &end, 10) : 0;
-	if (duration && (*end || secs < 900 || secs > 43200))
-		return trs__error_set(err, TRS_EAUTH, "profile '%s': duration_seconds '%s' is not 900 to 43200",
-				      prof->name, duration);
+	if (duration && (*end || secs < TRS__STS_MIN_DURATION_S || secs > TRS__STS_MAX_DURATION_S))
+		return trs__error_set(err, TRS_EAUTH, "profile '%s': duration_seconds '%s' is not %d to %d",
+				      prof->name, duration, TRS__STS_MIN_DURATION_S, TRS__STS_MAX_DURATION_S);
 	trs__aws_credentials source;
 	memset(&source, 0, sizeof(source));
 	int rc = role_source(p, prof, depth, &source, err);

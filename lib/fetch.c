@@ -260,7 +260,7 @@ static int first_get(trs_fetch *f, trs_error *err)
 }
 
 TRS_EXTERN(int) trs_fetch_start(trs_fetch **out, trs_storage *storage, const char *bucket, const char *key,
-				trs_ctx *ctx, const trs_fetch_options *o, trs_archive_source *source, trs_error *err)
+				const trs_ctx *ctx, const trs_fetch_options *o, trs_archive_source *source, trs_error *err)
 {
 	*out = NULL;
 	if (!storage || !bucket || !key || !source)

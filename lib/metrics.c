@@ -19,7 +19,7 @@
 #define NO_TARGET_BUCKET "none"
 
 struct trs_metrics {
-	trs_ctx *ctx;
+	const trs_ctx *ctx;
 	trs_metrics_sink sink;
 	char *metric_namespace;
 	void (*emf_write)(const char *line, size_t len, void *userdata);
@@ -271,7 +271,7 @@ TRS_EXTERN(int) trs_metrics_sink_parse(const char *name, trs_metrics_sink *out)
 	return TRS_EINVAL;
 }
 
-TRS_EXTERN(int) trs_metrics_new(trs_metrics **out, trs_ctx *ctx, const trs_metrics_options *options, trs_error *err)
+TRS_EXTERN(int) trs_metrics_new(trs_metrics **out, const trs_ctx *ctx, const trs_metrics_options *options, trs_error *err)
 {
 	if (!out)
 		return trs__error_set(err, TRS_EINVAL, "trs_metrics_new: out is NULL");

@@ -33,7 +33,7 @@
 #define CONNECT_TIMEOUT_MS 5000
 
 struct trs__cw {
-	trs_ctx *ctx;
+	const trs_ctx *ctx;
 	trs__http *http;
 	trs__cred_provider *creds;
 	char *metric_namespace;
@@ -318,7 +318,7 @@ static int set_endpoint(trs__cw *cw, const char *url, trs_error *err)
 	return rc;
 }
 
-int trs__cw_new(trs__cw **out, trs_ctx *ctx, const trs__cw_options *o, trs_error *err)
+int trs__cw_new(trs__cw **out, const trs_ctx *ctx, const trs__cw_options *o, trs_error *err)
 {
 	*out = NULL;
 	trs__cw *cw = trs__calloc(1, sizeof(*cw), err);

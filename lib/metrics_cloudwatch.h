@@ -61,7 +61,7 @@ typedef struct trs__cw_options {
 } trs__cw_options;
 
 /* Start the sender thread. */
-int trs__cw_new(trs__cw **out, trs_ctx *ctx, const trs__cw_options *o, trs_error *err);
+int trs__cw_new(trs__cw **out, const trs_ctx *ctx, const trs__cw_options *o, trs_error *err);
 /* Queue d (ownership taken, also when it is dropped because the queue is full). */
 void trs__cw_enqueue(trs__cw *cw, trs__metric_datum *d);
 /* Wait until everything queued before the call was sent (or given up on). */

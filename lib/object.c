@@ -227,7 +227,7 @@ static int build_puts(trs_object_iter *it, const trs_manifest_object *e, trs_err
 	return 0;
 }
 
-TRS_EXTERN(int) trs_object_iter_new(trs_object_iter **out, trs_archive *a, const trs_manifest *m, trs_ctx *ctx,
+TRS_EXTERN(int) trs_object_iter_new(trs_object_iter **out, trs_archive *a, const trs_manifest *m, const trs_ctx *ctx,
 				    trs_error *err)
 {
 	*out = NULL;

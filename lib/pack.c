@@ -278,7 +278,7 @@ out:
 	return rc;
 }
 
-TRS_EXTERN(int) trs_pack(trs_ctx *ctx, const trs_pack_options *o, uint64_t *objects, trs_error *err)
+TRS_EXTERN(int) trs_pack(const trs_ctx *ctx, const trs_pack_options *o, uint64_t *objects, trs_error *err)
 {
 	if (!o || o->version == 0 || o->version > TRS_PACK_OPTIONS_VERSION || !o->input_dir || !o->output_path)
 		return trs__error_set(err, TRS_EINVAL, "trs_pack needs options with input_dir and output_path");

@@ -531,6 +531,8 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 	*report_out = NULL;
 	if (!ctx || !storage || !source)
 		return trs__error_set(err, TRS_EINVAL, "trs_process needs a context, a storage and a source");
+	if (trs__storage_check_version(storage, err) < 0)
+		return TRS_EINVAL;
 	trs_process_options opt;
 	if (take_options(&opt, options, err) < 0)
 		return TRS_EINVAL;

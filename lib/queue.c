@@ -11,20 +11,26 @@
 
 int trs_queue_init_backend(trs_queue *backend, unsigned int version)
 {
-	if (!backend || version != TRS_QUEUE_VERSION)
+	if (!backend || !trs__vtable_version_known(version, TRS_QUEUE_VERSION))
 		return TRS_EINVAL;
 	memset(backend, 0, sizeof(*backend));
 	backend->version = version;
 	return 0;
 }
 
+int trs__queue_check_version(const trs_queue *q, trs_error *err)
+{
+	if (!trs__vtable_version_known(q->version, TRS_QUEUE_VERSION))
+		return trs__error_set(err, TRS_EINVAL, "queue backend '%s' has version %u, this library knows 1 to %u",
+				      q->name ? q->name : "?", q->version, TRS_QUEUE_VERSION);
+	return 0;
+}
+
+/* Per call: a queue, and the member the call needs (the version was checked by trs_serve or init). */
 static int check(const trs_queue *q, bool has_fn, const char *what, trs_error *err)
 {
 	if (!q)
 		return trs__error_set(err, TRS_EINVAL, "%s: no queue", what);
-	if (q->version != TRS_QUEUE_VERSION)
-		return trs__error_set(err, TRS_EINVAL, "%s: queue backend '%s' has version %u, this library knows %u",
-				      what, q->name ? q->name : "?", q->version, TRS_QUEUE_VERSION);
 	if (!has_fn)
 		return trs__error_set(err, TRS_EUNSUPPORTED, "%s: queue backend '%s' does not support it", what,
 				      q->name ? q->name : "?");
@@ -120,7 +126,7 @@ void trs_queue_free(trs_queue *queue)
 		queue->free(queue);
 }
 
-int trs_queue_open(trs_queue **out, trs_ctx *ctx, const char *url, trs_error *err)
+int trs_queue_open(trs_queue **out, const trs_ctx *ctx, const char *url, trs_error *err)
 {
 	if (!out)
 		return trs__error_set(err, TRS_EINVAL, "trs_queue_open needs an output pointer");

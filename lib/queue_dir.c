@@ -33,7 +33,7 @@
 
 typedef struct dir_queue {
 	trs_queue parent;
-	trs_ctx *ctx;
+	const trs_ctx *ctx;
 	char *path;
 	char *inflight;
 	pthread_mutex_t lock; /* the nonce counter */
@@ -278,7 +278,7 @@ static int dir_receive(trs_queue *self, const trs_queue_receive_options *o, trs_
 		rc = sweep(q, o, msgs, count, err);
 		if (rc < 0 || *count > 0 || trs__now() >= give_up)
 			break;
-		if ((o->interrupt && *o->interrupt) || trs__canceled(q->ctx))
+		if (trs__flag_raised(o->interrupt) || trs__canceled(q->ctx))
 			break;
 		trs__sleep_until(POLL_STEP_S, NULL, NULL);
 	}
@@ -360,7 +360,7 @@ static int make_dir(const char *path, trs_error *err)
 	return trs__error_errno(err, errno, "cannot create queue directory %s", path);
 }
 
-int trs_queue_dir_new(trs_queue **out, trs_ctx *ctx, const char *path, trs_error *err)
+int trs_queue_dir_new(trs_queue **out, const trs_ctx *ctx, const char *path, trs_error *err)
 {
 	if (!out || !path || !*path)
 		return trs__error_set(err, TRS_EINVAL, "trs_queue_dir_new needs an output pointer and a path");

@@ -33,7 +33,7 @@
 
 typedef struct sqs_queue {
 	trs_queue parent;
-	trs_ctx *ctx;
+	const trs_ctx *ctx;
 	trs__http *http;          /* delete, change visibility (never canceled: call_ctx) */
 	trs__http *recv_http;     /* receive: its context's cancel flag is the interrupt */
 	struct trs_ctx recv_ctx;  /* a copy of the caller's, owned here; cancel set per receive */
@@ -287,7 +287,7 @@ static int sqs_receive(trs_queue *self, const trs_queue_receive_options *o, trs_
 			      (long)(o->wait_seconds + 30) * 1000L, &doc, err);
 		q->recv_ctx.cancel = TRS_CTX(q->ctx)->cancel;
 		pthread_mutex_unlock(&q->recv_lock);
-		if (rc == TRS_ECANCELED && o->interrupt && *o->interrupt)
+		if (rc == TRS_ECANCELED && trs__flag_raised(o->interrupt))
 			rc = 0; /* interrupted: no messages */
 	}
 	trs__buf_free(&body);
@@ -498,7 +498,7 @@ static char *aws_host_region(const char *authority, bool *is_aws)
 	return NULL;
 }
 
-int trs_queue_sqs_new(trs_queue **out, trs_ctx *ctx, const trs_sqs_options *options, trs_error *err)
+int trs_queue_sqs_new(trs_queue **out, const trs_ctx *ctx, const trs_sqs_options *options, trs_error *err)
 {
 	if (!out || !options || !options->queue_url || !*options->queue_url)
 		return trs__error_set(err, TRS_EINVAL, "trs_queue_sqs_new needs an output pointer and a queue URL");

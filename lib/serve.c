@@ -298,10 +298,14 @@ int trs_serve(trs_ctx *ctx, trs_queue *queue, trs_storage *destination, const tr
 {
 	if (!queue || !destination)
 		return trs__error_set(err, TRS_EINVAL, "trs_serve needs a queue and a destination storage");
+	if (trs__queue_check_version(queue, err) < 0 || trs__storage_check_version(destination, err) < 0)
+		return TRS_EINVAL;
 	serve_state *s = trs__calloc(1, sizeof(*s), err);
 	if (!s)
 		return TRS_ENOMEM;
 	int rc = check_options(&s->o, options, err);
+	if (rc == 0 && s->o.staging)
+		rc = trs__storage_check_version(s->o.staging, err);
 	if (rc < 0) {
 		free(s);
 		return rc;

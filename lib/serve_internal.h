@@ -45,8 +45,9 @@ typedef struct serve_state {
 	const char *label;
 
 	/* These two are read through the public `const volatile int *` protocols of
-	 * trs_ctx_options.cancel and trs_queue_receive_options.interrupt; they are
-	 * written with atomic stores. */
+	 * trs_ctx_options.cancel and trs_queue_receive_options.interrupt (so their
+	 * type is the API's); they are written with atomic stores and read with
+	 * atomic loads (trs__flag_raised), like every other flag here. */
 	volatile int interrupt;     /* stops a receive that is waiting */
 	volatile int abort_archive; /* cancels the archives in progress */
 	atomic_int stopping;        /* a stop was requested: no more receives or starts */

@@ -31,7 +31,7 @@ void trs__serve_fmt_u64(char *buf, size_t size, uint64_t v)
 
 bool trs__serve_stop_requested(const serve_state *s)
 {
-	return (s->o.stop && *s->o.stop) || trs__canceled(s->ctx);
+	return trs__flag_raised(s->o.stop) || trs__canceled(s->ctx);
 }
 
 static void check_stop(serve_state *s)

@@ -8,11 +8,19 @@
 
 TRS_EXTERN(int) trs_storage_init_backend(trs_storage *backend, unsigned int version)
 {
-	if (!backend || version == 0 || version > TRS_STORAGE_VERSION)
+	if (!backend || !trs__vtable_version_known(version, TRS_STORAGE_VERSION))
 		return TRS_EINVAL;
 	/* A version-1 caller's struct ends after free(): never write past it. */
 	memset(backend, 0, version == 1 ? offsetof(trs_storage, caps) : sizeof(*backend));
 	backend->version = version;
+	return 0;
+}
+
+int trs__storage_check_version(const trs_storage *s, trs_error *err)
+{
+	if (!trs__vtable_version_known(s->version, TRS_STORAGE_VERSION))
+		return trs__error_set(err, TRS_EINVAL, "storage backend '%s' has version %u, this library knows 1 to %u",
+				      s->name ? s->name : "?", s->version, TRS_STORAGE_VERSION);
 	return 0;
 }
 

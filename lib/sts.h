@@ -14,6 +14,10 @@
 
 #include "credentials.h"
 
+/* DurationSeconds STS accepts for AssumeRole: 15 minutes to 12 hours. */
+#define TRS__STS_MIN_DURATION_S 900
+#define TRS__STS_MAX_DURATION_S 43200
+
 typedef struct trs__sts_role {
 	const char *role_arn;
 	const char *session_name;     /* NULL: "libtrs-<unix time>" */

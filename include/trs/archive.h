@@ -45,7 +45,7 @@ typedef struct trs_archive_source {
 #define TRS_ARCHIVE_SOURCE_INIT {TRS_ARCHIVE_SOURCE_VERSION, 0, 0, -1, 0, 0, 0, 0, 0, 0}
 
 /** Open an archive. `ctx` supplies limits and logging (NULL: defaults, silent). */
-TRS_EXTERN(int) trs_archive_open(trs_archive **out, const trs_archive_source *source, trs_ctx *ctx, trs_error *err);
+TRS_EXTERN(int) trs_archive_open(trs_archive **out, const trs_archive_source *source, const trs_ctx *ctx, trs_error *err);
 
 /** What a member is. Only TRS_MEMBER_FILE members carry data. */
 typedef enum {

@@ -45,7 +45,7 @@ typedef struct trs_fetch_options {
  * be created (the message names the directory and the space needed).
  */
 TRS_EXTERN(int) trs_fetch_start(trs_fetch **out, trs_storage *storage, const char *bucket, const char *key,
-				trs_ctx *ctx, const trs_fetch_options *options, trs_archive_source *source,
+				const trs_ctx *ctx, const trs_fetch_options *options, trs_archive_source *source,
 				trs_error *err);
 
 /** Wait for the whole download; 0 or the first download error. */

@@ -54,7 +54,7 @@ TRS_EXTERN(int) trs_metrics_sink_parse(const char *name, trs_metrics_sink *out);
  * TRS_EINVAL for a bad option (or no region and no endpoint for CloudWatch).
  * The recorder may be used from many threads at once; ctx must outlive it.
  */
-TRS_EXTERN(int) trs_metrics_new(trs_metrics **out, trs_ctx *ctx, const trs_metrics_options *options, trs_error *err);
+TRS_EXTERN(int) trs_metrics_new(trs_metrics **out, const trs_ctx *ctx, const trs_metrics_options *options, trs_error *err);
 
 /**
  * One datum; `dims` may be NULL; `unit` NULL means "None". Never blocks on

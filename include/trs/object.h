@@ -51,7 +51,7 @@ typedef struct trs_object {
 
 /** Create an iterator over `a` (positioned at its start) for `manifest`. */
 TRS_EXTERN(int) trs_object_iter_new(trs_object_iter **out, trs_archive *a, const trs_manifest *manifest,
-				    trs_ctx *ctx, trs_error *err);
+				    const trs_ctx *ctx, trs_error *err);
 
 /**
  * Next object: 1 with *obj set (valid until the next call), 0 when done, or

@@ -33,7 +33,7 @@ typedef struct trs_pack_options {
 #define TRS_PACK_OPTIONS_INIT {TRS_PACK_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 
 /** Pack `input_dir` into `output_path`. *objects (when non-NULL) gets the object count. */
-TRS_EXTERN(int) trs_pack(trs_ctx *ctx, const trs_pack_options *options, uint64_t *objects, trs_error *err);
+TRS_EXTERN(int) trs_pack(const trs_ctx *ctx, const trs_pack_options *options, uint64_t *objects, trs_error *err);
 
 #ifdef __cplusplus
 }

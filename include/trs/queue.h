@@ -62,10 +62,10 @@ typedef struct trs_queue_receive_options {
  * region: the context's, the environment's, or the one in the URL's host).
  * Returns 0, TRS_EINVAL for a URL of no known kind.
  */
-TRS_EXTERN(int) trs_queue_open(trs_queue **out, trs_ctx *ctx, const char *url, trs_error *err);
+TRS_EXTERN(int) trs_queue_open(trs_queue **out, const trs_ctx *ctx, const char *url, trs_error *err);
 
 /** The "dir" backend over PATH (created when missing, with PATH/.inflight). */
-TRS_EXTERN(int) trs_queue_dir_new(trs_queue **out, trs_ctx *ctx, const char *path, trs_error *err);
+TRS_EXTERN(int) trs_queue_dir_new(trs_queue **out, const trs_ctx *ctx, const char *path, trs_error *err);
 
 #define TRS_SQS_OPTIONS_VERSION 1
 
@@ -81,7 +81,7 @@ typedef struct trs_sqs_options {
 #define TRS_SQS_OPTIONS_INIT {TRS_SQS_OPTIONS_VERSION, 0, 0, 0, 0, 0}
 
 /** The "sqs" backend with explicit settings (strings are copied). */
-TRS_EXTERN(int) trs_queue_sqs_new(trs_queue **out, trs_ctx *ctx, const trs_sqs_options *options, trs_error *err);
+TRS_EXTERN(int) trs_queue_sqs_new(trs_queue **out, const trs_ctx *ctx, const trs_sqs_options *options, trs_error *err);
 
 /**
  * Receive up to options->max_messages messages, waiting up to

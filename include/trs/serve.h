@@ -97,7 +97,7 @@ typedef struct trs_serve_env {
  * TRS_SERVE_OPTIONS_INIT first) and `env` (may be NULL), as `trs serve` does:
  *
  * - MAX_MESSAGES_PER_BATCH, 1..10: options->max_messages;
- * - VISIBILITY_TIMEOUT, 1..43200 seconds: options->visibility_timeout;
+ * - VISIBILITY_TIMEOUT, 1..TRS_QUEUE_MAX_VISIBILITY (43200) seconds: options->visibility_timeout;
  * - POLL_INTERVAL, 0..20 seconds: options->wait_seconds (the long poll);
  * - MAX_ARCHIVES, 1..256: options->archives;
  * - MAX_WORKERS, SQS_QUEUE_URL, CATALOG_BUCKET: into `env`.

@@ -172,6 +172,36 @@ TEST(done_messages_are_deleted_poison_is_left_and_the_batch_is_limited_by_free_r
 	CHECK(q.max_asked == 3);   /* never more messages than free runners */
 }
 
+/* Both vtables check versions one way: 1 to current at init, once when trs_serve takes them. */
+TEST(backend_versions_are_checked_once_the_same_way_for_queue_and_storage)
+{
+	scripted_queue q;
+	sq_init(&q, NULL, 0);
+	CHECK(trs_queue_init_backend(&q.parent, 0) == TRS_EINVAL);
+	CHECK(trs_queue_init_backend(&q.parent, TRS_QUEUE_VERSION + 1) == TRS_EINVAL);
+	trs_storage st;
+	CHECK(trs_storage_init_backend(&st, 0) == TRS_EINVAL);
+	CHECK(trs_storage_init_backend(&st, TRS_STORAGE_VERSION + 1) == TRS_EINVAL);
+
+	sq_init(&q, NULL, 0);
+	gone_storage(&st);
+	trs_serve_options o = TRS_SERVE_OPTIONS_INIT;
+	o.max_idle = 0.1;
+	o.wait_seconds = 0;
+	o.wait_set = 1;
+	trs_error err = TRS_ERROR_INIT;
+	q.parent.version = TRS_QUEUE_VERSION + 1; /* a backend built against a newer library */
+	CHECK(trs_serve(NULL, &q.parent, &st, &o, &err) == TRS_EINVAL);
+	CHECK_CONTAINS(err.message, "queue backend 'scripted' has version");
+	CHECK(q.max_asked == 0); /* refused before any receive */
+	q.parent.version = TRS_QUEUE_VERSION;
+	st.version = 0;
+	CHECK(trs_serve(NULL, &q.parent, &st, &o, &err) == TRS_EINVAL);
+	CHECK_CONTAINS(err.message, "storage backend 'gone' has version 0");
+	st.version = TRS_STORAGE_VERSION;
+	CHECK(trs_serve(NULL, &q.parent, &st, &o, &err) == 0);
+}
+
 static volatile int stop_flag; /* the public option's type: a signal handler's flag */
 
 static void *stop_later(void *arg)
@@ -272,5 +302,6 @@ int main(void)
 	RUN(a_stop_finishes_the_archives_in_progress_and_a_heartbeat_keeps_the_slow_one);
 	RUN(work_not_started_at_a_stop_is_released_at_once);
 	RUN(options_from_the_environment);
+	RUN(backend_versions_are_checked_once_the_same_way_for_queue_and_storage);
 	return harness_done();
 }

@@ -1,0 +1,67 @@
+/*
+ * libtrs private: what the core knows of storage and queue backends beyond
+ * their public vtables (lib/storage.c, lib/queue.c, lib/fs_stage.c).
+ */
+#ifndef TRS_BACKEND_H
+#define TRS_BACKEND_H
+
+#include "ctx.h"
+#include "trs/sys/storage.h"
+
+/*
+ * The sister vtables (trs_storage, trs_queue) check versions one way: a
+ * backend's version is known when it is 1 to the library's current one
+ * (trs_*_init_backend refuses others), and it is checked once where the
+ * library takes the backend (trs_process, trs_serve), never per call;
+ * members newer than version 1 are read only when the version has them.
+ */
+static inline bool trs__vtable_version_known(unsigned int version, unsigned int current)
+{
+	return version >= 1 && version <= current;
+}
+int trs__storage_check_version(const trs_storage *s, trs_error *err);
+int trs__queue_check_version(const trs_queue *q, trs_error *err);
+
+/* The s3 backend's constructor (lib/storage_s3.c); url is "s3" or "s3://...". */
+int trs__storage_s3_open(trs_storage **out, trs_ctx *ctx, const char *url, trs_error *err);
+
+/*
+ * A vouched body (lib/storage.c): `inner` whose MD5 the library already
+ * verified against the manifest, or vouches for (--verify size), so that a
+ * backend need not hash it again (trs_body_verified_md5). Over a memory
+ * body it is still one for trs_body_memory.
+ */
+typedef struct trs__vouched_body {
+	trs_body body;
+	trs_body *inner;
+	char md5[33];
+} trs__vouched_body;
+trs_body *trs__vouched_body_init(trs__vouched_body *vb, trs_body *inner, const char *md5_hex);
+
+/* A backend's version-2 members (trs/sys/storage.h), 0 for a version-1 backend (lib/storage.c). */
+unsigned int trs__storage_caps(const trs_storage *s);
+unsigned int trs__storage_parallelism(const trs_storage *s);
+uint64_t trs__storage_md5_checked_below(const trs_storage *s);
+uint64_t trs__storage_reserved_memory(const trs_storage *s);
+
+/* What the S3 backend's retry layer did (lib/aws/): false for other backends. */
+typedef struct trs__retry_stats {
+	uint64_t retries, retries_refused, throttle_decreases;
+	double lowest_limit, limit;
+} trs__retry_stats;
+bool trs__storage_retry_stats(trs_storage *s, trs__retry_stats *out);
+
+/* Staging objects in a local directory before the manifest names them (lib/fs_stage.c).
+ * trs__fs_stage_new answers TRS_EUNSUPPORTED for any storage but "fs". */
+typedef struct trs__fs_stage trs__fs_stage;
+int trs__fs_stage_new(trs_storage *s, trs__fs_stage **out, trs_error *err);
+/* A new staged file for `index`: an fd open for writing, or a negative code. */
+int trs__fs_stage_create(trs__fs_stage *st, uint64_t index, trs_error *err);
+/* Move staged `index` to req's bucket/key with its metadata (size and MD5 already checked). */
+int trs__fs_stage_publish(trs__fs_stage *st, uint64_t index, const trs_put_request *req, uint64_t size,
+			  const char *md5, trs_error *err);
+void trs__fs_stage_discard(trs__fs_stage *st, uint64_t index);
+/* Remove whatever is still staged, and the staging directory. */
+void trs__fs_stage_free(trs__fs_stage *st);
+
+#endif

@@ -1,0 +1,37 @@
+/*
+ * libtrs private: the object iterator's doors for the core (lib/object.c)
+ * and the member rules it shares with lib/archive.c.
+ */
+#ifndef TRS_OBJECT_ITER_H
+#define TRS_OBJECT_ITER_H
+
+#include "util.h"
+
+/* "manifest.json" or "./manifest.json" (lib/archive.c). */
+int trs__archive_is_manifest(const char *path);
+
+/* lib/object.c, for the pipeline (lib/process.c). */
+/* Why S3 refuses `name` as a bucket name (a sentence), or NULL; fs buckets follow the same rules. */
+const char *trs__bucket_name_problem(const char *name);
+int trs__plain_md5(const char *etag, char out[33]);
+/* An object's bytes against its entry: size, then MD5 (md5_hex NULL: size only). TRS_EINTEGRITY otherwise. */
+int trs__check_integrity(const trs_manifest_object *e, uint64_t size, const char *md5_hex, trs_error *err);
+/* Join a member read outside the iterator (its bytes held by the caller). */
+int trs__object_iter_join(trs_object_iter *it, const char *path, uint64_t index, uint64_t size,
+			  const trs_object **out, trs_error *err);
+/* The object just returned is a later copy of a tar member already joined
+ * (it is to be written after, and over, the earlier one). */
+int trs__object_iter_repeat(const trs_object_iter *it);
+/* The manifest came from tar member `index`, whose bytes hash to md5: another
+ * manifest.json member is compared with it (lib/object.c). */
+void trs__object_iter_set_manifest(trs_object_iter *it, uint64_t index, const unsigned char md5[16]);
+void trs__object_iter_defer_missing(trs_object_iter *it, int defer);
+/* The archive was rewound: walk it again, skipping members already joined, and
+ * warning only about members before index `loud_before` (not looked at before). */
+void trs__object_iter_restart(trs_object_iter *it, uint64_t loud_before);
+void trs__object_iter_add_skipped(trs_object_iter *it, uint64_t n);
+/* Why a member is never restored (a sentence), or NULL for objects/ files, directories and the manifest. */
+const char *trs__member_skip_reason(const char *path, trs_member_type type);
+uint64_t trs__object_iter_member_size(const trs_object_iter *it);
+
+#endif
