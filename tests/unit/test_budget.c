@@ -1,0 +1,173 @@
+/*
+ * The restore's memory budget (trs__budget_acquire / trs__budget_release):
+ * grants within the limit, a taker that waits until bytes come back, a
+ * request larger than the whole budget granted only when nothing is held,
+ * and many concurrent takers never above the limit together.
+ */
+#include "harness.h"
+#include "pipeline.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static void run_init(trs_run *r, uint64_t budget)
+{
+	memset(r, 0, sizeof(*r));
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->space_cv, NULL);
+	r->budget_max = budget;
+}
+
+static void run_destroy(trs_run *r)
+{
+	pthread_cond_destroy(&r->space_cv);
+	pthread_mutex_destroy(&r->mu);
+}
+
+static uint64_t used(trs_run *r)
+{
+	pthread_mutex_lock(&r->mu);
+	uint64_t u = r->budget_used;
+	pthread_mutex_unlock(&r->mu);
+	return u;
+}
+
+TEST(grants_within_the_limit_and_refuses_beyond_it_without_waiting)
+{
+	trs_run r;
+	run_init(&r, 1000);
+	CHECK(trs__budget_acquire(&r, 600, 0) == 0);
+	CHECK(trs__budget_acquire(&r, 400, 0) == 0); /* exactly the limit */
+	CHECK(used(&r) == 1000);
+	CHECK(trs__budget_acquire(&r, 1, 0) == -1);
+	CHECK(used(&r) == 1000); /* a refusal takes nothing */
+	trs__budget_release(&r, 400);
+	CHECK(trs__budget_acquire(&r, 300, 0) == 0);
+	trs__budget_release(&r, 300);
+	trs__budget_release(&r, 600);
+	CHECK(used(&r) == 0);
+	/* Never more than the whole budget without waiting, even when nothing is held. */
+	CHECK(trs__budget_acquire(&r, 1001, 0) == -1);
+	run_destroy(&r);
+}
+
+typedef struct taker {
+	trs_run *r;
+	uint64_t n;
+	atomic_int granted;
+} taker;
+
+static void *take_waiting(void *arg)
+{
+	taker *t = arg;
+	trs__budget_acquire(t->r, t->n, 1);
+	atomic_store(&t->granted, 1);
+	return NULL;
+}
+
+/* Wait (at most 10 s) for the grant; false when it did not come. */
+static int granted_within(taker *t, int tenths)
+{
+	for (int i = 0; i < tenths * 10 && !atomic_load(&t->granted); i++)
+		usleep(10000);
+	return atomic_load(&t->granted);
+}
+
+TEST(a_taker_waits_until_enough_comes_back)
+{
+	trs_run r;
+	run_init(&r, 1000);
+	CHECK(trs__budget_acquire(&r, 800, 1) == 0);
+	taker t = {&r, 500, 0};
+	pthread_t th;
+	pthread_create(&th, NULL, take_waiting, &t);
+	usleep(150000);
+	CHECK(!atomic_load(&t.granted)); /* 800 + 500 > 1000: it waits */
+	trs__budget_release(&r, 200);
+	usleep(150000);
+	CHECK(!atomic_load(&t.granted)); /* 600 + 500 > 1000: still */
+	trs__budget_release(&r, 300);
+	CHECK(granted_within(&t, 100)); /* 300 + 500: granted */
+	pthread_join(th, NULL);
+	CHECK(used(&r) == 800);
+	trs__budget_release(&r, 800);
+	CHECK(used(&r) == 0);
+	run_destroy(&r);
+}
+
+TEST(a_request_larger_than_the_budget_is_granted_alone)
+{
+	trs_run r;
+	run_init(&r, 1000);
+	CHECK(trs__budget_acquire(&r, 10, 1) == 0);
+	taker t = {&r, 5000, 0};
+	pthread_t th;
+	pthread_create(&th, NULL, take_waiting, &t);
+	usleep(150000);
+	CHECK(!atomic_load(&t.granted)); /* something is held: it waits */
+	trs__budget_release(&r, 10);
+	CHECK(granted_within(&t, 100)); /* alone: granted, or one huge object would never go */
+	pthread_join(th, NULL);
+	CHECK(trs__budget_acquire(&r, 1, 0) == -1); /* and nothing beside it */
+	trs__budget_release(&r, 5000);
+	CHECK(used(&r) == 0);
+	run_destroy(&r);
+}
+
+#define TAKERS 8
+#define ROUNDS 400
+#define LIMIT 10000
+
+typedef struct worker {
+	trs_run *r;
+	unsigned int seed;
+	int over;                  /* the budget was seen above its limit */
+} worker;
+
+static void *take_and_give(void *arg)
+{
+	worker *w = arg;
+	for (int i = 0; i < ROUNDS; i++) {
+		uint64_t n = 1 + (uint64_t)rand_r(&w->seed) % (LIMIT / 2);
+		trs__budget_acquire(w->r, n, 1);
+		pthread_mutex_lock(&w->r->mu);
+		if (w->r->budget_used > LIMIT)
+			w->over = 1;
+		pthread_mutex_unlock(&w->r->mu);
+		if (i % 16 == 0)
+			usleep(100);
+		trs__budget_release(w->r, n);
+	}
+	return NULL;
+}
+
+TEST(concurrent_takers_never_hold_more_than_the_limit_together)
+{
+	trs_run r;
+	run_init(&r, LIMIT);
+	worker w[TAKERS];
+	pthread_t th[TAKERS];
+	for (int i = 0; i < TAKERS; i++) {
+		w[i] = (worker){&r, (unsigned int)(i * 7919 + 1), 0};
+		pthread_create(&th[i], NULL, take_and_give, &w[i]);
+	}
+	int over = 0;
+	for (int i = 0; i < TAKERS; i++) {
+		pthread_join(th[i], NULL);
+		over |= w[i].over;
+	}
+	CHECK(!over);
+	CHECK(used(&r) == 0); /* everything taken came back: no one is left waiting */
+	run_destroy(&r);
+}
+
+int main(void)
+{
+	RUN(grants_within_the_limit_and_refuses_beyond_it_without_waiting);
+	RUN(a_taker_waits_until_enough_comes_back);
+	RUN(a_request_larger_than_the_budget_is_granted_alone);
+	RUN(concurrent_takers_never_hold_more_than_the_limit_together);
+	return harness_done();
+}
