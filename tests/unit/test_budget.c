@@ -5,34 +5,12 @@
  * and many concurrent takers never above the limit together.
  */
 #include "harness.h"
-#include "pipeline.h"
+#include "bare_run.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
-
-static void run_init(trs_run *r, uint64_t budget)
-{
-	memset(r, 0, sizeof(*r));
-	pthread_mutex_init(&r->mu, NULL);
-	pthread_cond_init(&r->space_cv, NULL);
-	r->budget_max = budget;
-}
-
-static void run_destroy(trs_run *r)
-{
-	pthread_cond_destroy(&r->space_cv);
-	pthread_mutex_destroy(&r->mu);
-}
-
-static uint64_t used(trs_run *r)
-{
-	pthread_mutex_lock(&r->mu);
-	uint64_t u = r->budget_used;
-	pthread_mutex_unlock(&r->mu);
-	return u;
-}
 
 TEST(grants_within_the_limit_and_refuses_beyond_it_without_waiting)
 {

@@ -5,35 +5,13 @@
  * drops later pushes, and a reader's failure reaches the writer.
  */
 #include "harness.h"
-#include "pipeline.h"
+#include "bare_run.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #define CHUNK 1000
-
-static void run_init(trs_run *r, uint64_t budget)
-{
-	memset(r, 0, sizeof(*r));
-	pthread_mutex_init(&r->mu, NULL);
-	pthread_cond_init(&r->space_cv, NULL);
-	r->budget_max = budget;
-}
-
-static void run_destroy(trs_run *r)
-{
-	pthread_cond_destroy(&r->space_cv);
-	pthread_mutex_destroy(&r->mu);
-}
-
-static uint64_t used(trs_run *r)
-{
-	pthread_mutex_lock(&r->mu);
-	uint64_t u = r->budget_used;
-	pthread_mutex_unlock(&r->mu);
-	return u;
-}
 
 /* A streamed job with a reader's and a writer's reference, as the pipeline makes them. */
 static trs_job *job_new(trs_run *r, uint64_t length)

@@ -423,7 +423,8 @@ TEST(imds_that_never_answers_fails_within_seconds)
 	CHECK_CONTAINS(err.message, "no AWS credentials found");
 }
 
-TEST(web_identity_assumes_the_role_through_sts)
+/* A clean environment for web identity: a token file, a role and the fake STS. */
+static void web_identity_env(void)
 {
 	clean_env();
 	char tokfile[512];
@@ -431,6 +432,11 @@ TEST(web_identity_assumes_the_role_through_sts)
 	setenv("AWS_WEB_IDENTITY_TOKEN_FILE", tokfile, 1);
 	setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/pod", 1);
 	set_endpoint("AWS_ENDPOINT_URL_STS", "/");
+}
+
+TEST(web_identity_assumes_the_role_through_sts)
+{
+	web_identity_env();
 	setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1/", 1); /* the STS-specific one wins */
 	trs__aws_credentials c;
 	trs_error err = TRS_ERROR_INIT;
@@ -449,12 +455,7 @@ TEST(web_identity_assumes_the_role_through_sts)
 
 TEST(sts_throttling_and_5xx_are_retried_through_the_aws_layer)
 {
-	clean_env();
-	char tokfile[512];
-	write_file("web-token", "eyJ-web-token\n", tokfile, sizeof(tokfile));
-	setenv("AWS_WEB_IDENTITY_TOKEN_FILE", tokfile, 1);
-	setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/pod", 1);
-	set_endpoint("AWS_ENDPOINT_URL_STS", "/");
+	web_identity_env();
 	fake.sts_failures = 2; /* the third attempt succeeds */
 	trs__aws_credentials c;
 	trs_error err = TRS_ERROR_INIT;
