@@ -49,7 +49,7 @@ void trs__channel_advance(trs_job *j, size_t n)
 		pthread_mutex_unlock(&r->mu);
 		uint64_t held = c->len;
 		free(c);
-		trs__budget_release(r, held);
+		trs__run_budget_give(r, held);
 	}
 }
 
@@ -82,7 +82,7 @@ void trs__job_push(trs_run *r, trs_job *j, trs_chunk *c)
 		pthread_mutex_unlock(&r->mu);
 		uint64_t n = c->len;
 		free(c);
-		trs__budget_release(r, n);
+		trs__run_budget_give(r, n);
 		return;
 	}
 	c->next = NULL;
@@ -141,5 +141,5 @@ void trs__channel_close(trs_run *r, trs_job *j)
 	trs_chunk *c = j->head;
 	j->head = j->tail = NULL;
 	pthread_mutex_unlock(&r->mu);
-	trs__budget_release(r, trs__chunks_free(c));
+	trs__run_budget_give(r, trs__chunks_free(c));
 }

@@ -2,7 +2,7 @@
  * The restore pipeline: worker threads write objects while the reading
  * thread keeps decompressing. Small objects travel whole in memory; large
  * ones stream through a channel of chunks. Every buffered byte is counted
- * against one budget (the context's max_memory), so the reader waits for
+ * against one budget (the context's max_memory, lib/budget.c), so the reader waits for
  * the writers only when the budget is spent, and memory does not grow with
  * the archive or the object size.
  */
@@ -118,45 +118,18 @@ static void record(trs_run *r, const trs_job *j, const put_result *res)
 
 static void flush_batch(trs_run *r);
 
-int trs__budget_acquire(trs_run *r, uint64_t n, int wait)
+int trs__run_budget_take(trs_run *r, uint64_t n, int wait)
 {
-	if (wait && r->batch_n) {
-		/* The batch holds budget: hand it over before waiting for budget. Only the reader
-		 * takes budget, so what is free now can only grow. */
-		pthread_mutex_lock(&r->mu);
-		int short_of_it = r->budget_used && r->budget_used + n > r->budget_max;
-		pthread_mutex_unlock(&r->mu);
-		if (short_of_it)
-			flush_batch(r);
-	}
-	pthread_mutex_lock(&r->mu);
-	if (!wait && r->budget_used + n > r->budget_max) {
-		pthread_mutex_unlock(&r->mu);
-		return -1;
-	}
-	while (r->budget_used && r->budget_used + n > r->budget_max) {
-		if (!wait) {
-			pthread_mutex_unlock(&r->mu);
-			return -1;
-		}
-		r->space_waiters++;
-		pthread_cond_wait(&r->space_cv, &r->mu);
-		r->space_waiters--;
-	}
-	r->budget_used += n;
-	pthread_mutex_unlock(&r->mu);
-	return 0;
+	/* The batch holds budget: hand it over before waiting for budget. Only the reader
+	 * takes budget, so what is free now can only grow. */
+	if (wait && r->batch_n && trs__budget_short(&r->budget, n))
+		flush_batch(r);
+	return trs__budget_take(&r->budget, n, wait);
 }
 
-void trs__budget_release(trs_run *r, uint64_t n)
+void trs__run_budget_give(trs_run *r, uint64_t n)
 {
-	if (!n)
-		return;
-	pthread_mutex_lock(&r->mu);
-	r->budget_used -= n;
-	if (r->space_waiters)
-		pthread_cond_broadcast(&r->space_cv);
-	pthread_mutex_unlock(&r->mu);
+	trs__budget_give(&r->budget, n);
 }
 
 uint64_t trs__run_objects_done(trs_run *r)
@@ -259,7 +232,7 @@ void trs__job_unref(trs_run *r, trs_job *j)
 	pthread_mutex_unlock(&r->mu);
 	if (!last)
 		return;
-	trs__budget_release(r, j->budget + trs__chunks_free(j->head));
+	trs__run_budget_give(r, j->budget + trs__chunks_free(j->head));
 	free(j->data);
 	free(j->stage_err);
 	free(j->end_error);
@@ -577,14 +550,14 @@ int trs__run_start(trs_run *r, unsigned int threads, trs_error *err)
 {
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->work_cv, NULL);
-	pthread_cond_init(&r->space_cv, NULL);
 	pthread_cond_init(&r->idle_cv, NULL);
 	pthread_cond_init(&r->queue_cv, NULL);
 	r->queue_max = 4 * (threads ? threads : 1) + 16;
 	r->batch_max = trs__storage_caps(r->storage) & TRS_STORAGE_LOCAL ? BATCH_JOBS : 1;
 	r->server_md5_below = trs__storage_md5_checked_below(r->storage);
 	uint64_t reserved = trs__storage_reserved_memory(r->storage);
-	r->budget_max = r->ctx->max_memory > reserved ? r->ctx->max_memory - reserved : r->ctx->max_memory / 2;
+	trs__budget_init(&r->budget, r->ctx->max_memory > reserved ? r->ctx->max_memory - reserved
+								 : r->ctx->max_memory / 2);
 	if (threads < 1)
 		threads = 1;
 	r->threads = trs__calloc(threads, sizeof(*r->threads), err);
@@ -624,7 +597,7 @@ void trs__run_finish(trs_run *r)
 	r->threads = NULL;
 	r->nthreads = 0;
 	pthread_cond_destroy(&r->work_cv);
-	pthread_cond_destroy(&r->space_cv);
+	trs__budget_destroy(&r->budget);
 	pthread_cond_destroy(&r->idle_cv);
 	pthread_cond_destroy(&r->queue_cv);
 	pthread_mutex_destroy(&r->mu);

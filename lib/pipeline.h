@@ -1,6 +1,6 @@
 /*
- * The restore pipeline's moving parts (lib/pipeline.c): a memory budget,
- * a queue of jobs, worker threads that write objects, and the channel that
+ * The restore pipeline's moving parts (lib/pipeline.c): the run's memory
+ * budget (a trs__budget, lib/budget.c), a queue of jobs, worker threads that write objects, and the channel that
  * streams a large object's body from the reading thread to its worker.
  * lib/process.c walks the archive and feeds it.
  */
@@ -8,6 +8,7 @@
 #define TRS_PIPELINE_H
 
 #include "internal.h"
+#include "budget.h"
 
 #include <pthread.h>
 
@@ -81,17 +82,14 @@ struct trs_run {
 
 	pthread_mutex_t mu;
 	pthread_cond_t work_cv;    /* a job was queued (or stop) */
-	pthread_cond_t space_cv;   /* budget was released */
 	pthread_cond_t idle_cv;    /* no job queued or running */
-	unsigned int space_waiters;
 	pthread_cond_t queue_cv;   /* a queued job was taken */
 	unsigned int queued, queue_max; /* jobs waiting for a worker: the reader waits beyond queue_max */
 	trs_job *head, *tail;
 	trs_job *batch_head, *batch_tail; /* the reader's batch, not yet queued (reader only) */
 	unsigned int batch_n, batch_max;
 	uint64_t batch_bytes;
-	uint64_t budget_max;
-	uint64_t budget_used;
+	trs__budget budget;        /* what the reader may hold (lib/budget.c) */
 	pthread_t *threads;
 	unsigned int nthreads;
 	unsigned int busy;         /* jobs queued or running */
@@ -107,11 +105,11 @@ int trs__run_start(trs_run *r, unsigned int threads, trs_error *err);
 /* Wait until every submitted job is done, then stop the workers. */
 void trs__run_finish(trs_run *r);
 
-/* Take n bytes of the budget. wait == 0: return -1 when they are not free now
- * (never exceeds the budget). wait != 0: block until they are; a request larger
- * than the whole budget is granted when nothing else is held. */
-int trs__budget_acquire(trs_run *r, uint64_t n, int wait);
-void trs__budget_release(trs_run *r, uint64_t n);
+/* The run's budget (lib/budget.c): trs__budget_take and trs__budget_give,
+ * but a reader about to wait first hands its batch (which holds budget) to
+ * the writers. */
+int trs__run_budget_take(trs_run *r, uint64_t n, int wait);
+void trs__run_budget_give(trs_run *r, uint64_t n);
 
 /* Wait until every submitted job is done; the workers keep running. */
 void trs__run_wait_idle(trs_run *r);

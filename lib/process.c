@@ -63,7 +63,7 @@ static void free_pending(walk *w)
 	while (p) {
 		pending *next = p->next;
 		if (!p->staged)
-			trs__budget_release(&w->run, p->size);
+			trs__run_budget_give(&w->run, p->size);
 		free(p->data);
 		free(p->result.err);
 		p = next;
@@ -116,13 +116,13 @@ static int stage_early_member(walk *w, const trs_member *m, trs_error *err)
 	p->stage_index = w->stage_next++;
 	append_pending(w, p);
 	if (m->size <= w->small_max) {
-		trs__budget_acquire(&w->run, m->size, 1);
+		trs__run_budget_take(&w->run, m->size, 1);
 		unsigned char *data = malloc(m->size ? m->size : 1);
 		int rc = data ? read_member(w->archive, data, m->size, err) : trs__error_set(err, TRS_ENOMEM, "out of memory");
 		trs_job *j = rc == 0 ? trs__job_new_stage(w->stage, p->stage_index, data, m->size, &p->result, err) : NULL;
 		if (!j) {
 			free(data);
-			trs__budget_release(&w->run, m->size);
+			trs__run_budget_give(&w->run, m->size);
 			return rc < 0 ? rc : TRS_ENOMEM;
 		}
 		trs__job_submit(&w->run, j);
@@ -139,10 +139,10 @@ static int stage_early_member(walk *w, const trs_member *m, trs_error *err)
 	trs_error rerr = TRS_ERROR_INIT;
 	while (left && rc == 0) {
 		uint64_t want = left < w->chunk ? left : w->chunk;
-		trs__budget_acquire(&w->run, want, 1);
+		trs__run_budget_take(&w->run, want, 1);
 		trs_chunk *c = malloc(sizeof(*c) + want);
 		if (!c) {
-			trs__budget_release(&w->run, want);
+			trs__run_budget_give(&w->run, want);
 			rc = trs__error_set(&rerr, TRS_ENOMEM, "out of memory");
 			break;
 		}
@@ -150,7 +150,7 @@ static int stage_early_member(walk *w, const trs_member *m, trs_error *err)
 		rc = read_member(w->archive, c->data, want, &rerr);
 		if (rc < 0) {
 			free(c);
-			trs__budget_release(&w->run, want);
+			trs__run_budget_give(&w->run, want);
 			break;
 		}
 		c->len = (size_t)want;
@@ -177,7 +177,7 @@ static int keep_early_member(walk *w, const trs_member *m, trs_error *err)
 	}
 	if (w->stage)
 		return stage_early_member(w, m, err);
-	if (w->overflow || trs__budget_acquire(&w->run, m->size, 0) < 0) {
+	if (w->overflow || trs__run_budget_take(&w->run, m->size, 0) < 0) {
 		w->overflow = 1;
 		return 0;
 	}
@@ -185,14 +185,14 @@ static int keep_early_member(walk *w, const trs_member *m, trs_error *err)
 	unsigned char *data = malloc(m->size ? m->size : 1);
 	if (!p || !data) {
 		free(data);
-		trs__budget_release(&w->run, m->size);
+		trs__run_budget_give(&w->run, m->size);
 		w->overflow = 1; /* short of memory: the second pass restores it */
 		return 0;
 	}
 	int rc = read_member(w->archive, data, m->size, err);
 	if (rc < 0) {
 		free(data);
-		trs__budget_release(&w->run, m->size);
+		trs__run_budget_give(&w->run, m->size);
 		return rc;
 	}
 	p->data = data;
@@ -305,10 +305,10 @@ static int stream_body(walk *w, trs_job *j, trs_error *err)
 		uint64_t want = left < w->chunk ? left : w->chunk;
 		if (want == 0)
 			want = 1; /* room to see the end (and the integrity verdict) */
-		trs__budget_acquire(&w->run, want, 1);
+		trs__run_budget_take(&w->run, want, 1);
 		trs_chunk *c = malloc(sizeof(*c) + want);
 		if (!c) {
-			trs__budget_release(&w->run, want);
+			trs__run_budget_give(&w->run, want);
 			rc = trs__error_set(&berr, TRS_ENOMEM, "out of memory");
 			break;
 		}
@@ -316,7 +316,7 @@ static int stream_body(walk *w, trs_job *j, trs_error *err)
 		int64_t n = 1;
 		while (c->len < want && (n = body->read(body->self, c->data + c->len, (size_t)(want - c->len), &berr)) > 0)
 			c->len += (size_t)n;
-		trs__budget_release(&w->run, want - c->len);
+		trs__run_budget_give(&w->run, want - c->len);
 		left -= c->len < left ? c->len : left;
 		if (c->len)
 			trs__job_push(&w->run, j, c);
@@ -344,7 +344,7 @@ static int dispatch(walk *w, const trs_object *o, unsigned char *held, uint64_t 
 	if (!needs_work(w, o)) {
 		if (held) {
 			free(held);
-			trs__budget_release(&w->run, held_size);
+			trs__run_budget_give(&w->run, held_size);
 		}
 		return 0;
 	}
@@ -354,7 +354,7 @@ static int dispatch(walk *w, const trs_object *o, unsigned char *held, uint64_t 
 	if (!j) {
 		if (held) {
 			free(held);
-			trs__budget_release(&w->run, held_size);
+			trs__run_budget_give(&w->run, held_size);
 		}
 		return TRS_ENOMEM;
 	}
@@ -370,13 +370,13 @@ static int dispatch(walk *w, const trs_object *o, unsigned char *held, uint64_t 
 	}
 	uint64_t size = trs__object_iter_member_size(w->it);
 	if (size <= w->small_max) {
-		trs__budget_acquire(&w->run, size, 1);
+		trs__run_budget_take(&w->run, size, 1);
 		j->data = malloc(size ? size : 1);
 		j->len = j->budget = size;
 		int rc = j->data ? read_member(w->archive, j->data, size, err)
 				 : trs__error_set(err, TRS_ENOMEM, "out of memory");
 		if (rc < 0) {
-			trs__budget_release(&w->run, size);
+			trs__run_budget_give(&w->run, size);
 			free(j->data);
 			free(j);
 			return rc;
@@ -440,7 +440,7 @@ static int restore(walk *w, trs_error *err)
 			trs__fs_stage_discard(w->stage, p->stage_index);
 		else {
 			free(p->data);
-			trs__budget_release(&w->run, p->size);
+			trs__run_budget_give(&w->run, p->size);
 		}
 		free(p->result.err);
 		if (rc < 0)

@@ -47,11 +47,10 @@ static void *push_all(void *arg)
 {
 	pusher *p = arg;
 	for (size_t i = 0; i < p->n; i++) {
-		trs__budget_acquire(p->r, CHUNK, 1); /* the reader's backpressure: waits for budget */
-		pthread_mutex_lock(&p->r->mu);
-		if (p->r->budget_used > p->max_seen)
-			p->max_seen = p->r->budget_used;
-		pthread_mutex_unlock(&p->r->mu);
+		trs__run_budget_take(p->r, CHUNK, 1); /* the reader's backpressure: waits for budget */
+		uint64_t held = trs__budget_used(&p->r->budget);
+		if (held > p->max_seen)
+			p->max_seen = held;
 		trs__job_push(p->r, p->j, chunk_new(i));
 		pthread_mutex_lock(&p->r->mu);
 		p->pushed = i + 1;
