@@ -22,6 +22,7 @@ void *trs__arena_alloc(trs_arena *a, size_t size, size_t align)
 		trs_arena_chunk *c = malloc(sizeof(*c) + cap);
 		if (!c)
 			return NULL;
+		a->bytes += sizeof(*c) + cap;
 		if (a->head && cap != CHUNK_SIZE) {
 			/* A big one-off: link it behind the head so the head keeps filling. */
 			c->next = a->head->next;
@@ -58,5 +59,5 @@ void trs__arena_free(trs_arena *a)
 		c = next;
 	}
 	a->head = NULL;
-	a->used = a->cap = 0;
+	a->used = a->cap = a->bytes = 0;
 }

@@ -10,6 +10,7 @@ typedef struct trs_arena {
 	trs_arena_chunk *head;
 	size_t used;  /* bytes used in head */
 	size_t cap;   /* bytes available in head */
+	size_t bytes; /* allocated in all, chunk headers included */
 } trs_arena;
 
 void *trs__arena_alloc(trs_arena *a, size_t size, size_t align);

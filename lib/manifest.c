@@ -369,15 +369,17 @@ static int open_container(trs_manifest_parser *p, int kind)
 			return trs__manifest_fail(p, TRS_EMANIFEST, "manifest.json: targets[%zu] must be an object, got a list",
 				    p->m->ntargets);
 		trs_manifest *m = p->m;
-		if (m->ntargets == p->targets_cap) {
-			size_t cap = p->targets_cap ? p->targets_cap * 2 : 4;
+		if (m->ntargets == m->targets_cap) {
+			size_t cap = m->targets_cap ? m->targets_cap * 2 : 4;
 			if (cap > 100000)
 				return trs__manifest_fail(p, TRS_ELIMIT, "manifest.json has more than 100000 targets; refusing it");
+			if (!trs__manifest_parser_memory_ok(p, (cap - m->targets_cap) * sizeof(*m->targets)))
+				return 0;
 			trs_manifest_target *t = realloc(m->targets, cap * sizeof(*t));
 			if (!t)
 				return trs__manifest_fail(p, TRS_ENOMEM, "out of memory");
 			m->targets = t;
-			p->targets_cap = cap;
+			m->targets_cap = cap;
 		}
 		trs_manifest_target *t = &m->targets[m->ntargets++];
 		t->region = t->bucket = t->storage_class = t->kms_key_arn = EMPTY;
@@ -458,16 +460,18 @@ static int finish_object(trs_manifest_parser *p)
 		o->tags = tags;
 		o->ntags = p->tags.n;
 	}
-	if (m->nobjects == p->objects_cap) {
-		size_t cap = p->objects_cap ? p->objects_cap * 2 : 64;
+	if (m->nobjects == m->objects_cap) {
+		size_t cap = m->objects_cap ? m->objects_cap * 2 : 64;
+		if (!trs__manifest_parser_memory_ok(p, (cap - m->objects_cap) * sizeof(*m->objects)))
+			return 0;
 		trs_manifest_object *objs = realloc(m->objects, cap * sizeof(*objs));
 		if (!objs)
 			return trs__manifest_fail(p, TRS_ENOMEM, "out of memory for %zu manifest entries", cap);
 		m->objects = objs;
-		p->objects_cap = cap;
+		m->objects_cap = cap;
 	}
 	m->objects[m->nobjects++] = *o;
-	return 1;
+	return trs__manifest_parser_memory_ok(p, 0); /* its strings, in the arena */
 }
 
 static int close_container(trs_manifest_parser *p)

@@ -230,6 +230,20 @@ TRS_EXTERN(const trs_manifest_target *) trs_manifest_target_at(const trs_manifes
 	return m && i < m->ntargets ? &m->targets[i] : NULL;
 }
 
+TRS_EXTERN(size_t) trs_manifest_memory(const trs_manifest *m)
+{
+	if (!m)
+		return 0;
+	return sizeof(*m) + m->arena.bytes + m->objects_cap * sizeof(*m->objects) +
+	       m->targets_cap * sizeof(*m->targets) + m->nwarnings * sizeof(*m->warnings) +
+	       (m->index ? (m->index_mask + 1) * sizeof(*m->index) : 0);
+}
+
+TRS_EXTERN(uint64_t) trs_manifest_json_bytes(const trs_manifest *m)
+{
+	return m ? m->json_bytes : 0;
+}
+
 TRS_EXTERN(size_t) trs_manifest_warning_count(const trs_manifest *m)
 {
 	return m ? m->nwarnings : 0;

@@ -22,7 +22,14 @@ struct trs_manifest {
 	/* relative_key -> object index + 1 (0 = empty slot); open addressing. */
 	uint32_t *index;
 	size_t index_mask;
+	size_t objects_cap;       /* entries allocated in objects */
+	size_t targets_cap;
+	uint64_t json_bytes;      /* the JSON it was parsed from */
 };
+
+/* Refuse (TRS_ELIMIT, in a callback) when the manifest's memory plus
+ * `more` bytes about to be allocated would pass the limit. 1, or 0 after failing. */
+int trs__manifest_parser_memory_ok(trs_manifest_parser *p, size_t more);
 
 /* Parse a JSON number as an exact unsigned size: integers of any length up
  * to 2^64-1 exactly; floats only when integral (1048576.0, 1e3). 0 (or 1
@@ -85,8 +92,6 @@ struct trs_manifest_parser {
 	unsigned int skip_depth; /* > 0: inside an ignored value that opened at this depth */
 	field_id field;
 	char key[MAX_KEY + 1];   /* current key, truncated; only known (short) keys matter */
-	size_t objects_cap;
-	size_t targets_cap;
 	trs_manifest_object cur;  /* the object being built */
 	char *cur_tag_key;
 	kv_list tags;

@@ -91,6 +91,22 @@ static int parse_chunk(trs_manifest_parser *p, const unsigned char *data, size_t
 	return 0;
 }
 
+/*
+ * The parsed manifest's memory (trs_manifest_memory) is held to the same
+ * limit as its JSON: a list of tiny entries takes more memory parsed than
+ * as text, and is refused before it passes the limit.
+ */
+int trs__manifest_parser_memory_ok(trs_manifest_parser *p, size_t more)
+{
+	uint64_t used = (uint64_t)trs_manifest_memory(p->m) + more;
+	if (used <= p->limits.max_bytes)
+		return 1;
+	return trs__manifest_fail(p, TRS_ELIMIT,
+				  "manifest.json needs more than %llu bytes of memory once parsed (%zu entries so far); "
+				  "refusing it (raise the manifest limit, --max-manifest)",
+				  (unsigned long long)p->limits.max_bytes, p->m->nobjects);
+}
+
 #define FEED_MIN 65536
 
 TRS_EXTERN(int) trs_manifest_parser_feed(trs_manifest_parser *p, const void *data, size_t len, trs_error *err)
@@ -142,6 +158,9 @@ TRS_EXTERN(int) trs_manifest_parser_finish(trs_manifest_parser *p, trs_manifest 
 	int rc = trs__manifest_build_index(p->m, err);
 	if (rc < 0)
 		return rc;
+	if (!trs__manifest_parser_memory_ok(p, 0))
+		return parser_error(p, yajl_status_error, NULL, 0, err);
+	p->m->json_bytes = p->bytes;
 	p->finished = 1;
 	*out = p->m;
 	p->m = NULL;

@@ -68,9 +68,14 @@ typedef struct trs_manifest_object {
  * (JSON readers make it '?', so two keys could become one): the object fails. */
 #define TRS_MANIFEST_OBJECT_KEY_HAS_SURROGATE 32u
 
-/** Parser limits. Zero fields take the defaults named here. */
+/**
+ * Parser limits. Zero fields take the defaults named here. max_bytes bounds
+ * both the JSON read and the parsed manifest's memory (trs_manifest_memory),
+ * which is counted as it grows: a manifest that would pass it is refused
+ * (TRS_ELIMIT) before it does.
+ */
 typedef struct trs_manifest_limits {
-	uint64_t max_bytes;        /* default 1 GiB of JSON */
+	uint64_t max_bytes;        /* default 1 GiB of JSON, and of memory once parsed */
 	uint64_t max_objects;      /* default 50,000,000 entries */
 	unsigned int max_depth;    /* default 64 levels of nesting */
 } trs_manifest_limits;
@@ -96,6 +101,15 @@ TRS_EXTERN(size_t) trs_manifest_object_count(const trs_manifest *m);
 TRS_EXTERN(const trs_manifest_object *) trs_manifest_object_at(const trs_manifest *m, size_t i);
 TRS_EXTERN(size_t) trs_manifest_target_count(const trs_manifest *m);
 TRS_EXTERN(const trs_manifest_target *) trs_manifest_target_at(const trs_manifest *m, size_t i);
+
+/**
+ * The memory the parsed manifest holds, in bytes: its strings' arena, entry
+ * and target arrays, warnings and index (what trs_manifest_free releases).
+ */
+TRS_EXTERN(size_t) trs_manifest_memory(const trs_manifest *m);
+
+/** The size of the JSON the manifest was parsed from, in bytes. */
+TRS_EXTERN(uint64_t) trs_manifest_json_bytes(const trs_manifest *m);
 
 /**
  * Non-fatal findings of the parse (an object without object_name, a

@@ -455,6 +455,79 @@ TEST(manifest_many_objects_index)
 	trs_manifest_free(m);
 }
 
+/* `n` tiny entries: more memory parsed than bytes of JSON. */
+static void tiny_entries(trs_buf *b, int n)
+{
+	b->len = 0;
+	trs__buf_puts(b, "{\"targets\":[{\"region\":\"r\",\"bucket\":\"b\"}],\"objects\":[", NULL);
+	for (int i = 0; i < n; i++)
+		trs__buf_printf(b, NULL, "%s{\"object_name\":\"%d\"}", i ? "," : "", i);
+	trs__buf_puts(b, "]}", NULL);
+}
+
+static int parse_limited(const trs_buf *b, uint64_t max_bytes, trs_manifest **m, trs_error *err)
+{
+	trs_manifest_limits lim = {max_bytes, 0, 0};
+	trs_manifest_parser *p;
+	*m = NULL;
+	int rc = trs_manifest_parser_new(&p, &lim, err);
+	for (size_t off = 0; rc == 0 && off < b->len; off += 4096)
+		rc = trs_manifest_parser_feed(p, b->data + off, b->len - off < 4096 ? b->len - off : 4096, err);
+	if (rc == 0)
+		rc = trs_manifest_parser_finish(p, m, err);
+	trs_manifest_parser_free(p);
+	return rc;
+}
+
+TEST(manifest_memory_grows_with_entries)
+{
+	trs_buf b = TRS_BUF_INIT;
+	trs_error err = TRS_ERROR_INIT;
+	trs_manifest *small, *big;
+	tiny_entries(&b, 10);
+	CHECK(parse_limited(&b, 0, &small, &err) == 0);
+	CHECK(trs_manifest_json_bytes(small) == b.len);
+	tiny_entries(&b, 20000);
+	CHECK(parse_limited(&b, 0, &big, &err) == 0);
+	CHECK(trs_manifest_json_bytes(big) == b.len);
+	size_t ms = trs_manifest_memory(small), mb = trs_manifest_memory(big);
+	printf("  10 entries: %zu bytes, 20000 entries: %zu bytes\n", ms, mb);
+	CHECK(ms >= sizeof(trs_manifest_object) * 10);
+	/* at least the entries themselves and one index slot each */
+	CHECK(mb >= ms + 19990 * (sizeof(trs_manifest_object) + sizeof(uint32_t)));
+	CHECK(trs_manifest_memory(NULL) == 0);
+	trs_manifest_free(small);
+	trs_manifest_free(big);
+	trs__buf_free(&b);
+}
+
+/* The limit bounds the parsed form too: exactly its memory is accepted, one byte less refused. */
+TEST(manifest_refuses_one_whose_memory_passes_the_limit)
+{
+	trs_buf b = TRS_BUF_INIT;
+	trs_error err = TRS_ERROR_INIT;
+	trs_manifest *m;
+	tiny_entries(&b, 5000);
+	CHECK(parse_limited(&b, 0, &m, &err) == 0);
+	size_t need = trs_manifest_memory(m);
+	trs_manifest_free(m);
+	CHECK(need > b.len); /* the JSON alone fits under the limits below */
+	CHECK(parse_limited(&b, need, &m, &err) == 0);
+	CHECK(m && trs_manifest_memory(m) == need);
+	trs_manifest_free(m);
+	CHECK(parse_limited(&b, need - 1, &m, &err) == TRS_ELIMIT);
+	CHECK(!m);
+	CHECK_CONTAINS(err.message, "bytes of memory once parsed");
+	CHECK_CONTAINS(err.message, "--max-manifest");
+	/* well under: refused while the entries come in, not after */
+	err = (trs_error)TRS_ERROR_INIT;
+	CHECK(parse_limited(&b, need / 2, &m, &err) == TRS_ELIMIT);
+	CHECK(!m);
+	CHECK_CONTAINS(err.message, "entries so far");
+	CHECK(!strstr(err.message, "(5000 entries"));
+	trs__buf_free(&b);
+}
+
 int main(void)
 {
 	RUN(manifest_reads_every_field);
@@ -481,5 +554,7 @@ int main(void)
 	RUN(manifest_flags_nul_in_keys);
 	RUN(manifest_flags_lone_surrogates_in_keys);
 	RUN(manifest_many_objects_index);
+	RUN(manifest_memory_grows_with_entries);
+	RUN(manifest_refuses_one_whose_memory_passes_the_limit);
 	return harness_done();
 }
