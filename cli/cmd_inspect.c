@@ -130,7 +130,9 @@ int cmd_inspect(int argc, char **argv)
 	if (json) {
 		fputs("{\"archive\":", f);
 		cli_json_string(f, argv[optind]);
-		fprintf(f, ",\"manifest_position\":\"%s\",\"region\":", position_name(trs_archive_manifest_position(a)));
+		fprintf(f, ",\"manifest_position\":\"%s\",\"manifest_bytes\":%llu,\"manifest_memory\":%llu,\"region\":",
+			position_name(trs_archive_manifest_position(a)), (unsigned long long)trs_manifest_json_bytes(m),
+			(unsigned long long)trs_manifest_memory(m));
 		cli_json_string(f, region);
 		fputs(",\"targets\":[", f);
 	} else {

@@ -37,7 +37,8 @@ static const char usage[] =
 	"  --max-memory BYTES      object data buffered in flight (default 256M)\n"
 	"  --max-ratio N           refuse archives expanding more than N:1 (default: no limit)\n"
 	"  --max-decompressed BYTES  refuse archives expanding beyond BYTES (default 16T)\n"
-	"  --max-manifest BYTES    refuse manifests larger than BYTES (default 1G)\n"
+	"  --max-manifest BYTES    refuse manifests larger than BYTES of JSON, or taking more\n"
+	"                          than BYTES of memory once parsed (default 1G)\n"
 	"  --no-progress           no progress bar on a terminal\n"
 	"  -q, --quiet             no progress bar or summary; only errors are logged\n"
 	"  --log-level L           error, warn, info (default), debug\n"
@@ -69,6 +70,7 @@ static void print_json_report(const trs_report *r, int rc, const trs_error *err,
 		"\"objects_written\":%llu,\"objects_failed\":%llu,\"objects_skipped\":%llu,"
 		"\"members_skipped\":%llu,\"puts_written\":%llu,\"puts_failed\":%llu,\"bytes_written\":%llu,"
 		"\"compressed_bytes\":%llu,\"decompressed_bytes\":%llu,\"ratio\":%.3f,"
+		"\"manifest_bytes\":%llu,\"manifest_memory\":%llu,"
 		"\"seconds\":{\"total\":%.3f,\"manifest\":%.3f,\"restore\":%.3f,\"decompress\":%.3f},\"failures\":[",
 		r->dry_run ? "true" : "false", position_name(r->manifest_position), r->passes,
 		(unsigned long long)r->objects_total, (unsigned long long)r->objects_written,
@@ -77,6 +79,7 @@ static void print_json_report(const trs_report *r, int rc, const trs_error *err,
 		(unsigned long long)r->puts_failed, (unsigned long long)r->bytes_written,
 		(unsigned long long)r->compressed_bytes, (unsigned long long)r->decompressed_bytes,
 		r->compressed_bytes ? (double)r->decompressed_bytes / (double)r->compressed_bytes : 0.0,
+		(unsigned long long)r->manifest_bytes, (unsigned long long)r->manifest_memory,
 		r->seconds_total, r->seconds_manifest, r->seconds_restore, r->seconds_decompress);
 	for (size_t i = 0; i < r->nfailures; i++) {
 		const trs_failure *x = &r->failures[i];

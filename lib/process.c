@@ -567,7 +567,7 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 		rc = find_manifest(&w, err);
 	rep->seconds_manifest = trs__now() - t0;
 	if (rc == 0) {
-		rep->objects_total = trs_manifest_object_count(w.manifest);
+		trs__report_manifest(rep, w.manifest);
 		w.run.manifest = w.manifest;
 		if (!(w.run.outcomes = trs__calloc(rep->objects_total + 1, 1, err)))
 			rc = TRS_ENOMEM;

@@ -61,6 +61,13 @@ int trs__report_add_failure(trs_report *rep, const char *relative_key, const cha
 }
 
 /* One entry per distinct bucket of this region's non-backup targets. */
+void trs__report_manifest(trs_report *rep, const trs_manifest *m)
+{
+	rep->objects_total = trs_manifest_object_count(m);
+	rep->manifest_bytes = trs_manifest_json_bytes(m);
+	rep->manifest_memory = trs_manifest_memory(m);
+}
+
 int trs__report_init_targets(trs_report *rep, const trs_manifest *m, const char *region, trs_error *err)
 {
 	size_t n = trs_manifest_target_count(m);

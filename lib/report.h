@@ -17,6 +17,9 @@ trs_report *trs__report_new(const char *name, trs_error *err);
 int trs__report_add_failure(trs_report *rep, const char *relative_key, const char *bucket, const char *key, int code,
 			    const char *message, trs_error *err);
 
+/* What the report says of the parsed manifest: objects_total, manifest_bytes, manifest_memory. */
+void trs__report_manifest(trs_report *rep, const trs_manifest *m);
+
 /* rep->targets: one entry per distinct bucket of region's non-backup targets. */
 int trs__report_init_targets(trs_report *rep, const trs_manifest *m, const char *region, trs_error *err);
 

@@ -79,6 +79,8 @@ typedef struct trs_report {
 	int catalog_written;
 	uint64_t objects_unselected; /* objects not chosen by trs_process_options.only */
 	uint64_t objects_superseded; /* entries not written: a later entry writes the same key */
+	uint64_t manifest_bytes;     /* manifest.json's JSON, in bytes */
+	uint64_t manifest_memory;    /* what the parsed manifest held (trs_manifest_memory); both within max_manifest_bytes */
 } trs_report;
 
 /*
