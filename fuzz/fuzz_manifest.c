@@ -236,6 +236,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc_tight == 0) {
 		CHECK(m_tight != NULL);
 		CHECK(trs_manifest_object_count(m_tight) <= tight.max_objects);
+		CHECK(trs_manifest_memory(m_tight) <= tight.max_bytes);
 		check_manifest(m_tight);
 	} else {
 		check_error(rc_tight, m_tight, &err_tight);
