@@ -55,7 +55,24 @@ static const char *position_name(trs_manifest_position p)
 	}
 }
 
-static void print_json_report(const trs_report *r, int rc, const trs_error *err, const trs_storage *plan)
+/* The destination's retry layer (S3): retries, throttling, the budget's refusals, adaptive concurrency. */
+static void print_json_retries(FILE *f, const trs_storage *dest)
+{
+	trs_retry_stats rs;
+	if (trs_storage_retry_stats(dest, &rs) < 0) {
+		fputs(",\"retries\":null", f);
+		return;
+	}
+	fprintf(f,
+		",\"retries\":{\"retried\":%llu,\"throttled\":%llu,\"refused_by_budget\":%llu,\"limit_decreases\":%llu,"
+		"\"limit_lowest\":%.0f,\"limit_ceiling\":%.0f}",
+		(unsigned long long)rs.retried, (unsigned long long)rs.throttled,
+		(unsigned long long)rs.refused_by_budget, (unsigned long long)rs.limit_decreases, rs.limit_lowest,
+		rs.limit_ceiling);
+}
+
+static void print_json_report(const trs_report *r, int rc, const trs_error *err, const trs_storage *plan,
+			      const trs_storage *dest)
 {
 	FILE *f = stdout;
 	fputs("{\"archive\":", f);
@@ -126,6 +143,7 @@ static void print_json_report(const trs_report *r, int rc, const trs_error *err,
 		fputs("null", f);
 	}
 	fprintf(f, ",\"seconds_download\":%.3f", r->seconds_download);
+	print_json_retries(f, dest);
 	if (plan) {
 		fputs(",\"planned\":", f);
 		cli_plan_json(plan, f);
@@ -339,7 +357,7 @@ int cmd_process(int argc, char **argv)
 		cli_log_msg(&log, TRS_LOG_ERROR, err.message, "archive", archive);
 	if (report) {
 		if (json)
-			print_json_report(report, rc, &err, plan);
+			print_json_report(report, rc, &err, plan, job.storage);
 		else if ((rc == 0 || rc == TRS_EPARTIAL) && log.level >= TRS_LOG_INFO && !log.json)
 			print_summary(report, rc);
 		if (log.json && (rc == 0 || rc == TRS_EPARTIAL))

@@ -70,6 +70,29 @@ static void log_restored(serve_state *s, const trs_queue_message *m, const trs_a
 		 "replication_lag_seconds", lag >= 0 ? lg : NULL, NULL);
 }
 
+/* The destination's retries since the last archive (several archives share
+ * one S3 client, so its counters are read as deltas under the lock) and the
+ * limit on its requests in flight now. */
+static void emit_retry_metrics(serve_state *s)
+{
+	trs__retry_stats now;
+	if (!s->o.metrics)
+		return;
+	pthread_mutex_lock(&s->lock); /* read and remembered together: deltas never overlap */
+	bool known = trs__storage_retry_stats(s->dest, &now);
+	trs__retry_stats was = s->retries_emitted;
+	s->retries_emitted = now;
+	pthread_mutex_unlock(&s->lock);
+	if (!known)
+		return;
+	trs_metrics_put(s->o.metrics, "S3ConcurrencyLimit", "Count", now.limit, NULL, 0);
+	trs_metrics_put(s->o.metrics, "S3RetriedRequests", "Count", (double)(now.retries - was.retries), NULL, 0);
+	trs_metrics_put(s->o.metrics, "S3ThrottledRequests", "Count", (double)(now.throttled - was.throttled), NULL,
+			0);
+	trs_metrics_put(s->o.metrics, "S3RetriesRefused", "Count",
+			(double)(now.retries_refused - was.retries_refused), NULL, 0);
+}
+
 static archive_result restore_archive(serve_state *s, const trs_queue_message *m, const trs_archive_ref *ref)
 {
 	double t0 = trs__now();
@@ -113,6 +136,8 @@ static archive_result restore_archive(serve_state *s, const trs_queue_message *m
 				  rc != TRS_EINVAL;
 		trs_metrics_record_report(s->o.metrics, report, unreadable);
 	}
+	if (!canceled)
+		emit_retry_metrics(s);
 	double seconds = trs__now() - t0;
 	fmt_secs(secs, sizeof(secs), seconds);
 	if (rc == 0) {

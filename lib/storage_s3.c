@@ -467,7 +467,7 @@ static void s3_free(trs_storage *self)
 	free(s);
 }
 
-bool trs__storage_retry_stats(trs_storage *st, trs__retry_stats *out)
+bool trs__storage_retry_stats(const trs_storage *st, trs__retry_stats *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (!st || st->put != s3_put)
@@ -478,11 +478,29 @@ bool trs__storage_retry_stats(trs_storage *st, trs__retry_stats *out)
 	out->retries_refused = s->budget.refused;
 	pthread_mutex_unlock(&s->budget.mu);
 	pthread_mutex_lock(&s->limiter.mu);
+	out->throttled = s->limiter.throttled;
 	out->throttle_decreases = s->limiter.decreases;
 	out->lowest_limit = s->limiter.lowest;
 	out->limit = s->limiter.limit;
+	out->ceiling = s->limiter.ceiling;
 	pthread_mutex_unlock(&s->limiter.mu);
 	return true;
+}
+
+TRS_EXTERN(int) trs_storage_retry_stats(const trs_storage *st, trs_retry_stats *out)
+{
+	trs__retry_stats rs;
+	bool known = trs__storage_retry_stats(st, &rs);
+	if (out) {
+		out->retried = rs.retries;
+		out->throttled = rs.throttled;
+		out->refused_by_budget = rs.retries_refused;
+		out->limit_decreases = rs.throttle_decreases;
+		out->limit = rs.limit;
+		out->limit_lowest = rs.lowest_limit;
+		out->limit_ceiling = rs.ceiling;
+	}
+	return known ? 0 : TRS_EUNSUPPORTED;
 }
 
 /* ---- construction ---- */

@@ -116,6 +116,26 @@ TRS_EXTERN(int) trs_storage_get(trs_storage *storage, const char *bucket, const 
 TRS_EXTERN(int) trs_storage_head(trs_storage *storage, const char *bucket, const char *key,
 				 trs_object_info *info, trs_error *err);
 
+/**
+ * What a storage's retry layer did since it was opened (the S3 backend;
+ * lib/aws/): attempts retried, throttling answers (503 SlowDown, 429, ...),
+ * retries the retry budget refused, and adaptive concurrency's limit on
+ * requests in flight (now, lowest, ceiling). Sums over every request of the
+ * storage, whichever archive sent it.
+ */
+typedef struct trs_retry_stats {
+	uint64_t retried;
+	uint64_t throttled;
+	uint64_t refused_by_budget;
+	uint64_t limit_decreases;
+	double limit;
+	double limit_lowest;
+	double limit_ceiling;
+} trs_retry_stats;
+
+/** Fill `out`; TRS_EUNSUPPORTED (and `out` zeroed) for a storage without a retry layer (fs, custom). */
+TRS_EXTERN(int) trs_storage_retry_stats(const trs_storage *storage, trs_retry_stats *out);
+
 /** Delete an object. Deleting what is not there succeeds. */
 TRS_EXTERN(int) trs_storage_delete(trs_storage *storage, const char *bucket, const char *key, trs_error *err);
 

@@ -60,6 +60,8 @@ void trs__aws_limiter_release(trs__aws_limiter *l, bool throttled, bool success)
 	double logged = 0;
 	pthread_mutex_lock(&l->mu);
 	l->in_flight--;
+	if (throttled)
+		l->throttled++;
 	double now = trs__now();
 	if (l->enabled && throttled && now - l->last_decrease >= l->cooldown) {
 		double before = l->limit;

@@ -32,7 +32,8 @@ typedef struct trs__aws_limiter {
 	double last_decrease;
 	unsigned int in_flight;
 	bool reduced;          /* below the ceiling since the last log */
-	uint64_t decreases;
+	uint64_t decreases;    /* halvings */
+	uint64_t throttled;    /* throttling answers seen */
 	double lowest;
 } trs__aws_limiter;
 
