@@ -374,6 +374,9 @@ int cmd_process(int argc, char **argv)
 		trs_error merr = TRS_ERROR_INIT;
 		if (trs_metrics_new(&metrics, ctx, &mo, &merr) == 0) {
 			trs_metrics_record_report(metrics, report, rc < 0 && rc != TRS_EPARTIAL && rc != TRS_ECANCELED);
+			trs_retry_stats rs;
+			if (trs_storage_retry_stats(job.storage, &rs) == 0)
+				trs_metrics_record_retries(metrics, &rs);
 			trs_metrics_free(metrics);
 		} else {
 			cli_log_msg(&log, TRS_LOG_WARN, merr.message, "metrics", "not sent");

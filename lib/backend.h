@@ -44,12 +44,6 @@ unsigned int trs__storage_parallelism(const trs_storage *s);
 uint64_t trs__storage_md5_checked_below(const trs_storage *s);
 uint64_t trs__storage_reserved_memory(const trs_storage *s);
 
-/* What the S3 backend's retry layer did (lib/aws/): false for other backends. */
-typedef struct trs__retry_stats {
-	uint64_t retries, retries_refused, throttled, throttle_decreases;
-	double lowest_limit, limit, ceiling;
-} trs__retry_stats;
-bool trs__storage_retry_stats(const trs_storage *s, trs__retry_stats *out);
 
 /* Staging objects in a local directory before the manifest names them (lib/fs_stage.c).
  * trs__fs_stage_new answers TRS_EUNSUPPORTED for any storage but "fs". */

@@ -344,6 +344,16 @@ TRS_EXTERN(void) trs_metrics_record_processing_time(trs_metrics *m, const char *
 	trs_metrics_put(m, "ProcessingTime", "Seconds", seconds > 0 ? seconds : 0, &dim, 1);
 }
 
+TRS_EXTERN(void) trs_metrics_record_retries(trs_metrics *m, const trs_retry_stats *stats)
+{
+	if (!m || m->sink == TRS_METRICS_NONE || !stats)
+		return;
+	trs_metrics_put(m, "S3ConcurrencyLimit", "Count", stats->limit, NULL, 0);
+	trs_metrics_put(m, "S3RetriedRequests", "Count", (double)stats->retried, NULL, 0);
+	trs_metrics_put(m, "S3ThrottledRequests", "Count", (double)stats->throttled, NULL, 0);
+	trs_metrics_put(m, "S3RetriesRefused", "Count", (double)stats->refused_by_budget, NULL, 0);
+}
+
 /* This bucket's own counts: they add up across buckets to the object-target writes. */
 static size_t bucket_counts(const trs_report *report, const trs_report_target *t, metric_value *v)
 {

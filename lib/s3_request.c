@@ -261,6 +261,8 @@ int trs__s3_request(trs__s3 *s, const trs__s3_call *c, trs__http_response *resp,
 				trs__s3_xml_free(&x);
 				goto done;
 			}
+			if (!costs)
+				trs__aws_budget_count(&s->budget);
 			char st[16];
 			snprintf(st, sizeof(st), "%ld", status);
 			trs__log(s->ctx, TRS_LOG_WARN, "S3 request failed; retrying", "op", c->op, "bucket", c->bucket,

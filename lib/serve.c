@@ -254,16 +254,17 @@ static void log_start(serve_state *s)
 /* Retries, the retry budget and adaptive concurrency of the destination's S3 requests. */
 static void log_retry_stats(serve_state *s)
 {
-	trs__retry_stats rs;
-	if (!trs__storage_retry_stats(s->dest, &rs))
+	trs_retry_stats rs;
+	if (trs_storage_retry_stats(s->dest, &rs) < 0)
 		return;
-	char r[32], rr[32], d[32], lo[32];
-	trs__serve_fmt_u64(r, sizeof(r), rs.retries);
-	trs__serve_fmt_u64(rr, sizeof(rr), rs.retries_refused);
-	trs__serve_fmt_u64(d, sizeof(d), rs.throttle_decreases);
-	snprintf(lo, sizeof(lo), "%.0f", rs.lowest_limit);
-	trs__log(s->ctx, TRS_LOG_INFO, "S3 retries", "queue", s->label, "retries", r, "retries_refused_by_budget", rr,
-		 "throttle_decreases", d, "lowest_requests_in_flight_limit", lo, NULL);
+	char r[32], t[32], rr[32], d[32], lo[32];
+	trs__serve_fmt_u64(r, sizeof(r), rs.retried);
+	trs__serve_fmt_u64(t, sizeof(t), rs.throttled);
+	trs__serve_fmt_u64(rr, sizeof(rr), rs.refused_by_budget);
+	trs__serve_fmt_u64(d, sizeof(d), rs.limit_decreases);
+	snprintf(lo, sizeof(lo), "%.0f", rs.limit_lowest);
+	trs__log(s->ctx, TRS_LOG_INFO, "S3 retries", "queue", s->label, "retries", r, "throttled", t,
+		 "retries_refused_by_budget", rr, "throttle_decreases", d, "lowest_requests_in_flight_limit", lo, NULL);
 }
 
 static void log_stop(serve_state *s, int rc)

@@ -75,22 +75,21 @@ static void log_restored(serve_state *s, const trs_queue_message *m, const trs_a
  * limit on its requests in flight now. */
 static void emit_retry_metrics(serve_state *s)
 {
-	trs__retry_stats now;
+	trs_retry_stats now, was;
 	if (!s->o.metrics)
 		return;
 	pthread_mutex_lock(&s->lock); /* read and remembered together: deltas never overlap */
-	bool known = trs__storage_retry_stats(s->dest, &now);
-	trs__retry_stats was = s->retries_emitted;
+	bool known = trs_storage_retry_stats(s->dest, &now) == 0;
+	was = s->retries_emitted;
 	s->retries_emitted = now;
 	pthread_mutex_unlock(&s->lock);
 	if (!known)
 		return;
-	trs_metrics_put(s->o.metrics, "S3ConcurrencyLimit", "Count", now.limit, NULL, 0);
-	trs_metrics_put(s->o.metrics, "S3RetriedRequests", "Count", (double)(now.retries - was.retries), NULL, 0);
-	trs_metrics_put(s->o.metrics, "S3ThrottledRequests", "Count", (double)(now.throttled - was.throttled), NULL,
-			0);
-	trs_metrics_put(s->o.metrics, "S3RetriesRefused", "Count",
-			(double)(now.retries_refused - was.retries_refused), NULL, 0);
+	now.retried -= was.retried;
+	now.throttled -= was.throttled;
+	now.refused_by_budget -= was.refused_by_budget;
+	now.limit_decreases -= was.limit_decreases;
+	trs_metrics_record_retries(s->o.metrics, &now);
 }
 
 static archive_result restore_archive(serve_state *s, const trs_queue_message *m, const trs_archive_ref *ref)

@@ -65,7 +65,7 @@ typedef struct serve_state {
 	unsigned int running;       /* RUNNING */
 	unsigned int peak_running;
 	bool backpressure_logged;
-	trs__retry_stats retries_emitted; /* the destination's retry counters at the last metrics */
+	trs_retry_stats retries_emitted; /* the destination's retry counters at the last metrics */
 	pthread_t *runners;
 	unsigned int nrunners;
 

@@ -467,40 +467,25 @@ static void s3_free(trs_storage *self)
 	free(s);
 }
 
-bool trs__storage_retry_stats(const trs_storage *st, trs__retry_stats *out)
+/* Known by its put function: only this backend has a retry layer to ask. */
+TRS_EXTERN(int) trs_storage_retry_stats(const trs_storage *st, trs_retry_stats *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (!st || st->put != s3_put)
-		return false;
+		return TRS_EUNSUPPORTED;
 	trs__s3 *s = (trs__s3 *)st;
 	pthread_mutex_lock(&s->budget.mu);
-	out->retries = s->budget.retries;
-	out->retries_refused = s->budget.refused;
+	out->retried = s->budget.retries;
+	out->refused_by_budget = s->budget.refused;
 	pthread_mutex_unlock(&s->budget.mu);
 	pthread_mutex_lock(&s->limiter.mu);
 	out->throttled = s->limiter.throttled;
-	out->throttle_decreases = s->limiter.decreases;
-	out->lowest_limit = s->limiter.lowest;
+	out->limit_decreases = s->limiter.decreases;
 	out->limit = s->limiter.limit;
-	out->ceiling = s->limiter.ceiling;
+	out->limit_lowest = s->limiter.lowest;
+	out->limit_ceiling = s->limiter.ceiling;
 	pthread_mutex_unlock(&s->limiter.mu);
-	return true;
-}
-
-TRS_EXTERN(int) trs_storage_retry_stats(const trs_storage *st, trs_retry_stats *out)
-{
-	trs__retry_stats rs;
-	bool known = trs__storage_retry_stats(st, &rs);
-	if (out) {
-		out->retried = rs.retries;
-		out->throttled = rs.throttled;
-		out->refused_by_budget = rs.retries_refused;
-		out->limit_decreases = rs.throttle_decreases;
-		out->limit = rs.limit;
-		out->limit_lowest = rs.lowest_limit;
-		out->limit_ceiling = rs.ceiling;
-	}
-	return known ? 0 : TRS_EUNSUPPORTED;
+	return 0;
 }
 
 /* ---- construction ---- */

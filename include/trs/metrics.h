@@ -14,6 +14,7 @@
 #include "context.h"
 #include "manifest.h"
 #include "process.h"
+#include "storage.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -94,6 +95,15 @@ TRS_EXTERN(void) trs_metrics_record_report(trs_metrics *m, const trs_report *rep
  * an archive's download). Errors are logged, never returned.
  */
 TRS_EXTERN(void) trs_metrics_record_processing_time(trs_metrics *m, const char *function, double seconds);
+
+/**
+ * The S3 retry layer's figures (Count, no dimension): S3ConcurrencyLimit,
+ * the limit on requests in flight now (a gauge); S3RetriedRequests,
+ * S3ThrottledRequests and S3RetriesRefused from `stats` as given (totals,
+ * or the caller's deltas since its last call). Errors are logged, never
+ * returned.
+ */
+TRS_EXTERN(void) trs_metrics_record_retries(trs_metrics *m, const trs_retry_stats *stats);
 
 /** Send what is buffered and wait for it (CloudWatch); errors are logged, and returned. */
 TRS_EXTERN(int) trs_metrics_flush(trs_metrics *m, trs_error *err);

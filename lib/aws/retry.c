@@ -175,6 +175,13 @@ bool trs__aws_budget_take(trs__aws_budget *b, bool timeout, int *cost)
 	return ok;
 }
 
+void trs__aws_budget_count(trs__aws_budget *b)
+{
+	pthread_mutex_lock(&b->mu);
+	b->retries++;
+	pthread_mutex_unlock(&b->mu);
+}
+
 void trs__aws_budget_success(trs__aws_budget *b, int cost)
 {
 	pthread_mutex_lock(&b->mu);

@@ -61,7 +61,7 @@ typedef struct trs__aws_budget {
 	int capacity;
 	bool enabled;          /* false in the legacy retry mode */
 	bool empty_logged;     /* the log says so once per change */
-	uint64_t retries;      /* retries granted */
+	uint64_t retries;      /* retries made (granted, or free: see trs__aws_budget_count) */
 	uint64_t refused;      /* retries refused: the budget was spent */
 } trs__aws_budget;
 
@@ -69,6 +69,8 @@ void trs__aws_budget_init(trs__aws_budget *b, const trs_ctx *ctx, const char *se
 void trs__aws_budget_destroy(trs__aws_budget *b);
 /* Take a retry's cost; false (and a warning, once until it recovers) when the budget is spent. */
 bool trs__aws_budget_take(trs__aws_budget *b, bool timeout, int *cost);
+/* A retry that costs no tokens (a throttling answer under adaptive concurrency, a refresh): counted all the same. */
+void trs__aws_budget_count(trs__aws_budget *b);
 /* A request succeeded after retries that cost `cost` tokens (0: none). */
 void trs__aws_budget_success(trs__aws_budget *b, int cost);
 

@@ -194,6 +194,11 @@ TEST(put_retries_slowdown_and_resends_the_same_body)
 	trs_memory_body mb;
 	trs_error err = TRS_ERROR_INIT;
 	int rc = trs_upload(s, &req, trs_memory_body_init(&mb, "hello world", 11), &err);
+	/* Both retries counted, one of them a throttling answer that halved the limit. */
+	trs_retry_stats rs;
+	CHECK(trs_storage_retry_stats(s, &rs) == 0);
+	CHECK(rs.retried == 2 && rs.throttled == 1 && rs.refused_by_budget == 0);
+	CHECK(rs.limit_decreases == 1 && rs.limit_lowest < rs.limit_ceiling && rs.limit_ceiling > 0);
 	trs_storage_free(s);
 	if (rc)
 		printf("  %s\n", err.message);
@@ -232,6 +237,38 @@ TEST(other_4xx_fail_at_once_with_code_message_and_advice)
 	CHECK_CONTAINS(err.message, "REQ0");
 	CHECK_CONTAINS(err.message, "What to do");
 	CHECK(!strstr(err.message, "test-secret-key"));
+}
+
+TEST(the_budget_counts_its_retries_and_refusals)
+{
+	unsetenv("AWS_RETRY_MODE");
+	trs__aws_budget b;
+	trs__aws_budget_init(&b, NULL, "S3");
+	int cost = 0;
+	unsigned int granted = 0;
+	while (trs__aws_budget_take(&b, false, &cost))
+		granted++;
+	CHECK(granted == TRS__AWS_BUDGET_TOKENS / TRS__AWS_RETRY_COST);
+	CHECK(!trs__aws_budget_take(&b, true, &cost));
+	trs__aws_budget_count(&b); /* a free retry: counted, no tokens */
+	CHECK(b.retries == granted + 1 && b.refused == 2 && b.tokens == 0);
+	trs__aws_budget_destroy(&b);
+
+	trs__aws_limiter l;
+	trs__aws_limiter_init(&l, NULL, "S3", 8);
+	trs_error err = TRS_ERROR_INIT;
+	CHECK(trs__aws_limiter_acquire(&l, &err) == 0);
+	trs__aws_limiter_release(&l, true, false);
+	CHECK(trs__aws_limiter_acquire(&l, &err) == 0);
+	trs__aws_limiter_release(&l, true, false); /* within the cooldown: counted, not a second halving */
+	CHECK(l.throttled == 2 && l.decreases == 1 && l.lowest == 4 && l.ceiling == 8);
+	trs__aws_limiter_destroy(&l);
+
+	/* A storage without a retry layer says so. */
+	trs_storage fs;
+	trs_storage_init_backend(&fs, TRS_STORAGE_VERSION);
+	trs_retry_stats rs = {.retried = 7};
+	CHECK(trs_storage_retry_stats(&fs, &rs) == TRS_EUNSUPPORTED && rs.retried == 0);
 }
 
 TEST(attempts_are_bounded)
@@ -497,6 +534,7 @@ int main(void)
 	RUN(part_size_stays_within_s3_limits);
 	RUN(put_retries_slowdown_and_resends_the_same_body);
 	RUN(other_4xx_fail_at_once_with_code_message_and_advice);
+	RUN(the_budget_counts_its_retries_and_refusals);
 	RUN(attempts_are_bounded);
 	RUN(expired_token_refreshes_credentials_and_retries);
 	RUN(put_sends_tags_class_kms_metadata_and_md5);
