@@ -59,6 +59,12 @@ def test_serve_with_the_containers_environment_writes_emf_under_stack_name():
     functions = {dims["Function"] for dims, _ in names["ProcessingTime"]}
     assert functions == {"process_message_batch", "process_s3_object"}, names["ProcessingTime"]
     assert all(v >= 0 for _, v in names["ProcessingTime"])
+    # The S3 retry layer, once per archive: nothing retried or throttled on a
+    # clean run, and the limit on requests in flight at its ceiling.
+    for name in ("S3RetriedRequests", "S3ThrottledRequests", "S3RetriesRefused"):
+        assert names.get(name) == [({}, 0)], (name, names.get(name))
+    ((_, limit),) = names["S3ConcurrencyLimit"]
+    assert limit >= 1, names["S3ConcurrencyLimit"]
     assert '"_aws"' not in err, "EMF on stderr"
 
 
@@ -71,7 +77,7 @@ def test_serve_sends_metrics_to_cloudwatch_by_flag():
         cw = m.client("cloudwatch")
         names = {x["MetricName"] for x in cw.list_metrics(Namespace="S3Compressor")["Metrics"]}
         for want in ("DecompressionRatio", "DecompressionTimeSeconds", "ObjectRestoreTime",
-                     "ProcessingTimeByStage", "ObjectsProcessed"):
+                     "ProcessingTimeByStage", "ObjectsProcessed", "S3ConcurrencyLimit", "S3ThrottledRequests"):
             assert want in names, (want, sorted(names))
         now = datetime.datetime.now(datetime.timezone.utc)
         stats = cw.get_metric_statistics(

@@ -6,6 +6,7 @@ while sending fewer requests than the same client at fixed concurrency
 so in the log once per change."""
 
 import collections
+import json
 import os
 import threading
 import time
@@ -49,10 +50,42 @@ def restore_through_limit(m, path, fixed):
         env["AWS_RETRY_MODE"] = "legacy"
     with faultproxy.FaultProxy(m.url, time_limit=150, respond=RateLimit(50)) as proxy:
         env["AWS_ENDPOINT_URL"] = proxy.url
-        res = util.run_trs(["process", path, "--json", "--no-progress", "--max-inflight", "32"], env=env,
-                           timeout=140)
+        res = util.run_trs(["process", path, "--json", "--no-progress", "--max-inflight", "32",
+                            "--metrics", "emf"], env=env, timeout=140)
         counts = proxy.summary()
     return res, counts
+
+
+def emf_values(text):
+    """{metric name: [values]} of the EMF lines in `text`."""
+    values = collections.defaultdict(list)
+    for line in text.splitlines():
+        if '"_aws"' not in line:
+            continue
+        doc = json.loads(line)
+        for directive in doc["_aws"]["CloudWatchMetrics"]:
+            for metric in directive["Metrics"]:
+                values[metric["Name"]].append(doc[metric["Name"]])
+    return values
+
+
+def test_a_clean_restore_reports_no_retries():
+    objects = [{"relative_key": "c/%02d.txt" % i, "data": os.urandom(256)} for i in range(10)]
+    with util.MotoServer() as m, util.tempdir() as d:
+        make_buckets(m.client("s3"), "dest-a")
+        path = os.path.join(d, "c.tar.zst")
+        mkarchive.build_archive(path, objects, [{"region": REGION, "bucket": "dest-a"}], level=1)
+        res = util.run_trs(["process", path, "--json", "--no-progress", "--max-inflight", "4", "--metrics", "emf"],
+                           env=m.env(), timeout=60)
+        util.expect_exit(res, 0, "a clean restore")
+        check_exact(m.client("s3"), objects, ["dest-a"])
+    retries = json.loads(res.out)["retries"]
+    assert retries == {"retried": 0, "throttled": 0, "refused_by_budget": 0, "limit_decreases": 0,
+                       "limit_lowest": 8, "limit_ceiling": 8}, retries
+    metrics = emf_values(res.err)
+    for name in ("S3RetriedRequests", "S3ThrottledRequests", "S3RetriesRefused"):
+        assert metrics[name] == [0], (name, metrics)
+    assert metrics["S3ConcurrencyLimit"] == [8], metrics
 
 
 def test_slowdown_above_a_rate_costs_fewer_requests_than_fixed_concurrency():
@@ -77,6 +110,19 @@ def test_slowdown_above_a_rate_costs_fewer_requests_than_fixed_concurrency():
     # (measured here: 445 requests with 145 refusals, against 618 with 318; under ASan 429 against 618)
     assert counts["requests"] < fixed_counts["requests"], (counts, fixed_counts)
     assert counts["answered"] < fixed_counts["answered"], (counts, fixed_counts)
+    # The report and the metrics say what the retry layer did.
+    fixed_retries = json.loads(fixed.out)["retries"]
+    retries = json.loads(adaptive.out)["retries"]
+    assert fixed_retries["throttled"] > 0 and fixed_retries["retried"] >= fixed_retries["throttled"], fixed_retries
+    assert fixed_retries["limit_decreases"] == 0, fixed_retries  # legacy: no adaptive concurrency
+    assert retries["throttled"] > 0 and retries["retried"] > 0 and retries["limit_decreases"] > 0, retries
+    assert retries["limit_lowest"] < retries["limit_ceiling"] == 64, retries
+    assert retries["throttled"] < fixed_retries["throttled"], (retries, fixed_retries)
+    metrics = emf_values(adaptive.err)
+    assert metrics["S3ThrottledRequests"] == [retries["throttled"]], metrics
+    assert metrics["S3RetriedRequests"] == [retries["retried"]], metrics
+    assert metrics["S3RetriesRefused"] == [retries["refused_by_budget"]], metrics
+    assert len(metrics["S3ConcurrencyLimit"]) == 1 and 1 <= metrics["S3ConcurrencyLimit"][0] <= 64, metrics
     log = adaptive.err
     drops = log.count("throttled: fewer requests in flight")
     assert 1 <= drops < counts["answered"], (drops, counts)
