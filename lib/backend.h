@@ -44,7 +44,6 @@ unsigned int trs__storage_parallelism(const trs_storage *s);
 uint64_t trs__storage_md5_checked_below(const trs_storage *s);
 uint64_t trs__storage_reserved_memory(const trs_storage *s);
 
-
 /* Staging objects in a local directory before the manifest names them (lib/fs_stage.c).
  * trs__fs_stage_new answers TRS_EUNSUPPORTED for any storage but "fs". */
 typedef struct trs__fs_stage trs__fs_stage;
