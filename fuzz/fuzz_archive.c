@@ -1,7 +1,7 @@
 /*
- * libFuzzer target for the archive pipeline: zstd + tar (lib/archive.c),
- * the manifest in it, the member/entry join (lib/object.c) and trs_process
- * (lib/process.c).
+ * libFuzzer target for the archive pipeline: zstd + tar (lib/archive/archive.c),
+ * the manifest in it, the member/entry join (lib/archive/object.c) and trs_process
+ * (lib/core/process.c).
  *
  * The input is a whole .tar.zst held in memory. It is read twice:
  *

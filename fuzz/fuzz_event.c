@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for queue message bodies (lib/event.c).
+ * libFuzzer target for queue message bodies (lib/serve/event.c).
  *
  * Any bytes must give 0 or a negative code, never a crash or leak, and:
  * - on success the event is consistent: WORK has at least one archive,

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for the manifest.json parser (lib/manifest.c).
+ * libFuzzer target for the manifest.json parser (lib/archive/manifest.c).
  *
  * Input: one selector byte, then the JSON. The JSON is parsed three ways:
  * whole with trs_manifest_parse, streamed in chunks whose sizes come from the

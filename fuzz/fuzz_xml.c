@@ -3,7 +3,7 @@
  * negative code, never a crash, leak or unbounded allocation.
  *
  *     clang -fsanitize=fuzzer,address,undefined -Iinclude -Ilib fuzz/fuzz_xml.c \
- *           lib/xml.c lib/common.c lib/context.c -lexpat -o fuzz_xml
+ *           lib/aws/xml.c lib/common.c lib/context.c -lexpat -o fuzz_xml
  *     ./fuzz_xml fuzz/corpus/xml
  */
 #include "xml.h"

@@ -1,6 +1,6 @@
 /*
  * libtrs private: what the core knows of storage and queue backends beyond
- * their public vtables (lib/storage.c, lib/queue.c, lib/fs_stage.c).
+ * their public vtables (lib/storage/storage.c, lib/queue/queue.c, lib/storage/fs_stage.c).
  */
 #ifndef TRS_BACKEND_H
 #define TRS_BACKEND_H
@@ -22,11 +22,11 @@ static inline bool trs__vtable_version_known(unsigned int version, unsigned int 
 int trs__storage_check_version(const trs_storage *s, trs_error *err);
 int trs__queue_check_version(const trs_queue *q, trs_error *err);
 
-/* The s3 backend's constructor (lib/storage_s3.c); url is "s3" or "s3://...". */
+/* The s3 backend's constructor (lib/storage/storage_s3.c); url is "s3" or "s3://...". */
 int trs__storage_s3_open(trs_storage **out, trs_ctx *ctx, const char *url, trs_error *err);
 
 /*
- * A vouched body (lib/storage.c): `inner` whose MD5 the library already
+ * A vouched body (lib/storage/storage.c): `inner` whose MD5 the library already
  * verified against the manifest, or vouches for (--verify size), so that a
  * backend need not hash it again (trs_body_verified_md5). Over a memory
  * body it is still one for trs_body_memory.
@@ -38,13 +38,13 @@ typedef struct trs__vouched_body {
 } trs__vouched_body;
 trs_body *trs__vouched_body_init(trs__vouched_body *vb, trs_body *inner, const char *md5_hex);
 
-/* A backend's version-2 members (trs/sys/storage.h), 0 for a version-1 backend (lib/storage.c). */
+/* A backend's version-2 members (trs/sys/storage.h), 0 for a version-1 backend (lib/storage/storage.c). */
 unsigned int trs__storage_caps(const trs_storage *s);
 unsigned int trs__storage_parallelism(const trs_storage *s);
 uint64_t trs__storage_md5_checked_below(const trs_storage *s);
 uint64_t trs__storage_reserved_memory(const trs_storage *s);
 
-/* Staging objects in a local directory before the manifest names them (lib/fs_stage.c).
+/* Staging objects in a local directory before the manifest names them (lib/storage/fs_stage.c).
  * trs__fs_stage_new answers TRS_EUNSUPPORTED for any storage but "fs". */
 typedef struct trs__fs_stage trs__fs_stage;
 int trs__fs_stage_new(trs_storage *s, trs__fs_stage **out, trs_error *err);

@@ -23,7 +23,7 @@ struct trs_ctx {
 	unsigned int workers;
 	uint64_t max_memory;
 	unsigned int max_inflight;
-	char *profile;   /* NULL: AWS_PROFILE (lib/aws_config.c) */
+	char *profile;   /* NULL: AWS_PROFILE (lib/aws/aws_config.c) */
 	char *ca_bundle; /* NULL: the system's CAs */
 	trs_verify verify;
 };

@@ -3,14 +3,14 @@
  * does, S3, SQS, CloudWatch and STS alike. The caller describes the HTTP
  * request (method, URL, its own headers, body, sink, timeouts); this adds
  * Host, signs it with SigV4 (or not, for STS's web identity call) and sends
- * it through the shared pool (lib/http.c). Retrying is the caller's loop,
+ * it through the shared pool (lib/aws/http.c). Retrying is the caller's loop,
  * driven by the policy of lib/aws/retry.h.
  */
 #ifndef TRS_AWS_SEND_H
 #define TRS_AWS_SEND_H
 
-#include "../credentials.h"
-#include "../sigv4.h"
+#include "credentials.h"
+#include "sigv4.h"
 
 typedef struct trs__aws_target {
 	const char *authority;      /* "host[:port]": the Host header */

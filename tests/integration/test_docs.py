@@ -282,8 +282,8 @@ def test_the_reference_check_catches_what_it_should():
     assert "trs_log_set" not in identifiers() and "trs_ctx_options" in identifiers()
     assert _path_exists("docs/formats.md") and not _path_exists("docs/FORMAT.md")
     assert [m.group(1) for m in PATH_RE.finditer(
-        "see lib/process.c, `scripts/demo` and /usr/lib/x86_64")] == \
-        ["lib/process.c", "scripts/demo"]
+        "see lib/core/process.c, `scripts/demo` and /usr/lib/x86_64")] == \
+        ["lib/core/process.c", "scripts/demo"]
     assert _span_problems("trs process a.tar.zst --no-such-flag", cmds, union)
     assert _span_problems("--no-such-flag", cmds, union)
     assert not _span_problems("trs process a.tar.zst --dest file://x | zstd --long",

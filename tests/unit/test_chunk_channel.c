@@ -1,5 +1,5 @@
 /*
- * The chunk channel (lib/chunk_channel.c) between the reading thread and a
+ * The chunk channel (lib/core/chunk_channel.c) between the reading thread and a
  * writer: bytes arrive in order, the budget bounds what is in flight (the
  * reader waits, never the budget overdrawn), a writer that leaves early
  * drops later pushes, and a reader's failure reaches the writer.

@@ -1,4 +1,4 @@
-/* Staging before the manifest (lib/fs_stage.c): a real random name, a lock
+/* Staging before the manifest (lib/storage/fs_stage.c): a real random name, a lock
  * held while the run lives, and stale staging of dead runs removed. */
 #include "harness.h"
 #include "internal.h"

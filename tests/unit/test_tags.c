@@ -1,4 +1,4 @@
-/* Tags and user metadata within S3's limits (lib/tags.c). */
+/* Tags and user metadata within S3's limits (lib/archive/tags.c). */
 #include "harness.h"
 #include "tags.h"
 #include "sigv4.h"

@@ -1,6 +1,6 @@
 /*
  * An object's tag set and user metadata, within what S3 accepts
- * (lib/tags.c): at most 10 tags of S3's characters and lengths, an
+ * (lib/archive/tags.c): at most 10 tags of S3's characters and lengths, an
  * x-amz-tagging header that keeps the request under S3's 8 KB of headers,
  * and at most 2 KB of user metadata. What does not fit as tags is carried
  * as metadata; what fits in neither is dropped and named in the log. An

@@ -5,9 +5,9 @@
  * - the caller's runs the receiving loop: it receives as soon as an archive
  *   runner is free (up to max_messages at a time) and queues the messages;
  * - `archives` runner threads each restore one message's archives at a time
- *   (lib/serve_archive.c);
+ *   (lib/serve/serve_archive.c);
  * - the keeper thread watches the stop flags and alone sends heartbeats,
- *   deletes and releases (lib/serve_keeper.c).
+ *   deletes and releases (lib/serve/serve_keeper.c).
  *
  * Archives are fetched and processed with a copy of the caller's context
  * whose cancel flag is the loop's own (a stop request must not cancel the

@@ -1,4 +1,4 @@
-/* The memory budget (see lib/budget.h). */
+/* The memory budget (see lib/core/budget.h). */
 #include "budget.h"
 
 void trs__budget_init(trs__budget *b, uint64_t limit)

@@ -2,7 +2,7 @@
  * The restore pipeline: worker threads write objects while the reading
  * thread keeps decompressing. Small objects travel whole in memory; large
  * ones stream through a channel of chunks. Every buffered byte is counted
- * against one budget (the context's max_memory, lib/budget.c), so the reader waits for
+ * against one budget (the context's max_memory, lib/core/budget.c), so the reader waits for
  * the writers only when the budget is spent, and memory does not grow with
  * the archive or the object size.
  */

@@ -1,7 +1,7 @@
 /*
- * The fs backend's insides, shared by lib/storage_fs.c (the backend) and
- * lib/fs_stage.c (staging objects before the manifest names them) and
- * lib/fs_meta.c (its metadata).
+ * The fs backend's insides, shared by lib/storage/storage_fs.c (the backend) and
+ * lib/storage/fs_stage.c (staging objects before the manifest names them) and
+ * lib/storage/fs_meta.c (its metadata).
  */
 #ifndef TRS_STORAGE_FS_H
 #define TRS_STORAGE_FS_H

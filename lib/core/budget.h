@@ -1,5 +1,5 @@
 /*
- * A memory budget (lib/budget.c): bytes are taken before they are allocated
+ * A memory budget (lib/core/budget.c): bytes are taken before they are allocated
  * and given back when freed, and never more than the limit is held at once.
  * A request larger than the whole budget is granted alone, when nothing
  * else is held, so that one huge object still goes. Any number of threads

@@ -1,6 +1,6 @@
 /*
  * manifest.json (docs/formats.md): its grammar, in yajl event callbacks
- * (feeding yajl is lib/manifest_parser.c).
+ * (feeding yajl is lib/archive/manifest_parser.c).
  *
  * The event parser, not the tree parser: yajl_tree recurses per nesting
  * level and builds a full DOM, while the events let us enforce a depth limit

@@ -1,6 +1,6 @@
 /*
- * Metrics (private): the pieces lib/metrics.c (options, EMF, the report's
- * metrics) shares with lib/metrics_cloudwatch.c (PutMetricData: the body,
+ * Metrics (private): the pieces lib/metrics/metrics.c (options, EMF, the report's
+ * metrics) shares with lib/metrics/metrics_cloudwatch.c (PutMetricData: the body,
  * the bounded queue, the sender thread).
  */
 #ifndef TRS_METRICS_CLOUDWATCH_H

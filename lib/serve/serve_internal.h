@@ -1,9 +1,9 @@
 /*
  * The queue consumer's shared state (lib/serve*.c).
  *
- * - lib/serve.c: options, the receiving loop (the caller's thread), start and stop;
- * - lib/serve_archive.c: what an archive runner does with one message;
- * - lib/serve_keeper.c: the keeper thread: stop flags, per-message visibility
+ * - lib/serve/serve.c: options, the receiving loop (the caller's thread), start and stop;
+ * - lib/serve/serve_archive.c: what an archive runner does with one message;
+ * - lib/serve/serve_keeper.c: the keeper thread: stop flags, per-message visibility
  *   heartbeats, batched deletes, releases.
  *
  * Every message received is a serve_msg on `msgs` until the keeper deletes,
@@ -73,10 +73,10 @@ typedef struct serve_state {
 		messages_released;
 } serve_state;
 
-/* lib/serve_archive.c: a runner thread. */
+/* lib/serve/serve_archive.c: a runner thread. */
 void *trs__serve_runner(void *arg);
 
-/* lib/serve_keeper.c: the keeper thread. */
+/* lib/serve/serve_keeper.c: the keeper thread. */
 void *trs__serve_keeper(void *arg);
 
 bool trs__serve_stop_requested(const serve_state *s);

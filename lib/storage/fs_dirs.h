@@ -1,5 +1,5 @@
 /*
- * Safe, cached directory lookups for the fs backend (lib/fs_dirs.c).
+ * Safe, cached directory lookups for the fs backend (lib/storage/fs_dirs.c).
  *
  * Paths are walked one component at a time with openat(O_NOFOLLOW |
  * O_DIRECTORY) from the root's fd, so no symlink is ever followed. The

@@ -1,5 +1,5 @@
 /*
- * libtrs private: the object iterator's doors for the core (lib/object.c)
+ * libtrs private: the object iterator's doors for the core (lib/archive/object.c)
  * and the member rules it shares with lib/archive.c.
  */
 #ifndef TRS_OBJECT_ITER_H
@@ -7,10 +7,10 @@
 
 #include "util.h"
 
-/* "manifest.json" or "./manifest.json" (lib/archive.c). */
+/* "manifest.json" or "./manifest.json" (lib/archive/archive.c). */
 int trs__archive_is_manifest(const char *path);
 
-/* lib/object.c, for the pipeline (lib/process.c). */
+/* lib/archive/object.c, for the pipeline (lib/core/process.c). */
 /* Why S3 refuses `name` as a bucket name (a sentence), or NULL; fs buckets follow the same rules. */
 const char *trs__bucket_name_problem(const char *name);
 int trs__plain_md5(const char *etag, char out[33]);
@@ -23,7 +23,7 @@ int trs__object_iter_join(trs_object_iter *it, const char *path, uint64_t index,
  * (it is to be written after, and over, the earlier one). */
 int trs__object_iter_repeat(const trs_object_iter *it);
 /* The manifest came from tar member `index`, whose bytes hash to md5: another
- * manifest.json member is compared with it (lib/object.c). */
+ * manifest.json member is compared with it (lib/archive/object.c). */
 void trs__object_iter_set_manifest(trs_object_iter *it, uint64_t index, const unsigned char md5[16]);
 void trs__object_iter_defer_missing(trs_object_iter *it, int defer);
 /* The archive was rewound: walk it again, skipping members already joined, and

@@ -4,7 +4,7 @@
  * DIR/<bucket>/<key> holds the bytes; the tags, class and metadata are JSON
  * in the file's extended attribute user.trs.meta, or, on filesystems without
  * user xattrs, in a sidecar file DIR/.trs-meta/<bucket>/<key>. Every path is
- * walked component by component with openat(O_NOFOLLOW) (lib/fs_dirs.c), so
+ * walked component by component with openat(O_NOFOLLOW) (lib/storage/fs_dirs.c), so
  * neither a hostile key nor a symlink planted in DIR can make us write
  * outside it. An object is written to an unnamed O_TMPFILE (or an O_EXCL
  * temporary name) and linked into place, with its metadata, only once the

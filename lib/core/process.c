@@ -3,7 +3,7 @@
  * to every target of this region (docs/operations.md).
  *
  * The calling thread decompresses and walks the tar; writer threads
- * (lib/pipeline.c) write the objects. The source side puts manifest.json
+ * (lib/core/pipeline.c) write the objects. The source side puts manifest.json
  * last, so objects arrive before we know where they go: they are kept in
  * memory, within the budget, until the manifest comes. When the budget runs
  * out first, the rest of the archive is restored in a second pass that

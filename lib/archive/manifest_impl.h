@@ -1,6 +1,6 @@
 /*
- * The parsed manifest's layout, shared by its parser (lib/manifest.c) and
- * its accessors and indexes (lib/manifest_data.c).
+ * The parsed manifest's layout, shared by its parser (lib/archive/manifest.c) and
+ * its accessors and indexes (lib/archive/manifest_data.c).
  */
 #ifndef TRS_MANIFEST_IMPL_H
 #define TRS_MANIFEST_IMPL_H
@@ -47,7 +47,7 @@ int trs__manifest_warn(trs_manifest *m, const char *fmt, ...) TRS_PRINTF(2, 3);
  */
 int trs__manifest_build_index(trs_manifest *m, trs_error *err);
 
-/* ---- the parser's state, shared by lib/manifest.c (grammar) and lib/manifest_parser.c (feeding) ---- */
+/* ---- the parser's state, shared by lib/archive/manifest.c (grammar) and lib/archive/manifest_parser.c (feeding) ---- */
 
 #define DEFAULT_MAX_BYTES (1ull << 30)
 #define DEFAULT_MAX_OBJECTS 50000000ull

@@ -1,7 +1,7 @@
 /*
  * Staging writes: an object that comes before the manifest, written by a
  * worker to its file in the staging directory of a local destination
- * (lib/fs_stage.c), hashed on the way unless the restore checks sizes only.
+ * (lib/storage/fs_stage.c), hashed on the way unless the restore checks sizes only.
  * The reader keeps what it reports until the manifest names the object.
  */
 #include "pipeline.h"

@@ -7,7 +7,7 @@
  * region, signed for us-east-1). Signed and sent by lib/aws/send.c; transport
  * errors, throttling and 5xx are retried with the policy of lib/aws/retry.h
  * (3 attempts, AWS_MAX_ATTEMPTS). Answers are the query protocol's XML
- * (lib/xml.c). Nothing here logs a token, a key or a signature.
+ * (lib/aws/xml.c). Nothing here logs a token, a key or a signature.
  */
 #ifndef TRS_STS_H
 #define TRS_STS_H

@@ -1,5 +1,5 @@
 /*
- * Backup targets (docs/operations.md), for lib/process.c: the archive stored
+ * Backup targets (docs/operations.md), for lib/core/process.c: the archive stored
  * unchanged in each backup bucket of this region, and a JSON Lines catalog
  * of its objects in the catalog bucket.
  */

@@ -6,15 +6,15 @@
  * (falling through to another identity would be a surprise):
  *
  *   1. environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN
- *   2. shared files (lib/aws_config.c): AWS_SHARED_CREDENTIALS_FILE
+ *   2. shared files (lib/aws/aws_config.c): AWS_SHARED_CREDENTIALS_FILE
  *      (~/.aws/credentials) and AWS_CONFIG_FILE (~/.aws/config), the profile
  *      of trs_ctx_options.profile, AWS_PROFILE or "default": role_arn with
- *      source_profile or credential_source (STS AssumeRole, lib/sts.c), static
- *      keys, credential_process (lib/credentials_process.c). SSO profiles are
+ *      source_profile or credential_source (STS AssumeRole, lib/aws/sts.c), static
+ *      keys, credential_process (lib/aws/credentials_process.c). SSO profiles are
  *      refused with the command that exports their credentials. A profile
  *      given in the context comes before the environment's keys.
  *   3. web identity (EKS): AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN, via STS
- *      AssumeRoleWithWebIdentity (endpoint as lib/sts.h says)
+ *      AssumeRoleWithWebIdentity (endpoint as lib/aws/sts.h says)
  *   4. ECS container endpoint: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, or
  *      AWS_CONTAINER_CREDENTIALS_FULL_URI with AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE);
  *      5xx, 429 and dropped connections retried (3 tries, lib/aws/retry.h)
@@ -46,7 +46,7 @@ int trs__aws_credentials_set(trs__aws_credentials *c, const char *ak, const char
 			     time_t expiration, const char *source, trs_error *err);
 
 /*
- * Run a profile's credential_process command (lib/credentials_process.c)
+ * Run a profile's credential_process command (lib/aws/credentials_process.c)
  * and read the credentials it prints. TRS_EAUTH when it fails, times out
  * or prints something else; the message names the profile.
  */

@@ -1,8 +1,8 @@
 /*
- * The restore pipeline's moving parts (lib/pipeline.c): the run's memory
- * budget (a trs__budget, lib/budget.c), a queue of jobs, worker threads that write objects, and the channel that
+ * The restore pipeline's moving parts (lib/core/pipeline.c): the run's memory
+ * budget (a trs__budget, lib/core/budget.c), a queue of jobs, worker threads that write objects, and the channel that
  * streams a large object's body from the reading thread to its worker.
- * lib/process.c walks the archive and feeds it.
+ * lib/core/process.c walks the archive and feeds it.
  */
 #ifndef TRS_PIPELINE_H
 #define TRS_PIPELINE_H
@@ -89,14 +89,14 @@ struct trs_run {
 	trs_job *batch_head, *batch_tail; /* the reader's batch, not yet queued (reader only) */
 	unsigned int batch_n, batch_max;
 	uint64_t batch_bytes;
-	trs__budget budget;        /* what the reader may hold (lib/budget.c) */
+	trs__budget budget;        /* what the reader may hold (lib/core/budget.c) */
 	pthread_t *threads;
 	unsigned int nthreads;
 	unsigned int busy;         /* jobs queued or running */
 	int stopping;
 	uint64_t objects_done;
 	const trs_manifest *manifest;
-	unsigned char *outcomes;   /* per manifest entry, for rewrites (lib/report.c); NULL: none kept */
+	unsigned char *outcomes;   /* per manifest entry, for rewrites (lib/core/report.c); NULL: none kept */
 	int abort_code;            /* credentials failed: every later object would fail alike */
 	trs_error abort_err;
 };
@@ -105,7 +105,7 @@ int trs__run_start(trs_run *r, unsigned int threads, trs_error *err);
 /* Wait until every submitted job is done, then stop the workers. */
 void trs__run_finish(trs_run *r);
 
-/* The run's budget (lib/budget.c): trs__budget_take and trs__budget_give,
+/* The run's budget (lib/core/budget.c): trs__budget_take and trs__budget_give,
  * but a reader about to wait first hands its batch (which holds budget) to
  * the writers. */
 int trs__run_budget_take(trs_run *r, uint64_t n, int wait);
@@ -118,7 +118,7 @@ void trs__run_wait_idle(trs_run *r);
 trs_job *trs__job_new_stage(trs__fs_stage *st, uint64_t index, unsigned char *data, uint64_t len,
 			    trs_stage_result *result, trs_error *err);
 
-/* Run a TRS_JOB_STAGE job (lib/pipeline_stage.c): write its bytes to the staged file, report to the reader. */
+/* Run a TRS_JOB_STAGE job (lib/core/pipeline_stage.c): write its bytes to the staged file, report to the reader. */
 void trs__stage_write(trs_job *j);
 
 /* A job for one object (puts deep-copied). */
@@ -131,7 +131,7 @@ void trs__job_submit(trs_run *r, trs_job *j);
 /* Drop a reference (reader or worker); the last one frees the job and gives its memory back. */
 void trs__job_unref(trs_run *r, trs_job *j);
 
-/* The chunk channel (lib/chunk_channel.c). Make `j` a streamed job before
+/* The chunk channel (lib/core/chunk_channel.c). Make `j` a streamed job before
  * submitting it; then push chunks (taken from the budget by the caller) and
  * end it once. The worker reads j->body, or the channel directly. */
 void trs__job_stream(trs_job *j, uint64_t length);
@@ -156,7 +156,7 @@ void trs__run_put_failed(trs_run *r, const trs_manifest_object *e, const trs_obj
 
 uint64_t trs__run_objects_done(trs_run *r);
 
-/* Report progress (ctx->progress) from the reading thread (lib/progress.c). */
+/* Report progress (ctx->progress) from the reading thread (lib/core/progress.c). */
 void trs__restore_progress(trs_run *run, const trs_archive *archive);
 /* trs__run_wait_idle, reporting progress every 0.2 s while the writers work. */
 void trs__restore_wait_idle(trs_run *run, const trs_archive *archive);

@@ -1,5 +1,5 @@
 /*
- * Restore selection (lib/select.c): trs_process_options.only chooses
+ * Restore selection (lib/core/select.c): trs_process_options.only chooses
  * entries by name, .to_bucket sends them all to one bucket.
  */
 #ifndef TRS_SELECT_H

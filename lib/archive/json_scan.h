@@ -1,5 +1,5 @@
 /*
- * What yajl's string callbacks cannot tell (lib/json_scan.c): which strings
+ * What yajl's string callbacks cannot tell (lib/archive/json_scan.c): which strings
  * of a JSON text held a lone UTF-16 surrogate escape ("\ud800" without its
  * pair). yajl turns one into '?', so "a\ud800" and "a\udc00" would both
  * become "a?"; the raw text is scanned as it is fed, and the strings are

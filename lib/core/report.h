@@ -1,6 +1,6 @@
 /*
  * The report of one archive (include/trs/process.h's trs_report), for the
- * library's files: it is created, grown and freed here alone (lib/report.c).
+ * library's files: it is created, grown and freed here alone (lib/core/report.c).
  * Callers that share a report between threads hold their own lock around
  * these calls (the pipeline's run mutex).
  */

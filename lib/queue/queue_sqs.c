@@ -2,7 +2,7 @@
  * The "sqs" queue backend: Amazon SQS over the AWS JSON 1.0 protocol
  * (POST /, X-Amz-Target: AmazonSQS.<Action>), SigV4-signed for service
  * "sqs", through the same HTTP client, credential chain and retry policy as
- * the S3 backend (lib/http.h, lib/credentials.h, lib/aws/retry.h).
+ * the S3 backend (lib/aws/http.h, lib/aws/credentials.h, lib/aws/retry.h).
  *
  * A receive waits up to 20 s inside one request. So that a stop request
  * need not wait for it, receives go through their own HTTP client whose
