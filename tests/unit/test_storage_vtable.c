@@ -9,6 +9,7 @@
 #include "internal.h"
 
 #include <openssl/evp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -26,18 +27,17 @@ struct v1_storage {
 	void (*free)(trs_storage *);
 };
 
-static int puts_seen, puts_with_verified_md5, puts_with_md5_request, bodies_in_memory;
-static char last_md5[33];
+/* put() runs on several writer threads at once: the counters are atomic. */
+static atomic_int puts_seen, puts_with_verified_md5, puts_with_md5_request, bodies_in_memory;
 
 static int recording_put(trs_storage *self, const trs_put_request *req, trs_body *body, trs_error *err)
 {
 	(void)self;
 	const void *data;
 	size_t len;
-	bodies_in_memory += trs_body_memory(body, &data, &len);
-	const char *v = trs_body_verified_md5(body);
-	puts_with_verified_md5 += v != NULL;
-	puts_with_md5_request += req->content_md5_hex && *req->content_md5_hex;
+	atomic_fetch_add(&bodies_in_memory, trs_body_memory(body, &data, &len));
+	atomic_fetch_add(&puts_with_verified_md5, trs_body_verified_md5(body) != NULL);
+	atomic_fetch_add(&puts_with_md5_request, req->content_md5_hex && *req->content_md5_hex);
 	unsigned char buf[4096], digest[16];
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	EVP_DigestInit_ex(md, EVP_md5(), NULL);
@@ -46,8 +46,7 @@ static int recording_put(trs_storage *self, const trs_put_request *req, trs_body
 		EVP_DigestUpdate(md, buf, (size_t)n);
 	EVP_DigestFinal_ex(md, digest, NULL);
 	EVP_MD_CTX_free(md);
-	trs__hex(digest, 16, last_md5);
-	puts_seen++;
+	atomic_fetch_add(&puts_seen, 1);
 	return n < 0 ? (int)n : 0;
 }
 
@@ -105,7 +104,10 @@ static int restore(trs_storage *s, trs_verify verify, trs_report **rep)
 		return -1;
 	trs_archive_source src = TRS_ARCHIVE_SOURCE_INIT;
 	src.path = archive;
-	puts_seen = puts_with_verified_md5 = puts_with_md5_request = bodies_in_memory = 0;
+	atomic_store(&puts_seen, 0);
+	atomic_store(&puts_with_verified_md5, 0);
+	atomic_store(&puts_with_md5_request, 0);
+	atomic_store(&bodies_in_memory, 0);
 	int rc = trs_process(ctx, s, &src, NULL, rep, &err);
 	if (rc < 0)
 		printf("  trs_process: %s\n", err.message);
