@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,7 +50,7 @@ typedef struct mini_server {
 	int listen_fd;
 	int port;
 	pthread_t thread;
-	volatile int stop;
+	atomic_int stop;
 	mini_handler handler;
 	void *userdata;
 	pthread_mutex_t lock;
@@ -149,7 +150,7 @@ static void *mini_thread(void *arg)
 {
 	mini_server *s = arg;
 	time_t deadline = time(NULL) + MINI_SERVER_LIFETIME_S;
-	while (!s->stop && time(NULL) < deadline) {
+	while (!atomic_load(&s->stop) && time(NULL) < deadline) {
 		struct pollfd pfd = {s->listen_fd, POLLIN, 0};
 		if (poll(&pfd, 1, 50) <= 0)
 			continue;
@@ -224,7 +225,7 @@ static inline int mini_count(mini_server *s)
 
 static inline void mini_stop(mini_server *s)
 {
-	s->stop = 1;
+	atomic_store(&s->stop, 1);
 	pthread_join(s->thread, NULL);
 	close(s->listen_fd);
 	for (int i = 0; i < s->nlog; i++)

@@ -54,7 +54,7 @@ static int sq_receive(trs_queue *self, const trs_queue_receive_options *o, trs_q
 	pthread_mutex_unlock(&q->mu);
 	if (!n) {
 		/* An empty long poll: short here, and it honours the interrupt. */
-		for (int i = 0; i < 4 && !(o->interrupt && *o->interrupt); i++)
+		for (int i = 0; i < 4 && !(o->interrupt && __atomic_load_n(o->interrupt, __ATOMIC_ACQUIRE)); i++)
 			usleep(10000);
 	}
 	*out = m;
@@ -208,7 +208,7 @@ static void *stop_later(void *arg)
 {
 	(void)arg;
 	usleep(300000);
-	stop_flag = 1;
+	__atomic_store_n(&stop_flag, 1, __ATOMIC_SEQ_CST); /* as the library reads it */
 	return NULL;
 }
 
