@@ -6,8 +6,10 @@
  *   runner is free (up to max_messages at a time) and queues the messages;
  * - `archives` runner threads each restore one message's archives at a time
  *   (lib/serve/serve_archive.c);
+ * - a few deleting threads delete restored archives from staging, so that a
+ *   runner never waits on that round trip (lib/serve/serve_delete.c);
  * - the keeper thread watches the stop flags and alone sends heartbeats,
- *   deletes and releases (lib/serve/serve_keeper.c).
+ *   message deletes and releases (lib/serve/serve_keeper.c).
  *
  * Archives are fetched and processed with a copy of the caller's context
  * whose cancel flag is the loop's own (a stop request must not cancel the
@@ -290,6 +292,8 @@ static void state_free(serve_state *s)
 	pthread_cond_destroy(&s->work_cv);
 	pthread_cond_destroy(&s->slot_cv);
 	pthread_cond_destroy(&s->keeper_cv);
+	pthread_cond_destroy(&s->delete_cv);
+	pthread_cond_destroy(&s->delete_room_cv);
 	free(s->runners);
 	free(s);
 }
@@ -321,12 +325,15 @@ int trs_serve(trs_ctx *ctx, trs_queue *queue, trs_storage *destination, const tr
 	pthread_cond_init(&s->work_cv, NULL);
 	pthread_cond_init(&s->slot_cv, NULL);
 	pthread_cond_init(&s->keeper_cv, NULL);
+	pthread_cond_init(&s->delete_cv, NULL);
+	pthread_cond_init(&s->delete_room_cv, NULL);
 	s->runners = trs__calloc(s->o.archives, sizeof(*s->runners), err);
 	pthread_t keeper;
 	if (!s->runners || pthread_create(&keeper, NULL, trs__serve_keeper, s) != 0) {
 		state_free(s);
 		return trs__error_set(err, TRS_ENOMEM, "cannot start the serve loop's keeper thread");
 	}
+	trs__serve_deleters_start(s);
 	for (unsigned int i = 0; i < s->o.archives; i++) {
 		if (pthread_create(&s->runners[i], NULL, trs__serve_runner, s) != 0)
 			break;
@@ -347,6 +354,7 @@ int trs_serve(trs_ctx *ctx, trs_queue *queue, trs_storage *destination, const tr
 	pthread_mutex_unlock(&s->lock);
 	for (unsigned int i = 0; i < s->nrunners; i++)
 		pthread_join(s->runners[i], NULL);
+	trs__serve_deleters_stop(s); /* the deletes queued are sent first: their messages are then done */
 	atomic_store(&s->finished, 1);
 	pthread_mutex_lock(&s->lock);
 	pthread_cond_signal(&s->keeper_cv);

@@ -1,8 +1,9 @@
 /*
  * An archive runner of the queue consumer: takes a received message, restores
  * every archive it names (fetch from staging, trs_process into the
- * destination, delete from staging), and marks the message DONE, LEFT or
- * HELD for the keeper. Several runners work at once (--archives), each on
+ * destination), hands each restored archive's staging delete to the deleting
+ * threads (lib/serve/serve_delete.c), and marks the message DONE, LEFT or
+ * HELD for the keeper (DELETING until those deletes returned). Several runners work at once (--archives), each on
  * its own message, so a slow or failing archive holds only its own message.
  */
 #include "serve_internal.h"
@@ -51,7 +52,7 @@ static double replication_lag(serve_state *s, const trs_archive_ref *ref)
 	return lag;
 }
 
-static void log_restored(serve_state *s, const trs_queue_message *m, const trs_archive_ref *ref,
+static void log_restored(serve_state *s, const trs_queue_message *m, const char *bucket, const char *key,
 			 const trs_report *report, double seconds, double lag)
 {
 	char n1[32], n2[32], n3[32], bw[32], secs[32], dl[32], cl[32], lg[32];
@@ -64,10 +65,35 @@ static void log_restored(serve_state *s, const trs_queue_message *m, const trs_a
 	fmt_secs(secs, sizeof(secs), seconds);
 	fmt_secs(dl, sizeof(dl), report ? report->seconds_download : 0);
 	fmt_secs(cl, sizeof(cl), report ? report->seconds_cleanup : 0);
-	trs__log(s->ctx, TRS_LOG_INFO, "archive restored", "queue", s->label, "message_id", m->id, "bucket",
-		 ref->bucket, "key", ref->key, "objects_written", n1, "objects_skipped", n2, "bytes_written", n3,
-		 "backups_written", bw, "seconds", secs, "seconds_download", dl, "seconds_cleanup", cl,
-		 "replication_lag_seconds", lag >= 0 ? lg : NULL, NULL);
+	trs__log(s->ctx, TRS_LOG_INFO, "archive restored", "queue", s->label, "message_id", m->id, "bucket", bucket,
+		 "key", key, "objects_written", n1, "objects_skipped", n2, "bytes_written", n3, "backups_written", bw,
+		 "seconds", secs, "seconds_download", dl, "seconds_cleanup", cl, "replication_lag_seconds",
+		 lag >= 0 ? lg : NULL, NULL);
+}
+
+void trs__serve_archive_deleted(serve_state *s, const trs_queue_message *m, const char *bucket, const char *key,
+				trs_report *report, double started_at, double lag, int rc, const trs_error *err)
+{
+	/* Every object was written: the archive's metrics are a success's, whatever the delete did. */
+	if (report && s->o.metrics)
+		trs_metrics_record_report(s->o.metrics, report, 0);
+	if (rc == TRS_ECANCELED) {
+		trs__log(s->ctx, TRS_LOG_WARN,
+			 "archive restored, but the stop canceled its staging delete; its message goes back to the "
+			 "queue and the next delivery deletes it",
+			 "queue", s->label, "message_id", m->id, "bucket", bucket, "key", key, NULL);
+		atomic_fetch_add(&s->archives_canceled, 1);
+		return;
+	}
+	if (rc < 0)
+		trs__log(s->ctx, TRS_LOG_WARN,
+			 "archive restored, but it could not be deleted from staging; its message is deleted all the "
+			 "same: check s3:DeleteObject on the staging bucket, then delete the archive by hand or let a "
+			 "lifecycle rule expire it",
+			 "queue", s->label, "message_id", m->id, "bucket", bucket, "key", key, "code", trs_strerror(rc),
+			 "error", err->message, NULL);
+	log_restored(s, m, bucket, key, report, trs__now() - started_at, lag);
+	atomic_fetch_add(&s->archives_done, 1);
 }
 
 /* The destination's retries since the last archive (several archives share
@@ -92,8 +118,9 @@ static void emit_retry_metrics(serve_state *s)
 	trs_metrics_record_retries(s->o.metrics, &now);
 }
 
-static archive_result restore_archive(serve_state *s, const trs_queue_message *m, const trs_archive_ref *ref)
+static archive_result restore_archive(serve_state *s, serve_msg *sm, const trs_archive_ref *ref)
 {
+	const trs_queue_message *m = &sm->m;
 	double t0 = trs__now();
 	trs_error err = TRS_ERROR_INIT;
 	trs_report *report = NULL;
@@ -119,29 +146,22 @@ static archive_result restore_archive(serve_state *s, const trs_queue_message *m
 		return ARCHIVE_OK;
 	}
 	bool canceled = rc == TRS_ECANCELED || (rc < 0 && aborted(s));
+	if (!canceled)
+		emit_retry_metrics(s);
 	if (rc == 0) {
-		double tc = trs__now();
-		rc = trs_storage_delete(s->staging, ref->bucket, ref->key, &err);
-		if (rc < 0)
-			trs__error_prefix(&err, "every object was restored, but the archive could not be deleted from "
-						"staging (the message is kept; the next attempt redoes the puts)");
-		if (report)
-			report->seconds_cleanup = trs__now() - tc;
+		/* Every object written: the staging delete goes to the deleting threads, this runner goes on. */
+		trs__serve_delete_staging(s, sm, ref, report, t0, replication_lag(s, ref));
+		return ARCHIVE_OK;
 	}
 	/* A stop is not a failure: nothing refused the canceled objects, so no failure metric. */
 	if (report && s->o.metrics && !canceled) {
-		bool unreadable = rc < 0 && rc != TRS_EPARTIAL && report->objects_written == 0 &&
-				  report->puts_failed == 0 && rc != TRS_ENET && rc != TRS_EHTTP && rc != TRS_EAUTH &&
-				  rc != TRS_EINVAL;
+		bool unreadable = rc != TRS_EPARTIAL && report->objects_written == 0 && report->puts_failed == 0 &&
+				  rc != TRS_ENET && rc != TRS_EHTTP && rc != TRS_EAUTH && rc != TRS_EINVAL;
 		trs_metrics_record_report(s->o.metrics, report, unreadable);
 	}
-	if (!canceled)
-		emit_retry_metrics(s);
 	double seconds = trs__now() - t0;
 	fmt_secs(secs, sizeof(secs), seconds);
-	if (rc == 0) {
-		log_restored(s, m, ref, report, seconds, replication_lag(s, ref));
-	} else if (canceled) {
+	if (canceled) {
 		trs__serve_fmt_u64(n1, sizeof(n1), report ? report->objects_written : 0);
 		trs__log(s->ctx, TRS_LOG_WARN, "archive canceled by the stop; its message goes back to the queue",
 			 "queue", s->label, "message_id", m->id, "bucket", ref->bucket, "key", ref->key,
@@ -155,10 +175,6 @@ static archive_result restore_archive(serve_state *s, const trs_queue_message *m
 			 NULL);
 	}
 	trs_report_free(report);
-	if (rc == 0) {
-		atomic_fetch_add(&s->archives_done, 1);
-		return ARCHIVE_OK;
-	}
 	if (canceled) {
 		atomic_fetch_add(&s->archives_canceled, 1);
 		return ARCHIVE_CANCELED;
@@ -167,8 +183,9 @@ static archive_result restore_archive(serve_state *s, const trs_queue_message *m
 	return ARCHIVE_FAILED;
 }
 
-static serve_msg_state handle_message(serve_state *s, const trs_queue_message *m)
+static serve_msg_state handle_message(serve_state *s, serve_msg *sm)
 {
+	const trs_queue_message *m = &sm->m;
 	char count[16];
 	snprintf(count, sizeof(count), "%u", m->receive_count);
 	trs_event *ev = NULL;
@@ -195,7 +212,7 @@ static serve_msg_state handle_message(serve_state *s, const trs_queue_message *m
 			st = MSG_HELD; /* the rest waits for another consumer */
 			break;
 		}
-		archive_result ar = restore_archive(s, m, &ev->refs[r]);
+		archive_result ar = restore_archive(s, sm, &ev->refs[r]);
 		if (ar == ARCHIVE_CANCELED) {
 			st = MSG_HELD;
 			break;
@@ -229,13 +246,14 @@ void *trs__serve_runner(void *arg)
 			s->peak_running = s->running;
 		pthread_mutex_unlock(&s->lock);
 
-		serve_msg_state st = handle_message(s, &sm->m);
+		serve_msg_state st = handle_message(s, sm);
 		/* From its receipt to its archives done, as the Python service times
 		 * process_message_batch for its batch of one message. */
 		trs_metrics_record_processing_time(s->o.metrics, "process_message_batch", trs__now() - sm->received_at);
 
 		pthread_mutex_lock(&s->lock);
-		sm->state = st;
+		sm->outcome = st;
+		sm->state = sm->deletes ? MSG_DELETING : trs__serve_msg_outcome(sm);
 		s->running--;
 		s->held--;
 		pthread_cond_signal(&s->slot_cv);

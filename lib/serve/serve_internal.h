@@ -4,7 +4,8 @@
  * - lib/serve/serve.c: options, the receiving loop (the caller's thread), start and stop;
  * - lib/serve/serve_archive.c: what an archive runner does with one message;
  * - lib/serve/serve_keeper.c: the keeper thread: stop flags, per-message visibility
- *   heartbeats, batched deletes, releases.
+ *   heartbeats, batched deletes, releases;
+ * - lib/serve/serve_delete.c: the deleting threads: staging deletes off the runners' path.
  *
  * Every message received is a serve_msg on `msgs` until the keeper deletes,
  * leaves or releases it. Runners take PENDING messages from the work queue.
@@ -21,6 +22,7 @@
 typedef enum {
 	MSG_PENDING = 0, /* received, waiting for a runner; heartbeats keep it */
 	MSG_RUNNING,     /* a runner works on it; heartbeats keep it */
+	MSG_DELETING,    /* runner done, staging deletes pending; heartbeats keep it */
 	MSG_DONE,        /* all its archives done: the keeper deletes it */
 	MSG_LEFT,        /* failed or poison: its visibility timeout brings it back */
 	MSG_HELD         /* not finished because of a stop: the keeper releases it */
@@ -31,9 +33,14 @@ typedef struct serve_msg {
 	struct serve_msg *next_work; /* on the work queue while PENDING */
 	trs_queue_message m;         /* owned (strings malloc'ed by the queue backend) */
 	serve_msg_state state;
+	serve_msg_state outcome; /* what its runner said; its state once its staging deletes returned */
+	unsigned int deletes;    /* staging deletes queued or in progress */
+	bool delete_canceled;    /* one of them was canceled by the stop */
 	double received_at;
 	double next_heartbeat;
 } serve_msg;
+
+typedef struct serve_delete serve_delete; /* lib/serve/serve_delete.c */
 
 typedef struct serve_state {
 	trs_ctx *ctx;              /* the caller's */
@@ -69,12 +76,34 @@ typedef struct serve_state {
 	pthread_t *runners;
 	unsigned int nrunners;
 
+	pthread_cond_t delete_cv;      /* deleters: a delete queued, or the end */
+	pthread_cond_t delete_room_cv; /* runners: room in the delete queue */
+	serve_delete *delete_head, *delete_tail;
+	unsigned int deletes_queued, delete_room;
+	bool deleters_stopping;
+	pthread_t *deleters;
+	unsigned int ndeleters;
+
 	atomic_uint_fast64_t archives_done, archives_failed, archives_canceled, messages_deleted, messages_poison,
 		messages_released;
 } serve_state;
 
 /* lib/serve/serve_archive.c: a runner thread. */
 void *trs__serve_runner(void *arg);
+
+/* lib/serve/serve_archive.c: an archive's end once its staging delete returned
+ * (rc): logged, counted, its metrics recorded. */
+void trs__serve_archive_deleted(serve_state *s, const trs_queue_message *m, const char *bucket, const char *key,
+				trs_report *report, double started_at, double lag, int rc, const trs_error *err);
+
+/* lib/serve/serve_delete.c: the deleting threads. delete_staging queues the
+ * staging delete of a restored archive of `sm` (taking `report`; waits while
+ * the queue is full); deleters_stop drains the queue and joins them. */
+void trs__serve_deleters_start(serve_state *s);
+void trs__serve_deleters_stop(serve_state *s);
+void trs__serve_delete_staging(serve_state *s, serve_msg *sm, const trs_archive_ref *ref, trs_report *report,
+			       double started_at, double lag);
+serve_msg_state trs__serve_msg_outcome(const serve_msg *sm);
 
 /* lib/serve/serve_keeper.c: the keeper thread. */
 void *trs__serve_keeper(void *arg);

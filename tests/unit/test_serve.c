@@ -2,10 +2,14 @@
  * Unit tests of the serve core (lib/serve*.c) on a scripted queue: an
  * in-memory trs_queue that hands out its messages and records every delete
  * and visibility change, and a staging storage whose archives are all gone
- * (a redelivery after success: counted as done), one of them slowly.
+ * (a redelivery after success: counted as done), one of them slowly; then
+ * real archives in an in-memory staging storage whose DELETE is slow or
+ * fails, restored into an in-memory destination.
  */
+#include "fault_storage.h"
 #include "harness.h"
 #include "internal.h"
+#include "testutil.h"
 #include "trs/serve.h"
 #include "trs/sys/queue.h"
 
@@ -268,6 +272,284 @@ TEST(work_not_started_at_a_stop_is_released_at_once)
 	CHECK(visibility(&q, "m0=0"));
 }
 
+/* ---- staging deletes: real archives, a staging storage whose DELETE is slow or fails ---- */
+
+#define REGION "eu-west-1"
+
+typedef struct slow_staging {
+	trs_storage parent;
+	trs_storage *inner; /* a tu_mem_storage holding the archives */
+	scripted_queue *q;  /* to see, when a delete returns, whether its message is gone already */
+	unsigned int delete_ms;
+	int fail;           /* every delete fails, as without s3:DeleteObject */
+	pthread_mutex_t mu;
+	double t0;
+	double get_at[4];     /* when the GET of archive i started (-1: never) */
+	double deleted_at[4]; /* when the staging delete of archive i returned (-1: never) */
+	bool message_gone_first[4]; /* its message was deleted before its staging delete returned */
+} slow_staging;
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* "in/a<i>.tar.zst" or "in/slow-a<i>.tar.zst": i. */
+static int archive_index(const char *key)
+{
+	const char *a = strstr(key, "a");
+	return a && a[1] >= '0' && a[1] <= '3' ? a[1] - '0' : 0;
+}
+
+static int ss_get(trs_storage *self, const char *bucket, const char *key, uint64_t offset, uint64_t length,
+		  trs_sink_fn sink, void *ud, trs_error *err)
+{
+	slow_staging *s = (slow_staging *)self;
+	pthread_mutex_lock(&s->mu);
+	int i = archive_index(key);
+	if (s->get_at[i] < 0)
+		s->get_at[i] = now_s() - s->t0;
+	pthread_mutex_unlock(&s->mu);
+	return trs_storage_get(s->inner, bucket, key, offset, length, sink, ud, err);
+}
+
+static int ss_head(trs_storage *self, const char *bucket, const char *key, trs_object_info *info, trs_error *err)
+{
+	return trs_storage_head(((slow_staging *)self)->inner, bucket, key, info, err);
+}
+
+static int ss_del(trs_storage *self, const char *bucket, const char *key, trs_error *err)
+{
+	slow_staging *s = (slow_staging *)self;
+	if (strstr(key, "slow"))
+		usleep(s->delete_ms * 1000);
+	int i = archive_index(key);
+	char id[16];
+	snprintf(id, sizeof(id), "m%d", i); /* archive i is in message i */
+	pthread_mutex_lock(&s->q->mu);
+	bool gone = deleted(s->q, id);
+	pthread_mutex_unlock(&s->q->mu);
+	pthread_mutex_lock(&s->mu);
+	s->deleted_at[i] = now_s() - s->t0;
+	s->message_gone_first[i] = gone;
+	pthread_mutex_unlock(&s->mu);
+	if (s->fail) {
+		int rc = trs__error_set(err, TRS_EAUTH, "Access Denied deleting s3://%s/%s", bucket, key);
+		snprintf(err->aws_code, sizeof(err->aws_code), "AccessDenied");
+		return rc;
+	}
+	return 0;
+}
+
+static void ss_init(slow_staging *s, scripted_queue *q, const char *const *keys, size_t n)
+{
+	memset(s, 0, sizeof(*s));
+	trs_storage_init_backend(&s->parent, TRS_STORAGE_VERSION);
+	s->parent.name = "slow-staging";
+	s->parent.get = ss_get;
+	s->parent.head = ss_head;
+	s->parent.del = ss_del;
+	s->parent.put = no_put;
+	s->inner = tu_mem_storage_new();
+	s->q = q;
+	s->delete_ms = 2000;
+	pthread_mutex_init(&s->mu, NULL);
+	for (size_t i = 0; i < 4; i++)
+		s->get_at[i] = s->deleted_at[i] = -1;
+	for (size_t i = 0; i < n; i++) {
+		/* Two objects, the manifest last, as the source side packs them. */
+		char manifest[512], b0[16], b1[16];
+		snprintf(b0, sizeof(b0), "zero-%zu", i);
+		snprintf(b1, sizeof(b1), "one-%zu", i);
+		snprintf(manifest, sizeof(manifest),
+			 "{\"targets\":[{\"region\":\"" REGION "\",\"bucket\":\"dest\"}],\"objects\":["
+			 "{\"source_bucket\":\"src\",\"source_prefix\":\"a%zu\",\"object_name\":\"o0\",\"size\":%zu},"
+			 "{\"source_bucket\":\"src\",\"source_prefix\":\"a%zu\",\"object_name\":\"o1\",\"size\":%zu}]}",
+			 i, strlen(b0), i, strlen(b1));
+		tu_member m[] = {{"objects/o0", b0, 0, 0}, {"objects/o1", b1, 0, 0}, {"manifest.json", manifest, 0, 0}};
+		unsigned char *z = NULL;
+		size_t zlen = tu_archive(m, 3, 1, 1, &z);
+		tu_mem_put_bytes(s->inner, "staging", keys[i], z, zlen);
+		free(z);
+	}
+}
+
+typedef struct captured {
+	pthread_mutex_t mu;
+	char lines[64][512];
+	size_t n;
+} captured;
+
+/* Each record as "LEVEL message key=value ...". */
+static void capture(trs_log_level level, const char *message, const trs_log_field *f, size_t n, void *ud)
+{
+	captured *c = ud;
+	pthread_mutex_lock(&c->mu);
+	if (c->n < 64) {
+		char *line = c->lines[c->n++];
+		size_t len = (size_t)snprintf(line, 512, "%d %s", (int)level, message);
+		for (size_t i = 0; i < n && len < 512; i++)
+			len += (size_t)snprintf(line + len, 512 - len, " %s=%s", f[i].key, f[i].value ? f[i].value : "");
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* The first record holding every one of `parts` (NULL-terminated); NULL when none. */
+static const char *logged(captured *c, const char *const *parts)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		bool all = true;
+		for (size_t k = 0; parts[k] && all; k++)
+			all = strstr(c->lines[i], parts[k]) != NULL;
+		if (all)
+			return c->lines[i];
+	}
+	return NULL;
+}
+
+static trs_ctx *logging_ctx(captured *c)
+{
+	memset(c, 0, sizeof(*c));
+	pthread_mutex_init(&c->mu, NULL);
+	trs_ctx_options co = TRS_CTX_OPTIONS_INIT;
+	co.region = REGION;
+	co.workers = 2;
+	co.max_inflight = 4;
+	co.log = capture;
+	co.log_userdata = c;
+	trs_ctx *ctx = NULL;
+	trs_error err = TRS_ERROR_INIT;
+	if (trs_ctx_new(&ctx, &co, &err) < 0)
+		printf("  ctx: %s\n", err.message);
+	return ctx;
+}
+
+/* Both objects of archive i are in the destination. */
+static bool restored(trs_storage *dest, size_t i)
+{
+	char k0[16], k1[16], b0[16], b1[16];
+	snprintf(k0, sizeof(k0), "a%zu/o0", i);
+	snprintf(k1, sizeof(k1), "a%zu/o1", i);
+	snprintf(b0, sizeof(b0), "zero-%zu", i);
+	snprintf(b1, sizeof(b1), "one-%zu", i);
+	const tu_mem_object *o0 = tu_mem_find(dest, "dest", k0), *o1 = tu_mem_find(dest, "dest", k1);
+	return o0 && o1 && o0->len == strlen(b0) && o1->len == strlen(b1) && !memcmp(o0->data, b0, o0->len) &&
+	       !memcmp(o1->data, b1, o1->len);
+}
+
+TEST(a_slow_staging_delete_holds_neither_the_runner_nor_the_heartbeat_nor_the_order)
+{
+	/* One runner; the first archive's staging DELETE takes 2 s. The runner
+	 * goes on with the second message at once, whose message is deleted
+	 * first; the first message keeps its heartbeat while its delete is
+	 * pending and is deleted only after that delete returned. */
+	const char *keys[] = {"in/slow-a0.tar.zst", "in/a1.tar.zst"};
+	const char *bodies[] = {EVENT("in/slow-a0.tar.zst"), EVENT("in/a1.tar.zst")};
+	scripted_queue q;
+	sq_init(&q, bodies, 2);
+	slow_staging st;
+	ss_init(&st, &q, keys, 2);
+	trs_storage *dest = tu_mem_storage_new();
+	captured logs;
+	trs_ctx *ctx = logging_ctx(&logs);
+	trs_serve_options o = TRS_SERVE_OPTIONS_INIT;
+	o.max_messages = 1; /* one message per receive: the second is received after the first is taken */
+	o.archives = 1;
+	o.staging = &st.parent;
+	o.visibility_timeout = 3; /* a heartbeat every second */
+	o.max_idle = 0.5;
+	o.wait_seconds = 0;
+	o.wait_set = 1;
+	trs_error err = TRS_ERROR_INIT;
+	st.t0 = now_s();
+	CHECK(trs_serve(ctx, &q.parent, dest, &o, &err) == 0);
+	CHECK(restored(dest, 0) && restored(dest, 1));
+	CHECK(st.deleted_at[0] >= 2.0);
+	CHECK(st.get_at[1] >= 0 && st.get_at[1] < st.deleted_at[0]); /* the next archive did not wait */
+	CHECK(deleted(&q, "m0") && deleted(&q, "m1") && q.ndeleted == 2);
+	CHECK(!strcmp(q.deleted[0], "m1")); /* the fast message went first */
+	CHECK(!st.message_gone_first[0] && !st.message_gone_first[1]); /* staging first, then the message */
+	CHECK(visibility(&q, "m0=3")); /* heartbeats go on while its delete is pending */
+	CHECK(!visibility(&q, "m0=0")); /* never released */
+	CHECK(logged(&logs, (const char *[]){"archive restored", "key=in/slow-a0.tar.zst", "seconds_cleanup=2.", NULL}));
+	CHECK(logged(&logs, (const char *[]){"serve stopped", "archives_done=2", "archives_failed=0", NULL}));
+	trs_storage_free(dest);
+	trs_storage_free(st.inner);
+	trs_ctx_free(ctx);
+}
+
+TEST(a_failing_staging_delete_counts_the_archive_done_and_deletes_its_message_with_a_warning)
+{
+	const char *keys[] = {"in/a0.tar.zst"};
+	const char *bodies[] = {EVENT("in/a0.tar.zst")};
+	scripted_queue q;
+	sq_init(&q, bodies, 1);
+	slow_staging st;
+	ss_init(&st, &q, keys, 1);
+	st.fail = 1;
+	trs_storage *dest = tu_mem_storage_new();
+	captured logs;
+	trs_ctx *ctx = logging_ctx(&logs);
+	trs_serve_options o = TRS_SERVE_OPTIONS_INIT;
+	o.archives = 2;
+	o.staging = &st.parent;
+	o.max_idle = 0.3;
+	o.wait_seconds = 0;
+	o.wait_set = 1;
+	trs_error err = TRS_ERROR_INIT;
+	CHECK(trs_serve(ctx, &q.parent, dest, &o, &err) == 0);
+	CHECK(restored(dest, 0));
+	CHECK(st.deleted_at[0] >= 0 && !st.message_gone_first[0]);
+	CHECK(deleted(&q, "m0"));
+	char warn[8];
+	snprintf(warn, sizeof(warn), "%d ", (int)TRS_LOG_WARN);
+	const char *line = logged(&logs, (const char *[]){"could not be deleted from staging", "bucket=staging",
+							   "key=in/a0.tar.zst", "message_id=m0", "Access Denied", NULL});
+	CHECK(line && !strncmp(line, warn, strlen(warn)));
+	CHECK(logged(&logs, (const char *[]){"serve stopped", "archives_done=1", "archives_failed=0", NULL}));
+	trs_storage_free(dest);
+	trs_storage_free(st.inner);
+	trs_ctx_free(ctx);
+}
+
+TEST(a_stop_waits_for_the_staging_deletes_pending_then_deletes_their_messages)
+{
+	/* Stop 0.3 s in, while the archive's 2 s staging delete is pending: the
+	 * grace period covers it, so the message is deleted, not released. */
+	const char *keys[] = {"in/slow-a0.tar.zst"};
+	const char *bodies[] = {EVENT("in/slow-a0.tar.zst")};
+	scripted_queue q;
+	sq_init(&q, bodies, 1);
+	slow_staging st;
+	ss_init(&st, &q, keys, 1);
+	trs_storage *dest = tu_mem_storage_new();
+	captured logs;
+	trs_ctx *ctx = logging_ctx(&logs);
+	trs_serve_options o = TRS_SERVE_OPTIONS_INIT;
+	o.archives = 2;
+	o.staging = &st.parent;
+	o.wait_seconds = 0;
+	o.wait_set = 1;
+	o.shutdown_grace = 30;
+	o.stop = &stop_flag;
+	stop_flag = 0;
+	trs_error err = TRS_ERROR_INIT;
+	pthread_t t;
+	pthread_create(&t, NULL, stop_later, NULL);
+	CHECK(trs_serve(ctx, &q.parent, dest, &o, &err) == 0);
+	pthread_join(t, NULL);
+	CHECK(restored(dest, 0));
+	CHECK(st.deleted_at[0] >= 2.0); /* the delete ran to its end */
+	CHECK(deleted(&q, "m0") && !st.message_gone_first[0]);
+	CHECK(!visibility(&q, "m0=0"));
+	CHECK(logged(&logs, (const char *[]){"stop requested", NULL}));
+	trs_storage_free(dest);
+	trs_storage_free(st.inner);
+	trs_ctx_free(ctx);
+}
+
 TEST(options_from_the_environment)
 {
 	trs_serve_options o = TRS_SERVE_OPTIONS_INIT;
@@ -301,6 +583,9 @@ int main(void)
 	RUN(done_messages_are_deleted_poison_is_left_and_the_batch_is_limited_by_free_runners);
 	RUN(a_stop_finishes_the_archives_in_progress_and_a_heartbeat_keeps_the_slow_one);
 	RUN(work_not_started_at_a_stop_is_released_at_once);
+	RUN(a_slow_staging_delete_holds_neither_the_runner_nor_the_heartbeat_nor_the_order);
+	RUN(a_failing_staging_delete_counts_the_archive_done_and_deletes_its_message_with_a_warning);
+	RUN(a_stop_waits_for_the_staging_deletes_pending_then_deletes_their_messages);
 	RUN(options_from_the_environment);
 	RUN(backend_versions_are_checked_once_the_same_way_for_queue_and_storage);
 	return harness_done();
