@@ -121,31 +121,26 @@ void trs__serve_deleters_stop(serve_state *s)
 void trs__serve_delete_staging(serve_state *s, serve_msg *sm, const trs_archive_ref *ref, trs_report *report,
 			       double started_at, double lag)
 {
-	serve_delete *d = calloc(1, sizeof(*d));
+	/* ndeleters is set before the runners start and cleared after they are joined. */
+	serve_delete *d = s->ndeleters ? calloc(1, sizeof(*d)) : NULL;
 	if (d) {
-		d->bucket = strdup(ref->bucket);
-		d->key = strdup(ref->key);
-	}
-	if (d && d->bucket && d->key) {
-		d->sm = sm;
-		d->report = report;
-		d->started_at = started_at;
-		d->lag = lag;
+		*d = (serve_delete){.sm = sm, .bucket = strdup(ref->bucket), .key = strdup(ref->key),
+				    .report = report, .started_at = started_at, .lag = lag};
+		if (!d->bucket || !d->key) {
+			d->report = NULL;
+			delete_free(d);
+			d = NULL;
+		}
 	}
 	pthread_mutex_lock(&s->lock);
 	sm->deletes++;
-	if (!s->ndeleters || !d || !d->bucket || !d->key) {
+	if (!d) {
 		pthread_mutex_unlock(&s->lock);
 		/* No pool or no memory: in line, as one runner alone would. */
 		serve_delete here = {.sm = sm, .bucket = (char *)ref->bucket, .key = (char *)ref->key,
 				     .report = report, .started_at = started_at, .lag = lag};
 		run_delete(s, &here);
 		trs_report_free(report);
-		if (d) {
-			free(d->bucket);
-			free(d->key);
-			free(d);
-		}
 		return;
 	}
 	while (s->deletes_queued >= s->delete_room)

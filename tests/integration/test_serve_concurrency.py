@@ -113,6 +113,42 @@ def test_a_poison_message_and_a_failing_archive_do_not_stop_the_good_ones():
         assert visible + invisible == 2, (visible, invisible)
 
 
+def deny_staging_deletes(method, target, headers):
+    """The staging DELETE of archives named deny-* is refused, as without s3:DeleteObject."""
+    if method == "DELETE" and "/in/deny-" in target:
+        return 403, "AccessDenied"
+    return None
+
+
+def test_a_refused_staging_delete_is_a_warning_and_the_message_is_deleted():
+    targets = [{"region": REGION, "bucket": "dest-a"}]
+    with util.MotoServer() as m, faultproxy.FaultProxy(m.url, respond=deny_staging_deletes, time_limit=120) as proxy:
+        s3, sqs, url = setup_moto(m)
+        with util.tempdir() as d:
+            put_archive(s3, "in/deny-9.tar.zst", small("deny", 9), targets, d)
+            for i in range(3):
+                put_archive(s3, "in/ok-%d.tar.zst" % i, small("ok", i), targets, d)
+        with Serve(["--queue", url, "--poll-interval", "1", "--archives", "2", "--batch", "10",
+                    "--visibility-timeout", "60", "--metrics", "none"], serve_env(m, proxy)) as srv:
+            wait_until(lambda: srv.log().count('"message deleted"') >= 4, 60, "every message deleted: " +
+                       srv.log()[-2000:])
+            rc, _ = srv.stop()
+            recs = srv.records()
+            log = srv.log()
+        assert rc == 0, log[-2000:]
+        wait_until(lambda: queue_counts(sqs, url) == (0, 0), 10, "the queue drained")
+        assert staging_keys(s3) == ["in/deny-9.tar.zst"]  # the refused one stays in staging
+        for name, i in [("deny", 9)] + [("ok", i) for i in range(3)]:
+            obj = small(name, i)[0]
+            assert s3.get_object(Bucket="dest-a", Key=obj["relative_key"].split("/")[-1])["Body"].read() == obj["data"]
+    warn = [r for r in recs if "could not be deleted from staging" in r.get("message", "")]
+    assert len(warn) == 1, log[-3000:]
+    assert warn[0]["level"] == "warn" and warn[0]["bucket"] == "staging" and warn[0]["key"] == "in/deny-9.tar.zst"
+    assert "archive failed" not in log
+    stopped = [r for r in recs if r.get("message") == "serve stopped"][0]
+    assert int(stopped["archives_done"]) == 4 and int(stopped["archives_failed"]) == 0, stopped
+
+
 def sigterm_with_slow_archives_in_flight(grace, check, signals=1):
     """Three slow archives in flight, then SIGTERM; check(s3, sqs, url, log, recs, took) while moto is up."""
     targets = [{"region": REGION, "bucket": "dest-a"}]
