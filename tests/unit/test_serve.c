@@ -343,7 +343,7 @@ static int ss_del(trs_storage *self, const char *bucket, const char *key, trs_er
 	return 0;
 }
 
-static void ss_init(slow_staging *s, scripted_queue *q, const char *const *keys, size_t n)
+static void ss_init(slow_staging *s, scripted_queue *q, const char **keys, size_t n)
 {
 	memset(s, 0, sizeof(*s));
 	trs_storage_init_backend(&s->parent, TRS_STORAGE_VERSION);
@@ -439,6 +439,46 @@ static bool restored(trs_storage *dest, size_t i)
 	       !memcmp(o1->data, b1, o1->len);
 }
 
+/* A serve run over a scripted queue, the slow staging and an in-memory destination. */
+typedef struct delete_run {
+	scripted_queue q;
+	slow_staging st;
+	trs_storage *dest;
+	captured logs;
+	trs_ctx *ctx;
+	trs_serve_options o;
+} delete_run;
+
+static void delete_run_init(delete_run *r, const char **keys, const char **bodies, size_t n)
+{
+	sq_init(&r->q, bodies, n);
+	ss_init(&r->st, &r->q, keys, n);
+	r->dest = tu_mem_storage_new();
+	r->ctx = logging_ctx(&r->logs);
+	trs_serve_options o = TRS_SERVE_OPTIONS_INIT;
+	o.staging = &r->st.parent;
+	o.max_idle = 0.3;
+	o.wait_seconds = 0;
+	o.wait_set = 1;
+	r->o = o;
+}
+
+static int delete_run_serve(delete_run *r)
+{
+	trs_error err = TRS_ERROR_INIT;
+	r->st.t0 = now_s();
+	return trs_serve(r->ctx, &r->q.parent, r->dest, &r->o, &err);
+}
+
+static void delete_run_free(delete_run *r)
+{
+	trs_storage_free(r->dest);
+	trs_storage_free(r->st.inner);
+	trs_ctx_free(r->ctx);
+}
+
+static delete_run run; /* large (the captured log): not on the stack */
+
 TEST(a_slow_staging_delete_holds_neither_the_runner_nor_the_heartbeat_nor_the_order)
 {
 	/* One runner; the first archive's staging DELETE takes 2 s. The runner
@@ -447,71 +487,46 @@ TEST(a_slow_staging_delete_holds_neither_the_runner_nor_the_heartbeat_nor_the_or
 	 * pending and is deleted only after that delete returned. */
 	const char *keys[] = {"in/slow-a0.tar.zst", "in/a1.tar.zst"};
 	const char *bodies[] = {EVENT("in/slow-a0.tar.zst"), EVENT("in/a1.tar.zst")};
-	scripted_queue q;
-	sq_init(&q, bodies, 2);
-	slow_staging st;
-	ss_init(&st, &q, keys, 2);
-	trs_storage *dest = tu_mem_storage_new();
-	captured logs;
-	trs_ctx *ctx = logging_ctx(&logs);
-	trs_serve_options o = TRS_SERVE_OPTIONS_INIT;
-	o.max_messages = 1; /* one message per receive: the second is received after the first is taken */
-	o.archives = 1;
-	o.staging = &st.parent;
-	o.visibility_timeout = 3; /* a heartbeat every second */
-	o.max_idle = 0.5;
-	o.wait_seconds = 0;
-	o.wait_set = 1;
-	trs_error err = TRS_ERROR_INIT;
-	st.t0 = now_s();
-	CHECK(trs_serve(ctx, &q.parent, dest, &o, &err) == 0);
-	CHECK(restored(dest, 0) && restored(dest, 1));
-	CHECK(st.deleted_at[0] >= 2.0);
-	CHECK(st.get_at[1] >= 0 && st.get_at[1] < st.deleted_at[0]); /* the next archive did not wait */
-	CHECK(deleted(&q, "m0") && deleted(&q, "m1") && q.ndeleted == 2);
-	CHECK(!strcmp(q.deleted[0], "m1")); /* the fast message went first */
-	CHECK(!st.message_gone_first[0] && !st.message_gone_first[1]); /* staging first, then the message */
-	CHECK(visibility(&q, "m0=3")); /* heartbeats go on while its delete is pending */
-	CHECK(!visibility(&q, "m0=0")); /* never released */
-	CHECK(logged(&logs, (const char *[]){"archive restored", "key=in/slow-a0.tar.zst", "seconds_cleanup=2.", NULL}));
-	CHECK(logged(&logs, (const char *[]){"serve stopped", "archives_done=2", "archives_failed=0", NULL}));
-	trs_storage_free(dest);
-	trs_storage_free(st.inner);
-	trs_ctx_free(ctx);
+	delete_run *r = &run;
+	delete_run_init(r, keys, bodies, 2);
+	r->o.max_messages = 1; /* one message per receive: the second is received after the first is taken */
+	r->o.archives = 1;
+	r->o.visibility_timeout = 3; /* a heartbeat every second */
+	r->o.max_idle = 0.5;
+	CHECK(delete_run_serve(r) == 0);
+	CHECK(restored(r->dest, 0) && restored(r->dest, 1));
+	CHECK(r->st.deleted_at[0] >= 2.0);
+	CHECK(r->st.get_at[1] >= 0 && r->st.get_at[1] < r->st.deleted_at[0]); /* the next archive did not wait */
+	CHECK(deleted(&r->q, "m0") && deleted(&r->q, "m1") && r->q.ndeleted == 2);
+	CHECK(!strcmp(r->q.deleted[0], "m1")); /* the fast message went first */
+	CHECK(!r->st.message_gone_first[0] && !r->st.message_gone_first[1]); /* staging first, then the message */
+	CHECK(visibility(&r->q, "m0=3")); /* heartbeats go on while its delete is pending */
+	CHECK(!visibility(&r->q, "m0=0")); /* never released */
+	CHECK(logged(&r->logs,
+		     (const char *[]){"archive restored", "key=in/slow-a0.tar.zst", "seconds_cleanup=2.", NULL}));
+	CHECK(logged(&r->logs, (const char *[]){"serve stopped", "archives_done=2", "archives_failed=0", NULL}));
+	delete_run_free(r);
 }
 
 TEST(a_failing_staging_delete_counts_the_archive_done_and_deletes_its_message_with_a_warning)
 {
 	const char *keys[] = {"in/a0.tar.zst"};
 	const char *bodies[] = {EVENT("in/a0.tar.zst")};
-	scripted_queue q;
-	sq_init(&q, bodies, 1);
-	slow_staging st;
-	ss_init(&st, &q, keys, 1);
-	st.fail = 1;
-	trs_storage *dest = tu_mem_storage_new();
-	captured logs;
-	trs_ctx *ctx = logging_ctx(&logs);
-	trs_serve_options o = TRS_SERVE_OPTIONS_INIT;
-	o.archives = 2;
-	o.staging = &st.parent;
-	o.max_idle = 0.3;
-	o.wait_seconds = 0;
-	o.wait_set = 1;
-	trs_error err = TRS_ERROR_INIT;
-	CHECK(trs_serve(ctx, &q.parent, dest, &o, &err) == 0);
-	CHECK(restored(dest, 0));
-	CHECK(st.deleted_at[0] >= 0 && !st.message_gone_first[0]);
-	CHECK(deleted(&q, "m0"));
+	delete_run *r = &run;
+	delete_run_init(r, keys, bodies, 1);
+	r->st.fail = 1;
+	r->o.archives = 2;
+	CHECK(delete_run_serve(r) == 0);
+	CHECK(restored(r->dest, 0));
+	CHECK(r->st.deleted_at[0] >= 0 && !r->st.message_gone_first[0]);
+	CHECK(deleted(&r->q, "m0"));
 	char warn[8];
 	snprintf(warn, sizeof(warn), "%d ", (int)TRS_LOG_WARN);
-	const char *line = logged(&logs, (const char *[]){"could not be deleted from staging", "bucket=staging",
-							   "key=in/a0.tar.zst", "message_id=m0", "Access Denied", NULL});
+	const char *line = logged(&r->logs, (const char *[]){"could not be deleted from staging", "bucket=staging",
+							      "key=in/a0.tar.zst", "message_id=m0", "Access Denied", NULL});
 	CHECK(line && !strncmp(line, warn, strlen(warn)));
-	CHECK(logged(&logs, (const char *[]){"serve stopped", "archives_done=1", "archives_failed=0", NULL}));
-	trs_storage_free(dest);
-	trs_storage_free(st.inner);
-	trs_ctx_free(ctx);
+	CHECK(logged(&r->logs, (const char *[]){"serve stopped", "archives_done=1", "archives_failed=0", NULL}));
+	delete_run_free(r);
 }
 
 TEST(a_stop_waits_for_the_staging_deletes_pending_then_deletes_their_messages)
@@ -520,34 +535,23 @@ TEST(a_stop_waits_for_the_staging_deletes_pending_then_deletes_their_messages)
 	 * grace period covers it, so the message is deleted, not released. */
 	const char *keys[] = {"in/slow-a0.tar.zst"};
 	const char *bodies[] = {EVENT("in/slow-a0.tar.zst")};
-	scripted_queue q;
-	sq_init(&q, bodies, 1);
-	slow_staging st;
-	ss_init(&st, &q, keys, 1);
-	trs_storage *dest = tu_mem_storage_new();
-	captured logs;
-	trs_ctx *ctx = logging_ctx(&logs);
-	trs_serve_options o = TRS_SERVE_OPTIONS_INIT;
-	o.archives = 2;
-	o.staging = &st.parent;
-	o.wait_seconds = 0;
-	o.wait_set = 1;
-	o.shutdown_grace = 30;
-	o.stop = &stop_flag;
+	delete_run *r = &run;
+	delete_run_init(r, keys, bodies, 1);
+	r->o.archives = 2;
+	r->o.max_idle = 0;
+	r->o.shutdown_grace = 30;
+	r->o.stop = &stop_flag;
 	stop_flag = 0;
-	trs_error err = TRS_ERROR_INIT;
 	pthread_t t;
 	pthread_create(&t, NULL, stop_later, NULL);
-	CHECK(trs_serve(ctx, &q.parent, dest, &o, &err) == 0);
+	CHECK(delete_run_serve(r) == 0);
 	pthread_join(t, NULL);
-	CHECK(restored(dest, 0));
-	CHECK(st.deleted_at[0] >= 2.0); /* the delete ran to its end */
-	CHECK(deleted(&q, "m0") && !st.message_gone_first[0]);
-	CHECK(!visibility(&q, "m0=0"));
-	CHECK(logged(&logs, (const char *[]){"stop requested", NULL}));
-	trs_storage_free(dest);
-	trs_storage_free(st.inner);
-	trs_ctx_free(ctx);
+	CHECK(restored(r->dest, 0));
+	CHECK(r->st.deleted_at[0] >= 2.0); /* the delete ran to its end */
+	CHECK(deleted(&r->q, "m0") && !r->st.message_gone_first[0]);
+	CHECK(!visibility(&r->q, "m0=0"));
+	CHECK(logged(&r->logs, (const char *[]){"stop requested", NULL}));
+	delete_run_free(r);
 }
 
 TEST(options_from_the_environment)
