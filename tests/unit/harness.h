@@ -10,6 +10,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static int harness_failed_total;
 static int harness_passed_total;
@@ -61,6 +62,29 @@ static int harness_current_failed __attribute__((unused));
 		}                                               \
 		fflush(stdout);                                 \
 	} while (0)
+
+/* CPU seconds the calling thread has used. A test of an algorithm's cost
+ * measures this, not the wall clock, which other processes on a loaded
+ * machine stretch at random. */
+static inline double harness_thread_cpu_seconds(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* How many times slower a build runs the same code than a plain one: a bound
+ * in seconds that holds for a plain build is multiplied by it. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define HARNESS_SLOWDOWN 10.0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define HARNESS_SLOWDOWN 10.0
+#endif
+#endif
+#ifndef HARNESS_SLOWDOWN
+#define HARNESS_SLOWDOWN 1.0
+#endif
 
 static inline int harness_done(void)
 {
