@@ -14,6 +14,7 @@
 #include "trs/sys/queue.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -121,11 +122,14 @@ static bool visibility(scripted_queue *q, const char *call)
 	return false;
 }
 
+static atomic_int gets_started; /* archives whose GET has begun: what a stop waits for */
+
 /* Staging where every archive is already gone; "slow" ones take a while to say so. */
 static int gone_get(trs_storage *self, const char *bucket, const char *key, uint64_t offset, uint64_t length,
 		    trs_sink_fn sink, void *ud, trs_error *err)
 {
 	(void)self, (void)offset, (void)length, (void)sink, (void)ud;
+	atomic_fetch_add(&gets_started, 1);
 	if (strstr(key, "slow"))
 		usleep(1500000);
 	int rc = trs__error_set(err, TRS_ENOTFOUND, "no %s/%s", bucket, key);
@@ -208,16 +212,19 @@ TEST(backend_versions_are_checked_once_the_same_way_for_queue_and_storage)
 
 static volatile int stop_flag; /* the public option's type: a signal handler's flag */
 
+/* The stop comes once `arg` archives have begun their GET (the slow one is then
+ * in progress, whatever the load of the machine), or after 10 s. */
 static void *stop_later(void *arg)
 {
-	(void)arg;
-	usleep(300000);
+	int want = *(int *)arg;
+	for (int i = 0; i < 1000 && atomic_load(&gets_started) < want; i++)
+		usleep(10000);
 	__atomic_store_n(&stop_flag, 1, __ATOMIC_SEQ_CST); /* as the library reads it */
 	return NULL;
 }
 
-/* trs_serve on `q` with a stop request 0.3 s in (grace 30 s). */
-static int serve_then_stop(scripted_queue *q, trs_serve_options *o)
+/* trs_serve on `q` with a stop request once `started` archives have begun (grace 30 s). */
+static int serve_then_stop(scripted_queue *q, trs_serve_options *o, int started)
 {
 	trs_storage st;
 	gone_storage(&st);
@@ -226,9 +233,10 @@ static int serve_then_stop(scripted_queue *q, trs_serve_options *o)
 	o->shutdown_grace = 30;
 	o->stop = &stop_flag;
 	stop_flag = 0;
+	atomic_store(&gets_started, 0);
 	trs_error err = TRS_ERROR_INIT;
 	pthread_t t;
-	pthread_create(&t, NULL, stop_later, NULL);
+	pthread_create(&t, NULL, stop_later, &started);
 	int rc = trs_serve(NULL, &q->parent, &st, o, &err);
 	pthread_join(t, NULL);
 	return rc;
@@ -243,7 +251,7 @@ TEST(a_stop_finishes_the_archives_in_progress_and_a_heartbeat_keeps_the_slow_one
 	o.max_messages = 10;
 	o.archives = 3;
 	o.visibility_timeout = 3; /* a heartbeat every second */
-	CHECK(serve_then_stop(&q, &o) == 0);
+	CHECK(serve_then_stop(&q, &o, 3) == 0);
 	/* All three ran at once (three runners); the slow one finished within the grace
 	 * period, the fast ones long before: all deleted, none released. */
 	CHECK(deleted(&q, "m0") && deleted(&q, "m1") && deleted(&q, "m2"));
@@ -267,7 +275,7 @@ TEST(work_not_started_at_a_stop_is_released_at_once)
 	sq_init(&q, bodies, 1);
 	trs_serve_options o = TRS_SERVE_OPTIONS_INIT;
 	o.archives = 1;
-	CHECK(serve_then_stop(&q, &o) == 0);
+	CHECK(serve_then_stop(&q, &o, 1) == 0);
 	CHECK(q.ndeleted == 0);
 	CHECK(visibility(&q, "m0=0"));
 }
