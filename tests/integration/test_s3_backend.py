@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The s3 storage backend against moto_server, through the public C API.
 
-Each test starts moto_server on a free 127.0.0.1 port, prepares buckets
+Each test starts moto_server on a 127.0.0.1 port (util.start_moto), prepares buckets
 with boto3, runs $TRS_BUILD_DIR/tests/s3_put_driver (trs_storage_s3_new +
 trs_upload / trs_storage_get / head / copy / delete) and checks the result
 with boto3: bytes, tags, storage class, SSE-KMS key, metadata, multipart
@@ -13,13 +13,13 @@ Run with tests/integration/run.py, or alone:
 
 import hashlib
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -27,16 +27,10 @@ REGION = "eu-west-1"
 MIB = 1024 * 1024
 
 
-class Skip(Exception):
-    """The test cannot run here (reported as SKIP by run.py)."""
+sys.path.insert(0, HERE)
+import util  # noqa: E402
 
-
-try:  # run.py reports util.Skip as SKIP; alone, our own class does
-    sys.path.insert(0, HERE)
-    import util  # noqa: E402
-    Skip = util.Skip  # noqa: F811
-except Exception:  # pragma: no cover - util needs the fixtures; not needed alone
-    pass
+Skip = util.Skip  # run.py reports util.Skip as SKIP
 
 sys.path.insert(0, os.path.join(REPO, "tests", "fixtures"))
 from s3checker import S3Checker  # noqa: E402
@@ -54,12 +48,6 @@ def driver_path():
     return path
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Moto:
     """moto_server on 127.0.0.1 with an optional environment (IAM checks)."""
 
@@ -71,30 +59,27 @@ class Moto:
         self.checker = None
 
     def __enter__(self):
-        exe = shutil.which("moto_server")
-        if not exe:
-            raise Skip("moto_server not installed")
-        port = free_port()
-        self.url = "http://127.0.0.1:%d" % port
         self.log = tempfile.TemporaryFile()
-        env = dict(os.environ)
-        env.update(self.extra_env)
-        self.proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)], env=env,
-                                     stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
-        # Wait with plain TCP connects: an HTTP probe would use up moto's no-auth actions.
+        self.proc, port = util.start_moto(self.log, self.extra_env)
+        self.url = "http://127.0.0.1:%d" % port
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 break
+            # The socket listens already: wait for moto to answer (/moto-api/ is no
+            # AWS action, so it does not use up moto's no-auth actions).
             try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    # Tests talk to the strict S3 checker in front of moto (util.MotoServer's).
-                    self.checker = S3Checker(self.url).start()
-                    self.url = self.checker.url
-                    return self
+                with urllib.request.urlopen(self.url + "/moto-api/", timeout=max(1, deadline - time.monotonic())):
+                    pass
+            except urllib.error.HTTPError:
+                pass  # it answers
             except OSError:
                 time.sleep(0.1)
+                continue
+            # Tests talk to the strict S3 checker in front of moto (util.MotoServer's).
+            self.checker = S3Checker(self.url).start()
+            self.url = self.checker.url
+            return self
         self.__exit__()
         raise AssertionError("moto_server did not start")
 

@@ -323,9 +323,39 @@ def object_path(dest, bucket, key):
 # ---------------------------------------------------------------- moto
 
 def free_port():
+    """A loopback port nothing listens on (for a test of a refused connection;
+    a server takes a socket bound here instead, see start_moto)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def start_moto(log, env=None):
+    """Start moto_server on 127.0.0.1, its output to the file ``log``;
+    returns (Popen, port).
+
+    The listening socket is bound here and handed over: a port found free
+    and bound later by moto could be taken in between by any other process
+    on the machine (another test run, a connection's ephemeral port).
+    Werkzeug serves on the socket of WERKZEUG_SERVER_FD in a process that
+    WERKZEUG_RUN_MAIN marks as its reloaded child; connections made before
+    moto is up wait in the socket's backlog."""
+    exe = shutil.which("moto_server")
+    if not exe:
+        raise Skip("moto_server not installed")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(128)
+        port = s.getsockname()[1]
+        penv = dict(os.environ)
+        penv.update(env or {})
+        penv.update({"WERKZEUG_RUN_MAIN": "true",
+                     "WERKZEUG_SERVER_FD": str(s.fileno())})
+        proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)],
+                                env=penv, stdout=log, stderr=log,
+                                stdin=subprocess.DEVNULL, pass_fds=[s.fileno()],
+                                start_new_session=True)
+    return proc, port
 
 
 class MotoServer:
@@ -348,26 +378,17 @@ class MotoServer:
         self._log = None
 
     def start(self):
-        exe = shutil.which("moto_server")
-        if not exe:
-            raise Skip("moto_server not installed")
-        self.port = free_port()
-        self.moto_url = "http://127.0.0.1:%d" % self.port
         self._log = tempfile.TemporaryFile()
-        penv = dict(os.environ)
-        penv.update(self.server_env or {})
-        self.proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p",
-                                      str(self.port)], env=penv,
-                                     stdout=self._log, stderr=self._log,
-                                     stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
+        self.proc, self.port = start_moto(self._log, self.server_env)
+        self.moto_url = "http://127.0.0.1:%d" % self.port
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 break
             try:
+                # The socket listens already: this waits for moto to answer.
                 with urllib.request.urlopen(self.moto_url + "/moto-api/",
-                                            timeout=1):
+                                            timeout=max(1, deadline - time.monotonic())):
                     return self._check()
             except urllib.error.HTTPError:
                 return self._check()  # it answers
