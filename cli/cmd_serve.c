@@ -52,12 +52,13 @@ static const char usage[] =
 static volatile int stop_flag;
 static volatile int cancel_flag;
 
+/* The library's threads read the flags with atomic loads, and the handler may
+ * run on any thread: atomic stores (lock-free, so async-signal-safe). */
 static void on_signal(int sig)
 {
 	(void)sig;
-	if (stop_flag)
-		cancel_flag = 1; /* the second signal: stop now */
-	stop_flag = 1;
+	if (__atomic_exchange_n(&stop_flag, 1, __ATOMIC_SEQ_CST))
+		__atomic_store_n(&cancel_flag, 1, __ATOMIC_SEQ_CST); /* the second signal: stop now */
 }
 
 /* A flag's value as an unsigned number in [lo, hi], marked as set; false when bad. */

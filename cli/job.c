@@ -61,10 +61,12 @@ const char *cli_option_name(const struct option *opts, int c)
 static volatile int canceled;
 static volatile sig_atomic_t stopped_by;
 
+/* The library's threads read `canceled` with atomic loads: an atomic store
+ * (lock-free, so async-signal-safe), after `stopped_by` is set. */
 static void on_signal(int sig)
 {
 	stopped_by = sig;
-	canceled = 1;
+	__atomic_store_n(&canceled, 1, __ATOMIC_SEQ_CST);
 }
 
 int cli_job_exit_code(int rc)
@@ -83,7 +85,7 @@ static int64_t stdin_read(void *userdata, void *buf, size_t len, trs_error *err)
 		ssize_t n = read(STDIN_FILENO, buf, len);
 		if (n >= 0)
 			return n;
-		if (errno == EINTR && canceled) {
+		if (errno == EINTR && __atomic_load_n(&canceled, __ATOMIC_ACQUIRE)) {
 			if (err) {
 				err->code = TRS_ECANCELED;
 				snprintf(err->message, sizeof(err->message), "canceled while reading the archive from stdin");

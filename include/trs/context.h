@@ -51,7 +51,8 @@ typedef struct trs_ctx_options {
 	trs_progress_fn progress;      /* NULL: none */
 	void *progress_userdata;
 	const volatile int *cancel;    /* when *cancel becomes nonzero, long operations stop with TRS_ECANCELED;
-	                                * set it from a signal handler or any thread (read with atomic loads) */
+	                                * set it from a signal handler or any thread with an atomic store, e.g.
+	                                * __atomic_store_n(&flag, 1, __ATOMIC_SEQ_CST) (it is read with atomic loads) */
 	uint64_t max_manifest_bytes;   /* default 1 GiB */
 	uint64_t max_manifest_objects; /* default 50 million */
 	uint64_t max_decompressed_bytes; /* bomb guard on the tar stream; default 0 = 16 TiB */

@@ -61,7 +61,8 @@ typedef struct trs_serve_options {
 	unsigned int wait_seconds;       /* long poll, 0..20; default 20 (POLL_INTERVAL); see wait_set */
 	int wait_set;                    /* nonzero: wait_seconds is meant even when 0 */
 	double shutdown_grace;           /* seconds the archive in progress may take after a stop; default 30 */
-	const volatile int *stop;        /* graceful stop flag; NULL: only the context's cancel flag */
+	const volatile int *stop;        /* graceful stop flag, raised as the context's cancel flag is (an
+	                                  * atomic store); NULL: only the context's cancel flag */
 	trs_storage *staging;            /* where archives are fetched from; NULL: the destination storage */
 	trs_metrics *metrics;            /* per-archive metrics; NULL: none */
 	const trs_fetch_options *fetch;  /* NULL: defaults */
