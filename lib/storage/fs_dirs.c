@@ -16,8 +16,9 @@ struct trs_fsdir {
 	size_t path_len;
 	uint64_t hash;
 	int fd;
-	int refs;
+	int refs;         /* under the cache's mutex */
 	int stale;
+	int uncached;     /* set before the handle is handed out, never changed: read without the mutex */
 	uint64_t used;    /* LRU tick */
 };
 
@@ -190,7 +191,7 @@ int trs__fsdir_get(trs_fsdirs *c, const char *top, const char *bucket, const cha
 			return trs__error_set(err, TRS_ENOMEM, "out of memory");
 		}
 		d->fd = fd;
-		d->refs = -1; /* marks "not in the cache" */
+		d->uncached = 1;
 		*out = d;
 		return 0;
 	}
@@ -219,7 +220,8 @@ int trs__fsdir_fd(const trs_fsdir *d)
 
 void trs__fsdir_release(trs_fsdirs *c, trs_fsdir *d, int stale)
 {
-	if (d->refs < 0) {
+	/* Not d->refs: another holder of a cached slot changes it under the mutex. */
+	if (d->uncached) {
 		close(d->fd);
 		free(d);
 		return;

@@ -3,6 +3,7 @@
 #include "internal.h"
 #include "testutil.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -209,6 +210,59 @@ TEST(fs_copy_and_delete)
 	cleanup(s);
 }
 
+#define PUTTERS 4
+#define PUTS_EACH 40
+
+typedef struct putter {
+	trs_storage *s;
+	int id;
+	int failed;
+} putter;
+
+static void *put_many(void *arg)
+{
+	putter *p = arg;
+	for (int i = 0; i < PUTS_EACH && !p->failed; i++) {
+		char key[64], data[64];
+		snprintf(key, sizeof(key), "shared/dir/%d-%d.txt", p->id, i);
+		snprintf(data, sizeof(data), "object %d of writer %d", i, p->id);
+		trs_error err = TRS_ERROR_INIT;
+		if (put(p->s, "bkt", key, data, &err) < 0)
+			p->failed = 1;
+	}
+	return NULL;
+}
+
+/* Writer threads putting into one directory share its cached handle; each
+ * takes and releases it (ThreadSanitizer checks the cache's bookkeeping). */
+TEST(fs_parallel_puts_into_one_directory)
+{
+	trs_storage *s = fresh();
+	CHECK(s);
+	putter p[PUTTERS];
+	pthread_t t[PUTTERS];
+	for (int i = 0; i < PUTTERS; i++) {
+		p[i] = (putter){s, i, 0};
+		pthread_create(&t[i], NULL, put_many, &p[i]);
+	}
+	int failed = 0;
+	for (int i = 0; i < PUTTERS; i++) {
+		pthread_join(t[i], NULL);
+		failed |= p[i].failed;
+	}
+	CHECK(!failed);
+	for (int w = 0; w < PUTTERS; w++)
+		for (int i = 0; i < PUTS_EACH; i++) {
+			char key[64], want[64], got[64] = "";
+			snprintf(key, sizeof(key), "shared/dir/%d-%d.txt", w, i);
+			snprintf(want, sizeof(want), "object %d of writer %d", i, w);
+			trs_error err = TRS_ERROR_INIT;
+			CHECK(trs_storage_get(s, "bkt", key, 0, UINT64_MAX, sink, got, &err) == 0);
+			CHECK_STR(got, want);
+		}
+	cleanup(s);
+}
+
 int main(void)
 {
 	srandom((unsigned)getpid());
@@ -219,5 +273,6 @@ int main(void)
 	RUN(fs_checks_a_given_md5);
 	RUN(fs_prefix_conflicts_are_clear_errors);
 	RUN(fs_copy_and_delete);
+	RUN(fs_parallel_puts_into_one_directory);
 	return harness_done();
 }
