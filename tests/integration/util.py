@@ -55,13 +55,17 @@ def trs_bin():
 class Result:
     """Outcome of one trs run."""
 
-    def __init__(self, args, returncode, stdout, stderr, elapsed, maxrss_kb):
+    def __init__(self, args, returncode, stdout, stderr, elapsed, maxrss_kb,
+                 cpu_seconds=None):
         self.args = args
         self.returncode = returncode
         self.stdout = stdout
         self.stderr = stderr
         self.elapsed = elapsed
         self.maxrss_kb = maxrss_kb
+        # user + system CPU time of trs: what a test of its cost measures
+        # (the wall time of a loaded machine stretches at random)
+        self.cpu_seconds = cpu_seconds
 
     @property
     def out(self):
@@ -103,11 +107,16 @@ def clean_env(region=REGION, extra=None):
     return env
 
 
+# How many times slower a sanitizer build (TRS_SANITIZED=1) runs the same
+# code: a bound in seconds that holds for a plain build is multiplied by it.
+SLOWDOWN = 10.0 if os.environ.get("TRS_SANITIZED") == "1" else 1.0
+
+
 def run_trs(args, timeout=120, env=None, region=REGION, cwd=None,
             stdin=subprocess.DEVNULL):
     """Run trs with ``args``; returns a Result with the exit code (negative
-    signal number when killed by a signal), output, wall time and the child's
-    own peak RSS (KiB).
+    signal number when killed by a signal), output, wall time, the child's
+    own peak RSS (KiB) and its CPU time.
 
     The peak comes from GNU time wrapped around trs when it is installed: a
     child forked straight from this (possibly large) Python process would
@@ -121,7 +130,7 @@ def run_trs(args, timeout=120, env=None, region=REGION, cwd=None,
     gnu_time = shutil.which("time", path="/usr/bin")
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
             tempfile.NamedTemporaryFile(prefix="trs-rss-") as rss_file:
-        run_argv = ([gnu_time, "-o", rss_file.name, "-f", "%M"] + argv) if gnu_time else argv
+        run_argv = ([gnu_time, "-o", rss_file.name, "-f", "%M %U %S"] + argv) if gnu_time else argv
         t0 = time.monotonic()
         p = subprocess.Popen(run_argv, stdout=out, stderr=err, stdin=stdin,
                              env=env, cwd=cwd, start_new_session=True)
@@ -142,19 +151,21 @@ def run_trs(args, timeout=120, env=None, region=REGION, cwd=None,
         p.returncode = (-os.WTERMSIG(status) if os.WIFSIGNALED(status)
                         else os.WEXITSTATUS(status))
         maxrss = rusage.ru_maxrss
+        cpu = rusage.ru_utime + rusage.ru_stime
         if gnu_time:
             report = open(rss_file.name).read()
             m = re.search(r"terminated by signal (\d+)", report)
             if m:
                 p.returncode = -int(m.group(1))
-            nums = [int(x) for x in re.findall(r"^(\d+)$", report, re.M)]
+            nums = re.findall(r"^(\d+) ([\d.]+) ([\d.]+)$", report, re.M)
             if nums:
-                maxrss = nums[-1]
+                maxrss = int(nums[-1][0])
+                cpu = float(nums[-1][1]) + float(nums[-1][2])
         elapsed = time.monotonic() - t0
         out.seek(0)
         err.seek(0)
         return Result(argv, p.returncode, out.read(), err.read(), elapsed,
-                      maxrss)
+                      maxrss, cpu)
 
 
 def _kill(p):
