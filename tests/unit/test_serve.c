@@ -212,12 +212,17 @@ TEST(backend_versions_are_checked_once_the_same_way_for_queue_and_storage)
 
 static volatile int stop_flag; /* the public option's type: a signal handler's flag */
 
-/* The stop comes once `arg` archives have begun their GET (the slow one is then
- * in progress, whatever the load of the machine), or after 10 s. */
+/* What a stop waits for: `count` reaching `want` (the work the test is about
+ * is then in progress, whatever the load of the machine), or 10 s. */
+typedef struct stop_when {
+	atomic_int *count;
+	int want;
+} stop_when;
+
 static void *stop_later(void *arg)
 {
-	int want = *(int *)arg;
-	for (int i = 0; i < 1000 && atomic_load(&gets_started) < want; i++)
+	const stop_when *w = arg;
+	for (int i = 0; i < 1000 && atomic_load(w->count) < w->want; i++)
 		usleep(10000);
 	__atomic_store_n(&stop_flag, 1, __ATOMIC_SEQ_CST); /* as the library reads it */
 	return NULL;
@@ -236,7 +241,8 @@ static int serve_then_stop(scripted_queue *q, trs_serve_options *o, int started)
 	atomic_store(&gets_started, 0);
 	trs_error err = TRS_ERROR_INIT;
 	pthread_t t;
-	pthread_create(&t, NULL, stop_later, &started);
+	stop_when when = {&gets_started, started};
+	pthread_create(&t, NULL, stop_later, &when);
 	int rc = trs_serve(NULL, &q->parent, &st, o, &err);
 	pthread_join(t, NULL);
 	return rc;
@@ -328,9 +334,12 @@ static int ss_head(trs_storage *self, const char *bucket, const char *key, trs_o
 	return trs_storage_head(((slow_staging *)self)->inner, bucket, key, info, err);
 }
 
+static atomic_int deletes_started; /* staging deletes begun: what a stop waits for */
+
 static int ss_del(trs_storage *self, const char *bucket, const char *key, trs_error *err)
 {
 	slow_staging *s = (slow_staging *)self;
+	atomic_fetch_add(&deletes_started, 1);
 	if (strstr(key, "slow"))
 		usleep(s->delete_ms * 1000);
 	int i = archive_index(key);
@@ -539,8 +548,8 @@ TEST(a_failing_staging_delete_counts_the_archive_done_and_deletes_its_message_wi
 
 TEST(a_stop_waits_for_the_staging_deletes_pending_then_deletes_their_messages)
 {
-	/* Stop 0.3 s in, while the archive's 2 s staging delete is pending: the
-	 * grace period covers it, so the message is deleted, not released. */
+	/* Stop once the archive's 2 s staging delete has begun: the grace
+	 * period covers it, so the message is deleted, not released. */
 	const char *keys[] = {"in/slow-a0.tar.zst"};
 	const char *bodies[] = {EVENT("in/slow-a0.tar.zst")};
 	delete_run *r = &run;
@@ -550,8 +559,10 @@ TEST(a_stop_waits_for_the_staging_deletes_pending_then_deletes_their_messages)
 	r->o.shutdown_grace = 30;
 	r->o.stop = &stop_flag;
 	stop_flag = 0;
+	atomic_store(&deletes_started, 0);
 	pthread_t t;
-	pthread_create(&t, NULL, stop_later, NULL);
+	stop_when when = {&deletes_started, 1};
+	pthread_create(&t, NULL, stop_later, &when);
 	CHECK(delete_run_serve(r) == 0);
 	pthread_join(t, NULL);
 	CHECK(restored(r->dest, 0));
