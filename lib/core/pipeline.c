@@ -15,7 +15,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define BATCH_JOBS 32
 #define BATCH_BYTES (4u << 20)
 
 /* ---- the report, under r->mu ---- */
@@ -116,20 +115,20 @@ static void record(trs_run *r, const trs_job *j, const put_result *res)
 
 /* ---- the budget ---- */
 
-static void flush_batch(trs_run *r);
-
 int trs__run_budget_take(trs_run *r, uint64_t n, int wait)
 {
-	/* The batch holds budget: hand it over before waiting for budget. Only the reader
-	 * takes budget, so what is free now can only grow. */
-	if (wait && r->batch_n && trs__budget_short(&r->budget, n))
-		flush_batch(r);
-	return trs__budget_take(&r->budget, n, wait);
+	/* The reader's batch holds budget that only its writers give back: hand it
+	 * over before waiting (other runs may take meanwhile, so try first). */
+	int rc = trs__account_take(&r->account, n, false);
+	if (rc == 0 || !wait)
+		return rc;
+	trs__run_flush(r);
+	return trs__account_take(&r->account, n, true);
 }
 
 void trs__run_budget_give(trs_run *r, uint64_t n)
 {
-	trs__budget_give(&r->budget, n);
+	trs__account_give(&r->account, n);
 }
 
 uint64_t trs__run_objects_done(trs_run *r)
@@ -258,11 +257,12 @@ static void enqueue(trs_run *r, trs_job *j, unsigned int n)
 	r->tail = j;
 	r->busy += n;
 	pthread_cond_signal(&r->work_cv); /* one entry, one worker: no herd */
+	trs__run_grow_locked(r);
 	pthread_mutex_unlock(&r->mu);
 }
 
 /* Hand the reader's batch of small jobs to a worker. */
-static void flush_batch(trs_run *r)
+void trs__run_flush(trs_run *r)
 {
 	if (!r->batch_n)
 		return;
@@ -279,7 +279,7 @@ void trs__job_submit(trs_run *r, trs_job *j)
 	j->run = r;
 	j->batch_next = NULL;
 	if (j->streamed || r->batch_max < 2) {
-		flush_batch(r);
+		trs__run_flush(r);
 		enqueue(r, j, 1);
 		return;
 	}
@@ -292,7 +292,7 @@ void trs__job_submit(trs_run *r, trs_job *j)
 	r->batch_tail = j;
 	r->batch_bytes += j->len;
 	if (++r->batch_n >= r->batch_max || r->batch_bytes >= BATCH_BYTES)
-		flush_batch(r);
+		trs__run_flush(r);
 }
 
 /* ---- the workers ---- */
@@ -354,7 +354,7 @@ static void drain_channel(trs_job *j, put_result *res)
 		fail_all(j, res, rc, &err);
 }
 
-static void execute(trs_run *r, trs_job *j)
+void trs__job_execute(trs_run *r, trs_job *j)
 {
 	if (j->kind == TRS_JOB_STAGE) {
 		trs__stage_write(j);
@@ -512,93 +512,4 @@ static void execute(trs_run *r, trs_job *j)
 	record(r, j, res);
 	if (res != stack_res)
 		free(res);
-}
-
-static void *worker(void *arg)
-{
-	trs_run *r = arg;
-	for (;;) {
-		pthread_mutex_lock(&r->mu);
-		while (!r->head && !r->stopping)
-			pthread_cond_wait(&r->work_cv, &r->mu);
-		trs_job *j = r->head;
-		if (!j) {
-			pthread_mutex_unlock(&r->mu);
-			return NULL;
-		}
-		r->head = j->next;
-		if (!r->head)
-			r->tail = NULL;
-		if (r->queued-- == r->queue_max)
-			pthread_cond_signal(&r->queue_cv);
-		pthread_mutex_unlock(&r->mu);
-		unsigned int n = j->batch_count;
-		while (j) {
-			trs_job *next = j->batch_next;
-			execute(r, j);
-			trs__job_unref(r, j);
-			j = next;
-		}
-		pthread_mutex_lock(&r->mu);
-		if ((r->busy -= n) == 0)
-			pthread_cond_signal(&r->idle_cv);
-		pthread_mutex_unlock(&r->mu);
-	}
-}
-
-int trs__run_start(trs_run *r, unsigned int threads, trs_error *err)
-{
-	pthread_mutex_init(&r->mu, NULL);
-	pthread_cond_init(&r->work_cv, NULL);
-	pthread_cond_init(&r->idle_cv, NULL);
-	pthread_cond_init(&r->queue_cv, NULL);
-	r->queue_max = 4 * (threads ? threads : 1) + 16;
-	r->batch_max = trs__storage_caps(r->storage) & TRS_STORAGE_LOCAL ? BATCH_JOBS : 1;
-	r->server_md5_below = trs__storage_md5_checked_below(r->storage);
-	uint64_t reserved = trs__storage_reserved_memory(r->storage);
-	trs__budget_init(&r->budget, r->ctx->max_memory > reserved ? r->ctx->max_memory - reserved
-								 : r->ctx->max_memory / 2);
-	if (threads < 1)
-		threads = 1;
-	r->threads = trs__calloc(threads, sizeof(*r->threads), err);
-	if (!r->threads)
-		return TRS_ENOMEM;
-	for (unsigned int i = 0; i < threads; i++) {
-		if (pthread_create(&r->threads[i], NULL, worker, r) != 0)
-			break;
-		r->nthreads++;
-	}
-	if (!r->nthreads)
-		return trs__error_set(err, TRS_ENOMEM, "cannot start writer threads");
-	return 0;
-}
-
-void trs__run_wait_idle(trs_run *r)
-{
-	flush_batch(r);
-	pthread_mutex_lock(&r->mu);
-	while (r->busy)
-		pthread_cond_wait(&r->idle_cv, &r->mu);
-	pthread_mutex_unlock(&r->mu);
-}
-
-void trs__run_finish(trs_run *r)
-{
-	flush_batch(r);
-	pthread_mutex_lock(&r->mu);
-	while (r->busy)
-		pthread_cond_wait(&r->idle_cv, &r->mu);
-	r->stopping = 1;
-	pthread_cond_broadcast(&r->work_cv);
-	pthread_mutex_unlock(&r->mu);
-	for (unsigned int i = 0; i < r->nthreads; i++)
-		pthread_join(r->threads[i], NULL);
-	free(r->threads);
-	r->threads = NULL;
-	r->nthreads = 0;
-	pthread_cond_destroy(&r->work_cv);
-	trs__budget_destroy(&r->budget);
-	pthread_cond_destroy(&r->idle_cv);
-	pthread_cond_destroy(&r->queue_cv);
-	pthread_mutex_destroy(&r->mu);
 }

@@ -1,7 +1,9 @@
 /*
  * The restore pipeline's moving parts (lib/core/pipeline.c): the run's memory
- * budget (a trs__budget, lib/core/budget.c), a queue of jobs, worker threads that write objects, and the channel that
- * streams a large object's body from the reading thread to its worker.
+ * budget (an account of a trs__budget, lib/core/budget.c: the run's own, or the
+ * one the archives in flight of trs_serve share), a queue of jobs, writer threads
+ * that write objects (lib/core/pipeline_workers.c), and the channel that streams
+ * a large object's body from the reading thread to its worker.
  * lib/core/process.c walks the archive and feeds it.
  */
 #ifndef TRS_PIPELINE_H
@@ -73,6 +75,14 @@ typedef struct trs_job {
 
 typedef struct trs_run trs_run;
 
+/* A writer thread's slot (lib/core/pipeline_workers.c). */
+typedef struct trs_writer {
+	trs_run *run;
+	pthread_t thread;
+	int state;                 /* TRS_WRITER_EMPTY, _RUNNING or _EXITED (joined when the slot is reused) */
+	int borrowed;              /* beyond the run's floor: goes back to the shared budget when idle */
+} trs_writer;
+
 struct trs_run {
 	trs_ctx *ctx;
 	trs_storage *storage;
@@ -89,9 +99,13 @@ struct trs_run {
 	trs_job *batch_head, *batch_tail; /* the reader's batch, not yet queued (reader only) */
 	unsigned int batch_n, batch_max;
 	uint64_t batch_bytes;
-	trs__budget budget;        /* what the reader may hold (lib/core/budget.c) */
-	pthread_t *threads;
-	unsigned int nthreads;
+	trs__budget budget;        /* the run's own, unless the context shares one (ctx->budget) */
+	trs__budget_account account; /* what the run holds: bytes, and writers when they are shared */
+	trs_writer *threads;       /* max_threads slots */
+	unsigned int nthreads;     /* slots used so far */
+	unsigned int max_threads;
+	unsigned int live;         /* writers running */
+	unsigned int idle;         /* writers waiting for a job */
 	unsigned int busy;         /* jobs queued or running */
 	int stopping;
 	uint64_t objects_done;
@@ -101,9 +115,29 @@ struct trs_run {
 	trs_error abort_err;
 };
 
+/* Start the writers (lib/core/pipeline_workers.c): `threads` at most. With a
+ * budget shared by the context, join it first (waiting for this run's floor),
+ * start the floor's writers and borrow the others while jobs wait. */
 int trs__run_start(trs_run *r, unsigned int threads, trs_error *err);
 /* Wait until every submitted job is done, then stop the workers. */
 void trs__run_finish(trs_run *r);
+/* Under r->mu, after a job was queued: one more writer if jobs wait for one and the budget lends it. */
+void trs__run_grow_locked(trs_run *r);
+/* Queue the reader's batch of small jobs. */
+void trs__run_flush(trs_run *r);
+/* Run one job (lib/core/pipeline.c). */
+void trs__job_execute(trs_run *r, trs_job *j);
+
+/* Writer threads of a run to `s`: the context's workers for a local
+ * destination, else its max_inflight; the backend may cap it. */
+unsigned int trs__run_writer_threads(const trs_ctx *ctx, const trs_storage *s);
+/* The size of the chunks (and the largest whole body) of a run with this context. */
+uint64_t trs__run_chunk_size(const trs_ctx *ctx);
+/* Set up `b` for `archives` runs at once of `run_ctx` (its max_memory one
+ * archive's share, its limits otherwise the whole's) into `dest`: the whole
+ * memory and writers, and each run's floor (docs/architecture.md). */
+void trs__run_share_init(trs__budget *b, const trs_ctx *ctx, const trs_ctx *run_ctx, const trs_storage *dest,
+			 unsigned int archives);
 
 /* The run's budget (lib/core/budget.c): trs__budget_take and trs__budget_give,
  * but a reader about to wait first hands its batch (which holds budget) to

@@ -24,8 +24,6 @@
 #include <string.h>
 #include <time.h>
 
-#define CHUNK_MAX (8ull << 20)
-
 typedef struct pending {
 	struct pending *next;
 	char *path;
@@ -477,15 +475,6 @@ static int restore(walk *w, trs_error *err)
 	return 0;
 }
 
-static unsigned int writer_threads(const trs_ctx *ctx, const trs_storage *s)
-{
-	/* Local writes are CPU- and syscall-bound; remote ones wait on the network. The backend may cap it. */
-	unsigned int n = ctx->max_inflight > ctx->workers && !(trs__storage_caps(s) & TRS_STORAGE_LOCAL) ? ctx->max_inflight
-													   : ctx->workers;
-	unsigned int cap = trs__storage_parallelism(s);
-	return cap && cap < n ? cap : n;
-}
-
 /* The caller's options at this version: fields a version-1 caller does not have stay 0. */
 static int take_options(trs_process_options *out, const trs_process_options *given, trs_error *err)
 {
@@ -553,12 +542,9 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 	w.opt = opt;
 	w.run.dry_run = opt.dry_run;
 	rep->dry_run = w.run.dry_run;
-	w.chunk = ctx->max_memory / 8 < CHUNK_MAX ? ctx->max_memory / 8 : CHUNK_MAX;
-	if (w.chunk < 65536)
-		w.chunk = 65536;
-	w.small_max = w.chunk;
+	w.chunk = w.small_max = trs__run_chunk_size(ctx);
 	double t0 = trs__now();
-	int rc = trs__run_start(&w.run, writer_threads(ctx, storage), err);
+	int rc = trs__run_start(&w.run, trs__run_writer_threads(ctx, storage), err);
 	if (rc < 0) {
 		free(w.run.threads);
 		return rc;

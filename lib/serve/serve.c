@@ -13,9 +13,12 @@
  *
  * Archives are fetched and processed with a copy of the caller's context
  * whose cancel flag is the loop's own (a stop request must not cancel the
- * archives at once, only when the grace period ends) and whose limits are
- * one archive's share of the caller's.
+ * archives at once, only when the grace period ends) and whose memory and
+ * writers come from one budget that all archives in flight share: one
+ * archive alone may use all of them, each is sure of its floor
+ * (lib/core/budget.h).
  */
+#include "pipeline.h"
 #include "serve_internal.h"
 #include "trs/sys/queue.h"
 
@@ -80,14 +83,10 @@ static int check_options(trs_serve_options *o, const trs_serve_options *given, t
 	return 0;
 }
 
-static unsigned int share(unsigned int total, unsigned int n)
-{
-	unsigned int v = (total + n - 1) / n;
-	return v ? v : 1;
-}
-
-/* One archive's share of the caller's limits: N archives in flight never
- * take more memory, transfers or writer threads than one archive alone would. */
+/* What archives run with: the caller's limits, through one budget of memory
+ * and writers that every archive in flight takes from (lib/core/budget.c).
+ * max_memory stays one archive's share: it sizes the chunks (so that a chunk
+ * always fits an archive's floor) and trs_fetch's in-memory spool. */
 static void archive_ctx(serve_state *s)
 {
 	const trs_ctx *c = TRS_CTX(s->ctx);
@@ -95,8 +94,8 @@ static void archive_ctx(serve_state *s)
 	s->run_ctx.cancel = &s->abort_archive;
 	unsigned int n = s->o.archives;
 	s->run_ctx.max_memory = c->max_memory / n ? c->max_memory / n : 1;
-	s->run_ctx.max_inflight = share(c->max_inflight, n);
-	s->run_ctx.workers = share(c->workers, n);
+	trs__run_share_init(&s->budget, c, &s->run_ctx, s->dest, n);
+	s->run_ctx.budget = &s->budget;
 }
 
 static void touch_health(serve_state *s)
@@ -235,16 +234,19 @@ static int receive_loop(serve_state *s, trs_error *err)
 
 static void log_start(serve_state *s)
 {
-	char b[32], v[32], w[32], a[32], mi[32], mm[32];
+	char b[32], v[32], w[32], a[32], wr[32], wf[32], mm[32], mf[32];
 	snprintf(b, sizeof(b), "%u", s->o.max_messages);
 	snprintf(v, sizeof(v), "%u", s->o.visibility_timeout);
 	snprintf(w, sizeof(w), "%u", s->o.wait_seconds);
 	snprintf(a, sizeof(a), "%u", s->o.archives);
-	snprintf(mi, sizeof(mi), "%u", s->run_ctx.max_inflight);
-	trs__serve_fmt_u64(mm, sizeof(mm), s->run_ctx.max_memory);
+	snprintf(wr, sizeof(wr), "%u", s->budget.writers);
+	snprintf(wf, sizeof(wf), "%u", s->budget.writer_floor);
+	trs__serve_fmt_u64(mm, sizeof(mm), s->budget.limit);
+	trs__serve_fmt_u64(mf, sizeof(mf), s->budget.floor);
 	const char *catalog = s->o.process && s->o.process->version >= 2 ? s->o.process->catalog_bucket : NULL;
 	trs__log(s->ctx, TRS_LOG_INFO, "serving", "queue", s->label, "batch", b, "visibility_timeout", v,
-		 "poll_interval", w, "archives", a, "max_inflight_per_archive", mi, "max_memory_per_archive", mm,
+		 "poll_interval", w, "archives", a, "writers", wr, "writers_reserved_per_archive", wf,
+		 "object_memory", mm, "object_memory_reserved_per_archive", mf,
 		 "region", trs_ctx_region(s->ctx), "catalog_bucket", catalog && *catalog ? catalog : "(none)", NULL);
 	if (!catalog || !*catalog)
 		trs__log(s->ctx, TRS_LOG_INFO,
@@ -272,7 +274,7 @@ static void log_retry_stats(serve_state *s)
 static void log_stop(serve_state *s, int rc)
 {
 	log_retry_stats(s);
-	char d[32], f[32], c[32], del[32], p[32], rel[32], peak[32];
+	char d[32], f[32], c[32], del[32], p[32], rel[32], peak[32], mp[32], wp[32];
 	trs__serve_fmt_u64(d, sizeof(d), atomic_load(&s->archives_done));
 	trs__serve_fmt_u64(f, sizeof(f), atomic_load(&s->archives_failed));
 	trs__serve_fmt_u64(c, sizeof(c), atomic_load(&s->archives_canceled));
@@ -280,10 +282,12 @@ static void log_stop(serve_state *s, int rc)
 	trs__serve_fmt_u64(p, sizeof(p), atomic_load(&s->messages_poison));
 	trs__serve_fmt_u64(rel, sizeof(rel), atomic_load(&s->messages_released));
 	trs__serve_fmt_u64(peak, sizeof(peak), s->peak_running);
+	trs__serve_fmt_u64(mp, sizeof(mp), trs__budget_peak(&s->budget));
+	trs__serve_fmt_u64(wp, sizeof(wp), trs__budget_writers_peak(&s->budget));
 	trs__log(s->ctx, rc < 0 ? TRS_LOG_ERROR : TRS_LOG_INFO, rc < 0 ? "serve stopped on an error" : "serve stopped",
 		 "queue", s->label, "archives_done", d, "archives_failed", f, "archives_canceled", c,
 		 "messages_deleted", del, "messages_poison", p, "messages_released", rel, "peak_archives_in_flight",
-		 peak, NULL);
+		 peak, "object_memory_peak", mp, "writers_peak", wp, NULL);
 }
 
 static void state_free(serve_state *s)
@@ -294,6 +298,7 @@ static void state_free(serve_state *s)
 	pthread_cond_destroy(&s->keeper_cv);
 	pthread_cond_destroy(&s->delete_cv);
 	pthread_cond_destroy(&s->delete_room_cv);
+	trs__budget_destroy(&s->budget);
 	free(s->runners);
 	free(s);
 }
@@ -316,9 +321,9 @@ int trs_serve(trs_ctx *ctx, trs_queue *queue, trs_storage *destination, const tr
 		return rc;
 	}
 	s->ctx = ctx;
-	archive_ctx(s);
 	s->queue = queue;
 	s->dest = destination;
+	archive_ctx(s);
 	s->staging = s->o.staging ? s->o.staging : destination;
 	s->label = s->o.queue_label ? s->o.queue_label : trs_queue_name(queue);
 	pthread_mutex_init(&s->lock, NULL);

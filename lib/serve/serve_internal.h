@@ -13,6 +13,7 @@
 #ifndef TRS_SERVE_INTERNAL_H
 #define TRS_SERVE_INTERNAL_H
 
+#include "budget.h"
 #include "internal.h"
 #include "trs/serve.h"
 
@@ -44,7 +45,9 @@ typedef struct serve_delete serve_delete; /* lib/serve/serve_delete.c */
 
 typedef struct serve_state {
 	trs_ctx *ctx;              /* the caller's */
-	struct trs_ctx run_ctx;    /* an archive's share of it; its cancel flag is `abort_archive` */
+	struct trs_ctx run_ctx;    /* what archives run with: the caller's, its cancel flag `abort_archive`,
+	                              its budget `budget` */
+	trs__budget budget;        /* memory and writers, shared by the archives in flight */
 	trs_queue *queue;
 	trs_storage *dest;
 	trs_storage *staging;

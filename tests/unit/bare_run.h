@@ -1,5 +1,5 @@
 /* A bare trs_run for unit tests of the chunk channel: its lock and its
- * budget, no writers. */
+ * budget (an account of its own budget), no writers. */
 #ifndef TRS_TEST_BARE_RUN_H
 #define TRS_TEST_BARE_RUN_H
 
@@ -12,10 +12,12 @@ static void run_init(trs_run *r, uint64_t budget)
 	memset(r, 0, sizeof(*r));
 	pthread_mutex_init(&r->mu, NULL);
 	trs__budget_init(&r->budget, budget);
+	trs__budget_join(&r->budget, &r->account, NULL);
 }
 
 static void run_destroy(trs_run *r)
 {
+	trs__budget_leave(&r->account);
 	trs__budget_destroy(&r->budget);
 	pthread_mutex_destroy(&r->mu);
 }
