@@ -220,7 +220,8 @@ def test_the_environment_configures_archives_and_writers_and_the_health_file_is_
             rc, _ = srv.stop()
             serving = [r for r in srv.records() if r.get("message") == "serving"][0]
         assert rc == 0
-        assert int(serving["archives"]) == 2 and int(serving["max_inflight_per_archive"]) == 4, serving
+        assert int(serving["archives"]) == 2 and int(serving["writers"]) == 8, serving
+        assert int(serving["writers_reserved_per_archive"]) == 4, serving
     for extra, args, want in (({"MAX_ARCHIVES": "0"}, [], "MAX_ARCHIVES"), ({}, ["--archives", "257"], "--archives"),
                               ({"MAX_WORKERS": "many"}, [], "MAX_WORKERS")):
         env = util.clean_env()
