@@ -15,6 +15,10 @@ int64_t trs__channel_peek(trs_job *j, const unsigned char **data, trs_error *err
 {
 	trs_run *r = j->run; /* the channel shares the run's lock: held briefly, one lock cannot deadlock */
 	pthread_mutex_lock(&r->mu);
+	if (!j->started) {
+		j->started = 1;
+		pthread_cond_broadcast(&j->cv); /* a reader may wait for that (trs__job_submit) */
+	}
 	while (!j->head && !j->ended)
 		pthread_cond_wait(&j->cv, &r->mu);
 	if (!j->head) {
@@ -138,6 +142,8 @@ void trs__channel_close(trs_run *r, trs_job *j)
 {
 	pthread_mutex_lock(&r->mu);
 	j->closed = 1; /* later pushes are dropped, so the reader never waits on us */
+	j->started = 1;
+	pthread_cond_broadcast(&j->cv);
 	trs_chunk *c = j->head;
 	j->head = j->tail = NULL;
 	pthread_mutex_unlock(&r->mu);

@@ -274,10 +274,38 @@ void trs__run_flush(trs_run *r)
 	enqueue(r, head, n);
 }
 
+/*
+ * A streamed job whose upload waits for the storage's own memory (S3's part
+ * pool) holds the chunks pushed to it meanwhile. If the reader went on to the
+ * next large object, that one's upload could take the pool memory the first
+ * waits for, and wait for the reader, which waits for the first one's chunks
+ * to drain: so the next streamed job waits until this one is read from.
+ */
+static void one_streamed_job_ahead(trs_run *r, trs_job *j)
+{
+	pthread_mutex_lock(&r->mu);
+	trs_job *prev = r->last_streamed;
+	while (prev && !prev->started)
+		pthread_cond_wait(&prev->cv, &r->mu);
+	r->last_streamed = j;
+	if (j)
+		j->refs++;
+	pthread_mutex_unlock(&r->mu);
+	if (prev)
+		trs__job_unref(r, prev);
+}
+
+void trs__run_forget_streamed(trs_run *r)
+{
+	one_streamed_job_ahead(r, NULL);
+}
+
 void trs__job_submit(trs_run *r, trs_job *j)
 {
 	j->run = r;
 	j->batch_next = NULL;
+	if (j->streamed && r->stream_one_ahead)
+		one_streamed_job_ahead(r, j);
 	if (j->streamed || r->batch_max < 2) {
 		trs__run_flush(r);
 		enqueue(r, j, 1);

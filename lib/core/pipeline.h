@@ -68,7 +68,8 @@ typedef struct trs_job {
 	int end_code;
 	trs_error *end_error;      /* malloc'ed on failure only: a job is allocated per object, kept small */
 	int closed;                /* the worker is done with the channel: pushes are dropped */
-	int refs;                  /* reader + worker */
+	int started;               /* the worker read from the channel (or closed it) */
+	int refs;                  /* reader + worker (+ the run while it is the last streamed job) */
 	trs_body body;
 	struct trs_run *run;
 } trs_job;
@@ -112,6 +113,10 @@ struct trs_run {
 	const trs_manifest *manifest;
 	unsigned char *outcomes;   /* per manifest entry, for rewrites (lib/core/report.c); NULL: none kept */
 	int abort_code;            /* credentials failed: every later object would fail alike */
+	/* The storage keeps memory of its own (S3's part pool), which an upload may wait for
+	 * before it reads its body: the next streamed job waits until this one is read from. */
+	int stream_one_ahead;
+	trs_job *last_streamed;
 	trs_error abort_err;
 };
 
@@ -123,6 +128,8 @@ int trs__run_start(trs_run *r, unsigned int threads, trs_error *err);
 void trs__run_finish(trs_run *r);
 /* Under r->mu, after a job was queued: one more writer if jobs wait for one and the budget lends it. */
 void trs__run_grow_locked(trs_run *r);
+/* Drop the run's reference to its last streamed job (before the run ends). */
+void trs__run_forget_streamed(trs_run *r);
 /* Queue the reader's batch of small jobs. */
 void trs__run_flush(trs_run *r);
 /* Run one job (lib/core/pipeline.c). */

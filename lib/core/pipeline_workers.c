@@ -147,6 +147,7 @@ int trs__run_start(trs_run *r, unsigned int threads, trs_error *err)
 	r->queue_max = 4 * threads + 16;
 	r->batch_max = trs__storage_caps(r->storage) & TRS_STORAGE_LOCAL ? BATCH_JOBS : 1;
 	r->server_md5_below = trs__storage_md5_checked_below(r->storage);
+	r->stream_one_ahead = trs__storage_reserved_memory(r->storage) > 0;
 	trs__budget *shared = r->ctx->budget;
 	if (!shared) {
 		trs__budget_init(&r->budget, run_memory(r->ctx, r->storage));
@@ -188,6 +189,7 @@ void trs__run_wait_idle(trs_run *r)
 void trs__run_finish(trs_run *r)
 {
 	trs__run_flush(r);
+	trs__run_forget_streamed(r);
 	pthread_mutex_lock(&r->mu);
 	while (r->busy)
 		pthread_cond_wait(&r->idle_cv, &r->mu);

@@ -173,7 +173,7 @@ TEST(one_account_borrows_everything_and_a_newcomer_gets_its_floor_back)
 	joiner small = {.b = &b};
 	pthread_t t;
 	pthread_create(&t, NULL, join_later, &small);
-	for (int i = 0; i < 200 && !trs__account_writer_wanted(&big); i++)
+	for (int i = 0; i < 5000 && !trs__account_writer_wanted(&big); i++)
 		usleep(1000);
 	CHECK(trs__account_writer_wanted(&big)); /* borrowed writers are asked back */
 	CHECK(!atomic_load(&small.joined));      /* its 400 bytes and 2 writers are not free */
