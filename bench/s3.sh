@@ -16,6 +16,7 @@
 #        bench/s3.sh cpu [MIB] [RUNS]
 set -eu
 cd "$(dirname "$0")/.."
+. bench/webdav.sh
 scripts/install-deps
 [ -n "${TRS:-}" ] || [ -x build/cli/trs ] || { meson setup build >/dev/null && ninja -C build >/dev/null; }
 top=$PWD
@@ -91,26 +92,7 @@ start_nginx() {
 	mkdir -p "$root/dest-a" "$sink/nginx-tmp"
 	chmod 755 "$work" "$sink"
 	chmod -R a+rwX "$root" "$sink/nginx-tmp" # nginx's workers run as an unprivileged user
-	cat >"$work/nginx.conf" <<CONF
-worker_processes 2;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections 1024; }
-http {
-	access_log off;
-	client_body_temp_path $sink/nginx-tmp;
-	client_max_body_size 0;
-	server {
-		listen 127.0.0.1:$port reuseport;
-		root $root;
-		location / {
-			dav_methods PUT DELETE;
-			create_full_put_path on;
-			dav_access user:rw group:r all:r;
-		}
-	}
-}
-CONF
+	nginx_webdav_conf "$work/nginx.conf" "$port" "$root" "$sink/nginx-tmp" "$work"
 	nginx -c "$work/nginx.conf" -g 'daemon off;' &
 	pids+=($!)
 }

@@ -16,6 +16,7 @@
 #   e.g. bench/serve_large.sh 64 8 3 nginx 16;  bench/serve_large.sh 1 512 3 moto 16
 set -eu
 cd "$(dirname "$0")/.."
+. bench/webdav.sh
 [ -n "${TRS:-}" ] || [ -x build/cli/trs ] || { meson setup build >/dev/null && ninja -C build >/dev/null; }
 trs=${TRS:-$PWD/build/cli/trs}
 base=${BASE:-}
@@ -64,26 +65,7 @@ nginx)
 	mkdir -p "$root/www/dest-a" "$root/tmp"
 	chmod 755 "$work" "$root"
 	chmod -R a+rwX "$root/www" "$root/tmp"
-	cat >"$work/nginx.conf" <<CONF
-worker_processes 2;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections 1024; }
-http {
-	access_log off;
-	client_body_temp_path $root/tmp;
-	client_max_body_size 0;
-	server {
-		listen 127.0.0.1:$port reuseport;
-		root $root/www;
-		location / {
-			dav_methods PUT DELETE;
-			create_full_put_path on;
-			dav_access user:rw group:r all:r;
-		}
-	}
-}
-CONF
+	nginx_webdav_conf "$work/nginx.conf" "$port" "$root/www" "$root/tmp" "$work"
 	nginx -c "$work/nginx.conf" -g 'daemon off;' &
 	pids+=($!)
 	;;
