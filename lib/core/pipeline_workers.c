@@ -51,7 +51,7 @@ void trs__run_share_init(trs__budget *b, const trs_ctx *ctx, const trs_ctx *run_
 	 * (a chunk or a whole small body at most) can be met by what it holds itself. */
 	uint64_t floor = limit / archives, chunk = trs__run_chunk_size(run_ctx);
 	if (floor < chunk)
-		floor = chunk;
+		floor = chunk < limit ? chunk : limit; /* then fewer archives run at once: a join waits for a floor */
 	unsigned int writers = trs__run_writer_threads(ctx, dest);
 	unsigned int writer_floor = writers / archives ? writers / archives : 1;
 	if (writers < writer_floor * archives)
