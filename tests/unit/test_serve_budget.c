@@ -9,6 +9,11 @@
  * written to an in-memory destination whose puts take a while and are
  * counted: in flight at once, and when each archive's last put finished.
  * The budget's high-water marks come from the "serve stopped" log line.
+ *
+ * Also: with more memory than its old share, a run could push a whole large
+ * object to an upload that waits for the storage's own memory (S3's part
+ * pool) and start the next; the next streamed object now waits until the
+ * last one's upload reads.
  */
 #include "fault_storage.h"
 #include "harness.h"
@@ -318,9 +323,88 @@ TEST(a_small_archive_beside_a_large_one_is_not_held_behind_it)
 	trs_storage_free(&g->parent);
 }
 
+/* ---- one streamed object ahead, when the storage keeps memory of its own ---- */
+
+typedef struct pool_storage {
+	trs_storage parent;
+	trs_storage *inner;
+	pthread_mutex_t mu;
+	double first_reads, second_called; /* when o0's upload began to read, when o1's put was called */
+} pool_storage;
+
+static int pool_put(trs_storage *self, const trs_put_request *req, trs_body *body, trs_error *err)
+{
+	pool_storage *p = (pool_storage *)self;
+	if (!strcmp(req->key, "big/o0")) {
+		usleep(300000); /* as an upload waiting for the pool's memory before it reads */
+		pthread_mutex_lock(&p->mu);
+		p->first_reads = trs__now();
+		pthread_mutex_unlock(&p->mu);
+	} else {
+		pthread_mutex_lock(&p->mu);
+		p->second_called = trs__now();
+		pthread_mutex_unlock(&p->mu);
+	}
+	return trs_upload(p->inner, req, body, err);
+}
+
+static void pool_free(trs_storage *self)
+{
+	pool_storage *p = (pool_storage *)self;
+	trs_storage_free(p->inner);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+}
+
+TEST(the_next_large_object_waits_until_the_last_ones_upload_reads)
+{
+	pool_storage *p = calloc(1, sizeof(*p));
+	trs_storage_init_backend(&p->parent, TRS_STORAGE_VERSION);
+	p->parent.name = "pool";
+	p->parent.put = pool_put;
+	p->parent.free = pool_free;
+	p->parent.reserved_memory = 1u << 20;
+	p->inner = tu_mem_storage_new();
+	pthread_mutex_init(&p->mu, NULL);
+	/* Two objects of 3 MiB, streamed (chunks of 1 MiB); both fit the 7 MiB budget at once. */
+	char *data = malloc(3u << 20);
+	memset(data, 'x', 3u << 20);
+	const char *json = "{\"targets\":[{\"region\":\"" REGION "\",\"bucket\":\"dest\"}],\"objects\":["
+			   "{\"source_bucket\":\"src\",\"source_prefix\":\"big\",\"object_name\":\"o0\",\"size\":3145728},"
+			   "{\"source_bucket\":\"src\",\"source_prefix\":\"big\",\"object_name\":\"o1\",\"size\":3145728}]}";
+	tu_member m[] = {{.path = "manifest.json", .data = json},
+			 {.path = "objects/o0", .data = data, .len = 3u << 20},
+			 {.path = "objects/o1", .data = data, .len = 3u << 20}};
+	unsigned char *z = NULL;
+	size_t zlen = tu_archive(m, 3, 1, 1, &z);
+	trs_ctx_options co = TRS_CTX_OPTIONS_INIT;
+	co.region = REGION;
+	co.workers = 4;
+	co.max_inflight = 4;
+	co.max_memory = 8u << 20;
+	trs_ctx *ctx = NULL;
+	trs_error err = TRS_ERROR_INIT;
+	CHECK(trs_ctx_new(&ctx, &co, &err) == 0);
+	trs_archive_source src = TRS_ARCHIVE_SOURCE_INIT;
+	src.name = "two-large.tar.zst";
+	src.data = z;
+	src.size = zlen;
+	trs_report *rep = NULL;
+	int rc = trs_process(ctx, &p->parent, &src, NULL, &rep, &err);
+	printf("  o1's put called %.3f s after o0's upload began to read\n", p->second_called - p->first_reads);
+	CHECK(rc == 0 && rep->objects_written == 2);
+	CHECK(p->first_reads > 0 && p->second_called >= p->first_reads);
+	trs_report_free(rep);
+	trs_ctx_free(ctx);
+	trs_storage_free(&p->parent);
+	free(data);
+	free(z);
+}
+
 int main(void)
 {
 	RUN(one_archive_alone_takes_more_than_one_nth_of_the_memory_and_writers);
 	RUN(a_small_archive_beside_a_large_one_is_not_held_behind_it);
+	RUN(the_next_large_object_waits_until_the_last_ones_upload_reads);
 	return harness_done();
 }
