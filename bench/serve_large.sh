@@ -2,7 +2,7 @@
 # One large archive through `trs serve --archives N`: does one archive alone
 # get the whole budget (memory and writers) rather than 1/N of it?
 #
-# One archive of OBJECTS objects of OBJECT_MIB MiB (base64 of random bytes,
+# One archive of OBJECTS objects of OBJECT_KIB KiB (base64 of random bytes,
 # so zstd has work), announced by one message on a dir:// queue, read from a
 # file:// staging directory, restored to an S3 endpoint on 127.0.0.1:
 #   nginx - Debian's nginx with WebDAV (PUT /bucket/key as files): objects
@@ -11,9 +11,12 @@
 # The time is the archive's own (`seconds` of its "archive restored" line);
 # peak RSS from /usr/bin/time. Two binaries run interleaved in the same run:
 # BASE (the named baseline, e.g. a build of the previous commit) and TRS.
-# Every object's size is checked.
-# usage: BASE=/path/to/old/trs bench/serve_large.sh [OBJECTS] [OBJECT_MIB] [RUNS] [SINK] [ARCHIVES]
-#   e.g. bench/serve_large.sh 64 8 3 nginx 16;  bench/serve_large.sh 1 512 3 moto 16
+# Every object's size is checked. DELAY_MS (env) puts bench/relay.py in front
+# of the sink, delaying each direction by that much (a round trip of 2x, as to
+# S3 in region): then what counts is how many requests are in flight.
+# usage: BASE=/path/to/old/trs bench/serve_large.sh [OBJECTS] [OBJECT_KIB] [RUNS] [SINK] [ARCHIVES]
+#   e.g. bench/serve_large.sh 64 8192 3 nginx 16;  bench/serve_large.sh 1 524288 3 moto 16
+#        DELAY_MS=10 bench/serve_large.sh 2048 64 3 nginx 16
 set -eu
 cd "$(dirname "$0")/.."
 . bench/webdav.sh
@@ -21,7 +24,7 @@ cd "$(dirname "$0")/.."
 trs=${TRS:-$PWD/build/cli/trs}
 base=${BASE:-}
 objects=${1:-64}
-object_mib=${2:-8}
+object_kib=${2:-8192}
 runs=${3:-3}
 sink=${4:-nginx}
 archives=${5:-16}
@@ -53,11 +56,11 @@ unset AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3 AWS_PROFILE 2>/dev/null || true
 # The archive, the source side's way (trs pack: objects first, manifest last).
 mkdir -p "$work/in" "$work/staging/staging" "$work/queue"
 for i in $(seq "$objects"); do
-	head -c $((object_mib * 786432)) /dev/urandom | base64 -w0 >"$work/in/obj-$i.bin"
+	head -c $((object_kib * 768)) /dev/urandom | base64 -w0 >"$work/in/obj-$i.bin"
 done
 "$trs" pack "$work/in" -o "$work/a.tar.zst" --target bench-1:dest-a >/dev/null 2>&1
 rm -rf "$work/in"
-object_bytes=$((object_mib * 1048576))
+object_bytes=$((object_kib * 1024))
 
 port=$(free_port)
 case $sink in
@@ -77,6 +80,13 @@ moto)
 esac
 wait_port "$port"
 endpoint=http://127.0.0.1:$port
+if [ -n "${DELAY_MS:-}" ]; then
+	relay_port=$(free_port)
+	python3 bench/relay.py "$relay_port" "$port" "$DELAY_MS" >/dev/null &
+	pids+=($!)
+	wait_port "$relay_port"
+	endpoint=http://127.0.0.1:$relay_port
+fi
 
 reset_sink() {
 	if [ "$sink" = nginx ]; then
@@ -145,11 +155,11 @@ for r in $(seq "$runs"); do
 	done
 done
 echo
-echo "one archive, $objects x $object_mib MiB, to $sink, trs serve --archives $archives, median of $runs runs:"
+echo "one archive, $objects x $object_kib KiB, to $sink${DELAY_MS:+ behind a relay of $DELAY_MS ms each way}, trs serve --archives $archives, median of $runs runs:"
 for c in $configs; do
 	t=$(cut -d' ' -f1 "$work/$c.times" | median)
 	m=$(cut -d' ' -f2 "$work/$c.times" | median)
-	mibs=$(echo "$objects * $object_mib / $t" | bc -l)
+	mibs=$(echo "$objects * $object_kib / 1024 / $t" | bc -l)
 	printf '%-5s %8.2f s %8.1f MiB/s  peak RSS %6d MiB\n' "$c" "$t" "$mibs" $((${m%.*} / 1024))
 	echo "$t" >"$work/$c.median"
 done
