@@ -196,9 +196,13 @@ void trs__run_finish(trs_run *r)
 	r->stopping = 1;
 	pthread_cond_broadcast(&r->work_cv);
 	pthread_mutex_unlock(&r->mu);
-	for (unsigned int i = 0; i < r->nthreads; i++)
-		if (r->threads[i].state != TRS_WRITER_EMPTY)
+	for (unsigned int i = 0; i < r->nthreads; i++) {
+		pthread_mutex_lock(&r->mu); /* a writer marks its slot as it leaves */
+		bool started = r->threads[i].state != TRS_WRITER_EMPTY;
+		pthread_mutex_unlock(&r->mu);
+		if (started)
 			pthread_join(r->threads[i].thread, NULL);
+	}
 	free(r->threads);
 	r->threads = NULL;
 	r->nthreads = 0;
