@@ -34,6 +34,7 @@
 #define ARCHIVES 2
 #define OBJECT_BYTES (64u << 10)
 #define PUT_DELAY_US 20000
+#define SLOW_PUT_DELAY_US 100000 /* the queue of jobs fills even when the reader is slow (sanitizers) */
 
 /* ---- a destination whose puts are slow and counted ---- */
 
@@ -44,6 +45,7 @@ typedef struct gauge {
 	unsigned int in_flight, peak;      /* all puts */
 	unsigned int big_in_flight, big_peak_alone; /* the big archive's, while no small put was seen */
 	int small_seen;
+	useconds_t delay_us;
 	double last_big, last_small;       /* when each archive's last put finished */
 } gauge;
 
@@ -60,7 +62,7 @@ static int gauge_put(trs_storage *self, const trs_put_request *req, trs_body *bo
 	if (!big)
 		g->small_seen = 1;
 	pthread_mutex_unlock(&g->mu);
-	usleep(PUT_DELAY_US);
+	usleep(g->delay_us);
 	int rc = trs_upload(g->inner, req, body, err);
 	pthread_mutex_lock(&g->mu);
 	g->in_flight--;
@@ -82,9 +84,10 @@ static void gauge_free(trs_storage *self)
 	free(g);
 }
 
-static gauge *gauge_new(void)
+static gauge *gauge_new(useconds_t delay_us)
 {
 	gauge *g = calloc(1, sizeof(*g));
+	g->delay_us = delay_us;
 	trs_storage_init_backend(&g->parent, TRS_STORAGE_VERSION);
 	g->parent.name = "gauge";
 	g->parent.put = gauge_put;
@@ -291,7 +294,7 @@ static int all_written(gauge *g, const char *prefix, size_t n)
 
 TEST(one_archive_alone_takes_more_than_one_nth_of_the_memory_and_writers)
 {
-	gauge *g = gauge_new();
+	gauge *g = gauge_new(SLOW_PUT_DELAY_US);
 	serve_log log;
 	CHECK(serve_archives(g, &log, 160, 0, 0) == 0);
 	CHECK(all_written(g, "big", 160));
@@ -309,7 +312,7 @@ TEST(one_archive_alone_takes_more_than_one_nth_of_the_memory_and_writers)
 
 TEST(a_small_archive_beside_a_large_one_is_not_held_behind_it)
 {
-	gauge *g = gauge_new();
+	gauge *g = gauge_new(PUT_DELAY_US);
 	serve_log log;
 	/* The large one has every writer when the small one arrives (0.3 s in; it needs ~2 s alone). */
 	CHECK(serve_archives(g, &log, 640, 3, 300000) == 0);
