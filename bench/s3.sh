@@ -16,7 +16,7 @@
 #        bench/s3.sh cpu [MIB] [RUNS]
 set -eu
 cd "$(dirname "$0")/.."
-. bench/webdav.sh
+. bench/common.sh
 scripts/install-deps
 [ -n "${TRS:-}" ] || [ -x build/cli/trs ] || { meson setup build >/dev/null && ninja -C build >/dev/null; }
 top=$PWD
@@ -66,7 +66,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # The archive, built the source side's way (trs pack: PAX, objects first, manifest last).
 mkdir -p "$work/in"
@@ -104,14 +103,6 @@ start_s3rver() {
 	pids+=($!)
 }
 
-wait_port() {
-	for _ in $(seq 100); do
-		python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $1), 0.2)" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "server on port $1 did not start" >&2
-	return 1
-}
 
 secs() { # run a command, print its wall seconds
 	local t0 t1
@@ -120,7 +111,6 @@ secs() { # run a command, print its wall seconds
 	t1=$(date +%s.%N)
 	echo "$t1 - $t0" | bc -l
 }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 reset_sink() { # empty the bucket between runs
 	case $1 in

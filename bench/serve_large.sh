@@ -19,7 +19,7 @@
 #        DELAY_MS=10 bench/serve_large.sh 2048 64 3 nginx 16
 set -eu
 cd "$(dirname "$0")/.."
-. bench/webdav.sh
+. bench/common.sh
 [ -n "${TRS:-}" ] || [ -x build/cli/trs ] || { meson setup build >/dev/null && ninja -C build >/dev/null; }
 trs=${TRS:-$PWD/build/cli/trs}
 base=${BASE:-}
@@ -38,16 +38,6 @@ cleanup() {
 	rm -rf "$work" "$root"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-	for _ in $(seq 100); do
-		python3 -c "import socket; socket.create_connection(('127.0.0.1', $1), 0.2)" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "server on port $1 did not start" >&2
-	return 1
-}
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=benchbenchbench AWS_REGION=bench-1 \
 	AWS_DEFAULT_REGION=bench-1 AWS_EC2_METADATA_DISABLED=true
