@@ -214,11 +214,23 @@ static int s3_put(trs_storage *self, const trs_put_request *req, trs_body *body,
 	if (body->length >= s->threshold)
 		return trs__s3_multipart_put(s, req, body, err);
 
-	unsigned char *data = trs__malloc((size_t)body->length, err);
-	if (!data)
-		return TRS_ENOMEM;
+	/*
+	 * A body already in memory (the pipeline's buffered objects) is sent
+	 * from where it is, and re-sent from there on a retry; any other body is
+	 * read into a buffer first, since a retry must send it again.
+	 */
+	const void *bytes = NULL;
+	size_t in_memory = 0;
+	unsigned char *data = NULL;
 	trs__s3_headers h = TRS_S3_HEADERS_INIT;
-	rc = trs__s3_read_body(body, data, (size_t)body->length, true, req, err);
+	if (body->length && trs_body_memory(body, &bytes, &in_memory) && in_memory == body->length) {
+		rc = 0;
+	} else {
+		if (!(data = trs__malloc((size_t)body->length, err)))
+			return TRS_ENOMEM;
+		rc = trs__s3_read_body(body, data, (size_t)body->length, true, req, err);
+		bytes = data;
+	}
 	if (rc == 0)
 		rc = trs__s3_put_headers(s, &h, req, err);
 	if (rc == 0 && req->content_md5_hex && *req->content_md5_hex)
@@ -231,7 +243,7 @@ static int s3_put(trs_storage *self, const trs_put_request *req, trs_body *body,
 		c.key = req->key;
 		c.headers = h.kv;
 		c.nheaders = h.n;
-		c.body = data;
+		c.body = bytes;
 		c.body_len = (size_t)body->length;
 		trs__http_response resp;
 		rc = trs__s3_request(s, &c, &resp, err);
