@@ -4,8 +4,9 @@
 # `trs process --verify size` (sizes and zstd's frame checksum, no MD5) runs
 # beside them. Then the same for an archive of MANY objects of 2 KiB
 # (100,000 by default, 0 skips it; manifest last, --max-memory 64M), with
-# trs's peak RSS.
-# usage: [FS=tmp|loop|shm] [SETTLE=SECONDS] [MANY=N] bench/local.sh [SMALL_OBJECTS] [LARGE_MIB] [RUNS]
+# trs's peak RSS; then (FIRST=0 skips it) the same objects with the manifest
+# first, beside tar again.
+# usage: [FS=tmp|loop|shm] [SETTLE=SECONDS] [MANY=N] [FIRST=0|1] bench/local.sh [SMALL_OBJECTS] [LARGE_MIB] [RUNS]
 set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps
@@ -113,6 +114,7 @@ many=${MANY:-100000}
 rm -rf "$work"/out-* "$work/in"
 python3 bench/many_objects.py "$work/many" "$many"
 "$trs" pack "$work/many" -o "$work/m.tar.zst" --target bench-1:bench >/dev/null 2>&1
+[ "${FIRST:-1}" = 0 ] || "$trs" pack "$work/many" -o "$work/f.tar.zst" --target bench-1:bench --manifest-first >/dev/null 2>&1
 rm -rf "$work/many"
 sleep "${SETTLE:-0}"
 : >"$work/mtrs.txt"
@@ -144,3 +146,25 @@ printf 'zstd -dc | tar -x            median %.3f s  (%s)\n' "$t_tar" "$(tr '\n' 
 printf 'ratio trs/tar                %.2f\n' "$(echo "$t_trs/$t_tar" | bc -l)"
 printf 'ratio trs --verify size/tar  %.2f\n' "$(echo "$t_size/$t_tar" | bc -l)"
 printf 'trs peak RSS                 %s KiB\n' "$(tail -1 "$work/rss.txt")"
+
+[ "${FIRST:-1}" = 0 ] && exit 0
+# The same objects, manifest first: no staging or spool, each object created at its key at once.
+# tmpfs holds every restore in memory; on a disk nothing is deleted (see above).
+[ "${FS:-tmp}" != shm ] || rm -rf "$work"/mout-*
+: >"$work/ftrs.txt"
+: >"$work/ftar.txt"
+for i in $(seq "$runs"); do
+	sync
+	time_cmd "$trs" process "$work/f.tar.zst" --dest "file://$work/fout-trs-$i" --region bench-1 --no-progress \
+		--max-memory 64M >>"$work/ftrs.txt"
+	mkdir -p "$work/fout-tar-$i"
+	sync
+	time_cmd sh -c "zstd -dc '$work/f.tar.zst' | tar -x -C '$work/fout-tar-$i'" >>"$work/ftar.txt"
+done
+[ "$(find "$work/fout-trs-1" -type f | wc -l)" -eq "$many" ] || { echo "restored count differs (manifest first)" >&2; exit 1; }
+t_trs=$(median <"$work/ftrs.txt")
+t_tar=$(median <"$work/ftar.txt")
+printf 'archive: the same %d objects, manifest first; --max-memory 64M\n' "$many"
+printf 'trs process --dest file://   median %.3f s  (%s)\n' "$t_trs" "$(tr '\n' ' ' <"$work/ftrs.txt")"
+printf 'zstd -dc | tar -x            median %.3f s  (%s)\n' "$t_tar" "$(tr '\n' ' ' <"$work/ftar.txt")"
+printf 'ratio trs/tar                %.2f\n' "$(echo "$t_trs/$t_tar" | bc -l)"

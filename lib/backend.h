@@ -54,6 +54,9 @@ int trs__fs_stage_create(trs__fs_stage *st, uint64_t index, trs_error *err);
 int trs__fs_stage_publish(trs__fs_stage *st, uint64_t index, const trs_put_request *req, uint64_t size,
 			  const char *md5, trs_error *err);
 void trs__fs_stage_discard(trs__fs_stage *st, uint64_t index);
+/* A file with no name in the staging directory, open for reading and writing (the spool of small
+ * objects, lib/core/spool.c): an fd, or a negative code. `where` gets the directory's path. */
+int trs__fs_stage_spool(trs__fs_stage *st, char *where, size_t where_size, trs_error *err);
 /* Remove whatever is still staged, and the staging directory. */
 void trs__fs_stage_free(trs__fs_stage *st);
 

@@ -64,5 +64,9 @@ void trs__buf_free(trs_buf *b);
 
 /* write(2) until all of data is written (EINTR retried); -1 with errno (lib/common.c). */
 int trs__write_all(int fd, const void *data, size_t len);
+/* A file with no name in directory `dirfd`, open for reading and writing (mode 0600): O_TMPFILE, or
+ * where the filesystem has none an O_EXCL name unlinked at once. It goes away with its last fd,
+ * kill -9 included. -1 with errno set on failure. */
+int trs__tmpfile_at(int dirfd);
 
 #endif

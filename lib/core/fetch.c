@@ -192,15 +192,12 @@ static int fetch_rewind(void *ud, trs_error *err)
 
 static int open_spool(trs_fetch *f, const char *dir, trs_error *err)
 {
-	f->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (f->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
-		/* No O_TMPFILE here: an O_EXCL name, unlinked at once. */
-		char path[4096];
-		snprintf(path, sizeof(path), "%s/trs-spool-XXXXXX", dir);
-		f->fd = mkostemp(path, O_CLOEXEC);
-		if (f->fd >= 0)
-			unlink(path);
-	}
+	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	f->fd = dirfd >= 0 ? trs__tmpfile_at(dirfd) : -1;
+	int saved = errno;
+	if (dirfd >= 0)
+		close(dirfd);
+	errno = saved;
 	if (f->fd < 0)
 		return trs__error_errno(err, errno, "archive %s: cannot create a download spool in %s (set TMPDIR)",
 					f->name, dir);

@@ -10,8 +10,8 @@
  * skips what was already written: it costs a second decompression, never
  * a second write.
  */
-#include "arena.h"
 #include "backup.h"
+#include "early.h"
 #include "pipeline.h"
 #include "select.h"
 #include "report.h"
@@ -24,16 +24,6 @@
 #include <string.h>
 #include <time.h>
 
-typedef struct pending {
-	struct pending *next;
-	char *path;
-	unsigned char *data;  /* held in memory (budget), or NULL when staged */
-	uint64_t size;
-	uint64_t index;       /* the member's position in the tar */
-	int staged;           /* written to the fs backend's staging directory */
-	uint64_t stage_index;
-	trs_stage_result result;
-} pending;
 
 typedef struct {
 	trs_run run;
@@ -43,164 +33,12 @@ typedef struct {
 	trs_manifest *manifest;
 	uint64_t small_max;   /* objects up to this size travel whole */
 	uint64_t chunk;       /* larger ones in chunks of this size */
-	pending *pending_head, *pending_tail;
+	trs__early early;     /* the objects before the manifest (lib/core/early.c) */
 	uint64_t files_before_manifest;
-	int overflow;         /* some member before the manifest did not fit the budget */
 	uint64_t manifest_index;
 	unsigned char manifest_md5[16];
 	uint64_t early_skipped; /* members before the manifest never to be restored */
-	trs_arena pending_mem;  /* pending entries and their paths: one malloc per 64 KiB, freed at the end */
-	trs__fs_stage *stage;   /* a local destination: early objects go to disk, not memory */
-	int stage_tried;
-	uint64_t stage_next;
 } walk;
-
-static void free_pending(walk *w)
-{
-	pending *p = w->pending_head;
-	while (p) {
-		pending *next = p->next;
-		if (!p->staged)
-			trs__run_budget_give(&w->run, p->size);
-		free(p->data);
-		free(p->result.err);
-		p = next;
-	}
-	w->pending_head = w->pending_tail = NULL;
-}
-
-/* Read exactly `size` bytes of the current member. */
-static int read_member(trs_archive *a, unsigned char *buf, uint64_t size, trs_error *err)
-{
-	uint64_t got = 0;
-	while (got < size) {
-		int64_t n = trs_archive_read(a, buf + got, (size_t)(size - got), err);
-		if (n < 0)
-			return (int)n;
-		if (n == 0)
-			return trs__error_set(err, TRS_EARCHIVE, "archive %s: member ends early", trs_archive_name(a));
-		got += (uint64_t)n;
-	}
-	return 0;
-}
-
-static void append_pending(walk *w, pending *p)
-{
-	if (w->pending_tail)
-		w->pending_tail->next = p;
-	else
-		w->pending_head = p;
-	w->pending_tail = p;
-}
-
-/* Write an early member to the staging directory: small ones through a
- * writer thread (so decompression goes on meanwhile), large ones here. */
-static pending *new_pending(walk *w, const trs_member *m)
-{
-	pending *p = trs__arena_alloc(&w->pending_mem, sizeof(*p), _Alignof(pending));
-	if (p)
-		*p = (pending){.size = m->size,
-				.index = m->index,
-				.path = trs__arena_strdup(&w->pending_mem, m->path, strlen(m->path))};
-	return p && p->path ? p : NULL;
-}
-
-static int stage_early_member(walk *w, const trs_member *m, trs_error *err)
-{
-	pending *p = new_pending(w, m);
-	if (!p)
-		return trs__error_set(err, TRS_ENOMEM, "out of memory");
-	p->staged = 1;
-	p->stage_index = w->stage_next++;
-	append_pending(w, p);
-	if (m->size <= w->small_max) {
-		trs__run_budget_take(&w->run, m->size, 1);
-		unsigned char *data = malloc(m->size ? m->size : 1);
-		int rc = data ? read_member(w->archive, data, m->size, err) : trs__error_set(err, TRS_ENOMEM, "out of memory");
-		trs_job *j = rc == 0 ? trs__job_new_stage(w->stage, p->stage_index, data, m->size, &p->result, err) : NULL;
-		if (!j) {
-			free(data);
-			trs__run_budget_give(&w->run, m->size);
-			return rc < 0 ? rc : TRS_ENOMEM;
-		}
-		trs__job_submit(&w->run, j);
-		return 0;
-	}
-	/* Large: a writer thread stages it from a chunk channel while we go on. */
-	trs_job *j = trs__job_new_stage(w->stage, p->stage_index, NULL, 0, &p->result, err);
-	if (!j)
-		return TRS_ENOMEM;
-	trs__job_stream(j, m->size);
-	trs__job_submit(&w->run, j);
-	uint64_t left = m->size;
-	int rc = 0;
-	trs_error rerr = TRS_ERROR_INIT;
-	while (left && rc == 0) {
-		uint64_t want = left < w->chunk ? left : w->chunk;
-		trs__run_budget_take(&w->run, want, 1);
-		trs_chunk *c = malloc(sizeof(*c) + want);
-		if (!c) {
-			trs__run_budget_give(&w->run, want);
-			rc = trs__error_set(&rerr, TRS_ENOMEM, "out of memory");
-			break;
-		}
-		c->len = 0;
-		rc = read_member(w->archive, c->data, want, &rerr);
-		if (rc < 0) {
-			free(c);
-			trs__run_budget_give(&w->run, want);
-			break;
-		}
-		c->len = (size_t)want;
-		left -= want;
-		trs__job_push(&w->run, j, c);
-	}
-	trs__job_end(&w->run, j, rc, &rerr);
-	if (rc < 0 && err)
-		*err = rerr;
-	return rc;
-}
-
-/* Keep an objects/ member that came before the manifest: staged on disk for
- * a local destination, else in memory if the budget allows. */
-static int keep_early_member(walk *w, const trs_member *m, trs_error *err)
-{
-	if (!w->stage_tried && !w->run.dry_run && (trs__storage_caps(w->run.storage) & TRS_STORAGE_STAGE_EARLY)) {
-		trs_error ignored = TRS_ERROR_INIT;
-		w->stage_tried = 1;
-		int rc = trs__fs_stage_new(w->run.storage, &w->stage, &ignored);
-		if (rc < 0 && rc != TRS_EUNSUPPORTED)
-			trs__log(w->run.ctx, TRS_LOG_WARN, "cannot stage objects on disk; holding them in memory",
-				 "error", ignored.message, NULL);
-	}
-	if (w->stage)
-		return stage_early_member(w, m, err);
-	if (w->overflow || trs__run_budget_take(&w->run, m->size, 0) < 0) {
-		w->overflow = 1;
-		return 0;
-	}
-	pending *p = new_pending(w, m);
-	unsigned char *data = malloc(m->size ? m->size : 1);
-	if (!p || !data) {
-		free(data);
-		trs__run_budget_give(&w->run, m->size);
-		w->overflow = 1; /* short of memory: the second pass restores it */
-		return 0;
-	}
-	int rc = read_member(w->archive, data, m->size, err);
-	if (rc < 0) {
-		free(data);
-		trs__run_budget_give(&w->run, m->size);
-		return rc;
-	}
-	p->data = data;
-	if (w->pending_tail)
-		w->pending_tail->next = p;
-	else
-		w->pending_head = p;
-	w->pending_tail = p;
-	return 0;
-}
 
 /* Walk to the manifest, keeping the objects before it; parse it. */
 static int find_manifest(walk *w, trs_error *err)
@@ -225,7 +63,7 @@ static int find_manifest(walk *w, trs_error *err)
 			trs__log(ctx, TRS_LOG_WARN, why, "archive", trs_archive_name(w->archive), "member", m.path, NULL);
 			continue;
 		}
-		if (m.type == TRS_MEMBER_FILE && (rc = keep_early_member(w, &m, err)) < 0)
+		if (m.type == TRS_MEMBER_FILE && (rc = trs__early_keep(&w->early, &m, err)) < 0)
 			return rc;
 	}
 	if (rc < 0)
@@ -371,7 +209,7 @@ static int dispatch(walk *w, const trs_object *o, unsigned char *held, uint64_t 
 		trs__run_budget_take(&w->run, size, 1);
 		j->data = malloc(size ? size : 1);
 		j->len = j->budget = size;
-		int rc = j->data ? read_member(w->archive, j->data, size, err)
+		int rc = j->data ? trs__read_member(w->archive, j->data, size, err)
 				 : trs__error_set(err, TRS_ENOMEM, "out of memory");
 		if (rc < 0) {
 			trs__run_budget_give(&w->run, size);
@@ -387,10 +225,10 @@ static int dispatch(walk *w, const trs_object *o, unsigned char *held, uint64_t 
 	return stream_body(w, j, err);
 }
 
-static int publish_staged(walk *w, const trs_object *o, pending *p, trs_error *err)
+static int publish_staged(walk *w, const trs_object *o, trs__early_member *p, trs_error *err)
 {
 	if (!needs_work(w, o)) {
-		trs__fs_stage_discard(w->stage, p->stage_index);
+		trs__early_drop(&w->early, p);
 		return 0;
 	}
 	trs_job *j = trs__job_new(o, err);
@@ -398,7 +236,7 @@ static int publish_staged(walk *w, const trs_object *o, pending *p, trs_error *e
 		return TRS_ENOMEM;
 	j->kind = TRS_JOB_PUBLISH;
 	j->rewrite = trs__object_iter_repeat(w->it);
-	j->stage = w->stage;
+	j->stage = w->early.stage;
 	j->stage_index = p->stage_index;
 	j->len = p->size;
 	memcpy(j->staged_md5, p->result.md5, sizeof(j->staged_md5));
@@ -412,41 +250,53 @@ static int publish_staged(walk *w, const trs_object *o, pending *p, trs_error *e
 	return 0;
 }
 
+/* An object that came before the manifest, joined: staged, held in memory, or a record of the spool. */
+static int restore_early(walk *w, const trs__early_item *item, const trs_object *o, trs_error *err)
+{
+	if (item->member && item->member->staged)
+		return publish_staged(w, o, item->member, err);
+	if (item->member)
+		return dispatch(w, o, item->member->data, item->size, err);
+	/* From the spool: a body in memory, as if just read from the archive. */
+	trs__run_budget_take(&w->run, item->size, 1);
+	unsigned char *data = malloc(item->size ? item->size : 1);
+	if (!data) {
+		trs__run_budget_give(&w->run, item->size);
+		return trs__error_set(err, TRS_ENOMEM, "out of memory");
+	}
+	memcpy(data, item->data, (size_t)item->size);
+	return dispatch(w, o, data, item->size, err);
+}
+
 static int restore(walk *w, trs_error *err)
 {
 	int rc;
 	const trs_object *o;
-	/* What came before the manifest: staged on disk (every stage write done
-	 * first, so that its MD5 is known), or held in memory. */
-	if (w->stage)
+	/* What came before the manifest, in tar order. Every stage write is
+	 * done first, so that the MD5 of what was staged is known. */
+	if (w->early.stage)
 		trs__run_wait_idle(&w->run);
-	for (uint64_t n = 1; w->pending_head; n++) {
+	trs__early_item item;
+	for (uint64_t n = 1; (rc = trs__early_next(&w->early, &item, err)) != 0; n++) {
+		if (rc < 0)
+			return rc;
 		if ((n & 63) == 0)
 			trs__restore_progress(&w->run, w->archive);
-		pending *p = w->pending_head;
-		w->pending_head = p->next;
-		if (!w->pending_head)
-			w->pending_tail = NULL;
-		rc = trs__object_iter_join(w->it, p->path, p->index, p->size, &o, err);
+		rc = trs__object_iter_join(w->it, item.path, item.index, item.size, &o, err);
 		if (rc == 1 && trs__object_iter_repeat(w->it))
 			trs__run_wait_idle(&w->run); /* the earlier copy is written first, then this one over it */
-		if (rc == 1 && p->staged)
-			rc = publish_staged(w, o, p, err);
-		else if (rc == 1)
-			rc = dispatch(w, o, p->data, p->size, err);
-		else if (p->staged)
-			trs__fs_stage_discard(w->stage, p->stage_index);
-		else {
-			free(p->data);
-			trs__run_budget_give(&w->run, p->size);
-		}
-		free(p->result.err);
+		if (rc == 1)
+			rc = restore_early(w, &item, o, err);
+		else if (item.member)
+			trs__early_drop(&w->early, item.member);
+		if (item.member)
+			free(item.member->result.err);
 		if (rc < 0)
 			return rc;
 		if ((rc = trs__run_aborted(&w->run, err)) < 0)
 			return rc;
 	}
-	trs__object_iter_defer_missing(w->it, w->overflow);
+	trs__object_iter_defer_missing(w->it, w->early.overflow);
 	for (int pass = 0; pass < 2; pass++) {
 		uint64_t n = 0;
 		while ((rc = trs_object_iter_next(w->it, &o, err)) == 1) {
@@ -461,7 +311,7 @@ static int restore(walk *w, trs_error *err)
 			if ((++n & 63) == 0)
 				trs__restore_progress(&w->run, w->archive);
 		}
-		if (rc < 0 || !w->overflow || pass == 1)
+		if (rc < 0 || !w->early.overflow || pass == 1)
 			return rc;
 		/* The budget ran out before the manifest: walk again for the rest. */
 		trs__log(w->run.ctx, TRS_LOG_INFO,
@@ -543,15 +393,22 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 	w.run.dry_run = opt.dry_run;
 	rep->dry_run = w.run.dry_run;
 	w.chunk = w.small_max = trs__run_chunk_size(ctx);
+	w.early.run = &w.run;
+	w.early.chunk = w.chunk;
+	w.early.small_max = w.small_max;
 	double t0 = trs__now();
 	int rc = trs__run_start(&w.run, trs__run_writer_threads(ctx, storage), err);
 	if (rc < 0) {
 		free(w.run.threads);
 		return rc;
 	}
-	if ((rc = trs_archive_open(&w.archive, source, ctx, err)) == 0)
+	if ((rc = trs_archive_open(&w.archive, source, ctx, err)) == 0) {
+		w.early.archive = w.archive;
 		rc = find_manifest(&w, err);
+	}
 	rep->seconds_manifest = trs__now() - t0;
+	if (rc == 0)
+		trs__early_log(&w.early);
 	if (rc == 0) {
 		trs__report_manifest(rep, w.manifest);
 		w.run.manifest = w.manifest;
@@ -586,7 +443,7 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 	if (rc == 0 && walk_objects)
 		rc = restore(&w, err);
 	/* Every queued job finishes first, whatever happened: stage jobs still
-	 * write into the pending entries that free_pending releases. */
+	 * write into the members' results that trs__early_free releases. */
 	trs__restore_wait_idle(&w.run, w.archive);
 	/* Missing or refused credentials are the archive's error, said once. */
 	if ((rc == 0 || rc == TRS_EPARTIAL || rc == TRS_EAUTH) && trs__run_aborted(&w.run, NULL)) {
@@ -597,11 +454,9 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 			trs__error_prefix(err, "archive %s: stopped, no object can be written with these credentials", rep->archive);
 		}
 	}
-	free_pending(&w);
-	trs__arena_free(&w.pending_mem);
+	trs__early_free(&w.early);
 	trs__run_finish(&w.run);
 	free(w.run.outcomes);
-	trs__fs_stage_free(w.stage);
 	rep->seconds_restore = trs__now() - t1;
 	rep->members_skipped = w.it ? trs_object_iter_skipped_members(w.it) : w.early_skipped;
 	if (w.archive) {

@@ -184,6 +184,15 @@ int trs__fs_stage_publish(trs__fs_stage *st, uint64_t index, const trs_put_reque
 	return rc;
 }
 
+int trs__fs_stage_spool(trs__fs_stage *st, char *where, size_t where_size, trs_error *err)
+{
+	snprintf(where, where_size, "%s/%s", st->fs->root, st->name);
+	int fd = trs__tmpfile_at(st->dirfd);
+	if (fd < 0)
+		return trs__error_errno(err, errno, "cannot create a spool file in %s", where);
+	return fd;
+}
+
 void trs__fs_stage_discard(trs__fs_stage *st, uint64_t index)
 {
 	char name[32];
