@@ -13,8 +13,9 @@
 
 /* Objects up to this size go to the spool; larger ones are staged as files of their own. */
 #define SPOOL_OBJECT_MAX (64u << 10)
-/* The spool's one buffer (outside the budget, like the reader's other fixed buffers). */
-#define SPOOL_BUFFER (1u << 20)
+/* The spool's buffers: a local destination batches small jobs up to 4 MiB, so a buffer this size goes to a
+ * writer at once. */
+#define SPOOL_BUFFER (4u << 20)
 
 int trs__read_member(trs_archive *a, unsigned char *buf, uint64_t size, trs_error *err)
 {
@@ -110,12 +111,18 @@ static int stage_member(trs__early *e, const trs_member *m, trs_error *err)
 	return rc;
 }
 
+static size_t spool_buffer(const trs__early *e)
+{
+	return e->chunk < SPOOL_BUFFER ? (size_t)e->chunk : SPOOL_BUFFER;
+}
+
 /* The spool: in the staging directory of a local destination, else in TMPDIR. 0, or -1 when there is none. */
 static int open_spool(trs__early *e)
 {
 	if (e->spool || e->spool_tried)
 		return e->spool ? 0 : -1;
 	e->spool_tried = 1;
+	trs_run *run = e->run;
 	trs_error why = TRS_ERROR_INIT;
 	char where[4096];
 	int fd;
@@ -131,10 +138,17 @@ static int open_spool(trs__early *e)
 		if (dirfd >= 0)
 			close(dirfd);
 	}
-	size_t buffer = e->chunk < SPOOL_BUFFER ? (size_t)e->chunk : SPOOL_BUFFER;
-	if (fd >= 0 && trs__spool_new(&e->spool, fd, buffer, where, &why) == 0)
-		return 0;
-	trs__log(e->run->ctx, TRS_LOG_WARN,
+	/* Its buffers come out of the budget: one being filled, the others being written out. */
+	e->spool_buffer = spool_buffer(e);
+	if (fd >= 0) {
+		trs__run_budget_take(run, e->spool_buffer, 1);
+		/* What the storage checks itself (S3's Content-MD5) is not hashed here. */
+		int hash = run->ctx->verify != TRS_VERIFY_SIZE && trs__storage_md5_checked_below(run->storage) <= SPOOL_OBJECT_MAX;
+		if (trs__spool_new(&e->spool, fd, malloc(e->spool_buffer), e->spool_buffer, hash, where, &why) == 0)
+			return 0;
+		trs__run_budget_give(run, e->spool_buffer);
+	}
+	trs__log(run->ctx, TRS_LOG_WARN,
 		 e->stage ? "cannot spool the objects before the manifest; staging them one by one"
 			  : "cannot spool the objects before the manifest; what the memory budget does not hold is "
 			    "read in a second pass",
@@ -142,18 +156,50 @@ static int open_spool(trs__early *e)
 	return -1;
 }
 
+/* Hand the spool's full buffer to a writer thread, and give it a new one. */
+static int hand_over(trs__early *e, trs_error *err)
+{
+	trs_run *run = e->run;
+	unsigned char *buf;
+	size_t len;
+	uint64_t offset;
+	int rc = trs__spool_failed(e->spool, err); /* a full disk: stop now, not at the end of the archive */
+	if (rc < 0) {
+		trs__error_prefix(err, "archive %s", trs_archive_name(e->archive));
+		return rc;
+	}
+	trs__spool_detach(e->spool, &buf, &len, &offset);
+	trs_job *j = trs__job_new_stage(NULL, offset, buf, len, NULL, err);
+	if (!j) {
+		trs__spool_attach(e->spool, buf); /* the records in it are lost with the archive */
+		return TRS_ENOMEM;
+	}
+	j->kind = TRS_JOB_SPOOL;
+	j->spool = e->spool;
+	j->budget = e->spool_buffer;
+	trs__job_submit(run, j);
+	trs__run_budget_take(run, e->spool_buffer, 1);
+	unsigned char *next = malloc(e->spool_buffer);
+	if (!next) {
+		trs__run_budget_give(run, e->spool_buffer);
+		return trs__error_set(err, TRS_ENOMEM, "out of memory");
+	}
+	trs__spool_attach(e->spool, next);
+	return 0;
+}
+
 /* 1 when `m` was appended to the spool, 0 when it is not for the spool, or a negative code. */
 static int spool_member(trs__early *e, const trs_member *m, trs_error *err)
 {
 	if (m->size > SPOOL_OBJECT_MAX || open_spool(e) < 0 || !trs__spool_fits(e->spool, m->path, m->size))
 		return 0;
-	unsigned char *at = trs__spool_reserve(e->spool, m->path, m->index, m->size, err);
-	if (!at) {
-		trs__error_prefix(err, "archive %s", trs_archive_name(e->archive));
-		return err ? err->code : TRS_EIO;
-	}
-	int rc = trs__read_member(e->archive, at, m->size, err);
-	if (rc < 0) {
+	unsigned char *at = trs__spool_reserve(e->spool, m->path, m->index, m->size);
+	int rc;
+	if (!at && (rc = hand_over(e, err)) < 0)
+		return rc;
+	if (!at)
+		at = trs__spool_reserve(e->spool, m->path, m->index, m->size);
+	if ((rc = trs__read_member(e->archive, at, m->size, err)) < 0) {
 		trs__spool_unreserve(e->spool);
 		return rc;
 	}
@@ -177,8 +223,11 @@ int trs__early_keep(trs__early *e, const trs_member *m, trs_error *err)
 			return rc < 0 ? rc : 0;
 		return stage_member(e, m, err);
 	}
-	/* Other destinations: in memory while the budget lasts, then (small ones) in the spool. */
-	if (!e->spool && !e->overflow && trs__run_budget_take(run, m->size, 0) == 0) {
+	/* Other destinations: in memory while the budget lasts, then (small ones) in the spool, whose
+	 * buffers need room in the budget too: two of them are left free. */
+	uint64_t keep_free = run->dry_run || (e->spool_tried && !e->spool) ? 0 : 2 * (uint64_t)spool_buffer(e);
+	if (!e->spool && !e->overflow && trs__run_budget_take(run, m->size + keep_free, 0) == 0) {
+		trs__run_budget_give(run, keep_free);
 		trs__early_member *p = new_member(e, m);
 		unsigned char *data = malloc(m->size ? m->size : 1);
 		if (!p || !data) {
@@ -229,7 +278,7 @@ int trs__early_next(trs__early *e, trs__early_item *item, trs_error *err)
 	trs__early_member *p = e->head;
 	if (have && (!p || rec.index < p->index)) {
 		e->from_spool = 1;
-		*item = (trs__early_item){NULL, rec.path, rec.index, rec.size, rec.data};
+		*item = (trs__early_item){NULL, rec.path, rec.index, rec.size, rec.data, rec.md5};
 		return 1;
 	}
 	if (!p)
@@ -237,7 +286,7 @@ int trs__early_next(trs__early *e, trs__early_item *item, trs_error *err)
 	e->head = p->next;
 	if (!e->head)
 		e->tail = NULL;
-	*item = (trs__early_item){p, p->path, p->index, p->size, p->data};
+	*item = (trs__early_item){p, p->path, p->index, p->size, p->data, NULL};
 	return 1;
 }
 
@@ -264,6 +313,8 @@ void trs__early_free(trs__early *e)
 	}
 	e->head = e->tail = NULL;
 	trs__arena_free(&e->mem);
+	if (e->spool)
+		trs__run_budget_give(e->run, e->spool_buffer);
 	trs__spool_free(e->spool);
 	e->spool = NULL;
 	trs__fs_stage_free(e->stage);

@@ -41,6 +41,7 @@ typedef struct trs__early {
 	int stage_tried;
 	uint64_t stage_next;
 	trs__spool *spool;
+	size_t spool_buffer;  /* the size of its buffers */
 	int spool_tried;
 	int from_spool;       /* the last item given was the spool's current record */
 	uint64_t held, staged;
@@ -53,6 +54,7 @@ typedef struct trs__early_item {
 	uint64_t index;
 	uint64_t size;
 	const unsigned char *data; /* a spool record's bytes, until the next call */
+	const char *md5;           /* and their MD5 when the spool computed it */
 } trs__early_item;
 
 /* Read exactly `size` bytes of the archive's current member. */

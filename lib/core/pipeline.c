@@ -355,7 +355,9 @@ static int verify_buffer(const trs_run *r, const trs_job *j, int *vouched, trs_e
 	char hex[33];
 	int here = j->md5[0] && r->ctx->verify != TRS_VERIFY_SIZE && !server_checks_md5(r, j);
 	*vouched = j->md5[0] && (here || r->ctx->verify == TRS_VERIFY_SIZE);
-	if (here) {
+	if (here && j->staged_md5[0]) {
+		memcpy(hex, j->staged_md5, sizeof(hex)); /* hashed when the spool was written */
+	} else if (here) {
 		unsigned char digest[16];
 		if (!EVP_Digest(j->data, (size_t)j->len, digest, NULL, EVP_md5(), NULL))
 			return trs__error_set(err, TRS_ENOMEM, "cannot compute an MD5");
@@ -386,6 +388,10 @@ void trs__job_execute(trs_run *r, trs_job *j)
 {
 	if (j->kind == TRS_JOB_STAGE) {
 		trs__stage_write(j);
+		return;
+	}
+	if (j->kind == TRS_JOB_SPOOL) {
+		trs__spool_write_job(j);
 		return;
 	}
 	put_result stack_res[4];

@@ -24,7 +24,8 @@ typedef struct trs_chunk {
 typedef enum {
 	TRS_JOB_PUT = 0,   /* write an object to its puts */
 	TRS_JOB_STAGE,     /* write bytes that came before the manifest to the staging directory */
-	TRS_JOB_PUBLISH    /* move a staged object into place for its puts */
+	TRS_JOB_PUBLISH,   /* move a staged object into place for its puts */
+	TRS_JOB_SPOOL      /* write out a buffer of the spool (lib/core/spool.c) at offset stage_index */
 } trs_job_kind;
 
 /* What a stage job reports back to the reader's pending entry (one per early object: kept small). */
@@ -40,9 +41,10 @@ typedef struct trs_job {
 	unsigned int batch_count;  /* on the first of a batch: how many */
 	trs_job_kind kind;
 	trs__fs_stage *stage;      /* STAGE, PUBLISH */
+	struct trs__spool *spool;  /* SPOOL */
 	uint64_t stage_index;
 	trs_stage_result *stage_result; /* STAGE: where to report */
-	char staged_md5[33];       /* PUBLISH: what the staged bytes hash to */
+	char staged_md5[33];       /* PUBLISH, PUT from the spool: what the bytes hash to ("": not hashed) */
 	int stage_code;            /* PUBLISH: staging failed with this code */
 	trs_error *stage_err;      /* PUBLISH: and this error (the job's, malloc'ed; NULL: out of memory) */
 	const trs_manifest_object *entry;
@@ -161,6 +163,8 @@ trs_job *trs__job_new_stage(trs__fs_stage *st, uint64_t index, unsigned char *da
 
 /* Run a TRS_JOB_STAGE job (lib/core/pipeline_stage.c): write its bytes to the staged file, report to the reader. */
 void trs__stage_write(trs_job *j);
+/* Run a TRS_JOB_SPOOL job (lib/core/pipeline_stage.c). */
+void trs__spool_write_job(trs_job *j);
 
 /* A job for one object (puts deep-copied). */
 trs_job *trs__job_new(const trs_object *o, trs_error *err);

@@ -3,8 +3,11 @@
  * worker to its file in the staging directory of a local destination
  * (lib/storage/fs_stage.c), hashed on the way unless the restore checks sizes only.
  * The reader keeps what it reports until the manifest names the object.
+ * Small objects go to the spool instead (lib/core/spool.c), a buffer of
+ * them at a time.
  */
 #include "pipeline.h"
+#include "spool.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -71,4 +74,9 @@ void trs__stage_write(trs_job *j)
 	}
 	EVP_MD_CTX_free(md);
 	stage_done(res, st.code, &st.err);
+}
+
+void trs__spool_write_job(trs_job *j)
+{
+	trs__spool_write(j->spool, j->data, (size_t)j->len, j->stage_index);
 }

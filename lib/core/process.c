@@ -175,7 +175,9 @@ static int stream_body(walk *w, trs_job *j, trs_error *err)
 	return 0;
 }
 
-static int dispatch(walk *w, const trs_object *o, unsigned char *held, uint64_t held_size, trs_error *err)
+/* Write object `o`: its bytes `held` in memory already (with their MD5 when known), or read from the archive. */
+static int dispatch(walk *w, const trs_object *o, unsigned char *held, uint64_t held_size, const char *held_md5,
+		    trs_error *err)
 {
 	if (!needs_work(w, o)) {
 		if (held) {
@@ -201,6 +203,8 @@ static int dispatch(walk *w, const trs_object *o, unsigned char *held, uint64_t 
 	if (held) {
 		j->data = held;
 		j->len = j->budget = held_size;
+		if (held_md5)
+			memcpy(j->staged_md5, held_md5, sizeof(j->staged_md5));
 		trs__job_submit(&w->run, j);
 		return 0;
 	}
@@ -256,7 +260,7 @@ static int restore_early(walk *w, const trs__early_item *item, const trs_object 
 	if (item->member && item->member->staged)
 		return publish_staged(w, o, item->member, err);
 	if (item->member)
-		return dispatch(w, o, item->member->data, item->size, err);
+		return dispatch(w, o, item->member->data, item->size, NULL, err);
 	/* From the spool: a body in memory, as if just read from the archive. */
 	trs__run_budget_take(&w->run, item->size, 1);
 	unsigned char *data = malloc(item->size ? item->size : 1);
@@ -265,16 +269,16 @@ static int restore_early(walk *w, const trs__early_item *item, const trs_object 
 		return trs__error_set(err, TRS_ENOMEM, "out of memory");
 	}
 	memcpy(data, item->data, (size_t)item->size);
-	return dispatch(w, o, data, item->size, err);
+	return dispatch(w, o, data, item->size, item->md5, err);
 }
 
 static int restore(walk *w, trs_error *err)
 {
 	int rc;
 	const trs_object *o;
-	/* What came before the manifest, in tar order. Every stage write is
-	 * done first, so that the MD5 of what was staged is known. */
-	if (w->early.stage)
+	/* What came before the manifest, in tar order. Every stage and spool
+	 * write is done first, so that the MD5 of what was staged is known. */
+	if (w->early.stage || w->early.spool)
 		trs__run_wait_idle(&w->run);
 	trs__early_item item;
 	for (uint64_t n = 1; (rc = trs__early_next(&w->early, &item, err)) != 0; n++) {
@@ -304,7 +308,7 @@ static int restore(walk *w, trs_error *err)
 				return trs__error_set(err, TRS_ECANCELED, "archive %s: canceled", w->run.report->archive);
 			if (trs__object_iter_repeat(w->it))
 				trs__run_wait_idle(&w->run); /* the earlier copy is written first, then this one over it */
-			if ((rc = dispatch(w, o, NULL, 0, err)) < 0)
+			if ((rc = dispatch(w, o, NULL, 0, NULL, err)) < 0)
 				return rc;
 			if ((rc = trs__run_aborted(&w->run, err)) < 0)
 				return rc; /* no credentials: every further object would fail the same way */

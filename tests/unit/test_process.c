@@ -8,8 +8,10 @@
 #include "report.h"
 #include "testutil.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define REGION "eu-west-1"
 
@@ -482,6 +484,64 @@ TEST(process_from_storage_fetches_restores_and_finishes)
 	free_fixture(&fx);
 }
 
+static size_t two_kib(size_t i)
+{
+	return 2048 - i % 3;
+}
+
+/* Over the memory budget, small objects before the manifest go to a spool in TMPDIR instead
+ * of a second pass over the archive; a put failing on the way is reported exactly. */
+TEST(process_small_objects_over_the_budget_are_spooled_in_one_pass)
+{
+	enum { N = 1500 };
+	fixture fx;
+	CHECK(make_archive(&fx, N, two_kib, NULL) == 0);
+	char tmp[] = "/tmp/trs-spool-test-XXXXXX";
+	CHECK(mkdtemp(tmp));
+	const char *old = getenv("TMPDIR");
+	char *saved = old ? strdup(old) : NULL;
+	setenv("TMPDIR", tmp, 1);
+	trs_ctx *ctx = new_ctx(1 << 20); /* 3 MiB of objects, 0.5 MiB of budget */
+	tu_fault *f = tu_fault_new(tu_mem_storage_new());
+	f->fail_nth = N - 10;
+	trs_report *rep = NULL;
+	int rc = run(ctx, f, &fx, NULL, &rep);
+	int same = 1;
+	for (size_t i = 0; i < N; i++) {
+		char key[32];
+		snprintf(key, sizeof(key), "p/o%zu", i);
+		const tu_mem_object *o = tu_mem_find(f->inner, "dest", key);
+		same &= !o || (o->len == two_kib(i) && !memcmp(o->data, fx.bodies[i], o->len));
+	}
+	int left = 0;
+	DIR *d = opendir(tmp);
+	struct dirent *de;
+	while (d && (de = readdir(d)))
+		left += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	if (d)
+		closedir(d);
+	rmdir(tmp);
+	if (saved)
+		setenv("TMPDIR", saved, 1);
+	else
+		unsetenv("TMPDIR");
+	free(saved);
+	int one_pass = rep && rep->passes == 1;
+	int exact = rep && rep->objects_written == N - 1 && rep->objects_failed == 1 && rep->nfailures == 1 &&
+		    ((tu_mem_storage *)f->inner)->nobjects == N - 1;
+	if (rep && !one_pass)
+		printf("  passes %u\n", rep->passes);
+	trs_report_free(rep);
+	trs_storage_free(&f->parent);
+	trs_ctx_free(ctx);
+	free_fixture(&fx);
+	CHECK(rc == TRS_EPARTIAL);
+	CHECK(one_pass);
+	CHECK(exact);
+	CHECK(same);
+	CHECK(d && left == 0);
+}
+
 TEST(report_failure_list_grows_by_one_append_path)
 {
 	trs_report *rep = trs__report_new("a.tar.zst", NULL);
@@ -514,6 +574,7 @@ int main(void)
 	RUN(process_keys_with_lone_surrogates_fail);
 	RUN(process_second_manifest_same_is_read_once_other_is_refused);
 	RUN(process_from_storage_fetches_restores_and_finishes);
+	RUN(process_small_objects_over_the_budget_are_spooled_in_one_pass);
 	RUN(report_failure_list_grows_by_one_append_path);
 	return harness_done();
 }
