@@ -249,27 +249,31 @@ def test_missing_s3_archive_is_a_clear_error():
         assert b"nope.tar.zst" in res.stderr, res.stderr[-500:]
 
 
-def test_over_budget_before_the_manifest_takes_a_second_pass_to_s3():
+def test_over_budget_before_the_manifest_spools_small_objects_and_takes_a_second_pass_for_large_ones():
     # Objects before the manifest that do not fit --max-memory cannot be held
-    # for S3 (no staging there): the rest of the archive is read again, and
-    # every object is written exactly once.
-    with util.MotoServer() as m:
-        s3 = m.client("s3")
-        make_buckets(s3, "dest-a")
-        objects = [{"relative_key": "p/obj-%03d.bin" % i, "object_name": "p/obj-%03d.bin" % i,
-                    "data": rnd(40_000, 700 + i)} for i in range(40)]
-        targets = [{"region": REGION, "bucket": "dest-a"}]
-        with util.tempdir() as d:
-            path = os.path.join(d, "a.tar.zst")
-            mkarchive.build_archive(path, objects, targets)
-            res = util.run_trs(["process", path, "--json", "--no-progress", "--max-memory", "1M"], env=m.env(),
-                               timeout=180)
-            util.expect_exit(res, 0, "over-budget restore to S3")
-            report = json.loads(res.stdout)
-            assert report["passes"] == 2, report
-            assert report["objects_written"] == len(objects) and report["puts_written"] == len(objects), report
-        for o in objects:
-            assert s3.get_object(Bucket="dest-a", Key=o["relative_key"])["Body"].read() == o["data"]
+    # for S3 (no staging there). Small ones (up to 64 KiB) go to a spool file
+    # in TMPDIR, which leaves nothing behind; larger ones are read again in a
+    # second pass. Every object is written exactly once.
+    for sizes, passes in (([40_000] * 40, 1), ([40_000] * 20 + [100_000] * 12, 2)):
+        with util.MotoServer() as m:
+            s3 = m.client("s3")
+            make_buckets(s3, "dest-a")
+            objects = [{"relative_key": "p/obj-%03d.bin" % i, "object_name": "p/obj-%03d.bin" % i,
+                        "data": rnd(size, 700 + i)} for i, size in enumerate(sizes)]
+            targets = [{"region": REGION, "bucket": "dest-a"}]
+            with util.tempdir() as d, util.tempdir() as tmp:
+                path = os.path.join(d, "a.tar.zst")
+                mkarchive.build_archive(path, objects, targets)
+                env = dict(m.env(), TMPDIR=tmp)
+                res = util.run_trs(["process", path, "--json", "--no-progress", "--max-memory", "1M"], env=env,
+                                   timeout=180)
+                util.expect_exit(res, 0, "over-budget restore to S3")
+                report = json.loads(res.stdout)
+                assert report["passes"] == passes, report
+                assert report["objects_written"] == len(objects) and report["puts_written"] == len(objects), report
+                assert os.listdir(tmp) == [], os.listdir(tmp)
+            for o in objects:
+                assert s3.get_object(Bucket="dest-a", Key=o["relative_key"])["Body"].read() == o["data"]
 
 
 def test_200_mib_object_to_s3_bounded_memory():
