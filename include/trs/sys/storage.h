@@ -56,10 +56,10 @@ extern "C" {
  *   a network: one writer per CPU (the context's workers) instead of one
  *   per transfer in flight.
  * TRS_STORAGE_STAGE_EARLY: objects that come before the manifest are
- *   staged on the destination itself (and moved into place once the
- *   manifest names them) instead of being held in memory. Implemented for
- *   the built-in "fs" backend; any other backend that sets it is handled
- *   as without it.
+ *   kept on the destination itself instead of being held in memory: small
+ *   ones in a spool file, put() once the manifest names them; large ones
+ *   staged and moved into place. Implemented for the built-in "fs"
+ *   backend; any other backend that sets it is handled as without it.
  */
 #define TRS_STORAGE_CHECKS_CONTENT_MD5 (1u << 0)
 #define TRS_STORAGE_LOCAL (1u << 1)
