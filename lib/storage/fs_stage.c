@@ -151,11 +151,9 @@ int trs__fs_stage_publish(trs__fs_stage *st, uint64_t index, const trs_put_reque
 {
 	fs_storage *fs = st->fs;
 	int rc;
-	if ((rc = trs__fs_check_bucket(req->bucket, err)) < 0 || (rc = trs__fs_check_key(req->bucket, req->key, err)) < 0)
-		return rc;
 	const char *base;
 	trs_fsdir *d;
-	if ((rc = trs__fsdir_get(fs->dirs, "", req->bucket, req->key, 1, &d, &base, err)) < 0)
+	if ((rc = trs__fs_key_dir(fs, req, &d, &base, err)) < 0)
 		return rc;
 	int dirfd = trs__fsdir_fd(d);
 	char name[32];

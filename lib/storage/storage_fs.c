@@ -204,6 +204,14 @@ out:
 	return rc;
 }
 
+int trs__fs_key_dir(fs_storage *fs, const trs_put_request *req, trs_fsdir **d, const char **base, trs_error *err)
+{
+	int rc;
+	if ((rc = trs__fs_check_bucket(req->bucket, err)) < 0 || (rc = trs__fs_check_key(req->bucket, req->key, err)) < 0)
+		return rc;
+	return trs__fsdir_get(fs->dirs, "", req->bucket, req->key, 1, d, base, err);
+}
+
 static int fs_put(trs_storage *self, const trs_put_request *req, trs_body *body, trs_error *err);
 
 int trs__fs_is(const trs_storage *s)
@@ -215,11 +223,9 @@ static int fs_put(trs_storage *self, const trs_put_request *req, trs_body *body,
 {
 	fs_storage *fs = (fs_storage *)self;
 	int rc;
-	if ((rc = trs__fs_check_bucket(req->bucket, err)) < 0 || (rc = trs__fs_check_key(req->bucket, req->key, err)) < 0)
-		return rc;
 	const char *base;
 	trs_fsdir *d;
-	if ((rc = trs__fsdir_get(fs->dirs, "", req->bucket, req->key, 1, &d, &base, err)) < 0)
+	if ((rc = trs__fs_key_dir(fs, req, &d, &base, err)) < 0)
 		return rc;
 	int dirfd = trs__fsdir_fd(d);
 	char tmpbuf[96];

@@ -31,6 +31,8 @@ int trs__fs_open_temp(int dirfd, char *name, size_t size, mode_t mode);
 int trs__fs_is(const trs_storage *s);
 int trs__fs_check_bucket(const char *bucket, trs_error *err);
 int trs__fs_check_key(const char *bucket, const char *key, trs_error *err);
+/* Check req's bucket and key, then hold the directory the key's file goes in (*base: its name there). */
+int trs__fs_key_dir(fs_storage *fs, const trs_put_request *req, trs_fsdir **d, const char **base, trs_error *err);
 /*
  * Attach the metadata to the unpublished file (xattr, or the sidecar where
  * there are none): to the open `fd`, or, when `fd` is -1, to the file
