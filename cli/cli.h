@@ -12,7 +12,8 @@ enum {
 	EXIT_OK = 0,
 	EXIT_PARTIAL = 1,  /* some objects failed; nothing lost, running again is safe */
 	EXIT_USAGE = 2,    /* bad usage or configuration */
-	EXIT_ARCHIVE = 3   /* the archive cannot be read */
+	EXIT_ARCHIVE = 3,  /* the archive cannot be read */
+	EXIT_REGION = 4    /* the archive has targets, none in this region: nothing written, kept */
 };
 
 typedef struct cli_log {
@@ -103,6 +104,20 @@ enum { CLI_O_VERIFY = 220, CLI_O_VERIFYLOCAL, CLI_O_NOBUCKETKEY };
 	"  --no-bucket-key         SSE-KMS puts without an S3 Bucket Key (one KMS call per\n"                       \
 	"                          object) [TRS_S3_BUCKET_KEY=false]\n"
 int cli_verify_option(int c, const char *arg, trs_ctx_options *co, trs_s3_options *s3o);
+
+/* Options of the commands that write objects: which version wins, archives for other regions
+ * (trs process, serve, restore-backup). Their defaults come from TRS_OVERWRITE and
+ * TRS_FOREIGN_ARCHIVES (trs_process_options_from_env). */
+enum { CLI_O_OVERWRITE = 240, CLI_O_FOREIGN };
+#define CLI_WRITE_OPTIONS                                                                                         	{"overwrite", required_argument, 0, CLI_O_OVERWRITE}, {"foreign-archives", required_argument, 0, CLI_O_FOREIGN}
+#define CLI_WRITE_USAGE                                                                         \
+	"  --overwrite WHEN        newer (default): an object replaces only an older version of\n" \
+	"                          itself (S3 conditional writes); always: write whatever stands\n" \
+	"                          there (servers without conditional writes) [TRS_OVERWRITE]\n"    \
+	"  --foreign-archives A    fail (default): an archive with targets but none in this\n"     \
+	"                          region is an error (exit 4), kept; skip: nothing to do\n"       \
+	"                          [TRS_FOREIGN_ARCHIVES]\n"
+int cli_write_option(int c, const char *arg, trs_process_options *po);
 
 /* Take a shared option: 1 when taken, 0 when `c` is not one, -1 on a bad value. */
 int cli_common_option(int c, const char *arg, cli_common *cc, cli_log *log);

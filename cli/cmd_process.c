@@ -21,6 +21,7 @@ static const char usage[] =
 	"  --no-verify-ssl         do not verify TLS certificates (test endpoints only)\n"
 	CLI_COMMON_HELP
 	CLI_VERIFY_USAGE
+	CLI_WRITE_USAGE
 	"  --metrics SINK          cloudwatch, emf (JSON lines on stdout; on stderr with --json)\n"
 	"                          or none (default: TRS_METRICS, else none); CloudWatch endpoint\n"
 	"                          from AWS_ENDPOINT_URL_CLOUDWATCH, AWS_ENDPOINT_URL, else AWS\n"
@@ -87,7 +88,8 @@ static void print_json_report(const trs_report *r, int rc, const trs_error *err,
 		"\"objects_written\":%llu,\"objects_failed\":%llu,\"objects_skipped\":%llu,"
 		"\"members_skipped\":%llu,\"puts_written\":%llu,\"puts_failed\":%llu,\"bytes_written\":%llu,"
 		"\"compressed_bytes\":%llu,\"decompressed_bytes\":%llu,\"ratio\":%.3f,"
-		"\"manifest_bytes\":%llu,\"manifest_memory\":%llu,"
+		"\"manifest_bytes\":%llu,\"manifest_memory\":%llu,\"objects_kept_newer\":%llu,\"objects_current\":%llu,"
+		"\"puts_kept_newer\":%llu,\"puts_current\":%llu,\"puts_unchecked\":%llu,"
 		"\"seconds\":{\"total\":%.3f,\"manifest\":%.3f,\"restore\":%.3f,\"decompress\":%.3f},\"failures\":[",
 		r->dry_run ? "true" : "false", position_name(r->manifest_position), r->passes,
 		(unsigned long long)r->objects_total, (unsigned long long)r->objects_written,
@@ -97,7 +99,9 @@ static void print_json_report(const trs_report *r, int rc, const trs_error *err,
 		(unsigned long long)r->compressed_bytes, (unsigned long long)r->decompressed_bytes,
 		r->compressed_bytes ? (double)r->decompressed_bytes / (double)r->compressed_bytes : 0.0,
 		(unsigned long long)r->manifest_bytes, (unsigned long long)r->manifest_memory,
-		r->seconds_total, r->seconds_manifest, r->seconds_restore, r->seconds_decompress);
+		(unsigned long long)r->objects_kept_newer, (unsigned long long)r->objects_current,
+		(unsigned long long)r->puts_kept_newer, (unsigned long long)r->puts_current,
+		(unsigned long long)r->puts_unchecked, r->seconds_total, r->seconds_manifest, r->seconds_restore, r->seconds_decompress);
 	for (size_t i = 0; i < r->nfailures; i++) {
 		const trs_failure *x = &r->failures[i];
 		fputs(i ? ",{\"relative_key\":" : "{\"relative_key\":", f);
@@ -142,7 +146,8 @@ static void print_json_report(const trs_report *r, int rc, const trs_error *err,
 	} else {
 		fputs("null", f);
 	}
-	fprintf(f, ",\"seconds_download\":%.3f", r->seconds_download);
+	fprintf(f, ",\"seconds_download\":%.3f,\"target_regions\":", r->seconds_download);
+	cli_json_string(f, r->target_regions ? r->target_regions : "");
 	print_json_retries(f, dest);
 	if (plan) {
 		fputs(",\"planned\":", f);
@@ -168,6 +173,12 @@ static void print_summary(const trs_report *r, int rc)
 	fprintf(f, "  objects   %llu written, %llu failed, %llu for other regions, %llu members skipped\n",
 		(unsigned long long)r->objects_written, (unsigned long long)r->objects_failed,
 		(unsigned long long)r->objects_skipped, (unsigned long long)r->members_skipped);
+	if (r->objects_kept_newer || r->objects_current)
+		fprintf(f, "  versions  %llu not written: a newer version stands there; %llu already current\n",
+			(unsigned long long)r->objects_kept_newer, (unsigned long long)r->objects_current);
+	if (r->puts_unchecked)
+		fprintf(f, "  unchecked %llu written without comparing versions (the destination refused the read)\n",
+			(unsigned long long)r->puts_unchecked);
 	fprintf(f, "  bytes     %.1f MiB written, %.1f MiB compressed -> %.1f MiB (ratio %.2f)\n", mib,
 		(double)r->compressed_bytes / 1048576.0, (double)r->decompressed_bytes / 1048576.0,
 		r->compressed_bytes ? (double)r->decompressed_bytes / (double)r->compressed_bytes : 0.0);
@@ -190,14 +201,17 @@ static void print_summary(const trs_report *r, int rc)
 
 static void log_summary(cli_log *log, const trs_report *r, int rc)
 {
-	char written[24], failed[24], skipped[24], bytes[24], secs[24];
+	char written[24], failed[24], skipped[24], bytes[24], secs[24], kept[24], current[24];
+	snprintf(kept, sizeof(kept), "%llu", (unsigned long long)r->objects_kept_newer);
+	snprintf(current, sizeof(current), "%llu", (unsigned long long)r->objects_current);
 	snprintf(written, sizeof(written), "%llu", (unsigned long long)r->objects_written);
 	snprintf(failed, sizeof(failed), "%llu", (unsigned long long)r->objects_failed);
 	snprintf(skipped, sizeof(skipped), "%llu", (unsigned long long)r->objects_skipped);
 	snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)r->bytes_written);
 	snprintf(secs, sizeof(secs), "%.3f", r->seconds_total);
 	trs_log_field f[] = {{"archive", r->archive}, {"objects_written", written}, {"objects_failed", failed},
-			     {"objects_skipped", skipped}, {"bytes_written", bytes}, {"duration_s", secs}};
+			     {"objects_skipped", skipped}, {"objects_kept_newer", kept}, {"objects_current", current},
+			     {"bytes_written", bytes}, {"duration_s", secs}};
 	if ((rc == 0 ? TRS_LOG_INFO : TRS_LOG_ERROR) <= log->level)
 		cli_log_sink(rc == 0 ? TRS_LOG_INFO : TRS_LOG_ERROR,
 			     r->dry_run ? "dry run: archive checked, nothing written"
@@ -213,6 +227,7 @@ int cmd_process(int argc, char **argv)
 	static const struct option opts[] = {
 		CLI_COMMON_OPTIONS,
 		CLI_VERIFY_OPTIONS,
+		CLI_WRITE_OPTIONS,
 		{"dest", required_argument, 0, O_DEST},
 		{"dry-run", no_argument, 0, O_DRY},
 		{"json", no_argument, 0, O_JSON},
@@ -244,10 +259,16 @@ int cmd_process(int argc, char **argv)
 	trs_metrics_sink metrics_sink = TRS_METRICS_NONE;
 	bool metrics_set = false;
 	po.catalog_bucket = getenv("CATALOG_BUCKET") && *getenv("CATALOG_BUCKET") ? getenv("CATALOG_BUCKET") : NULL;
+	trs_error env_err = TRS_ERROR_INIT;
+	if (trs_process_options_from_env(&po, &env_err) < 0) {
+		fprintf(stderr, "trs process: %s\n", env_err.message);
+		return EXIT_USAGE;
+	}
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
 		if ((taken = cli_common_option(c, optarg, &cc, &log)) < 0 ||
-		    (!taken && (taken = cli_verify_option(c, optarg, &co, &s3o)) < 0))
+		    (!taken && (taken = cli_verify_option(c, optarg, &co, &s3o)) < 0) ||
+		    (!taken && (taken = cli_write_option(c, optarg, &po)) < 0))
 			goto bad_value;
 		if (taken)
 			continue;

@@ -25,6 +25,9 @@ static const char usage[] =
 	"  --no-verify-ssl         do not verify TLS certificates (test endpoints only)\n"
 	CLI_COMMON_HELP
 	CLI_VERIFY_USAGE
+	"  --overwrite WHEN        always (default here): the backup's version replaces what\n"
+	"                          stands at the key, newer or not (a recovery); newer: only\n"
+	"                          where nothing newer stands\n"
 	"  --dry-run               read and check everything, write nothing; list each planned\n"
 	"                          put on stdout (bucket, key, size, class, KMS key)\n"
 	"  --json                  print the report as JSON on stdout\n"
@@ -73,6 +76,7 @@ int cmd_restore_backup(int argc, char **argv)
 	static const struct option opts[] = {
 		CLI_COMMON_OPTIONS,
 		CLI_VERIFY_OPTIONS,
+		{"overwrite", required_argument, 0, CLI_O_OVERWRITE},
 		{"object", required_argument, 0, O_OBJECT},
 		{"to-bucket", required_argument, 0, O_TO},
 		{"dest", required_argument, 0, O_DEST},
@@ -85,6 +89,8 @@ int cmd_restore_backup(int argc, char **argv)
 	cli_log_init(&log);
 	trs_ctx_options co = TRS_CTX_OPTIONS_INIT;
 	trs_process_options po = TRS_PROCESS_OPTIONS_INIT;
+	/* A restore from a backup is a recovery someone asked for: its version goes back in place. */
+	po.overwrite = TRS_OVERWRITE_ALWAYS;
 	trs_s3_options s3o = TRS_S3_OPTIONS_INIT;
 	cli_common cc = {0};
 	const char *dest = NULL;
@@ -99,7 +105,8 @@ int cmd_restore_backup(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if ((taken = cli_common_option(c, optarg, &cc, &log)) < 0 ||
-		    (!taken && (taken = cli_verify_option(c, optarg, &co, &s3o)) < 0))
+		    (!taken && (taken = cli_verify_option(c, optarg, &co, &s3o)) < 0) ||
+		    (!taken && (taken = cli_write_option(c, optarg, &po)) < 0))
 			goto bad_value;
 		if (taken)
 			continue;

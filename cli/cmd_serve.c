@@ -47,7 +47,14 @@ static const char usage[] =
 	"  --no-verify-ssl          do not verify TLS certificates (test endpoints only)\n"
 	"  --profile NAME           AWS profile of ~/.aws/config and ~/.aws/credentials (keys,\n"
 	"                           credential_process, role_arn + source_profile) [AWS_PROFILE]\n"
-	"  --ca-bundle FILE         PEM file of the CAs to trust for TLS [AWS_CA_BUNDLE]\n"	"  --log-level L            error, warn, info (default), debug\n"
+	"  --ca-bundle FILE         PEM file of the CAs to trust for TLS [AWS_CA_BUNDLE]\n"
+	"  --overwrite WHEN         newer (default): an object replaces only an older version of\n"
+	"                           itself (S3 conditional writes); always: write whatever\n"
+	"                           stands there (servers without conditional writes)\n"
+	"                           [TRS_OVERWRITE]\n"
+	"  --foreign-archives A     fail (default): an archive with targets but none in this\n"
+	"                           region fails; archive and message are kept for the\n"
+	"                           dead-letter queue; skip: nothing to do [TRS_FOREIGN_ARCHIVES]\n"	"  --log-level L            error, warn, info (default), debug\n"
 	"  --log-format F           json (default when stderr is not a terminal) or text\n";
 
 static volatile int stop_flag;
@@ -109,6 +116,7 @@ int cmd_serve(int argc, char **argv)
 	};
 	static const struct option opts[] = {
 		CLI_COMMON_OPTIONS,
+		CLI_WRITE_OPTIONS,
 		{"queue", required_argument, 0, O_QUEUE},
 		{"dest", required_argument, 0, O_DEST},
 		{"staging", required_argument, 0, O_STAGING},
@@ -153,13 +161,19 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "trs serve: bad value '%s' for TRS_METRICS (cloudwatch, emf or none)\n", env_metrics);
 		return EXIT_USAGE;
 	}
+	trs_process_options po = TRS_PROCESS_OPTIONS_INIT;
+	if (trs_process_options_from_env(&po, &err) < 0) {
+		fprintf(stderr, "trs serve: %s\n", err.message);
+		return EXIT_USAGE;
+	}
 	cli_common cc = {0};
 	unsigned long long v;
 	bool set;
 	int c, taken;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if ((taken = cli_common_option(c, optarg, &cc, &log)) < 0)
+		if ((taken = cli_common_option(c, optarg, &cc, &log)) < 0 ||
+		    (!taken && (taken = cli_write_option(c, optarg, &po)) < 0))
 			goto bad_value;
 		if (taken)
 			continue;
@@ -314,7 +328,6 @@ int cmd_serve(int argc, char **argv)
 	so.queue_label = cfg.queue;
 	so.max_idle = (double)cfg.max_idle;
 	so.health_file = cfg.health_file;
-	trs_process_options po = TRS_PROCESS_OPTIONS_INIT;
 	po.catalog_bucket = cfg.catalog;
 	so.process = &po;
 	rc = trs_serve(ctx, queue, dest, &so, &err);

@@ -50,6 +50,29 @@ int cli_verify_option(int c, const char *arg, trs_ctx_options *co, trs_s3_option
 	}
 }
 
+int cli_write_option(int c, const char *arg, trs_process_options *po)
+{
+	switch (c) {
+	case CLI_O_OVERWRITE:
+		if (!strcmp(arg, "newer"))
+			po->overwrite = TRS_OVERWRITE_NEWER;
+		else if (!strcmp(arg, "always"))
+			po->overwrite = TRS_OVERWRITE_ALWAYS;
+		else
+			return -1;
+		return 1;
+	case CLI_O_FOREIGN:
+		if (!strcmp(arg, "fail"))
+			po->foreign_archives = TRS_FOREIGN_FAIL;
+		else if (!strcmp(arg, "skip"))
+			po->foreign_archives = TRS_FOREIGN_SKIP;
+		else
+			return -1;
+		return 1;
+	default: return 0;
+	}
+}
+
 const char *cli_option_name(const struct option *opts, int c)
 {
 	for (; opts->name; opts++)

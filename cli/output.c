@@ -223,6 +223,7 @@ int cli_exit_code(int rc)
 	case TRS_EINVAL:
 	case TRS_EUNSUPPORTED:
 	case TRS_EAUTH: return EXIT_USAGE;
+	case TRS_EREGION: return EXIT_REGION;
 	default: return EXIT_ARCHIVE;
 	}
 }

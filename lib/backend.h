@@ -43,6 +43,15 @@ unsigned int trs__storage_caps(const trs_storage *s);
 unsigned int trs__storage_parallelism(const trs_storage *s);
 uint64_t trs__storage_md5_checked_below(const trs_storage *s);
 uint64_t trs__storage_reserved_memory(const trs_storage *s);
+/* The version-3 member put_if_newer: nonzero when the backend compares versions as it writes. */
+int trs__storage_writes_if_newer(const trs_storage *s);
+
+/* Newest wins (lib/storage/version.c). A manifest time ("YYYY-MM-DD HH:MM:SS", ISO 8601 forms) in unix
+ * seconds, or -1; the version an earlier restore recorded on an object (time NULL when none); the
+ * name of a write's outcome (TRS_WRITTEN, ...) for logs and reports. */
+int trs__source_time_parse(const char *s, int64_t *out);
+void trs__recorded_version(const trs_object_info *info, const char **time, const char **etag);
+const char *trs__write_outcome_name(int outcome);
 
 /* Staging objects in a local directory before the manifest names them (lib/storage/fs_stage.c).
  * trs__fs_stage_new answers TRS_EUNSUPPORTED for any storage but "fs". */
@@ -50,9 +59,10 @@ typedef struct trs__fs_stage trs__fs_stage;
 int trs__fs_stage_new(trs_storage *s, trs__fs_stage **out, trs_error *err);
 /* A new staged file for `index`: an fd open for writing, or a negative code. */
 int trs__fs_stage_create(trs__fs_stage *st, uint64_t index, trs_error *err);
-/* Move staged `index` to req's bucket/key with its metadata (size and MD5 already checked). */
+/* Move staged `index` to req's bucket/key with its metadata (size and MD5 already checked); with
+ * `cond`, only when nothing newer stands there (TRS_WRITTEN, TRS_KEPT_NEWER, TRS_ALREADY_CURRENT). */
 int trs__fs_stage_publish(trs__fs_stage *st, uint64_t index, const trs_put_request *req, uint64_t size,
-			  const char *md5, trs_error *err);
+			  const char *md5, const trs_write_condition *cond, trs_error *err);
 void trs__fs_stage_discard(trs__fs_stage *st, uint64_t index);
 /* A file with no name in the staging directory, open for reading and writing (the spool of small
  * objects, lib/core/spool.c): an fd, or a negative code. `where` gets the directory's path. */

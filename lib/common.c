@@ -40,6 +40,7 @@ TRS_EXTERN(const char *) trs_strerror(int code)
 	case TRS_EPARTIAL: return "TRS_EPARTIAL";
 	case TRS_EEXISTS: return "TRS_EEXISTS";
 	case TRS_EUNSUPPORTED: return "TRS_EUNSUPPORTED";
+	case TRS_EREGION: return "TRS_EREGION";
 	default: return "TRS_E?";
 	}
 }

@@ -102,10 +102,15 @@ TRS_EXTERN(int) trs_ctx_new(trs_ctx **out, const trs_ctx_options *o, trs_error *
 		if (rc < 0)
 			rc = TRS_EINVAL;
 	}
-	if (!region || !*region)
+	const char *from = "--region";
+	if (!region || !*region) {
 		region = getenv("AWS_REGION");
-	if (!region || !*region)
+		from = "AWS_REGION";
+	}
+	if (!region || !*region) {
 		region = getenv("AWS_DEFAULT_REGION");
+		from = "AWS_DEFAULT_REGION";
+	}
 	char *profile_region = NULL;
 	if (rc == 0 && (!region || !*region)) {
 		/* The region of the profile in use, as the AWS CLI reads it. */
@@ -117,7 +122,10 @@ TRS_EXTERN(int) trs_ctx_new(trs_ctx **out, const trs_ctx_options *o, trs_error *
 			trs__aws_profile_free(&prof);
 		}
 		region = profile_region;
+		from = "the AWS profile's region";
 	}
+	if (rc == 0 && region)
+		rc = trs__region_check(region, from, err);
 	if (rc == 0 && !(c->region = trs__strdup(region ? region : "", err)))
 		rc = TRS_ENOMEM;
 	free(profile_region);

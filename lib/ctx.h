@@ -52,4 +52,11 @@ static inline bool trs__canceled(const trs_ctx *ctx)
 	return ctx && trs__flag_raised(ctx->cancel);
 }
 
+/* The service's region (lib/region.c): shaped like an AWS region name (lower-case words, a number),
+ * the known region nearest to `r`, and the check the context makes: 0, or TRS_EINVAL with a message
+ * naming where the region came from (`from`) and the nearest real one. "" passes (no region yet). */
+bool trs__region_shaped(const char *r);
+const char *trs__region_nearest(const char *r);
+int trs__region_check(const char *region, const char *from, trs_error *err);
+
 #endif

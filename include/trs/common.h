@@ -48,7 +48,8 @@ typedef enum {
 	TRS_ECANCELED = -13, /* the caller's cancellation flag was raised */
 	TRS_EPARTIAL = -14,  /* some objects failed; the others were written */
 	TRS_EEXISTS = -15,   /* something already stands where we must write */
-	TRS_EUNSUPPORTED = -16
+	TRS_EUNSUPPORTED = -16,
+	TRS_EREGION = -17    /* the archive has targets, none in this service's region */
 } trs_error_code;
 
 #define TRS_ERROR_MESSAGE_SIZE 1024

@@ -81,13 +81,38 @@ typedef struct trs_report {
 	uint64_t objects_superseded; /* entries not written: a later entry writes the same key */
 	uint64_t manifest_bytes;     /* manifest.json's JSON, in bytes */
 	uint64_t manifest_memory;    /* what the parsed manifest held (trs_manifest_memory); both within max_manifest_bytes */
+	/* Newest wins (trs_process_options.overwrite, docs/formats.md): objects and puts not written
+	 * because the key holds a newer version, or this very version already (a redelivery). An
+	 * object counts once: failed, else written when one of its puts was, else kept_newer when
+	 * one was, else current. */
+	uint64_t objects_kept_newer;
+	uint64_t objects_current;
+	uint64_t puts_kept_newer;
+	uint64_t puts_current;
+	uint64_t puts_unchecked;     /* written (and in puts_written) without the comparison: the
+	                                destination refused the read it needs (TRS_WRITTEN_UNCHECKED) */
+	/* The regions of the manifest's targets, comma-separated ("" when it has none), for a
+	 * caller to name when none of them is this one (TRS_EREGION). */
+	char *target_regions;
+	int foreign;                 /* the manifest has targets and none in this region (TRS_EREGION,
+	                                or nothing to do with TRS_FOREIGN_SKIP) */
 } trs_report;
 
 /*
- * Version 1 has only dry_run; version 2 adds the rest. A caller built with
+ * Version 1 has only dry_run; version 2 adds archive_storage to to_bucket;
+ * version 3 the newest-wins and region switches. A caller built with
  * TRS_PROCESS_OPTIONS_INIT always gets the version its fields match.
  */
-#define TRS_PROCESS_OPTIONS_VERSION 2
+#define TRS_PROCESS_OPTIONS_VERSION 3
+
+/* trs_process_options.overwrite */
+#define TRS_OVERWRITE_NEWER 0  /* an object replaces only an older version of itself (docs/formats.md) */
+#define TRS_OVERWRITE_ALWAYS 1 /* every object is written, whatever stands at its key (servers that
+                                  ignore conditional writes; the Python service's behaviour) */
+
+/* trs_process_options.foreign_archives */
+#define TRS_FOREIGN_FAIL 0     /* targets, none in this region: TRS_EREGION, nothing written */
+#define TRS_FOREIGN_SKIP 1     /* the same archive is nothing to do here: 0, objects_skipped */
 
 typedef struct trs_process_options {
 	unsigned int version;
@@ -121,9 +146,27 @@ typedef struct trs_process_options {
 	 * KMS key) instead of the manifest's targets. NULL: the manifest's
 	 * non-backup targets in this region. */
 	const char *to_bucket;
+	/* Version 3. */
+	int overwrite;               /* TRS_OVERWRITE_NEWER (default) or TRS_OVERWRITE_ALWAYS */
+	int foreign_archives;        /* TRS_FOREIGN_FAIL (default) or TRS_FOREIGN_SKIP */
+	/*
+	 * The archive was delivered before (SQS's ApproximateReceiveCount > 1):
+	 * most objects are likely current already, so each write looks at its
+	 * key before it sends the body (TRS_WRITE_ASK_FIRST). Only a cost: the
+	 * result is the same either way.
+	 */
+	int redelivery;
 } trs_process_options;
 
-#define TRS_PROCESS_OPTIONS_INIT {TRS_PROCESS_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+#define TRS_PROCESS_OPTIONS_INIT {TRS_PROCESS_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+
+/**
+ * The version-3 switches from the environment, over what `options` holds:
+ * TRS_OVERWRITE ("newer" or "always") and TRS_FOREIGN_ARCHIVES ("fail" or
+ * "skip"). Unset or empty leaves a field as it is; anything else is
+ * TRS_EINVAL with a message naming the variable and its values.
+ */
+TRS_EXTERN(int) trs_process_options_from_env(trs_process_options *options, trs_error *err);
 
 /**
  * Restore one archive. Objects go to the non-backup targets of this region;
@@ -131,8 +174,15 @@ typedef struct trs_process_options {
  * row per object in options->catalog_bucket (docs/operations.md, backup targets). An archive
  * whose targets here are all backups is not walked past its manifest.
  *
+ * An object replaces what stands at its key only when it is a newer version
+ * (options->overwrite; TRS_OVERWRITE_ALWAYS writes regardless): the others
+ * are counted in objects_kept_newer and objects_current, not failed.
+ *
  * Returns 0 when every object and every backup for this region was
- * written; TRS_EPARTIAL when some failed (the report lists them, a failed
+ * written (or kept from writing by a newer or the same version); TRS_EREGION
+ * when the manifest has targets but none in the context's region (unless
+ * options->foreign_archives is TRS_FOREIGN_SKIP): nothing is written, and
+ * report->target_regions names the regions it has; TRS_EPARTIAL when some failed (the report lists them, a failed
  * backup copy or catalog write as a trs_failure naming its bucket and key;
  * the rest was written, running again is safe); TRS_EINVAL for a backup
  * target without a catalog bucket, or `only` with no target to restore to;

@@ -94,6 +94,45 @@ typedef struct trs_object_info {
 	int64_t mtime;       /* unix seconds, 0 when unknown */
 } trs_object_info;
 
+/*
+ * Newest wins (docs/formats.md, "Versions"). Archives of one key can arrive
+ * in any order: many in flight, many consumers, redelivery. A write that
+ * carries a trs_write_condition replaces what stands at its key only when
+ * it is a newer version of the source object. The version is the source's
+ * LastModified (the manifest's creation_time, one-second resolution) and
+ * its ETag; a restore records both on the object (the OriginalCreationTime
+ * and OriginalETag tags, and the user metadata original-creation-time and
+ * original-etag), and that record is what the next write compares with.
+ * Two versions of one second are ordered by their ETags, so that every
+ * consumer in every region picks the same one.
+ */
+#define TRS_WRITE_CONDITION_VERSION 1
+
+/* trs_write_condition.flags */
+#define TRS_WRITE_ASK_FIRST (1u << 0) /* look at the key before sending any byte of the body: a
+                                         redelivery, where most objects are current already */
+
+typedef struct trs_write_condition {
+	unsigned int version;        /* TRS_WRITE_CONDITION_VERSION */
+	const char *source_time;     /* the manifest's creation_time; NULL or "": unknown */
+	const char *source_etag;     /* the manifest's etag, quoted or not; NULL or "": unknown */
+	unsigned int flags;          /* TRS_WRITE_* */
+} trs_write_condition;
+
+#define TRS_WRITE_CONDITION_INIT {TRS_WRITE_CONDITION_VERSION, 0, 0, 0}
+
+/*
+ * What a conditional write did (positive: nothing failed). TRS_WRITTEN is
+ * 0, so a caller that only tests for < 0 reads the two others as success,
+ * which they are: the key holds this version or a newer one.
+ */
+#define TRS_WRITTEN 0
+#define TRS_KEPT_NEWER 1      /* not written: the key holds a newer version */
+#define TRS_ALREADY_CURRENT 2 /* not written: the key holds this very version (a redelivery) */
+#define TRS_WRITTEN_UNCHECKED 3 /* written without a comparison: the destination refused the read it
+                                   needs (S3: no s3:GetObject on the bucket); whatever stood there is
+                                   replaced, as by trs_upload */
+
 /** Free what a head() call put in `info` (strings allocated with malloc) and zero it. */
 TRS_EXTERN(void) trs_object_info_clear(trs_object_info *info);
 
@@ -106,6 +145,28 @@ typedef int (*trs_sink_fn)(void *userdata, const void *data, size_t len, trs_err
  * that was not there before (a previous version stays).
  */
 TRS_EXTERN(int) trs_upload(trs_storage *storage, const trs_put_request *req, trs_body *body, trs_error *err);
+
+/**
+ * trs_upload under `cond`: write only when nothing stands at the key, or
+ * what stands there is an older version (or carries no version: an object
+ * this library did not write). Returns TRS_WRITTEN, TRS_KEPT_NEWER,
+ * TRS_ALREADY_CURRENT, or a negative code. The decision is atomic against
+ * other writers of the key where the backend can make it so (S3's
+ * conditional writes, the fs backend's lock): the backend's put_if_newer
+ * (trs/sys/storage.h). A backend without one writes as trs_upload does, and
+ * returns TRS_WRITTEN. When the result is not TRS_WRITTEN, `body` may not
+ * have been read at all.
+ */
+TRS_EXTERN(int) trs_upload_if_newer(trs_storage *storage, const trs_put_request *req,
+				    const trs_write_condition *cond, trs_body *body, trs_error *err);
+
+/**
+ * Compare what stands at a key (`current`, as head() describes it; NULL
+ * when there is nothing) with the version `cond` carries: TRS_WRITTEN when
+ * the write should go ahead, TRS_KEPT_NEWER or TRS_ALREADY_CURRENT when not.
+ * The rule every backend applies; for a backend's own conditional write.
+ */
+TRS_EXTERN(int) trs_write_condition_check(const trs_write_condition *cond, const trs_object_info *current);
 
 /** Stream `length` bytes from `offset` (length UINT64_MAX: to the end) into `sink`. */
 TRS_EXTERN(int) trs_storage_get(trs_storage *storage, const char *bucket, const char *key,
@@ -145,6 +206,13 @@ TRS_EXTERN(int) trs_storage_delete(trs_storage *storage, const char *bucket, con
  */
 TRS_EXTERN(int) trs_storage_copy(trs_storage *storage, const char *src_bucket, const char *src_key,
 				 const trs_put_request *req, trs_error *err);
+
+/**
+ * trs_storage_copy under `cond` (see trs_upload_if_newer): the other
+ * targets of an object that was streamed to its first one.
+ */
+TRS_EXTERN(int) trs_storage_copy_if_newer(trs_storage *storage, const char *src_bucket, const char *src_key,
+					  const trs_put_request *req, const trs_write_condition *cond, trs_error *err);
 
 /** The backend's short name: "fs", "s3", or what a custom backend says. */
 TRS_EXTERN(const char *) trs_storage_name(const trs_storage *storage);

@@ -113,7 +113,7 @@ static int build_tags(trs_object_iter *it, const trs_manifest_object *e, trs_err
 			 "the object is written without the tags named here",
 			 "archive", trs_archive_name(it->archive), "relative_key", e->relative_key, "dropped_tags",
 			 ts->dropped_list.data, NULL);
-	else if (ts->nmetadata && trs__log_enabled(it->ctx, TRS_LOG_INFO))
+	else if (ts->carried && trs__log_enabled(it->ctx, TRS_LOG_INFO))
 		trs__log(it->ctx, TRS_LOG_INFO,
 			 "object has tags S3 does not take as tags (more than 10, too long, or refused characters); "
 			 "they are kept as user metadata",

@@ -176,6 +176,7 @@ int trs__tagset_build(trs__tagset *ts, const trs_manifest_object *e, const char 
 	/* The originals, as tags when they fit (an original tag of that name gives way). */
 	trs_kv originals[2];
 	const char *names[2];
+	bool originals_placed[2] = {false, false};
 	size_t noriginals = 0;
 	if (*e->creation_time) {
 		originals[noriginals] = (trs_kv){"OriginalCreationTime", e->creation_time};
@@ -215,21 +216,24 @@ int trs__tagset_build(trs__tagset *ts, const trs_manifest_object *e, const char 
 			rc = place(ts, &originals[o], &tag_bytes, tag_budget, &placed, err);
 		if (rc == 0 && !placed)
 			carried[ncarried++] = (carried_tag){&originals[o], names[o]};
+		originals_placed[o] = placed;
 	}
 
-	/* Metadata: the originals first, then as many other tags as 2 KB allow. */
+	/*
+	 * Metadata: the originals first, whether or not they are tags too (a
+	 * HEAD returns metadata, not tags, and it is what the next write of the
+	 * key compares versions with: lib/storage/version.c), then as many other
+	 * tags as 2 KB allow.
+	 */
 	size_t left = METADATA_BUDGET;
-	for (size_t i = 0; rc == 0 && i < ncarried; i++) {
-		const carried_tag *c = &carried[i];
-		if (!c->meta_name)
-			continue;
-		size_t cost = metadata_cost(c->meta_name, c->kv->value);
+	for (size_t o = 0; rc == 0 && o < noriginals; o++) {
+		size_t cost = metadata_cost(names[o], originals[o].value);
 		if (cost <= left) {
 			left -= cost;
-			ts->metadata[ts->nmetadata++] = (trs_kv){c->meta_name, c->kv->value};
-		} else {
+			ts->metadata[ts->nmetadata++] = (trs_kv){names[o], originals[o].value};
+		} else if (!originals_placed[o]) {
 			ts->dropped++;
-			rc = append_pair(&ts->dropped_list, c->kv, err);
+			rc = append_pair(&ts->dropped_list, &originals[o], err);
 		}
 	}
 	size_t base = strlen(META_PREFIX) + strlen("original-tags");

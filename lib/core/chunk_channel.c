@@ -112,6 +112,14 @@ void trs__job_end(trs_run *r, trs_job *j, int code, const trs_error *err)
 	trs__job_unref(r, j);
 }
 
+int trs__channel_started(trs_job *j)
+{
+	pthread_mutex_lock(&j->run->mu);
+	int started = j->started;
+	pthread_mutex_unlock(&j->run->mu);
+	return started;
+}
+
 int64_t trs__channel_read(trs_job *j, void *buf, size_t len, trs_error *err)
 {
 	return channel_read(j, buf, len, err);

@@ -48,6 +48,7 @@ typedef struct {
 	int code;
 	trs_error err;
 	int done;
+	int outcome;    /* when done: TRS_WRITTEN, or TRS_KEPT_NEWER / TRS_ALREADY_CURRENT (nothing written) */
 	int quiet;      /* not attempted after a credentials failure: logged once, not per object */
 	uint64_t bytes;
 } put_result;
@@ -75,17 +76,40 @@ int trs__run_aborted(trs_run *r, trs_error *err)
 	return code;
 }
 
+/* One line per put the newest-wins rule kept from writing, at info: counted, never an error. */
+static void log_not_written(trs_run *r, const trs_job *j, const trs_object_put *p, int outcome)
+{
+	if (!trs__log_enabled(r->ctx, TRS_LOG_INFO))
+		return;
+	trs__log(r->ctx, TRS_LOG_INFO,
+		 outcome == TRS_KEPT_NEWER ? "not written: the destination holds a newer version of this object"
+					   : "not written: the destination holds this version already",
+		 "archive", r->report->archive, "relative_key", j->entry->relative_key, "bucket", p->request.bucket,
+		 "key", p->request.key, "creation_time", j->entry->creation_time, "outcome",
+		 trs__write_outcome_name(outcome), NULL);
+}
+
 static void record(trs_run *r, const trs_job *j, const put_result *res)
 {
 	pthread_mutex_lock(&r->mu);
-	int failed = 0;
+	int failed = 0, written = 0, kept = 0;
 	for (size_t i = 0; j->rewrite && i < j->nputs; i++)
 		trs__report_forget_failure(r->report, j->entry->relative_key, j->puts[i].request.bucket,
 					   j->puts[i].request.key);
 	for (size_t i = 0; i < j->nputs; i++) {
 		const trs_object_put *p = &j->puts[i];
-		if (res[i].done) {
+		if (res[i].done && (res[i].outcome == TRS_KEPT_NEWER || res[i].outcome == TRS_ALREADY_CURRENT)) {
+			if (res[i].outcome == TRS_KEPT_NEWER) {
+				r->report->puts_kept_newer++;
+				kept = 1;
+			} else {
+				r->report->puts_current++;
+			}
+		} else if (res[i].done) {
+			written = 1;
 			r->report->puts_written++;
+			if (res[i].outcome == TRS_WRITTEN_UNCHECKED)
+				r->report->puts_unchecked++;
 			r->report->bytes_written += res[i].bytes;
 			trs_report_target *t = trs__report_target(r->report, p->request.bucket);
 			if (t) {
@@ -104,13 +128,37 @@ static void record(trs_run *r, const trs_job *j, const put_result *res)
 		}
 	}
 	unsigned char *outcome = r->outcomes ? &r->outcomes[trs_manifest_object_index(r->manifest, j->entry)] : NULL;
-	trs__report_count_object(r->report, outcome, failed, j->rewrite);
+	int state = failed    ? TRS__OBJECT_FAILED
+		    : written || !j->nputs ? TRS__OBJECT_WRITTEN
+		    : kept    ? TRS__OBJECT_KEPT_NEWER
+			      : TRS__OBJECT_CURRENT;
+	trs__report_count_object(r->report, outcome, state, j->rewrite);
 	if (!j->rewrite)
 		r->objects_done++;
 	pthread_mutex_unlock(&r->mu);
+	for (size_t i = 0; i < j->nputs; i++)
+		if (res[i].done && (res[i].outcome == TRS_KEPT_NEWER || res[i].outcome == TRS_ALREADY_CURRENT))
+			log_not_written(r, j, &j->puts[i], res[i].outcome);
 	if (!failed)
 		trs__log(r->ctx, TRS_LOG_DEBUG, "object written", "archive", r->report->archive, "relative_key",
 			 j->entry->relative_key, NULL);
+}
+
+/*
+ * The condition of this job's writes: the entry's version, unless every
+ * write overwrites (--overwrite always) or the entry has no time to compare
+ * (then nothing could be kept from writing, and S3 would only pay for asking).
+ */
+static const trs_write_condition *job_condition(const trs_run *r, const trs_job *j, trs_write_condition *c)
+{
+	if (r->overwrite_always || !j->entry->creation_time || !*j->entry->creation_time)
+		return NULL;
+	trs_write_condition init = TRS_WRITE_CONDITION_INIT;
+	*c = init;
+	c->source_time = j->entry->creation_time;
+	c->source_etag = j->entry->etag;
+	c->flags = r->write_flags;
+	return c;
 }
 
 /* ---- the budget ---- */
@@ -450,23 +498,29 @@ void trs__job_execute(trs_run *r, trs_job *j)
 		if (rc < 0)
 			fail_all(j, res, rc, &err);
 		const trs_object_put *first = NULL;
+		trs_write_condition cbuf;
+		const trs_write_condition *cond = job_condition(r, j, &cbuf);
+		int staged = 1; /* the staged file is still there to publish */
 		for (size_t i = 0; rc == 0 && i < j->nputs; i++) {
 			if (res[i].code)
 				continue;
 			trs_error perr = TRS_ERROR_INIT;
 			int prc = r->dry_run ? 0
-				  : !first ? trs__fs_stage_publish(j->stage, j->stage_index, &j->puts[i].request, j->len,
-								    md5, &perr)
-					   : trs_storage_copy(r->storage, first->request.bucket, first->request.key,
-							      &j->puts[i].request, &perr);
+				  : staged ? trs__fs_stage_publish(j->stage, j->stage_index, &j->puts[i].request, j->len, md5,
+								    cond, &perr)
+					   : trs_storage_copy_if_newer(r->storage, first->request.bucket, first->request.key,
+								       &j->puts[i].request, cond, &perr);
 			if (prc < 0) {
 				res[i].code = prc;
 				res[i].err = perr;
 				continue;
 			}
-			if (!first)
+			if (staged && !r->dry_run && (prc == TRS_WRITTEN || prc == TRS_WRITTEN_UNCHECKED)) {
+				staged = 0; /* moved into place: the other targets copy it from there */
 				first = &j->puts[i];
+			}
 			res[i].done = 1;
+			res[i].outcome = prc;
 			res[i].bytes = j->len;
 		}
 	} else if (!j->streamed) {
@@ -488,18 +542,28 @@ void trs__job_execute(trs_run *r, trs_job *j)
 			if (vouched)
 				b = trs__vouched_body_init(&vb, b, j->md5);
 			trs_error perr = TRS_ERROR_INIT;
-			int prc = trs_upload(r->storage, &j->puts[i].request, b, &perr);
+			trs_write_condition cbuf;
+			int prc = trs_upload_if_newer(r->storage, &j->puts[i].request, job_condition(r, j, &cbuf), b, &perr);
 			if (prc < 0) {
 				res[i].code = prc;
 				res[i].err = perr;
 			} else {
 				res[i].done = 1;
+				res[i].outcome = prc;
 				res[i].bytes = j->len;
 			}
 		}
 	} else {
-		/* Stream to the first usable target; server-side copy to the others. */
+		/*
+		 * Stream to the first usable target; server-side copy to the others.
+		 * A target that holds a newer version (or this one) is left as it is
+		 * without reading the body, when the backend can tell before the
+		 * first byte: the body then goes to the next target.
+		 */
 		const trs_object_put *first = NULL;
+		int body_used = 0;
+		trs_write_condition cbuf;
+		const trs_write_condition *cond = job_condition(r, j, &cbuf);
 		for (size_t i = 0; i < j->nputs; i++) {
 			if (res[i].code)
 				continue;
@@ -514,12 +578,12 @@ void trs__job_execute(trs_run *r, trs_job *j)
 					res[i].done = 1;
 				continue;
 			}
-			if (!first) {
+			if (!body_used) {
 				/* The object's body fails its last read unless the bytes have the manifest's MD5
 				 * (or, with --verify size, its size): a backend may take that MD5, not hash again. */
 				trs__vouched_body vb;
 				trs_body *b = j->md5[0] ? trs__vouched_body_init(&vb, &j->body, j->md5) : &j->body;
-				prc = trs_upload(r->storage, &j->puts[i].request, b, &perr);
+				prc = trs_upload_if_newer(r->storage, &j->puts[i].request, cond, b, &perr);
 				if (prc < 0) {
 					res[i].code = prc;
 					res[i].err = perr;
@@ -527,17 +591,28 @@ void trs__job_execute(trs_run *r, trs_job *j)
 					fail_all(j, res, prc, &perr);
 					break;
 				}
-				first = &j->puts[i];
-			} else {
-				prc = trs_storage_copy(r->storage, first->request.bucket, first->request.key, &j->puts[i].request,
-						       &perr);
+				int wrote = prc == TRS_WRITTEN || prc == TRS_WRITTEN_UNCHECKED;
+				body_used = wrote || trs__channel_started(j);
+				if (wrote)
+					first = &j->puts[i];
+			} else if (first) {
+				prc = trs_storage_copy_if_newer(r->storage, first->request.bucket, first->request.key,
+								&j->puts[i].request, cond, &perr);
 				if (prc < 0) {
 					res[i].code = prc;
 					res[i].err = perr;
 					continue;
 				}
+			} else {
+				/* The body was read by a write that then found a newer version: nothing to copy from. */
+				res[i].code = TRS_EIO;
+				trs__error_set(&res[i].err, TRS_EIO,
+					       "not attempted: the object's bytes went to a target that then held a newer "
+					       "version; run again to write this target");
+				continue;
 			}
 			res[i].done = 1;
+			res[i].outcome = prc;
 			res[i].bytes = j->stream_len;
 		}
 	}

@@ -92,6 +92,8 @@ struct trs_run {
 	trs_report *report;
 	int dry_run;
 	uint64_t server_md5_below; /* the storage checks Content-MD5 of single puts below this size */
+	int overwrite_always;      /* TRS_OVERWRITE_ALWAYS: no version is compared */
+	unsigned int write_flags;  /* TRS_WRITE_* of every write's condition (TRS_WRITE_ASK_FIRST on a redelivery) */
 
 	pthread_mutex_t mu;
 	pthread_cond_t work_cv;    /* a job was queued (or stop) */
@@ -190,6 +192,8 @@ int64_t trs__channel_peek(trs_job *j, const unsigned char **data, trs_error *err
 void trs__channel_advance(trs_job *j, size_t n);
 /* Read to the end, discarding: 0, or the reader's failure code (err filled). */
 int trs__channel_drain(trs_job *j, trs_error *err);
+/* Has the worker read from the channel (or closed it)? */
+int trs__channel_started(trs_job *j);
 /* The worker is done: later pushes are dropped, what is queued is freed. */
 void trs__channel_close(trs_run *r, trs_job *j);
 /* Free a list of chunks; returns the budget bytes they held. */

@@ -13,6 +13,7 @@
 #include "backup.h"
 #include "early.h"
 #include "pipeline.h"
+#include "process_options.h"
 #include "select.h"
 #include "report.h"
 
@@ -329,25 +330,57 @@ static int restore(walk *w, trs_error *err)
 	return 0;
 }
 
-/* The caller's options at this version: fields a version-1 caller does not have stay 0. */
-static int take_options(trs_process_options *out, const trs_process_options *given, trs_error *err)
+/* The distinct regions of the manifest's targets, in manifest order, comma-separated. */
+static int list_regions(trs_report *rep, const trs_manifest *m, trs_error *err)
 {
-	trs_process_options d = TRS_PROCESS_OPTIONS_INIT;
-	*out = d;
-	if (!given)
-		return 0;
-	if (given->version == 0 || given->version > TRS_PROCESS_OPTIONS_VERSION)
-		return trs__error_set(err, TRS_EINVAL, "trs_process_options has unknown version %u", given->version);
-	if (given->version == 1) {
-		out->dry_run = given->dry_run;
-		return 0;
+	trs_buf b = TRS_BUF_INIT;
+	int rc = trs__buf_puts(&b, "", err);
+	size_t n = trs_manifest_target_count(m);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const char *region = trs_manifest_target_at(m, i)->region;
+		bool seen = false;
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = !strcmp(trs_manifest_target_at(m, k)->region, region);
+		if (!seen)
+			rc = trs__buf_printf(&b, err, "%s%s", b.len ? ", " : "", *region ? region : "(none)");
 	}
-	*out = *given;
-	if (out->nonly && !out->only)
-		return trs__error_set(err, TRS_EINVAL, "trs_process_options: nonly without only");
-	if (out->to_bucket && !*out->to_bucket)
-		return trs__error_set(err, TRS_EINVAL, "trs_process_options: to_bucket is empty");
+	if (rc < 0) {
+		trs__buf_free(&b);
+		return rc;
+	}
+	rep->target_regions = b.data;
 	return 0;
+}
+
+/*
+ * An archive reaches a region's staging bucket because the source side's
+ * replication sends its prefix there for a target in that region. Targets,
+ * none of them here, means a wrong region setting or a wrong rule: fail it
+ * (its message stays queued for the dead-letter queue), unless the operator
+ * said such archives are expected. 1 when there is nothing to do here.
+ */
+static int foreign_archive(const trs_ctx *ctx, const trs_manifest *m, const trs_process_options *opt,
+			   trs_report *rep, trs_error *err)
+{
+	size_t n = trs_manifest_target_count(m);
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(trs_manifest_target_at(m, i)->region, ctx->region))
+			return 0;
+	if (n == 0)
+		return 0; /* no targets at all: every object is skipped, with the manifest's warning */
+	rep->objects_skipped = rep->objects_total;
+	rep->foreign = 1;
+	if (opt->foreign_archives == TRS_FOREIGN_SKIP) {
+		trs__log(ctx, TRS_LOG_INFO, "archive has no target in this region: nothing to do here (--foreign-archives skip)",
+			 "archive", rep->archive, "region", ctx->region, "target_regions", rep->target_regions, NULL);
+		return 1;
+	}
+	return trs__error_set(err, TRS_EREGION,
+			      "archive %s has targets in %s and none in %s, this service's region: nothing was "
+			      "written and the archive is kept. Fix the region (--region, AWS_REGION) or the source "
+			      "side's replication rule that sent it here; where such archives are expected, pass "
+			      "--foreign-archives skip (TRS_FOREIGN_ARCHIVES=skip)",
+			      rep->archive, rep->target_regions, ctx->region);
 }
 
 static int64_t now_ms(void)
@@ -377,7 +410,7 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 	if (trs__storage_check_version(storage, err) < 0)
 		return TRS_EINVAL;
 	trs_process_options opt;
-	if (take_options(&opt, options, err) < 0)
+	if (trs__process_options_take(&opt, options, err) < 0)
 		return TRS_EINVAL;
 	if (!*ctx->region)
 		return trs__error_set(err, TRS_EINVAL,
@@ -395,6 +428,8 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 	w.run.report = rep;
 	w.opt = opt;
 	w.run.dry_run = opt.dry_run;
+	w.run.overwrite_always = opt.overwrite == TRS_OVERWRITE_ALWAYS;
+	w.run.write_flags = opt.redelivery ? TRS_WRITE_ASK_FIRST : 0;
 	rep->dry_run = w.run.dry_run;
 	w.chunk = w.small_max = trs__run_chunk_size(ctx);
 	w.early.run = &w.run;
@@ -424,6 +459,13 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 			rc = trs__select_retarget(ctx, w.manifest, opt.to_bucket, rep->archive, err);
 		if (rc == 0)
 			rc = trs__report_init_targets(rep, w.manifest, ctx->region, err);
+		if (rc == 0)
+			rc = list_regions(rep, w.manifest, err);
+	}
+	int nothing_here = 0;
+	if (rc == 0 && !opt.to_bucket && (rc = foreign_archive(ctx, w.manifest, &opt, rep, err)) == 1) {
+		nothing_here = 1;
+		rc = 0;
 	}
 	/* A restore (only, to_bucket) is not a new backup; everything else plans its backups first, so that
 	 * a missing catalog bucket fails the archive before anything is written. */
@@ -438,7 +480,7 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 	if (rc == 0)
 		rc = trs__select_check_only(ctx, w.manifest, &opt, rep, err);
 	/* Targets here that are all backups: the archive is stored as it is, its bodies are never walked. */
-	int walk_objects = !(rep->nbackups && !rep->ntargets);
+	int walk_objects = !(rep->nbackups && !rep->ntargets) && !nothing_here;
 	if (rc == 0 && walk_objects && (rc = trs_object_iter_new(&w.it, w.archive, w.manifest, ctx, err)) == 0) {
 		trs__object_iter_add_skipped(w.it, w.early_skipped);
 		trs__object_iter_set_manifest(w.it, w.manifest_index, w.manifest_md5);

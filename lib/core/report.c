@@ -98,19 +98,27 @@ trs_report_target *trs__report_target(trs_report *rep, const char *bucket)
 	return NULL;
 }
 
-void trs__report_count_object(trs_report *rep, unsigned char *outcome, int failed, int rewrite)
+static uint64_t *object_counter(trs_report *rep, int state)
 {
-	enum { NONE, WRITTEN, FAILED };
-	if (rewrite && outcome && *outcome == WRITTEN)
-		rep->objects_written--;
-	else if (rewrite && outcome && *outcome == FAILED)
-		rep->objects_failed--;
-	if (failed)
-		rep->objects_failed++;
-	else
-		rep->objects_written++;
+	switch (state) {
+	case TRS__OBJECT_WRITTEN: return &rep->objects_written;
+	case TRS__OBJECT_FAILED: return &rep->objects_failed;
+	case TRS__OBJECT_KEPT_NEWER: return &rep->objects_kept_newer;
+	case TRS__OBJECT_CURRENT: return &rep->objects_current;
+	default: return NULL;
+	}
+}
+
+void trs__report_count_object(trs_report *rep, unsigned char *outcome, int state, int rewrite)
+{
+	uint64_t *before = rewrite && outcome ? object_counter(rep, *outcome) : NULL;
+	if (before)
+		(*before)--;
+	uint64_t *now = object_counter(rep, state);
+	if (now)
+		(*now)++;
 	if (outcome)
-		*outcome = failed ? FAILED : WRITTEN;
+		*outcome = (unsigned char)state;
 }
 
 void trs__report_forget_failure(trs_report *rep, const char *relative_key, const char *bucket, const char *key)
@@ -155,6 +163,7 @@ TRS_EXTERN(void) trs_report_free(trs_report *rep)
 	free(rep->backups);
 	free(rep->catalog_bucket);
 	free(rep->catalog_key);
+	free(rep->target_regions);
 	free(rep->archive);
 	free(rep);
 }

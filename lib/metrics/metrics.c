@@ -408,7 +408,7 @@ TRS_EXTERN(void) trs_metrics_record_report(trs_metrics *m, const trs_report *rep
 	const trs_report_target *first = report && report->ntargets ? &report->targets[0] : NULL;
 	trs_kv dims[2] = {{"TargetBucket", first && first->bucket && *first->bucket ? first->bucket : NO_TARGET_BUCKET},
 			  {"Stage", ""}};
-	metric_value v[10];
+	metric_value v[16];
 	size_t n = 0;
 	if (report && !archive_failed) {
 		if (report->compressed_bytes)
@@ -419,10 +419,21 @@ TRS_EXTERN(void) trs_metrics_record_report(trs_metrics *m, const trs_report *rep
 		v[n++] = (metric_value){"DecompressionTimeSeconds", "Seconds", report->seconds_decompress};
 		v[n++] = (metric_value){"ObjectRestoreTime", "Seconds", report->seconds_total + report->seconds_download};
 	}
-	if (archive_failed)
+	/* An archive whose targets are all in other regions was read well: it is no decompression failure. */
+	if (archive_failed && report && report->foreign)
+		v[n++] = (metric_value){"ForeignArchives", "Count", 1};
+	else if (archive_failed)
 		v[n++] = (metric_value){"FailedDecompressions", "Count", 1};
 	if (report) {
 		v[n++] = (metric_value){"SkippedObjects", "Count", (double)report->objects_skipped};
+		/* Newest wins: objects a newer or the same version kept from being written, and writes made
+		 * without the comparison (the destination refused the read). Only when there were any. */
+		if (report->objects_kept_newer)
+			v[n++] = (metric_value){"ObjectsKeptNewer", "Count", (double)report->objects_kept_newer};
+		if (report->objects_current)
+			v[n++] = (metric_value){"ObjectsAlreadyCurrent", "Count", (double)report->objects_current};
+		if (report->puts_unchecked)
+			v[n++] = (metric_value){"UncheckedWrites", "Count", (double)report->puts_unchecked};
 		n += bucket_counts(report, first, v + n);
 	}
 	trs_error err = TRS_ERROR_INIT;

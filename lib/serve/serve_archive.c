@@ -7,6 +7,7 @@
  * its own message, so a slow or failing archive holds only its own message.
  */
 #include "serve_internal.h"
+#include "process_options.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,9 +56,11 @@ static double replication_lag(serve_state *s, const trs_archive_ref *ref)
 static void log_restored(serve_state *s, const trs_queue_message *m, const char *bucket, const char *key,
 			 const trs_report *report, double seconds, double lag)
 {
-	char n1[32], n2[32], n3[32], bw[32], secs[32], dl[32], cl[32], lg[32];
+	char n1[32], n2[32], n3[32], bw[32], secs[32], dl[32], cl[32], lg[32], kn[32], cu[32];
 	if (lag >= 0)
 		fmt_secs(lg, sizeof(lg), lag);
+	trs__serve_fmt_u64(kn, sizeof(kn), report ? report->objects_kept_newer : 0);
+	trs__serve_fmt_u64(cu, sizeof(cu), report ? report->objects_current : 0);
 	trs__serve_fmt_u64(n1, sizeof(n1), report ? report->objects_written : 0);
 	trs__serve_fmt_u64(n2, sizeof(n2), report ? report->objects_skipped : 0);
 	trs__serve_fmt_u64(n3, sizeof(n3), report ? report->bytes_written : 0);
@@ -66,8 +69,8 @@ static void log_restored(serve_state *s, const trs_queue_message *m, const char 
 	fmt_secs(dl, sizeof(dl), report ? report->seconds_download : 0);
 	fmt_secs(cl, sizeof(cl), report ? report->seconds_cleanup : 0);
 	trs__log(s->ctx, TRS_LOG_INFO, "archive restored", "queue", s->label, "message_id", m->id, "bucket", bucket,
-		 "key", key, "objects_written", n1, "objects_skipped", n2, "bytes_written", n3, "backups_written", bw,
-		 "seconds", secs, "seconds_download", dl, "seconds_cleanup", cl, "replication_lag_seconds",
+		 "key", key, "objects_written", n1, "objects_skipped", n2, "objects_kept_newer", kn, "objects_current",
+		 cu, "bytes_written", n3, "backups_written", bw, "seconds", secs, "seconds_download", dl, "seconds_cleanup", cl, "replication_lag_seconds",
 		 lag >= 0 ? lg : NULL, NULL);
 }
 
@@ -135,8 +138,14 @@ static archive_result restore_archive(serve_state *s, serve_msg *sm, const trs_a
 	if (s->o.metrics)
 		trs_metrics_put(s->o.metrics, "ArchivesInFlight", "Count", (double)in_flight, NULL, 0);
 
-	int rc = trs_process_from_storage(&s->run_ctx, s->dest, s->staging, ref->bucket, ref->key, s->o.fetch,
-					  s->o.process, &report, &err);
+	/* A message delivered before (a failure, a kill, a visibility timeout, a lost delete) mostly finds
+	 * its objects written already: each write looks at its key before it sends the body. */
+	trs_process_options po;
+	int rc = trs__process_options_take(&po, s->o.process, &err);
+	po.redelivery = m->receive_count > 1;
+	if (rc == 0)
+		rc = trs_process_from_storage(&s->run_ctx, s->dest, s->staging, ref->bucket, ref->key, s->o.fetch, &po,
+					      &report, &err);
 	if (rc == TRS_ENOTFOUND && !report && archive_gone(&err)) {
 		/* Restored and deleted by an earlier delivery of this message (or deleted by hand). */
 		trs__log(s->ctx, TRS_LOG_WARN,
@@ -166,6 +175,13 @@ static archive_result restore_archive(serve_state *s, serve_msg *sm, const trs_a
 		trs__log(s->ctx, TRS_LOG_WARN, "archive canceled by the stop; its message goes back to the queue",
 			 "queue", s->label, "message_id", m->id, "bucket", ref->bucket, "key", ref->key,
 			 "objects_written", n1, "seconds", secs, NULL);
+	} else if (rc == TRS_EREGION) {
+		/* No retry will change it: the queue's redrive policy moves the message to its dead-letter queue. */
+		trs__log(s->ctx, TRS_LOG_ERROR,
+			 "archive has no target in this region; archive and message kept for the dead-letter queue",
+			 "queue", s->label, "message_id", m->id, "bucket", ref->bucket, "key", ref->key, "region",
+			 trs_ctx_region(s->ctx), "target_regions", report ? report->target_regions : NULL, "error",
+			 err.message, NULL);
 	} else {
 		trs__serve_fmt_u64(n1, sizeof(n1), report ? report->objects_failed : 0);
 		trs__serve_fmt_u64(n2, sizeof(n2), report ? report->puts_failed : 0);

@@ -1,8 +1,9 @@
 /*
- * The fs backend's metadata codec, writing side: an object's tags, class,
- * KMS key, user metadata and MD5 as JSON, attached to the unpublished file
- * as the user.trs.meta xattr, or written to the sidecar tree
- * DIR/.trs-meta/<bucket>/<key> where the filesystem has no user xattrs.
+ * The fs backend's metadata codec: an object's tags, class, KMS key, user
+ * metadata and MD5 as JSON, attached to the unpublished file as the
+ * user.trs.meta xattr, or written to the sidecar tree
+ * DIR/.trs-meta/<bucket>/<key> where the filesystem has no user xattrs;
+ * and read back (head, and the version a conditional write compares with).
  */
 #include "storage_fs.h"
 
@@ -15,7 +16,11 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <stdlib.h>
 #include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
+
+#define MAX_META_BYTES (1u << 20)
 
 /* Write `data` to dirfd/base through a temporary and rename (the sidecar metadata). */
 static int replace_file(int dirfd, const char *base, const void *data, size_t len)
@@ -151,27 +156,29 @@ static int write_sidecar(fs_storage *fs, const trs_put_request *req, const unsig
 }
 
 /*
- * Attach the metadata: as an xattr of the unpublished file (so the object
- * appears with it, atomically), or, where the filesystem has no user xattrs,
- * as a sidecar file written before the object is published.
+ * The metadata as an xattr of the unpublished file fd (or dirfd/name when fd
+ * is -1), so that the object appears with it, atomically. 1 when the
+ * filesystem has no user xattrs: the caller writes the sidecar
+ * (trs__fs_meta_sidecar) when the object is published.
  */
-int trs__fs_attach_meta(fs_storage *fs, int fd, int dirfd, const char *name, const trs_put_request *req,
-			uint64_t size, const char *md5, trs_error *err)
+int trs__fs_meta_to_file(fs_storage *fs, int fd, int dirfd, const char *name, const trs_put_request *req, uint64_t size,
+			 const char *md5, trs_error *err)
 {
-	int sidecar = __atomic_load_n(&fs->sidecar, __ATOMIC_RELAXED);
-	yajl_gen g = meta_json(req, size, md5, sidecar);
+	if (__atomic_load_n(&fs->sidecar, __ATOMIC_RELAXED))
+		return 1;
+	yajl_gen g = meta_json(req, size, md5, 0);
 	if (!g)
 		return trs__error_set(err, TRS_ENOMEM, "out of memory");
 	const unsigned char *json;
 	size_t len;
 	yajl_gen_get_buf(g, &json, &len);
 	int rc = 0;
-	if (!sidecar && (fd >= 0 ? fsetxattr(fd, TRS__FS_META_XATTR, json, len, 0) : set_xattr_at(dirfd, name, json, len)) < 0) {
+	if ((fd >= 0 ? fsetxattr(fd, TRS__FS_META_XATTR, json, len, 0) : set_xattr_at(dirfd, name, json, len)) < 0) {
 		if (errno == ENOTSUP || errno == EPERM) {
 			__atomic_store_n(&fs->sidecar, 1, __ATOMIC_RELAXED);
 			trs__log(fs->ctx, TRS_LOG_INFO, "no user xattrs here: metadata goes to sidecar files", "dir",
 				 fs->root, NULL);
-			sidecar = 1;
+			rc = 1;
 		} else {
 			rc = trs__error_errno(err, errno, "cannot attach the metadata of %s/%s in %s", req->bucket, req->key,
 					      fs->root);
@@ -180,9 +187,117 @@ int trs__fs_attach_meta(fs_storage *fs, int fd, int dirfd, const char *name, con
 					 " (free some space and run again)");
 		}
 	}
-	if (rc == 0 && sidecar)
-		rc = write_sidecar(fs, req, json, len, err);
 	yajl_gen_free(g);
 	return rc;
 }
 
+int trs__fs_meta_sidecar(fs_storage *fs, const trs_put_request *req, uint64_t size, const char *md5, trs_error *err)
+{
+	yajl_gen g = meta_json(req, size, md5, 1);
+	if (!g)
+		return trs__error_set(err, TRS_ENOMEM, "out of memory");
+	const unsigned char *json;
+	size_t len;
+	yajl_gen_get_buf(g, &json, &len);
+	int rc = write_sidecar(fs, req, json, len, err);
+	yajl_gen_free(g);
+	return rc;
+}
+
+/*
+ * Attach the metadata: as an xattr of the unpublished file, or, where the
+ * filesystem has no user xattrs, as a sidecar file written before the
+ * object is published.
+ */
+int trs__fs_attach_meta(fs_storage *fs, int fd, int dirfd, const char *name, const trs_put_request *req,
+			uint64_t size, const char *md5, trs_error *err)
+{
+	int rc = trs__fs_meta_to_file(fs, fd, dirfd, name, req, size, md5, err);
+	return rc == 1 ? trs__fs_meta_sidecar(fs, req, size, md5, err) : rc;
+}
+
+/* ---- reading ---- */
+
+static char *dup_json_string(yajl_val v)
+{
+	const char *s = YAJL_IS_STRING(v) ? v->u.string : NULL;
+	return s ? strdup(s) : NULL;
+}
+
+static int kv_from_json(yajl_val obj, trs_kv **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	if (!YAJL_IS_OBJECT(obj) || obj->u.object.len == 0)
+		return 0;
+	size_t len = obj->u.object.len;
+	trs_kv *kv = calloc(len, sizeof(*kv));
+	if (!kv)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		kv[i].key = strdup(obj->u.object.keys[i]);
+		kv[i].value = dup_json_string(obj->u.object.values[i]);
+		if (!kv[i].value)
+			kv[i].value = strdup("");
+		*n = i + 1;
+		if (!kv[i].key || !kv[i].value) {
+			*out = kv;
+			return -1;
+		}
+	}
+	*out = kv;
+	return 0;
+}
+
+int trs__fs_read_meta(fs_storage *fs, int fd, const char *bucket, const char *key, trs_object_info *info,
+		      trs_error *err)
+{
+	char *json = malloc(MAX_META_BYTES + 1);
+	if (!json)
+		return trs__error_set(err, TRS_ENOMEM, "out of memory");
+	ssize_t len = fgetxattr(fd, TRS__FS_META_XATTR, json, MAX_META_BYTES);
+	if (len < 0) {
+		/* No xattr: a sidecar, or no metadata at all (an object is still an object). */
+		const char *base;
+		trs_fsdir *d;
+		trs_error ignored = TRS_ERROR_INIT;
+		int mfd = -1;
+		if (trs__fsdir_get(fs->dirs, TRS__FS_META_DIR, bucket, key, 0, &d, &base, &ignored) == 0) {
+			mfd = openat(trs__fsdir_fd(d), base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			trs__fsdir_release(fs->dirs, d, 0);
+		}
+		if (mfd < 0) {
+			free(json);
+			return 0;
+		}
+		len = read(mfd, json, MAX_META_BYTES);
+		close(mfd);
+	}
+	if (len < 0) {
+		free(json);
+		return trs__error_errno(err, errno, "cannot read the metadata of %s/%s", bucket, key);
+	}
+	json[len] = '\0';
+	char why[128];
+	yajl_val tree = yajl_tree_parse(json, why, sizeof(why));
+	free(json);
+	if (!tree)
+		return trs__error_set(err, TRS_EIO, "the metadata of %s/%s in %s/%s is not valid JSON: %s", bucket, key,
+				      fs->root, TRS__FS_META_DIR, why);
+	const char *p_class[] = {"storage_class", NULL};
+	const char *p_kms[] = {"kms_key_id", NULL};
+	const char *p_md5[] = {"md5", NULL};
+	const char *p_tags[] = {"tags", NULL};
+	const char *p_meta[] = {"metadata", NULL};
+	info->storage_class = dup_json_string(yajl_tree_get(tree, p_class, yajl_t_string));
+	info->kms_key_id = dup_json_string(yajl_tree_get(tree, p_kms, yajl_t_string));
+	info->etag = dup_json_string(yajl_tree_get(tree, p_md5, yajl_t_string));
+	int bad = kv_from_json(yajl_tree_get(tree, p_tags, yajl_t_object), &info->tags, &info->ntags) < 0 ||
+		  kv_from_json(yajl_tree_get(tree, p_meta, yajl_t_object), &info->metadata, &info->nmetadata) < 0;
+	yajl_tree_free(tree);
+	if (bad) {
+		trs_object_info_clear(info);
+		return trs__error_set(err, TRS_ENOMEM, "out of memory");
+	}
+	return 0;
+}

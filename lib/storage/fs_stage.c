@@ -147,7 +147,7 @@ int trs__fs_stage_create(trs__fs_stage *st, uint64_t index, trs_error *err)
 }
 
 int trs__fs_stage_publish(trs__fs_stage *st, uint64_t index, const trs_put_request *req, uint64_t size, const char *md5,
-			  trs_error *err)
+			  const trs_write_condition *cond, trs_error *err)
 {
 	fs_storage *fs = st->fs;
 	int rc;
@@ -158,6 +158,16 @@ int trs__fs_stage_publish(trs__fs_stage *st, uint64_t index, const trs_put_reque
 	int dirfd = trs__fsdir_fd(d);
 	char name[32];
 	snprintf(name, sizeof(name), "%llu", (unsigned long long)index);
+	if (cond) {
+		/* Newest wins: linked when the key is new, else compared and renamed under the key's lock. */
+		int due = trs__fs_meta_to_file(fs, -1, st->dirfd, name, req, size, md5, err);
+		trs__fs_finished f = {st->dirfd, name, 0, 0, due, size, md5};
+		rc = due < 0 ? due : trs__fs_publish_if_newer(fs, dirfd, base, &f, req, cond, err);
+		/* Not written: the staged file stays for the object's other targets, and goes with the
+		 * staging directory. */
+		trs__fsdir_release(fs->dirs, d, 0);
+		return rc;
+	}
 	/* A directory standing at the key makes the rename fail with EISDIR; a sidecar must not be written first. */
 	if (__atomic_load_n(&fs->sidecar, __ATOMIC_RELAXED) && trs__fs_exists_as_dir(dirfd, base))
 		rc = trs__fs_prefix_conflict(req, err);

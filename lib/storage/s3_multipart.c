@@ -164,8 +164,9 @@ static bool completed_already(trs__s3 *s, const trs_put_request *req, char **eta
 }
 
 static int complete_upload(trs__s3 *s, const trs_put_request *req, const char *upload_id, char **etags,
-			   unsigned int nparts, trs_error *err)
+			   unsigned int nparts, const trs__s3_guard *guard, trs_error *err)
 {
+	trs__s3_headers h = TRS_S3_HEADERS_INIT;
 	trs_buf body = TRS_BUF_INIT, q = TRS_BUF_INIT;
 	int rc = trs__buf_puts(&body, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">",
 			       err);
@@ -180,16 +181,19 @@ static int complete_upload(trs__s3 *s, const trs_put_request *req, const char *u
 		rc = trs__buf_puts(&body, "</CompleteMultipartUpload>", err);
 	if (rc == 0)
 		rc = upload_query(&q, upload_id, 0, err);
+	if (rc == 0)
+		rc = trs__s3_headers_add(&h, "Content-Type", "application/xml", err);
+	if (rc == 0)
+		rc = trs__s3_guard_headers(guard, &h, err);
 	if (rc == 0) {
-		trs_kv h[1] = {{"Content-Type", "application/xml"}};
 		trs__s3_call c = {0};
 		c.op = "CompleteMultipartUpload";
 		c.method = "POST";
 		c.bucket = req->bucket;
 		c.key = req->key;
 		c.query = q.data;
-		c.headers = h;
-		c.nheaders = 1;
+		c.headers = h.kv;
+		c.nheaders = h.n;
 		c.body = body.data;
 		c.body_len = body.len;
 		c.error_in_200 = true;
@@ -207,9 +211,29 @@ static int complete_upload(trs__s3 *s, const trs_put_request *req, const char *u
 		if (rc < 0 && err)
 			*err = cerr;
 	}
+	trs__s3_headers_free(&h);
 	trs__buf_free(&body);
 	trs__buf_free(&q);
 	return rc;
+}
+
+/*
+ * Complete under the guard's precondition. Refused (another writer got
+ * there since we looked), look again: complete under the new precondition
+ * when ours is still newer, else return why not (the caller aborts).
+ */
+static int complete_guarded(trs__s3 *s, const trs_put_request *req, const char *upload_id, char **etags,
+			    unsigned int nparts, trs__s3_guard *guard, trs_error *err)
+{
+	for (int round = 0;; round++) {
+		int rc = complete_upload(s, req, upload_id, etags, nparts, guard, err);
+		if (!guard || !trs__s3_guard_refused(guard, rc, err) || round >= 8)
+			return rc;
+		if ((rc = trs__s3_guard_look(s, req, guard, err)) < 0)
+			return rc;
+		if (guard->outcome != TRS_WRITTEN)
+			return guard->outcome;
+	}
 }
 
 /* ---- parallel upload ---- */
@@ -376,7 +400,8 @@ static part_job *take_buffer(upload *u)
 	return job;
 }
 
-int trs__s3_multipart_put(trs__s3 *s, const trs_put_request *req, trs_body *body, trs_error *err)
+int trs__s3_multipart_put(trs__s3 *s, const trs_put_request *req, trs_body *body, trs__s3_guard *guard,
+			  trs_error *err)
 {
 	uint64_t size = body->length;
 	uint64_t ps = trs__s3_part_size(size, s->part_size);
@@ -478,10 +503,10 @@ int trs__s3_multipart_put(trs__s3 *s, const trs_put_request *req, trs_body *body
 		if (err)
 			*err = u.first_err;
 	} else {
-		rc = complete_upload(s, req, upload_id, u.etags, nparts, err);
+		rc = complete_guarded(s, req, upload_id, u.etags, nparts, guard, err);
 	}
-	if (rc < 0)
-		abort_upload(s, req, upload_id);
+	if (rc != TRS_WRITTEN)
+		abort_upload(s, req, upload_id); /* failed, or a newer version stands there: no parts stay behind */
 	else
 		trs__log(s->ctx, TRS_LOG_DEBUG, "multipart upload complete", "bucket", req->bucket, "key", req->key,
 			 NULL);
@@ -587,7 +612,7 @@ static void *copy_worker(void *arg)
 }
 
 int trs__s3_multipart_copy(trs__s3 *s, const char *src_bucket, const char *src_key, uint64_t size,
-			   const trs_put_request *req, trs_error *err)
+			   const trs_put_request *req, const trs__s3_guard *guard, trs_error *err)
 {
 	if (size > TRS_S3_MAX_OBJECT)
 		return trs__error_set(err, TRS_ELIMIT, "s3://%s/%s is over S3's 5 TiB object limit", src_bucket,
@@ -629,7 +654,7 @@ int trs__s3_multipart_copy(trs__s3 *s, const char *src_bucket, const char *src_k
 		if (err)
 			*err = j.first_err;
 	} else {
-		rc = complete_upload(s, req, upload_id, j.etags, j.nparts, err);
+		rc = complete_upload(s, req, upload_id, j.etags, j.nparts, guard, err);
 	}
 	if (rc < 0)
 		abort_upload(s, req, upload_id);

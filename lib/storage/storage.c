@@ -10,8 +10,10 @@ TRS_EXTERN(int) trs_storage_init_backend(trs_storage *backend, unsigned int vers
 {
 	if (!backend || !trs__vtable_version_known(version, TRS_STORAGE_VERSION))
 		return TRS_EINVAL;
-	/* A version-1 caller's struct ends after free(): never write past it. */
-	memset(backend, 0, version == 1 ? offsetof(trs_storage, caps) : sizeof(*backend));
+	/* An older caller's struct ends where its version did: never write past it. */
+	memset(backend, 0, version == 1   ? offsetof(trs_storage, caps)
+			   : version == 2 ? offsetof(trs_storage, put_if_newer)
+					  : sizeof(*backend));
 	backend->version = version;
 	return 0;
 }
@@ -60,6 +62,50 @@ TRS_EXTERN(int) trs_upload(trs_storage *s, const trs_put_request *req, trs_body 
 	if (!s->put)
 		return unsupported(s, "put", err);
 	return s->put(s, req, body, err);
+}
+
+static int condition_usable(const trs_write_condition *cond, trs_error *err)
+{
+	if (cond && (cond->version == 0 || cond->version > TRS_WRITE_CONDITION_VERSION))
+		return trs__error_set(err, TRS_EINVAL, "trs_write_condition has unknown version %u", cond->version);
+	return 0;
+}
+
+TRS_EXTERN(int) trs_upload_if_newer(trs_storage *s, const trs_put_request *req, const trs_write_condition *cond,
+				    trs_body *body, trs_error *err)
+{
+	if (!s || !req || !body || !req->bucket || !req->key)
+		return trs__error_set(err, TRS_EINVAL,
+				      "trs_upload_if_newer needs a storage, a request with bucket and key, and a body");
+	if (req->version == 0 || req->version > TRS_PUT_REQUEST_VERSION)
+		return trs__error_set(err, TRS_EINVAL, "trs_put_request has unknown version %u", req->version);
+	if (condition_usable(cond, err) < 0)
+		return TRS_EINVAL;
+	if (cond && s->version >= 3 && s->put_if_newer)
+		return s->put_if_newer(s, req, cond, body, err);
+	if (!s->put)
+		return unsupported(s, "put", err);
+	return s->put(s, req, body, err);
+}
+
+TRS_EXTERN(int) trs_storage_copy_if_newer(trs_storage *s, const char *src_bucket, const char *src_key,
+					  const trs_put_request *req, const trs_write_condition *cond, trs_error *err)
+{
+	if (!s || !src_bucket || !src_key || !req || !req->bucket || !req->key)
+		return trs__error_set(err, TRS_EINVAL, "trs_storage_copy_if_newer needs source and destination");
+	if (condition_usable(cond, err) < 0)
+		return TRS_EINVAL;
+	if (cond && s->version >= 3 && s->copy_if_newer)
+		return s->copy_if_newer(s, src_bucket, src_key, req, cond, err);
+	if (!s->copy)
+		return unsupported(s, "copy", err);
+	return s->copy(s, src_bucket, src_key, req, err);
+}
+
+/* Does the backend compare versions when it writes (version 3)? */
+int trs__storage_writes_if_newer(const trs_storage *s)
+{
+	return s->version >= 3 && s->put_if_newer != NULL;
 }
 
 TRS_EXTERN(int) trs_storage_get(trs_storage *s, const char *bucket, const char *key, uint64_t offset,

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -25,10 +26,8 @@
 #include "fs_dirs.h"
 #include "storage_fs.h"
 #include <openssl/evp.h>
-#include <yajl/yajl_tree.h>
 
 #define COPY_BUF (256u * 1024)
-#define MAX_META_BYTES (1u << 20)
 
 int trs__fs_check_bucket(const char *bucket, trs_error *err)
 {
@@ -97,6 +96,27 @@ int trs__fs_prefix_conflict(const trs_put_request *req, trs_error *err)
 			      req->key, req->bucket);
 }
 
+/* Replace dirfd/base with a file that has no name to rename (an O_TMPFILE): link it under a
+ * temporary name beside the target, then rename that over it. */
+int trs__fs_link_over(int src_dirfd, const char *src_name, int link_flags, int dirfd, const char *base,
+		      const trs_put_request *req, const char *root, trs_error *err)
+{
+	char name[96];
+	for (int attempt = 0;; attempt++) {
+		snprintf(name, sizeof(name), ".trs-tmp-%ld-%d-%lx", (long)getpid(), attempt, (unsigned long)random());
+		if (linkat(src_dirfd, src_name, dirfd, name, link_flags) == 0)
+			break;
+		if (errno != EEXIST || attempt > 100)
+			return trs__error_errno(err, errno, "cannot link %s/%s in %s", req->bucket, req->key, root);
+	}
+	if (renameat(dirfd, name, dirfd, base) < 0) {
+		int saved = errno;
+		unlinkat(dirfd, name, 0);
+		return trs__error_errno(err, saved, "cannot move %s/%s into place in %s", req->bucket, req->key, root);
+	}
+	return 0;
+}
+
 /* Make the finished file visible at dirfd/base, replacing what was there. */
 static int publish(int dirfd, int fd, const char *tmp, const char *base, const trs_put_request *req, const char *root,
 		   trs_error *err)
@@ -111,21 +131,7 @@ static int publish(int dirfd, int fd, const char *tmp, const char *base, const t
 			return trs__error_errno(err, errno, "cannot link %s/%s into place in %s", req->bucket, req->key, root);
 		if (trs__fs_exists_as_dir(dirfd, base))
 			return trs__fs_prefix_conflict(req, err);
-		/* Replacing an object: link under a temporary name, then rename over it. */
-		char name[96];
-		for (int attempt = 0;; attempt++) {
-			snprintf(name, sizeof(name), ".trs-tmp-%ld-%d-%lx", (long)getpid(), attempt, (unsigned long)random());
-			if (linkat(AT_FDCWD, proc, dirfd, name, AT_SYMLINK_FOLLOW) == 0)
-				break;
-			if (errno != EEXIST || attempt > 100)
-				return trs__error_errno(err, errno, "cannot link %s/%s in %s", req->bucket, req->key, root);
-		}
-		if (renameat(dirfd, name, dirfd, base) < 0) {
-			int saved = errno;
-			unlinkat(dirfd, name, 0);
-			return trs__error_errno(err, saved, "cannot move %s/%s into place in %s", req->bucket, req->key, root);
-		}
-		return 0;
+		return trs__fs_link_over(AT_FDCWD, proc, AT_SYMLINK_FOLLOW, dirfd, base, req, root, err);
 	}
 	if (renameat(dirfd, tmp, dirfd, base) < 0) {
 		int saved = errno;
@@ -136,17 +142,104 @@ static int publish(int dirfd, int fd, const char *tmp, const char *base, const t
 	return 0;
 }
 
+/* The bytes of a body held in memory, and their metadata, into the new file fd. */
+static int fill_direct(fs_storage *fs, int fd, const void *data, size_t len, const trs_put_request *req,
+		       const char *md5_hex, trs_error *err)
+{
+	int rc = 0;
+	if (trs__write_all(fd, data, len) < 0) {
+		rc = trs__error_errno(err, errno, "cannot write %s/%s in %s", req->bucket, req->key, fs->root);
+		if (err && errno == ENOSPC)
+			snprintf(err->message + strlen(err->message), sizeof(err->message) - strlen(err->message),
+				 " (free some space and run again)");
+	}
+	if (rc == 0)
+		rc = trs__fs_attach_meta(fs, fd, -1, NULL, req, len, md5_hex, err);
+	return rc;
+}
+
+static int lock_new(int fd)
+{
+	int rc;
+	do
+		rc = flock(fd, LOCK_EX);
+	while (rc < 0 && errno == EINTR);
+	return rc;
+}
+
+/*
+ * put_direct under a condition (lib/storage/fs_guard.c has the protocol): a
+ * new key is created at its final name and locked before a byte goes in;
+ * an existing one is locked, compared, and replaced through a temporary.
+ */
+static int direct_if_newer(fs_storage *fs, int dirfd, const char *base, const trs_put_request *req, const void *data,
+			   size_t len, const char *md5_hex, const trs_write_condition *cond, int *stale, trs_error *err)
+{
+	for (int round = 0; round < 100; round++) {
+		int sidecar = __atomic_load_n(&fs->sidecar, __ATOMIC_RELAXED);
+		if (!sidecar) {
+			int fd = openat(dirfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+			if (fd >= 0) {
+				if (lock_new(fd) < 0 || !trs__fs_still_at(dirfd, base, fd)) {
+					close(fd); /* replaced before we held it: compare with what stands there */
+					continue;
+				}
+				int rc = fill_direct(fs, fd, data, len, req, md5_hex, err);
+				if (rc < 0)
+					unlinkat(dirfd, base, 0); /* still ours: we hold its lock */
+				close(fd);
+				return rc;
+			}
+			if (errno != EEXIST) {
+				*stale = errno == ENOENT;
+				return trs__error_errno(err, errno, "cannot create %s/%s in %s", req->bucket, req->key,
+							fs->root);
+			}
+			if (trs__fs_exists_as_dir(dirfd, base))
+				return trs__fs_prefix_conflict(req, err);
+		}
+		int lfd, created, rc;
+		if ((rc = trs__fs_key_lock(dirfd, base, sidecar, &lfd, &created, req, err)) < 0)
+			return rc;
+		if (lfd == -1)
+			continue;
+		rc = created || lfd == TRS__FS_UNLOCKABLE ? TRS_WRITTEN : trs__fs_key_decide(fs, lfd, req, cond, err);
+		if (rc == TRS_WRITTEN) {
+			char tmp[96];
+			int fd = trs__fs_open_temp(dirfd, tmp, sizeof(tmp), 0666);
+			if (fd < 0)
+				rc = trs__error_errno(err, errno, "cannot create %s/%s in %s", req->bucket, req->key, fs->root);
+			else if ((rc = fill_direct(fs, fd, data, len, req, md5_hex, err)) == 0 && close(fd) < 0)
+				rc = trs__error_errno(err, errno, "cannot finish %s/%s in %s", req->bucket, req->key, fs->root);
+			else if (rc < 0)
+				close(fd);
+			if (rc == 0 && renameat(dirfd, tmp, dirfd, base) < 0)
+				rc = trs__error_errno(err, errno, "cannot move %s/%s into place in %s", req->bucket, req->key,
+						      fs->root);
+			if (rc < 0 && fd >= 0)
+				unlinkat(dirfd, tmp, 0);
+		}
+		if (rc < 0 && created)
+			unlinkat(dirfd, base, 0);
+		if (lfd >= 0)
+			close(lfd);
+		return rc;
+	}
+	return trs__error_set(err, TRS_EIO, "%s/%s: the key kept changing; run again", req->bucket, req->key);
+}
+
 /*
  * A body held in memory cannot fail half-way, and its MD5 can be checked
  * before a byte is written: create the file at its final name, like tar
  * does (one directory operation per object), instead of a temporary and a
  * rename. Replacing an existing object still goes through a temporary, so
  * a reader sees the old version or the new one. A crash in the middle of
- * the write can leave a short new file; the restore that is run again (the
- * queue's redelivery, or the user) replaces it.
+ * the write can leave a short new file (without metadata, so with no
+ * version); the restore that is run again (the queue's redelivery, or the
+ * user) replaces it.
  */
 static int put_direct(fs_storage *fs, trs_fsdir *d, const char *base, const trs_put_request *req, trs_body *body,
-		      trs_error *err)
+		      const trs_write_condition *cond, trs_error *err)
 {
 	const void *data;
 	size_t len;
@@ -155,6 +248,7 @@ static int put_direct(fs_storage *fs, trs_fsdir *d, const char *base, const trs_
 	unsigned char digest[16];
 	char md5_hex[33];
 	int rc = 0;
+	int stale = 0;
 	const char *checked = trs_body_verified_md5(body);
 	if (checked) {
 		snprintf(md5_hex, sizeof(md5_hex), "%s", checked); /* the pipeline hashed these bytes already */
@@ -167,6 +261,10 @@ static int put_direct(fs_storage *fs, trs_fsdir *d, const char *base, const trs_
 	if (req->content_md5_hex && *req->content_md5_hex && strcasecmp(req->content_md5_hex, md5_hex) != 0) {
 		rc = trs__error_set(err, TRS_EINTEGRITY, "%s/%s: the bytes have MD5 %s, not %s as the request says; not written",
 				    req->bucket, req->key, md5_hex, req->content_md5_hex);
+		goto out;
+	}
+	if (cond) {
+		rc = direct_if_newer(fs, dirfd, base, req, data, len, md5_hex, cond, &stale, err);
 		goto out;
 	}
 	char tmpbuf[96];
@@ -185,14 +283,7 @@ static int put_direct(fs_storage *fs, trs_fsdir *d, const char *base, const trs_
 		trs__fsdir_release(fs->dirs, d, saved == ENOENT);
 		return trs__error_errno(err, saved, "cannot create %s/%s in %s", req->bucket, req->key, fs->root);
 	}
-	if (trs__write_all(fd, data, len) < 0) {
-		rc = trs__error_errno(err, errno, "cannot write %s/%s in %s", req->bucket, req->key, fs->root);
-		if (err && errno == ENOSPC)
-			snprintf(err->message + strlen(err->message), sizeof(err->message) - strlen(err->message),
-				 " (free some space and run again)");
-	}
-	if (rc == 0)
-		rc = trs__fs_attach_meta(fs, fd, -1, NULL, req, len, md5_hex, err);
+	rc = fill_direct(fs, fd, data, len, req, md5_hex, err);
 	if (close(fd) < 0 && rc == 0)
 		rc = trs__error_errno(err, errno, "cannot finish %s/%s in %s", req->bucket, req->key, fs->root);
 	if (rc == 0 && tmp)
@@ -200,7 +291,7 @@ static int put_direct(fs_storage *fs, trs_fsdir *d, const char *base, const trs_
 	if (rc < 0)
 		unlinkat(dirfd, tmp ? tmp : base, 0); /* nothing half-written stays behind */
 out:
-	trs__fsdir_release(fs->dirs, d, 0);
+	trs__fsdir_release(fs->dirs, d, stale);
 	return rc;
 }
 
@@ -219,7 +310,22 @@ int trs__fs_is(const trs_storage *s)
 	return s->put == fs_put;
 }
 
-static int fs_put(trs_storage *self, const trs_put_request *req, trs_body *body, trs_error *err)
+/* The new file fd (named tmp, or an O_TMPFILE when tmp is NULL) into place when nothing newer stands there. */
+static int publish_if_newer(fs_storage *fs, int dirfd, int fd, const char *tmp, const char *base,
+			    const trs_put_request *req, uint64_t size, const char *md5, const trs_write_condition *cond,
+			    trs_error *err)
+{
+	int due = trs__fs_meta_to_file(fs, fd, -1, NULL, req, size, md5, err);
+	if (due < 0)
+		return due;
+	char proc[64];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	trs__fs_finished f = {tmp ? dirfd : AT_FDCWD, tmp ? tmp : proc, tmp ? 0 : AT_SYMLINK_FOLLOW, !tmp, due, size, md5};
+	return trs__fs_publish_if_newer(fs, dirfd, base, &f, req, cond, err);
+}
+
+static int put_common(trs_storage *self, const trs_put_request *req, trs_body *body, const trs_write_condition *cond,
+		      trs_error *err)
 {
 	fs_storage *fs = (fs_storage *)self;
 	int rc;
@@ -234,7 +340,7 @@ static int fs_put(trs_storage *self, const trs_put_request *req, trs_body *body,
 	const void *data;
 	size_t len;
 	if (trs_body_memory(body, &data, &len))
-		return put_direct(fs, d, base, req, body, err);
+		return put_direct(fs, d, base, req, body, cond, err);
 	if (!__atomic_load_n(&fs->no_tmpfile, __ATOMIC_RELAXED)) {
 		fd = openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
 		if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL))
@@ -291,16 +397,30 @@ static int fs_put(trs_storage *self, const trs_put_request *req, trs_body *body,
 	EVP_MD_CTX_free(md5);
 	if (rc == 0 && tmp && trs__fs_exists_as_dir(dirfd, base))
 		rc = trs__fs_prefix_conflict(req, err);
-	if (rc == 0)
+	if (rc == 0 && cond) {
+		rc = publish_if_newer(fs, dirfd, fd, tmp, base, req, written, md5_hex, cond, err);
+	} else if (rc == 0) {
 		rc = trs__fs_attach_meta(fs, fd, -1, NULL, req, written, md5_hex, err);
-	if (rc == 0)
-		rc = publish(dirfd, fd, tmp, base, req, fs->root, err);
+		if (rc == 0)
+			rc = publish(dirfd, fd, tmp, base, req, fs->root, err);
+	}
 	if (close(fd) < 0 && rc == 0)
 		rc = trs__error_errno(err, errno, "cannot finish %s/%s in %s", req->bucket, req->key, fs->root);
-	if (rc < 0 && tmp)
-		unlinkat(dirfd, tmp, 0);
+	if (rc != TRS_WRITTEN && tmp)
+		unlinkat(dirfd, tmp, 0); /* failed, or not written: something newer (or the same) stands there */
 	trs__fsdir_release(fs->dirs, d, 0);
 	return rc;
+}
+
+static int fs_put(trs_storage *self, const trs_put_request *req, trs_body *body, trs_error *err)
+{
+	return put_common(self, req, body, NULL, err);
+}
+
+static int fs_put_if_newer(trs_storage *self, const trs_put_request *req, const trs_write_condition *cond,
+			   trs_body *body, trs_error *err)
+{
+	return put_common(self, req, body, cond, err);
 }
 
 static int open_object(fs_storage *fs, const char *bucket, const char *key, trs_error *err)
@@ -358,37 +478,6 @@ static int fs_get(trs_storage *self, const char *bucket, const char *key, uint64
 	return rc;
 }
 
-static char *dup_json_string(yajl_val v)
-{
-	const char *s = YAJL_IS_STRING(v) ? v->u.string : NULL;
-	return s ? strdup(s) : NULL;
-}
-
-static int kv_from_json(yajl_val obj, trs_kv **out, size_t *n)
-{
-	*out = NULL;
-	*n = 0;
-	if (!YAJL_IS_OBJECT(obj) || obj->u.object.len == 0)
-		return 0;
-	size_t len = obj->u.object.len;
-	trs_kv *kv = calloc(len, sizeof(*kv));
-	if (!kv)
-		return -1;
-	for (size_t i = 0; i < len; i++) {
-		kv[i].key = strdup(obj->u.object.keys[i]);
-		kv[i].value = dup_json_string(obj->u.object.values[i]);
-		if (!kv[i].value)
-			kv[i].value = strdup("");
-		*n = i + 1;
-		if (!kv[i].key || !kv[i].value) {
-			*out = kv;
-			return -1;
-		}
-	}
-	*out = kv;
-	return 0;
-}
-
 static int fs_head(trs_storage *self, const char *bucket, const char *key, trs_object_info *info, trs_error *err)
 {
 	fs_storage *fs = (fs_storage *)self;
@@ -399,57 +488,9 @@ static int fs_head(trs_storage *self, const char *bucket, const char *key, trs_o
 	fstat(fd, &st);
 	info->size = (uint64_t)st.st_size;
 	info->mtime = (int64_t)st.st_mtime;
-	char *json = malloc(MAX_META_BYTES + 1);
-	if (!json) {
-		close(fd);
-		return trs__error_set(err, TRS_ENOMEM, "out of memory");
-	}
-	ssize_t len = fgetxattr(fd, TRS__FS_META_XATTR, json, MAX_META_BYTES);
+	int rc = trs__fs_read_meta(fs, fd, bucket, key, info, err);
 	close(fd);
-	if (len < 0) {
-		/* No xattr: a sidecar, or no metadata at all (an object is still an object). */
-		const char *base;
-		trs_fsdir *d;
-		trs_error ignored = TRS_ERROR_INIT;
-		int mfd = -1;
-		if (trs__fsdir_get(fs->dirs, TRS__FS_META_DIR, bucket, key, 0, &d, &base, &ignored) == 0) {
-			mfd = openat(trs__fsdir_fd(d), base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-			trs__fsdir_release(fs->dirs, d, 0);
-		}
-		if (mfd < 0) {
-			free(json);
-			return 0;
-		}
-		len = read(mfd, json, MAX_META_BYTES);
-		close(mfd);
-	}
-	if (len < 0) {
-		free(json);
-		return trs__error_errno(err, errno, "cannot read the metadata of %s/%s", bucket, key);
-	}
-	json[len] = '\0';
-	char why[128];
-	yajl_val tree = yajl_tree_parse(json, why, sizeof(why));
-	free(json);
-	if (!tree)
-		return trs__error_set(err, TRS_EIO, "the metadata of %s/%s in %s/%s is not valid JSON: %s", bucket, key,
-				      fs->root, TRS__FS_META_DIR, why);
-	const char *p_class[] = {"storage_class", NULL};
-	const char *p_kms[] = {"kms_key_id", NULL};
-	const char *p_md5[] = {"md5", NULL};
-	const char *p_tags[] = {"tags", NULL};
-	const char *p_meta[] = {"metadata", NULL};
-	info->storage_class = dup_json_string(yajl_tree_get(tree, p_class, yajl_t_string));
-	info->kms_key_id = dup_json_string(yajl_tree_get(tree, p_kms, yajl_t_string));
-	info->etag = dup_json_string(yajl_tree_get(tree, p_md5, yajl_t_string));
-	int bad = kv_from_json(yajl_tree_get(tree, p_tags, yajl_t_object), &info->tags, &info->ntags) < 0 ||
-		  kv_from_json(yajl_tree_get(tree, p_meta, yajl_t_object), &info->metadata, &info->nmetadata) < 0;
-	yajl_tree_free(tree);
-	if (bad) {
-		trs_object_info_clear(info);
-		return trs__error_set(err, TRS_ENOMEM, "out of memory");
-	}
-	return 0;
+	return rc;
 }
 
 typedef struct {
@@ -471,8 +512,8 @@ static int64_t file_body_read(void *self, void *buf, size_t len, trs_error *err)
 	return n;
 }
 
-static int fs_copy(trs_storage *self, const char *src_bucket, const char *src_key, const trs_put_request *req,
-		   trs_error *err)
+static int copy_common(trs_storage *self, const char *src_bucket, const char *src_key, const trs_put_request *req,
+		       const trs_write_condition *cond, trs_error *err)
 {
 	fs_storage *fs = (fs_storage *)self;
 	int fd = open_object(fs, src_bucket, src_key, err);
@@ -484,9 +525,21 @@ static int fs_copy(trs_storage *self, const char *src_bucket, const char *src_ke
 	trs_body body = {file_body_read, &fb, (uint64_t)st.st_size};
 	trs_put_request r = *req;
 	r.size = (uint64_t)st.st_size;
-	int rc = fs_put(self, &r, &body, err);
+	int rc = put_common(self, &r, &body, cond, err);
 	close(fd);
 	return rc;
+}
+
+static int fs_copy(trs_storage *self, const char *src_bucket, const char *src_key, const trs_put_request *req,
+		   trs_error *err)
+{
+	return copy_common(self, src_bucket, src_key, req, NULL, err);
+}
+
+static int fs_copy_if_newer(trs_storage *self, const char *src_bucket, const char *src_key,
+			    const trs_put_request *req, const trs_write_condition *cond, trs_error *err)
+{
+	return copy_common(self, src_bucket, src_key, req, cond, err);
 }
 
 static int fs_del(trs_storage *self, const char *bucket, const char *key, trs_error *err)
@@ -559,6 +612,8 @@ TRS_EXTERN(int) trs_storage_fs_new(trs_storage **out, trs_ctx *ctx, const char *
 	fs->parent.copy = fs_copy;
 	fs->parent.del = fs_del;
 	fs->parent.free = fs_free;
+	fs->parent.put_if_newer = fs_put_if_newer;
+	fs->parent.copy_if_newer = fs_copy_if_newer;
 	fs->parent.caps = TRS_STORAGE_LOCAL | TRS_STORAGE_STAGE_EARLY;
 	fs->ctx = TRS_CTX(ctx);
 	int rc;

@@ -202,39 +202,15 @@ static int md5_header(trs__s3_headers *h, const char *hex, trs_error *err)
 	return trs__s3_headers_add(h, "Content-MD5", b64, err);
 }
 
-static int s3_put(trs_storage *self, const trs_put_request *req, trs_body *body, trs_error *err)
+int trs__s3_put_single(trs__s3 *s, const trs_put_request *req, const void *bytes, size_t len,
+			const trs__s3_guard *guard, trs_error *err)
 {
-	trs__s3 *s = (trs__s3 *)self;
-	int rc = check_names(req->bucket, req->key, err);
-	if (rc < 0)
-		return rc;
-	if (body->length > TRS_S3_MAX_OBJECT)
-		return trs__error_set(err, TRS_ELIMIT, "s3://%s/%s is %llu bytes, over S3's 5 TiB object limit",
-				      req->bucket, req->key, (unsigned long long)body->length);
-	if (body->length >= s->threshold)
-		return trs__s3_multipart_put(s, req, body, err);
-
-	/*
-	 * A body already in memory (the pipeline's buffered objects) is sent
-	 * from where it is, and re-sent from there on a retry; any other body is
-	 * read into a buffer first, since a retry must send it again.
-	 */
-	const void *bytes = NULL;
-	size_t in_memory = 0;
-	unsigned char *data = NULL;
 	trs__s3_headers h = TRS_S3_HEADERS_INIT;
-	if (body->length && trs_body_memory(body, &bytes, &in_memory) && in_memory == body->length) {
-		rc = 0;
-	} else {
-		if (!(data = trs__malloc((size_t)body->length, err)))
-			return TRS_ENOMEM;
-		rc = trs__s3_read_body(body, data, (size_t)body->length, true, req, err);
-		bytes = data;
-	}
-	if (rc == 0)
-		rc = trs__s3_put_headers(s, &h, req, err);
+	int rc = trs__s3_put_headers(s, &h, req, err);
 	if (rc == 0 && req->content_md5_hex && *req->content_md5_hex)
 		rc = md5_header(&h, req->content_md5_hex, err);
+	if (rc == 0)
+		rc = trs__s3_guard_headers(guard, &h, err);
 	if (rc == 0) {
 		trs__s3_call c = {0};
 		c.op = "PutObject";
@@ -244,7 +220,7 @@ static int s3_put(trs_storage *self, const trs_put_request *req, trs_body *body,
 		c.headers = h.kv;
 		c.nheaders = h.n;
 		c.body = bytes;
-		c.body_len = (size_t)body->length;
+		c.body_len = len;
 		trs__http_response resp;
 		rc = trs__s3_request(s, &c, &resp, err);
 		trs__http_response_free(&resp);
@@ -260,7 +236,50 @@ static int s3_put(trs_storage *self, const trs_put_request *req, trs_body *body,
 	if (rc == 0)
 		trs__log(s->ctx, TRS_LOG_DEBUG, "S3 object written", "bucket", req->bucket, "key", req->key, NULL);
 	trs__s3_headers_free(&h);
-	free(data);
+	return rc;
+}
+
+int trs__s3_body_bytes(trs_body *body, const trs_put_request *req, const void **bytes, unsigned char **owned,
+		       trs_error *err)
+{
+	size_t in_memory = 0;
+	*owned = NULL;
+	if (body->length && trs_body_memory(body, bytes, &in_memory) && in_memory == body->length)
+		return 0;
+	if (!(*owned = trs__malloc((size_t)body->length, err)))
+		return TRS_ENOMEM;
+	*bytes = *owned;
+	return trs__s3_read_body(body, *owned, (size_t)body->length, true, req, err);
+}
+
+int trs__s3_check_put(const trs_put_request *req, const trs_body *body, trs_error *err)
+{
+	int rc = check_names(req->bucket, req->key, err);
+	if (rc == 0 && body->length > TRS_S3_MAX_OBJECT)
+		rc = trs__error_set(err, TRS_ELIMIT, "s3://%s/%s is %llu bytes, over S3's 5 TiB object limit",
+				    req->bucket, req->key, (unsigned long long)body->length);
+	return rc;
+}
+
+static int s3_put(trs_storage *self, const trs_put_request *req, trs_body *body, trs_error *err)
+{
+	trs__s3 *s = (trs__s3 *)self;
+	int rc = trs__s3_check_put(req, body, err);
+	if (rc < 0)
+		return rc;
+	if (body->length >= s->threshold)
+		return trs__s3_multipart_put(s, req, body, NULL, err);
+	/*
+	 * A body already in memory (the pipeline's buffered objects) is sent
+	 * from where it is, and re-sent from there on a retry; any other body is
+	 * read into a buffer first, since a retry must send it again.
+	 */
+	const void *bytes = NULL;
+	unsigned char *owned;
+	rc = trs__s3_body_bytes(body, req, &bytes, &owned, err);
+	if (rc == 0)
+		rc = trs__s3_put_single(s, req, bytes, (size_t)body->length, NULL, err);
+	free(owned);
 	return rc;
 }
 
@@ -330,9 +349,36 @@ static int kv_push(trs_kv **arr, size_t *n, const char *k, const char *v, bool d
 	return 0;
 }
 
-static int s3_head(trs_storage *self, const char *bucket, const char *key, trs_object_info *info, trs_error *err)
+/* S3's answer to a HEAD into info: size, mtime, ETag, class, KMS key, user metadata. */
+static int info_from_head(const trs__http_response *resp, trs_object_info *info, trs_error *err)
 {
-	trs__s3 *s = (trs__s3 *)self;
+	int rc = 0;
+	const char *v;
+	if ((v = trs__http_header(resp, "Content-Length")))
+		info->size = strtoull(v, NULL, 10);
+	if ((v = trs__http_header(resp, "Last-Modified")))
+		info->mtime = (int64_t)curl_getdate(v, NULL);
+	if (info->mtime < 0)
+		info->mtime = 0;
+	v = trs__http_header(resp, "ETag");
+	info->etag = trs__strdup(v ? v : "", err);
+	v = trs__http_header(resp, "x-amz-storage-class");
+	info->storage_class = info->etag ? trs__strdup(v ? v : "STANDARD", err) : NULL;
+	v = trs__http_header(resp, "x-amz-server-side-encryption-aws-kms-key-id");
+	if (v)
+		info->kms_key_id = trs__strdup(v, err);
+	if (!info->etag || !info->storage_class || (v && !info->kms_key_id))
+		rc = TRS_ENOMEM;
+	for (size_t i = 0; rc == 0 && i < resp->nheaders; i++)
+		if (strncasecmp(resp->headers[i].key, "x-amz-meta-", 11) == 0)
+			rc = kv_push(&info->metadata, &info->nmetadata, resp->headers[i].key + 11, resp->headers[i].value,
+				     true, err);
+	return rc;
+}
+
+int trs__s3_head_info(trs__s3 *s, const char *bucket, const char *key, int tags, trs_object_info *info,
+		      trs_error *err)
+{
 	int rc = check_names(bucket, key, err);
 	if (rc < 0)
 		return rc;
@@ -343,32 +389,19 @@ static int s3_head(trs_storage *self, const char *bucket, const char *key, trs_o
 	c.key = key;
 	trs__http_response resp;
 	rc = trs__s3_request(s, &c, &resp, err);
-	if (rc == 0) {
-		const char *v;
-		if ((v = trs__http_header(&resp, "Content-Length")))
-			info->size = strtoull(v, NULL, 10);
-		if ((v = trs__http_header(&resp, "Last-Modified")))
-			info->mtime = (int64_t)curl_getdate(v, NULL);
-		if (info->mtime < 0)
-			info->mtime = 0;
-		v = trs__http_header(&resp, "ETag");
-		info->etag = trs__strdup(v ? v : "", err);
-		v = trs__http_header(&resp, "x-amz-storage-class");
-		info->storage_class = info->etag ? trs__strdup(v ? v : "STANDARD", err) : NULL;
-		v = trs__http_header(&resp, "x-amz-server-side-encryption-aws-kms-key-id");
-		if (v)
-			info->kms_key_id = trs__strdup(v, err);
-		if (!info->etag || !info->storage_class || (v && !info->kms_key_id))
-			rc = TRS_ENOMEM;
-		for (size_t i = 0; rc == 0 && i < resp.nheaders; i++)
-			if (strncasecmp(resp.headers[i].key, "x-amz-meta-", 11) == 0)
-				rc = kv_push(&info->metadata, &info->nmetadata, resp.headers[i].key + 11,
-					     resp.headers[i].value, true, err);
-	}
+	const char *count = rc == 0 ? trs__http_header(&resp, "x-amz-tagging-count") : NULL;
+	bool tagged = count && strtoul(count, NULL, 10) > 0;
+	if (rc == 0)
+		rc = info_from_head(&resp, info, err);
 	trs__http_response_free(&resp);
-	if (rc < 0)
+	if (rc < 0 || tags == TRS__S3_TAGS_NEVER)
 		return rc;
-
+	if (tags == TRS__S3_TAGS_FOR_VERSION) {
+		const char *time, *etag;
+		trs__recorded_version(info, &time, &etag);
+		if (time || !tagged)
+			return 0; /* the metadata has the version; or there are no tags to hold one */
+	}
 	c.op = "GetObjectTagging";
 	c.method = "GET";
 	c.query = "tagging=";
@@ -384,6 +417,11 @@ static int s3_head(trs_storage *self, const char *bucket, const char *key, trs_o
 	return rc;
 }
 
+static int s3_head(trs_storage *self, const char *bucket, const char *key, trs_object_info *info, trs_error *err)
+{
+	return trs__s3_head_info((trs__s3 *)self, bucket, key, TRS__S3_TAGS_ALWAYS, info, err);
+}
+
 static int s3_head_or_clear(trs_storage *self, const char *bucket, const char *key, trs_object_info *info,
 			    trs_error *err)
 {
@@ -393,10 +431,9 @@ static int s3_head_or_clear(trs_storage *self, const char *bucket, const char *k
 	return rc;
 }
 
-static int s3_copy(trs_storage *self, const char *src_bucket, const char *src_key, const trs_put_request *req,
-		   trs_error *err)
+int trs__s3_copy_object(trs__s3 *s, const char *src_bucket, const char *src_key, const trs_put_request *req,
+			const trs__s3_guard *guard, trs_error *err)
 {
-	trs__s3 *s = (trs__s3 *)self;
 	int rc = check_names(src_bucket, src_key, err);
 	if (rc == 0)
 		rc = check_names(req->bucket, req->key, err);
@@ -406,14 +443,14 @@ static int s3_copy(trs_storage *self, const char *src_bucket, const char *src_ke
 	if (size == 0) {
 		trs_object_info info;
 		memset(&info, 0, sizeof(info));
-		rc = s3_head(self, src_bucket, src_key, &info, err);
+		rc = trs__s3_head_info(s, src_bucket, src_key, TRS__S3_TAGS_NEVER, &info, err);
 		size = info.size;
 		trs_object_info_clear(&info);
 		if (rc < 0)
 			return rc;
 	}
 	if (size > TRS_S3_MAX_COPY_OBJECT)
-		return trs__s3_multipart_copy(s, src_bucket, src_key, size, req, err);
+		return trs__s3_multipart_copy(s, src_bucket, src_key, size, req, guard, err);
 
 	trs__s3_headers h = TRS_S3_HEADERS_INIT;
 	trs_buf source = TRS_BUF_INIT;
@@ -427,6 +464,8 @@ static int s3_copy(trs_storage *self, const char *src_bucket, const char *src_ke
 		rc = trs__s3_headers_add(&h, "x-amz-metadata-directive", "REPLACE", err);
 	if (rc == 0)
 		rc = trs__s3_headers_add(&h, "x-amz-tagging-directive", "REPLACE", err);
+	if (rc == 0)
+		rc = trs__s3_guard_headers(guard, &h, err);
 	if (rc == 0) {
 		trs__s3_call c = {0};
 		c.op = "CopyObject";
@@ -443,6 +482,12 @@ static int s3_copy(trs_storage *self, const char *src_bucket, const char *src_ke
 	trs__buf_free(&source);
 	trs__s3_headers_free(&h);
 	return rc;
+}
+
+static int s3_copy(trs_storage *self, const char *src_bucket, const char *src_key, const trs_put_request *req,
+		   trs_error *err)
+{
+	return trs__s3_copy_object((trs__s3 *)self, src_bucket, src_key, req, NULL, err);
 }
 
 static int s3_del(trs_storage *self, const char *bucket, const char *key, trs_error *err)
@@ -474,6 +519,7 @@ static void s3_free(trs_storage *self)
 	free(s->region);
 	pthread_cond_destroy(&s->mem_freed);
 	pthread_mutex_destroy(&s->mem_lock);
+	trs__s3_unguarded_free(s);
 	trs__aws_budget_destroy(&s->budget);
 	trs__aws_limiter_destroy(&s->limiter);
 	free(s);
@@ -569,6 +615,8 @@ TRS_EXTERN(int) trs_storage_s3_new(trs_storage **out, trs_ctx *ctx, const trs_s3
 	s->parent.copy = s3_copy;
 	s->parent.del = s3_del;
 	s->parent.free = s3_free;
+	s->parent.put_if_newer = trs__s3_put_if_newer;
+	s->parent.copy_if_newer = trs__s3_copy_if_newer;
 	s->ctx = ctx;
 	/* A single PutObject carrying Content-MD5 is refused (400 BadDigest) when the bytes differ, so the
 	 * pipeline need not hash them first, unless the server is one that ignores Content-MD5. */
@@ -587,6 +635,7 @@ TRS_EXTERN(int) trs_storage_s3_new(trs_storage **out, trs_ctx *ctx, const trs_s3
 	s->parent.md5_checked_below = s->threshold; /* from there on multipart: the ETag is not the MD5 */
 	pthread_mutex_init(&s->mem_lock, NULL);
 	pthread_cond_init(&s->mem_freed, NULL);
+	pthread_mutex_init(&s->unguarded_lock, NULL);
 	trs__aws_budget_init(&s->budget, ctx, "S3");
 	/* The ceiling leaves room for multipart parts beside the writers. */
 	trs__aws_limiter_init(&s->limiter, ctx, "S3", c->max_inflight * 2);

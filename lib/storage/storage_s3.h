@@ -50,6 +50,13 @@ typedef struct trs__s3 {
 	bool bucket_key;       /* SSE-KMS puts and copies ask for an S3 Bucket Key */
 	trs__aws_budget budget;    /* retries of every request of this backend */
 	trs__aws_limiter limiter;  /* requests in flight, adaptive (503 SlowDown halves them) */
+	/* Buckets whose objects these credentials may not read (HEAD answered 403): writes to them
+	 * cannot compare versions, and are made as before, said once per bucket (s3_guard.c). */
+	pthread_mutex_t unguarded_lock;
+	char **unguarded;
+	size_t nunguarded;
+	char **untagged;           /* and buckets whose tags they may not read (GetObjectTagging 403) */
+	size_t nuntagged;
 } trs__s3;
 
 /* One S3 call; s3_request signs, sends and retries it. */
@@ -99,6 +106,46 @@ int trs__s3_copy_source(trs_buf *b, const char *bucket, const char *key, trs_err
 int trs__s3_read_body(trs_body *body, unsigned char *buf, size_t len, bool expect_end, const trs_put_request *req,
 		      trs_error *err);
 
+/*
+ * A conditional write's precondition (s3_guard.c): none, the key must have
+ * no object (If-None-Match: *), or its object must have this ETag
+ * (If-Match), as the version compared with had.
+ */
+typedef struct trs__s3_guard {
+	const trs_write_condition *cond;
+	int absent;                /* If-None-Match: *; else If-Match: etag */
+	char etag[96];
+	int outcome;               /* the last look's verdict: TRS_WRITTEN to go ahead, or why not */
+} trs__s3_guard;
+
+/* The guard's header (nothing for a NULL guard). */
+int trs__s3_guard_headers(const trs__s3_guard *g, trs__s3_headers *h, trs_error *err);
+/* Was this failure the guard's precondition (412, 409 ConditionalRequestConflict, 404 for If-Match)? */
+bool trs__s3_guard_refused(const trs__s3_guard *g, int rc, const trs_error *err);
+/* Look at the key again after a refusal: 0 with g->outcome (and the new precondition), or a code. */
+int trs__s3_guard_look(trs__s3 *s, const trs_put_request *req, trs__s3_guard *g, trs_error *err);
+/* The vtable's conditional writes (version 3). */
+int trs__s3_put_if_newer(trs_storage *self, const trs_put_request *req, const trs_write_condition *cond,
+			 trs_body *body, trs_error *err);
+int trs__s3_copy_if_newer(trs_storage *self, const char *src_bucket, const char *src_key, const trs_put_request *req,
+			  const trs_write_condition *cond, trs_error *err);
+void trs__s3_unguarded_free(trs__s3 *s);
+
+/* Single-request operations (storage_s3.c), with an optional guard. */
+int trs__s3_check_put(const trs_put_request *req, const trs_body *body, trs_error *err);
+/* The bytes of a body below the multipart threshold: where they are in memory, or read into *owned (free it). */
+int trs__s3_body_bytes(trs_body *body, const trs_put_request *req, const void **bytes, unsigned char **owned,
+		       trs_error *err);
+int trs__s3_put_single(trs__s3 *s, const trs_put_request *req, const void *bytes, size_t len,
+		       const trs__s3_guard *guard, trs_error *err);
+int trs__s3_copy_object(trs__s3 *s, const char *src_bucket, const char *src_key, const trs_put_request *req,
+			const trs__s3_guard *guard, trs_error *err);
+/* HEAD into info, and the tags: always, never, or only when the user metadata holds no version and the
+ * object has tags (TRS__S3_TAGS_FOR_VERSION: one request for what a restore wrote). */
+enum { TRS__S3_TAGS_NEVER, TRS__S3_TAGS_ALWAYS, TRS__S3_TAGS_FOR_VERSION };
+int trs__s3_head_info(trs__s3 *s, const char *bucket, const char *key, int tags, trs_object_info *info,
+		      trs_error *err);
+
 /* Multipart (s3_multipart.c). */
 uint64_t trs__s3_part_size(uint64_t object_size, uint64_t wanted);
 /*
@@ -107,8 +154,15 @@ uint64_t trs__s3_part_size(uint64_t object_size, uint64_t wanted);
  * a part's ETag is not 32 hex digits (quoted or not).
  */
 int trs__s3_multipart_etag(char *const *etags, unsigned int nparts, char out[48]);
-int trs__s3_multipart_put(trs__s3 *s, const trs_put_request *req, trs_body *body, trs_error *err);
+/*
+ * With a guard, CompleteMultipartUpload carries its precondition; refused,
+ * the key is looked at again: the upload completes under the new
+ * precondition, or is aborted when a newer version (or this one) stands
+ * there, and the outcome is returned (TRS_KEPT_NEWER, TRS_ALREADY_CURRENT).
+ */
+int trs__s3_multipart_put(trs__s3 *s, const trs_put_request *req, trs_body *body, trs__s3_guard *guard,
+			  trs_error *err);
 int trs__s3_multipart_copy(trs__s3 *s, const char *src_bucket, const char *src_key, uint64_t size,
-			   const trs_put_request *req, trs_error *err);
+			   const trs_put_request *req, const trs__s3_guard *guard, trs_error *err);
 
 #endif

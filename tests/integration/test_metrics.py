@@ -119,14 +119,28 @@ def test_emf_namespace_is_stack_name_when_set():
         assert {directive(d)["Namespace"] for d in emf_docs(res)} == {"compressor-prod"}
 
 
-def test_archive_for_other_regions_reports_bucket_none_and_skips():
+def test_archive_for_other_regions_fails_as_foreign_not_as_a_decompression():
+    # Targets, none here: the archive is read well but is a configuration error (exit 4);
+    # the metric says so (ForeignArchives), not FailedDecompressions.
     with sandbox() as sb:
         arc = mkarchive.build_archive(sb.path("a.tar.zst"), objects(3), [TARGETS[2]])
         res = process(arc, sb.out, "--metrics", "emf", "--no-progress")
+        expect_exit(res, 4)
+        docs = [d for d in emf_docs(res) if directive(d)["Dimensions"] == [["TargetBucket"]]]
+        assert len(docs) == 1 and docs[0]["TargetBucket"] == "none", docs
+        assert docs[0]["ForeignArchives"] == 1 and "FailedDecompressions" not in docs[0], docs[0]
+        assert docs[0]["SkippedObjects"] == 3 and docs[0]["ObjectsProcessed"] == 0, docs[0]
+
+
+def test_archive_for_other_regions_skipped_when_expected_reports_skipped_objects():
+    with sandbox() as sb:
+        arc = mkarchive.build_archive(sb.path("a.tar.zst"), objects(3), [TARGETS[2]])
+        res = process(arc, sb.out, "--metrics", "emf", "--no-progress", "--foreign-archives", "skip")
         expect_exit(res, 0)
         docs = [d for d in emf_docs(res) if directive(d)["Dimensions"] == [["TargetBucket"]]]
         assert len(docs) == 1 and docs[0]["TargetBucket"] == "none", docs
         assert docs[0]["SkippedObjects"] == 3 and docs[0]["ObjectsProcessed"] == 0, docs[0]
+        assert "ForeignArchives" not in docs[0] and "FailedDecompressions" not in docs[0], docs[0]
 
 
 def test_unreadable_archive_reports_failed_decompressions():

@@ -249,16 +249,46 @@ def test_other_region_gets_nothing():
             assert not tree.get(b), "%s written from %s" % (b, OTHER_REGION)
 
 
-def test_region_with_no_target_skips_all():
+def test_region_with_no_target_fails_and_writes_nothing():
+    # The source side's replication sends an archive here for a target here: none is a wrong
+    # region or a wrong rule, never a quiet success.
     objects = acceptance_objects()[:2]
     with sandbox() as sb:
         a = sb.archive(objects=objects, targets=TARGETS)
         res = process(a, sb.out, "--region", "ap-south-1", json_report=True)
-        expect_exit(res, 0)
+        expect_exit(res, 4)
         assert not sb.result(), "objects written: %r" % sb.result()
         rep = res.json()
+        assert rep["ok"] is False and rep["exit_code"] == 4, rep
         assert rep.get("objects_written") == 0, rep
-        assert rep.get("objects_skipped", 0) >= len(objects), rep
+        for region in ("eu-west-1", "us-east-1"):
+            assert region in rep["error"] and region in rep["target_regions"], rep
+        assert "ap-south-1" in rep["error"] and "--foreign-archives skip" in rep["error"], rep
+
+
+def test_region_with_no_target_is_nothing_to_do_with_foreign_archives_skip():
+    objects = acceptance_objects()[:2]
+    with sandbox() as sb:
+        a = sb.archive(objects=objects, targets=TARGETS)
+        for how in (["--foreign-archives", "skip"], []):
+            env = util.clean_env(extra={"TRS_FOREIGN_ARCHIVES": "skip"}) if not how else None
+            res = process(a, sb.out, "--region", "ap-south-1", *how, json_report=True, env=env)
+            expect_exit(res, 0)
+            assert not sb.result(), "objects written: %r" % sb.result()
+            rep = res.json()
+            assert rep.get("objects_written") == 0 and rep.get("objects_skipped") == len(objects), rep
+
+
+def test_region_not_shaped_like_an_aws_region_is_a_usage_error_naming_the_nearest():
+    with sandbox() as sb:
+        a = sb.archive(objects=acceptance_objects()[:1], targets=TARGETS)
+        res = process(a, sb.out, "--region", "eu-west-l")
+        expect_exit(res, 2)
+        assert "did you mean eu-west-1" in res.err and "eu-west-l" in res.err, res.describe()
+        res = process(a, sb.out, region="eu-central-l")
+        expect_exit(res, 2)
+        assert "did you mean eu-central-1" in res.err and "AWS_REGION" in res.err, res.describe()
+        assert not sb.result()
 
 
 def test_backup_target_gets_no_objects():
@@ -331,7 +361,8 @@ def test_meta_basic_fields_class_and_kms():
                                  "OriginalCreationTime": "2025-01-23 10:15:00",
                                  "OriginalETag": util.md5(data)}, m
         assert list(m["tags"])[:2] == ["team", "pii"], "tag order: %r" % m
-        assert m.get("metadata", {}) == {}, m
+        assert m.get("metadata", {}) == {"original-creation-time": "2025-01-23 10:15:00",
+                                         "original-etag": util.md5(data)}, m
     assert a.get("storage_class") == "STANDARD_IA", a   # object's own class
     assert "kms_key_id" not in a, a
     assert b.get("storage_class") == "GLACIER_IR", b    # target override
@@ -384,7 +415,9 @@ def test_meta_9_original_tags_overflow_etag_only():
     want["OriginalCreationTime"] = mkarchive.DEFAULT_CREATION_TIME
     assert m["tags"] == want, m
     assert len(m["tags"]) == 10
-    assert m.get("metadata") == {"original-etag": util.md5(data)}, m
+    # the originals are metadata too (a HEAD returns metadata, not tags: the version a write compares with)
+    assert m.get("metadata") == {"original-etag": util.md5(data),
+                                 "original-creation-time": "2025-01-23 10:15:00"}, m
 
 
 def test_meta_8_original_tags_all_fit():
@@ -393,7 +426,8 @@ def test_meta_8_original_tags_all_fit():
     m = _single(obj)[0]["dest-a"]
     assert len(m["tags"]) == 10, m
     assert m["tags"].get("OriginalETag") == util.md5(data), m
-    assert m.get("metadata", {}) == {}, m
+    assert m.get("metadata", {}) == {"original-creation-time": mkarchive.DEFAULT_CREATION_TIME,
+                                     "original-etag": util.md5(data)}, m
 
 
 def test_meta_empty_creation_time_and_etag():
@@ -591,7 +625,7 @@ def test_staged_objects_link_new_keys_and_replace_old_ones_and_symlinks():
     # planted at one key, without following it; each object is one regular
     # file with its own metadata, and no staged name stays linked to it.
     first = _pipeline_objects(20)
-    second = [dict(o, data=rnd(40_000, 900 + i)) for i, o in enumerate(first)]
+    second = [dict(o, data=rnd(40_000, 900 + i), creation_time="2025-01-23 10:16:00") for i, o in enumerate(first)]
     with sandbox() as sb:
         expect_exit(process(sb.archive(name="v1.tar.zst", objects=first, targets=TARGETS), sb.out,
                             "--max-memory", "1M", "--workers", "2"), 0, "first run")

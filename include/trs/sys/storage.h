@@ -29,6 +29,16 @@
  * manifest held in memory). A version-1 backend keeps working: the library
  * reads these members only when version >= 2.
  *
+ * Version 3 adds optional conditional writes, for the rule that the newest
+ * version of an object wins (trs_write_condition in trs/storage.h):
+ * put_if_newer and copy_if_newer write only when what stands at the key is
+ * older (trs_write_condition_check says so), and return TRS_KEPT_NEWER or
+ * TRS_ALREADY_CURRENT, writing nothing, otherwise. Make the comparison and
+ * the write one atomic step against other writers of the key, on every
+ * machine that writes there (S3: If-None-Match / If-Match; a database: a
+ * transaction). A backend that leaves them NULL gets plain put and copy:
+ * whatever arrives last stands, as before version 3.
+ *
  * Bodies carry hints a backend may use (trs_body_memory,
  * trs_body_verified_md5 in trs/storage.h); they are the same for built-in
  * and user backends.
@@ -42,7 +52,7 @@
 extern "C" {
 #endif
 
-#define TRS_STORAGE_VERSION 2
+#define TRS_STORAGE_VERSION 3
 
 /*
  * Capabilities (trs_storage.caps, version 2).
@@ -85,9 +95,15 @@ struct trs_storage {
 	uint64_t md5_checked_below;   /* with TRS_STORAGE_CHECKS_CONTENT_MD5: bodies shorter than this */
 	uint64_t reserved_memory;     /* bytes of the context's max_memory the backend keeps for itself
 	                                 (S3: multipart part buffers); the restore's budget is the rest */
+
+	/* Version 3: optional; NULL gives put and copy, unconditional. */
+	int (*put_if_newer)(trs_storage *self, const trs_put_request *req, const trs_write_condition *cond,
+			    trs_body *body, trs_error *err);
+	int (*copy_if_newer)(trs_storage *self, const char *src_bucket, const char *src_key,
+			     const trs_put_request *req, const trs_write_condition *cond, trs_error *err);
 };
 
-#define TRS_STORAGE_INIT {TRS_STORAGE_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+#define TRS_STORAGE_INIT {TRS_STORAGE_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 
 /**
  * Zero `backend` as far as `version` reaches (a version-1 struct is never
