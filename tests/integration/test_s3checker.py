@@ -1,7 +1,8 @@
 """The strict S3 checker itself (tests/fixtures/s3checker.py): it refuses
 each case as S3 does, with S3's status and error XML, and passes a valid
 request, and anything that is not a signed S3 request, untouched; it holds
-conditional writes to S3's rules in front of a real moto_server."""
+conditional writes to S3's rules in front of a real moto_server, and answers
+chosen requests with a 200 whose body is no success."""
 
 import base64
 import hashlib
@@ -440,4 +441,70 @@ def test_conditional_write_is_refused_on_what_the_head_says():
         assert status == 412 and b"<Condition>If-None-Match</Condition>" in body, body
         assert b"<Code>PreconditionFailed</Code>" in body and body.startswith(b'<?xml'), body
         assert [s[0] for s in up.seen] == ["HEAD"], up.seen
+    with_checker(run)
+
+
+# ---------------------------------------------------------------- a 200 is not always a success
+
+def test_odd_answer_to_complete_creates_no_object_and_leaves_the_upload_open():
+    from botocore.exceptions import ClientError
+
+    def run(s3, c, m):
+        up = s3.create_multipart_upload(Bucket=BUCKET, Key="big")["UploadId"]
+        part = s3.upload_part(Bucket=BUCKET, Key="big", UploadId=up, PartNumber=1, Body=b"data")["ETag"]
+        parts = {"Parts": [{"PartNumber": 1, "ETag": part}]}
+        c.odd_answers("CompleteMultipartUpload", body=b"", times=1)
+        r = s3.complete_multipart_upload(Bucket=BUCKET, Key="big", UploadId=up, MultipartUpload=parts)
+        # boto3 takes the empty 200 for a success: only the missing ETag tells
+        assert r["ResponseMetadata"]["HTTPStatusCode"] == 200 and "ETag" not in r, r
+        assert c.odd_served == {"CompleteMultipartUpload": 1}
+        expect_error(404, "404", s3.head_object, Bucket=BUCKET, Key="big")
+        assert [u["UploadId"] for u in s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])] == [up]
+        # one answer, then back to normal
+        r = s3.complete_multipart_upload(Bucket=BUCKET, Key="big", UploadId=up, MultipartUpload=parts)
+        assert r["ETag"] and body_of(s3, "big") == b"data"
+        assert c.odd_served == {"CompleteMultipartUpload": 1}
+        # a body that is no XML answer: boto3 retries it (here it may not), so it fails
+        c.odd_answers("CopyObject", body="truncated", times=1)
+        try:
+            s3.copy_object(Bucket=BUCKET, Key="copy", CopySource={"Bucket": BUCKET, "Key": "big"})
+            raise AssertionError("a truncated CopyObject answer was taken for a success")
+        except ClientError:
+            pass
+        expect_error(404, "404", s3.head_object, Bucket=BUCKET, Key="copy")
+        assert c.odd_served == {"CompleteMultipartUpload": 1, "CopyObject": 1}
+        assert c.refusals == {}, c.refusals
+    with_moto(run)
+
+
+def test_odd_answer_bodies_as_sent():
+    import xml.etree.ElementTree as ET
+
+    def run(c, up):
+        path = "/bucket/k?uploadId=abc"
+        c.odd_answers("CompleteMultipartUpload", body="declaration", times=2)
+        for _ in range(2):
+            status, body = send(c.url, "POST", path, {}, b"<CompleteMultipartUpload/>")
+            assert status == 200 and body.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n'), body
+            assert body.strip().endswith(b"?>"), body
+        c.odd_answers("CreateMultipartUpload", body="truncated", times=1)
+        status, body = send(c.url, "POST", "/bucket/k?uploads")
+        assert status == 200 and b"<InitiateMultipartUploadResult" in body and b"</UploadId>" not in body, body
+        try:
+            ET.fromstring(body)
+            raise AssertionError("the truncated answer is well-formed XML: %r" % body)
+        except ET.ParseError:
+            pass
+        c.odd_answers("UploadPart", body="error", times=1)
+        status, body = send(c.url, "PUT", "/bucket/k?partNumber=1&uploadId=abc", {}, b"part")
+        assert status == 200 and b"<Error><Code>InternalError</Code>" in body, body
+        c.odd_answers("ListParts", body=b"custom", times=1)
+        assert send(c.url, "GET", "/bucket/k?uploadId=abc") == (200, b"custom")
+        assert up.seen == [], "an odd answer was forwarded"
+        assert c.odd_served == {"CompleteMultipartUpload": 2, "CreateMultipartUpload": 1, "UploadPart": 1,
+                                "ListParts": 1}
+        # back to normal, and other operations were never concerned
+        assert send(c.url, "POST", path, {}, b"<CompleteMultipartUpload/>") == (200, b"ok")
+        assert send(c.url, "PUT", "/bucket/k", {}, b"x") == (200, b"ok")
+        assert [s[0] for s in up.seen] == ["POST", "PUT"]
     with_checker(run)
