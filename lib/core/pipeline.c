@@ -139,7 +139,7 @@ static void record(trs_run *r, const trs_job *j, const put_result *res)
 	for (size_t i = 0; i < j->nputs; i++)
 		if (res[i].done && (res[i].outcome == TRS_KEPT_NEWER || res[i].outcome == TRS_ALREADY_CURRENT))
 			log_not_written(r, j, &j->puts[i], res[i].outcome);
-	if (!failed)
+	if (written && !failed)
 		trs__log(r->ctx, TRS_LOG_DEBUG, "object written", "archive", r->report->archive, "relative_key",
 			 j->entry->relative_key, NULL);
 }
