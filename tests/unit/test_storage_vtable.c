@@ -3,7 +3,9 @@
  * after free(), allocated at exactly that size so that ASan sees any read
  * past it) still restores an archive; the version-2 capability
  * TRS_STORAGE_CHECKS_CONTENT_MD5 makes the library leave the MD5 of single
- * puts to the backend; --verify size vouches for the manifest's MD5.
+ * puts to the backend; --verify size vouches for the manifest's MD5; a
+ * version-2 backend gets plain puts, and a version-3 one with put_if_newer
+ * decides every write from the condition the restore hands it.
  */
 #include "harness.h"
 #include "internal.h"
@@ -50,6 +52,31 @@ static int recording_put(trs_storage *self, const trs_put_request *req, trs_body
 	return n < 0 ? (int)n : 0;
 }
 
+/* What a program compiled against the version-2 header has. */
+struct v2_storage {
+	struct v1_storage v1;
+	unsigned int caps;
+	unsigned int parallelism;
+	uint64_t md5_checked_below;
+	uint64_t reserved_memory;
+};
+
+/* A version-3 backend that keeps every object at its newer version: nothing is ever written. */
+static atomic_int conditions_seen, conditions_with_time;
+
+static int newer_everywhere(trs_storage *self, const trs_put_request *req, const trs_write_condition *cond,
+			    trs_body *body, trs_error *err)
+{
+	(void)self;
+	(void)req;
+	(void)body;
+	(void)err;
+	atomic_fetch_add(&conditions_seen, 1);
+	atomic_fetch_add(&conditions_with_time, cond && cond->source_time && *cond->source_time &&
+							 cond->source_etag && strlen(cond->source_etag) == 32);
+	return TRS_KEPT_NEWER;
+}
+
 static char dir[256], archive[300];
 
 static int make_archive(void)
@@ -93,7 +120,7 @@ static void cleanup(void)
 		printf("  cleanup failed\n");
 }
 
-static int restore(trs_storage *s, trs_verify verify, trs_report **rep)
+static int restore_with(trs_storage *s, trs_verify verify, const trs_process_options *po, trs_report **rep)
 {
 	trs_ctx_options co = TRS_CTX_OPTIONS_INIT;
 	co.region = "eu-west-1";
@@ -108,11 +135,18 @@ static int restore(trs_storage *s, trs_verify verify, trs_report **rep)
 	atomic_store(&puts_with_verified_md5, 0);
 	atomic_store(&puts_with_md5_request, 0);
 	atomic_store(&bodies_in_memory, 0);
-	int rc = trs_process(ctx, s, &src, NULL, rep, &err);
+	atomic_store(&conditions_seen, 0);
+	atomic_store(&conditions_with_time, 0);
+	int rc = trs_process(ctx, s, &src, po, rep, &err);
 	if (rc < 0)
 		printf("  trs_process: %s\n", err.message);
 	trs_ctx_free(ctx);
 	return rc;
+}
+
+static int restore(trs_storage *s, trs_verify verify, trs_report **rep)
+{
+	return restore_with(s, verify, NULL, rep);
 }
 
 TEST(init_backend_never_writes_past_a_version_1_struct)
@@ -190,11 +224,65 @@ TEST(verify_size_vouches_for_the_manifest_md5)
 	cleanup();
 }
 
+TEST(init_backend_never_writes_past_a_version_2_struct)
+{
+	struct {
+		struct v2_storage s;
+		unsigned char canary[64];
+	} b;
+	memset(&b, 0xab, sizeof(b));
+	CHECK(trs_storage_init_backend((trs_storage *)&b.s, 2) == 0);
+	CHECK(b.s.v1.version == 2 && b.s.caps == 0 && b.s.reserved_memory == 0);
+	for (size_t i = 0; i < sizeof(b.canary); i++)
+		CHECK(b.canary[i] == 0xab);
+}
+
+TEST(version_2_backend_gets_plain_puts)
+{
+	CHECK(make_archive() == 0);
+	struct v2_storage *v2 = malloc(sizeof(*v2)); /* exactly its size: ASan sees a read of v3 members */
+	CHECK(v2 && trs_storage_init_backend((trs_storage *)v2, 2) == 0);
+	v2->v1.put = recording_put;
+	trs_report *rep = NULL;
+	CHECK(restore((trs_storage *)v2, TRS_VERIFY_MD5, &rep) == 0 && rep->objects_written == 3);
+	CHECK(puts_seen == 3 && rep->objects_kept_newer == 0);
+	trs_report_free(rep);
+	free(v2);
+	cleanup();
+}
+
+TEST(version_3_backend_decides_each_write_from_its_condition)
+{
+	CHECK(make_archive() == 0);
+	trs_storage *s = calloc(1, sizeof(*s));
+	CHECK(s && trs_storage_init_backend(s, TRS_STORAGE_VERSION) == 0);
+	s->name = "newer-everywhere";
+	s->put = recording_put;
+	s->put_if_newer = newer_everywhere;
+	trs_report *rep = NULL;
+	CHECK(restore(s, TRS_VERIFY_MD5, &rep) == 0);
+	/* each object's version went with its write; none was written, none failed */
+	CHECK(conditions_seen == 3 && conditions_with_time == 3 && puts_seen == 0);
+	CHECK(rep->objects_kept_newer == 3 && rep->puts_kept_newer == 3 && rep->objects_written == 0);
+	trs_report_free(rep);
+	/* --overwrite always: plain puts, no condition */
+	trs_process_options po = TRS_PROCESS_OPTIONS_INIT;
+	po.overwrite = TRS_OVERWRITE_ALWAYS;
+	CHECK(restore_with(s, TRS_VERIFY_MD5, &po, &rep) == 0);
+	CHECK(conditions_seen == 0 && puts_seen == 3 && rep->objects_written == 3);
+	trs_report_free(rep);
+	free(s);
+	cleanup();
+}
+
 int main(void)
 {
 	RUN(init_backend_never_writes_past_a_version_1_struct);
 	RUN(version_1_backend_restores_and_gets_verified_bodies);
 	RUN(server_side_md5_check_leaves_single_puts_unhashed);
 	RUN(verify_size_vouches_for_the_manifest_md5);
+	RUN(init_backend_never_writes_past_a_version_2_struct);
+	RUN(version_2_backend_gets_plain_puts);
+	RUN(version_3_backend_decides_each_write_from_its_condition);
 	return harness_done();
 }
