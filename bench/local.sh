@@ -55,7 +55,7 @@ for i in range(6):  # large objects incompressible, like media or already compre
     with open(f"{root}/large/blob-{i}.bin", "wb") as f:
         f.write(rnd.randbytes(large_mib << 20))
 PY
-"$trs" pack "$work/in" -o "$work/a.tar.zst" --target bench-1:bench >/dev/null 2>&1
+"$trs" pack "$work/in" -o "$work/a.tar.zst" --target eu-west-1:bench >/dev/null 2>&1
 size=$(stat -c %s "$work/a.tar.zst")
 tar_bytes=$(zstd -dc "$work/a.tar.zst" | wc -c)
 sleep "${SETTLE:-0}"
@@ -85,9 +85,9 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 # SETTLE=SECONDS to wait that long after building the archive.
 for i in $(seq "$runs"); do
 	sync
-	time_cmd "$trs" process "$work/a.tar.zst" --dest "file://$work/out-trs-$i" --region bench-1 --no-progress >>"$work/trs.txt"
+	time_cmd "$trs" process "$work/a.tar.zst" --dest "file://$work/out-trs-$i" --region eu-west-1 --no-progress >>"$work/trs.txt"
 	sync
-	time_cmd "$trs" process "$work/a.tar.zst" --dest "file://$work/out-size-$i" --region bench-1 --no-progress \
+	time_cmd "$trs" process "$work/a.tar.zst" --dest "file://$work/out-size-$i" --region eu-west-1 --no-progress \
 		--verify size >>"$work/size.txt"
 	mkdir -p "$work/out-tar-$i"
 	sync
@@ -97,7 +97,7 @@ t_trs=$(median <"$work/trs.txt")
 t_size=$(median <"$work/size.txt")
 t_tar=$(median <"$work/tar.txt")
 /usr/bin/time -o "$work/rss.txt" -f '%M' "$trs" process "$work/a.tar.zst" --dest "file://$work/out-rss" \
-	--region bench-1 --no-progress >/dev/null 2>&1 || true
+	--region eu-west-1 --no-progress >/dev/null 2>&1 || true
 rss=$(tail -1 "$work/rss.txt")
 printf 'filesystem: %s\n' "$(df -T "$work" | awk 'NR==2 {print $2, "on", $1}')"
 printf 'archive: %d small + 6 x %d MiB objects, %.1f MiB compressed, %.1f MiB tar\n' "$small" "$large_mib" \
@@ -113,8 +113,8 @@ many=${MANY:-100000}
 [ "$many" -gt 0 ] || exit 0
 rm -rf "$work"/out-* "$work/in"
 python3 bench/many_objects.py "$work/many" "$many"
-"$trs" pack "$work/many" -o "$work/m.tar.zst" --target bench-1:bench >/dev/null 2>&1
-[ "${FIRST:-1}" = 0 ] || "$trs" pack "$work/many" -o "$work/f.tar.zst" --target bench-1:bench --manifest-first >/dev/null 2>&1
+"$trs" pack "$work/many" -o "$work/m.tar.zst" --target eu-west-1:bench >/dev/null 2>&1
+[ "${FIRST:-1}" = 0 ] || "$trs" pack "$work/many" -o "$work/f.tar.zst" --target eu-west-1:bench --manifest-first >/dev/null 2>&1
 rm -rf "$work/many"
 sleep "${SETTLE:-0}"
 : >"$work/mtrs.txt"
@@ -122,17 +122,17 @@ sleep "${SETTLE:-0}"
 : >"$work/mtar.txt"
 for i in $(seq "$runs"); do
 	sync
-	time_cmd "$trs" process "$work/m.tar.zst" --dest "file://$work/mout-trs-$i" --region bench-1 --no-progress \
+	time_cmd "$trs" process "$work/m.tar.zst" --dest "file://$work/mout-trs-$i" --region eu-west-1 --no-progress \
 		--max-memory 64M >>"$work/mtrs.txt"
 	sync
-	time_cmd "$trs" process "$work/m.tar.zst" --dest "file://$work/mout-size-$i" --region bench-1 --no-progress \
+	time_cmd "$trs" process "$work/m.tar.zst" --dest "file://$work/mout-size-$i" --region eu-west-1 --no-progress \
 		--max-memory 64M --verify size >>"$work/msize.txt"
 	mkdir -p "$work/mout-tar-$i"
 	sync
 	time_cmd sh -c "zstd -dc '$work/m.tar.zst' | tar -x -C '$work/mout-tar-$i'" >>"$work/mtar.txt"
 done
 /usr/bin/time -o "$work/rss.txt" -f '%M' "$trs" process "$work/m.tar.zst" --dest "file://$work/mout-rss" \
-	--region bench-1 --no-progress --max-memory 64M >/dev/null 2>&1 || true
+	--region eu-west-1 --no-progress --max-memory 64M >/dev/null 2>&1 || true
 [ "$(find "$work/mout-rss" -type f | wc -l)" -eq "$many" ] || { echo "restored count differs" >&2; exit 1; }
 t_trs=$(median <"$work/mtrs.txt")
 t_size=$(median <"$work/msize.txt")
@@ -155,7 +155,7 @@ printf 'trs peak RSS                 %s KiB\n' "$(tail -1 "$work/rss.txt")"
 : >"$work/ftar.txt"
 for i in $(seq "$runs"); do
 	sync
-	time_cmd "$trs" process "$work/f.tar.zst" --dest "file://$work/fout-trs-$i" --region bench-1 --no-progress \
+	time_cmd "$trs" process "$work/f.tar.zst" --dest "file://$work/fout-trs-$i" --region eu-west-1 --no-progress \
 		--max-memory 64M >>"$work/ftrs.txt"
 	mkdir -p "$work/fout-tar-$i"
 	sync

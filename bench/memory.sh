@@ -28,7 +28,7 @@ trap cleanup EXIT
 
 mkdir -p "$work/in/big"
 head -c $((mib << 20)) /dev/urandom >"$work/in/big/object.bin"
-"$trs" pack "$work/in" -o "$work/a.tar.zst" --target bench-1:bench >/dev/null 2>&1
+"$trs" pack "$work/in" -o "$work/a.tar.zst" --target eu-west-1:bench >/dev/null 2>&1
 rm -rf "$work/in"
 printf 'archive: one object of %d MiB, %.1f MiB compressed; --max-memory %d (%d MiB)\n' "$mib" \
 	"$(echo "$(stat -c %s "$work/a.tar.zst")/1048576" | bc -l)" "$max" $((max >> 20))
@@ -37,7 +37,7 @@ rss() { # command... -> prints peak RSS in KiB, fails if the command fails
 	/usr/bin/time -o "$work/rss" -f %M "$@" >/dev/null 2>"$work/err" || { tail -5 "$work/err" >&2; return 1; }
 	cat "$work/rss"
 }
-fs=$(rss "$trs" process "$work/a.tar.zst" --dest "file://$work/out" --region bench-1 --no-progress --max-memory "$max")
+fs=$(rss "$trs" process "$work/a.tar.zst" --dest "file://$work/out" --region eu-west-1 --no-progress --max-memory "$max")
 [ "$(stat -c %s "$work/out/bench/big/object.bin")" -eq $((mib << 20)) ] || { echo "restored size differs" >&2; exit 1; }
 rm -rf "$work/out"
 printf 'to a local directory   peak RSS %6d KiB (%.0f MiB)\n' "$fs" "$(echo "$fs/1024" | bc -l)"
@@ -45,10 +45,10 @@ printf 'to a local directory   peak RSS %6d KiB (%.0f MiB)\n' "$fs" "$(echo "$fs
 for n in ${COUNTS:-1000 10000 100000}; do
 	rm -rf "$work/many" "$work/many-out"
 	python3 bench/many_objects.py "$work/many" "$n"
-	"$trs" pack "$work/many" -o "$work/many.tar.zst" --target bench-1:bench >/dev/null 2>&1
+	"$trs" pack "$work/many" -o "$work/many.tar.zst" --target eu-west-1:bench >/dev/null 2>&1
 	rm -rf "$work/many"
 	man=$(zstd -dc "$work/many.tar.zst" | tar -xO manifest.json | wc -c)
-	r=$(rss "$trs" process "$work/many.tar.zst" --dest "file://$work/many-out" --region bench-1 --no-progress \
+	r=$(rss "$trs" process "$work/many.tar.zst" --dest "file://$work/many-out" --region eu-west-1 --no-progress \
 		--max-memory "$max")
 	[ "$(find "$work/many-out" -type f | wc -l)" -eq "$n" ] || { echo "restored count differs" >&2; exit 1; }
 	rm -rf "$work/many-out"
@@ -72,9 +72,9 @@ if command -v moto_server >/dev/null && command -v aws >/dev/null; then
 		python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null && break
 		sleep 0.1
 	done
-	export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_DEFAULT_REGION=bench-1 AWS_REGION=bench-1
-	aws --endpoint-url "http://127.0.0.1:$port" s3 mb s3://bench --region bench-1 >/dev/null
-	s3=$(rss "$trs" process "$work/a.tar.zst" --endpoint-url "http://127.0.0.1:$port" --region bench-1 --no-progress \
+	export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_DEFAULT_REGION=eu-west-1 AWS_REGION=eu-west-1
+	aws --endpoint-url "http://127.0.0.1:$port" s3 mb s3://bench --region eu-west-1 >/dev/null
+	s3=$(rss "$trs" process "$work/a.tar.zst" --endpoint-url "http://127.0.0.1:$port" --region eu-west-1 --no-progress \
 		--max-memory "$max")
 	printf 'to S3 (moto)           peak RSS %6d KiB (%.0f MiB)\n' "$s3" "$(echo "$s3/1024" | bc -l)"
 else

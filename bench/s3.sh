@@ -80,11 +80,11 @@ for i in range(n):
     with open(os.path.join(d, "obj-%06d.json" % i), "wb") as f:
         f.write(bytes(rnd.choice(alphabet) for _ in range(size)))
 PY
-[ "$mode" = cpu ] || "$trs" pack "$work/in" -o "$work/a.tar.zst" --target bench-1:dest-a >/dev/null 2>&1
+[ "$mode" = cpu ] || "$trs" pack "$work/in" -o "$work/a.tar.zst" --target eu-west-1:dest-a >/dev/null 2>&1
 rm -rf "$work/in"
 
-export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=benchbenchbench AWS_DEFAULT_REGION=bench-1 \
-	AWS_EC2_METADATA_DISABLED=true AWS_REGION=bench-1
+export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=benchbenchbench AWS_DEFAULT_REGION=eu-west-1 \
+	AWS_EC2_METADATA_DISABLED=true AWS_REGION=eu-west-1
 
 start_nginx() {
 	local port=$1 root=$sink/nginx-root
@@ -127,7 +127,7 @@ unpack() {
 	out=$work/out-$n_unpack
 	mkdir -p "$out" && zstd -dc "$work/a.tar.zst" | tar -x -C "$out"
 }
-run_trs() { "$trs" process "$work/a.tar.zst" --endpoint-url "$1" --region bench-1 --no-progress --log-level error; }
+run_trs() { "$trs" process "$work/a.tar.zst" --endpoint-url "$1" --region eu-west-1 --no-progress --log-level error; }
 upload_secs() { # time the upload step alone into file $1
 	local t0 file=$1
 	shift
@@ -158,14 +158,14 @@ while done < total:
     i += 1
 PY
 	n=$(ls "$work/in" | wc -l)
-	"$trs" pack "$work/in" -o "$work/a.tar.zst" --target bench-1:dest-a --level 1 >/dev/null 2>&1
+	"$trs" pack "$work/in" -o "$work/a.tar.zst" --target eu-west-1:dest-a --level 1 >/dev/null 2>&1
 	rm -rf "$work/in"
 	port=$(free_port)
 	start_nginx "$port"
 	wait_port "$port"
 	url=http://127.0.0.1:$port
 	cpu_secs() { # user + system seconds of one restore
-		/usr/bin/time -o "$work/cpu" -f '%U %S' "$trs" process "$work/a.tar.zst" --endpoint-url "$url" --region bench-1 \
+		/usr/bin/time -o "$work/cpu" -f '%U %S' "$trs" process "$work/a.tar.zst" --endpoint-url "$url" --region eu-west-1 \
 			--no-progress --log-level error "$@" >/dev/null 2>"$work/last-err" || { tail -5 "$work/last-err" >&2; return 1; }
 		awk '{print $1 + $2}' "$work/cpu"
 	}
@@ -205,7 +205,7 @@ for server in $servers; do
 		if [ "$i" -le "$aws_runs" ]; then reset_sink "$server" "$port"; secs run_aws "$url" >>"$work/aws.t"; fi
 	done
 	count=$(case $server in nginx) find "$sink/nginx-root/dest-a" -type f | wc -l ;; *) echo "?" ;; esac)
-	/usr/bin/time -o "$work/rss" -f %M "$trs" process "$work/a.tar.zst" --endpoint-url "$url" --region bench-1 \
+	/usr/bin/time -o "$work/rss" -f %M "$trs" process "$work/a.tar.zst" --endpoint-url "$url" --region eu-west-1 \
 		--no-progress --log-level error >/dev/null 2>&1 || true
 	t_trs=$(median <"$work/trs.t"); t_aws=$(median <"$work/aws.t"); t_rc=$(median <"$work/rclone.t")
 	echo "== $server (objects in the bucket after the last run: $count)"

@@ -39,8 +39,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=benchbenchbench AWS_REGION=bench-1 \
-	AWS_DEFAULT_REGION=bench-1 AWS_EC2_METADATA_DISABLED=true
+export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=benchbenchbench AWS_REGION=eu-west-1 \
+	AWS_DEFAULT_REGION=eu-west-1 AWS_EC2_METADATA_DISABLED=true
 unset AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3 AWS_PROFILE 2>/dev/null || true
 
 # The archive, the source side's way (trs pack: objects first, manifest last).
@@ -48,7 +48,7 @@ mkdir -p "$work/in" "$work/staging/staging" "$work/queue"
 for i in $(seq "$objects"); do
 	head -c $((object_kib * 768)) /dev/urandom | base64 -w0 >"$work/in/obj-$i.bin"
 done
-"$trs" pack "$work/in" -o "$work/a.tar.zst" --target bench-1:dest-a >/dev/null 2>&1
+"$trs" pack "$work/in" -o "$work/a.tar.zst" --target eu-west-1:dest-a >/dev/null 2>&1
 rm -rf "$work/in"
 object_bytes=$((object_kib * 1024))
 
