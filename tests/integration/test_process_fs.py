@@ -664,3 +664,37 @@ def test_staged_object_with_a_bad_md5_is_not_published():
         assert report["objects_failed"] == 1 and report["objects_written"] == 4, report
         assert not os.path.exists(util.object_path(sb.out, "dest-a", objects[2]["relative_key"].split("/")[-1]))
         assert [n for n in os.listdir(sb.out) if n.startswith(".trs-staging")] == []
+
+
+def test_newer_then_older_into_a_directory_leaves_the_newer_whatever_the_path():
+    # Small objects (held, or spooled before the manifest), a large one staged in the directory,
+    # and the same archive manifest-first (streamed): the older archive writes nothing over the
+    # newer, the newer again writes nothing (current), a newest one replaces them all.
+    def objs(when, tag, seed):
+        return [{"relative_key": "small.txt", "data": b"%s small" % tag, "creation_time": when},
+                {"relative_key": "big.bin", "data": rnd(9 << 20, seed), "creation_time": when}]
+    with sandbox() as sb:
+        for where in ("last", "first"):
+            out = os.path.join(sb.root, "out-" + where)
+            def run(name, when, tag, seed):
+                a = mkarchive.build_archive(sb.path("%s-%s.tar.zst" % (name, where)), objs(when, tag, seed),
+                                            [{"region": REGION, "bucket": "dest-a"}], manifest_position=where)
+                res = process(a, out, json_report=True)
+                expect_exit(res, 0, name)
+                return res.json()
+            rep = run("new", "2025-01-23 10:05:00", b"new", 1)
+            assert rep["objects_written"] == 2, rep
+            rep = run("old", "2025-01-23 10:00:00", b"old", 2)
+            assert rep["objects_written"] == 0 and rep["objects_kept_newer"] == 2, rep
+            rep = run("new", "2025-01-23 10:05:00", b"new", 1)
+            assert rep["objects_written"] == 0 and rep["objects_current"] == 2, rep
+            with open(os.path.join(out, "dest-a", "small.txt"), "rb") as f:
+                assert f.read() == b"new small"
+            with open(os.path.join(out, "dest-a", "big.bin"), "rb") as f:
+                assert f.read() == rnd(9 << 20, 1)
+            rep = run("newest", "2025-01-23 10:06:00", b"newest", 3)
+            assert rep["objects_written"] == 2, rep
+            with open(os.path.join(out, "dest-a", "big.bin"), "rb") as f:
+                assert f.read() == rnd(9 << 20, 3)
+            assert sorted(os.listdir(os.path.join(out, "dest-a"))) == ["big.bin", "small.txt"]
+            assert [n for n in os.listdir(out) if n.startswith(".trs-")] == []
