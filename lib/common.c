@@ -255,17 +255,25 @@ int trs__buf_puts(trs_buf *b, const char *s, trs_error *err)
 
 int trs__buf_printf(trs_buf *b, trs_error *err, const char *fmt, ...)
 {
+	/* Formatted once where it fits (a request's signing formats dozens of short strings into
+	 * buffers with room), twice only when the buffer must grow. */
+	size_t room = b->cap - b->len;
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
+	int n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return trs__error_set(err, TRS_EINVAL, "bad format");
-	if (trs__buf_grow(b, (size_t)n, err) < 0)
-		return TRS_ENOMEM;
-	va_start(ap, fmt);
-	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
+	if ((size_t)n >= room) {
+		if (trs__buf_grow(b, (size_t)n, err) < 0) {
+			if (room)
+				b->data[b->len] = '\0'; /* the buffer reads as it was */
+			return TRS_ENOMEM;
+		}
+		va_start(ap, fmt);
+		vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
 	b->len += (size_t)n;
 	return 0;
 }

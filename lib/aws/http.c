@@ -363,20 +363,25 @@ int trs__http_do(trs__http *h, const trs__http_request *req, trs__http_response 
 
 	struct curl_slist *hl = NULL;
 	int rc = 0;
+	trs_buf line = TRS_BUF_INIT; /* one buffer for every line: curl copies each */
 	for (size_t i = 0; i < req->nheaders; i++) {
-		trs_buf line = TRS_BUF_INIT;
 		/* "Name;" is curl's way to send a header with an empty value. */
 		const char *v = req->headers[i].value ? req->headers[i].value : "";
-		rc = *v ? trs__buf_printf(&line, err, "%s: %s", req->headers[i].key, v)
-			: trs__buf_printf(&line, err, "%s;", req->headers[i].key);
+		line.len = 0;
+		rc = trs__buf_puts(&line, req->headers[i].key, err);
+		if (rc == 0)
+			rc = *v ? trs__buf_put(&line, ": ", 2, err) : trs__buf_put(&line, ";", 1, err);
+		if (rc == 0)
+			rc = trs__buf_puts(&line, v, err);
 		struct curl_slist *n = rc == 0 ? curl_slist_append(hl, line.data) : NULL;
-		trs__buf_free(&line);
 		if (!n) {
+			trs__buf_free(&line);
 			rc = trs__error_set(err, TRS_ENOMEM, "out of memory building request headers");
 			goto done;
 		}
 		hl = n;
 	}
+	trs__buf_free(&line);
 	/* S3 handles the body without a 100-continue round trip; curl would otherwise wait for one. */
 	struct curl_slist *n = curl_slist_append(hl, "Expect:");
 	if (!n) {

@@ -416,8 +416,11 @@ int trs__sigv4_sign(const trs__sigv4_credentials *creds, const trs__sigv4_option
 		}
 	}
 	nh = merged;
-	for (size_t i = 0; rc == 0 && i < nh; i++)
-		rc = trs__buf_printf(&out->signed_headers, err, "%s%s", i ? ";" : "", hs[i].name);
+	for (size_t i = 0; rc == 0 && i < nh; i++) {
+		rc = i ? trs__buf_put(&out->signed_headers, ";", 1, err) : 0;
+		if (rc == 0)
+			rc = trs__buf_puts(&out->signed_headers, hs[i].name, err);
+	}
 	if (rc < 0)
 		goto done;
 
@@ -457,8 +460,16 @@ int trs__sigv4_sign(const trs__sigv4_credentials *creds, const trs__sigv4_option
 		rc = params_join(cr, ps, np, err);
 	if (rc == 0)
 		rc = trs__buf_puts(cr, "\n", err);
-	for (size_t i = 0; rc == 0 && i < nh; i++)
-		rc = trs__buf_printf(cr, err, "%s:%s\n", hs[i].name, hs[i].value.data ? hs[i].value.data : "");
+	for (size_t i = 0; rc == 0 && i < nh; i++) {
+		/* name:value\n, without printf: a request signs a line per header */
+		rc = trs__buf_puts(cr, hs[i].name, err);
+		if (rc == 0)
+			rc = trs__buf_put(cr, ":", 1, err);
+		if (rc == 0 && hs[i].value.data)
+			rc = trs__buf_put(cr, hs[i].value.data, hs[i].value.len, err);
+		if (rc == 0)
+			rc = trs__buf_put(cr, "\n", 1, err);
+	}
 	if (rc == 0)
 		rc = trs__buf_printf(cr, err, "\n%s\n%s", out->signed_headers.data, payload_hash);
 	if (rc < 0)
