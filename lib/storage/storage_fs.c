@@ -180,8 +180,11 @@ static int direct_if_newer(fs_storage *fs, int dirfd, const char *base, const tr
 		if (!sidecar) {
 			int fd = openat(dirfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
 			if (fd >= 0) {
-				if (lock_new(fd) < 0 || !trs__fs_still_at(dirfd, base, fd)) {
-					close(fd); /* replaced before we held it: compare with what stands there */
+				/* Replaced before we held it (a rename over it left our file without a link):
+				 * compare with what stands there. Only our own code links a file it creates. */
+				struct stat st;
+				if (lock_new(fd) < 0 || fstat(fd, &st) < 0 || st.st_nlink == 0) {
+					close(fd);
 					continue;
 				}
 				int rc = fill_direct(fs, fd, data, len, req, md5_hex, err);
