@@ -1,7 +1,7 @@
 """Reliability under faults: a flaky network (tests/fixtures/faultproxy.py in
 front of moto: 503 SlowDown, dropped and cut connections, stalls), a
-credentials endpoint that fails once, a full spool disk, and kill -9 of
-`trs serve` in the middle of an archive.
+credentials endpoint that fails once, a full spool disk, kill -9 of
+`trs serve` in the middle of an archive, and an empty archive in staging.
 
 What is restored is checked with boto3 straight against moto, never through
 the proxy.
@@ -324,3 +324,28 @@ def test_nosuchupload_with_another_object_standing_is_an_error():
     restore_multipart_via(objects, check, before,
                           respond=lambda method, target, headers:
                           (404, "NoSuchUpload") if is_complete(method, target) else None)
+
+
+def test_an_empty_staging_archive_fails_and_its_message_stays():
+    """A 0-byte object in staging (S3 refuses a range of it, 416): `trs
+    process` says the archive cannot be read (exit 3); `trs serve` logs the
+    archive failed and keeps it and its message."""
+    with util.MotoServer() as m:
+        s3, sqs, url = setup_moto(m)
+        s3.put_object(Bucket="staging", Key="in/empty.tar.zst", Body=b"")
+        res = util.run_trs(["process", "s3://staging/in/empty.tar.zst", "--no-progress"], env=m.env(), timeout=60)
+        util.expect_exit(res, 3, "process of an empty archive")
+        assert "in/empty.tar.zst" in res.err, res.describe()
+        with Serve(["--queue", url, "--poll-interval", "1", "--visibility-timeout", "30", "--metrics", "none"],
+                   m.env()) as srv:
+            srv.wait_log("archive failed; archive and message kept for a retry", timeout=30)
+            rc, _ = srv.stop()
+            recs = srv.records()
+            log = srv.log()
+        assert rc == 0, log[-2000:]
+        (failed,) = [r for r in recs if r.get("message") == "archive failed; archive and message kept for a retry"]
+        assert failed["key"] == "in/empty.tar.zst" and failed["code"] == "TRS_EARCHIVE", failed
+        assert staging_keys(s3) == ["in/empty.tar.zst"]
+        visible, invisible = queue_counts(sqs, url)
+        assert visible + invisible == 1, (visible, invisible, log[-1500:])
+
