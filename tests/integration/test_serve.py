@@ -78,6 +78,7 @@ class Serve:
     def __exit__(self, *exc):
         if self.proc.poll() is None:
             self.kill()
+        util.saw_stderr("trs serve", self.log())
         self.out.close()
         self.err.close()
 
