@@ -300,7 +300,9 @@ TRS_EXTERN(int) trs_fetch_start(trs_fetch **out, trs_storage *storage, const cha
 			rc = TRS_ENOMEM;
 			goto fail;
 		}
-		memcpy(f->mem, f->first.data, (size_t)f->base);
+		/* An empty archive (its range refused, then HEAD) brought no first bytes: no buffer either. */
+		if (f->base)
+			memcpy(f->mem, f->first.data, (size_t)f->base);
 	} else {
 		const char *dir = o && o->spool_dir ? o->spool_dir : getenv("TMPDIR");
 		chunk_sink cs = {f, 0, f->base};

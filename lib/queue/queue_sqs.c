@@ -307,6 +307,11 @@ static int sqs_receive(trs_queue *self, const trs_queue_receive_options *o, trs_
 			else if (took < 0)
 				rc = took;
 		}
+		if (rc == 0 && *count == 0) {
+			/* Every message failed its MD5: the caller gets no array to free for none. */
+			free(*out);
+			*out = NULL;
+		}
 	}
 	yajl_tree_free(doc);
 	return rc;

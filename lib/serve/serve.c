@@ -217,6 +217,7 @@ static int receive_loop(serve_state *s, trs_error *err)
 		received_once = true;
 		backoff = 1.0;
 		if (!n) {
+			trs_queue_messages_free(msgs, 0); /* a backend may hand an empty array over */
 			if (idle_for(s, last_activity)) {
 				trs__log(s->ctx, TRS_LOG_INFO, "idle for --max-idle seconds; stopping", "queue", s->label,
 					 NULL);

@@ -78,7 +78,7 @@ class TlsRelay:
 
 def self_signed(d):
     if not shutil.which("openssl"):
-        raise util.Skip("openssl not installed")
+        raise util.Missing("openssl not installed")
     cert, key = os.path.join(d, "ca.pem"), os.path.join(d, "key.pem")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
                     "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],

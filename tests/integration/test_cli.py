@@ -120,8 +120,10 @@ def test_sigint_exits_130():
                 p.kill()
                 p.wait()
             p.stdin.close()
-        assert rc == 130, (rc, p.stderr.read()[-800:])
+        err = p.stderr.read()
         p.stderr.close()
+        util.saw_stderr("trs process -", err)
+        assert rc == 130, (rc, err[-800:])
 
 
 def test_usage_errors_are_one_line_and_a_hint():
@@ -147,7 +149,7 @@ def test_progress_bar_shows_the_restore_phase_advancing_on_a_manifest_last_archi
     """To S3 the objects of a manifest-last archive are written after its last
     byte was read: the bar must show that phase advancing, one phase at a time."""
     if not shutil.which("tmux"):
-        raise util.Skip("tmux not installed (scripts/install-deps installs it)")
+        raise util.Missing("tmux not installed (scripts/install-deps installs it)")
     n = 1200
     objs = [{"relative_key": "p/%05d" % i, "data": b"%d" % i * 8} for i in range(n)]
     with util.MotoServer() as m, sandbox() as sb:

@@ -1,7 +1,8 @@
 """Reliability under faults: a flaky network (tests/fixtures/faultproxy.py in
 front of moto: 503 SlowDown, dropped and cut connections, stalls), a
-credentials endpoint that fails once, a full spool disk, and kill -9 of
-`trs serve` in the middle of an archive.
+credentials endpoint that fails once, a full spool disk, kill -9 of
+`trs serve` in the middle of an archive, an empty archive in staging, and an
+outage of the destination that spends the retry budget.
 
 What is restored is checked with boto3 straight against moto, never through
 the proxy.
@@ -324,3 +325,70 @@ def test_nosuchupload_with_another_object_standing_is_an_error():
     restore_multipart_via(objects, check, before,
                           respond=lambda method, target, headers:
                           (404, "NoSuchUpload") if is_complete(method, target) else None)
+
+
+def test_an_empty_staging_archive_fails_and_its_message_stays():
+    """A 0-byte object in staging (S3 refuses a range of it, 416): `trs
+    process` says the archive cannot be read (exit 3); `trs serve` logs the
+    archive failed and keeps it and its message."""
+    with util.MotoServer() as m:
+        s3, sqs, url = setup_moto(m)
+        s3.put_object(Bucket="staging", Key="in/empty.tar.zst", Body=b"")
+        res = util.run_trs(["process", "s3://staging/in/empty.tar.zst", "--no-progress"], env=m.env(), timeout=60)
+        util.expect_exit(res, 3, "process of an empty archive")
+        assert "in/empty.tar.zst" in res.err, res.describe()
+        with Serve(["--queue", url, "--poll-interval", "1", "--visibility-timeout", "30", "--metrics", "none"],
+                   m.env()) as srv:
+            srv.wait_log("archive failed; archive and message kept for a retry", timeout=30)
+            rc, _ = srv.stop()
+            recs = srv.records()
+            log = srv.log()
+        assert rc == 0, log[-2000:]
+        (failed,) = [r for r in recs if r.get("message") == "archive failed; archive and message kept for a retry"]
+        assert failed["key"] == "in/empty.tar.zst" and failed["code"] == "TRS_EARCHIVE", failed
+        assert staging_keys(s3) == ["in/empty.tar.zst"]
+        visible, invisible = queue_counts(sqs, url)
+        assert visible + invisible == 1, (visible, invisible, log[-1500:])
+
+
+def test_an_s3_outage_spends_the_retry_budget_once_and_it_recovers():
+    """Every PUT to the destination answers 500 InternalError: the retries
+    (5 tokens each from 500) soon spend the S3 client's budget, which the
+    log says once; the archive fails and its message comes back. Once S3
+    answers again, the successes refill the budget (said once), the archive
+    is restored, and the `S3 retries` line counts what the budget refused."""
+    outage = threading.Event()
+    outage.set()
+
+    def refuse_puts(method, target, headers):
+        if outage.is_set() and method == "PUT" and target.startswith("/dest-a/"):
+            return 500, "InternalError"
+        return None
+
+    objects = [{"relative_key": "o/%02d.txt" % i, "data": rnd(200 + i, 500 + i)} for i in range(60)]
+    with util.MotoServer() as m, faultproxy.FaultProxy(m.url, respond=refuse_puts, time_limit=180) as proxy:
+        s3, sqs, url = setup_moto(m)
+        with util.tempdir() as d:
+            put_archive(s3, "in/outage.tar.zst", objects, [{"region": REGION, "bucket": "dest-a"}], d)
+        env = m.env()
+        env["AWS_ENDPOINT_URL_S3"] = proxy.url
+        with Serve(["--queue", url, "--poll-interval", "1", "--visibility-timeout", "2", "--metrics", "none"],
+                   env) as srv:
+            srv.wait_log("archive failed; archive and message kept for a retry", timeout=60)
+            assert "retry budget spent" in srv.log(), srv.log()[-3000:]
+            outage.clear()
+            wait_until(lambda: staging_keys(s3) == [] and queue_counts(sqs, url) == (0, 0), 60,
+                       "the archive restored after the outage: " + srv.log()[-2000:])
+            rc, _ = srv.stop()
+            recs = srv.records()
+            log = srv.log()
+        assert rc == 0, log[-3000:]
+        check_exact(s3, objects, ["dest-a"])
+    spent = [i for i, r in enumerate(recs) if r.get("message", "").startswith("retry budget spent")]
+    back = [i for i, r in enumerate(recs) if r.get("message", "").startswith("retry budget recovered")]
+    assert len(spent) == 1 and recs[spent[0]]["service"] == "S3" and recs[spent[0]]["level"] == "warn", log[-3000:]
+    assert len(back) == 1 and recs[back[0]]["service"] == "S3" and back[0] > spent[0], log[-3000:]
+    restored = [i for i, r in enumerate(recs) if r.get("message") == "archive restored"]
+    assert len(restored) == 1 and restored[0] > spent[0], log[-3000:]
+    (retries,) = [r for r in recs if r.get("message") == "S3 retries"]
+    assert int(retries["retries_refused_by_budget"]) > 0 and int(retries["retries"]) >= 100, retries

@@ -25,9 +25,9 @@ class Install:
     def __init__(self):
         meson = shutil.which("meson")
         if not meson:
-            raise util.Skip("meson not installed")
+            raise util.Missing("meson not installed")
         if not shutil.which("pkg-config"):
-            raise util.Skip("pkg-config not installed")
+            raise util.Missing("pkg-config not installed")
         build = util.build_dir()
         if not os.path.isfile(os.path.join(build, "build.ninja")):
             raise AssertionError("no meson build at %s" % build)
@@ -87,7 +87,7 @@ def cc():
     can deadlock in glibc's locale code."""
     compiler = os.environ.get("CC", "cc")
     if not shutil.which(compiler):
-        raise util.Skip("no C compiler (%s)" % compiler)
+        raise util.Missing("no C compiler (%s)" % compiler)
     if os.environ.get("TRS_SANITIZED") == "1":
         return compiler + " -fsanitize=address,undefined"
     return compiler
@@ -230,7 +230,7 @@ def test_restore_example_restores_byte_identical_objects():
 def test_examples_makefile_builds_against_pkgconfig():
     inst = installed()
     if not shutil.which("make"):
-        raise util.Skip("make not installed")
+        raise util.Missing("make not installed")
     cc()
     with util.tempdir() as d:
         for name in ("Makefile", "parse_manifest.c", "restore.c", "tar_stdout_backend.c", "custom_queue.c"):
@@ -251,7 +251,7 @@ def test_examples_makefile_builds_against_pkgconfig():
 
 def _exported(so):
     if not shutil.which("nm"):
-        raise util.Skip("nm not installed")
+        raise util.Missing("nm not installed")
     p = subprocess.run(["nm", "-D", "--defined-only", so],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert p.returncode == 0, "nm failed: %s" % p.stderr.decode(errors="replace")
@@ -347,7 +347,7 @@ def test_pc_file_names_each_private_library_once_and_leaks_no_include_path():
 def test_every_exported_symbol_is_bound_to_the_LIBTRS_0_version_node():
     inst = installed()
     if not shutil.which("nm"):
-        raise util.Skip("nm not installed")
+        raise util.Missing("nm not installed")
     p = subprocess.run(["nm", "-D", "--defined-only", "--with-symbol-versions",
                         inst.so], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert p.returncode == 0, "nm failed: %s" % p.stderr.decode(errors="replace")

@@ -46,7 +46,7 @@ class _FakeS3(BaseHTTPRequestHandler):
 class TlsFakeS3:
     def __init__(self, d):
         if not shutil.which("openssl"):
-            raise util.Skip("openssl not installed")
+            raise util.Missing("openssl not installed")
         self.cert, self.key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
         r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
                             "-days", "1", "-keyout", self.key, "-out", self.cert],

@@ -22,7 +22,7 @@ def rnd(n, seed):
 
 
 class Serve:
-    """`trs serve ARGS` in the background; stop() sends SIGTERM and waits."""
+    """`trs serve ARGS` in the background; stop() sends SIGTERM (or `sig`) and waits."""
 
     def __init__(self, args, env):
         self.out = tempfile.TemporaryFile()
@@ -53,15 +53,16 @@ class Serve:
             time.sleep(0.05)
         raise AssertionError("no '%s' in the log after %ss: %s" % (message, timeout, self.log()[-2000:]))
 
-    def stop(self, within=10):
+    def stop(self, within=10, sig=signal.SIGTERM):
         t0 = time.monotonic()
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(sig)
         try:
             rc = self.proc.wait(within)
         except subprocess.TimeoutExpired:
             self.kill()
-            raise AssertionError("trs serve did not stop within %ss of SIGTERM: %s" % (within, self.log()[-2000:]))
+            raise AssertionError("trs serve did not stop within %ss of %s: %s" % (
+                within, signal.Signals(sig).name, self.log()[-2000:]))
         return rc, time.monotonic() - t0
 
     def kill(self):
@@ -77,6 +78,7 @@ class Serve:
     def __exit__(self, *exc):
         if self.proc.poll() is None:
             self.kill()
+        util.saw_stderr("trs serve", self.log())
         self.out.close()
         self.err.close()
 

@@ -150,8 +150,8 @@ def test_a_refused_staging_delete_is_a_warning_and_the_message_is_deleted():
     assert int(stopped["archives_done"]) == 4 and int(stopped["archives_failed"]) == 0, stopped
 
 
-def sigterm_with_slow_archives_in_flight(grace, check, signals=1):
-    """Three slow archives in flight, then SIGTERM; check(s3, sqs, url, log, recs, took) while moto is up."""
+def sigterm_with_slow_archives_in_flight(grace, check, signals=1, sig=signal.SIGTERM):
+    """Three slow archives in flight, then SIGTERM (or `sig`); check(s3, sqs, url, log, recs, took) while moto is up."""
     targets = [{"region": REGION, "bucket": "dest-a"}]
     with util.MotoServer() as m, faultproxy.FaultProxy(m.url, respond=slow_gets(3.0), time_limit=120) as proxy:
         s3, sqs, url = setup_moto(m)
@@ -164,9 +164,9 @@ def sigterm_with_slow_archives_in_flight(grace, check, signals=1):
             wait_until(lambda: srv.log().count('"archive started"') >= 3, 30, "three archives in flight: " +
                        srv.log()[-2000:])
             for _ in range(signals - 1):
-                srv.proc.send_signal(signal.SIGTERM)
+                srv.proc.send_signal(sig)
                 time.sleep(0.1)
-            rc, took = srv.stop(within=30)
+            rc, took = srv.stop(within=30, sig=sig)
             log = srv.log()
             recs = srv.records()
         assert rc == 0, log[-2000:]
@@ -190,6 +190,19 @@ def test_sigterm_with_archives_in_flight_and_no_grace_releases_each_message():
         assert sorted(staging_keys(s3)) == ["in/slow-%d.tar.zst" % i for i in range(3)]
         wait_until(lambda: queue_counts(sqs, url) == (3, 0), 5, "the messages visible again at once")
     sigterm_with_slow_archives_in_flight(0, check)
+
+
+def test_sigint_stops_as_sigterm_does_and_releases_each_message():
+    """SIGINT (Ctrl-C in a terminal) is a stop request too: no grace here, so
+    each archive in flight is canceled and its message made visible again."""
+    def check(s3, sqs, url, log, recs, took):
+        assert took < 10, took
+        assert "stop requested; finishing the archives in progress" in log, log[-3000:]
+        assert log.count("message made visible again for another consumer") == 3, log[-3000:]
+        assert "archive failed" not in log
+        assert sorted(staging_keys(s3)) == ["in/slow-%d.tar.zst" % i for i in range(3)]
+        wait_until(lambda: queue_counts(sqs, url) == (3, 0), 5, "the messages visible again at once")
+    sigterm_with_slow_archives_in_flight(0, check, sig=signal.SIGINT)
 
 
 def test_sigterm_with_archives_in_flight_and_a_grace_finishes_each():

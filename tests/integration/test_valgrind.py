@@ -27,7 +27,7 @@ def _valgrind():
         raise util.Skip("sanitizer build: ASan binaries cannot run under valgrind")
     exe = shutil.which("valgrind")
     if not exe:
-        raise util.Skip("valgrind not installed")
+        raise util.Missing("valgrind not installed")
     return exe
 
 

@@ -7,6 +7,7 @@ tests/fixtures on sys.path, so tests can ``import util`` and
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -35,6 +36,38 @@ META_DIR = ".trs-meta"
 
 class Skip(Exception):
     """Raise from a test to report it as SKIP with the given reason."""
+
+
+class Missing(Skip):
+    """A server, program or module the test needs is not installed: SKIP, but
+    FAIL under CI=true (run.py), where scripts/install-deps must have put
+    everything the tests need."""
+
+
+# ---------------------------------------------------------------- sanitizers
+
+# A sanitizer's report in a process's output (ASan and LSan: "==PID==ERROR:
+# AddressSanitizer: ...", UBSan: "file.c:1:2: runtime error: ...", TSan:
+# "WARNING: ThreadSanitizer: ...").
+SANITIZER_REPORT = re.compile(r"^(?:==\d+==)?(?:ERROR|WARNING): (?:Address|Leak|Thread|UndefinedBehavior|Memory)"
+                              r"Sanitizer\b|: runtime error: |^SUMMARY: \w+Sanitizer", re.M)
+
+# The stderr of every trs a test ran through run_trs or Serve: run.py clears
+# it before each test and FAILs the test when a sanitizer report is in it.
+# (Reports also go to files, log_path: that is where run.py finds those of
+# the other processes. GCC's UBSan, in a build with ASan, writes to stderr
+# whatever log_path says.)
+stderr_seen = []
+
+
+def saw_stderr(what, data):
+    """Keep a process's stderr (bytes or str) for run.py's sanitizer check."""
+    stderr_seen.append((what, data.decode("utf-8", "replace") if isinstance(data, bytes) else data))
+
+
+def sanitizer_reports(text):
+    """The lines of `text` that start a sanitizer report."""
+    return [line for line in text.splitlines() if SANITIZER_REPORT.search(line)]
 
 
 # ---------------------------------------------------------------- binary
@@ -164,8 +197,9 @@ def run_trs(args, timeout=120, env=None, region=REGION, cwd=None,
         elapsed = time.monotonic() - t0
         out.seek(0)
         err.seek(0)
-        return Result(argv, p.returncode, out.read(), err.read(), elapsed,
-                      maxrss, cpu)
+        res = Result(argv, p.returncode, out.read(), err.read(), elapsed, maxrss, cpu)
+        saw_stderr("trs " + " ".join(argv[1:3]), res.stderr)
+        return res
 
 
 def _kill(p):
@@ -353,7 +387,9 @@ def start_moto(log, env=None):
     moto is up wait in the socket's backlog."""
     exe = shutil.which("moto_server")
     if not exe:
-        raise Skip("moto_server not installed")
+        raise Missing("moto_server not installed (PyPI: moto[server]; scripts/install-deps tries pip)")
+    if importlib.util.find_spec("boto3") is None:
+        raise Missing("boto3 not installed for %s (PyPI; scripts/install-deps tries pip)" % sys.executable)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         s.listen(128)
