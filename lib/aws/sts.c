@@ -91,8 +91,10 @@ static int read_answer(const trs_ctx *ctx, const char *action, const trs__sts_ro
 			trs__log(ctx, TRS_LOG_DEBUG, "assumed a role through STS", "action", action, "role_arn",
 				 role->role_arn, NULL);
 	} else if (rc != TRS_ENOMEM) {
-		/* The source's keys cannot be refreshed from here: an expired token is final. */
-		*verdict = trs__aws_classify(resp->status, x.code, false);
+		/* The source's keys cannot be refreshed from here: an expired token is final. A 200
+		 * without credentials (cut short, not the answer) is a failed attempt, retried. */
+		*verdict = resp->status >= 200 && resp->status < 300 ? TRS__AWS_RETRY
+								      : trs__aws_classify(resp->status, x.code, false);
 		if (*verdict == TRS__AWS_REFRESH_AND_RETRY)
 			*verdict = TRS__AWS_FAIL;
 		rc = trs__error_set(err, TRS_EAUTH, "STS %s for %s failed (HTTP %ld%s%s%s%s): %s", action,

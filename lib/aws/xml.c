@@ -65,6 +65,9 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
 			{"ErrorResponse", TRS_S3_XML_ERROR},
 			{"InitiateMultipartUploadResult", TRS_S3_XML_INITIATE},
 			{"CompleteMultipartUploadResult", TRS_S3_XML_COMPLETE},
+			/* S3's result elements under the names some S3-compatible servers (moto) give them */
+			{"CompleteMultipartUploadResponse", TRS_S3_XML_COMPLETE},
+			{"ListPartsResponse", TRS_S3_XML_LIST_PARTS},
 			{"CopyObjectResult", TRS_S3_XML_COPY_OBJECT},
 			{"CopyPartResult", TRS_S3_XML_COPY_PART},
 			{"Tagging", TRS_S3_XML_TAGGING},

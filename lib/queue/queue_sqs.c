@@ -169,19 +169,25 @@ static int sqs_call(sqs_queue *q, trs__http *http, const trs_ctx *ctx, const cha
 				parsed = text ? yajl_tree_parse(text, NULL, 0) : NULL;
 				free(text);
 			}
+			bool odd = false;
 			if (status >= 200 && status < 300) {
 				bool bad = resp.truncated || (resp.body.len && !YAJL_IS_OBJECT(parsed));
-				trs__http_response_free(&resp);
 				if (!bad) {
+					trs__http_response_free(&resp);
 					*doc = parsed;
 					trs__aws_retry_succeeded(&r);
 					return 0;
 				}
-				yajl_tree_free(parsed);
-				return trs__error_set(err, TRS_EHTTP, "SQS %s on %s: the answer is not a JSON object%s",
-						      action, q->queue_url, resp.truncated ? " (too large)" : "");
+				/* A 200 that holds no answer (cut short, not JSON): a failed attempt, retried as
+				 * a 500 is, as the AWS SDKs do. */
+				odd = true;
+				status = 500;
+				snprintf(code, sizeof(code), "InternalError");
+				snprintf(message, sizeof(message), "SQS answered 200 OK with a body that is not a JSON object%s",
+					 resp.truncated ? " (too large)" : "");
 			}
-			error_code(&resp, parsed, code, sizeof(code), message, sizeof(message));
+			if (!odd)
+				error_code(&resp, parsed, code, sizeof(code), message, sizeof(message));
 			yajl_tree_free(parsed);
 			trs__aws_verdict verdict = trs__aws_classify(status, code, false);
 			trs__http_response_free(&resp);

@@ -63,6 +63,7 @@ static int create_upload(trs__s3 *s, const trs_put_request *req, char **upload_i
 	c.bucket = req->bucket;
 	c.key = req->key;
 	c.query = "uploads=";
+	c.expect = TRS_S3_XML_INITIATE;
 	c.headers = h.kv;
 	c.nheaders = h.n;
 	trs__http_response resp;
@@ -197,6 +198,7 @@ static int complete_upload(trs__s3 *s, const trs_put_request *req, const char *u
 		c.body = body.data;
 		c.body_len = body.len;
 		c.error_in_200 = true;
+		c.expect = TRS_S3_XML_COMPLETE;
 		trs__http_response resp;
 		trs_error cerr = TRS_ERROR_INIT;
 		rc = trs__s3_request(s, &c, &resp, &cerr);
@@ -566,6 +568,7 @@ static int copy_part(copy_job *j, unsigned int n, char **etag, trs_error *err)
 		c.headers = h;
 		c.nheaders = 2;
 		c.error_in_200 = true;
+		c.expect = TRS_S3_XML_COPY_PART;
 		trs__http_response resp;
 		rc = trs__s3_request(j->s, &c, &resp, err);
 		if (rc == 0) {

@@ -231,7 +231,7 @@ int trs__s3_request(trs__s3 *s, const trs__s3_call *c, trs__http_response *resp,
 				 "key", c->key, "error", aerr.message, NULL);
 		} else {
 			bool ok = status >= 200 && status < 300;
-			if (ok && !c->error_in_200) {
+			if (ok && !c->error_in_200 && !c->expect) {
 				rc = 0;
 				goto success;
 			}
@@ -239,16 +239,25 @@ int trs__s3_request(trs__s3 *s, const trs__s3_call *c, trs__http_response *resp,
 				rc = 0;
 				goto success;
 			}
-			if (resp->body.len)
-				trs__xml_parse_s3(resp->body.data, resp->body.len, &x, NULL);
-			if (ok && x.kind != TRS_S3_XML_ERROR) {
+			/* A document cut short is no result, even when its root was the right one. */
+			bool whole = resp->body.len && trs__xml_parse_s3(resp->body.data, resp->body.len, &x, NULL) == 0;
+			if (ok && (c->expect ? whole && x.kind == c->expect : x.kind != TRS_S3_XML_ERROR)) {
 				trs__s3_xml_free(&x);
 				rc = 0;
 				goto success;
 			}
+			char odd[160] = "";
+			if (ok && x.kind != TRS_S3_XML_ERROR)
+				snprintf(odd, sizeof(odd), "S3 answered 200 OK with %s%.32s instead of its result (%zu bytes)",
+					 !resp->body.len ? "an empty body"
+					 : !whole        ? "a body that is not a whole XML document"
+							 : "the document ",
+					 whole ? x.root : "", resp->body.len);
 			if (ok)
-				status = 500; /* an <Error> inside a 200: S3 documents these as retryable */
-			const char *code = x.code && *x.code ? x.code : code_from_status(status);
+				status = 500; /* no result in a 200: S3 documents these as failures to retry */
+			const char *code = x.code && *x.code ? x.code : *odd ? "InternalError" : code_from_status(status);
+			if (*odd && !x.message)
+				x.message = strdup(odd);
 			bool throttled = trs__aws_throttled(status, code);
 			trs__aws_limiter_release(&s->limiter, throttled, false);
 			trs__aws_verdict verdict = trs__aws_classify(status, code, false);
@@ -266,7 +275,7 @@ int trs__s3_request(trs__s3 *s, const trs__s3_call *c, trs__http_response *resp,
 			char st[16];
 			snprintf(st, sizeof(st), "%ld", status);
 			trs__log(s->ctx, TRS_LOG_WARN, "S3 request failed; retrying", "op", c->op, "bucket", c->bucket,
-				 "key", c->key, "status", st, "code", code, NULL);
+				 "key", c->key, "status", st, "code", code, "error", *odd ? odd : NULL, NULL);
 			trs__s3_xml_free(&x);
 		}
 		rc = trs__aws_retry_wait(&r, err);

@@ -405,6 +405,7 @@ int trs__s3_head_info(trs__s3 *s, const char *bucket, const char *key, int tags,
 	c.op = "GetObjectTagging";
 	c.method = "GET";
 	c.query = "tagging=";
+	c.expect = TRS_S3_XML_TAGGING;
 	rc = trs__s3_request(s, &c, &resp, err);
 	if (rc == 0) {
 		trs__s3_xml x;
@@ -475,6 +476,7 @@ int trs__s3_copy_object(trs__s3 *s, const char *src_bucket, const char *src_key,
 		c.headers = h.kv;
 		c.nheaders = h.n;
 		c.error_in_200 = true;
+		c.expect = TRS_S3_XML_COPY_OBJECT;
 		trs__http_response resp;
 		rc = trs__s3_request(s, &c, &resp, err);
 		trs__http_response_free(&resp);

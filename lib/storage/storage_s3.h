@@ -74,7 +74,11 @@ typedef struct trs__s3_call {
 	void *sink_userdata;
 	uint64_t range_start;    /* GET with a range: first byte */
 	uint64_t range_length;   /* UINT64_MAX: to the end; 0 with range_start 0: no Range header */
-	bool error_in_200;       /* CompleteMultipartUpload and copies: a 200 may carry <Error> */
+	bool error_in_200;       /* a 200 may carry <Error> (S3's copies and Complete) */
+	/* What a 2xx must hold, when its body is the result (Create, Complete, the copies,
+	 * GetObjectTagging): anything else (empty, cut short, another document) is a failed
+	 * attempt, retried as a 500, as the AWS SDKs do. 0: any 2xx is a success. */
+	trs__s3_xml_kind expect;
 	bool not_found_ok;       /* DELETE: 404 is success */
 } trs__s3_call;
 

@@ -22,9 +22,10 @@ typedef struct script {
 	int nfail;
 	int served;
 	bool complete_error_in_200; /* first CompleteMultipartUpload answers 200 + <Error> */
+	int complete_no_result;     /* this many Completes answer 200 with no result (empty, then a declaration) */
 } script;
 
-static script sc = {PTHREAD_MUTEX_INITIALIZER, {0}, {0}, 0, 0, false};
+static script sc = {PTHREAD_MUTEX_INITIALIZER, {0}, {0}, 0, 0, false, 0};
 
 static void script_set(int n, const int *status, const char *const *code)
 {
@@ -46,12 +47,21 @@ static void s3_handler(const mini_request *req, mini_response *resp, void *ud)
 	int status = i < sc.nfail ? sc.fail_status[i] : 0;
 	const char *code = i < sc.nfail ? sc.fail_code[i] : NULL;
 	bool error_in_200 = false;
+	int no_result = 0;
 	if (!status && strcmp(req->method, "POST") == 0 && strstr(req->target, "uploadId=") &&
 	    sc.complete_error_in_200) {
 		sc.complete_error_in_200 = false;
 		error_in_200 = true;
+	} else if (!status && strcmp(req->method, "POST") == 0 && strstr(req->target, "uploadId=") &&
+		   sc.complete_no_result > 0) {
+		no_result = sc.complete_no_result--;
 	}
 	pthread_mutex_unlock(&sc.lock);
+	if (no_result) {
+		if (no_result == 1)
+			mini_set_body(resp, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n  \n");
+		return; /* 200 and nothing, or only a declaration */
+	}
 	if (status) {
 		resp->status = status;
 		char xml[512];
@@ -434,6 +444,41 @@ TEST(multipart_uploads_parts_then_completes_in_order)
 			CHECK(server.log[i].body_len == 12345);
 }
 
+/* S3 can fail a Complete after its 200; a proxy can cut the answer: no result is no success. */
+TEST(multipart_complete_answered_200_without_its_result_is_retried)
+{
+	trs_storage *s = open_s3(5, TRS_S3_MIN_PART);
+	CHECK(s != NULL);
+	script_set(0, NULL, NULL);
+	pthread_mutex_lock(&sc.lock);
+	sc.complete_no_result = 2;
+	pthread_mutex_unlock(&sc.lock);
+	uint64_t size = TRS_S3_MIN_PART + 1;
+	failing_body fb = {{failing_read, NULL, size}, 0, UINT64_MAX};
+	fb.body.self = &fb;
+	trs_put_request req = TRS_PUT_REQUEST_INIT;
+	req.bucket = "dest";
+	req.key = "big";
+	trs_error err = TRS_ERROR_INIT;
+	int rc = trs_upload(s, &req, &fb.body, &err);
+	CHECK(rc == 0);
+	CHECK(count_method("POST", "uploadId=") == 3);
+	/* every time: the object fails, naming what came back, and the upload is aborted */
+	pthread_mutex_lock(&sc.lock);
+	sc.complete_no_result = 100;
+	pthread_mutex_unlock(&sc.lock);
+	fb.pos = 0;
+	first_request = mini_count(&server);
+	rc = trs_upload(s, &req, &fb.body, &err);
+	trs_storage_free(s);
+	pthread_mutex_lock(&sc.lock);
+	sc.complete_no_result = 0;
+	pthread_mutex_unlock(&sc.lock);
+	CHECK(rc < 0);
+	CHECK_CONTAINS(err.message, "200 OK with");
+	CHECK(count_method("POST", "uploadId=") == 5 && count_method("DELETE", "uploadId=") == 1);
+}
+
 static int collect(void *ud, const void *data, size_t len, trs_error *err)
 {
 	(void)err;
@@ -540,6 +585,7 @@ int main(void)
 	RUN(put_sends_tags_class_kms_metadata_and_md5);
 	RUN(multipart_aborts_when_the_body_fails);
 	RUN(multipart_uploads_parts_then_completes_in_order);
+	RUN(multipart_complete_answered_200_without_its_result_is_retried);
 	RUN(get_resumes_with_a_range_after_a_broken_body);
 	RUN(large_copy_goes_multipart_with_source_ranges);
 	RUN(delete_of_a_missing_object_succeeds);
