@@ -24,9 +24,10 @@
  * the single answer that triggered it. */
 #define SHARE_ANSWERS 32.0
 /* The log reports a cut once the limit is below this part of the ceiling,
- * then each halving from the level it reported; a limit a few percent
- * under the ceiling slows nothing worth a warning. */
-#define LOG_BELOW 0.75
+ * then each halving from the level it reported. The ceiling is twice
+ * max_inflight, which bounds the writers' own requests: above half of it
+ * the cut slows none of them, and a warning would be noise. */
+#define LOG_BELOW 0.5
 
 void trs__aws_limiter_init(trs__aws_limiter *l, const trs_ctx *ctx, const char *service, unsigned int ceiling)
 {
