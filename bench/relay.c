@@ -1,8 +1,21 @@
 /*
  * A loopback TCP relay that delays each direction by D milliseconds, for
- * bench/stream.sh: one thread, epoll, no HTTP parsing on the forwarding path.
+ * bench/stream.sh and bench/throttle.sh: one thread, epoll, no HTTP parsing
+ * on the forwarding path unless asked to throttle.
  *
- * usage: relay LISTEN_PORT TARGET_PORT DELAY_MS [REQUEST_LOG]
+ * usage: relay [-s SHARE] [-r SEED] LISTEN_PORT TARGET_PORT DELAY_MS [REQUEST_LOG]
+ *
+ * -s SHARE answers that share (0 to 1) of the client's requests with 503
+ * SlowDown and S3's XML error body, as S3 does while it repartitions a busy
+ * prefix, on the same keep-alive connection and after the same round trip
+ * (2*D); the server never sees those requests. Which ones is drawn per
+ * request from a generator seeded with SEED (default 1). For this the relay
+ * frames the client's requests (head, then Content-Length bytes of body):
+ * a connection whose request it cannot frame (a chunked body, a head over
+ * 16 KiB, Expect: 100-continue) is forwarded as it is from there on, never
+ * answered. -s 0 frames the requests and answers none: the same path as
+ * with faults, for a baseline. With -s, on SIGTERM it prints
+ * "requests N slowdown M" to stderr.
  *
  * Each chunk read is written to the other side D ms after it arrived, so a
  * request/answer exchange costs 2*D more, as a network with that one-way
@@ -27,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -35,6 +49,7 @@
 #define MAX_PAIRS 1024
 #define MAX_QUEUED (4u << 20)
 #define READ_SIZE 65536
+#define MAX_HEAD 16384
 
 typedef struct chunk {
 	struct chunk *next;
@@ -54,16 +69,30 @@ typedef struct side {
 	int is_request; /* client to server */
 } side;
 
+/* Where the client's byte stream is, request by request (with -s only). */
+typedef struct framing {
+	char head[MAX_HEAD];  /* the head of the next request, until its blank line */
+	size_t head_len;
+	size_t body_left;     /* body bytes of the current request still to come */
+	int swallowing;       /* the current request is answered here, not forwarded */
+	int lost;             /* cannot frame this connection: forward the rest as it is */
+} framing;
+
 typedef struct pair {
 	side up, down; /* up: client -> server */
 	unsigned long id;
 	int closed;
 	int hung[2];    /* the client's (0) or server's (1) fd hung up: out of the epoll set */
+	framing *fr;    /* with -s */
 } pair;
 
 static int ep;
 static double delay;
 static FILE *request_log;
+static double slowdown_share;
+static int framing_on;  /* -s given, even -s 0: the same path with and without faults */
+static uint64_t rng_state = 1;
+static unsigned long n_requests, n_slowdowns;
 static pair *all[MAX_PAIRS];
 static volatile sig_atomic_t stop;
 
@@ -112,37 +141,163 @@ static void log_request(const pair *p, const unsigned char *d, size_t n)
 	}
 }
 
+/* Append `len` bytes to a side's queue, due at `due`; -1 when out of memory. */
+static int enqueue(side *s, const void *data, size_t len, double due)
+{
+	chunk *c = malloc(sizeof(*c) + len);
+	if (!c)
+		return -1;
+	memcpy(c->data, data, len);
+	c->next = NULL;
+	c->due = due;
+	c->len = len;
+	c->off = 0;
+	if (s->tail)
+		s->tail->next = c;
+	else
+		s->head = c;
+	s->tail = c;
+	s->queued += len;
+	return 0;
+}
+
+static double uniform01(void)
+{
+	/* xorshift64*: reproducible draws for a given seed, no libc state. */
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return (double)((rng_state * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+}
+
+/* The value of header `name` in a complete head, or NULL. */
+static const char *header_value(const char *head, const char *name, size_t *len)
+{
+	size_t n = strlen(name);
+	for (const char *line = strstr(head, "\r\n"); line && line[2] != '\r'; line = strstr(line + 2, "\r\n")) {
+		const char *h = line + 2;
+		if (strncasecmp(h, name, n) == 0 && h[n] == ':') {
+			h += n + 1;
+			while (*h == ' ' || *h == '\t')
+				h++;
+			*len = strcspn(h, "\r");
+			return h;
+		}
+	}
+	return NULL;
+}
+
+/* The 503 SlowDown S3 sends, queued to the client after the round trip. */
+static int answer_slowdown(pair *p, int head_only)
+{
+	static const char body[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code>"
+				   "<Message>Please reduce your request rate.</Message><RequestId>RELAY</RequestId>"
+				   "<HostId>relay</HostId></Error>";
+	char answer[512];
+	int n = snprintf(answer, sizeof(answer),
+			 "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nx-amz-request-id: RELAY\r\n"
+			 "Content-Length: %zu\r\n\r\n%s",
+			 head_only ? (size_t)0 : sizeof(body) - 1, head_only ? "" : body);
+	n_slowdowns++;
+	return enqueue(&p->down, answer, (size_t)n, now() + 2 * delay);
+}
+
+/* A complete head: forward it or answer it, and how much body follows. */
+static int end_of_head(pair *p, const char *head, size_t len)
+{
+	framing *f = p->fr;
+	size_t te_len = 0, expect_len = 0, cl_len = 0;
+	const char *te = header_value(head, "Transfer-Encoding", &te_len);
+	const char *expect = header_value(head, "Expect", &expect_len);
+	const char *cl = header_value(head, "Content-Length", &cl_len);
+	n_requests++;
+	if (request_log)
+		log_request(p, (const unsigned char *)head, len);
+	f->body_left = cl ? strtoull(cl, NULL, 10) : 0;
+	if (te || (expect && expect_len)) {
+		f->lost = 1; /* the body's end is not ours to find: forward from here on */
+		return enqueue(&p->up, head, len, now() + delay);
+	}
+	f->swallowing = uniform01() < slowdown_share;
+	if (!f->swallowing)
+		return enqueue(&p->up, head, len, now() + delay);
+	if (f->body_left == 0) {
+		f->swallowing = 0;
+		return answer_slowdown(p, strncmp(head, "HEAD ", 5) == 0);
+	}
+	return 0;
+}
+
+/* Bytes from the client under -s: split into requests, each forwarded or answered. */
+static int frame(pair *p, const char *d, size_t n)
+{
+	framing *f = p->fr;
+	while (n > 0) {
+		if (f->lost)
+			return enqueue(&p->up, d, n, now() + delay);
+		if (f->body_left) {
+			size_t take = n < f->body_left ? n : f->body_left;
+			if (!f->swallowing && enqueue(&p->up, d, take, now() + delay) < 0)
+				return -1;
+			f->body_left -= take;
+			d += take;
+			n -= take;
+			if (!f->body_left && f->swallowing) {
+				f->swallowing = 0;
+				if (answer_slowdown(p, 0) < 0)
+					return -1;
+			}
+			continue;
+		}
+		/* The head, up to its blank line: bytes go into f->head one at a
+		 * time until it ends (heads are a few hundred bytes). */
+		size_t used = 0;
+		while (used < n && f->head_len < MAX_HEAD - 1) {
+			f->head[f->head_len++] = d[used++];
+			if (f->head_len >= 4 && !memcmp(f->head + f->head_len - 4, "\r\n\r\n", 4))
+				break;
+		}
+		d += used;
+		n -= used;
+		f->head[f->head_len] = 0;
+		if (f->head_len >= 4 && !memcmp(f->head + f->head_len - 4, "\r\n\r\n", 4)) {
+			size_t len = f->head_len;
+			f->head_len = 0;
+			if (end_of_head(p, f->head, len) < 0)
+				return -1;
+		} else if (f->head_len >= MAX_HEAD - 1) {
+			f->lost = 1;
+			if (enqueue(&p->up, f->head, f->head_len, now() + delay) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
 static void read_side(pair *p, unsigned int slot, int which)
 {
+	static unsigned char buf[READ_SIZE];
 	side *s = which ? &p->down : &p->up;
 	while (!s->eof_read && s->queued < MAX_QUEUED) {
-		chunk *c = malloc(sizeof(*c) + READ_SIZE);
-		if (!c) {
-			pair_close(p);
-			return;
-		}
-		ssize_t n = read(s->from, c->data, READ_SIZE);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-			free(c);
+		ssize_t n = read(s->from, buf, READ_SIZE);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			break;
-		}
 		if (n <= 0) {
-			free(c);
 			s->eof_read = 1;
 			break;
 		}
-		if (s->is_request && request_log)
-			log_request(p, c->data, (size_t)n);
-		c->next = NULL;
-		c->due = now() + delay;
-		c->len = (size_t)n;
-		c->off = 0;
-		if (s->tail)
-			s->tail->next = c;
-		else
-			s->head = c;
-		s->tail = c;
-		s->queued += (size_t)n;
+		int rc;
+		if (s->is_request && p->fr) {
+			rc = frame(p, (const char *)buf, (size_t)n);
+		} else {
+			if (s->is_request && request_log)
+				log_request(p, buf, (size_t)n);
+			rc = enqueue(s, buf, (size_t)n, now() + delay);
+		}
+		if (rc < 0) {
+			pair_close(p);
+			return;
+		}
 	}
 	interest(p, slot, which);
 }
@@ -211,6 +366,10 @@ static void accept_all(int ls, int target_port, unsigned long *next_id)
 			slot++;
 		int s = slot < MAX_PAIRS ? connect_target(target_port) : -1;
 		pair *p = s >= 0 ? calloc(1, sizeof(*p)) : NULL;
+		if (p && framing_on && !(p->fr = calloc(1, sizeof(*p->fr)))) {
+			free(p);
+			p = NULL;
+		}
 		if (!p) {
 			close(c);
 			if (s >= 0)
@@ -237,6 +396,7 @@ static void pair_free(pair *p)
 			n = c->next;
 			free(c);
 		}
+	free(p->fr);
 	free(p);
 }
 
@@ -248,8 +408,23 @@ static void on_stop(int sig)
 
 int main(int argc, char **argv)
 {
-	if (argc < 4 || argc > 5) {
-		fprintf(stderr, "usage: relay LISTEN_PORT TARGET_PORT DELAY_MS [REQUEST_LOG]\n");
+	static const char usage[] = "usage: relay [-s SHARE] [-r SEED] LISTEN_PORT TARGET_PORT DELAY_MS [REQUEST_LOG]\n";
+	int opt;
+	while ((opt = getopt(argc, argv, "s:r:")) != -1) {
+		if (opt == 's') {
+			slowdown_share = atof(optarg);
+			framing_on = 1;
+		} else if (opt == 'r') {
+			rng_state = strtoull(optarg, NULL, 10) | 1; /* xorshift needs a nonzero state */
+		} else {
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	argc -= optind - 1;
+	argv += optind - 1;
+	if (argc < 4 || argc > 5 || slowdown_share < 0 || slowdown_share > 1) {
+		fputs(usage, stderr);
 		return 2;
 	}
 	int listen_port = atoi(argv[1]), target_port = atoi(argv[2]);
@@ -323,5 +498,7 @@ int main(int argc, char **argv)
 		if (request_log)
 			fflush(request_log);
 	}
+	if (framing_on)
+		fprintf(stderr, "requests %lu slowdown %lu\n", n_requests, n_slowdowns);
 	return 0;
 }

@@ -9,9 +9,9 @@
  *   per client; each retry costs tokens, each success gives some back, and
  *   when the bucket is empty a failure is final at once, so an outage makes
  *   requests fail fast instead of multiplying the load;
- * - adaptive concurrency (lib/aws/limiter.c): requests in flight shrink by
- *   half on a throttling answer (503 SlowDown) and grow back by one per
- *   window of successes (AIMD);
+ * - adaptive concurrency (lib/aws/limiter.c): requests in flight shrink,
+ *   at most once per round trip, by half the share of throttling answers
+ *   (503 SlowDown, 429) and grow back with successes;
  * - endpoint resolution from the environment (lib/aws/endpoint.c).
  */
 #ifndef TRS_AWS_RETRY_H
@@ -29,7 +29,8 @@ typedef enum {
 
 /* status 0 is "no answer" (a transport error, retryable or not as curl said). */
 trs__aws_verdict trs__aws_classify(long status, const char *aws_code, bool transport_retryable);
-/* A throttling answer (SlowDown, Throttling, 429, ...): what adaptive concurrency reacts to. */
+/* A throttling answer (SlowDown, Throttling, 429, ...): what adaptive concurrency reacts to.
+ * A failing server (500 InternalError, 503 ServiceUnavailable) is not one: retried, costing the budget. */
 bool trs__aws_throttled(long status, const char *aws_code);
 /* Full jitter: u01 * min(cap, base * 2^attempt), attempt counting from 0. */
 double trs__aws_backoff(unsigned int attempt, double base, double cap, double u01);

@@ -205,18 +205,19 @@ int trs__s3_request(trs__s3 *s, const trs__s3_call *c, trs__http_response *resp,
 	counting_sink cs = {c->sink, c->sink_userdata, 0};
 	trs__aws_target t = {host.data, path.data, c->query ? c->query : "", payload_hash};
 	trs__aws_retry r;
+	uint64_t ticket = 0;
 	trs__aws_retry_start(&r, s->ctx, &s->budget, s->max_attempts, s->backoff_base_s, s->backoff_cap_s);
 	for (;;) {
 		trs__http_response_free(resp);
 		trs_error aerr = TRS_ERROR_INIT;
-		if ((rc = trs__aws_limiter_acquire(&s->limiter, err)) < 0)
+		if ((rc = trs__aws_limiter_acquire(&s->limiter, &ticket, err)) < 0)
 			goto done;
 		rc = attempt_once(s, c, url.data, &t, r.refresh, &cs, resp, &aerr);
 		long status = resp->status;
 		trs__s3_xml x;
 		memset(&x, 0, sizeof(x));
 		if (rc < 0) {
-			trs__aws_limiter_release(&s->limiter, false, false);
+			trs__aws_limiter_release(&s->limiter, ticket, TRS__AWS_ANSWER_NONE);
 			/* Credentials, cancellation, memory and sink failures are final;
 			 * so are transport errors curl calls permanent. */
 			if (rc != TRS_ENET || !aerr.retryable || !trs__aws_retry_allowed(&r, TRS__AWS_RETRY, true, true)) {
@@ -258,8 +259,11 @@ int trs__s3_request(trs__s3 *s, const trs__s3_call *c, trs__http_response *resp,
 			const char *code = x.code && *x.code ? x.code : *odd ? "InternalError" : code_from_status(status);
 			if (*odd && !x.message)
 				x.message = strdup(odd);
-			bool throttled = trs__aws_throttled(status, code);
-			trs__aws_limiter_release(&s->limiter, throttled, false);
+			/* A throttle slows the client down; a failing server (500
+			 * InternalError, 503 ServiceUnavailable) leaves the limit alone. */
+			trs__aws_answer answer = trs__aws_limiter_answer(status, code, false);
+			bool throttled = answer == TRS__AWS_ANSWER_THROTTLED;
+			trs__aws_limiter_release(&s->limiter, ticket, answer);
 			trs__aws_verdict verdict = trs__aws_classify(status, code, false);
 			/* With adaptive concurrency a throttling answer slows the client down
 			 * instead of spending the budget, which is there for failures. */
@@ -283,7 +287,7 @@ int trs__s3_request(trs__s3 *s, const trs__s3_call *c, trs__http_response *resp,
 			goto done;
 	}
 success:
-	trs__aws_limiter_release(&s->limiter, false, true);
+	trs__aws_limiter_release(&s->limiter, ticket, TRS__AWS_ANSWER_OK);
 	trs__aws_retry_succeeded(&r);
 done:
 	if (rc < 0)

@@ -49,7 +49,7 @@ typedef struct trs__s3 {
 	double backoff_cap_s;
 	bool bucket_key;       /* SSE-KMS puts and copies ask for an S3 Bucket Key */
 	trs__aws_budget budget;    /* retries of every request of this backend */
-	trs__aws_limiter limiter;  /* requests in flight, adaptive (503 SlowDown halves them) */
+	trs__aws_limiter limiter;  /* requests in flight, adaptive (503 SlowDown lowers the limit) */
 	/* Buckets whose objects these credentials may not read (HEAD answered 403): writes to them
 	 * cannot compare versions, and are made as before, said once per bucket (s3_guard.c). */
 	pthread_mutex_t unguarded_lock;

@@ -3,7 +3,9 @@
 adaptive concurrency of lib/aws/limiter.c must restore everything exactly
 while sending fewer requests than the same client at fixed concurrency
 (AWS_RETRY_MODE=legacy: no retry budget, no adaptive concurrency), and say
-so in the log once per change."""
+so in the log once per change. A few random SlowDowns among successes, on
+the other hand, must not pull the limit down: they slow a restore by their
+retries, not by a collapse of the requests in flight."""
 
 import collections
 import json
@@ -107,7 +109,8 @@ def test_slowdown_above_a_rate_costs_fewer_requests_than_fixed_concurrency():
         check_exact(s3, objects, ["dest-a"])
     assert fixed_counts["answered"] > 0 and counts["answered"] > 0, (fixed_counts, counts)
     # Every request the proxy saw: PUTs that passed, 503s, and the rest.
-    # (measured here: 445 requests with 145 refusals, against 618 with 318; under ASan 429 against 618)
+    # (measured here, medians of 3 runs: 458 requests with 158 refusals, against 614 with 314;
+    # docs/performance.md, "Throttling")
     assert counts["requests"] < fixed_counts["requests"], (counts, fixed_counts)
     assert counts["answered"] < fixed_counts["answered"], (counts, fixed_counts)
     # The report and the metrics say what the retry layer did.
@@ -127,3 +130,29 @@ def test_slowdown_above_a_rate_costs_fewer_requests_than_fixed_concurrency():
     drops = log.count("throttled: fewer requests in flight")
     assert 1 <= drops < counts["answered"], (drops, counts)
     assert "throttled: fewer requests in flight" not in fixed.err
+
+
+def test_a_few_random_slowdowns_keep_the_limit_up():
+    # 5% of the requests answered 503 SlowDown whatever the load: the limit
+    # loses a few percent per round trip with a refusal, not half.
+    objects = [{"relative_key": "r/%03d.txt" % i, "data": os.urandom(256)} for i in range(400)]
+    with util.MotoServer() as m, util.tempdir() as d:
+        s3 = m.client("s3")
+        make_buckets(s3, "dest-a")
+        path = os.path.join(d, "r.tar.zst")
+        mkarchive.build_archive(path, objects, [{"region": REGION, "bucket": "dest-a"}], level=1)
+        env = m.env()
+        with faultproxy.FaultProxy(m.url, slowdown=0.05, seed=11, time_limit=150) as proxy:
+            env["AWS_ENDPOINT_URL"] = proxy.url
+            res = util.run_trs(["process", path, "--json", "--no-progress", "--max-inflight", "32"],
+                               env=env, timeout=140)
+            counts = proxy.summary()
+        util.expect_exit(res, 0, "restore with 5% of SlowDowns")
+        check_exact(s3, objects, ["dest-a"])
+    retries = json.loads(res.out)["retries"]
+    assert counts["slowdown"] > 0 and retries["throttled"] == counts["slowdown"], (counts, retries)
+    assert retries["limit_decreases"] > 0, retries
+    # Halving on each refusal (the limiter before) left it at 2 here.
+    assert retries["limit_lowest"] >= retries["limit_ceiling"] / 2 == 32, retries
+    # Nor does the log warn: the writers (--max-inflight) were never held back.
+    assert "throttled: fewer requests in flight" not in res.err, res.err

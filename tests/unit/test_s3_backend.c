@@ -204,7 +204,8 @@ TEST(put_retries_slowdown_and_resends_the_same_body)
 	trs_memory_body mb;
 	trs_error err = TRS_ERROR_INIT;
 	int rc = trs_upload(s, &req, trs_memory_body_init(&mb, "hello world", 11), &err);
-	/* Both retries counted, one of them a throttling answer that halved the limit. */
+	/* Both retries counted, one of them a throttling answer that lowered the limit
+	 * (tests/unit/test_limiter.c: by how much). */
 	trs_retry_stats rs;
 	CHECK(trs_storage_retry_stats(s, &rs) == 0);
 	CHECK(rs.retried == 2 && rs.throttled == 1 && rs.refused_by_budget == 0);
@@ -263,16 +264,6 @@ TEST(the_budget_counts_its_retries_and_refusals)
 	trs__aws_budget_count(&b); /* a free retry: counted, no tokens */
 	CHECK(b.retries == granted + 1 && b.refused == 2 && b.tokens == 0);
 	trs__aws_budget_destroy(&b);
-
-	trs__aws_limiter l;
-	trs__aws_limiter_init(&l, NULL, "S3", 8);
-	trs_error err = TRS_ERROR_INIT;
-	CHECK(trs__aws_limiter_acquire(&l, &err) == 0);
-	trs__aws_limiter_release(&l, true, false);
-	CHECK(trs__aws_limiter_acquire(&l, &err) == 0);
-	trs__aws_limiter_release(&l, true, false); /* within the cooldown: counted, not a second halving */
-	CHECK(l.throttled == 2 && l.decreases == 1 && l.lowest == 4 && l.ceiling == 8);
-	trs__aws_limiter_destroy(&l);
 
 	/* A storage without a retry layer says so. */
 	trs_storage fs;
