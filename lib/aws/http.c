@@ -21,6 +21,7 @@ struct trs__http {
 	pthread_mutex_t pool_lock;
 	CURL **pool;
 	size_t npool;
+	long clock_offset;       /* seconds to add to this host's clock to sign in AWS's time (clock.c) */
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -97,6 +98,21 @@ int trs__http_new(trs__http **out, const trs_ctx *ctx, const trs__http_options *
 			 NULL);
 	*out = h;
 	return 0;
+}
+
+long trs__http_clock_offset(const trs__http *h)
+{
+	return h ? __atomic_load_n(&h->clock_offset, __ATOMIC_RELAXED) : 0;
+}
+
+void trs__http_set_clock_offset(trs__http *h, long seconds)
+{
+	__atomic_store_n(&h->clock_offset, seconds, __ATOMIC_RELAXED);
+}
+
+const trs_ctx *trs__http_ctx(const trs__http *h)
+{
+	return h->ctx;
 }
 
 void trs__http_free(trs__http *h)

@@ -30,6 +30,11 @@ typedef struct trs__http_options {
 /* Create a client. ctx (may be NULL) supplies logging and cancellation. */
 int trs__http_new(trs__http **out, const trs_ctx *ctx, const trs__http_options *opts, trs_error *err);
 void trs__http_free(trs__http *http);
+/* The offset a skew error taught (lib/aws/clock.c): seconds added to this host's clock when signing
+ * for this client's service. 0 at first. */
+long trs__http_clock_offset(const trs__http *http);
+void trs__http_set_clock_offset(trs__http *http, long seconds);
+const trs_ctx *trs__http_ctx(const trs__http *http);
 
 typedef struct trs__http_request {
 	const char *method;          /* "GET", "PUT", "POST", "HEAD", "DELETE" */

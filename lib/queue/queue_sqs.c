@@ -10,6 +10,7 @@
  */
 #include "aws/retry.h"
 #include "aws/send.h"
+#include "aws/clock.h"
 #include "credentials.h"
 #include "http.h"
 #include "sigv4.h"
@@ -190,6 +191,8 @@ static int sqs_call(sqs_queue *q, trs__http *http, const trs_ctx *ctx, const cha
 				error_code(&resp, parsed, code, sizeof(code), message, sizeof(message));
 			yajl_tree_free(parsed);
 			trs__aws_verdict verdict = trs__aws_classify(status, code, false);
+			if (trs__aws_clock_correct(http, &resp, code, "SQS"))
+				verdict = TRS__AWS_RETRY; /* signed in SQS's time from now on */
 			trs__http_response_free(&resp);
 			if (!trs__aws_retry_allowed(&r, verdict, verdict == TRS__AWS_RETRY, false)) {
 				int trs_code = status == 401 || status == 403 ? TRS_EAUTH

@@ -7,6 +7,7 @@
 #include "storage_s3.h"
 #include "sigv4.h"
 #include "aws/send.h"
+#include "aws/clock.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -265,9 +266,13 @@ int trs__s3_request(trs__s3 *s, const trs__s3_call *c, trs__http_response *resp,
 			bool throttled = answer == TRS__AWS_ANSWER_THROTTLED;
 			trs__aws_limiter_release(&s->limiter, ticket, answer);
 			trs__aws_verdict verdict = trs__aws_classify(status, code, false);
+			/* This host's clock is off: signed in S3's time from now on, the request goes again. */
+			bool clock = trs__aws_clock_correct(s->http, resp, code, "S3");
+			if (clock)
+				verdict = TRS__AWS_RETRY;
 			/* With adaptive concurrency a throttling answer slows the client down
 			 * instead of spending the budget, which is there for failures. */
-			bool costs = verdict == TRS__AWS_RETRY && !(throttled && s->limiter.enabled);
+			bool costs = verdict == TRS__AWS_RETRY && !(throttled && s->limiter.enabled) && !clock;
 			if (!trs__aws_retry_allowed(&r, verdict, costs, false)) {
 				rc = s3_fail(err, s, c, status, code, x.message, x.request_id,
 					     trs__http_header(resp, "x-amz-bucket-region"), r.attempt);
