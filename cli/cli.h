@@ -13,7 +13,8 @@ enum {
 	EXIT_PARTIAL = 1,  /* some objects failed; nothing lost, running again is safe */
 	EXIT_USAGE = 2,    /* bad usage or configuration */
 	EXIT_ARCHIVE = 3,  /* the archive cannot be read */
-	EXIT_REGION = 4    /* the archive has targets, none in this region: nothing written, kept */
+	EXIT_REGION = 4,   /* the archive has targets, none in this region: nothing written, kept */
+	EXIT_NETWORK = 5   /* a service could not be reached (endpoint, network, TLS): nothing written */
 };
 
 typedef struct cli_log {

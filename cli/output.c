@@ -224,6 +224,7 @@ int cli_exit_code(int rc)
 	case TRS_EUNSUPPORTED:
 	case TRS_EAUTH: return EXIT_USAGE;
 	case TRS_EREGION: return EXIT_REGION;
+	case TRS_ENET: return EXIT_NETWORK;
 	default: return EXIT_ARCHIVE;
 	}
 }

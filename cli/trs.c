@@ -24,7 +24,8 @@ static const char usage[] =
 	"\n"
 	"exit codes: 0 done, 1 some objects failed (nothing lost; run again),\n"
 	"            2 bad usage or configuration, 3 the archive cannot be read,\n"
-	"            4 the archive has targets, none in this region (nothing written)\n";
+	"            4 the archive has targets, none in this region (nothing written),\n"
+	"            5 a service could not be reached (endpoint, network, TLS)\n";
 
 int main(int argc, char **argv)
 {

@@ -127,7 +127,7 @@ static int zstd_failure(trs_archive *a, size_t code, trs_error *err)
 	if (ec == ZSTD_error_frameParameter_windowTooLarge)
 		return trs__error_set(err, TRS_ELIMIT,
 				      "archive %s: its zstd window is larger than 2^%u bytes; refusing it "
-				      "(recompress with a smaller --long window)",
+				      "(recompress with a smaller --long window, or raise max_window_log)",
 				      a->name, a->ctx->max_window_log);
 	if (ec == ZSTD_error_prefix_unknown && a->compressed_pass <= a->zin.size && a->frames == 0)
 		return trs__error_set(err, TRS_EARCHIVE,
@@ -455,7 +455,8 @@ TRS_EXTERN(int) trs_archive_read_manifest(trs_archive *a, trs_manifest **out, tr
 	}
 	if (m.size > a->ctx->max_manifest_bytes)
 		return trs__error_set(err, TRS_ELIMIT,
-				      "archive %s: manifest.json claims %llu bytes, over the limit of %llu; refusing it",
+				      "archive %s: manifest.json claims %llu bytes, over the limit of %llu; refusing it "
+				      "(raise --max-manifest if the archive is trusted)",
 				      a->name, (unsigned long long)m.size, (unsigned long long)a->ctx->max_manifest_bytes);
 	trs_manifest_limits limits = {a->ctx->max_manifest_bytes, a->ctx->max_manifest_objects, 0};
 	trs_manifest_parser *p;

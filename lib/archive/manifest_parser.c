@@ -84,8 +84,8 @@ static int parse_chunk(trs_manifest_parser *p, const unsigned char *data, size_t
 		return parser_error(p, st, data, len, err);
 	uint64_t max_token = p->limits.max_bytes / 4 > (1u << 20) ? p->limits.max_bytes / 4 : (1u << 20);
 	if (p->fed - p->fed_at_event > max_token) {
-		trs__manifest_fail(p, TRS_ELIMIT, "manifest.json holds one value of more than %llu bytes; refusing it",
-		     (unsigned long long)max_token);
+		trs__manifest_fail(p, TRS_ELIMIT, "manifest.json holds one value of more than %llu bytes; refusing it "
+		     "(a quarter of the manifest limit: raise --max-manifest)", (unsigned long long)max_token);
 		return parser_error(p, yajl_status_error, NULL, 0, err);
 	}
 	return 0;
@@ -115,8 +115,8 @@ TRS_EXTERN(int) trs_manifest_parser_feed(trs_manifest_parser *p, const void *dat
 		return parser_error(p, yajl_status_error, NULL, 0, err);
 	p->bytes += len;
 	if (p->bytes > p->limits.max_bytes) {
-		trs__manifest_fail(p, TRS_ELIMIT, "manifest.json is larger than %llu bytes; refusing it (raise the limit)",
-		     (unsigned long long)p->limits.max_bytes);
+		trs__manifest_fail(p, TRS_ELIMIT, "manifest.json is larger than %llu bytes; refusing it (raise the "
+		     "manifest limit, --max-manifest)", (unsigned long long)p->limits.max_bytes);
 		return parser_error(p, yajl_status_error, NULL, 0, err);
 	}
 	uint64_t want = p->fed - p->fed_at_event;

@@ -474,10 +474,18 @@ int trs__http_do(trs__http *h, const trs__http_request *req, trs__http_response 
 		char where[512];
 		url_for_message(req->url, where, sizeof(where));
 		bool untrusted = cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE;
+		/* Nothing answered as a service would: the endpoint is the first suspect, name its settings. */
+		bool unreachable = cc == CURLE_COULDNT_RESOLVE_HOST || cc == CURLE_COULDNT_CONNECT ||
+				   cc == CURLE_SSL_CONNECT_ERROR || cc == CURLE_UNSUPPORTED_PROTOCOL ||
+				   cc == CURLE_WEIRD_SERVER_REPLY || cc == CURLE_URL_MALFORMAT;
 		rc = trs__error_set(err, TRS_ENET, "%s %s failed: %s%s", req->method, where, curl_easy_strerror(cc),
 				    untrusted ? " (the server's certificate is not trusted: behind a TLS-inspecting "
 						"proxy, pass --ca-bundle FILE or set AWS_CA_BUNDLE to its CA)"
-					      : "");
+				    : unreachable
+					    ? ". What to do: check the endpoint's host, port and http or https "
+					      "(--endpoint-url, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>; the region "
+					      "when none is set), the network and DNS"
+					    : "");
 		if (err)
 			err->retryable = curl_retryable(cc);
 	} else {

@@ -74,9 +74,12 @@ static int find_manifest(walk *w, trs_error *err)
 				      "archive %s has no manifest.json; it is not an archive from the source side",
 				      trs_archive_name(w->archive));
 	w->manifest_index = m.index;
+	w->run.report->manifest_bytes = m.size; /* what it claims, refused or not */
 	if (m.size > ctx->max_manifest_bytes)
 		return trs__error_set(err, TRS_ELIMIT,
-				      "archive %s: manifest.json claims %llu bytes, over the limit of %llu; refusing it",
+				      "archive %s: manifest.json claims %llu bytes, over the limit of %llu; refusing it. "
+				      "What to do: raise the limit (--max-manifest, trs_ctx_options.max_manifest_bytes) "
+				      "if the archive is trusted: a manifest of 2.7 million objects is about 1 GiB",
 				      trs_archive_name(w->archive), (unsigned long long)m.size,
 				      (unsigned long long)ctx->max_manifest_bytes);
 	trs_manifest_limits limits = {ctx->max_manifest_bytes, ctx->max_manifest_objects, 0};

@@ -151,6 +151,16 @@ int trs__s3_guard_look(trs__s3 *s, const trs_put_request *req, trs__s3_guard *g,
 	return 0;
 }
 
+/*
+ * The look after a refusal found this very version. When the refused write
+ * was a retry (an earlier attempt's answer lost on the way), the version is
+ * most likely that attempt's: ours, written. Otherwise it was there before.
+ */
+int trs__s3_guard_own_write(const trs__s3_guard *g)
+{
+	return g->outcome == TRS_ALREADY_CURRENT && g->attempts > 1 ? TRS_WRITTEN : g->outcome;
+}
+
 /* A conflicting conditional write is in flight: give it a moment before looking again. */
 static void conflict_pause(const trs__s3 *s, const trs_error *err)
 {
@@ -179,7 +189,7 @@ int trs__s3_put_if_newer(trs_storage *self, const trs_put_request *req, const tr
 		return rc;
 	if (listed(s, &s->unguarded, &s->nunguarded, req->bucket, false))
 		return unchecked_put(s, req, body, NULL, err);
-	trs__s3_guard g = {cond, 1, "", TRS_WRITTEN};
+	trs__s3_guard g = {cond, 1, "", TRS_WRITTEN, 0};
 	bool multipart = body->length >= s->threshold;
 	if (multipart || (cond->flags & TRS_WRITE_ASK_FIRST)) {
 		rc = trs__s3_guard_look(s, req, &g, err);
@@ -214,7 +224,7 @@ int trs__s3_put_if_newer(trs_storage *self, const trs_put_request *req, const tr
 			break;
 		}
 		if (rc < 0 || g.outcome != TRS_WRITTEN) {
-			rc = rc < 0 ? rc : g.outcome;
+			rc = rc < 0 ? rc : trs__s3_guard_own_write(&g);
 			break;
 		}
 	}
@@ -230,7 +240,7 @@ int trs__s3_copy_if_newer(trs_storage *self, const char *src_bucket, const char 
 		int rc = trs__s3_copy_object(s, src_bucket, src_key, req, NULL, err);
 		return rc < 0 ? rc : TRS_WRITTEN_UNCHECKED;
 	}
-	trs__s3_guard g = {cond, 1, "", TRS_WRITTEN};
+	trs__s3_guard g = {cond, 1, "", TRS_WRITTEN, 0};
 	for (int round = 0;; round++) {
 		int rc = trs__s3_copy_object(s, src_bucket, src_key, req, &g, err);
 		if (!trs__s3_guard_refused(&g, rc, err))
@@ -246,6 +256,6 @@ int trs__s3_copy_if_newer(trs_storage *self, const char *src_bucket, const char 
 			return rc < 0 ? rc : TRS_WRITTEN_UNCHECKED;
 		}
 		if (rc < 0 || g.outcome != TRS_WRITTEN)
-			return rc < 0 ? rc : g.outcome;
+			return rc < 0 ? rc : trs__s3_guard_own_write(&g);
 	}
 }

@@ -165,7 +165,7 @@ static bool completed_already(trs__s3 *s, const trs_put_request *req, char **eta
 }
 
 static int complete_upload(trs__s3 *s, const trs_put_request *req, const char *upload_id, char **etags,
-			   unsigned int nparts, const trs__s3_guard *guard, trs_error *err)
+			   unsigned int nparts, trs__s3_guard *guard, trs_error *err)
 {
 	trs__s3_headers h = TRS_S3_HEADERS_INIT;
 	trs_buf body = TRS_BUF_INIT, q = TRS_BUF_INIT;
@@ -199,10 +199,14 @@ static int complete_upload(trs__s3 *s, const trs_put_request *req, const char *u
 		c.body_len = body.len;
 		c.error_in_200 = true;
 		c.expect = TRS_S3_XML_COMPLETE;
+		unsigned int attempts = 0;
+		c.attempts = guard ? &attempts : NULL;
 		trs__http_response resp;
 		trs_error cerr = TRS_ERROR_INIT;
 		rc = trs__s3_request(s, &c, &resp, &cerr);
 		trs__http_response_free(&resp);
+		if (guard)
+			guard->attempts = attempts;
 		if (rc < 0 && strcmp(cerr.aws_code, "NoSuchUpload") == 0 && completed_already(s, req, etags, nparts)) {
 			trs__log(s->ctx, TRS_LOG_INFO,
 				 "CompleteMultipartUpload found no upload, but the object stands with these parts' ETag: "
@@ -234,7 +238,7 @@ static int complete_guarded(trs__s3 *s, const trs_put_request *req, const char *
 		if ((rc = trs__s3_guard_look(s, req, guard, err)) < 0)
 			return rc;
 		if (guard->outcome != TRS_WRITTEN)
-			return guard->outcome;
+			return trs__s3_guard_own_write(guard);
 	}
 }
 
@@ -615,7 +619,7 @@ static void *copy_worker(void *arg)
 }
 
 int trs__s3_multipart_copy(trs__s3 *s, const char *src_bucket, const char *src_key, uint64_t size,
-			   const trs_put_request *req, const trs__s3_guard *guard, trs_error *err)
+			   const trs_put_request *req, trs__s3_guard *guard, trs_error *err)
 {
 	if (size > TRS_S3_MAX_OBJECT)
 		return trs__error_set(err, TRS_ELIMIT, "s3://%s/%s is over S3's 5 TiB object limit", src_bucket,

@@ -194,6 +194,8 @@ int trs__s3_request(trs__s3 *s, const trs__s3_call *c, trs__http_response *resp,
 	memset(resp, 0, sizeof(*resp));
 	trs_buf url = TRS_BUF_INIT, host = TRS_BUF_INIT, path = TRS_BUF_INIT;
 	char payload_hash[TRS_SHA256_HEX_LEN + 1];
+	trs__aws_retry r;
+	memset(&r, 0, sizeof(r)); /* its attempt count is read however the call ends */
 	int rc = build_target(s, c, &url, &host, &path, err);
 	if (rc < 0)
 		goto done;
@@ -205,7 +207,6 @@ int trs__s3_request(trs__s3 *s, const trs__s3_call *c, trs__http_response *resp,
 
 	counting_sink cs = {c->sink, c->sink_userdata, 0};
 	trs__aws_target t = {host.data, path.data, c->query ? c->query : "", payload_hash};
-	trs__aws_retry r;
 	uint64_t ticket = 0;
 	trs__aws_retry_start(&r, s->ctx, &s->budget, s->max_attempts, s->backoff_base_s, s->backoff_cap_s);
 	for (;;) {
@@ -295,6 +296,8 @@ success:
 	trs__aws_limiter_release(&s->limiter, ticket, TRS__AWS_ANSWER_OK);
 	trs__aws_retry_succeeded(&r);
 done:
+	if (c->attempts)
+		*c->attempts = r.attempt;
 	if (rc < 0)
 		trs__http_response_free(resp);
 	trs__buf_free(&url);

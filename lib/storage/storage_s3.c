@@ -203,7 +203,7 @@ static int md5_header(trs__s3_headers *h, const char *hex, trs_error *err)
 }
 
 int trs__s3_put_single(trs__s3 *s, const trs_put_request *req, const void *bytes, size_t len,
-			const trs__s3_guard *guard, trs_error *err)
+			trs__s3_guard *guard, trs_error *err)
 {
 	trs__s3_headers h = TRS_S3_HEADERS_INIT;
 	int rc = trs__s3_put_headers(s, &h, req, err);
@@ -221,6 +221,8 @@ int trs__s3_put_single(trs__s3 *s, const trs_put_request *req, const void *bytes
 		c.nheaders = h.n;
 		c.body = bytes;
 		c.body_len = len;
+		if (guard)
+			c.attempts = &guard->attempts;
 		trs__http_response resp;
 		rc = trs__s3_request(s, &c, &resp, err);
 		trs__http_response_free(&resp);
@@ -433,7 +435,7 @@ static int s3_head_or_clear(trs_storage *self, const char *bucket, const char *k
 }
 
 int trs__s3_copy_object(trs__s3 *s, const char *src_bucket, const char *src_key, const trs_put_request *req,
-			const trs__s3_guard *guard, trs_error *err)
+			trs__s3_guard *guard, trs_error *err)
 {
 	int rc = check_names(src_bucket, src_key, err);
 	if (rc == 0)
@@ -477,6 +479,8 @@ int trs__s3_copy_object(trs__s3 *s, const char *src_bucket, const char *src_key,
 		c.nheaders = h.n;
 		c.error_in_200 = true;
 		c.expect = TRS_S3_XML_COPY_OBJECT;
+		if (guard)
+			c.attempts = &guard->attempts;
 		trs__http_response resp;
 		rc = trs__s3_request(s, &c, &resp, err);
 		trs__http_response_free(&resp);

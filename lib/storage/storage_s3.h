@@ -79,6 +79,8 @@ typedef struct trs__s3_call {
 	 * GetObjectTagging): anything else (empty, cut short, another document) is a failed
 	 * attempt, retried as a 500, as the AWS SDKs do. 0: any 2xx is a success. */
 	trs__s3_xml_kind expect;
+	unsigned int *attempts;  /* when set, the attempts made (more than 1: an earlier one may have
+	                            reached S3 and only its answer been lost) */
 	bool not_found_ok;       /* DELETE: 404 is success */
 } trs__s3_call;
 
@@ -120,6 +122,8 @@ typedef struct trs__s3_guard {
 	int absent;                /* If-None-Match: *; else If-Match: etag */
 	char etag[96];
 	int outcome;               /* the last look's verdict: TRS_WRITTEN to go ahead, or why not */
+	unsigned int attempts;     /* of the last conditional write: more than 1, and this very version
+	                              found there, means an earlier attempt of ours wrote it */
 } trs__s3_guard;
 
 /* The guard's header (nothing for a NULL guard). */
@@ -128,6 +132,9 @@ int trs__s3_guard_headers(const trs__s3_guard *g, trs__s3_headers *h, trs_error 
 bool trs__s3_guard_refused(const trs__s3_guard *g, int rc, const trs_error *err);
 /* Look at the key again after a refusal: 0 with g->outcome (and the new precondition), or a code. */
 int trs__s3_guard_look(trs__s3 *s, const trs_put_request *req, trs__s3_guard *g, trs_error *err);
+/* After a refusal and a look: TRS_WRITTEN when the version found is the one a retried write of ours
+ * put there, else the look's outcome. */
+int trs__s3_guard_own_write(const trs__s3_guard *g);
 /* The vtable's conditional writes (version 3). */
 int trs__s3_put_if_newer(trs_storage *self, const trs_put_request *req, const trs_write_condition *cond,
 			 trs_body *body, trs_error *err);
@@ -141,9 +148,9 @@ int trs__s3_check_put(const trs_put_request *req, const trs_body *body, trs_erro
 int trs__s3_body_bytes(trs_body *body, const trs_put_request *req, const void **bytes, unsigned char **owned,
 		       trs_error *err);
 int trs__s3_put_single(trs__s3 *s, const trs_put_request *req, const void *bytes, size_t len,
-		       const trs__s3_guard *guard, trs_error *err);
+		       trs__s3_guard *guard, trs_error *err);
 int trs__s3_copy_object(trs__s3 *s, const char *src_bucket, const char *src_key, const trs_put_request *req,
-			const trs__s3_guard *guard, trs_error *err);
+			trs__s3_guard *guard, trs_error *err);
 /* HEAD into info, and the tags: always, never, or only when the user metadata holds no version and the
  * object has tags (TRS__S3_TAGS_FOR_VERSION: one request for what a restore wrote). */
 enum { TRS__S3_TAGS_NEVER, TRS__S3_TAGS_ALWAYS, TRS__S3_TAGS_FOR_VERSION };
@@ -167,6 +174,6 @@ int trs__s3_multipart_etag(char *const *etags, unsigned int nparts, char out[48]
 int trs__s3_multipart_put(trs__s3 *s, const trs_put_request *req, trs_body *body, trs__s3_guard *guard,
 			  trs_error *err);
 int trs__s3_multipart_copy(trs__s3 *s, const char *src_bucket, const char *src_key, uint64_t size,
-			   const trs_put_request *req, const trs__s3_guard *guard, trs_error *err);
+			   const trs_put_request *req, trs__s3_guard *guard, trs_error *err);
 
 #endif

@@ -28,6 +28,7 @@ static struct {
 	int serial;
 	int conflicts;     /* this many conditional PUTs answer 409 first */
 	bool head_denied;  /* HEAD answers 403 */
+	int lose_answers;  /* this many PUTs are written, and their answer lost (the connection dropped) */
 } st = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static stored *find(const char *key)
@@ -82,6 +83,10 @@ static void handler(const mini_request *req, mini_response *resp, void *ud)
 			snprintf(o->time, sizeof(o->time), "%s", t ? t : "");
 			snprintf(o->etag, sizeof(o->etag), "etag-%d", ++st.serial);
 			snprintf(resp->headers, sizeof(resp->headers), "ETag: \"%s\"\r\n", o->etag);
+			if (st.lose_answers > 0) {
+				st.lose_answers--;
+				resp->drop = 1;
+			}
 		}
 	}
 	pthread_mutex_unlock(&st.lock);
@@ -108,6 +113,7 @@ static trs_storage *open_s3(void)
 	st.nobj = 0;
 	st.conflicts = 0;
 	st.head_denied = false;
+	st.lose_answers = 0;
 	pthread_mutex_unlock(&st.lock);
 	first = mini_count(&server);
 	return s;
@@ -219,6 +225,23 @@ TEST(s3_guard_asking_first_sends_no_body_for_a_current_object)
 	trs_storage_free(s);
 }
 
+/* The PUT landed, its answer was lost, the retry is refused (the key holds a version now): that version
+ * is ours, and the object counts as written, not as found current. */
+TEST(s3_guard_a_retry_refused_by_its_own_earlier_attempt_counts_as_written)
+{
+	trs_storage *s = open_s3();
+	CHECK(s);
+	trs_error err = TRS_ERROR_INIT;
+	char got[256];
+	st.lose_answers = 1;
+	CHECK(put(s, "k", "2025-01-23 10:05:00", 0, &err) == TRS_WRITTEN);
+	requests(got, sizeof(got));
+	CHECK_STR(got, "PUT*,PUT*,HEAD");
+	/* a first attempt refused, no retry: the version was there before, a redelivery */
+	CHECK(put(s, "k", "2025-01-23 10:05:00", 0, &err) == TRS_ALREADY_CURRENT);
+	trs_storage_free(s);
+}
+
 TEST(s3_guard_credentials_that_may_not_read_write_unchecked_once_refused)
 {
 	trs_storage *s = open_s3();
@@ -248,6 +271,7 @@ int main(void)
 	RUN(s3_guard_an_update_looks_then_writes_under_if_match);
 	RUN(s3_guard_a_conflict_looks_again_and_writes);
 	RUN(s3_guard_asking_first_sends_no_body_for_a_current_object);
+	RUN(s3_guard_a_retry_refused_by_its_own_earlier_attempt_counts_as_written);
 	RUN(s3_guard_credentials_that_may_not_read_write_unchecked_once_refused);
 	mini_stop(&server);
 	return harness_done();
