@@ -35,6 +35,9 @@ typedef struct trs_manifest_target {
 
 /* The target's bucket holds a NUL byte: `bucket` ends at it, and no object is written there. */
 #define TRS_MANIFEST_TARGET_BUCKET_HAS_NUL 1u
+/* The target's kms_key_arn holds a NUL byte: `kms_key_arn` ends at it (it would name another key),
+ * and no object is written there. */
+#define TRS_MANIFEST_TARGET_KMS_HAS_NUL 2u
 
 /** One entry of "objects". Strings are never NULL; absent ones are "". */
 typedef struct trs_manifest_object {

@@ -37,6 +37,8 @@ struct trs_object_iter {
 	char *dest_key;
 	size_t dest_key_cap;
 	trs__tagset tagset;
+	const char **kms_problems; /* per target: why its kms_key_arn is refused, or NULL */
+	size_t kms_header_bytes;   /* the longest KMS key id header of a put here (it shares S3's 8 KB) */
 
 	trs_body body;
 	body_state body_state;
@@ -45,38 +47,6 @@ struct trs_object_iter {
 	char md5_expected[33];
 	EVP_MD_CTX *md5;
 };
-
-/* Why S3 refuses `name` as a general purpose bucket's, or NULL. The fs
- * backend mirrors S3, so its bucket directories follow the same rules. */
-const char *trs__bucket_name_problem(const char *name)
-{
-	static const char *const prefixes[] = {"xn--", "sthree-", "amzn-s3-demo-"};
-	static const char *const suffixes[] = {"-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"};
-	size_t len = strlen(name);
-	if (len < 3 || len > 63)
-		return "S3 bucket names are 3 to 63 characters long";
-	int digits_and_dots = 1, dots = 0;
-	for (size_t i = 0; i < len; i++) {
-		char c = name[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-'))
-			return "S3 bucket names hold only lower-case letters, digits, dots and hyphens";
-		if (c == '.' && i && name[i - 1] == '.')
-			return "S3 bucket names have no two dots in a row";
-		digits_and_dots &= (c >= '0' && c <= '9') || c == '.';
-		dots += c == '.';
-	}
-	if (name[0] == '.' || name[0] == '-' || name[len - 1] == '.' || name[len - 1] == '-')
-		return "S3 bucket names begin and end with a letter or digit";
-	if (digits_and_dots && dots == 3)
-		return "S3 bucket names are not IP addresses";
-	for (size_t i = 0; i < TRS_ARRAY_SIZE(prefixes); i++)
-		if (!strncmp(name, prefixes[i], strlen(prefixes[i])))
-			return "S3 reserves this bucket name prefix";
-	for (size_t i = 0; i < TRS_ARRAY_SIZE(suffixes); i++)
-		if (len >= strlen(suffixes[i]) && !strcmp(name + len - strlen(suffixes[i]), suffixes[i]))
-			return "S3 reserves this bucket name suffix";
-	return NULL;
-}
 
 /* A plain MD5 etag: 32 hex digits, maybe in quotes; "-N" multipart etags are not. */
 int trs__plain_md5(const char *etag, char out[33])
@@ -104,7 +74,7 @@ int trs__plain_md5(const char *etag, char out[33])
 static int build_tags(trs_object_iter *it, const trs_manifest_object *e, trs_error *err)
 {
 	trs__tagset *ts = &it->tagset;
-	if (trs__tagset_build(ts, e, it->dest_key, err) < 0)
+	if (trs__tagset_build(ts, e, it->dest_key, it->kms_header_bytes, err) < 0)
 		return TRS_ENOMEM;
 	it->obj.overflow_tags = ts->carried;
 	if (ts->dropped)
@@ -195,6 +165,9 @@ static int build_puts(trs_object_iter *it, const trs_manifest_object *e, trs_err
 		} else if (bucket_problem) {
 			p->error = TRS_EINVAL;
 			p->error_message = bucket_problem;
+		} else if (it->kms_problems[i]) {
+			p->error = TRS_EINVAL;
+			p->error_message = it->kms_problems[i];
 		} else if (e->flags & TRS_MANIFEST_OBJECT_BAD_SIZE) {
 			p->error = TRS_EMANIFEST;
 			p->error_message = "the manifest entry's size is not a non-negative whole number, so its bytes "
@@ -240,10 +213,19 @@ TRS_EXTERN(int) trs_object_iter_new(trs_object_iter **out, trs_archive *a, const
 	it->archive = a;
 	it->manifest = m;
 	it->joined_at = trs__calloc(trs_manifest_object_count(m) + 1, sizeof(*it->joined_at), err);
+	it->kms_problems = trs__calloc(trs_manifest_target_count(m) + 1, sizeof(*it->kms_problems), err);
 	it->md5 = EVP_MD_CTX_new();
-	if (!it->joined_at || !it->md5) {
+	if (!it->joined_at || !it->kms_problems || !it->md5) {
 		trs_object_iter_free(it);
 		return trs__error_set(err, TRS_ENOMEM, "out of memory");
+	}
+	/* Targets are the same for every object: judge their KMS key ids once. */
+	for (size_t i = 0; i < trs_manifest_target_count(m); i++) {
+		const trs_manifest_target *t = trs_manifest_target_at(m, i);
+		it->kms_problems[i] = trs__kms_key_problem(t->kms_key_arn, t->flags);
+		if (!it->kms_problems[i] && *t->kms_key_arn && !t->backup && !strcmp(t->region, it->ctx->region) &&
+		    trs__kms_header_bytes(t->kms_key_arn) > it->kms_header_bytes)
+			it->kms_header_bytes = trs__kms_header_bytes(t->kms_key_arn);
 	}
 	*out = it;
 	return 0;
@@ -547,6 +529,7 @@ TRS_EXTERN(void) trs_object_iter_free(trs_object_iter *it)
 	if (!it)
 		return;
 	free(it->joined_at);
+	free(it->kms_problems);
 	free(it->puts);
 	free(it->dest_key);
 	trs__tagset_free(&it->tagset);

@@ -10,9 +10,17 @@
 /* "manifest.json" or "./manifest.json" (lib/archive/archive.c). */
 int trs__archive_is_manifest(const char *path);
 
-/* lib/archive/object.c, for the pipeline (lib/core/process.c). */
+/* lib/archive/target.c: a target's fields as S3 takes them. */
 /* Why S3 refuses `name` as a bucket name (a sentence), or NULL; fs buckets follow the same rules. */
 const char *trs__bucket_name_problem(const char *name);
+/* AWS KMS's longest key id (KeyId: a key id, key ARN, alias name or alias ARN), in characters. */
+#define TRS_KMS_MAX_KEY_ID 2048
+/* Why S3 would refuse, or misread, kms_key_arn `id` of a target with flags
+ * `target_flags` (TRS_MANIFEST_TARGET_*) as the object's KMS key id: a
+ * sentence, or NULL when it is fine ("" is no key, and fine). */
+const char *trs__kms_key_problem(const char *id, unsigned int target_flags);
+
+/* lib/archive/object.c, for the pipeline (lib/core/process.c). */
 int trs__plain_md5(const char *etag, char out[33]);
 /* An object's bytes against its entry: size, then MD5 (md5_hex NULL: size only). TRS_EINTEGRITY otherwise. */
 int trs__check_integrity(const trs_manifest_object *e, uint64_t size, const char *md5_hex, trs_error *err);

@@ -432,3 +432,55 @@ def test_decompression_bomb_max_ratio():
         assert "ratio" in (res.err + res.out).lower(), util._clip(res.err)
         _maxrss_ok(res)
         assert not sb.result().get("dest-a"), "bomb object written"
+
+
+# ------------------------------------------------------------ targets
+
+def _failures_by_bucket(res):
+    by = {}
+    for f in res.json().get("failures", []):
+        by.setdefault(f["bucket"], []).append(f["message"])
+    return by
+
+
+def test_kms_key_ids_s3_would_refuse_fail_their_target_alone():
+    # cut at the NUL it names another key; a blank reaches S3 as no key at
+    # all; 9,000 characters are a 9 KB header, past S3's 8 KB
+    bad = {"kms-nul": ("alias/x\u0000y", "kms_key_arn holds a NUL byte"),
+           "kms-blank": (" ", "kms_key_arn holds a blank"),
+           "kms-control": ("alias/a\u0007b", "kms_key_arn holds a control character"),
+           "kms-long": ("arn:aws:kms:%s:111122223333:alias/%s" % (REGION, "a" * 9000),
+                        "longer than the 2048 characters")}
+    good_kms = "arn:aws:kms:%s:111122223333:alias/%s" % (REGION, "a" * 1900)
+    targets = [{"region": REGION, "bucket": b, "kms_key_arn": k} for b, (k, _) in bad.items()]
+    targets.append({"region": REGION, "bucket": "kms-good", "kms_key_arn": good_kms})
+    objs = good_objects()
+    with sandbox() as sb:
+        p = sb.archive("kms.tar.zst", objects=objs, targets=targets)
+        res = hostile_run(sb, p, 1, json_report=True)
+        tree = sb.result()
+        want = {mkarchive.destination_key(o): o["data"] for o in objs}
+        assert tree == {"kms-good": want}, sorted(tree)
+        for key in want:
+            assert sb.meta("kms-good", key).get("kms_key_id") == good_kms
+        failures = _failures_by_bucket(res)
+        assert set(failures) == set(bad), sorted(failures)
+        for bucket, (_, why) in bad.items():
+            assert len(failures[bucket]) == len(objs), failures[bucket]
+            assert all(why in m for m in failures[bucket]), failures[bucket]
+        assert res.json()["objects_failed"] == len(objs)
+
+
+def test_backup_target_with_a_refused_kms_key_id_is_not_stored():
+    targets = [{"region": REGION, "bucket": "dest-a"},
+               {"region": REGION, "bucket": "dest-backup", "backup": True,
+                "kms_key_arn": "alias/x\u0000y"}]
+    objs = good_objects()
+    with sandbox() as sb:
+        p = sb.archive("kms-backup.tar.zst", objects=objs, targets=targets)
+        res = hostile_run(sb, p, 1, "--catalog-bucket", "catalog", json_report=True)
+        tree = sb.result()
+        assert tree == {"dest-a": {mkarchive.destination_key(o): o["data"] for o in objs}}, sorted(tree)
+        failures = _failures_by_bucket(res)
+        assert list(failures) == ["dest-backup"], failures
+        assert "kms_key_arn holds a NUL byte" in failures["dest-backup"][0], failures
