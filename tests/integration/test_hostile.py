@@ -11,7 +11,7 @@ import uuid
 
 import mkarchive
 import util
-from util import REGION, expect_exit, process, sandbox
+from util import OTHER_REGION as OTHER, REGION, expect_exit, process, sandbox
 
 TIME_BOUND = 60          # seconds for any single hostile run
 MEM_BOUND_KB = 200 * 1024
@@ -484,3 +484,34 @@ def test_backup_target_with_a_refused_kms_key_id_is_not_stored():
         failures = _failures_by_bucket(res)
         assert list(failures) == ["dest-backup"], failures
         assert "kms_key_arn holds a NUL byte" in failures["dest-backup"][0], failures
+
+
+def test_target_repeated_65536_times_is_written_once_with_one_warning():
+    objs = good_objects()
+    targets = [{"region": REGION, "bucket": "dest-a"}] * 65536
+    with sandbox() as sb:
+        p = sb.archive("repeated.tar.zst", objects=objs, targets=targets)
+        res = hostile_run(sb, p, 0, name_in_err=False, json_report=True)
+        assert sb.result() == {"dest-a": {mkarchive.destination_key(o): o["data"] for o in objs}}
+        rep = res.json()
+        assert rep["puts_written"] == len(objs), rep   # was 65,536 writes of each
+        warnings = [line for line in res.err.splitlines() if "repeats" in line]
+        assert len(warnings) == 1, warnings
+        assert "targets[1] repeats targets[0] (region '%s', bucket 'dest-a'); 65535 repeats" % REGION \
+            in warnings[0], warnings
+
+
+def test_more_targets_than_the_limit_refuse_the_archive_naming_it():
+    # 65,536 passed and 65,537 were refused as "more than 100000"; the limit
+    # is TRS_MANIFEST_MAX_TARGETS distinct targets (docs/formats.md)
+    for count, code in ((1000, 0), (1001, 3), (65537, 3)):
+        targets = [{"region": OTHER, "bucket": "b-%d" % i} for i in range(count - 1)]
+        targets.append({"region": REGION, "bucket": "dest-a"})
+        with sandbox() as sb:
+            p = sb.archive("targets-%d.tar.zst" % count, objects=good_objects(), targets=targets)
+            res = hostile_run(sb, p, code, name_in_err=code != 0)
+            if code:
+                assert "more than 1000 targets (TRS_MANIFEST_MAX_TARGETS" in res.err, res.describe()
+                assert not sb.result()
+            else:
+                assert set(sb.result()) == {"dest-a"}
