@@ -18,8 +18,10 @@
 
 int trs__manifest_warn(trs_manifest *m, const char *fmt, ...)
 {
-	if (m->nwarnings >= 1000)
-		return 0; /* enough to diagnose; do not let warnings grow without bound */
+	if (m->nwarnings >= 1000) {
+		m->nwarnings_dropped++; /* enough to diagnose; do not let warnings grow without bound */
+		return 0;
+	}
 	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
@@ -327,6 +329,11 @@ TRS_EXTERN(uint64_t) trs_manifest_json_bytes(const trs_manifest *m)
 TRS_EXTERN(size_t) trs_manifest_warning_count(const trs_manifest *m)
 {
 	return m ? m->nwarnings : 0;
+}
+
+size_t trs__manifest_warnings_dropped(const trs_manifest *m)
+{
+	return m ? m->nwarnings_dropped : 0;
 }
 
 TRS_EXTERN(const char *) trs_manifest_warning_at(const trs_manifest *m, size_t i)

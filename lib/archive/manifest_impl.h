@@ -19,6 +19,7 @@ struct trs_manifest {
 	size_t nobjects;
 	char **warnings;
 	size_t nwarnings;
+	size_t nwarnings_dropped; /* beyond the 1,000 kept */
 	/* relative_key -> object index + 1 (0 = empty slot); open addressing. */
 	uint32_t *index;
 	size_t index_mask;

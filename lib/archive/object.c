@@ -3,6 +3,7 @@
  * means for the targets in this region: destination key, tags within S3's
  * limits, storage class, KMS key; and a body that checks itself.
  */
+#include "log_repeat.h"
 #include "tags.h"
 
 #include <openssl/evp.h>
@@ -29,6 +30,8 @@ struct trs_object_iter {
 	int pass2;                 /* a second walk: most skips were already reported */
 	uint64_t loud_before;      /* in pass 2, members before this index were not yet looked at */
 	uint64_t skipped_members;
+	trs__log_repeats *repeats; /* &own_repeats, or the archive's (trs__object_iter_share_repeats) */
+	trs__log_repeats own_repeats;
 
 	trs_object obj;
 	trs_member member;
@@ -77,6 +80,9 @@ static int build_tags(trs_object_iter *it, const trs_manifest_object *e, trs_err
 	if (trs__tagset_build(ts, e, it->dest_key, it->kms_header_bytes, err) < 0)
 		return TRS_ENOMEM;
 	it->obj.overflow_tags = ts->carried;
+	if ((ts->dropped || (ts->carried && trs__log_enabled(it->ctx, TRS_LOG_INFO))) &&
+	    !trs__repeat_log(it->repeats, it->ctx, TRS__REPEAT_TAGS))
+		return 0;
 	if (ts->dropped)
 		trs__log(it->ctx, TRS_LOG_WARN,
 			 "object's tags do not all fit in S3's tags (10, 8 KB of headers) and user metadata (2 KB); "
@@ -212,6 +218,7 @@ TRS_EXTERN(int) trs_object_iter_new(trs_object_iter **out, trs_archive *a, const
 	it->ctx = TRS_CTX(ctx);
 	it->archive = a;
 	it->manifest = m;
+	it->repeats = &it->own_repeats;
 	it->joined_at = trs__calloc(trs_manifest_object_count(m) + 1, sizeof(*it->joined_at), err);
 	it->kms_problems = trs__calloc(trs_manifest_target_count(m) + 1, sizeof(*it->kms_problems), err);
 	it->md5 = EVP_MD_CTX_new();
@@ -231,10 +238,16 @@ TRS_EXTERN(int) trs_object_iter_new(trs_object_iter **out, trs_archive *a, const
 	return 0;
 }
 
-static void skip_member(trs_object_iter *it, const char *path, const char *why)
+static void skip_member(trs_object_iter *it, const char *path, const char *why, trs__repeat_kind kind)
 {
 	it->skipped_members++;
-	trs__log(it->ctx, TRS_LOG_WARN, why, "archive", trs_archive_name(it->archive), "member", path, NULL);
+	if (trs__repeat_log(it->repeats, it->ctx, kind))
+		trs__log(it->ctx, TRS_LOG_WARN, why, "archive", trs_archive_name(it->archive), "member", path, NULL);
+}
+
+void trs__object_iter_share_repeats(trs_object_iter *it, trs__log_repeats *repeats)
+{
+	it->repeats = repeats;
 }
 
 const char *trs__member_skip_reason(const char *path, trs_member_type type)
@@ -267,7 +280,7 @@ static int join_member(trs_object_iter *it, const char *path, trs_member_type ty
 	const char *why = trs__member_skip_reason(path, type);
 	if (why) {
 		if (!it->pass2)
-			skip_member(it, path, why);
+			skip_member(it, path, why, TRS__REPEAT_MEMBER_SKIPPED);
 		return 0;
 	}
 	if (path[0] == '.' && path[1] == '/')
@@ -278,7 +291,7 @@ static int join_member(trs_object_iter *it, const char *path, trs_member_type ty
 	const trs_manifest_object *e = trs_manifest_find(it->manifest, rel, strlen(rel));
 	if (!e) {
 		if (loud)
-			skip_member(it, path, "member has no manifest entry; skipped");
+			skip_member(it, path, "member has no manifest entry; skipped", TRS__REPEAT_MEMBER_UNLISTED);
 		return 0;
 	}
 	size_t idx = trs_manifest_object_index(it->manifest, e);
@@ -289,7 +302,7 @@ static int join_member(trs_object_iter *it, const char *path, trs_member_type ty
 		if (index < it->joined_at[idx])
 			return 0; /* this copy or a later one was joined before (a second walk) */
 		it->repeat = 1;
-		if (loud)
+		if (loud && trs__repeat_log(it->repeats, it->ctx, TRS__REPEAT_MEMBER_TWICE))
 			trs__log(it->ctx, TRS_LOG_WARN, "member appears twice in the archive; the last copy wins", "archive",
 				 trs_archive_name(it->archive), "member", path, NULL);
 	}
@@ -417,6 +430,8 @@ TRS_EXTERN(int) trs_object_iter_next(trs_object_iter *it, const trs_object **out
 		*out = &it->obj;
 		return 1;
 	}
+	if (it->repeats == &it->own_repeats)
+		trs__repeat_summary(it->repeats, it->ctx, trs_archive_name(it->archive));
 	return 0;
 }
 

@@ -41,5 +41,12 @@ void trs__object_iter_add_skipped(trs_object_iter *it, uint64_t n);
 /* Why a member is never restored (a sentence), or NULL for objects/ files, directories and the manifest. */
 const char *trs__member_skip_reason(const char *path, trs_member_type type);
 uint64_t trs__object_iter_member_size(const trs_object_iter *it);
+/* Count the iterator's repeated lines with the archive's others (lib/log_repeat.h), which the caller
+ * sums up at the archive's end; by default the iterator keeps its own, summed up when it is done. */
+struct trs__log_repeats;
+void trs__object_iter_share_repeats(trs_object_iter *it, struct trs__log_repeats *repeats);
+
+/* lib/archive/manifest_data.c, for the core: warnings beyond the 1,000 a manifest keeps. */
+size_t trs__manifest_warnings_dropped(const trs_manifest *m);
 
 #endif

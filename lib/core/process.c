@@ -61,7 +61,8 @@ static int find_manifest(walk *w, trs_error *err)
 		const char *why = trs__member_skip_reason(m.path, m.type);
 		if (why) {
 			w->early_skipped++;
-			trs__log(ctx, TRS_LOG_WARN, why, "archive", trs_archive_name(w->archive), "member", m.path, NULL);
+			if (trs__repeat_log(&w->run.repeats, ctx, TRS__REPEAT_MEMBER_SKIPPED))
+				trs__log(ctx, TRS_LOG_WARN, why, "archive", trs_archive_name(w->archive), "member", m.path, NULL);
 			continue;
 		}
 		if (m.type == TRS_MEMBER_FILE && (rc = trs__early_keep(&w->early, &m, err)) < 0)
@@ -454,7 +455,9 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 		if (!(w.run.outcomes = trs__calloc(rep->objects_total + 1, 1, err)))
 			rc = TRS_ENOMEM;
 		for (size_t i = 0; i < trs_manifest_warning_count(w.manifest); i++)
-			trs__log(ctx, TRS_LOG_WARN, trs_manifest_warning_at(w.manifest, i), "archive", rep->archive, NULL);
+			if (trs__repeat_log(&w.run.repeats, ctx, TRS__REPEAT_MANIFEST))
+				trs__log(ctx, TRS_LOG_WARN, trs_manifest_warning_at(w.manifest, i), "archive", rep->archive, NULL);
+		trs__repeat_unlogged(&w.run.repeats, TRS__REPEAT_MANIFEST, trs__manifest_warnings_dropped(w.manifest));
 		if (rc == 0 && opt.to_bucket)
 			rc = trs__select_retarget(ctx, w.manifest, opt.to_bucket, rep->archive, err);
 		if (rc == 0)
@@ -483,6 +486,7 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 	int walk_objects = !(rep->nbackups && !rep->ntargets) && !nothing_here;
 	if (rc == 0 && walk_objects && (rc = trs_object_iter_new(&w.it, w.archive, w.manifest, ctx, err)) == 0) {
 		trs__object_iter_add_skipped(w.it, w.early_skipped);
+		trs__object_iter_share_repeats(w.it, &w.run.repeats);
 		trs__object_iter_set_manifest(w.it, w.manifest_index, w.manifest_md5);
 	}
 	double t1 = trs__now();
@@ -502,6 +506,7 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 	}
 	trs__early_free(&w.early);
 	trs__run_finish(&w.run);
+	trs__repeat_summary(&w.run.repeats, ctx, rep->archive); /* every writer is done */
 	free(w.run.outcomes);
 	rep->seconds_restore = trs__now() - t1;
 	rep->members_skipped = w.it ? trs_object_iter_skipped_members(w.it) : w.early_skipped;

@@ -7,6 +7,7 @@ import json
 import os
 import random
 import struct
+import subprocess
 import uuid
 
 import mkarchive
@@ -515,3 +516,57 @@ def test_more_targets_than_the_limit_refuse_the_archive_naming_it():
                 assert not sb.result()
             else:
                 assert set(sb.result()) == {"dest-a"}
+
+
+# ------------------------------------------------------------ repeated warnings
+
+def _ustar(name, data=b"", typeflag=b"0"):
+    """One ustar member (header and padded data): built by hand, as tarfile
+    takes half a minute for 400,000 members."""
+    h = bytearray(512)
+    h[0:len(name)] = name
+    h[100:108] = b"0000644\0"
+    h[108:116] = h[116:124] = b"0000000\0"
+    h[124:136] = b"%011o\0" % len(data)
+    h[136:148] = b"%011o\0" % 1700000000
+    h[148:156] = b" " * 8
+    h[156:157] = typeflag
+    h[257:265] = b"ustar\x0000"
+    h[148:156] = b"%06o\0 " % sum(h)
+    return bytes(h) + data + b"\0" * (-len(data) % 512)
+
+
+def test_400000_unmatched_members_and_entries_log_a_bounded_number_of_lines():
+    # 400,000 members without an entry and 400,000 entries without a member:
+    # a line for each was 800,000 lines; now the first 100 of each kind and
+    # one line with the count of the rest, while the report counts them all
+    n = 400000
+    good = b"the one object here\n"
+    entries = ['{"object_name": "good.txt", "size": %d}' % len(good)]
+    entries += ['{"object_name": "k%d"}' % i for i in range(n)]
+    manifest = ('{"targets": [{"region": "%s", "bucket": "dest-a"}], "objects": [%s]}'
+                % (REGION, ", ".join(entries))).encode()
+    with sandbox() as sb:
+        path = sb.path("unmatched.tar.zst")
+        with open(path, "wb") as out:
+            z = subprocess.Popen(["zstd", "-q", "-c", "-3", "-T1"], stdin=subprocess.PIPE, stdout=out)
+            for start in range(0, n, 20000):
+                z.stdin.write(b"".join(_ustar(b"objects/u%d" % i) for i in range(start, start + 20000)))
+            z.stdin.write(_ustar(b"objects/good.txt", good) + _ustar(b"manifest.json", manifest) + b"\0" * 1024)
+            z.stdin.close()
+            assert z.wait() == 0
+        assert os.path.getsize(path) < 4 << 20
+        res = hostile_run(sb, path, 1, "--log-format", "text")
+        assert sb.result() == {"dest-a": {"good.txt": good}}
+        lines = [line for line in res.err.splitlines() if line.startswith("trs: ")]
+        assert len(lines) <= 2 * 100 + 10, "%d log lines: %s" % (len(lines), util._clip(res.err))
+        unlisted = [line for line in lines if "member has no manifest entry" in line]
+        lost = [line for line in lines if "archive does not hold it (lost upstream)" in line]
+        assert len(unlisted) == 100 and len(lost) == 100, (len(unlisted), len(lost))
+        assert any("399900 more lines about members skipped for want of a manifest entry were not logged"
+                   in line for line in lines), util._clip(res.err)
+        assert any("399900 more lines about puts that failed with TRS_ENOTFOUND were not logged" in line
+                   for line in lines), util._clip(res.err)
+        # the counts stay exact
+        assert "1 written, 400000 failed, 0 for other regions, 400000 members skipped" in res.err, \
+            util._clip(res.err)
