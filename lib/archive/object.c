@@ -3,6 +3,7 @@
  * means for the targets in this region: destination key, tags within S3's
  * limits, storage class, KMS key; and a body that checks itself.
  */
+#include "link_memo.h"
 #include "log_repeat.h"
 #include "tags.h"
 
@@ -32,6 +33,7 @@ struct trs_object_iter {
 	uint64_t skipped_members;
 	trs__log_repeats *repeats; /* &own_repeats, or the archive's (trs__object_iter_share_repeats) */
 	trs__log_repeats own_repeats;
+	trs__link_memo links;      /* members of objects/ that are links or devices, for the entries they name */
 
 	trs_object obj;
 	trs_member member;
@@ -250,6 +252,49 @@ void trs__object_iter_share_repeats(trs_object_iter *it, trs__log_repeats *repea
 	it->repeats = repeats;
 }
 
+void trs__object_iter_take_links(trs_object_iter *it, trs__link_memo *links)
+{
+	trs__link_memo_free(&it->links);
+	it->links = *links;
+	memset(links, 0, sizeof(*links));
+}
+
+/*
+ * An entry without a regular file: when the archive holds its name as a
+ * link or a device, its puts fail saying so, not that it was lost upstream
+ * (the pipeline's word for the others).
+ */
+static void missing_as_held(trs_object_iter *it, const trs_manifest_object *e)
+{
+	const char *why;
+	int code = TRS_EUNSAFE;
+	switch (trs__link_memo_find(&it->links, e->relative_key)) {
+	case TRS_MEMBER_SYMLINK:
+		why = "the archive holds this object as a symbolic link, which is never restored (a link could point "
+		      "anywhere); not written (ask the source side to send the file itself)";
+		break;
+	case TRS_MEMBER_HARDLINK:
+		why = "the archive holds this object as a hard link, which is never restored; not written (ask the "
+		      "source side to send the file itself)";
+		break;
+	case TRS_MEMBER_OTHER:
+		why = "the archive holds this object as a device, FIFO or socket, which is never restored; not written";
+		break;
+	default:
+		if (!it->links.forgotten)
+			return;
+		code = TRS_ENOTFOUND;
+		why = "the manifest lists this object but the archive holds no regular file for it: lost upstream, or "
+		      "held as one of the archive's many links, devices or FIFOs, which are never restored";
+	}
+	for (size_t i = 0; i < it->obj.nputs; i++) {
+		if (!it->puts[i].error) {
+			it->puts[i].error = code;
+			it->puts[i].error_message = why;
+		}
+	}
+}
+
 const char *trs__member_skip_reason(const char *path, trs_member_type type)
 {
 	if (path[0] == '.' && path[1] == '/')
@@ -279,8 +324,10 @@ static int join_member(trs_object_iter *it, const char *path, trs_member_type ty
 	int loud = !it->pass2 || index < it->loud_before;
 	const char *why = trs__member_skip_reason(path, type);
 	if (why) {
-		if (!it->pass2)
+		if (!it->pass2) {
+			trs__link_memo_add(&it->links, path, type);
 			skip_member(it, path, why, TRS__REPEAT_MEMBER_SKIPPED);
+		}
 		return 0;
 	}
 	if (path[0] == '.' && path[1] == '/')
@@ -424,6 +471,7 @@ TRS_EXTERN(int) trs_object_iter_next(trs_object_iter *it, const trs_object **out
 		it->repeat = 0;
 		if (build_puts(it, trs_manifest_object_at(it->manifest, i), err) < 0)
 			return TRS_ENOMEM;
+		missing_as_held(it, trs_manifest_object_at(it->manifest, i));
 		it->obj.status = TRS_OBJECT_MISSING;
 		it->obj.member_path = NULL;
 		it->body_state = BODY_FAILED;
@@ -545,6 +593,7 @@ TRS_EXTERN(void) trs_object_iter_free(trs_object_iter *it)
 		return;
 	free(it->joined_at);
 	free(it->kms_problems);
+	trs__link_memo_free(&it->links);
 	free(it->puts);
 	free(it->dest_key);
 	trs__tagset_free(&it->tagset);

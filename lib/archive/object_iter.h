@@ -45,6 +45,10 @@ uint64_t trs__object_iter_member_size(const trs_object_iter *it);
  * sums up at the archive's end; by default the iterator keeps its own, summed up when it is done. */
 struct trs__log_repeats;
 void trs__object_iter_share_repeats(trs_object_iter *it, struct trs__log_repeats *repeats);
+/* Links and devices of objects/ the caller met before the iterator (lib/archive/link_memo.h): the
+ * iterator takes them (`links` is left empty), so that the entries they name say what they are. */
+struct trs__link_memo;
+void trs__object_iter_take_links(trs_object_iter *it, struct trs__link_memo *links);
 
 /* lib/archive/manifest_data.c, for the core: warnings beyond the 1,000 a manifest keeps. */
 size_t trs__manifest_warnings_dropped(const trs_manifest *m);

@@ -394,6 +394,36 @@ def test_manifest_entry_pointing_at_symlink_fails():
             assert "link.txt" not in b, "symlink entry written"
 
 
+def test_an_entry_held_as_a_link_or_device_says_so():
+    # it was reported as "the archive does not hold it (lost upstream)",
+    # which is wrong: the archive holds it, as a link
+    held = {"sym.txt": ("symlink", "as a symbolic link"),
+            "hard.txt": ("hardlink", "as a hard link"),
+            "fifo.txt": ("fifo", "as a device, FIFO or socket")}
+    for position in ("before", "after"):   # the manifest last (usual), or first
+        objs = good_objects() + [{"relative_key": k, "data": b"x", "member": False} for k in held]
+        objs.append({"relative_key": "gone.txt", "data": b"x", "member": False})
+        extra = [{"name": "objects/" + k, "type": t, "linkname": "/etc/passwd" if t != "fifo" else ""}
+                 for k, (t, _) in held.items()]
+        with sandbox() as sb:
+            p = sb.archive("held.tar.zst", objects=objs, targets=TARGETS, extra_members=extra,
+                           manifest_position="last" if position == "before" else "first")
+            res = hostile_run(sb, p, 1, json_report=True)
+            messages = {}
+            for f in res.json()["failures"]:
+                messages.setdefault(f["relative_key"], set()).add(f["message"].split(": ", 1)[1])
+            assert set(messages) == set(held) | {"gone.txt"}, messages
+            for k, (_, words) in held.items():
+                assert len(messages[k]) == 1, messages[k]
+                msg = messages[k].pop()
+                assert msg.startswith("the archive holds this object " + words), (position, k, msg)
+                assert "lost upstream" not in msg, msg
+            assert messages["gone.txt"] == {
+                "the manifest lists this object but the archive does not hold it (lost upstream)"}, messages
+            for b in sb.result().values():
+                assert not set(b) & set(held), "a link's entry written: %r" % sorted(b)
+
+
 def test_duplicate_member_names():
     # the same objects/<key> twice: whatever wins must match size and MD5
     objs = good_objects()

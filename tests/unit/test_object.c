@@ -213,9 +213,13 @@ TEST(object_skips_unjoined_members_and_reports_missing_entries)
 	CHECK(trs_object_iter_next(f.it, &o, &err) == 1);
 	CHECK(o->status == TRS_OBJECT_MISSING);
 	CHECK_STR(o->entry->relative_key, "gone");
+	CHECK(o->nputs == 1 && o->puts[0].error == 0); /* lost upstream: the pipeline says so */
 	CHECK(trs_object_iter_next(f.it, &o, &err) == 1);
 	CHECK(o->status == TRS_OBJECT_MISSING); /* a symlink never stands in for an object */
 	CHECK_STR(o->entry->relative_key, "link");
+	/* but the archive holds it, as a link: its failure says so */
+	CHECK(o->nputs == 1 && o->puts[0].error == TRS_EUNSAFE);
+	CHECK_CONTAINS(o->puts[0].error_message, "the archive holds this object as a symbolic link");
 	CHECK(trs_object_iter_next(f.it, &o, &err) == 0);
 	CHECK(trs_object_iter_skipped_members(f.it) == 3);
 	close_fixture(&f);
