@@ -47,6 +47,9 @@ typedef struct trs_manifest_target {
 /* The target's kms_key_arn holds a NUL byte: `kms_key_arn` ends at it (it would name another key),
  * and no object is written there. */
 #define TRS_MANIFEST_TARGET_KMS_HAS_NUL 2u
+/* The target's storage_class holds a NUL byte: `storage_class` ends at it (another class), and no object
+ * is written there. */
+#define TRS_MANIFEST_TARGET_CLASS_HAS_NUL 4u
 
 /** One entry of "objects". Strings are never NULL; absent ones are "". */
 typedef struct trs_manifest_object {

@@ -140,6 +140,8 @@ static int on_scalar(trs_manifest_parser *p, int kind, const char *s, size_t len
 			t->flags |= TRS_MANIFEST_TARGET_BUCKET_HAS_NUL;
 		if (p->field == F_T_KMS && memchr(s, 0, len))
 			t->flags |= TRS_MANIFEST_TARGET_KMS_HAS_NUL;
+		if (p->field == F_T_CLASS && memchr(s, 0, len))
+			t->flags |= TRS_MANIFEST_TARGET_CLASS_HAS_NUL;
 		const char **slot = p->field == F_T_REGION ? &t->region
 				    : p->field == F_T_BUCKET ? &t->bucket
 				    : p->field == F_T_CLASS  ? &t->storage_class
@@ -277,7 +279,7 @@ static int repeated_field(trs_manifest_parser *p, unsigned int *seen)
 	case F_OBJECTS: p->m->nobjects = 0; p->entries_seen = 0; break;
 	case F_T_REGION: t->region = EMPTY; break;
 	case F_T_BUCKET: t->bucket = EMPTY; t->flags &= ~TRS_MANIFEST_TARGET_BUCKET_HAS_NUL; break;
-	case F_T_CLASS: t->storage_class = EMPTY; break;
+	case F_T_CLASS: t->storage_class = EMPTY; t->flags &= ~TRS_MANIFEST_TARGET_CLASS_HAS_NUL; break;
 	case F_T_KMS: t->kms_key_arn = EMPTY; t->flags &= ~TRS_MANIFEST_TARGET_KMS_HAS_NUL; break;
 	case F_T_BACKUP: t->backup = 0; break;
 	case F_O_SRC_BUCKET: o->source_bucket = EMPTY; break;

@@ -176,6 +176,10 @@ static int build_puts(trs_object_iter *it, const trs_manifest_object *e, trs_err
 		} else if (it->kms_problems[i]) {
 			p->error = TRS_EINVAL;
 			p->error_message = it->kms_problems[i];
+		} else if (t->flags & TRS_MANIFEST_TARGET_CLASS_HAS_NUL) {
+			p->error = TRS_EINVAL;
+			p->error_message = "the manifest target's storage_class holds a NUL byte; not written (the class "
+					   "ends at it, so another class would be used)";
 		} else if (e->flags & TRS_MANIFEST_OBJECT_BAD_SIZE) {
 			p->error = TRS_EMANIFEST;
 			p->error_message = "the manifest entry's size is not a non-negative whole number, so its bytes "

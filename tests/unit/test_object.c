@@ -349,11 +349,33 @@ TEST(object_put_refuses_kms_key_ids_s3_refuses)
 	close_fixture(&f);
 }
 
+/* A storage class cut at a NUL would be another class: that put fails, the others go ahead. */
+TEST(object_put_refuses_a_storage_class_cut_at_a_nul)
+{
+	fixture f;
+	tu_member mem[] = {{"objects/r", "x", 0, 0}};
+	CHECK(open_fixture(&f,
+			   "{\"targets\":[{\"region\":\"eu-west-1\",\"bucket\":\"dest-a\",\"storage_class\":\"STANDARD\\u0000GLACIER\"},"
+			   "{\"region\":\"eu-west-1\",\"bucket\":\"dest-b\",\"storage_class\":\"GLACIER\"}],"
+			   "\"objects\":[{\"object_name\":\"k\",\"relative_key\":\"r\"}]}",
+			   mem, 1) == 0);
+	const trs_object *o;
+	trs_error err = TRS_ERROR_INIT;
+	CHECK(trs_object_iter_next(f.it, &o, &err) == 1);
+	CHECK(o->nputs == 2);
+	CHECK(o->puts[0].error == TRS_EINVAL);
+	CHECK_CONTAINS(o->puts[0].error_message, "storage_class holds a NUL byte");
+	CHECK(o->puts[1].error == 0);
+	CHECK_STR(o->puts[1].request.storage_class, "GLACIER");
+	close_fixture(&f);
+}
+
 int main(void)
 {
 	RUN(object_join_builds_puts_for_this_region_only);
 	RUN(object_put_refuses_bucket_names_s3_refuses);
 	RUN(object_put_refuses_kms_key_ids_s3_refuses);
+	RUN(object_put_refuses_a_storage_class_cut_at_a_nul);
 	RUN(object_storage_class_defaults_to_standard);
 	RUN(object_tags_gain_original_creation_time_and_etag);
 	RUN(object_ten_original_tags_push_originals_to_metadata);
