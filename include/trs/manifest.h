@@ -33,8 +33,23 @@ typedef struct trs_manifest_target {
 	unsigned int flags;        /* TRS_MANIFEST_TARGET_* */
 } trs_manifest_target;
 
+/**
+ * The most targets a manifest may name; one more refuses it (TRS_ELIMIT).
+ * A target repeated (the same region, bucket and backup flag) counts once:
+ * it writes the same keys, so it is written once (docs/formats.md). Every
+ * target costs each object a look, and S3 Replication itself stops at 1,000
+ * rules a bucket: a source side that sends more sends something else.
+ */
+#define TRS_MANIFEST_MAX_TARGETS 1000
+
 /* The target's bucket holds a NUL byte: `bucket` ends at it, and no object is written there. */
 #define TRS_MANIFEST_TARGET_BUCKET_HAS_NUL 1u
+/* The target's kms_key_arn holds a NUL byte: `kms_key_arn` ends at it (it would name another key),
+ * and no object is written there. */
+#define TRS_MANIFEST_TARGET_KMS_HAS_NUL 2u
+/* The target's storage_class holds a NUL byte: `storage_class` ends at it (another class), and no object
+ * is written there. */
+#define TRS_MANIFEST_TARGET_CLASS_HAS_NUL 4u
 
 /** One entry of "objects". Strings are never NULL; absent ones are "". */
 typedef struct trs_manifest_object {
@@ -99,6 +114,7 @@ TRS_EXTERN(void) trs_manifest_parser_free(trs_manifest_parser *p);
 
 TRS_EXTERN(size_t) trs_manifest_object_count(const trs_manifest *m);
 TRS_EXTERN(const trs_manifest_object *) trs_manifest_object_at(const trs_manifest *m, size_t i);
+/** The targets, in manifest order; a repeat of one (same region, bucket and backup) is folded into it. */
 TRS_EXTERN(size_t) trs_manifest_target_count(const trs_manifest *m);
 TRS_EXTERN(const trs_manifest_target *) trs_manifest_target_at(const trs_manifest *m, size_t i);
 
@@ -113,7 +129,7 @@ TRS_EXTERN(uint64_t) trs_manifest_json_bytes(const trs_manifest *m);
 
 /**
  * Non-fatal findings of the parse (an object without object_name, a
- * duplicate relative_key, no targets), as sentences. Entries that were
+ * duplicate relative_key, no targets, repeated targets), as sentences. Entries that were
  * dropped are not in the object list.
  */
 TRS_EXTERN(size_t) trs_manifest_warning_count(const trs_manifest *m);

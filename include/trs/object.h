@@ -10,7 +10,9 @@
  * - A member with no entry, a member outside objects/, a symlink, hard link
  *   or device is skipped with a warning and never yielded.
  * - After the last member, each entry that had no member is yielded once with
- *   status TRS_OBJECT_MISSING: it was lost upstream and is a failure.
+ *   status TRS_OBJECT_MISSING: it was lost upstream and is a failure. When
+ *   the archive holds its name as a link or device, its puts carry that
+ *   error (TRS_EUNSAFE, "the archive holds this object as a symbolic link...").
  */
 #ifndef TRS_OBJECT_H
 #define TRS_OBJECT_H

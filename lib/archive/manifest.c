@@ -34,7 +34,7 @@ static void where(trs_manifest_parser *p, char *buf, size_t size)
 {
 	switch (p->state) {
 	case ST_TARGET:
-		snprintf(buf, size, "targets[%zu].%s", p->m->ntargets - 1, p->key);
+		snprintf(buf, size, "targets[%zu].%s", p->targets_seen - 1, p->key);
 		break;
 	case ST_OBJECT:
 		snprintf(buf, size, "objects[%zu].%s", p->entry_index, p->key);
@@ -117,7 +117,7 @@ static int on_scalar(trs_manifest_parser *p, int kind, const char *s, size_t len
 		return 1; /* unknown top-level scalar, or a null list: ignored */
 	case ST_TARGETS:
 		return trs__manifest_fail(p, TRS_EMANIFEST, "manifest.json: targets[%zu] must be an object, got %s",
-			    p->m->ntargets, kind_name(kind));
+			    p->targets_seen, kind_name(kind));
 	case ST_OBJECTS:
 		return trs__manifest_fail(p, TRS_EMANIFEST, "manifest.json: objects[%zu] must be an object, got %s",
 			    p->entries_seen, kind_name(kind));
@@ -135,8 +135,13 @@ static int on_scalar(trs_manifest_parser *p, int kind, const char *s, size_t len
 		}
 		if (kind != K_STRING)
 			return wrong_type(p, "a string", kind);
+		/* C strings end at a NUL: flag it, so that the target fails instead of naming another bucket or key. */
 		if (p->field == F_T_BUCKET && memchr(s, 0, len))
 			t->flags |= TRS_MANIFEST_TARGET_BUCKET_HAS_NUL;
+		if (p->field == F_T_KMS && memchr(s, 0, len))
+			t->flags |= TRS_MANIFEST_TARGET_KMS_HAS_NUL;
+		if (p->field == F_T_CLASS && memchr(s, 0, len))
+			t->flags |= TRS_MANIFEST_TARGET_CLASS_HAS_NUL;
 		const char **slot = p->field == F_T_REGION ? &t->region
 				    : p->field == F_T_BUCKET ? &t->bucket
 				    : p->field == F_T_CLASS  ? &t->storage_class
@@ -270,12 +275,12 @@ static int repeated_field(trs_manifest_parser *p, unsigned int *seen)
 	trs_manifest_target *t = p->state == ST_TARGET ? &p->m->targets[p->m->ntargets - 1] : NULL;
 	trs_manifest_object *o = &p->cur;
 	switch (p->field) {
-	case F_TARGETS: p->m->ntargets = 0; break;
+	case F_TARGETS: trs__manifest_forget_targets(p); break;
 	case F_OBJECTS: p->m->nobjects = 0; p->entries_seen = 0; break;
 	case F_T_REGION: t->region = EMPTY; break;
-	case F_T_BUCKET: t->bucket = EMPTY; t->flags = 0; break;
-	case F_T_CLASS: t->storage_class = EMPTY; break;
-	case F_T_KMS: t->kms_key_arn = EMPTY; break;
+	case F_T_BUCKET: t->bucket = EMPTY; t->flags &= ~TRS_MANIFEST_TARGET_BUCKET_HAS_NUL; break;
+	case F_T_CLASS: t->storage_class = EMPTY; t->flags &= ~TRS_MANIFEST_TARGET_CLASS_HAS_NUL; break;
+	case F_T_KMS: t->kms_key_arn = EMPTY; t->flags &= ~TRS_MANIFEST_TARGET_KMS_HAS_NUL; break;
 	case F_T_BACKUP: t->backup = 0; break;
 	case F_O_SRC_BUCKET: o->source_bucket = EMPTY; break;
 	case F_O_SRC_PREFIX: o->source_prefix = EMPTY; break;
@@ -367,12 +372,14 @@ static int open_container(trs_manifest_parser *p, int kind)
 	case ST_TARGETS: {
 		if (kind != K_MAP)
 			return trs__manifest_fail(p, TRS_EMANIFEST, "manifest.json: targets[%zu] must be an object, got a list",
-				    p->m->ntargets);
+				    p->targets_seen);
 		trs_manifest *m = p->m;
+		p->targets_seen++;
 		if (m->ntargets == m->targets_cap) {
+			/* Room for one past the limit: a target is counted once it is complete, repeats folded. */
 			size_t cap = m->targets_cap ? m->targets_cap * 2 : 4;
-			if (cap > 100000)
-				return trs__manifest_fail(p, TRS_ELIMIT, "manifest.json has more than 100000 targets; refusing it");
+			if (cap > TRS_MANIFEST_MAX_TARGETS + 1)
+				cap = TRS_MANIFEST_MAX_TARGETS + 1;
 			if (!trs__manifest_parser_memory_ok(p, (cap - m->targets_cap) * sizeof(*m->targets)))
 				return 0;
 			trs_manifest_target *t = realloc(m->targets, cap * sizeof(*t));
@@ -487,7 +494,14 @@ static int close_container(trs_manifest_parser *p)
 	case ST_ROOT: p->state = ST_DONE; break;
 	case ST_TARGETS:
 	case ST_OBJECTS: p->state = ST_ROOT; p->field = F_NONE; break;
-	case ST_TARGET: p->state = ST_TARGETS; break;
+	case ST_TARGET:
+		p->state = ST_TARGETS;
+		if (trs__manifest_fold_target(p) && p->m->ntargets > TRS_MANIFEST_MAX_TARGETS)
+			return trs__manifest_fail(p, TRS_ELIMIT,
+						  "manifest.json names more than %d targets (TRS_MANIFEST_MAX_TARGETS; a "
+						  "repeated target counts once); refusing it",
+						  TRS_MANIFEST_MAX_TARGETS);
+		break;
 	case ST_OBJECT:
 		p->state = ST_OBJECTS;
 		return finish_object(p);

@@ -1,6 +1,7 @@
 /*
- * The parsed manifest: its accessors, and the indexes built once every entry
- * is in: relative_key -> entry (joining tar members with their entries), and
+ * The parsed manifest: its accessors, the index of its targets (a target
+ * repeated is written once), and the indexes built once every entry is in:
+ * relative_key -> entry (joining tar members with their entries), and
  * destination keys written twice.
  *
  * The tar holds one member per name, so the entries that share a
@@ -17,8 +18,10 @@
 
 int trs__manifest_warn(trs_manifest *m, const char *fmt, ...)
 {
-	if (m->nwarnings >= 1000)
-		return 0; /* enough to diagnose; do not let warnings grow without bound */
+	if (m->nwarnings >= 1000) {
+		m->nwarnings_dropped++; /* enough to diagnose; do not let warnings grow without bound */
+		return 0;
+	}
 	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
@@ -145,6 +148,85 @@ static int mark_superseded(trs_manifest *m, trs_error *err)
 	return rc;
 }
 
+/* ---- targets ---- */
+
+static uint64_t target_hash(const trs_manifest_target *t)
+{
+	uint64_t h = hash_key(t->region, strlen(t->region) + 1); /* with its NUL: "ab"+"c" is not "a"+"bc" */
+	h ^= hash_key(t->bucket, strlen(t->bucket)) * 31;
+	return h ^ (uint64_t)(t->backup ? 2 : 1) ^ (uint64_t)(t->flags & TRS_MANIFEST_TARGET_BUCKET_HAS_NUL) << 8;
+}
+
+/* One target writes the same keys as another: same region, same bucket (even cut at the same NUL), same role. */
+static int same_target(const trs_manifest_target *a, const trs_manifest_target *b)
+{
+	return !strcmp(a->region, b->region) && !strcmp(a->bucket, b->bucket) && !a->backup == !b->backup &&
+	       (a->flags & TRS_MANIFEST_TARGET_BUCKET_HAS_NUL) == (b->flags & TRS_MANIFEST_TARGET_BUCKET_HAS_NUL);
+}
+
+/*
+ * A target repeated writes every object again to the same key (65,536
+ * copies of one target were 65,536 PUTs of each object), so a repeat is
+ * folded into the first: one write. The source side writes its targets in
+ * order, and the last write is what stands, so the repeat's storage_class
+ * and kms_key_arn replace the first's.
+ */
+int trs__manifest_fold_target(trs_manifest_parser *p)
+{
+	trs_manifest *m = p->m;
+	size_t last = m->ntargets - 1;
+	trs_manifest_target *t = &m->targets[last];
+	size_t slot = target_hash(t) & (TARGET_SLOTS - 1);
+	for (; p->target_slots[slot]; slot = (slot + 1) & (TARGET_SLOTS - 1)) {
+		trs_manifest_target *kept = &m->targets[p->target_slots[slot] - 1];
+		if (!same_target(kept, t))
+			continue;
+		p->repeat_differs |= strcmp(kept->storage_class, t->storage_class) || strcmp(kept->kms_key_arn, t->kms_key_arn) ||
+				     kept->flags != t->flags;
+		if (!p->target_repeats++) {
+			p->first_repeat = p->targets_seen - 1;
+			p->first_repeated = p->target_slots[slot] - 1;
+		}
+		kept->storage_class = t->storage_class;
+		kept->kms_key_arn = t->kms_key_arn;
+		kept->flags = t->flags;
+		m->ntargets--;
+		return 0;
+	}
+	if (m->ntargets <= TRS_MANIFEST_MAX_TARGETS) { /* one more is refused by the caller */
+		p->target_slots[slot] = (uint16_t)m->ntargets;
+		p->target_at[last] = (uint32_t)(p->targets_seen - 1);
+	}
+	return 1;
+}
+
+void trs__manifest_forget_targets(trs_manifest_parser *p)
+{
+	p->m->ntargets = 0;
+	p->targets_seen = 0;
+	p->target_repeats = 0;
+	p->repeat_differs = 0;
+	memset(p->target_slots, 0, sizeof(p->target_slots));
+}
+
+int trs__manifest_warn_repeats(trs_manifest_parser *p)
+{
+	if (!p->target_repeats)
+		return 1;
+	const trs_manifest_target *t = &p->m->targets[p->first_repeated];
+	return trs__manifest_parser_warn(
+		p,
+		"manifest.json: targets[%zu] repeats targets[%zu] (region '%s', %sbucket '%s'); %zu repeat%s of an "
+		"earlier target in all: each target is written once, not once per repeat%s",
+		p->first_repeat, (size_t)p->target_at[p->first_repeated], t->region, t->backup ? "backup " : "", t->bucket,
+		p->target_repeats, p->target_repeats == 1 ? "" : "s",
+		p->repeat_differs ? "; where a repeat's storage_class or kms_key_arn differs, the last one is used, as "
+				    "its write would have been the last"
+				  : "");
+}
+
+/* ---- relative keys ---- */
+
 static size_t find_slot(const trs_manifest *m, const char *key, size_t len)
 {
 	size_t slot = hash_key(key, len) & m->index_mask;
@@ -247,6 +329,11 @@ TRS_EXTERN(uint64_t) trs_manifest_json_bytes(const trs_manifest *m)
 TRS_EXTERN(size_t) trs_manifest_warning_count(const trs_manifest *m)
 {
 	return m ? m->nwarnings : 0;
+}
+
+size_t trs__manifest_warnings_dropped(const trs_manifest *m)
+{
+	return m ? m->nwarnings_dropped : 0;
 }
 
 TRS_EXTERN(const char *) trs_manifest_warning_at(const trs_manifest *m, size_t i)

@@ -19,6 +19,7 @@ struct trs_manifest {
 	size_t nobjects;
 	char **warnings;
 	size_t nwarnings;
+	size_t nwarnings_dropped; /* beyond the 1,000 kept */
 	/* relative_key -> object index + 1 (0 = empty slot); open addressing. */
 	uint32_t *index;
 	size_t index_mask;
@@ -47,12 +48,27 @@ int trs__manifest_warn(trs_manifest *m, const char *fmt, ...) TRS_PRINTF(2, 3);
  */
 int trs__manifest_build_index(trs_manifest *m, trs_error *err);
 
+/*
+ * The last target of p->m is complete: when an earlier one has its region,
+ * bucket and backup flag, fold it into that one (its storage_class and
+ * kms_key_arn replace the earlier's) and drop it. 1 when it was kept, 0 when
+ * folded.
+ */
+int trs__manifest_fold_target(trs_manifest_parser *p);
+/* Forget every target (a repeated "targets" list starts again). */
+void trs__manifest_forget_targets(trs_manifest_parser *p);
+/* The warning about repeated targets, once per manifest: 1, or 0 after failing for lack of memory. */
+int trs__manifest_warn_repeats(trs_manifest_parser *p);
+
 /* ---- the parser's state, shared by lib/archive/manifest.c (grammar) and lib/archive/manifest_parser.c (feeding) ---- */
 
 #define DEFAULT_MAX_BYTES (1ull << 30)
 #define DEFAULT_MAX_OBJECTS 50000000ull
 #define DEFAULT_MAX_DEPTH 64
 #define MAX_KEY 64
+/* Slots of the index of targets by (region, bucket, backup): twice the most there can be. */
+#define TARGET_SLOTS 2048
+_Static_assert(TARGET_SLOTS >= 2 * (TRS_MANIFEST_MAX_TARGETS + 1), "the target index has room for every target");
 
 
 typedef enum {
@@ -107,6 +123,14 @@ struct trs_manifest_parser {
 	trs_buf pending;          /* bytes held back from yajl (see feed_policy) */
 	uint64_t fed;             /* bytes handed to yajl */
 	uint64_t fed_at_event;    /* p->fed after the last yajl_parse that ended a token */
+	/* Targets: repeats of one (region, bucket, backup) are folded into the first (manifest_data.c). */
+	size_t targets_seen;      /* entries of "targets" so far, repeats too: the index messages give */
+	uint32_t target_at[TRS_MANIFEST_MAX_TARGETS + 1]; /* per kept target, its index in "targets" */
+	uint16_t target_slots[TARGET_SLOTS]; /* kept target + 1, by hash; 0: empty */
+	size_t target_repeats;    /* entries folded into an earlier one */
+	size_t first_repeat;      /* the first of them, its index in "targets" */
+	size_t first_repeated;    /* and the kept target it repeats */
+	int repeat_differs;       /* a repeat had another storage_class or kms_key_arn */
 	unsigned int fields_seen; /* 1 << field_id of the current target or object, and of the root */
 	unsigned int root_seen;
 	int failed;

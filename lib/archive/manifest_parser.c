@@ -155,6 +155,8 @@ TRS_EXTERN(int) trs_manifest_parser_finish(trs_manifest_parser *p, trs_manifest 
 		return trs__error_set(err, TRS_EMANIFEST, "manifest.json is empty or incomplete");
 	if (p->m->ntargets == 0)
 		trs__manifest_parser_warn(p, "manifest.json has no targets: nothing will be restored from this archive");
+	if (!trs__manifest_warn_repeats(p))
+		return parser_error(p, yajl_status_error, NULL, 0, err);
 	int rc = trs__manifest_build_index(p->m, err);
 	if (rc < 0)
 		return rc;

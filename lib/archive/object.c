@@ -3,6 +3,8 @@
  * means for the targets in this region: destination key, tags within S3's
  * limits, storage class, KMS key; and a body that checks itself.
  */
+#include "link_memo.h"
+#include "log_repeat.h"
 #include "tags.h"
 
 #include <openssl/evp.h>
@@ -29,6 +31,9 @@ struct trs_object_iter {
 	int pass2;                 /* a second walk: most skips were already reported */
 	uint64_t loud_before;      /* in pass 2, members before this index were not yet looked at */
 	uint64_t skipped_members;
+	trs__log_repeats *repeats; /* &own_repeats, or the archive's (trs__object_iter_share_repeats) */
+	trs__log_repeats own_repeats;
+	trs__link_memo links;      /* members of objects/ that are links or devices, for the entries they name */
 
 	trs_object obj;
 	trs_member member;
@@ -37,6 +42,8 @@ struct trs_object_iter {
 	char *dest_key;
 	size_t dest_key_cap;
 	trs__tagset tagset;
+	const char **kms_problems; /* per target: why its kms_key_arn is refused, or NULL */
+	size_t kms_header_bytes;   /* the longest KMS key id header of a put here (it shares S3's 8 KB) */
 
 	trs_body body;
 	body_state body_state;
@@ -45,38 +52,6 @@ struct trs_object_iter {
 	char md5_expected[33];
 	EVP_MD_CTX *md5;
 };
-
-/* Why S3 refuses `name` as a general purpose bucket's, or NULL. The fs
- * backend mirrors S3, so its bucket directories follow the same rules. */
-const char *trs__bucket_name_problem(const char *name)
-{
-	static const char *const prefixes[] = {"xn--", "sthree-", "amzn-s3-demo-"};
-	static const char *const suffixes[] = {"-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"};
-	size_t len = strlen(name);
-	if (len < 3 || len > 63)
-		return "S3 bucket names are 3 to 63 characters long";
-	int digits_and_dots = 1, dots = 0;
-	for (size_t i = 0; i < len; i++) {
-		char c = name[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-'))
-			return "S3 bucket names hold only lower-case letters, digits, dots and hyphens";
-		if (c == '.' && i && name[i - 1] == '.')
-			return "S3 bucket names have no two dots in a row";
-		digits_and_dots &= (c >= '0' && c <= '9') || c == '.';
-		dots += c == '.';
-	}
-	if (name[0] == '.' || name[0] == '-' || name[len - 1] == '.' || name[len - 1] == '-')
-		return "S3 bucket names begin and end with a letter or digit";
-	if (digits_and_dots && dots == 3)
-		return "S3 bucket names are not IP addresses";
-	for (size_t i = 0; i < TRS_ARRAY_SIZE(prefixes); i++)
-		if (!strncmp(name, prefixes[i], strlen(prefixes[i])))
-			return "S3 reserves this bucket name prefix";
-	for (size_t i = 0; i < TRS_ARRAY_SIZE(suffixes); i++)
-		if (len >= strlen(suffixes[i]) && !strcmp(name + len - strlen(suffixes[i]), suffixes[i]))
-			return "S3 reserves this bucket name suffix";
-	return NULL;
-}
 
 /* A plain MD5 etag: 32 hex digits, maybe in quotes; "-N" multipart etags are not. */
 int trs__plain_md5(const char *etag, char out[33])
@@ -104,9 +79,12 @@ int trs__plain_md5(const char *etag, char out[33])
 static int build_tags(trs_object_iter *it, const trs_manifest_object *e, trs_error *err)
 {
 	trs__tagset *ts = &it->tagset;
-	if (trs__tagset_build(ts, e, it->dest_key, err) < 0)
+	if (trs__tagset_build(ts, e, it->dest_key, it->kms_header_bytes, err) < 0)
 		return TRS_ENOMEM;
 	it->obj.overflow_tags = ts->carried;
+	if ((ts->dropped || (ts->carried && trs__log_enabled(it->ctx, TRS_LOG_INFO))) &&
+	    !trs__repeat_log(it->repeats, it->ctx, TRS__REPEAT_TAGS))
+		return 0;
 	if (ts->dropped)
 		trs__log(it->ctx, TRS_LOG_WARN,
 			 "object's tags do not all fit in S3's tags (10, 8 KB of headers) and user metadata (2 KB); "
@@ -195,6 +173,13 @@ static int build_puts(trs_object_iter *it, const trs_manifest_object *e, trs_err
 		} else if (bucket_problem) {
 			p->error = TRS_EINVAL;
 			p->error_message = bucket_problem;
+		} else if (it->kms_problems[i]) {
+			p->error = TRS_EINVAL;
+			p->error_message = it->kms_problems[i];
+		} else if (t->flags & TRS_MANIFEST_TARGET_CLASS_HAS_NUL) {
+			p->error = TRS_EINVAL;
+			p->error_message = "the manifest target's storage_class holds a NUL byte; not written (the class "
+					   "ends at it, so another class would be used)";
 		} else if (e->flags & TRS_MANIFEST_OBJECT_BAD_SIZE) {
 			p->error = TRS_EMANIFEST;
 			p->error_message = "the manifest entry's size is not a non-negative whole number, so its bytes "
@@ -239,20 +224,79 @@ TRS_EXTERN(int) trs_object_iter_new(trs_object_iter **out, trs_archive *a, const
 	it->ctx = TRS_CTX(ctx);
 	it->archive = a;
 	it->manifest = m;
+	it->repeats = &it->own_repeats;
 	it->joined_at = trs__calloc(trs_manifest_object_count(m) + 1, sizeof(*it->joined_at), err);
+	it->kms_problems = trs__calloc(trs_manifest_target_count(m) + 1, sizeof(*it->kms_problems), err);
 	it->md5 = EVP_MD_CTX_new();
-	if (!it->joined_at || !it->md5) {
+	if (!it->joined_at || !it->kms_problems || !it->md5) {
 		trs_object_iter_free(it);
 		return trs__error_set(err, TRS_ENOMEM, "out of memory");
+	}
+	/* Targets are the same for every object: judge their KMS key ids once. */
+	for (size_t i = 0; i < trs_manifest_target_count(m); i++) {
+		const trs_manifest_target *t = trs_manifest_target_at(m, i);
+		it->kms_problems[i] = trs__kms_key_problem(t->kms_key_arn, t->flags);
+		if (!it->kms_problems[i] && *t->kms_key_arn && !t->backup && !strcmp(t->region, it->ctx->region) &&
+		    trs__kms_header_bytes(t->kms_key_arn) > it->kms_header_bytes)
+			it->kms_header_bytes = trs__kms_header_bytes(t->kms_key_arn);
 	}
 	*out = it;
 	return 0;
 }
 
-static void skip_member(trs_object_iter *it, const char *path, const char *why)
+static void skip_member(trs_object_iter *it, const char *path, const char *why, trs__repeat_kind kind)
 {
 	it->skipped_members++;
-	trs__log(it->ctx, TRS_LOG_WARN, why, "archive", trs_archive_name(it->archive), "member", path, NULL);
+	if (trs__repeat_log(it->repeats, it->ctx, kind))
+		trs__log(it->ctx, TRS_LOG_WARN, why, "archive", trs_archive_name(it->archive), "member", path, NULL);
+}
+
+void trs__object_iter_share_repeats(trs_object_iter *it, trs__log_repeats *repeats)
+{
+	it->repeats = repeats;
+}
+
+void trs__object_iter_take_links(trs_object_iter *it, trs__link_memo *links)
+{
+	trs__link_memo_free(&it->links);
+	it->links = *links;
+	memset(links, 0, sizeof(*links));
+}
+
+/*
+ * An entry without a regular file: when the archive holds its name as a
+ * link or a device, its puts fail saying so, not that it was lost upstream
+ * (the pipeline's word for the others).
+ */
+static void missing_as_held(trs_object_iter *it, const trs_manifest_object *e)
+{
+	const char *why;
+	int code = TRS_EUNSAFE;
+	switch (trs__link_memo_find(&it->links, e->relative_key)) {
+	case TRS_MEMBER_SYMLINK:
+		why = "the archive holds this object as a symbolic link, which is never restored (a link could point "
+		      "anywhere); not written (ask the source side to send the file itself)";
+		break;
+	case TRS_MEMBER_HARDLINK:
+		why = "the archive holds this object as a hard link, which is never restored; not written (ask the "
+		      "source side to send the file itself)";
+		break;
+	case TRS_MEMBER_OTHER:
+		why = "the archive holds this object as a device, FIFO or socket, which is never restored; not written";
+		break;
+	default:
+		if (!it->links.forgotten)
+			return;
+		code = TRS_ENOTFOUND;
+		why = "the manifest lists this object but the archive holds no regular file for it: lost upstream, or "
+		      "held as one of the archive's many links, devices or FIFOs, which are never restored";
+	}
+	for (size_t i = 0; i < it->obj.nputs; i++) {
+		if (!it->puts[i].error) {
+			it->puts[i].error = code;
+			it->puts[i].error_message = why;
+		}
+	}
 }
 
 const char *trs__member_skip_reason(const char *path, trs_member_type type)
@@ -284,8 +328,10 @@ static int join_member(trs_object_iter *it, const char *path, trs_member_type ty
 	int loud = !it->pass2 || index < it->loud_before;
 	const char *why = trs__member_skip_reason(path, type);
 	if (why) {
-		if (!it->pass2)
-			skip_member(it, path, why);
+		if (!it->pass2) {
+			trs__link_memo_add(&it->links, path, type);
+			skip_member(it, path, why, TRS__REPEAT_MEMBER_SKIPPED);
+		}
 		return 0;
 	}
 	if (path[0] == '.' && path[1] == '/')
@@ -296,7 +342,7 @@ static int join_member(trs_object_iter *it, const char *path, trs_member_type ty
 	const trs_manifest_object *e = trs_manifest_find(it->manifest, rel, strlen(rel));
 	if (!e) {
 		if (loud)
-			skip_member(it, path, "member has no manifest entry; skipped");
+			skip_member(it, path, "member has no manifest entry; skipped", TRS__REPEAT_MEMBER_UNLISTED);
 		return 0;
 	}
 	size_t idx = trs_manifest_object_index(it->manifest, e);
@@ -307,7 +353,7 @@ static int join_member(trs_object_iter *it, const char *path, trs_member_type ty
 		if (index < it->joined_at[idx])
 			return 0; /* this copy or a later one was joined before (a second walk) */
 		it->repeat = 1;
-		if (loud)
+		if (loud && trs__repeat_log(it->repeats, it->ctx, TRS__REPEAT_MEMBER_TWICE))
 			trs__log(it->ctx, TRS_LOG_WARN, "member appears twice in the archive; the last copy wins", "archive",
 				 trs_archive_name(it->archive), "member", path, NULL);
 	}
@@ -429,12 +475,15 @@ TRS_EXTERN(int) trs_object_iter_next(trs_object_iter *it, const trs_object **out
 		it->repeat = 0;
 		if (build_puts(it, trs_manifest_object_at(it->manifest, i), err) < 0)
 			return TRS_ENOMEM;
+		missing_as_held(it, trs_manifest_object_at(it->manifest, i));
 		it->obj.status = TRS_OBJECT_MISSING;
 		it->obj.member_path = NULL;
 		it->body_state = BODY_FAILED;
 		*out = &it->obj;
 		return 1;
 	}
+	if (it->repeats == &it->own_repeats)
+		trs__repeat_summary(it->repeats, it->ctx, trs_archive_name(it->archive));
 	return 0;
 }
 
@@ -547,6 +596,8 @@ TRS_EXTERN(void) trs_object_iter_free(trs_object_iter *it)
 	if (!it)
 		return;
 	free(it->joined_at);
+	free(it->kms_problems);
+	trs__link_memo_free(&it->links);
 	free(it->puts);
 	free(it->dest_key);
 	trs__tagset_free(&it->tagset);

@@ -25,7 +25,8 @@
 /* Our own metadata budget counts the "x-amz-meta-" prefix too: a margin on any reading of S3's rule. */
 #define METADATA_BUDGET 2000
 #define META_PREFIX "x-amz-meta-"
-/* Headers besides tags, metadata and the key: request line, host, authorization, dates, class, SSE. */
+/* Headers besides tags, metadata, the key and the KMS key id: request line, host, authorization, dates,
+ * class, the SSE algorithm. */
 #define OTHER_HEADERS 1536
 
 static locale_t utf8_locale;
@@ -144,7 +145,8 @@ static int place(trs__tagset *ts, const trs_kv *t, size_t *tag_bytes, size_t tag
 	return 0;
 }
 
-int trs__tagset_build(trs__tagset *ts, const trs_manifest_object *e, const char *key, trs_error *err)
+int trs__tagset_build(trs__tagset *ts, const trs_manifest_object *e, const char *key, size_t header_bytes,
+		      trs_error *err)
 {
 	ts->ntags = ts->nmetadata = ts->carried = ts->dropped = 0;
 	ts->original_tags.len = ts->dropped_list.len = 0;
@@ -154,10 +156,14 @@ int trs__tagset_build(trs__tagset *ts, const trs_manifest_object *e, const char 
 	size_t key_bytes;
 	if (encoded_len(ts, key, true, &key_bytes, err) < 0)
 		return TRS_ENOMEM;
-	size_t reserved = OTHER_HEADERS + key_bytes + METADATA_BUDGET + 3 * 4; /* ": " and CRLF per metadata header */
-	size_t tag_budget = TRS_S3_MAX_HEADERS > reserved + strlen("x-amz-tagging: \r\n")
-				    ? TRS_S3_MAX_HEADERS - reserved - strlen("x-amz-tagging: \r\n")
-				    : 0;
+	/* The 8 KB of headers: the other headers, the key and the caller's (a KMS key id) first; then
+	 * the metadata's 2 KB, or what they leave of it (a 2 KB key id and a 3 KB encoded key); the
+	 * tags take the rest. */
+	size_t fixed = OTHER_HEADERS + key_bytes + header_bytes + 3 * 4; /* ": " and CRLF per metadata header */
+	size_t room = TRS_S3_MAX_HEADERS > fixed ? TRS_S3_MAX_HEADERS - fixed : 0;
+	size_t metadata_budget = room < METADATA_BUDGET ? room : METADATA_BUDGET;
+	size_t tagging_line = strlen("x-amz-tagging: \r\n");
+	size_t tag_budget = room > metadata_budget + tagging_line ? room - metadata_budget - tagging_line : 0;
 	size_t tag_bytes = 0;
 
 	carried_tag stack[16];
@@ -225,7 +231,7 @@ int trs__tagset_build(trs__tagset *ts, const trs_manifest_object *e, const char 
 	 * key compares versions with: lib/storage/version.c), then as many other
 	 * tags as 2 KB allow.
 	 */
-	size_t left = METADATA_BUDGET;
+	size_t left = metadata_budget;
 	for (size_t o = 0; rc == 0 && o < noriginals; o++) {
 		size_t cost = metadata_cost(names[o], originals[o].value);
 		if (cost <= left) {

@@ -11,11 +11,20 @@
 
 #include "internal.h"
 
+#include <string.h>
+
 #define TRS_S3_MAX_TAGS 10
 #define TRS_S3_MAX_TAG_KEY 128     /* characters */
 #define TRS_S3_MAX_TAG_VALUE 256
 #define TRS_S3_MAX_METADATA 2048   /* bytes of metadata names and values, as S3 counts them */
 #define TRS_S3_MAX_HEADERS 8192    /* bytes of a request's headers */
+#define TRS_S3_KMS_KEY_HEADER "x-amz-server-side-encryption-aws-kms-key-id"
+
+/* The bytes of the KMS key id's header line: up to 2 KB of the 8 KB, which the tags must leave. */
+static inline size_t trs__kms_header_bytes(const char *kms_key_id)
+{
+	return strlen(TRS_S3_KMS_KEY_HEADER ": \r\n") + strlen(kms_key_id);
+}
 
 typedef struct trs__tagset {
 	trs_kv tags[TRS_S3_MAX_TAGS];
@@ -34,10 +43,13 @@ typedef struct trs__tagset {
 
 /*
  * Build the set for entry e, whose destination key is `key` (its encoded
- * length takes part in the 8 KB of headers). Strings point into e and ts;
- * they live until the next build or trs__tagset_free. 0, or TRS_ENOMEM.
+ * length takes part in the 8 KB of headers), for puts that also send
+ * `header_bytes` of headers of their own (the KMS key id's line, from
+ * trs__kms_header_bytes; 0 without). Strings point into e and ts; they live
+ * until the next build or trs__tagset_free. 0, or TRS_ENOMEM.
  */
-int trs__tagset_build(trs__tagset *ts, const trs_manifest_object *e, const char *key, trs_error *err);
+int trs__tagset_build(trs__tagset *ts, const trs_manifest_object *e, const char *key, size_t header_bytes,
+		      trs_error *err);
 
 /* Would S3 take this as a tag key (is_key) or value: its characters, its length, no "aws:" prefix? */
 bool trs__tag_acceptable(const char *s, bool is_key);

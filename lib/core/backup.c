@@ -397,7 +397,13 @@ int trs__backup_write(const trs_ctx *ctx, trs_storage *dest, const trs_archive_s
 		trs_error berr = TRS_ERROR_INIT;
 		int rc;
 		uint64_t bytes = source->compressed_size;
-		if (same_storage) {
+		const char *kms_problem = t ? trs__kms_key_problem(t->kms_key_arn, t->flags) : NULL;
+		if (kms_problem) {
+			rc = trs__error_set(&berr, TRS_EINVAL, "%s", kms_problem);
+		} else if (t && (t->flags & TRS_MANIFEST_TARGET_CLASS_HAS_NUL)) {
+			rc = trs__error_set(&berr, TRS_EINVAL, "the manifest target's storage_class holds a NUL byte; not "
+					    "written (the class ends at it, so another class would be used)");
+		} else if (same_storage) {
 			rc = trs_storage_copy(dest, o->archive_bucket, o->archive_key, &req, &berr);
 			b->copied = 1;
 		} else if (first) {

@@ -31,6 +31,8 @@ static void put_failed_locked(trs_run *r, const trs_manifest_object *e, const tr
 		t->puts_failed++;
 	/* Out of memory: the counts above still say it failed. */
 	trs__report_add_failure(r->report, e->relative_key, p->request.bucket, p->request.key, code, full, NULL);
+	if (!quiet && !trs__repeat_log(&r->repeats, r->ctx, trs__repeat_put_failed(code)))
+		return; /* counted, and summed up at the archive's end */
 	trs__log(r->ctx, quiet ? TRS_LOG_DEBUG : TRS_LOG_ERROR, full, "archive", r->report->archive, "relative_key", e->relative_key, "bucket",
 		 p->request.bucket, "key", p->request.key, "error", trs_strerror(code), NULL);
 }
@@ -79,7 +81,7 @@ int trs__run_aborted(trs_run *r, trs_error *err)
 /* One line per put the newest-wins rule kept from writing, at info: counted, never an error. */
 static void log_not_written(trs_run *r, const trs_job *j, const trs_object_put *p, int outcome)
 {
-	if (!trs__log_enabled(r->ctx, TRS_LOG_INFO))
+	if (!trs__log_enabled(r->ctx, TRS_LOG_INFO) || !trs__repeat_log(&r->repeats, r->ctx, TRS__REPEAT_NOT_WRITTEN))
 		return;
 	trs__log(r->ctx, TRS_LOG_INFO,
 		 outcome == TRS_KEPT_NEWER ? "not written: the destination holds a newer version of this object"

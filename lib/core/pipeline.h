@@ -11,6 +11,7 @@
 
 #include "internal.h"
 #include "budget.h"
+#include "log_repeat.h"
 
 #include <pthread.h>
 
@@ -122,6 +123,7 @@ struct trs_run {
 	int stream_one_ahead;
 	trs_job *last_streamed;
 	trs_error abort_err;
+	trs__log_repeats repeats;  /* lines of this archive that repeat, capped per kind (the reader's too) */
 };
 
 /* Start the writers (lib/core/pipeline_workers.c): `threads` at most. With a

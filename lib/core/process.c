@@ -12,6 +12,7 @@
  */
 #include "backup.h"
 #include "early.h"
+#include "link_memo.h"
 #include "pipeline.h"
 #include "process_options.h"
 #include "select.h"
@@ -39,6 +40,7 @@ typedef struct {
 	uint64_t manifest_index;
 	unsigned char manifest_md5[16];
 	uint64_t early_skipped; /* members before the manifest never to be restored */
+	trs__link_memo links;   /* of those, the links and devices of objects/ (handed to the iterator) */
 } walk;
 
 /* Walk to the manifest, keeping the objects before it; parse it. */
@@ -61,7 +63,9 @@ static int find_manifest(walk *w, trs_error *err)
 		const char *why = trs__member_skip_reason(m.path, m.type);
 		if (why) {
 			w->early_skipped++;
-			trs__log(ctx, TRS_LOG_WARN, why, "archive", trs_archive_name(w->archive), "member", m.path, NULL);
+			trs__link_memo_add(&w->links, m.path, m.type);
+			if (trs__repeat_log(&w->run.repeats, ctx, TRS__REPEAT_MEMBER_SKIPPED))
+				trs__log(ctx, TRS_LOG_WARN, why, "archive", trs_archive_name(w->archive), "member", m.path, NULL);
 			continue;
 		}
 		if (m.type == TRS_MEMBER_FILE && (rc = trs__early_keep(&w->early, &m, err)) < 0)
@@ -457,7 +461,9 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 		if (!(w.run.outcomes = trs__calloc(rep->objects_total + 1, 1, err)))
 			rc = TRS_ENOMEM;
 		for (size_t i = 0; i < trs_manifest_warning_count(w.manifest); i++)
-			trs__log(ctx, TRS_LOG_WARN, trs_manifest_warning_at(w.manifest, i), "archive", rep->archive, NULL);
+			if (trs__repeat_log(&w.run.repeats, ctx, TRS__REPEAT_MANIFEST))
+				trs__log(ctx, TRS_LOG_WARN, trs_manifest_warning_at(w.manifest, i), "archive", rep->archive, NULL);
+		trs__repeat_unlogged(&w.run.repeats, TRS__REPEAT_MANIFEST, trs__manifest_warnings_dropped(w.manifest));
 		if (rc == 0 && opt.to_bucket)
 			rc = trs__select_retarget(ctx, w.manifest, opt.to_bucket, rep->archive, err);
 		if (rc == 0)
@@ -486,6 +492,8 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 	int walk_objects = !(rep->nbackups && !rep->ntargets) && !nothing_here;
 	if (rc == 0 && walk_objects && (rc = trs_object_iter_new(&w.it, w.archive, w.manifest, ctx, err)) == 0) {
 		trs__object_iter_add_skipped(w.it, w.early_skipped);
+		trs__object_iter_share_repeats(w.it, &w.run.repeats);
+		trs__object_iter_take_links(w.it, &w.links);
 		trs__object_iter_set_manifest(w.it, w.manifest_index, w.manifest_md5);
 	}
 	double t1 = trs__now();
@@ -505,6 +513,7 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 	}
 	trs__early_free(&w.early);
 	trs__run_finish(&w.run);
+	trs__repeat_summary(&w.run.repeats, ctx, rep->archive); /* every writer is done */
 	free(w.run.outcomes);
 	rep->seconds_restore = trs__now() - t1;
 	rep->members_skipped = w.it ? trs_object_iter_skipped_members(w.it) : w.early_skipped;
@@ -525,6 +534,7 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 		trs__log(ctx, TRS_LOG_DEBUG, "archive walked", "archive", rep->archive, "passes",
 			 rep->passes > 1 ? "2" : "1", NULL);
 	trs_object_iter_free(w.it);
+	trs__link_memo_free(&w.links);
 	trs_archive_close(w.archive); /* before the backups: an upload reads the source again */
 	/* Backups only after every object was written: a retry redoes the whole archive, and a backup
 	 * stored by a failed attempt would be a second copy under another timestamp. */

@@ -7,11 +7,12 @@ import json
 import os
 import random
 import struct
+import subprocess
 import uuid
 
 import mkarchive
 import util
-from util import REGION, expect_exit, process, sandbox
+from util import OTHER_REGION as OTHER, REGION, expect_exit, process, sandbox
 
 TIME_BOUND = 60          # seconds for any single hostile run
 MEM_BOUND_KB = 200 * 1024
@@ -393,6 +394,36 @@ def test_manifest_entry_pointing_at_symlink_fails():
             assert "link.txt" not in b, "symlink entry written"
 
 
+def test_an_entry_held_as_a_link_or_device_says_so():
+    # it was reported as "the archive does not hold it (lost upstream)",
+    # which is wrong: the archive holds it, as a link
+    held = {"sym.txt": ("symlink", "as a symbolic link"),
+            "hard.txt": ("hardlink", "as a hard link"),
+            "fifo.txt": ("fifo", "as a device, FIFO or socket")}
+    for position in ("before", "after"):   # the manifest last (usual), or first
+        objs = good_objects() + [{"relative_key": k, "data": b"x", "member": False} for k in held]
+        objs.append({"relative_key": "gone.txt", "data": b"x", "member": False})
+        extra = [{"name": "objects/" + k, "type": t, "linkname": "/etc/passwd" if t != "fifo" else ""}
+                 for k, (t, _) in held.items()]
+        with sandbox() as sb:
+            p = sb.archive("held.tar.zst", objects=objs, targets=TARGETS, extra_members=extra,
+                           manifest_position="last" if position == "before" else "first")
+            res = hostile_run(sb, p, 1, json_report=True)
+            messages = {}
+            for f in res.json()["failures"]:
+                messages.setdefault(f["relative_key"], set()).add(f["message"].split(": ", 1)[1])
+            assert set(messages) == set(held) | {"gone.txt"}, messages
+            for k, (_, words) in held.items():
+                assert len(messages[k]) == 1, messages[k]
+                msg = messages[k].pop()
+                assert msg.startswith("the archive holds this object " + words), (position, k, msg)
+                assert "lost upstream" not in msg, msg
+            assert messages["gone.txt"] == {
+                "the manifest lists this object but the archive does not hold it (lost upstream)"}, messages
+            for b in sb.result().values():
+                assert not set(b) & set(held), "a link's entry written: %r" % sorted(b)
+
+
 def test_duplicate_member_names():
     # the same objects/<key> twice: whatever wins must match size and MD5
     objs = good_objects()
@@ -432,3 +463,142 @@ def test_decompression_bomb_max_ratio():
         assert "ratio" in (res.err + res.out).lower(), util._clip(res.err)
         _maxrss_ok(res)
         assert not sb.result().get("dest-a"), "bomb object written"
+
+
+# ------------------------------------------------------------ targets
+
+def _failures_by_bucket(res):
+    by = {}
+    for f in res.json().get("failures", []):
+        by.setdefault(f["bucket"], []).append(f["message"])
+    return by
+
+
+def test_kms_key_ids_s3_would_refuse_fail_their_target_alone():
+    # cut at the NUL it names another key; a blank reaches S3 as no key at
+    # all; 9,000 characters are a 9 KB header, past S3's 8 KB
+    bad = {"kms-nul": ("alias/x\u0000y", "kms_key_arn holds a NUL byte"),
+           "kms-blank": (" ", "kms_key_arn holds a blank"),
+           "kms-control": ("alias/a\u0007b", "kms_key_arn holds a control character"),
+           "kms-long": ("arn:aws:kms:%s:111122223333:alias/%s" % (REGION, "a" * 9000),
+                        "longer than the 2048 characters")}
+    good_kms = "arn:aws:kms:%s:111122223333:alias/%s" % (REGION, "a" * 1900)
+    targets = [{"region": REGION, "bucket": b, "kms_key_arn": k} for b, (k, _) in bad.items()]
+    targets.append({"region": REGION, "bucket": "kms-good", "kms_key_arn": good_kms})
+    objs = good_objects()
+    with sandbox() as sb:
+        p = sb.archive("kms.tar.zst", objects=objs, targets=targets)
+        res = hostile_run(sb, p, 1, json_report=True)
+        tree = sb.result()
+        want = {mkarchive.destination_key(o): o["data"] for o in objs}
+        assert tree == {"kms-good": want}, sorted(tree)
+        for key in want:
+            assert sb.meta("kms-good", key).get("kms_key_id") == good_kms
+        failures = _failures_by_bucket(res)
+        assert set(failures) == set(bad), sorted(failures)
+        for bucket, (_, why) in bad.items():
+            assert len(failures[bucket]) == len(objs), failures[bucket]
+            assert all(why in m for m in failures[bucket]), failures[bucket]
+        assert res.json()["objects_failed"] == len(objs)
+
+
+def test_backup_target_with_a_refused_kms_key_id_is_not_stored():
+    targets = [{"region": REGION, "bucket": "dest-a"},
+               {"region": REGION, "bucket": "dest-backup", "backup": True,
+                "kms_key_arn": "alias/x\u0000y"}]
+    objs = good_objects()
+    with sandbox() as sb:
+        p = sb.archive("kms-backup.tar.zst", objects=objs, targets=targets)
+        res = hostile_run(sb, p, 1, "--catalog-bucket", "catalog", json_report=True)
+        tree = sb.result()
+        assert tree == {"dest-a": {mkarchive.destination_key(o): o["data"] for o in objs}}, sorted(tree)
+        failures = _failures_by_bucket(res)
+        assert list(failures) == ["dest-backup"], failures
+        assert "kms_key_arn holds a NUL byte" in failures["dest-backup"][0], failures
+
+
+def test_target_repeated_65536_times_is_written_once_with_one_warning():
+    objs = good_objects()
+    targets = [{"region": REGION, "bucket": "dest-a"}] * 65536
+    with sandbox() as sb:
+        p = sb.archive("repeated.tar.zst", objects=objs, targets=targets)
+        res = hostile_run(sb, p, 0, name_in_err=False, json_report=True)
+        assert sb.result() == {"dest-a": {mkarchive.destination_key(o): o["data"] for o in objs}}
+        rep = res.json()
+        # one put per object: it was 65,536 (written, or found already current)
+        puts = rep["puts_written"] + rep["puts_current"] + rep["puts_kept_newer"] + rep["puts_failed"]
+        assert rep["puts_written"] == puts == len(objs), rep
+        warnings = [line for line in res.err.splitlines() if "repeats" in line]
+        assert len(warnings) == 1, warnings
+        assert "targets[1] repeats targets[0] (region '%s', bucket 'dest-a'); 65535 repeats" % REGION \
+            in warnings[0], warnings
+
+
+def test_more_targets_than_the_limit_refuse_the_archive_naming_it():
+    # 65,536 passed and 65,537 were refused as "more than 100000"; the limit
+    # is TRS_MANIFEST_MAX_TARGETS distinct targets (docs/formats.md)
+    for count, code in ((1000, 0), (1001, 3), (65537, 3)):
+        targets = [{"region": OTHER, "bucket": "b-%d" % i} for i in range(count - 1)]
+        targets.append({"region": REGION, "bucket": "dest-a"})
+        with sandbox() as sb:
+            p = sb.archive("targets-%d.tar.zst" % count, objects=good_objects(), targets=targets)
+            res = hostile_run(sb, p, code, name_in_err=code != 0)
+            if code:
+                assert "more than 1000 targets (TRS_MANIFEST_MAX_TARGETS" in res.err, res.describe()
+                assert not sb.result()
+            else:
+                assert set(sb.result()) == {"dest-a"}
+
+
+# ------------------------------------------------------------ repeated warnings
+
+def _ustar(name, data=b"", typeflag=b"0"):
+    """One ustar member (header and padded data): built by hand, as tarfile
+    takes half a minute for 400,000 members."""
+    h = bytearray(512)
+    h[0:len(name)] = name
+    h[100:108] = b"0000644\0"
+    h[108:116] = h[116:124] = b"0000000\0"
+    h[124:136] = b"%011o\0" % len(data)
+    h[136:148] = b"%011o\0" % 1700000000
+    h[148:156] = b" " * 8
+    h[156:157] = typeflag
+    h[257:265] = b"ustar\x0000"
+    h[148:156] = b"%06o\0 " % sum(h)
+    return bytes(h) + data + b"\0" * (-len(data) % 512)
+
+
+def test_400000_unmatched_members_and_entries_log_a_bounded_number_of_lines():
+    # 400,000 members without an entry and 400,000 entries without a member:
+    # a line for each was 800,000 lines; now the first 100 of each kind and
+    # one line with the count of the rest, while the report counts them all
+    n = 400000
+    good = b"the one object here\n"
+    entries = ['{"object_name": "good.txt", "size": %d}' % len(good)]
+    entries += ['{"object_name": "k%d"}' % i for i in range(n)]
+    manifest = ('{"targets": [{"region": "%s", "bucket": "dest-a"}], "objects": [%s]}'
+                % (REGION, ", ".join(entries))).encode()
+    with sandbox() as sb:
+        path = sb.path("unmatched.tar.zst")
+        with open(path, "wb") as out:
+            z = subprocess.Popen(["zstd", "-q", "-c", "-3", "-T1"], stdin=subprocess.PIPE, stdout=out)
+            for start in range(0, n, 20000):
+                z.stdin.write(b"".join(_ustar(b"objects/u%d" % i) for i in range(start, start + 20000)))
+            z.stdin.write(_ustar(b"objects/good.txt", good) + _ustar(b"manifest.json", manifest) + b"\0" * 1024)
+            z.stdin.close()
+            assert z.wait() == 0
+        assert os.path.getsize(path) < 4 << 20
+        res = hostile_run(sb, path, 1, "--log-format", "text")
+        assert sb.result() == {"dest-a": {"good.txt": good}}
+        lines = [line for line in res.err.splitlines() if line.startswith("trs: ")]
+        assert len(lines) <= 2 * 100 + 10, "%d log lines: %s" % (len(lines), util._clip(res.err))
+        unlisted = [line for line in lines if "member has no manifest entry" in line]
+        lost = [line for line in lines if "archive does not hold it (lost upstream)" in line]
+        assert len(unlisted) == 100 and len(lost) == 100, (len(unlisted), len(lost))
+        assert any("399900 more lines about members skipped for want of a manifest entry were not logged"
+                   in line for line in lines), util._clip(res.err)
+        assert any("399900 more lines about puts that failed with TRS_ENOTFOUND were not logged" in line
+                   for line in lines), util._clip(res.err)
+        # the counts stay exact
+        assert "1 written, 400000 failed, 0 for other regions, 400000 members skipped" in res.err, \
+            util._clip(res.err)

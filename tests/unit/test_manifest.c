@@ -528,6 +528,82 @@ TEST(manifest_refuses_one_whose_memory_passes_the_limit)
 	trs__buf_free(&b);
 }
 
+/* n targets: distinct buckets "b-<i>" (repeating each `repeat` times, one after the other) in region r. */
+static char *targets_json(size_t n, size_t repeat)
+{
+	size_t size = 64 + n * repeat * 48;
+	char *json = malloc(size);
+	size_t len = (size_t)snprintf(json, size, "{\"targets\":[");
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < repeat; k++)
+			len += (size_t)snprintf(json + len, size - len, "%s{\"region\":\"r\",\"bucket\":\"b-%zu\"}",
+						i || k ? "," : "", i);
+	snprintf(json + len, size - len, "],\"objects\":[{\"object_name\":\"a\"}]}");
+	return json;
+}
+
+/* The same region, bucket and role twice writes the same keys twice: one target, the last one's settings. */
+TEST(manifest_folds_repeated_targets_into_one_with_one_warning)
+{
+	/* Repeats folded, the error names a target by its place in the list. */
+	trs_error err = TRS_ERROR_INIT;
+	CHECK(parse_err("{\"targets\":[{\"region\":\"r\",\"bucket\":\"a\"},{\"region\":\"r\",\"bucket\":\"a\"},"
+			"{\"region\":\"r\",\"bucket\":3}]}", &err) == TRS_EMANIFEST);
+	CHECK_CONTAINS(err.message, "targets[2].bucket must be a string");
+	trs_manifest *m = parse_ok("{\"targets\":[{\"region\":\"r\",\"bucket\":\"a\"},{\"region\":\"r\",\"bucket\":\"b\"},"
+		     "{\"region\":\"r\",\"bucket\":\"a\",\"storage_class\":\"GLACIER_IR\"},"
+		     "{\"region\":\"s\",\"bucket\":\"a\"},{\"region\":\"r\",\"bucket\":\"a\",\"backup\":true},"
+		     "{\"region\":\"r\",\"bucket\":\"a\",\"kms_key_arn\":\"alias/k\",\"storage_class\":\"GLACIER_IR\"},"
+		     "{\"region\":\"r\",\"bucket\":\"b\"}],"
+		     "\"objects\":[{\"object_name\":\"x\"}]}");
+	CHECK(m);
+	CHECK(trs_manifest_target_count(m) == 4);
+	const trs_manifest_target *a = trs_manifest_target_at(m, 0);
+	CHECK_STR(a->bucket, "a");
+	CHECK_STR(a->storage_class, "GLACIER_IR"); /* the last repeat's settings: its write would stand */
+	CHECK_STR(a->kms_key_arn, "alias/k");
+	CHECK_STR(trs_manifest_target_at(m, 1)->bucket, "b");
+	CHECK_STR(trs_manifest_target_at(m, 2)->region, "s"); /* another region: another target */
+	CHECK(trs_manifest_target_at(m, 3)->backup);        /* a backup of the bucket: another target */
+	CHECK(trs_manifest_warning_count(m) == 1);
+	CHECK_CONTAINS(trs_manifest_warning_at(m, 0), "targets[2] repeats targets[0] (region 'r', bucket 'a')");
+	CHECK_CONTAINS(trs_manifest_warning_at(m, 0), "3 repeats");
+	CHECK_CONTAINS(trs_manifest_warning_at(m, 0), "the last one is used");
+	trs_manifest_free(m);
+
+	/* 65,536 copies of one target: one target, one warning. */
+	char *json = targets_json(1, 65536);
+	m = parse_ok(json);
+	free(json);
+	CHECK(m);
+	CHECK(trs_manifest_target_count(m) == 1);
+	CHECK(trs_manifest_warning_count(m) == 1);
+	CHECK_CONTAINS(trs_manifest_warning_at(m, 0), "targets[1] repeats targets[0] (region 'r', bucket 'b-0'); "
+						       "65535 repeats");
+	trs_manifest_free(m);
+}
+
+/* TRS_MANIFEST_MAX_TARGETS distinct targets pass, however often repeated; one more is refused, by name. */
+TEST(manifest_refuses_more_targets_than_the_named_limit)
+{
+	char *json = targets_json(TRS_MANIFEST_MAX_TARGETS, 3);
+	trs_manifest *m = parse_ok(json);
+	free(json);
+	CHECK(m);
+	CHECK(trs_manifest_target_count(m) == TRS_MANIFEST_MAX_TARGETS);
+	CHECK_STR(trs_manifest_target_at(m, TRS_MANIFEST_MAX_TARGETS - 1)->bucket, "b-999");
+	trs_manifest_free(m);
+	size_t counts[] = {TRS_MANIFEST_MAX_TARGETS + 1, 65537};
+	for (size_t i = 0; i < TRS_ARRAY_SIZE(counts); i++) {
+		trs_error err = TRS_ERROR_INIT;
+		json = targets_json(counts[i], 1);
+		int rc = parse_err(json, &err);
+		free(json);
+		CHECK(rc == TRS_ELIMIT);
+		CHECK_CONTAINS(err.message, "more than 1000 targets (TRS_MANIFEST_MAX_TARGETS");
+	}
+}
+
 int main(void)
 {
 	RUN(manifest_reads_every_field);
@@ -545,6 +621,8 @@ int main(void)
 	RUN(manifest_identical_entries_the_last_is_restored);
 	RUN(manifest_repeated_top_level_key_keeps_the_last);
 	RUN(manifest_repeated_field_keeps_the_last);
+	RUN(manifest_folds_repeated_targets_into_one_with_one_warning);
+	RUN(manifest_refuses_more_targets_than_the_named_limit);
 	RUN(manifest_refuses_deep_nesting_without_crashing);
 	RUN(manifest_rejects_not_json_and_empty);
 	RUN(manifest_streaming_in_single_bytes_equals_whole);

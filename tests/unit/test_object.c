@@ -213,9 +213,13 @@ TEST(object_skips_unjoined_members_and_reports_missing_entries)
 	CHECK(trs_object_iter_next(f.it, &o, &err) == 1);
 	CHECK(o->status == TRS_OBJECT_MISSING);
 	CHECK_STR(o->entry->relative_key, "gone");
+	CHECK(o->nputs == 1 && o->puts[0].error == 0); /* lost upstream: the pipeline says so */
 	CHECK(trs_object_iter_next(f.it, &o, &err) == 1);
 	CHECK(o->status == TRS_OBJECT_MISSING); /* a symlink never stands in for an object */
 	CHECK_STR(o->entry->relative_key, "link");
+	/* but the archive holds it, as a link: its failure says so */
+	CHECK(o->nputs == 1 && o->puts[0].error == TRS_EUNSAFE);
+	CHECK_CONTAINS(o->puts[0].error_message, "the archive holds this object as a symbolic link");
 	CHECK(trs_object_iter_next(f.it, &o, &err) == 0);
 	CHECK(trs_object_iter_skipped_members(f.it) == 3);
 	close_fixture(&f);
@@ -302,10 +306,76 @@ TEST(object_put_refuses_bucket_names_s3_refuses)
 	CHECK(trs__bucket_name_problem("-abc") != NULL && trs__bucket_name_problem("1.2.3.4.5") == NULL);
 }
 
+/* A KMS key id S3 would refuse, or read as another key, fails that put alone; the others go ahead. */
+TEST(object_put_refuses_kms_key_ids_s3_refuses)
+{
+	static char manifest[16384], longest[TRS_KMS_MAX_KEY_ID + 1], too_long[TRS_KMS_MAX_KEY_ID + 2];
+	memset(longest, 'a', TRS_KMS_MAX_KEY_ID);
+	memset(too_long, 'a', TRS_KMS_MAX_KEY_ID + 1);
+	memcpy(longest, "alias/", 6);
+	memcpy(too_long, "alias/", 6);
+	static const char *const ids[] = {
+		"alias/x\\u0000y", " ", "alias/a b", "alias/a\\tb", "alias/a\\u0007", "alias/\\u00e9t\\u00e9", NULL,
+		"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+		"1234abcd-12ab-34cd-56ef-1234567890ab", "alias/My_Alias-1", "mrk-1234abcd12ab34cd56ef1234567890ab",
+		"arn:aws-us-gov:kms:us-gov-west-1:111122223333:alias/x", NULL};
+	size_t n = snprintf(manifest, sizeof(manifest), "{\"targets\":[");
+	for (size_t i = 0; i < TRS_ARRAY_SIZE(ids); i++)
+		n += snprintf(manifest + n, sizeof(manifest) - n, "%s{\"region\":\"eu-west-1\",\"bucket\":\"bucket-%zu\",\"kms_key_arn\":\"%s\"}",
+			      i ? "," : "", i, ids[i] ? ids[i] : i < 7 ? too_long : longest);
+	snprintf(manifest + n, sizeof(manifest) - n, "],\"objects\":[{\"object_name\":\"k\",\"relative_key\":\"r\"}]}");
+	fixture f;
+	tu_member mem[] = {{"objects/r", "x", 0, 0}};
+	CHECK(open_fixture(&f, manifest, mem, 1) == 0);
+	const trs_object *o;
+	trs_error err = TRS_ERROR_INIT;
+	CHECK(trs_object_iter_next(f.it, &o, &err) == 1);
+	CHECK(o->nputs == TRS_ARRAY_SIZE(ids));
+	CHECK(o->puts[0].error == TRS_EINVAL);
+	CHECK_CONTAINS(o->puts[0].error_message, "kms_key_arn holds a NUL byte");
+	CHECK_CONTAINS(o->puts[1].error_message, "kms_key_arn holds a blank");
+	CHECK_CONTAINS(o->puts[2].error_message, "kms_key_arn holds a blank");
+	CHECK_CONTAINS(o->puts[3].error_message, "kms_key_arn holds a blank");
+	CHECK_CONTAINS(o->puts[4].error_message, "kms_key_arn holds a control character");
+	CHECK_CONTAINS(o->puts[5].error_message, "letters, digits and : / _ -");
+	CHECK_CONTAINS(o->puts[6].error_message, "longer than the 2048 characters");
+	for (size_t i = 0; i < 7; i++)
+		CHECK(o->puts[i].error == TRS_EINVAL);
+	/* A key id, key ARN, alias, multi-region key and ARN of another partition, and 2048 characters: taken whole. */
+	for (size_t i = 7; i < TRS_ARRAY_SIZE(ids); i++) {
+		CHECK(o->puts[i].error == 0);
+		CHECK_STR(o->puts[i].request.kms_key_id, ids[i] ? ids[i] : longest);
+	}
+	close_fixture(&f);
+}
+
+/* A storage class cut at a NUL would be another class: that put fails, the others go ahead. */
+TEST(object_put_refuses_a_storage_class_cut_at_a_nul)
+{
+	fixture f;
+	tu_member mem[] = {{"objects/r", "x", 0, 0}};
+	CHECK(open_fixture(&f,
+			   "{\"targets\":[{\"region\":\"eu-west-1\",\"bucket\":\"dest-a\",\"storage_class\":\"STANDARD\\u0000GLACIER\"},"
+			   "{\"region\":\"eu-west-1\",\"bucket\":\"dest-b\",\"storage_class\":\"GLACIER\"}],"
+			   "\"objects\":[{\"object_name\":\"k\",\"relative_key\":\"r\"}]}",
+			   mem, 1) == 0);
+	const trs_object *o;
+	trs_error err = TRS_ERROR_INIT;
+	CHECK(trs_object_iter_next(f.it, &o, &err) == 1);
+	CHECK(o->nputs == 2);
+	CHECK(o->puts[0].error == TRS_EINVAL);
+	CHECK_CONTAINS(o->puts[0].error_message, "storage_class holds a NUL byte");
+	CHECK(o->puts[1].error == 0);
+	CHECK_STR(o->puts[1].request.storage_class, "GLACIER");
+	close_fixture(&f);
+}
+
 int main(void)
 {
 	RUN(object_join_builds_puts_for_this_region_only);
 	RUN(object_put_refuses_bucket_names_s3_refuses);
+	RUN(object_put_refuses_kms_key_ids_s3_refuses);
+	RUN(object_put_refuses_a_storage_class_cut_at_a_nul);
 	RUN(object_storage_class_defaults_to_standard);
 	RUN(object_tags_gain_original_creation_time_and_etag);
 	RUN(object_ten_original_tags_push_originals_to_metadata);

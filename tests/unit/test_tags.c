@@ -55,7 +55,7 @@ TEST(tags_thirty_long_tags_keep_originals_first_and_metadata_within_2kb)
 	}
 	trs_manifest_object e = entry(tags, 30, "2025-01-23 10:15:00", "\"9e107d9d372bb6826bd81d3542a419d6\"");
 	trs__tagset ts = TRS_TAGSET_INIT;
-	CHECK(trs__tagset_build(&ts, &e, "p/o", NULL) == 0);
+	CHECK(trs__tagset_build(&ts, &e, "p/o", 0, NULL) == 0);
 	size_t ntags = ts.ntags, nmeta = ts.nmetadata, bytes = metadata_bytes(&ts), dropped = ts.dropped;
 	char first[32] = "", second[32] = "", third[32] = "", etag[40] = "", list[64] = "";
 	if (nmeta == 3) {
@@ -88,7 +88,7 @@ TEST(tags_s3_refuses_go_to_metadata)
 	};
 	trs_manifest_object e = entry(tags, TRS_ARRAY_SIZE(tags), "", "");
 	trs__tagset ts = TRS_TAGSET_INIT;
-	CHECK(trs__tagset_build(&ts, &e, "k", NULL) == 0);
+	CHECK(trs__tagset_build(&ts, &e, "k", 0, NULL) == 0);
 	size_t ntags = ts.ntags, nmeta = ts.nmetadata;
 	char k0[32] = "", k1[32] = "", meta[256] = "";
 	if (ntags == 2) {
@@ -128,7 +128,7 @@ TEST(tags_keep_the_tagging_header_within_8kb)
 	long_key[1024] = '\0';
 	trs_manifest_object e = entry(tags, 10, "2025-01-23 10:15:00", "");
 	trs__tagset ts = TRS_TAGSET_INIT;
-	CHECK(trs__tagset_build(&ts, &e, long_key, NULL) == 0);
+	CHECK(trs__tagset_build(&ts, &e, long_key, 0, NULL) == 0);
 	size_t tagging = tagging_bytes(&ts), meta = metadata_bytes(&ts), ntags = ts.ntags;
 	trs__tagset_free(&ts);
 	CHECK(ntags >= 1 && ntags < 10);
@@ -143,7 +143,7 @@ TEST(tags_an_original_too_long_for_anything_is_dropped_not_refused)
 	memset(ctime, '1', 3000);
 	trs_manifest_object e = entry(NULL, 0, ctime, "abc");
 	trs__tagset ts = TRS_TAGSET_INIT;
-	CHECK(trs__tagset_build(&ts, &e, "k", NULL) == 0);
+	CHECK(trs__tagset_build(&ts, &e, "k", 0, NULL) == 0);
 	size_t ntags = ts.ntags, nmeta = ts.nmetadata, dropped = ts.dropped;
 	char tag[32] = "", meta[32] = "";
 	if (ntags == 1)
@@ -175,11 +175,47 @@ TEST(tags_acceptable_follows_s3s_rules)
 	CHECK(!trs__tag_acceptable("quote\"", false));
 }
 
+/* A KMS key id of 2,048 characters (AWS's longest) and a key of 3 KB once encoded: the tags and the
+ * metadata give way, so that with the other headers the request stays within S3's 8 KB. */
+TEST(tags_leave_room_for_the_longest_kms_key_id)
+{
+	static char value[256 * 2 + 1], key[512 * 2 + 1], kms[TRS_KMS_MAX_KEY_ID + 1];
+	for (int i = 0; i < 256; i++)
+		memcpy(value + 2 * i, "\xc3\xa9", 2);
+	for (int i = 0; i < 512; i++)
+		memcpy(key + 2 * i, "\xc3\xa9", 2);
+	memset(kms, 'k', TRS_KMS_MAX_KEY_ID);
+	static char keys[10][8];
+	trs_kv tags[10];
+	for (int i = 0; i < 10; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "t%d", i);
+		tags[i] = (trs_kv){keys[i], value};
+	}
+	trs_manifest_object e = entry(tags, 10, "2025-01-23 10:15:00", "9e107d9d372bb6826bd81d3542a419d6");
+	trs__tagset ts = TRS_TAGSET_INIT;
+	size_t kms_header = trs__kms_header_bytes(kms);
+	CHECK(kms_header > TRS_KMS_MAX_KEY_ID);
+	CHECK(trs__tagset_build(&ts, &e, key, kms_header, NULL) == 0);
+	trs_buf encoded = TRS_BUF_INIT;
+	trs__uri_encode(&encoded, key, strlen(key), true, NULL);
+	size_t key_bytes = encoded.len;
+	trs__buf_free(&encoded);
+	size_t tagging = tagging_bytes(&ts), ntags = ts.ntags, nmeta = ts.nmetadata;
+	size_t meta = metadata_bytes(&ts) + ts.nmetadata * strlen("x-amz-meta-: \r\n");
+	trs__tagset_free(&ts);
+	CHECK(key_bytes == 3072);
+	/* the originals are still there, as metadata: what the next write compares versions with */
+	CHECK(nmeta >= 2);
+	CHECK(tagging + (ntags ? strlen("x-amz-tagging: \r\n") : 0) + meta + key_bytes + kms_header + 1536 <=
+	      TRS_S3_MAX_HEADERS);
+}
+
 int main(void)
 {
 	RUN(tags_thirty_long_tags_keep_originals_first_and_metadata_within_2kb);
 	RUN(tags_s3_refuses_go_to_metadata);
 	RUN(tags_keep_the_tagging_header_within_8kb);
+	RUN(tags_leave_room_for_the_longest_kms_key_id);
 	RUN(tags_an_original_too_long_for_anything_is_dropped_not_refused);
 	RUN(tags_acceptable_follows_s3s_rules);
 	return harness_done();
