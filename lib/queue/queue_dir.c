@@ -97,7 +97,7 @@ static int read_body(dir_queue *q, const char *name, trs_queue_message *m, trs_e
 	snprintf(path, sizeof(path), "%s/%s", q->inflight, name);
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return trs__error_errno(err, errno, "cannot open queue message %s", path);
+		return trs__error_errno(err, errno, "cannot open queue message %s", TRS__SHORT(path));
 	trs_buf b = TRS_BUF_INIT;
 	int rc = 0;
 	while (rc == 0 && b.len < MAX_BODY) {
@@ -111,7 +111,7 @@ static int read_body(dir_queue *q, const char *name, trs_queue_message *m, trs_e
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			rc = trs__error_errno(err, errno, "cannot read queue message %s", path);
+			rc = trs__error_errno(err, errno, "cannot read queue message %s", TRS__SHORT(path));
 		else if (n == 0)
 			break;
 		else
@@ -135,7 +135,8 @@ static int claim(dir_queue *q, int fromfd, int inflightfd, const char *name, con
 		 unsigned int count, unsigned int visibility, trs_queue_message *m, trs_error *err)
 {
 	if (set_deadline(fromfd, name, visibility) < 0)
-		return errno == ENOENT ? 1 : trs__error_errno(err, errno, "cannot claim queue message %s", name);
+		return errno == ENOENT ? 1 : trs__error_errno(err, errno, "cannot claim queue message %s",
+							      TRS__SHORT(name));
 	pthread_mutex_lock(&q->lock);
 	unsigned long nonce = ++q->nonce;
 	pthread_mutex_unlock(&q->lock);
@@ -147,7 +148,7 @@ static int claim(dir_queue *q, int fromfd, int inflightfd, const char *name, con
 	if (renameat(fromfd, name, inflightfd, handle.data) < 0) {
 		int e = errno;
 		trs__buf_free(&handle);
-		return e == ENOENT ? 1 : trs__error_errno(err, e, "cannot claim queue message %s", name);
+		return e == ENOENT ? 1 : trs__error_errno(err, e, "cannot claim queue message %s", TRS__SHORT(name));
 	}
 	memset(m, 0, sizeof(*m));
 	m->receipt_handle = handle.data;
@@ -177,7 +178,7 @@ static int list_names(const char *dir, bool json_only, char ***out, size_t *n, t
 	*n = 0;
 	DIR *d = opendir(dir);
 	if (!d)
-		return trs__error_errno(err, errno, "cannot read queue directory %s", dir);
+		return trs__error_errno(err, errno, "cannot read queue directory %s", TRS__SHORT(dir));
 	size_t cap = 0;
 	int rc = 0;
 	struct dirent *e;
@@ -191,7 +192,7 @@ static int list_names(const char *dir, bool json_only, char ***out, size_t *n, t
 			cap = cap ? cap * 2 : 32;
 			char **grown = realloc(*out, cap * sizeof(**out));
 			if (!grown) {
-				rc = trs__error_set(err, TRS_ENOMEM, "out of memory listing %s", dir);
+				rc = trs__error_set(err, TRS_ENOMEM, "out of memory listing %s", TRS__SHORT(dir));
 				break;
 			}
 			*out = grown;
@@ -225,7 +226,7 @@ static int sweep(dir_queue *q, const trs_queue_receive_options *o, trs_queue_mes
 		int e = errno;
 		if (qfd >= 0)
 			close(qfd);
-		return trs__error_errno(err, e, "cannot open queue directory %s", q->path);
+		return trs__error_errno(err, e, "cannot open queue directory %s", TRS__SHORT(q->path));
 	}
 	unsigned int visibility = o->visibility_timeout ? o->visibility_timeout : DEFAULT_VISIBILITY;
 	char **names = NULL;
@@ -307,11 +308,12 @@ static int dir_delete_batch(trs_queue *self, const char *const *handles, size_t 
 				continue;
 			if (errno == ENOENT)
 				codes[i] = trs__error_set(&e, TRS_ENOTFOUND,
-							  "message %.200s is no longer in flight under this receipt handle "
+							  "message %s is no longer in flight under this receipt handle "
 							  "(deleted already, or received again after its visibility timeout)",
-							  handles[i]);
+							  TRS__SHORT(handles[i]));
 			else
-				codes[i] = trs__error_errno(&e, errno, "cannot delete queue message %s", path);
+				codes[i] = trs__error_errno(&e, errno, "cannot delete queue message %s",
+							    TRS__SHORT(path));
 		}
 		if (failed++ == 0 && err)
 			*err = e;
@@ -328,16 +330,16 @@ static int dir_change_visibility(trs_queue *self, const char *handle, unsigned i
 		return trs__error_set(err, TRS_EINVAL, "'%.40s' is not a receipt handle of this queue", handle);
 	int fd = open(q->inflight, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return trs__error_errno(err, errno, "cannot open %s", q->inflight);
+		return trs__error_errno(err, errno, "cannot open %s", TRS__SHORT(q->inflight));
 	int rc = set_deadline(fd, handle, seconds);
 	int e = errno;
 	close(fd);
 	if (rc == 0)
 		return 0;
 	if (e == ENOENT)
-		return trs__error_set(err, TRS_ENOTFOUND, "message %.200s is no longer in flight under this receipt handle",
-				      handle);
-	return trs__error_errno(err, e, "cannot change the visibility of %s", handle);
+		return trs__error_set(err, TRS_ENOTFOUND, "message %s is no longer in flight under this receipt handle",
+				      TRS__SHORT(handle));
+	return trs__error_errno(err, e, "cannot change the visibility of %s", TRS__SHORT(handle));
 }
 
 static void dir_free(trs_queue *self)
@@ -355,9 +357,9 @@ static int make_dir(const char *path, trs_error *err)
 		struct stat st;
 		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
 			return 0;
-		return trs__error_set(err, TRS_EIO, "queue directory %s is not a directory", path);
+		return trs__error_set(err, TRS_EIO, "queue directory %s is not a directory", TRS__SHORT(path));
 	}
-	return trs__error_errno(err, errno, "cannot create queue directory %s", path);
+	return trs__error_errno(err, errno, "cannot create queue directory %s", TRS__SHORT(path));
 }
 
 int trs_queue_dir_new(trs_queue **out, const trs_ctx *ctx, const char *path, trs_error *err)
