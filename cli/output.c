@@ -152,7 +152,8 @@ static bool name_field(const char *key)
 {
 	static const char *const names[] = {"archive", "bucket", "key", "relative_key", "object_name", "message_id",
 					    "queue", "region", "profile", "role_arn", "etag", "code", "error", "stage",
-					    "path", "source", "namespace", "catalog_bucket", "version"};
+					    "path", "source", "namespace", "catalog_bucket", "version", "dead_letter",
+					    "file"};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strcmp(key, names[i]) == 0)
 			return true;
