@@ -43,10 +43,59 @@ void cli_log_init(cli_log *l)
 	l->json = !isatty(STDERR_FILENO);
 }
 
+/*
+ * Length of the valid UTF-8 character at s (NUL-terminated), or 0 when none
+ * starts there; *bad then receives the length of the maximal invalid
+ * subpart, which becomes one U+FFFD (as Python and the Unicode
+ * recommendation replace it). Overlong forms, surrogates and code points
+ * above U+10FFFF are invalid: strict decoders refuse them.
+ */
+static size_t utf8_char(const unsigned char *s, size_t *bad)
+{
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+	size_t need;
+	*bad = 1;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		need = 2;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		need = 3;
+		lo = c == 0xe0 ? 0xa0 : 0x80;
+		hi = c == 0xed ? 0x9f : 0xbf;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		need = 4;
+		lo = c == 0xf0 ? 0x90 : 0x80;
+		hi = c == 0xf4 ? 0x8f : 0xbf;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < need; i++) {
+		/* A NUL ends the string, and is never a continuation byte: no read past it. */
+		if (s[i] < (i == 1 ? lo : 0x80) || s[i] > (i == 1 ? hi : 0xbf)) {
+			*bad = i;
+			return 0;
+		}
+	}
+	return need;
+}
+
+/* Every string written is valid UTF-8, whatever the caller passes (a name cut inside a
+ * character, bytes of another encoding): a bad sequence becomes U+FFFD, so that every
+ * line parses with a strict JSON reader. */
 void cli_json_string(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p >= 0x80) {
+			size_t bad, n = utf8_char(p, &bad);
+			if (n)
+				fwrite(p, 1, n, f);
+			else
+				fputs("\ufffd", f);
+			p += (n ? n : bad) - 1;
+			continue;
+		}
 		switch (*p) {
 		case '"': fputs("\\\"", f); break;
 		case '\\': fputs("\\\\", f); break;
@@ -103,7 +152,8 @@ static bool name_field(const char *key)
 {
 	static const char *const names[] = {"archive", "bucket", "key", "relative_key", "object_name", "message_id",
 					    "queue", "region", "profile", "role_arn", "etag", "code", "error", "stage",
-					    "path", "source", "namespace", "catalog_bucket", "version"};
+					    "path", "source", "namespace", "catalog_bucket", "version", "dead_letter",
+					    "file"};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strcmp(key, names[i]) == 0)
 			return true;

@@ -49,7 +49,9 @@ int trs__error_vset(trs_error *err, int code, const char *fmt, va_list ap)
 {
 	if (err) {
 		err->code = code;
-		vsnprintf(err->message, sizeof(err->message), fmt, ap);
+		int n = vsnprintf(err->message, sizeof(err->message), fmt, ap);
+		if (n >= (int)sizeof(err->message))
+			trs__text_cut(err->message, sizeof(err->message) - 1);
 	}
 	return code;
 }
@@ -70,8 +72,13 @@ int trs__error_errno(trs_error *err, int errnum, const char *fmt, ...)
 		va_start(ap, fmt);
 		trs__error_vset(err, TRS_EIO, fmt, ap);
 		va_end(ap);
+		/* errno's text is the reason: the sentence before it gives way. */
+		char reason[256];
+		size_t reason_len = (size_t)snprintf(reason, sizeof(reason), ": %s", strerror(errnum));
+		if (strlen(err->message) + reason_len >= sizeof(err->message))
+			trs__text_cut(err->message, sizeof(err->message) - 1 - reason_len);
 		size_t used = strlen(err->message);
-		snprintf(err->message + used, sizeof(err->message) - used, ": %s", strerror(errnum));
+		snprintf(err->message + used, sizeof(err->message) - used, "%s", reason);
 		err->sys_errno = errnum;
 		err->retryable = errnum == EINTR || errnum == EAGAIN;
 	}
@@ -85,11 +92,26 @@ void trs__error_prefix(trs_error *err, const char *fmt, ...)
 	char prefix[TRS_ERROR_MESSAGE_SIZE];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	int n = vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
+	if (n >= (int)sizeof(prefix))
+		trs__text_cut(prefix, sizeof(prefix) - 1);
 	char old[TRS_ERROR_MESSAGE_SIZE];
 	memcpy(old, err->message, sizeof(old));
-	snprintf(err->message, sizeof(err->message), "%s: %s", prefix, old);
+	/* The old message ends with the reason and what to do: when both do not fit, the prefix
+	 * gives way first (down to PREFIX_KEPT bytes), then the old message's end. */
+	enum { PREFIX_KEPT = 64 };
+	size_t room = sizeof(err->message) - 1, old_len = strlen(old), prefix_len = strlen(prefix);
+	if (prefix_len + 2 + old_len > room) {
+		size_t prefix_room = room - 2 > old_len ? room - 2 - old_len : 0;
+		if (prefix_room < PREFIX_KEPT)
+			prefix_room = PREFIX_KEPT;
+		if (prefix_len > prefix_room)
+			trs__text_cut(prefix, prefix_room);
+	}
+	int total = snprintf(err->message, sizeof(err->message), "%s: %s", prefix, old);
+	if (total >= (int)sizeof(err->message))
+		trs__text_cut(err->message, room);
 }
 
 bool trs__log_enabled(const trs_ctx *ctx, trs_log_level level)

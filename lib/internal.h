@@ -3,6 +3,7 @@
  * umbrella (or only the header it needs):
  *
  *   util.h         errors, allocation, buffers, hex, time, the cancellable sleep
+ *   error_text.h   names shortened for messages, cuts on UTF-8 boundaries
  *   ctx.h          the context's inside, logging, cancel/stop flags
  *   backend.h      storage and queue backends beyond their vtables: versions,
  *                  capabilities, vouched bodies, staging, retry statistics
@@ -14,6 +15,7 @@
 #define TRS_INTERNAL_H
 
 #include "util.h"
+#include "error_text.h"
 #include "ctx.h"
 #include "backend.h"
 #include "object_iter.h"

@@ -64,6 +64,10 @@ typedef enum {
  * `message` is a complete sentence naming what failed (archive, object,
  * bucket/key) and, where there is one, what to do. It never contains
  * credentials or signatures. Fields that do not apply are 0 or "".
+ * Names longer than 119 bytes appear shortened in the middle,
+ * "first…last (1024 bytes)", so that the reason and what to do always fit;
+ * the full names are in the report (trs_failure) and in the log's fields. A
+ * message cut by its size ends with "…", never inside a UTF-8 character.
  */
 typedef struct trs_error {
 	int code;                  /* a trs_error_code, 0 when clear */

@@ -12,7 +12,10 @@
  *   renaming it atomically into PATH/.inflight/ (so several consumers can
  *   share the directory); its visibility deadline is the file's mtime.
  *   Delete removes it; change_visibility moves the deadline; a file whose
- *   deadline passed is received again (its receive count goes up).
+ *   deadline passed is received again (its receive count goes up), or, with
+ *   a redrive policy ("dir://PATH?max_receives=N[&dead_letter=DIR]", SQS's
+ *   maxReceiveCount), moved to the dead-letter directory (PATH/.dead unless
+ *   DIR is given) once it was received N times.
  *
  * Messages follow SQS's at-least-once contract: a message received and not
  * deleted before its visibility timeout ends is delivered again.
@@ -56,15 +59,19 @@ typedef struct trs_queue_receive_options {
 #define TRS_QUEUE_RECEIVE_OPTIONS_INIT {TRS_QUEUE_RECEIVE_OPTIONS_VERSION, 1, TRS_QUEUE_MAX_WAIT, 0, 0}
 
 /**
- * Open a queue by URL: "dir://PATH" for a spool directory, an http(s) SQS
- * queue URL for SQS (endpoint: AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL, the
- * URL's own host when it is not an AWS host, else the regional endpoint;
- * region: the context's, the environment's, or the one in the URL's host).
- * Returns 0, TRS_EINVAL for a URL of no known kind.
+ * Open a queue by URL: "dir://PATH" for a spool directory, with its
+ * redrive policy as parameters ("dir://PATH?max_receives=5",
+ * "&dead_letter=DIR": percent-decoded, DIR on PATH's filesystem; PATH
+ * cannot hold a '?'), an http(s) SQS queue URL for SQS (endpoint:
+ * AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL, the URL's own host when it is not
+ * an AWS host, else the regional endpoint; region: the context's, the
+ * environment's, or the one in the URL's host). Returns 0, TRS_EINVAL for a
+ * URL of no known kind or a parameter the dir queue does not know.
  */
 TRS_EXTERN(int) trs_queue_open(trs_queue **out, const trs_ctx *ctx, const char *url, trs_error *err);
 
-/** The "dir" backend over PATH (created when missing, with PATH/.inflight). */
+/** The "dir" backend over PATH (created when missing, with PATH/.inflight), without a redrive
+ * policy: trs_queue_open("dir://PATH?max_receives=N") gives one. */
 TRS_EXTERN(int) trs_queue_dir_new(trs_queue **out, const trs_ctx *ctx, const char *path, trs_error *err);
 
 #define TRS_SQS_OPTIONS_VERSION 1

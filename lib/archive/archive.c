@@ -106,7 +106,7 @@ static int64_t source_read(trs_archive *a, trs_error *err)
 			r = pread(a->fd, a->in, IN_SIZE, (off_t)a->fd_offset);
 		while (r < 0 && errno == EINTR);
 		if (r < 0)
-			return trs__error_errno(err, errno, "archive %s: read failed", a->name);
+			return trs__error_errno(err, errno, "archive %s: read failed", TRS__SHORT(a->name));
 		a->fd_offset += (uint64_t)r;
 		n = r;
 	}
@@ -123,21 +123,21 @@ static int zstd_failure(trs_archive *a, size_t code, trs_error *err)
 		return trs__error_set(err, TRS_ENOMEM,
 				      "archive %s: not enough memory for its zstd window (the frame asks for up to 2^%u "
 				      "bytes); give the service more memory (or lower the context's max_window_log)",
-				      a->name, a->ctx->max_window_log);
+				      TRS__SHORT(a->name), a->ctx->max_window_log);
 	if (ec == ZSTD_error_frameParameter_windowTooLarge)
 		return trs__error_set(err, TRS_ELIMIT,
 				      "archive %s: its zstd window is larger than 2^%u bytes; refusing it "
 				      "(recompress with a smaller --long window, or raise max_window_log)",
-				      a->name, a->ctx->max_window_log);
+				      TRS__SHORT(a->name), a->ctx->max_window_log);
 	if (ec == ZSTD_error_prefix_unknown && a->compressed_pass <= a->zin.size && a->frames == 0)
 		return trs__error_set(err, TRS_EARCHIVE,
 				      "archive %s is not zstd-compressed (no zstd frame at its start); "
 				      "expected a .tar.zst from the source side",
-				      a->name);
+				      TRS__SHORT(a->name));
 	return trs__error_set(err, TRS_EARCHIVE,
 			      "archive %s: zstd stream is corrupt after %llu compressed bytes (%s); "
 			      "the archive is damaged, ask the source side to send it again",
-			      a->name, (unsigned long long)a->compressed_pass, ZSTD_getErrorName(code));
+			      TRS__SHORT(a->name), (unsigned long long)a->compressed_pass, ZSTD_getErrorName(code));
 }
 
 /* libarchive's read callback: decompress the next block into a->out. */
@@ -147,7 +147,7 @@ static la_ssize_t tar_read(struct archive *ar, void *userdata, const void **buff
 	ZSTD_outBuffer zout = {a->out, OUT_SIZE, 0};
 	*buffer = a->out;
 	if (trs__canceled(a->ctx)) {
-		trs__error_set(&a->cb_error, TRS_ECANCELED, "archive %s: canceled", a->name);
+		trs__error_set(&a->cb_error, TRS_ECANCELED, "archive %s: canceled", TRS__SHORT(a->name));
 		goto failed;
 	}
 	while (zout.pos == 0) {
@@ -182,11 +182,12 @@ static la_ssize_t tar_read(struct archive *ar, void *userdata, const void **buff
 			trs__error_set(&a->cb_error, TRS_EARCHIVE,
 				       "archive %s is truncated: its zstd stream ends in the middle of a frame "
 				       "after %llu compressed bytes; the copy is incomplete, fetch it again",
-				       a->name, (unsigned long long)a->compressed_pass);
+				       TRS__SHORT(a->name), (unsigned long long)a->compressed_pass);
 			goto failed;
 		}
 		if (a->compressed_pass == 0) {
-			trs__error_set(&a->cb_error, TRS_EARCHIVE, "archive %s is empty (0 bytes)", a->name);
+			trs__error_set(&a->cb_error, TRS_EARCHIVE, "archive %s is empty (0 bytes)",
+				       TRS__SHORT(a->name));
 			goto failed;
 		}
 		return 0;
@@ -198,7 +199,7 @@ static la_ssize_t tar_read(struct archive *ar, void *userdata, const void **buff
 		trs__error_set(&a->cb_error, TRS_ELIMIT,
 			       "archive %s expands beyond the limit of %llu bytes; refusing it as a "
 			       "decompression bomb (raise --max-decompressed if it is genuine)",
-			       a->name, (unsigned long long)ctx->max_decompressed_bytes);
+			       TRS__SHORT(a->name), (unsigned long long)ctx->max_decompressed_bytes);
 		goto failed;
 	}
 	if (ctx->max_ratio && a->decompressed_pass > (1u << 20) &&
@@ -206,7 +207,7 @@ static la_ssize_t tar_read(struct archive *ar, void *userdata, const void **buff
 		trs__error_set(&a->cb_error, TRS_ELIMIT,
 			       "archive %s expands more than %llu:1 (compression ratio limit); refusing it as "
 			       "a decompression bomb (raise --max-ratio if it is genuine)",
-			       a->name, (unsigned long long)ctx->max_ratio);
+			       TRS__SHORT(a->name), (unsigned long long)ctx->max_ratio);
 		goto failed;
 	}
 	report_progress(a, 0);
@@ -228,7 +229,8 @@ static int tar_error(trs_archive *a, const char *doing, trs_error *err)
 	return trs__error_set(err, TRS_EARCHIVE,
 			      "archive %s is not a readable tar (%s member %llu: %s); the archive is damaged "
 			      "or not from the source side",
-			      a->name, doing, (unsigned long long)a->member_index, why ? why : "unknown error");
+			      TRS__SHORT(a->name), doing, (unsigned long long)a->member_index,
+			      why ? why : "unknown error");
 }
 
 static void close_tar(trs_archive *a)
@@ -288,7 +290,7 @@ TRS_EXTERN(int) trs_archive_open(trs_archive **out, const trs_archive_source *sr
 	if (src->path) {
 		a->fd = open(src->path, O_RDONLY | O_CLOEXEC);
 		if (a->fd < 0) {
-			rc = trs__error_errno(err, errno, "archive %s: cannot open it", a->name);
+			rc = trs__error_errno(err, errno, "archive %s: cannot open it", TRS__SHORT(a->name));
 			if (err && errno == ENOENT)
 				err->code = rc = TRS_ENOTFOUND;
 			goto fail;
@@ -302,7 +304,8 @@ TRS_EXTERN(int) trs_archive_open(trs_archive **out, const trs_archive_source *sr
 		if (fstat(a->fd, &st) == 0 && S_ISREG(st.st_mode))
 			a->compressed_size = (uint64_t)st.st_size;
 		else if (fstat(a->fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-			rc = trs__error_set(err, TRS_EINVAL, "archive %s is a directory, not a .tar.zst file", a->name);
+			rc = trs__error_set(err, TRS_EINVAL, "archive %s is a directory, not a .tar.zst file",
+					    TRS__SHORT(a->name));
 			goto fail;
 		}
 		posix_fadvise(a->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -320,7 +323,7 @@ TRS_EXTERN(int) trs_archive_open(trs_archive **out, const trs_archive_source *sr
 	a->out = trs__malloc(OUT_SIZE, err);
 	a->zstd = ZSTD_createDStream();
 	if (!a->in || !a->out || !a->zstd) {
-		rc = trs__error_set(err, TRS_ENOMEM, "out of memory opening archive %s", a->name);
+		rc = trs__error_set(err, TRS_ENOMEM, "out of memory opening archive %s", TRS__SHORT(a->name));
 		goto fail;
 	}
 	ZSTD_DCtx_setParameter(a->zstd, ZSTD_d_windowLogMax, (int)a->ctx->max_window_log);
@@ -368,7 +371,7 @@ TRS_EXTERN(int) trs_archive_next(trs_archive *a, trs_member *member, trs_error *
 		path = archive_entry_pathname(e);
 	if (!path)
 		return trs__error_set(err, TRS_EARCHIVE, "archive %s: member %llu has no readable name",
-				      a->name, (unsigned long long)a->member_index);
+				      TRS__SHORT(a->name), (unsigned long long)a->member_index);
 	size_t len = strlen(path);
 	if (len + 1 > a->path_cap) {
 		char *p = realloc(a->path, len + 1);
@@ -402,7 +405,7 @@ TRS_EXTERN(int) trs_archive_rewind(trs_archive *a, trs_error *err)
 		if (!a->rewind_cb)
 			return trs__error_set(err, TRS_EUNSUPPORTED,
 					      "archive %s: its source cannot be read twice, and the manifest is not first",
-					      a->name);
+					      TRS__SHORT(a->name));
 		int rc = a->rewind_cb(a->userdata, err);
 		if (rc < 0)
 			return rc;
@@ -442,7 +445,7 @@ TRS_EXTERN(int) trs_archive_read_manifest(trs_archive *a, trs_manifest **out, tr
 		}
 		if (m.type != TRS_MEMBER_FILE)
 			return trs__error_set(err, TRS_EMANIFEST, "archive %s: manifest.json is not a regular file",
-					      a->name);
+					      TRS__SHORT(a->name));
 		break;
 	}
 	if (rc < 0)
@@ -451,13 +454,14 @@ TRS_EXTERN(int) trs_archive_read_manifest(trs_archive *a, trs_manifest **out, tr
 		a->manifest_position = TRS_MANIFEST_ABSENT;
 		return trs__error_set(err, TRS_EMANIFEST,
 				      "archive %s has no manifest.json; it is not an archive from the source side",
-				      a->name);
+				      TRS__SHORT(a->name));
 	}
 	if (m.size > a->ctx->max_manifest_bytes)
 		return trs__error_set(err, TRS_ELIMIT,
 				      "archive %s: manifest.json claims %llu bytes, over the limit of %llu; refusing it "
 				      "(raise --max-manifest if the archive is trusted)",
-				      a->name, (unsigned long long)m.size, (unsigned long long)a->ctx->max_manifest_bytes);
+				      TRS__SHORT(a->name), (unsigned long long)m.size,
+				      (unsigned long long)a->ctx->max_manifest_bytes);
 	trs_manifest_limits limits = {a->ctx->max_manifest_bytes, a->ctx->max_manifest_objects, 0};
 	trs_manifest_parser *p;
 	if ((rc = trs_manifest_parser_new(&p, &limits, err)) < 0)
@@ -474,7 +478,7 @@ TRS_EXTERN(int) trs_archive_read_manifest(trs_archive *a, trs_manifest **out, tr
 		rc = trs_manifest_parser_finish(p, out, err);
 	trs_manifest_parser_free(p);
 	if (rc < 0) {
-		trs__error_prefix(err, "archive %s", a->name);
+		trs__error_prefix(err, "archive %s", TRS__SHORT(a->name));
 		return rc;
 	}
 	if (files_before == 0) {

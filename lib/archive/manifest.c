@@ -68,8 +68,10 @@ int trs__manifest_parser_warn(trs_manifest_parser *p, const char *fmt, ...)
 	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (n >= (int)sizeof(msg))
+		trs__text_cut(msg, sizeof(msg) - 1);
 	if (trs__manifest_warn(p->m, "%s", msg) < 0)
 		return trs__manifest_fail(p, TRS_ENOMEM, "out of memory");
 	return 1;
@@ -452,7 +454,7 @@ static int finish_object(trs_manifest_parser *p)
 	trs_manifest_object *o = &p->cur;
 	if (!p->cur_has_name || !*o->object_name) {
 		return trs__manifest_parser_warn(p, "objects[%zu] has no object_name; skipped (relative_key '%s')",
-			    p->entry_index, o->relative_key);
+			    p->entry_index, TRS__SHORT(o->relative_key));
 	}
 	if (!p->cur_has_relkey || !*o->relative_key)
 		o->relative_key = o->object_name;

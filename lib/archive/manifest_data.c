@@ -25,8 +25,10 @@ int trs__manifest_warn(trs_manifest *m, const char *fmt, ...)
 	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (n >= (int)sizeof(msg))
+		trs__text_cut(msg, sizeof(msg) - 1);
 	char **w = realloc(m->warnings, (m->nwarnings + 1) * sizeof(*w));
 	if (!w)
 		return TRS_ENOMEM;
@@ -138,7 +140,7 @@ static int mark_superseded(trs_manifest *m, trs_error *err)
 		}
 		e->flags |= TRS_MANIFEST_OBJECT_SUPERSEDED;
 		if (trs__manifest_warn(m, "objects[%zu] and objects[%zu] both write key '%s'; the later entry, objects[%zu], wins",
-				       i, winner, key.data, winner) < 0)
+				       i, winner, TRS__SHORT(key.data), winner) < 0)
 			rc = trs__error_set(err, TRS_ENOMEM, "out of memory");
 	}
 	free(table);
@@ -266,7 +268,7 @@ int trs__manifest_build_index(trs_manifest *m, trs_error *err)
 		if (trs__manifest_warn(m,
 				       "objects[%zu] repeats relative_key '%s' of objects[%zu]; the archive holds one "
 				       "member for both, restored for objects[%zu]: this entry fails",
-				       i, e->relative_key, first, first) < 0)
+				       i, TRS__SHORT(e->relative_key), first, first) < 0)
 			return trs__error_set(err, TRS_ENOMEM, "out of memory");
 	}
 	return 0;

@@ -436,7 +436,7 @@ static int second_manifest(trs_object_iter *it, trs_error *err)
 				      "archive %s holds a second, different manifest.json (member %llu); the source side "
 				      "would read the last one, but objects were already placed by the first: the archive "
 				      "is refused (ask the source side to resend it)",
-				      archive, (unsigned long long)it->member.index);
+				      TRS__SHORT(archive), (unsigned long long)it->member.index);
 	if (!it->pass2)
 		trs__log(it->ctx, TRS_LOG_WARN, "archive holds manifest.json twice, both the same; it is read once",
 			 "archive", archive, NULL);
@@ -509,7 +509,8 @@ static int64_t body_integrity(trs_object_iter *it, uint64_t size, const char *md
 	int rc = trs__check_integrity(it->obj.entry, size, md5_hex, err);
 	if (rc < 0) {
 		it->body_state = BODY_FAILED;
-		trs__error_prefix(err, "archive %s, object %s", trs_archive_name(it->archive), it->obj.entry->relative_key);
+		trs__error_prefix(err, "archive %s, object %s", TRS__SHORT(trs_archive_name(it->archive)),
+				  TRS__SHORT(it->obj.entry->relative_key));
 	}
 	return rc;
 }
@@ -535,7 +536,7 @@ static int64_t body_read(void *self, void *buf, size_t len, trs_error *err)
 		return 0;
 	case BODY_FAILED:
 		return trs__error_set(err, TRS_EINVAL, "archive %s, object %s: the body was already consumed or is unavailable",
-				      archive, e->relative_key);
+				      TRS__SHORT(archive), TRS__SHORT(e->relative_key));
 	case BODY_UNREAD:
 		if (body_integrity(it, it->member.size, NULL, err) < 0)
 			return TRS_EINTEGRITY;
@@ -552,7 +553,7 @@ static int64_t body_read(void *self, void *buf, size_t len, trs_error *err)
 	int64_t n = trs_archive_read(it->archive, buf, len, err);
 	if (n < 0) {
 		it->body_state = BODY_FAILED;
-		trs__error_prefix(err, "object %s", e->relative_key);
+		trs__error_prefix(err, "object %s", TRS__SHORT(e->relative_key));
 		return n;
 	}
 	if (n > 0) {

@@ -51,7 +51,7 @@ static int file_md5(const char *path, char out[33], uint64_t *size, trs_error *e
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return trs__error_errno(err, errno, "cannot open %s", path);
+		return trs__error_errno(err, errno, "cannot open %s", TRS__SHORT(path));
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned char buf[65536];
 	ssize_t n;
@@ -67,7 +67,7 @@ static int file_md5(const char *path, char out[33], uint64_t *size, trs_error *e
 	EVP_DigestFinal_ex(md, d, NULL);
 	EVP_MD_CTX_free(md);
 	if (n < 0)
-		return trs__error_errno(err, saved, "cannot read %s", path);
+		return trs__error_errno(err, saved, "cannot read %s", TRS__SHORT(path));
 	trs__hex(d, 16, out);
 	return 0;
 }
@@ -76,7 +76,7 @@ static int walk(packer *p, const char *dir, const char *rel, trs_error *err)
 {
 	DIR *d = opendir(dir);
 	if (!d)
-		return trs__error_errno(err, errno, "cannot list %s", dir);
+		return trs__error_errno(err, errno, "cannot list %s", TRS__SHORT(dir));
 	struct dirent *de;
 	int rc = 0;
 	while (rc == 0 && (de = readdir(d))) {
@@ -95,7 +95,7 @@ static int walk(packer *p, const char *dir, const char *rel, trs_error *err)
 		snprintf(r, rlen, "%s%s%s", rel, *rel ? "/" : "", de->d_name);
 		struct stat st;
 		if (lstat(path, &st) < 0) {
-			rc = trs__error_errno(err, errno, "cannot stat %s", path);
+			rc = trs__error_errno(err, errno, "cannot stat %s", TRS__SHORT(path));
 		} else if (S_ISDIR(st.st_mode)) {
 			rc = walk(p, path, r, err);
 		} else if (S_ISREG(st.st_mode)) {
@@ -210,7 +210,7 @@ static int out_write(packer *p, const void *data, size_t len, ZSTD_EndDirective 
 			if (w < 0) {
 				if (errno == EINTR)
 					continue;
-				trs__error_errno(&p->io_error, errno, "cannot write %s", p->o->output_path);
+				trs__error_errno(&p->io_error, errno, "cannot write %s", TRS__SHORT(p->o->output_path));
 				return -1;
 			}
 			b += w;
@@ -245,17 +245,19 @@ static int add_member(packer *p, struct archive *a, const char *name, const void
 	archive_entry_set_mtime(e, (time_t)mtime, 0);
 	int rc = 0;
 	if (archive_write_header(a, e) != ARCHIVE_OK) {
-		rc = trs__error_set(err, TRS_EIO, "cannot add %s to the archive: %s", name, archive_error_string(a));
+		rc = trs__error_set(err, TRS_EIO, "cannot add %s to the archive: %s", TRS__SHORT(name),
+				    archive_error_string(a));
 		goto out;
 	}
 	if (data) {
 		if (archive_write_data(a, data, (size_t)size) < 0)
-			rc = trs__error_set(err, TRS_EIO, "cannot add %s: %s", name, archive_error_string(a));
+			rc = trs__error_set(err, TRS_EIO, "cannot add %s: %s", TRS__SHORT(name),
+					    archive_error_string(a));
 		goto out;
 	}
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		rc = trs__error_errno(err, errno, "cannot open %s", path);
+		rc = trs__error_errno(err, errno, "cannot open %s", TRS__SHORT(path));
 		goto out;
 	}
 	static __thread unsigned char buf[256 * 1024];
@@ -265,14 +267,15 @@ static int add_member(packer *p, struct archive *a, const char *name, const void
 		if ((uint64_t)n > size - total)
 			n = (ssize_t)(size - total); /* the file grew since we measured it */
 		if (archive_write_data(a, buf, (size_t)n) < 0) {
-			rc = trs__error_set(err, TRS_EIO, "cannot add %s: %s", name, archive_error_string(a));
+			rc = trs__error_set(err, TRS_EIO, "cannot add %s: %s", TRS__SHORT(name),
+					    archive_error_string(a));
 			break;
 		}
 		total += (uint64_t)n;
 	}
 	close(fd);
 	if (rc == 0 && total != size)
-		rc = trs__error_set(err, TRS_EIO, "%s changed size while being packed", path);
+		rc = trs__error_set(err, TRS_EIO, "%s changed size while being packed", TRS__SHORT(path));
 out:
 	archive_entry_free(e);
 	return rc;
@@ -317,7 +320,7 @@ TRS_EXTERN(int) trs_pack(const trs_ctx *ctx, const trs_pack_options *o, uint64_t
 	snprintf(tmp, tlen, "%s.tmp%05d", o->output_path, (int)(getpid() % 100000));
 	p.fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (p.fd < 0) {
-		rc = trs__error_errno(err, errno, "cannot create %s", tmp);
+		rc = trs__error_errno(err, errno, "cannot create %s", TRS__SHORT(tmp));
 		goto done;
 	}
 	ZSTD_CCtx_setParameter(p.zstd, ZSTD_c_compressionLevel, o->level ? o->level : 3);
@@ -358,12 +361,13 @@ TRS_EXTERN(int) trs_pack(const trs_ctx *ctx, const trs_pack_options *o, uint64_t
 	if (rc < 0 && p.io_failed && err)
 		*err = p.io_error;
 	if (rc == 0 && (fsync(p.fd) < 0 || close(p.fd) < 0)) {
-		rc = trs__error_errno(err, errno, "cannot write %s", tmp);
+		rc = trs__error_errno(err, errno, "cannot write %s", TRS__SHORT(tmp));
 		p.fd = -1;
 	} else if (rc == 0) {
 		p.fd = -1;
 		if (rename(tmp, o->output_path) < 0)
-			rc = trs__error_errno(err, errno, "cannot rename %s to %s", tmp, o->output_path);
+			rc = trs__error_errno(err, errno, "cannot rename %s to %s", TRS__SHORT(tmp),
+					      TRS__SHORT(o->output_path));
 	}
 	if (rc == 0 && objects)
 		*objects = p.nfiles;

@@ -36,7 +36,8 @@ char *trs__read_small_file(const char *path, size_t *len, trs_error *err)
 	int rc = 0;
 	while (rc == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
 		if (b.len + n > MAX_FILE_BYTES)
-			rc = trs__error_set(err, TRS_ELIMIT, "%s is larger than %u bytes", path, MAX_FILE_BYTES);
+			rc = trs__error_set(err, TRS_ELIMIT, "%s is larger than %u bytes", TRS__SHORT(path),
+					    MAX_FILE_BYTES);
 		else
 			rc = trs__buf_put(&b, chunk, n, err);
 	}

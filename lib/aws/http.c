@@ -351,13 +351,11 @@ static bool curl_retryable(CURLcode rc)
 }
 
 /* The URL without its query string, for messages: a query may hold a token. */
+/* The URL without its query (it may hold signatures), shortened in the middle: a key of 1,024
+ * bytes percent-encoded would leave no room for curl's reason. */
 static void url_for_message(const char *url, char *out, size_t outlen)
 {
-	size_t n = strcspn(url, "?");
-	if (n >= outlen)
-		n = outlen - 1;
-	memcpy(out, url, n);
-	out[n] = '\0';
+	trs__short_text(out, outlen, url, strcspn(url, "?"));
 }
 
 int trs__http_do(trs__http *h, const trs__http_request *req, trs__http_response *resp, trs_error *err)
@@ -471,7 +469,7 @@ int trs__http_do(trs__http *h, const trs__http_request *req, trs__http_response 
 	if (t.cb_code < 0) {
 		rc = t.cb_code;
 	} else if (cc != CURLE_OK) {
-		char where[512];
+		char where[TRS__SHORT_KEY_SIZE + 128];
 		url_for_message(req->url, where, sizeof(where));
 		bool untrusted = cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE;
 		/* Nothing answered as a service would: the endpoint is the first suspect, name its settings. */

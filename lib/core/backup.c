@@ -144,7 +144,7 @@ int trs__catalog_row(trs_buf *out, const trs_manifest_object *e, const char *bac
 	int rc = 0;
 	if (bad) {
 		rc = trs__error_set(err, TRS_EINVAL, "cannot write the catalog row of %s (a field is not UTF-8?)",
-				    e->relative_key);
+				    TRS__SHORT(e->relative_key));
 	} else {
 		const unsigned char *buf;
 		size_t len;
@@ -229,7 +229,8 @@ static int64_t archive_read(void *self, void *buf, size_t len, trs_error *err)
 			r = pread(ab->fd, buf, len, (off_t)ab->pos);
 		while (r < 0 && errno == EINTR);
 		if (r < 0)
-			return trs__error_errno(err, errno, "archive %s: cannot read it again for its backup", ab->name);
+			return trs__error_errno(err, errno, "archive %s: cannot read it again for its backup",
+						TRS__SHORT(ab->name));
 		n = r;
 	} else {
 		n = ab->src->read(ab->src->userdata, buf, len, err);
@@ -238,7 +239,8 @@ static int64_t archive_read(void *self, void *buf, size_t len, trs_error *err)
 	}
 	if (n == 0)
 		return trs__error_set(err, TRS_EIO, "archive %s ended after %llu of %llu bytes while it was stored as a backup",
-				      ab->name, (unsigned long long)ab->pos, (unsigned long long)ab->length);
+				      TRS__SHORT(ab->name), (unsigned long long)ab->pos,
+				      (unsigned long long)ab->length);
 	ab->pos += (uint64_t)n;
 	return n;
 }
@@ -261,7 +263,8 @@ static int upload_archive(trs_storage *dest, const trs_archive_source *src, cons
 		if (e) {
 			if (own_fd >= 0)
 				close(own_fd);
-			return trs__error_errno(err, e, "archive %s: cannot read it again for its backup", name);
+			return trs__error_errno(err, e, "archive %s: cannot read it again for its backup",
+						TRS__SHORT(name));
 		}
 		ab.length = (uint64_t)st.st_size;
 	} else if (src->read && src->rewind && src->compressed_size) {
@@ -273,7 +276,7 @@ static int upload_archive(trs_storage *dest, const trs_archive_source *src, cons
 		return trs__error_set(err, TRS_EUNSUPPORTED,
 				      "archive %s: its source cannot be read again (no rewind or no size), so it cannot "
 				      "be stored as a backup",
-				      name);
+				      TRS__SHORT(name));
 	}
 	req->size = ab.length;
 	*bytes = ab.length;
@@ -302,12 +305,12 @@ int trs__backup_plan(const trs_ctx *ctx, const trs_manifest *m, const trs_proces
 		if (!*targets[i]->bucket)
 			rc = trs__error_set(err, TRS_EMANIFEST,
 					    "archive %s: a backup target in %s has no bucket; nothing was written",
-					    rep->archive, ctx->region);
+					    TRS__SHORT(rep->archive), ctx->region);
 	if (rc == 0 && (!catalog || !*catalog))
 		rc = trs__error_set(err, TRS_EINVAL,
 				    "archive %s has a backup target in %s (bucket %s) but no catalog bucket is "
 				    "configured: set CATALOG_BUCKET (or pass --catalog-bucket); nothing was written",
-				    rep->archive, ctx->region, targets[0]->bucket);
+				    TRS__SHORT(rep->archive), ctx->region, targets[0]->bucket);
 	trs_buf key = TRS_BUF_INIT, ckey = TRS_BUF_INIT;
 	if (rc == 0 && (rc = trs__backup_key(m, ms, &key, err)) == 0)
 		rc = trs__catalog_key(m, key.data, ms, &ckey, err);
@@ -426,8 +429,8 @@ int trs__backup_write(const trs_ctx *ctx, trs_storage *dest, const trs_archive_s
 		}
 		rep->backups_failed++;
 		char msg[TRS_ERROR_MESSAGE_SIZE + 512];
-		snprintf(msg, sizeof(msg), "archive %s -> backup s3://%s/%s: %s", rep->archive, b->bucket, b->key,
-			 berr.message);
+		snprintf(msg, sizeof(msg), "archive %s -> backup s3://%s/%s: %s", TRS__SHORT(rep->archive), b->bucket,
+			 TRS__SHORT(b->key), berr.message);
 		trs__log(ctx, TRS_LOG_ERROR, msg, "archive", rep->archive, "bucket", b->bucket, "key", b->key, "error",
 			 trs_strerror(rc), NULL);
 		if (trs__report_add_failure(rep, "", b->bucket, b->key, rc, msg, err) < 0)
@@ -439,8 +442,8 @@ int trs__backup_write(const trs_ctx *ctx, trs_storage *dest, const trs_archive_s
 	int rc = write_catalog(ctx, dest, m, ms, rep, &cerr);
 	if (rc < 0) {
 		char msg[TRS_ERROR_MESSAGE_SIZE + 512];
-		snprintf(msg, sizeof(msg), "archive %s -> backup catalog s3://%s/%s: %s", rep->archive, rep->catalog_bucket,
-			 rep->catalog_key, cerr.message);
+		snprintf(msg, sizeof(msg), "archive %s -> backup catalog s3://%s/%s: %s", TRS__SHORT(rep->archive),
+			 rep->catalog_bucket, TRS__SHORT(rep->catalog_key), cerr.message);
 		trs__log(ctx, TRS_LOG_ERROR, msg, "archive", rep->archive, "bucket", rep->catalog_bucket, "key",
 			 rep->catalog_key, "error", trs_strerror(rc), NULL);
 		if (trs__report_add_failure(rep, "", rep->catalog_bucket, rep->catalog_key, rc, msg, err) < 0)

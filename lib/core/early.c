@@ -25,7 +25,8 @@ int trs__read_member(trs_archive *a, unsigned char *buf, uint64_t size, trs_erro
 		if (n < 0)
 			return (int)n;
 		if (n == 0)
-			return trs__error_set(err, TRS_EARCHIVE, "archive %s: member ends early", trs_archive_name(a));
+			return trs__error_set(err, TRS_EARCHIVE, "archive %s: member ends early",
+					      TRS__SHORT(trs_archive_name(a)));
 		got += (uint64_t)n;
 	}
 	return 0;
@@ -134,7 +135,7 @@ static int open_spool(trs__early *e)
 		int dirfd = open(where, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		fd = dirfd >= 0 ? trs__tmpfile_at(dirfd) : -1;
 		if (fd < 0)
-			trs__error_errno(&why, errno, "cannot create a file in %s (set TMPDIR)", where);
+			trs__error_errno(&why, errno, "cannot create a file in %s (set TMPDIR)", TRS__SHORT(where));
 		if (dirfd >= 0)
 			close(dirfd);
 	}
@@ -165,7 +166,7 @@ static int hand_over(trs__early *e, trs_error *err)
 	uint64_t offset;
 	int rc = trs__spool_failed(e->spool, err); /* a full disk: stop now, not at the end of the archive */
 	if (rc < 0) {
-		trs__error_prefix(err, "archive %s", trs_archive_name(e->archive));
+		trs__error_prefix(err, "archive %s", TRS__SHORT(trs_archive_name(e->archive)));
 		return rc;
 	}
 	trs__spool_detach(e->spool, &buf, &len, &offset);
@@ -272,7 +273,7 @@ int trs__early_next(trs__early *e, trs__early_item *item, trs_error *err)
 	trs__spool_record rec;
 	int have = e->spool ? trs__spool_peek(e->spool, &rec, err) : 0;
 	if (have < 0) {
-		trs__error_prefix(err, "archive %s", trs_archive_name(e->archive));
+		trs__error_prefix(err, "archive %s", TRS__SHORT(trs_archive_name(e->archive)));
 		return have;
 	}
 	trs__early_member *p = e->head;

@@ -73,7 +73,7 @@ static int spool_write(void *ud, const void *data, size_t len, trs_error *err)
 	trs_fetch *f = cs->f;
 	if (len > cs->end - cs->offset)
 		return trs__error_set(err, TRS_EHTTP, "archive %s: the server sent more bytes than the range asked for",
-				      f->name);
+				      TRS__SHORT(f->name));
 	if (f->mem) {
 		memcpy(f->mem + cs->offset, data, len);
 	} else {
@@ -85,7 +85,8 @@ static int spool_write(void *ud, const void *data, size_t len, trs_error *err)
 			if (n < 0) {
 				if (errno == EINTR)
 					continue;
-				return trs__error_errno(err, errno, "archive %s: cannot write the download spool", f->name);
+				return trs__error_errno(err, errno, "archive %s: cannot write the download spool",
+							TRS__SHORT(f->name));
 			}
 			p += n;
 			left -= (size_t)n;
@@ -94,7 +95,7 @@ static int spool_write(void *ud, const void *data, size_t len, trs_error *err)
 	}
 	cs->offset += len;
 	if (trs__canceled(f->ctx))
-		return trs__error_set(err, TRS_ECANCELED, "archive %s: download canceled", f->name);
+		return trs__error_set(err, TRS_ECANCELED, "archive %s: download canceled", TRS__SHORT(f->name));
 	return 0;
 }
 
@@ -123,7 +124,8 @@ static void *worker(void *arg)
 			rc = trs__error_set(&err, TRS_EHTTP,
 					    "archive %s: the download of bytes %llu-%llu ended early (%llu bytes); "
 					    "the object may have changed while it was read",
-					    f->name, (unsigned long long)start, (unsigned long long)(start + len - 1),
+					    TRS__SHORT(f->name), (unsigned long long)start,
+					    (unsigned long long)(start + len - 1),
 					    (unsigned long long)(cs.offset - start));
 		pthread_mutex_lock(&f->mu);
 		if (rc < 0) {
@@ -171,7 +173,8 @@ static int64_t fetch_read(void *ud, void *buf, size_t len, trs_error *err)
 			r = pread(f->fd, buf, n, (off_t)pos);
 		while (r < 0 && errno == EINTR);
 		if (r <= 0)
-			return trs__error_errno(err, r < 0 ? errno : EIO, "archive %s: cannot read the download spool", f->name);
+			return trs__error_errno(err, r < 0 ? errno : EIO, "archive %s: cannot read the download spool",
+						TRS__SHORT(f->name));
 		n = (size_t)r;
 	}
 	pthread_mutex_lock(&f->mu);
@@ -200,13 +203,13 @@ static int open_spool(trs_fetch *f, const char *dir, trs_error *err)
 	errno = saved;
 	if (f->fd < 0)
 		return trs__error_errno(err, errno, "archive %s: cannot create a download spool in %s (set TMPDIR)",
-					f->name, dir);
+					TRS__SHORT(f->name), TRS__SHORT(dir));
 	int e = posix_fallocate(f->fd, 0, (off_t)f->size);
 	if (e == ENOSPC)
 		return trs__error_set(err, TRS_EIO,
 				      "archive %s: not enough free space in %s for its %llu compressed bytes; free some "
 				      "space or point TMPDIR elsewhere (the message stays on the queue)",
-				      f->name, dir, (unsigned long long)f->size);
+				      TRS__SHORT(f->name), TRS__SHORT(dir), (unsigned long long)f->size);
 	return 0;
 }
 
@@ -214,7 +217,7 @@ static int buf_sink(void *ud, const void *data, size_t len, trs_error *err)
 {
 	trs_fetch *f = ud;
 	if (trs__canceled(f->ctx))
-		return trs__error_set(err, TRS_ECANCELED, "archive %s: download canceled", f->name);
+		return trs__error_set(err, TRS_ECANCELED, "archive %s: download canceled", TRS__SHORT(f->name));
 	return trs__buf_put(&f->first, data, len, err);
 }
 
@@ -333,7 +336,7 @@ TRS_EXTERN(int) trs_fetch_start(trs_fetch **out, trs_storage *storage, const cha
 		f->t_done = trs__now();
 	pthread_mutex_unlock(&f->mu);
 	if (f->nthreads == 0 && f->nchunks) {
-		rc = trs__error_set(err, TRS_ENOMEM, "archive %s: cannot start download threads", f->name);
+		rc = trs__error_set(err, TRS_ENOMEM, "archive %s: cannot start download threads", TRS__SHORT(f->name));
 		goto fail;
 	}
 	trs_archive_source src = TRS_ARCHIVE_SOURCE_INIT;

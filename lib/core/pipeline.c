@@ -22,9 +22,10 @@
 static void put_failed_locked(trs_run *r, const trs_manifest_object *e, const trs_object_put *p, int code,
 			      const char *message, int quiet)
 {
-	char full[TRS_ERROR_MESSAGE_SIZE + 256];
-	snprintf(full, sizeof(full), "archive %s, object %s -> s3://%s/%s: %s", r->report->archive, e->relative_key,
-		 p->request.bucket, p->request.key, message);
+	/* The names shortened, the cause whole: the full key is in the fields and the report. */
+	char full[2 * TRS_ERROR_MESSAGE_SIZE];
+	snprintf(full, sizeof(full), "archive %s, object %s -> s3://%s/%s: %s", TRS__SHORT(r->report->archive),
+		 TRS__SHORT(e->relative_key), p->request.bucket, TRS__SHORT(p->request.key), message);
 	r->report->puts_failed++;
 	trs_report_target *t = trs__report_target(r->report, p->request.bucket);
 	if (t)

@@ -51,11 +51,12 @@ static int find_manifest(walk *w, trs_error *err)
 	int rc;
 	while ((rc = trs_archive_next(w->archive, &m, err)) == 1) {
 		if (trs__canceled(ctx))
-			return trs__error_set(err, TRS_ECANCELED, "archive %s: canceled", trs_archive_name(w->archive));
+			return trs__error_set(err, TRS_ECANCELED, "archive %s: canceled",
+					      TRS__SHORT(trs_archive_name(w->archive)));
 		if (trs__archive_is_manifest(m.path)) {
 			if (m.type != TRS_MEMBER_FILE)
 				return trs__error_set(err, TRS_EMANIFEST, "archive %s: manifest.json is not a regular file",
-						      trs_archive_name(w->archive));
+						      TRS__SHORT(trs_archive_name(w->archive)));
 			break;
 		}
 		if (m.type == TRS_MEMBER_FILE)
@@ -76,7 +77,7 @@ static int find_manifest(walk *w, trs_error *err)
 	if (rc == 0)
 		return trs__error_set(err, TRS_EMANIFEST,
 				      "archive %s has no manifest.json; it is not an archive from the source side",
-				      trs_archive_name(w->archive));
+				      TRS__SHORT(trs_archive_name(w->archive)));
 	w->manifest_index = m.index;
 	w->run.report->manifest_bytes = m.size; /* what it claims, refused or not */
 	if (m.size > ctx->max_manifest_bytes)
@@ -84,7 +85,7 @@ static int find_manifest(walk *w, trs_error *err)
 				      "archive %s: manifest.json claims %llu bytes, over the limit of %llu; refusing it. "
 				      "What to do: raise the limit (--max-manifest, trs_ctx_options.max_manifest_bytes) "
 				      "if the archive is trusted: a manifest of 2.7 million objects is about 1 GiB",
-				      trs_archive_name(w->archive), (unsigned long long)m.size,
+				      TRS__SHORT(trs_archive_name(w->archive)), (unsigned long long)m.size,
 				      (unsigned long long)ctx->max_manifest_bytes);
 	trs_manifest_limits limits = {ctx->max_manifest_bytes, ctx->max_manifest_objects, 0};
 	trs_manifest_parser *p;
@@ -109,7 +110,7 @@ static int find_manifest(walk *w, trs_error *err)
 		rc = trs_manifest_parser_finish(p, &w->manifest, err);
 	trs_manifest_parser_free(p);
 	if (rc < 0)
-		trs__error_prefix(err, "archive %s", trs_archive_name(w->archive));
+		trs__error_prefix(err, "archive %s", TRS__SHORT(trs_archive_name(w->archive)));
 	return rc;
 }
 
@@ -313,7 +314,8 @@ static int restore(walk *w, trs_error *err)
 		uint64_t n = 0;
 		while ((rc = trs_object_iter_next(w->it, &o, err)) == 1) {
 			if (trs__canceled(w->run.ctx))
-				return trs__error_set(err, TRS_ECANCELED, "archive %s: canceled", w->run.report->archive);
+				return trs__error_set(err, TRS_ECANCELED, "archive %s: canceled",
+						      TRS__SHORT(w->run.report->archive));
 			if (trs__object_iter_repeat(w->it))
 				trs__run_wait_idle(&w->run); /* the earlier copy is written first, then this one over it */
 			if ((rc = dispatch(w, o, NULL, 0, NULL, err)) < 0)
@@ -387,7 +389,7 @@ static int foreign_archive(const trs_ctx *ctx, const trs_manifest *m, const trs_
 			      "written and the archive is kept. Fix the region (--region, AWS_REGION) or the source "
 			      "side's replication rule that sent it here; where such archives are expected, pass "
 			      "--foreign-archives skip (TRS_FOREIGN_ARCHIVES=skip)",
-			      rep->archive, rep->target_regions, ctx->region);
+			      TRS__SHORT(rep->archive), rep->target_regions, ctx->region);
 }
 
 static int64_t now_ms(void)
@@ -403,7 +405,7 @@ static int partial_error(const trs_report *rep, trs_error *err)
 	if (rep->objects_failed)
 		return trs__error_set(err, TRS_EPARTIAL,
 				      "archive %s: %llu of %llu objects failed (the others were written; running again is safe)",
-				      rep->archive, (unsigned long long)rep->objects_failed,
+				      TRS__SHORT(rep->archive), (unsigned long long)rep->objects_failed,
 				      (unsigned long long)(rep->objects_failed + rep->objects_written));
 	return trs__error_set(err, TRS_EPARTIAL, "%s (running again is safe)", rep->failures[0].message);
 }
@@ -485,7 +487,7 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 		rc = trs__error_set(err, TRS_EINVAL,
 				    "archive %s has no non-backup target in %s to restore the chosen objects to; name "
 				    "a bucket (--to-bucket)",
-				    rep->archive, ctx->region);
+				    TRS__SHORT(rep->archive), ctx->region);
 	if (rc == 0)
 		rc = trs__select_check_only(ctx, w.manifest, &opt, rep, err);
 	/* Targets here that are all backups: the archive is stored as it is, its bodies are never walked. */
@@ -508,7 +510,8 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 		rc = trs__run_aborted(&w.run, &first);
 		if (err) {
 			*err = first;
-			trs__error_prefix(err, "archive %s: stopped, no object can be written with these credentials", rep->archive);
+			trs__error_prefix(err, "archive %s: stopped, no object can be written with these credentials",
+					  TRS__SHORT(rep->archive));
 		}
 	}
 	trs__early_free(&w.early);

@@ -35,7 +35,7 @@ int trs__select_check_only(const trs_ctx *ctx, const trs_manifest *m, const trs_
 		char msg[TRS_ERROR_MESSAGE_SIZE];
 		snprintf(msg, sizeof(msg),
 			 "archive %s: no object named %s (by relative_key or object_name) in its manifest",
-			 rep->archive, name);
+			 TRS__SHORT(rep->archive), TRS__SHORT(name));
 		trs__log(ctx, TRS_LOG_ERROR, msg, "archive", rep->archive, "object", name, NULL);
 		if (trs__report_add_failure(rep, name, "", "", TRS_ENOTFOUND, msg, err) < 0)
 			return TRS_ENOMEM;
@@ -54,7 +54,7 @@ int trs__select_retarget(const trs_ctx *ctx, trs_manifest *m, const char *to_buc
 	size_t n = trs_manifest_target_count(m);
 	if (!n)
 		return trs__error_set(err, TRS_EMANIFEST, "archive %s: its manifest has no targets; nothing to restore",
-				      archive);
+				      TRS__SHORT(archive));
 	for (size_t i = 0; i < n; i++) {
 		trs_manifest_target *t = (trs_manifest_target *)trs_manifest_target_at(m, i);
 		t->backup = 0;

@@ -181,7 +181,7 @@ void trs__spool_write(trs__spool *sp, unsigned char *buf, size_t len, uint64_t o
 			pthread_mutex_lock(&sp->mu);
 			if (!sp->failed++) {
 				trs__error_errno(&sp->err, saved, "cannot write the spool of objects before the manifest in %s",
-						 sp->where);
+						 TRS__SHORT(sp->where));
 				if (saved == ENOSPC || saved == EFBIG)
 					snprintf(sp->err.message + strlen(sp->err.message),
 						 sizeof(sp->err.message) - strlen(sp->err.message), " (free some space and run again)");
@@ -222,7 +222,8 @@ static int refill(trs__spool *sp, trs_error *err)
 			continue;
 		if (n <= 0)
 			return trs__error_errno(err, n < 0 ? errno : EIO,
-						"cannot read back the spool of objects before the manifest in %s", sp->where);
+						"cannot read back the spool of objects before the manifest in %s",
+						TRS__SHORT(sp->where));
 		sp->len += (size_t)n;
 		sp->read_at += (uint64_t)n;
 	}
@@ -274,14 +275,15 @@ int trs__spool_peek(trs__spool *sp, trs__spool_record *rec, trs_error *err)
 		sp->cur_len = HEADER + (size_t)plen + 1 + (size_t)size;
 	}
 	if (sp->len - sp->pos < HEADER || sp->cur_len > sp->cap)
-		return trs__error_set(err, TRS_EIO, "the spool of objects before the manifest in %s is damaged", sp->where);
+		return trs__error_set(err, TRS_EIO, "the spool of objects before the manifest in %s is damaged",
+				      TRS__SHORT(sp->where));
 	if (sp->len - sp->pos < sp->cur_len) {
 		if ((rc = refill(sp, err)) < 0)
 			return rc;
 		at = sp->buf;
 		if (sp->len < sp->cur_len)
 			return trs__error_set(err, TRS_EIO, "the spool of objects before the manifest in %s ends early",
-					      sp->where);
+					      TRS__SHORT(sp->where));
 	}
 	memcpy(&index, at, 8);
 	memcpy(&hashed, at + 20, 4);

@@ -133,11 +133,8 @@ int trs_queue_open(trs_queue **out, const trs_ctx *ctx, const char *url, trs_err
 	*out = NULL;
 	if (!url || !*url)
 		return trs__error_set(err, TRS_EINVAL, "no queue URL (set SQS_QUEUE_URL or --queue)");
-	if (strncmp(url, "dir://", 6) == 0) {
-		if (!url[6])
-			return trs__error_set(err, TRS_EINVAL, "queue URL '%s' names no directory", url);
-		return trs_queue_dir_new(out, ctx, url + 6, err);
-	}
+	if (strncmp(url, "dir://", 6) == 0)
+		return trs__queue_dir_open_url(out, ctx, url, err);
 	if (strncasecmp(url, "https://", 8) == 0 || strncasecmp(url, "http://", 7) == 0) {
 		trs_sqs_options o = TRS_SQS_OPTIONS_INIT;
 		o.queue_url = url;
@@ -146,5 +143,5 @@ int trs_queue_open(trs_queue **out, const trs_ctx *ctx, const char *url, trs_err
 	return trs__error_set(err, TRS_EINVAL,
 			      "queue URL '%.200s' is neither an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME) "
 			      "nor dir://PATH",
-			      url);
+			      TRS__SHORT(url));
 }

@@ -74,7 +74,7 @@ static int walk(trs_fsdirs *c, const char *top, const char *bucket, const char *
 {
 	int fd = dup(c->root_fd);
 	if (fd < 0)
-		return trs__error_errno(err, errno, "cannot use directory %s", c->root);
+		return trs__error_errno(err, errno, "cannot use directory %s", TRS__SHORT(c->root));
 	char seg[256];
 	const char *parts[2] = {top, bucket};
 	for (int i = 0; i < 3; i++) {
@@ -85,7 +85,8 @@ static int walk(trs_fsdirs *c, const char *top, const char *bucket, const char *
 			size_t len = slash ? (size_t)(slash - s) : left;
 			if (len >= sizeof(seg)) {
 				close(fd);
-				return trs__error_set(err, TRS_EUNSAFE, "key %s: a path segment is too long", key);
+				return trs__error_set(err, TRS_EUNSAFE, "key %s: a path segment is too long",
+						      TRS__SHORT(key));
 			}
 			memcpy(seg, s, len);
 			seg[len] = '\0';
@@ -94,15 +95,16 @@ static int walk(trs_fsdirs *c, const char *top, const char *bucket, const char *
 			close(fd);
 			if (next < 0) {
 				if (saved == ENOENT && !create)
-					return trs__error_set(err, TRS_ENOTFOUND, "no object %s/%s in %s", bucket, key, c->root);
+					return trs__error_set(err, TRS_ENOTFOUND, "no object %s/%s in %s", bucket,
+							      TRS__SHORT(key), TRS__SHORT(c->root));
 				if (saved == ENOTDIR || saved == ELOOP || saved == EEXIST)
 					return trs__error_set(err, TRS_EEXISTS,
 							      "key %s in bucket %s: '%s' is already a file or link here, so it "
 							      "cannot be a directory (S3 allows keys that are prefixes of others; "
 							      "a directory cannot)",
-							      key, bucket, seg);
+							      TRS__SHORT(key), bucket, TRS__SHORT(seg));
 				return trs__error_errno(err, saved, "key %s in bucket %s: cannot open directory '%s' under %s",
-							key, bucket, seg, c->root);
+							TRS__SHORT(key), bucket, TRS__SHORT(seg), TRS__SHORT(c->root));
 			}
 			fd = next;
 			s += len;

@@ -75,7 +75,8 @@ int trs__fs_key_lock(int dirfd, const char *base, int create, int *fd, int *crea
 		if (f < 0 && errno == ENOENT)
 			return 0;
 		if (f < 0)
-			return trs__error_errno(err, errno, "cannot open %s/%s to compare versions", req->bucket, req->key);
+			return trs__error_errno(err, errno, "cannot open %s/%s to compare versions", req->bucket,
+						TRS__SHORT(req->key));
 		struct stat st;
 		if (fstat(f, &st) == 0 && S_ISDIR(st.st_mode)) {
 			close(f);
@@ -89,7 +90,7 @@ int trs__fs_key_lock(int dirfd, const char *base, int create, int *fd, int *crea
 		if (lock_fd(f) < 0) {
 			int saved = errno;
 			close(f);
-			return trs__error_errno(err, saved, "cannot lock %s/%s", req->bucket, req->key);
+			return trs__error_errno(err, saved, "cannot lock %s/%s", req->bucket, TRS__SHORT(req->key));
 		}
 		if (trs__fs_still_at(dirfd, base, f)) {
 			*fd = f;
@@ -99,7 +100,7 @@ int trs__fs_key_lock(int dirfd, const char *base, int create, int *fd, int *crea
 		close(f); /* replaced while we waited: lock what stands there now */
 	}
 	return trs__error_set(err, TRS_EIO, "%s/%s: the key kept changing under %d attempts to lock it; run again",
-			      req->bucket, req->key, MAX_ROUNDS);
+			      req->bucket, TRS__SHORT(req->key), MAX_ROUNDS);
 }
 
 /* Compare the locked file fd (its recorded version) with cond: TRS_WRITTEN to go ahead, or why not. */
@@ -125,7 +126,8 @@ static int replace(int dirfd, const char *base, const trs__fs_finished *f, const
 		int saved = errno;
 		if (saved == EISDIR || saved == ENOTEMPTY || saved == EEXIST)
 			return trs__fs_prefix_conflict(req, err);
-		return trs__error_errno(err, saved, "cannot move %s/%s into place in %s", req->bucket, req->key, root);
+		return trs__error_errno(err, saved, "cannot move %s/%s into place in %s", req->bucket,
+					TRS__SHORT(req->key), TRS__SHORT(root));
 	}
 	/* An O_TMPFILE has no name to rename: linked under a temporary one first. */
 	return trs__fs_link_over(f->src_dirfd, f->src_name, f->link_flags, dirfd, base, req, root, err);
@@ -145,7 +147,7 @@ int trs__fs_publish_if_newer(fs_storage *fs, int dirfd, const char *base, const 
 			}
 			if (errno != EEXIST)
 				return trs__error_errno(err, errno, "cannot link %s/%s into place in %s", req->bucket,
-							req->key, fs->root);
+							TRS__SHORT(req->key), TRS__SHORT(fs->root));
 			if (trs__fs_exists_as_dir(dirfd, base))
 				return trs__fs_prefix_conflict(req, err);
 		}
@@ -169,5 +171,6 @@ int trs__fs_publish_if_newer(fs_storage *fs, int dirfd, const char *base, const 
 		close(fd);
 		return rc;
 	}
-	return trs__error_set(err, TRS_EIO, "%s/%s: the key kept changing; run again", req->bucket, req->key);
+	return trs__error_set(err, TRS_EIO, "%s/%s: the key kept changing; run again", req->bucket,
+			      TRS__SHORT(req->key));
 }

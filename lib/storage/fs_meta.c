@@ -149,8 +149,8 @@ static int write_sidecar(fs_storage *fs, const trs_put_request *req, const unsig
 	if (rc < 0)
 		return rc;
 	if (replace_file(trs__fsdir_fd(d), base, json, len) < 0)
-		rc = trs__error_errno(err, errno, "cannot write the metadata of %s/%s under %s/%s", req->bucket, req->key,
-				      fs->root, TRS__FS_META_DIR);
+		rc = trs__error_errno(err, errno, "cannot write the metadata of %s/%s under %s/%s", req->bucket,
+				      TRS__SHORT(req->key), TRS__SHORT(fs->root), TRS__FS_META_DIR);
 	trs__fsdir_release(fs->dirs, d, 0);
 	return rc;
 }
@@ -180,8 +180,8 @@ int trs__fs_meta_to_file(fs_storage *fs, int fd, int dirfd, const char *name, co
 				 fs->root, NULL);
 			rc = 1;
 		} else {
-			rc = trs__error_errno(err, errno, "cannot attach the metadata of %s/%s in %s", req->bucket, req->key,
-					      fs->root);
+			rc = trs__error_errno(err, errno, "cannot attach the metadata of %s/%s in %s", req->bucket,
+					      TRS__SHORT(req->key), TRS__SHORT(fs->root));
 			if (err && errno == ENOSPC)
 				snprintf(err->message + strlen(err->message), sizeof(err->message) - strlen(err->message),
 					 " (free some space and run again)");
@@ -275,15 +275,15 @@ int trs__fs_read_meta(fs_storage *fs, int fd, const char *bucket, const char *ke
 	}
 	if (len < 0) {
 		free(json);
-		return trs__error_errno(err, errno, "cannot read the metadata of %s/%s", bucket, key);
+		return trs__error_errno(err, errno, "cannot read the metadata of %s/%s", bucket, TRS__SHORT(key));
 	}
 	json[len] = '\0';
 	char why[128];
 	yajl_val tree = yajl_tree_parse(json, why, sizeof(why));
 	free(json);
 	if (!tree)
-		return trs__error_set(err, TRS_EIO, "the metadata of %s/%s in %s/%s is not valid JSON: %s", bucket, key,
-				      fs->root, TRS__FS_META_DIR, why);
+		return trs__error_set(err, TRS_EIO, "the metadata of %s/%s in %s/%s is not valid JSON: %s", bucket,
+				      TRS__SHORT(key), TRS__SHORT(fs->root), TRS__FS_META_DIR, why);
 	const char *p_class[] = {"storage_class", NULL};
 	const char *p_kms[] = {"kms_key_id", NULL};
 	const char *p_md5[] = {"md5", NULL};

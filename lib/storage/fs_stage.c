@@ -118,14 +118,16 @@ int trs__fs_stage_new(trs_storage *s, trs__fs_stage **out, trs_error *err)
 		if (mkdirat(fs->root_fd, st->name, 0700) == 0)
 			break;
 		if (errno != EEXIST || attempt > 100) {
-			int rc = trs__error_errno(err, errno, "cannot create a staging directory in %s", fs->root);
+			int rc = trs__error_errno(err, errno, "cannot create a staging directory in %s",
+						  TRS__SHORT(fs->root));
 			free(st);
 			return rc;
 		}
 	}
 	st->dirfd = openat(fs->root_fd, st->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (st->dirfd < 0 || flock(st->dirfd, LOCK_EX | LOCK_NB) < 0) {
-		int rc = trs__error_errno(err, errno, "cannot open and lock the staging directory in %s", fs->root);
+		int rc = trs__error_errno(err, errno, "cannot open and lock the staging directory in %s",
+					  TRS__SHORT(fs->root));
 		if (st->dirfd >= 0)
 			close(st->dirfd);
 		unlinkat(fs->root_fd, st->name, AT_REMOVEDIR);
@@ -142,7 +144,8 @@ int trs__fs_stage_create(trs__fs_stage *st, uint64_t index, trs_error *err)
 	snprintf(name, sizeof(name), "%llu", (unsigned long long)index);
 	int fd = openat(st->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
 	if (fd < 0)
-		return trs__error_errno(err, errno, "cannot create a staged object in %s/%s", st->fs->root, st->name);
+		return trs__error_errno(err, errno, "cannot create a staged object in %s/%s", TRS__SHORT(st->fs->root),
+					st->name);
 	return fd;
 }
 
@@ -186,7 +189,8 @@ int trs__fs_stage_publish(trs__fs_stage *st, uint64_t index, const trs_put_reque
 	else if (rc == 0 && renameat(st->dirfd, name, dirfd, base) < 0) {
 		int saved = errno;
 		rc = saved == EISDIR || saved == ENOTEMPTY ? trs__fs_prefix_conflict(req, err)
-			: trs__error_errno(err, saved, "cannot move %s/%s into place in %s", req->bucket, req->key, fs->root);
+			: trs__error_errno(err, saved, "cannot move %s/%s into place in %s", req->bucket,
+					   TRS__SHORT(req->key), TRS__SHORT(fs->root));
 	}
 	trs__fsdir_release(fs->dirs, d, 0);
 	return rc;
@@ -197,7 +201,7 @@ int trs__fs_stage_spool(trs__fs_stage *st, char *where, size_t where_size, trs_e
 	snprintf(where, where_size, "%s/%s", st->fs->root, st->name);
 	int fd = trs__tmpfile_at(st->dirfd);
 	if (fd < 0)
-		return trs__error_errno(err, errno, "cannot create a spool file in %s", where);
+		return trs__error_errno(err, errno, "cannot create a spool file in %s", TRS__SHORT(where));
 	return fd;
 }
 

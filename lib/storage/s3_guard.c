@@ -141,7 +141,8 @@ int trs__s3_guard_look(trs__s3 *s, const trs_put_request *req, trs__s3_guard *g,
 		trs_object_info_clear(&info);
 		if (err)
 			*err = herr;
-		trs__error_prefix(err, "cannot compare versions before writing s3://%s/%s", req->bucket, req->key);
+		trs__error_prefix(err, "cannot compare versions before writing s3://%s/%s", req->bucket,
+				  TRS__SHORT(req->key));
 		return rc;
 	}
 	g->outcome = trs_write_condition_check(g->cond, &info);
@@ -215,7 +216,7 @@ int trs__s3_put_if_newer(trs_storage *self, const trs_put_request *req, const tr
 			rc = trs__error_set(err, TRS_EHTTP,
 					    "s3://%s/%s changed under every one of %d conditional writes; nothing was "
 					    "replaced. Run again",
-					    req->bucket, req->key, MAX_ROUNDS + 1);
+					    req->bucket, TRS__SHORT(req->key), MAX_ROUNDS + 1);
 			break;
 		}
 		conflict_pause(s, err);
@@ -249,7 +250,7 @@ int trs__s3_copy_if_newer(trs_storage *self, const char *src_bucket, const char 
 			return trs__error_set(err, TRS_EHTTP,
 					      "s3://%s/%s changed under every one of %d conditional copies; nothing was "
 					      "replaced. Run again",
-					      req->bucket, req->key, MAX_ROUNDS + 1);
+					      req->bucket, TRS__SHORT(req->key), MAX_ROUNDS + 1);
 		conflict_pause(s, err);
 		if ((rc = trs__s3_guard_look(s, req, &g, err)) == 1) {
 			rc = trs__s3_copy_object(s, src_bucket, src_key, req, NULL, err);

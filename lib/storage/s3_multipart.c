@@ -73,7 +73,7 @@ static int create_upload(trs__s3 *s, const trs_put_request *req, char **upload_i
 		rc = trs__xml_parse_s3(resp.body.data, resp.body.len, &x, err);
 		if (rc == 0 && (x.kind != TRS_S3_XML_INITIATE || !x.upload_id || !*x.upload_id))
 			rc = trs__error_set(err, TRS_EHTTP, "S3 CreateMultipartUpload of s3://%s/%s answered without "
-					    "an UploadId", req->bucket, req->key);
+					    "an UploadId", req->bucket, TRS__SHORT(req->key));
 		if (rc == 0) {
 			*upload_id = x.upload_id;
 			x.upload_id = NULL;
@@ -300,7 +300,7 @@ static int send_part(upload *u, part_job *job, char **etag, trs_error *err)
 			const char *e = trs__http_header(&resp, "ETag");
 			if (!e || !*e)
 				rc = trs__error_set(err, TRS_EHTTP, "S3 UploadPart %u of s3://%s/%s answered without an ETag",
-						    job->number, u->req->bucket, u->req->key);
+						    job->number, u->req->bucket, TRS__SHORT(u->req->key));
 			else if (!(*etag = trs__strdup(e, err)))
 				rc = TRS_ENOMEM;
 		}
@@ -580,7 +580,7 @@ static int copy_part(copy_job *j, unsigned int n, char **etag, trs_error *err)
 			rc = trs__xml_parse_s3(resp.body.data, resp.body.len, &x, err);
 			if (rc == 0 && (!x.etag || !*x.etag))
 				rc = trs__error_set(err, TRS_EHTTP, "S3 UploadPartCopy %u of s3://%s/%s answered without "
-						    "an ETag", n, j->req->bucket, j->req->key);
+						    "an ETag", n, j->req->bucket, TRS__SHORT(j->req->key));
 			if (rc == 0) {
 				*etag = x.etag;
 				x.etag = NULL;
@@ -623,7 +623,7 @@ int trs__s3_multipart_copy(trs__s3 *s, const char *src_bucket, const char *src_k
 {
 	if (size > TRS_S3_MAX_OBJECT)
 		return trs__error_set(err, TRS_ELIMIT, "s3://%s/%s is over S3's 5 TiB object limit", src_bucket,
-				      src_key);
+				      TRS__SHORT(src_key));
 	copy_job j;
 	memset(&j, 0, sizeof(j));
 	j.s = s;

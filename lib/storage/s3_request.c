@@ -96,21 +96,26 @@ static int s3_fail(trs_error *err, const trs__s3 *s, const trs__s3_call *c, long
 	if (!err)
 		return trs_code;
 	const char *hint = hint_for(status, code);
-	char where[512];
-	snprintf(where, sizeof(where), "s3://%s%s%s", c->bucket, c->key ? "/" : "", c->key ? c->key : "");
+	char where[TRS__SHORT_KEY_SIZE + 80];
+	snprintf(where, sizeof(where), "s3://%s%s%s", TRS__SHORT(c->bucket), c->key ? "/" : "",
+		 c->key ? TRS__SHORT(c->key) : "");
 	char tries[48] = "";
 	if (attempts > 1)
 		snprintf(tries, sizeof(tries), " after %u attempts", attempts);
 	char rid[96] = "";
 	if (request_id && *request_id)
 		snprintf(rid, sizeof(rid), " (request id %.64s)", request_id);
+	/* S3's own sentence, whole up to 300 bytes, else cut on a character boundary. */
+	char said[301];
+	if (snprintf(said, sizeof(said), "%s", message ? message : "") >= (int)sizeof(said))
+		trs__text_cut(said, sizeof(said) - 1);
 	char region[160] = "";
 	if (region_hint && *region_hint)
 		snprintf(region, sizeof(region), " (the bucket is in %.48s, this endpoint is for %.24s)", region_hint,
 			 s->region);
-	trs__error_set(err, trs_code, "S3 %s of %s failed%s: HTTP %ld %s%s%.300s%s%s%s%s", c->op, where, tries,
-		       status, code && *code ? code : "", message && *message ? ": " : "",
-		       message ? message : "", rid, region, hint ? ". What to do: " : "", hint ? hint : "");
+	trs__error_set(err, trs_code, "S3 %s of %s failed%s: HTTP %ld %s%s%s%s%s%s%s", c->op, where, tries, status,
+		       code && *code ? code : "", *said ? ": " : "", said, rid, region, hint ? ". What to do: " : "",
+		       hint ? hint : "");
 	err->http_status = (int)status;
 	snprintf(err->aws_code, sizeof(err->aws_code), "%s", code ? code : "");
 	err->retryable = trs__aws_classify(status, code, false) != TRS__AWS_FAIL;
@@ -227,7 +232,7 @@ int trs__s3_request(trs__s3 *s, const trs__s3_call *c, trs__http_response *resp,
 					*err = aerr;
 				if (rc == TRS_ENET && r.attempt > 1)
 					trs__error_prefix(err, "S3 %s of s3://%s/%s failed after %u attempts", c->op,
-							  c->bucket, c->key ? c->key : "", r.attempt);
+							  c->bucket, TRS__SHORT(c->key), r.attempt);
 				goto done;
 			}
 			trs__log(s->ctx, TRS_LOG_WARN, "S3 request failed; retrying", "op", c->op, "bucket", c->bucket,

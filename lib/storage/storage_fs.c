@@ -34,7 +34,7 @@ int trs__fs_check_bucket(const char *bucket, trs_error *err)
 	if (!*bucket || bucket[0] == '.' || strchr(bucket, '/') || strlen(bucket) > 255)
 		return trs__error_set(err, TRS_EUNSAFE,
 				      "bucket name '%s' cannot be a directory name here (empty, starts with '.', or has '/')",
-				      bucket);
+				      TRS__SHORT(bucket));
 	return 0;
 }
 
@@ -63,7 +63,7 @@ int trs__fs_check_key(const char *bucket, const char *key, trs_error *err)
 	}
 	if (why)
 		return trs__error_set(err, TRS_EUNSAFE, "key '%s' in bucket %s is refused for a local directory: %s",
-				      key, bucket, why);
+				      TRS__SHORT(key), bucket, why);
 	return 0;
 }
 
@@ -93,7 +93,7 @@ int trs__fs_prefix_conflict(const trs_put_request *req, trs_error *err)
 	return trs__error_set(err, TRS_EEXISTS,
 			      "key %s in bucket %s: a directory already stands there (another key uses it as a "
 			      "prefix), so it cannot be a file",
-			      req->key, req->bucket);
+			      TRS__SHORT(req->key), req->bucket);
 }
 
 /* Replace dirfd/base with a file that has no name to rename (an O_TMPFILE): link it under a
@@ -107,12 +107,14 @@ int trs__fs_link_over(int src_dirfd, const char *src_name, int link_flags, int d
 		if (linkat(src_dirfd, src_name, dirfd, name, link_flags) == 0)
 			break;
 		if (errno != EEXIST || attempt > 100)
-			return trs__error_errno(err, errno, "cannot link %s/%s in %s", req->bucket, req->key, root);
+			return trs__error_errno(err, errno, "cannot link %s/%s in %s", req->bucket,
+						TRS__SHORT(req->key), TRS__SHORT(root));
 	}
 	if (renameat(dirfd, name, dirfd, base) < 0) {
 		int saved = errno;
 		unlinkat(dirfd, name, 0);
-		return trs__error_errno(err, saved, "cannot move %s/%s into place in %s", req->bucket, req->key, root);
+		return trs__error_errno(err, saved, "cannot move %s/%s into place in %s", req->bucket,
+					TRS__SHORT(req->key), TRS__SHORT(root));
 	}
 	return 0;
 }
@@ -128,7 +130,8 @@ static int publish(int dirfd, int fd, const char *tmp, const char *base, const t
 		if (linkat(AT_FDCWD, proc, dirfd, base, AT_SYMLINK_FOLLOW) == 0)
 			return 0;
 		if (errno != EEXIST)
-			return trs__error_errno(err, errno, "cannot link %s/%s into place in %s", req->bucket, req->key, root);
+			return trs__error_errno(err, errno, "cannot link %s/%s into place in %s", req->bucket,
+						TRS__SHORT(req->key), TRS__SHORT(root));
 		if (trs__fs_exists_as_dir(dirfd, base))
 			return trs__fs_prefix_conflict(req, err);
 		return trs__fs_link_over(AT_FDCWD, proc, AT_SYMLINK_FOLLOW, dirfd, base, req, root, err);
@@ -137,7 +140,8 @@ static int publish(int dirfd, int fd, const char *tmp, const char *base, const t
 		int saved = errno;
 		if (saved == EISDIR || saved == ENOTEMPTY || saved == EEXIST)
 			return trs__fs_prefix_conflict(req, err);
-		return trs__error_errno(err, saved, "cannot move %s/%s into place in %s", req->bucket, req->key, root);
+		return trs__error_errno(err, saved, "cannot move %s/%s into place in %s", req->bucket,
+					TRS__SHORT(req->key), TRS__SHORT(root));
 	}
 	return 0;
 }
@@ -148,7 +152,8 @@ static int fill_direct(fs_storage *fs, int fd, const void *data, size_t len, con
 {
 	int rc = 0;
 	if (trs__write_all(fd, data, len) < 0) {
-		rc = trs__error_errno(err, errno, "cannot write %s/%s in %s", req->bucket, req->key, fs->root);
+		rc = trs__error_errno(err, errno, "cannot write %s/%s in %s", req->bucket, TRS__SHORT(req->key),
+				      TRS__SHORT(fs->root));
 		if (err && errno == ENOSPC)
 			snprintf(err->message + strlen(err->message), sizeof(err->message) - strlen(err->message),
 				 " (free some space and run again)");
@@ -195,8 +200,8 @@ static int direct_if_newer(fs_storage *fs, int dirfd, const char *base, const tr
 			}
 			if (errno != EEXIST) {
 				*stale = errno == ENOENT;
-				return trs__error_errno(err, errno, "cannot create %s/%s in %s", req->bucket, req->key,
-							fs->root);
+				return trs__error_errno(err, errno, "cannot create %s/%s in %s", req->bucket,
+							TRS__SHORT(req->key), TRS__SHORT(fs->root));
 			}
 			if (trs__fs_exists_as_dir(dirfd, base))
 				return trs__fs_prefix_conflict(req, err);
@@ -211,14 +216,16 @@ static int direct_if_newer(fs_storage *fs, int dirfd, const char *base, const tr
 			char tmp[96];
 			int fd = trs__fs_open_temp(dirfd, tmp, sizeof(tmp), 0666);
 			if (fd < 0)
-				rc = trs__error_errno(err, errno, "cannot create %s/%s in %s", req->bucket, req->key, fs->root);
+				rc = trs__error_errno(err, errno, "cannot create %s/%s in %s", req->bucket,
+						      TRS__SHORT(req->key), TRS__SHORT(fs->root));
 			else if ((rc = fill_direct(fs, fd, data, len, req, md5_hex, err)) == 0 && close(fd) < 0)
-				rc = trs__error_errno(err, errno, "cannot finish %s/%s in %s", req->bucket, req->key, fs->root);
+				rc = trs__error_errno(err, errno, "cannot finish %s/%s in %s", req->bucket,
+						      TRS__SHORT(req->key), TRS__SHORT(fs->root));
 			else if (rc < 0)
 				close(fd);
 			if (rc == 0 && renameat(dirfd, tmp, dirfd, base) < 0)
-				rc = trs__error_errno(err, errno, "cannot move %s/%s into place in %s", req->bucket, req->key,
-						      fs->root);
+				rc = trs__error_errno(err, errno, "cannot move %s/%s into place in %s", req->bucket,
+						      TRS__SHORT(req->key), TRS__SHORT(fs->root));
 			if (rc < 0 && fd >= 0)
 				unlinkat(dirfd, tmp, 0);
 		}
@@ -228,7 +235,8 @@ static int direct_if_newer(fs_storage *fs, int dirfd, const char *base, const tr
 			close(lfd);
 		return rc;
 	}
-	return trs__error_set(err, TRS_EIO, "%s/%s: the key kept changing; run again", req->bucket, req->key);
+	return trs__error_set(err, TRS_EIO, "%s/%s: the key kept changing; run again", req->bucket,
+			      TRS__SHORT(req->key));
 }
 
 /*
@@ -263,7 +271,7 @@ static int put_direct(fs_storage *fs, trs_fsdir *d, const char *base, const trs_
 	}
 	if (req->content_md5_hex && *req->content_md5_hex && strcasecmp(req->content_md5_hex, md5_hex) != 0) {
 		rc = trs__error_set(err, TRS_EINTEGRITY, "%s/%s: the bytes have MD5 %s, not %s as the request says; not written",
-				    req->bucket, req->key, md5_hex, req->content_md5_hex);
+				    req->bucket, TRS__SHORT(req->key), md5_hex, req->content_md5_hex);
 		goto out;
 	}
 	if (cond) {
@@ -284,11 +292,13 @@ static int put_direct(fs_storage *fs, trs_fsdir *d, const char *base, const trs_
 	if (fd < 0) {
 		int saved = errno;
 		trs__fsdir_release(fs->dirs, d, saved == ENOENT);
-		return trs__error_errno(err, saved, "cannot create %s/%s in %s", req->bucket, req->key, fs->root);
+		return trs__error_errno(err, saved, "cannot create %s/%s in %s", req->bucket, TRS__SHORT(req->key),
+					TRS__SHORT(fs->root));
 	}
 	rc = fill_direct(fs, fd, data, len, req, md5_hex, err);
 	if (close(fd) < 0 && rc == 0)
-		rc = trs__error_errno(err, errno, "cannot finish %s/%s in %s", req->bucket, req->key, fs->root);
+		rc = trs__error_errno(err, errno, "cannot finish %s/%s in %s", req->bucket, TRS__SHORT(req->key),
+				      TRS__SHORT(fs->root));
 	if (rc == 0 && tmp)
 		rc = publish(dirfd, -1, tmp, base, req, fs->root, err);
 	if (rc < 0)
@@ -356,7 +366,8 @@ static int put_common(trs_storage *self, const trs_put_request *req, trs_body *b
 	if (fd < 0) {
 		int saved = errno;
 		trs__fsdir_release(fs->dirs, d, saved == ENOENT);
-		return trs__error_errno(err, saved, "cannot create a file for %s/%s in %s", req->bucket, req->key, fs->root);
+		return trs__error_errno(err, saved, "cannot create a file for %s/%s in %s", req->bucket,
+					TRS__SHORT(req->key), TRS__SHORT(fs->root));
 	}
 	/* Like S3, the backend computes the MD5 itself: it is the object's etag,
 	 * and a request that names one must match it (S3 answers BadDigest). */
@@ -374,7 +385,8 @@ static int put_common(trs_storage *self, const trs_put_request *req, trs_body *b
 		if (n == 0)
 			break;
 		if (trs__write_all(fd, buf, (size_t)n) < 0) {
-			rc = trs__error_errno(err, errno, "cannot write %s/%s in %s", req->bucket, req->key, fs->root);
+			rc = trs__error_errno(err, errno, "cannot write %s/%s in %s", req->bucket, TRS__SHORT(req->key),
+					      TRS__SHORT(fs->root));
 			if (err && errno == ENOSPC)
 				snprintf(err->message + strlen(err->message), sizeof(err->message) - strlen(err->message),
 					 " (free some space and run again)");
@@ -395,7 +407,7 @@ static int put_common(trs_storage *self, const trs_put_request *req, trs_body *b
 		}
 		if (req->content_md5_hex && *req->content_md5_hex && strcasecmp(req->content_md5_hex, md5_hex) != 0)
 			rc = trs__error_set(err, TRS_EINTEGRITY, "%s/%s: the bytes have MD5 %s, not %s as the request says; not written",
-					    req->bucket, req->key, md5_hex, req->content_md5_hex);
+					    req->bucket, TRS__SHORT(req->key), md5_hex, req->content_md5_hex);
 	}
 	EVP_MD_CTX_free(md5);
 	if (rc == 0 && tmp && trs__fs_exists_as_dir(dirfd, base))
@@ -408,7 +420,8 @@ static int put_common(trs_storage *self, const trs_put_request *req, trs_body *b
 			rc = publish(dirfd, fd, tmp, base, req, fs->root, err);
 	}
 	if (close(fd) < 0 && rc == 0)
-		rc = trs__error_errno(err, errno, "cannot finish %s/%s in %s", req->bucket, req->key, fs->root);
+		rc = trs__error_errno(err, errno, "cannot finish %s/%s in %s", req->bucket, TRS__SHORT(req->key),
+				      TRS__SHORT(fs->root));
 	if (rc != TRS_WRITTEN && tmp)
 		unlinkat(dirfd, tmp, 0); /* failed, or not written: something newer (or the same) stands there */
 	trs__fsdir_release(fs->dirs, d, 0);
@@ -434,20 +447,23 @@ static int open_object(fs_storage *fs, const char *bucket, const char *key, trs_
 	const char *base;
 	trs_fsdir *d;
 	if ((rc = trs__fsdir_get(fs->dirs, "", bucket, key, 0, &d, &base, err)) < 0)
-		return rc == TRS_EEXISTS ? trs__error_set(err, TRS_ENOTFOUND, "no object %s/%s in %s", bucket, key, fs->root) : rc;
+		return rc == TRS_EEXISTS ? trs__error_set(err, TRS_ENOTFOUND, "no object %s/%s in %s", bucket,
+							  TRS__SHORT(key), TRS__SHORT(fs->root)) : rc;
 	int fd = openat(trs__fsdir_fd(d), base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	int saved = errno;
 	trs__fsdir_release(fs->dirs, d, fd < 0 && saved == ENOENT);
 	if (fd < 0) {
 		if (saved == ENOENT)
-			return trs__error_set(err, TRS_ENOTFOUND, "no object %s/%s in %s", bucket, key, fs->root);
-		return trs__error_errno(err, saved, "cannot open %s/%s in %s", bucket, key, fs->root);
+			return trs__error_set(err, TRS_ENOTFOUND, "no object %s/%s in %s", bucket, TRS__SHORT(key),
+					      TRS__SHORT(fs->root));
+		return trs__error_errno(err, saved, "cannot open %s/%s in %s", bucket, TRS__SHORT(key),
+					TRS__SHORT(fs->root));
 	}
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return trs__error_set(err, TRS_ENOTFOUND, "no object %s/%s in %s (not a regular file)", bucket, key,
-				      fs->root);
+		return trs__error_set(err, TRS_ENOTFOUND, "no object %s/%s in %s (not a regular file)", bucket,
+				      TRS__SHORT(key), TRS__SHORT(fs->root));
 	}
 	return fd;
 }
@@ -467,7 +483,8 @@ static int fs_get(trs_storage *self, const char *bucket, const char *key, uint64
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			rc = trs__error_errno(err, errno, "cannot read %s/%s in %s", bucket, key, fs->root);
+			rc = trs__error_errno(err, errno, "cannot read %s/%s in %s", bucket, TRS__SHORT(key),
+					      TRS__SHORT(fs->root));
 			break;
 		}
 		if (n == 0)
@@ -510,7 +527,7 @@ static int64_t file_body_read(void *self, void *buf, size_t len, trs_error *err)
 		n = pread(fb->fd, buf, len, (off_t)fb->offset);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
-		return trs__error_errno(err, errno, "cannot read %s", fb->what);
+		return trs__error_errno(err, errno, "cannot read %s", TRS__SHORT(fb->what));
 	fb->offset += (uint64_t)n;
 	return n;
 }
@@ -562,7 +579,8 @@ static int fs_del(trs_storage *self, const char *bucket, const char *key, trs_er
 		int saved = errno;
 		trs__fsdir_release(fs->dirs, d, 0);
 		if (failed)
-			return trs__error_errno(err, saved, "cannot delete %s/%s in %s", bucket, key, fs->root);
+			return trs__error_errno(err, saved, "cannot delete %s/%s in %s", bucket, TRS__SHORT(key),
+						TRS__SHORT(fs->root));
 	}
 	return 0;
 }
@@ -626,7 +644,7 @@ TRS_EXTERN(int) trs_storage_fs_new(trs_storage **out, trs_ctx *ctx, const char *
 	}
 	if (make_root(dir) < 0 ||
 	    (fs->root_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		rc = trs__error_errno(err, errno, "cannot use %s as the destination directory", dir);
+		rc = trs__error_errno(err, errno, "cannot use %s as the destination directory", TRS__SHORT(dir));
 		goto fail;
 	}
 	if ((rc = trs__fsdirs_new(&fs->dirs, fs->root_fd, fs->root, err)) < 0)

@@ -117,7 +117,7 @@ int trs__s3_put_headers(const trs__s3 *s, trs__s3_headers *h, const trs_put_requ
 		if (!metadata_name_ok(name))
 			return trs__error_set(err, TRS_EINVAL,
 					      "metadata name '%.100s' of s3://%s/%s is not a valid HTTP header name", name,
-					      req->bucket, req->key);
+					      req->bucket, TRS__SHORT(req->key));
 		trs_buf hn = TRS_BUF_INIT, hv = TRS_BUF_INIT;
 		rc = trs__buf_printf(&hn, err, "x-amz-meta-%s", name);
 		for (char *p = hn.data; rc == 0 && *p; p++)
@@ -160,10 +160,10 @@ int trs__s3_copy_source(trs_buf *b, const char *bucket, const char *key, trs_err
 static int check_names(const char *bucket, const char *key, trs_error *err)
 {
 	if (!bucket || !*bucket || strchr(bucket, '/'))
-		return trs__error_set(err, TRS_EINVAL, "'%s' is not an S3 bucket name", bucket ? bucket : "");
+		return trs__error_set(err, TRS_EINVAL, "'%s' is not an S3 bucket name", TRS__SHORT(bucket));
 	if (key && (!*key || strlen(key) > 1024))
-		return trs__error_set(err, TRS_EINVAL, "an S3 key must be 1 to 1024 bytes long (s3://%s/%.64s)",
-				      bucket, key);
+		return trs__error_set(err, TRS_EINVAL, "an S3 key must be 1 to 1024 bytes long (s3://%s/%s)",
+				      bucket, TRS__SHORT(key));
 	return 0;
 }
 
@@ -177,7 +177,7 @@ int trs__s3_read_body(trs_body *body, unsigned char *buf, size_t len, bool expec
 			return (int)n;
 		if (n == 0)
 			return trs__error_set(err, TRS_EINTEGRITY, "the body of s3://%s/%s ended after %zu of %zu bytes",
-					      req->bucket, req->key, got, len);
+					      req->bucket, TRS__SHORT(req->key), got, len);
 		got += (size_t)n;
 	}
 	if (!expect_end)
@@ -188,7 +188,7 @@ int trs__s3_read_body(trs_body *body, unsigned char *buf, size_t len, bool expec
 		return (int)n;
 	if (n > 0)
 		return trs__error_set(err, TRS_EINTEGRITY, "the body of s3://%s/%s is longer than its %llu bytes",
-				      req->bucket, req->key, (unsigned long long)body->length);
+				      req->bucket, TRS__SHORT(req->key), (unsigned long long)body->length);
 	return 0;
 }
 
@@ -259,7 +259,7 @@ int trs__s3_check_put(const trs_put_request *req, const trs_body *body, trs_erro
 	int rc = check_names(req->bucket, req->key, err);
 	if (rc == 0 && body->length > TRS_S3_MAX_OBJECT)
 		rc = trs__error_set(err, TRS_ELIMIT, "s3://%s/%s is %llu bytes, over S3's 5 TiB object limit",
-				    req->bucket, req->key, (unsigned long long)body->length);
+				    req->bucket, TRS__SHORT(req->key), (unsigned long long)body->length);
 	return rc;
 }
 

@@ -255,6 +255,63 @@ def test_serve_dir_queue_end_to_end_without_aws():
         assert len(left) == 1 and left[0].startswith("4.json@"), left
 
 
+def test_serve_dir_queue_redrive_moves_poison_and_failing_messages_to_the_dead_letter_directory():
+    """dir://PATH?max_receives=2: a poison body and a message whose archive
+    keeps failing are received twice, then moved to PATH/.dead/ under their
+    own names, as SQS's redrive policy moves them to a dead-letter queue;
+    the good message is restored. --max-idle then fires, since only dead
+    messages remain (they used to come back for ever, and a consumer with
+    --max-idle never stopped)."""
+    with util.tempdir() as d:
+        q, stg, out = (os.path.join(d, n) for n in ("q", "stg", "out"))
+        os.makedirs(os.path.join(stg, "staging"))
+        os.makedirs(q)
+        targets = [{"region": REGION, "bucket": "dest-a"}]
+        good = {"relative_key": "x/ok.txt", "data": b"ok"}
+        bad = {"relative_key": "y/taken.txt", "data": b"never"}
+        mkarchive.build_archive(os.path.join(stg, "staging", "good.tar.zst"), [good], targets)
+        mkarchive.build_archive(os.path.join(stg, "staging", "bad.tar.zst"), [bad], targets)
+        # A directory where the bad archive's object goes: its write fails at every delivery.
+        os.makedirs(os.path.join(out, "dest-a", mkarchive.destination_key(bad), "sub"))
+
+        def record(key):
+            return {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                                 "s3": {"bucket": {"name": "staging"}, "object": {"key": key}}}]}
+        for name, body in (("1.json", json.dumps(record("good.tar.zst"))),
+                           ("2.json", json.dumps(record("bad.tar.zst"))), ("3.json", "{poison")):
+            with open(os.path.join(q, name), "w") as f:
+                f.write(body)
+        with Serve(["--queue", "dir://%s?max_receives=2" % q, "--staging", "file://" + stg, "--dest",
+                    "file://" + out, "--poll-interval", "1", "--visibility-timeout", "1", "--batch", "10",
+                    "--max-idle", "3", "--log-format", "json"], util.clean_env()) as srv:
+            try:
+                rc = srv.proc.wait(60 * util.SLOWDOWN)
+            except subprocess.TimeoutExpired:
+                raise AssertionError("--max-idle never fired: %s" % srv.log()[-3000:])
+            records = srv.records()
+            log = srv.log()
+        assert rc == 0, log[-2000:]
+        assert sorted(os.listdir(q)) == [".dead", ".inflight"], os.listdir(q)
+        assert os.listdir(os.path.join(q, ".inflight")) == [], log[-2000:]
+        assert sorted(os.listdir(os.path.join(q, ".dead"))) == ["2.json", "3.json"], log[-2000:]
+        with open(os.path.join(q, ".dead", "3.json")) as f:
+            assert f.read() == "{poison"
+        with open(os.path.join(out, "dest-a", mkarchive.destination_key(good)), "rb") as f:
+            assert f.read() == b"ok"
+        poison = [r["receive_count"] for r in records
+                  if r["message"] == "poison message left for the queue's redrive policy"]
+        assert poison == [1, 2], log[-3000:]
+        failed = [r for r in records if r["message"] == "archive failed; archive and message kept for a retry"]
+        assert len(failed) == 2 and all(r["key"] == "bad.tar.zst" for r in failed), log[-3000:]
+        dead = [r for r in records if r["message"].startswith("message moved to the dead-letter directory")]
+        assert sorted(r["message_id"] for r in dead) == ["2", "3"], log[-3000:]
+        assert all(r["level"] == "error" and r["receive_count"] == 2 and r["max_receives"] == 2 and
+                   r["dead_letter"] == os.path.join(q, ".dead") and r["queue"] == "dir://%s?max_receives=2" % q
+                   for r in dead), dead
+        idle = [i for i, r in enumerate(records) if r["message"] == "idle for --max-idle seconds; stopping"]
+        assert len(idle) == 1 and idle[0] > max(records.index(r) for r in dead), log[-3000:]
+
+
 def test_serve_bad_configuration_exits_2():
     env = util.clean_env()
     cases = [
@@ -267,6 +324,9 @@ def test_serve_bad_configuration_exits_2():
         (["--queue", "dir:///tmp/x"], {"MAX_WORKERS": "-1"}, "MAX_WORKERS"),
         (["--queue", "ftp://example/q"], {}, "neither"),
         (["--queue", "dir:///tmp/x", "--metrics", "carrier-pigeon"], {}, "--metrics"),
+        (["--queue", "dir:///tmp/x?max_receives=0"], {}, "max_receives must be a whole number from 1 to 1000"),
+        (["--queue", "dir:///tmp/x?dead_letter=/tmp/y"], {}, "dead_letter needs max_receives"),
+        (["--queue", "dir:///tmp/x?maxReceiveCount=5"], {}, "'maxReceiveCount' is not a parameter"),
     ]
     for args, extra, want in cases:
         e = dict(env)

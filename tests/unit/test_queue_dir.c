@@ -3,6 +3,8 @@
 #include "internal.h"
 #include "trs/sys/queue.h"
 
+#include <dirent.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -190,6 +192,197 @@ TEST(dir_queue_oversized_body_is_capped)
 	cleanup(q);
 }
 
+/* A fresh queue directory opened with `params` after its path ("?max_receives=2"). */
+static trs_queue *fresh_with(const char *params, trs_error *err)
+{
+	snprintf(root, sizeof(root), "/tmp/trs-qdir-test-XXXXXX");
+	if (!mkdtemp(root))
+		return NULL;
+	char url[600];
+	snprintf(url, sizeof(url), "dir://%s%s", root, params);
+	trs_queue *q;
+	return trs_queue_open(&q, NULL, url, err) == 0 ? q : NULL;
+}
+
+static bool exists(const char *dir, const char *name)
+{
+	char path[600];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	struct stat st;
+	return stat(path, &st) == 0;
+}
+
+static size_t entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	size_t n = 0;
+	for (struct dirent *e; d && (e = readdir(d)) != NULL;)
+		n += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* Receive `id` once more and make it visible again at once, as after a failed archive. */
+static bool receive_and_give_back(trs_queue *q, const char *id, unsigned int count)
+{
+	trs_queue_message *m;
+	if (receive(q, 1, 30, &m) != 1)
+		return false;
+	trs_error err = TRS_ERROR_INIT;
+	bool ok = !strcmp(m[0].id, id) && m[0].receive_count == count &&
+		  trs_queue_change_visibility(q, m[0].receipt_handle, 0, &err) == 0;
+	trs_queue_messages_free(m, 1);
+	usleep(10000);
+	return ok;
+}
+
+TEST(dir_queue_moves_a_message_past_max_receives_to_the_dead_letter_directory)
+{
+	trs_error err = TRS_ERROR_INIT;
+	trs_queue *q = fresh_with("?max_receives=3", &err);
+	CHECK(q);
+	put_message("poison.json", "{poison");
+	put_message("good.json", "{}");
+	trs_queue_message *m;
+	CHECK(receive(q, 1, 30, &m) == 1 && !strcmp(m[0].id, "good"));
+	for (unsigned int count = 1; count <= 3; count++)
+		CHECK(receive_and_give_back(q, "poison", count));
+	/* Its fourth receive moves it instead: nothing more comes, however often one asks. */
+	trs_queue_message *none;
+	for (int i = 0; i < 3; i++)
+		CHECK(receive(q, 10, 30, &none) == 0);
+	char dead[600], inflight[600];
+	snprintf(dead, sizeof(dead), "%s/.dead", root);
+	snprintf(inflight, sizeof(inflight), "%s/.inflight", root);
+	CHECK(exists(dead, "poison.json"));
+	CHECK(entries(dead) == 1);
+	CHECK(entries(inflight) == 1); /* good, still held */
+	char path[700], body[32] = "";
+	snprintf(path, sizeof(path), "%s/poison.json", dead);
+	FILE *f = fopen(path, "r");
+	CHECK(f);
+	CHECK(fgets(body, sizeof(body), f) != NULL);
+	fclose(f);
+	CHECK_STR(body, "{poison");
+	/* The holder of the good message is not disturbed: its delete works. */
+	const char *h[1] = {m[0].receipt_handle};
+	int code = 1;
+	CHECK(trs_queue_delete_batch(q, h, 1, &code, &err) == 0 && code == 0);
+	trs_queue_messages_free(m, 1);
+	cleanup(q);
+}
+
+TEST(dir_queue_dead_letters_go_to_a_named_directory_and_come_back_when_moved)
+{
+	char other[256];
+	snprintf(other, sizeof(other), "/tmp/trs-qdir-dead-XXXXXX");
+	CHECK(mkdtemp(other));
+	char params[300];
+	snprintf(params, sizeof(params), "?max_receives=1&dead_letter=%s/dlq", other);
+	trs_error err = TRS_ERROR_INIT;
+	trs_queue *q = fresh_with(params, &err);
+	CHECK(q);
+	put_message("m.json", "{\"a\":1}");
+	CHECK(receive_and_give_back(q, "m", 1));
+	trs_queue_message *none;
+	CHECK(receive(q, 1, 30, &none) == 0);
+	char dlq[300];
+	snprintf(dlq, sizeof(dlq), "%s/dlq", other);
+	CHECK(exists(dlq, "m.json"));
+	/* A second dead letter of the same id keeps the first. */
+	put_message("m.json", "{\"a\":2}");
+	CHECK(receive_and_give_back(q, "m", 1));
+	CHECK(receive(q, 1, 30, &none) == 0);
+	CHECK(entries(dlq) == 2 && exists(dlq, "m.json"));
+	/* Redrive: moved back into the queue, it is received again, from its first receive. */
+	char from[700], to[700];
+	snprintf(from, sizeof(from), "%s/m.json", dlq);
+	snprintf(to, sizeof(to), "%s/m.json", root);
+	CHECK(rename(from, to) == 0);
+	trs_queue_message *again;
+	CHECK(receive(q, 1, 30, &again) == 1);
+	CHECK_STR(again[0].id, "m");
+	CHECK_STR(again[0].body, "{\"a\":1}");
+	CHECK(again[0].receive_count == 1);
+	trs_queue_messages_free(again, 1);
+	cleanup(q);
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", other);
+	CHECK(system(cmd) == 0);
+}
+
+TEST(dir_queue_receives_a_message_again_when_its_dead_letter_directory_is_gone)
+{
+	trs_error err = TRS_ERROR_INIT;
+	trs_queue *q = fresh_with("?max_receives=1", &err);
+	CHECK(q);
+	put_message("m.json", "{}");
+	CHECK(receive_and_give_back(q, "m", 1));
+	char dead[600];
+	snprintf(dead, sizeof(dead), "%s/.dead", root);
+	CHECK(rmdir(dead) == 0);
+	/* It cannot move: the queue goes on, and the message comes back rather than vanish. */
+	CHECK(receive_and_give_back(q, "m", 2));
+	CHECK(mkdir(dead, 0700) == 0);
+	trs_queue_message *none;
+	CHECK(receive(q, 1, 30, &none) == 0);
+	CHECK(exists(dead, "m.json"));
+	cleanup(q);
+}
+
+TEST(dir_queue_without_max_receives_receives_a_message_again_and_again)
+{
+	trs_queue *q = fresh();
+	CHECK(q);
+	put_message("m.json", "{}");
+	for (unsigned int count = 1; count <= 5; count++)
+		CHECK(receive_and_give_back(q, "m", count));
+	CHECK(!exists(root, ".dead"));
+	cleanup(q);
+}
+
+TEST(dir_queue_refuses_bad_redrive_parameters)
+{
+	static const char *const bad[] = {"?max_receives=0", "?max_receives=1001", "?max_receives=3x",
+					  "?max_receives=", "?max_receives=-1", "?dead_letter=/tmp/x",
+					  "?max_receives=2&max_receives=3", "?maxReceiveCount=2",
+					  "?max_receives=2&dead_letter=", "?max_receives=2&dead_letter=%s",
+					  "?max_receives=2&dead_letter=%s/.inflight",
+					  "?max_receives=2&dead_letter=/dev/shm/trs-qdir-dead-test"};
+	for (size_t i = 0; i < TRS_ARRAY_SIZE(bad); i++) {
+		/* %s: the queue's own directory, which the URL names too. */
+		snprintf(root, sizeof(root), "/tmp/trs-qdir-test-XXXXXX");
+		CHECK(mkdtemp(root));
+		if (strstr(bad[i], "/dev/shm")) {
+			struct stat shm, tmp;
+			if (stat("/dev/shm", &shm) < 0 || stat("/tmp", &tmp) < 0 || shm.st_dev == tmp.st_dev) {
+				rmdir(root);
+				continue; /* no other filesystem at hand */
+			}
+		}
+		char params[300], url[700];
+		snprintf(params, sizeof(params), bad[i], root);
+		snprintf(url, sizeof(url), "dir://%s%s", root, params);
+		trs_error err = TRS_ERROR_INIT;
+		trs_queue *q = NULL;
+		int rc = trs_queue_open(&q, NULL, url, &err);
+		if (rc != TRS_EINVAL)
+			printf("  %s: %s\n", url, q ? "accepted" : err.message);
+		trs_queue_free(q);
+		char cmd[700];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s' /dev/shm/trs-qdir-dead-test", root);
+		CHECK(system(cmd) == 0);
+		CHECK(rc == TRS_EINVAL && !q);
+		CHECK(err.code == TRS_EINVAL);
+	}
+	/* The largest SQS allows. */
+	trs_error err = TRS_ERROR_INIT;
+	trs_queue *q = fresh_with("?max_receives=1000", &err);
+	CHECK(q);
+	cleanup(q);
+}
+
 int main(void)
 {
 	RUN(dir_queue_receive_claims_and_delete_removes);
@@ -198,5 +391,10 @@ int main(void)
 	RUN(dir_queue_refuses_foreign_handles_and_urls);
 	RUN(dir_queue_long_poll_waits_and_interrupt_stops_it);
 	RUN(dir_queue_oversized_body_is_capped);
+	RUN(dir_queue_moves_a_message_past_max_receives_to_the_dead_letter_directory);
+	RUN(dir_queue_dead_letters_go_to_a_named_directory_and_come_back_when_moved);
+	RUN(dir_queue_receives_a_message_again_when_its_dead_letter_directory_is_gone);
+	RUN(dir_queue_without_max_receives_receives_a_message_again_and_again);
+	RUN(dir_queue_refuses_bad_redrive_parameters);
 	return harness_done();
 }
