@@ -162,6 +162,32 @@ static void emf_to_stderr(const char *line, size_t len, void *userdata)
 	fwrite(line, 1, len, stderr);
 }
 
+/* The failures by bucket and code: one line for each with the first one's message (--json has them all). */
+static void print_failures(FILE *f, const trs_report *r)
+{
+	size_t shown = 0;
+	for (size_t i = 0; i < r->nfailures; i++) {
+		const trs_failure *x = &r->failures[i];
+		bool seen = false;
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = r->failures[k].code == x->code && !strcmp(r->failures[k].bucket, x->bucket);
+		if (seen)
+			continue;
+		if (shown++ == 8) {
+			fprintf(f, "  ... and more causes: --json lists every failure\n");
+			return;
+		}
+		size_t same = 0;
+		for (size_t k = i; k < r->nfailures; k++)
+			same += r->failures[k].code == x->code && !strcmp(r->failures[k].bucket, x->bucket);
+		if (same == 1)
+			fprintf(f, "  FAILED    %s\n", x->message);
+		else
+			fprintf(f, "  FAILED    %zu objects to bucket %s (%s), the first: %s\n", same, x->bucket,
+				trs_strerror(x->code), x->message);
+	}
+}
+
 static void print_summary(const trs_report *r, int rc)
 {
 	FILE *f = stderr;
@@ -193,10 +219,7 @@ static void print_summary(const trs_report *r, int rc)
 	if (r->catalog_bucket)
 		fprintf(f, "  catalog   s3://%s/%s %s (%llu rows)\n", r->catalog_bucket, r->catalog_key,
 			r->catalog_written ? "written" : "NOT written", (unsigned long long)r->catalog_rows);
-	for (size_t i = 0; i < r->nfailures && i < 20; i++)
-		fprintf(f, "  FAILED    %s\n", r->failures[i].message);
-	if (r->nfailures > 20)
-		fprintf(f, "  ... and %zu more failures (use --json for all)\n", r->nfailures - 20);
+	print_failures(f, r);
 }
 
 static void log_summary(cli_log *log, const trs_report *r, int rc)

@@ -1,8 +1,7 @@
 /*
  * Log lines that repeat per member or per object of one archive, capped per
  * kind with a count (lib/log_repeat.h). The cap is per kind, so that 400,000
- * members without an entry do not hide the one symlink or the first failed
- * write; failed puts are a kind per error code for the same reason.
+ * members without an entry do not hide the one symlink.
  */
 #include "log_repeat.h"
 
@@ -25,12 +24,6 @@ static const kind_info kinds[] = {
 	[TRS__REPEAT_NOT_WRITTEN] = {TRS_LOG_INFO, "not_written",
 				     "puts kept from writing by a newer version, or this one, at the destination"},
 };
-
-trs__repeat_kind trs__repeat_put_failed(int code)
-{
-	int n = code < 0 ? -code : code;
-	return (trs__repeat_kind)(TRS__REPEAT_PUT_FAILED + (n < TRS__REPEAT_KINDS - TRS__REPEAT_PUT_FAILED ? n : 0));
-}
 
 bool trs__repeat_log(trs__log_repeats *r, const trs_ctx *ctx, trs__repeat_kind kind)
 {
@@ -55,21 +48,10 @@ void trs__repeat_summary(trs__log_repeats *r, const trs_ctx *ctx, const char *ar
 			continue;
 		char message[256], count[24], name[48];
 		snprintf(count, sizeof(count), "%llu", (unsigned long long)n);
-		trs_log_level level;
-		if (kind >= TRS__REPEAT_PUT_FAILED) {
-			const char *code = trs_strerror(-(kind - TRS__REPEAT_PUT_FAILED));
-			level = TRS_LOG_ERROR;
-			snprintf(name, sizeof(name), "put_failed_%s", code);
-			snprintf(message, sizeof(message),
-				 "%s more lines about puts that failed with %s were not logged (the first %d were); the "
-				 "report counts and lists every failure",
-				 count, code, TRS__LOG_REPEAT_MAX);
-		} else {
-			level = kinds[kind].level;
-			snprintf(name, sizeof(name), "%s", kinds[kind].name);
-			snprintf(message, sizeof(message), "%s more lines about %s were not logged (the first %d were)",
-				 count, kinds[kind].about, TRS__LOG_REPEAT_MAX);
-		}
+		trs_log_level level = kinds[kind].level;
+		snprintf(name, sizeof(name), "%s", kinds[kind].name);
+		snprintf(message, sizeof(message), "%s more lines about %s were not logged (the first %d were)", count,
+			 kinds[kind].about, TRS__LOG_REPEAT_MAX);
 		trs__log(ctx, level, message, "archive", archive, "kind", name, "not_logged", count, NULL);
 	}
 }

@@ -21,8 +21,7 @@ typedef enum {
 	TRS__REPEAT_MANIFEST,        /* the manifest's own warnings */
 	TRS__REPEAT_TAGS,            /* an object's tags that are not all tags */
 	TRS__REPEAT_NOT_WRITTEN,     /* a put the newest-wins rule kept from writing */
-	TRS__REPEAT_PUT_FAILED,      /* a failed put: one kind per error code from here (trs__repeat_put_failed) */
-	TRS__REPEAT_KINDS = TRS__REPEAT_PUT_FAILED + 32
+	TRS__REPEAT_KINDS            /* (failed puts are said once per cause: lib/core/failure_groups.c) */
 } trs__repeat_kind;
 
 /* Zeroed at the start; the reading thread and the writers count into it at once. */
@@ -30,9 +29,6 @@ typedef struct trs__log_repeats {
 	uint64_t seen[TRS__REPEAT_KINDS];
 	uint64_t unlogged[TRS__REPEAT_KINDS];
 } trs__log_repeats;
-
-/* The kind of the line of a put that failed with `code` (a TRS_E* code). */
-trs__repeat_kind trs__repeat_put_failed(int code);
 
 /* Count one line of `kind`: true when it is to be logged (one of the first
  * TRS__LOG_REPEAT_MAX, or ctx logs at debug level), false when it is left out. */

@@ -19,8 +19,14 @@
 
 /* ---- the report, under r->mu ---- */
 
+/*
+ * A failed put: in the report, and counted under its cause, which the
+ * archive's end says once (lib/core/failure_groups.c); its own line goes out
+ * at debug. `quiet`: not attempted (a stop, refused credentials), said once
+ * by the caller, no cause of its own.
+ */
 static void put_failed_locked(trs_run *r, const trs_manifest_object *e, const trs_object_put *p, int code,
-			      const char *message, int quiet)
+			      const char *aws_code, const char *message, int quiet)
 {
 	/* The names shortened, the cause whole: the full key is in the fields and the report. */
 	char full[2 * TRS_ERROR_MESSAGE_SIZE];
@@ -32,9 +38,9 @@ static void put_failed_locked(trs_run *r, const trs_manifest_object *e, const tr
 		t->puts_failed++;
 	/* Out of memory: the counts above still say it failed. */
 	trs__report_add_failure(r->report, e->relative_key, p->request.bucket, p->request.key, code, full, NULL);
-	if (!quiet && !trs__repeat_log(&r->repeats, r->ctx, trs__repeat_put_failed(code)))
-		return; /* counted, and summed up at the archive's end */
-	trs__log(r->ctx, quiet ? TRS_LOG_DEBUG : TRS_LOG_ERROR, full, "archive", r->report->archive, "relative_key", e->relative_key, "bucket",
+	if (!quiet)
+		trs__failure_groups_add(&r->failures, p->request.bucket, p->request.key, code, aws_code, full);
+	trs__log(r->ctx, TRS_LOG_DEBUG, full, "archive", r->report->archive, "relative_key", e->relative_key, "bucket",
 		 p->request.bucket, "key", p->request.key, "error", trs_strerror(code), NULL);
 }
 
@@ -42,8 +48,13 @@ void trs__run_put_failed(trs_run *r, const trs_manifest_object *e, const trs_obj
 			 const char *message)
 {
 	pthread_mutex_lock(&r->mu);
-	put_failed_locked(r, e, p, code, message, 0);
+	put_failed_locked(r, e, p, code, NULL, message, 0);
 	pthread_mutex_unlock(&r->mu);
+}
+
+void trs__run_log_failures(trs_run *r)
+{
+	trs__failure_groups_log(&r->failures, r->ctx, r->report->archive); /* the writers are gone: no lock */
 }
 
 /* Per-job results are gathered without the lock and folded in once. */
@@ -121,7 +132,7 @@ static void record(trs_run *r, const trs_job *j, const put_result *res)
 			}
 		} else {
 			/* A canceled put was refused by nothing: the caller reports the stop once. */
-			put_failed_locked(r, j->entry, p, res[i].code, res[i].err.message,
+			put_failed_locked(r, j->entry, p, res[i].code, res[i].err.aws_code, res[i].err.message,
 					  res[i].quiet || res[i].code == TRS_ECANCELED);
 			if (!r->abort_code && credentials_failure(&res[i])) {
 				r->abort_code = TRS_EAUTH;

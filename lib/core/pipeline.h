@@ -11,6 +11,7 @@
 
 #include "internal.h"
 #include "budget.h"
+#include "failure_groups.h"
 #include "log_repeat.h"
 
 #include <pthread.h>
@@ -124,6 +125,7 @@ struct trs_run {
 	trs_job *last_streamed;
 	trs_error abort_err;
 	trs__log_repeats repeats;  /* lines of this archive that repeat, capped per kind (the reader's too) */
+	trs__failure_groups failures; /* failed puts by cause, said once each at the end (under mu) */
 };
 
 /* Start the writers (lib/core/pipeline_workers.c): `threads` at most. With a
@@ -201,6 +203,8 @@ void trs__channel_close(trs_run *r, trs_job *j);
 /* Free a list of chunks; returns the budget bytes they held. */
 uint64_t trs__chunks_free(trs_chunk *c);
 
+/* Say the archive's failed puts, one line per cause, after trs__run_finish (no writer is left). */
+void trs__run_log_failures(trs_run *r);
 /* Report an object-target failure found by the reader (under the run's lock). */
 void trs__run_put_failed(trs_run *r, const trs_manifest_object *e, const trs_object_put *p, int code,
 			 const char *message);

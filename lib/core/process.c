@@ -516,6 +516,7 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 	}
 	trs__early_free(&w.early);
 	trs__run_finish(&w.run);
+	trs__run_log_failures(&w.run);
 	trs__repeat_summary(&w.run.repeats, ctx, rep->archive); /* every writer is done */
 	free(w.run.outcomes);
 	rep->seconds_restore = trs__now() - t1;

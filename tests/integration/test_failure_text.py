@@ -45,3 +45,32 @@ def test_a_manifest_over_the_limit_names_the_flag_and_the_report_its_size():
         assert "--max-manifest" in rep["error"], rep["error"]
         want = len(mkarchive.manifest_bytes(objs, [{"region": REGION, "bucket": "dest-a"}]))
         assert rep["manifest_bytes"] == want, (rep["manifest_bytes"], want)
+
+
+def test_one_missing_bucket_is_one_line_not_one_per_object():
+    # 47 objects to a bucket that does not exist, and to one that does: the cause is said once, with
+    # its count and the first keys; each object's own line only at debug; the report lists all 47.
+    objs = [{"relative_key": "o%02d.txt" % i, "data": b"x%d" % i} for i in range(47)]
+    targets = [{"region": REGION, "bucket": "dest-a"}, {"region": REGION, "bucket": "no-such-bucket"}]
+    with util.MotoServer() as m, util.tempdir() as d:
+        m.client("s3").create_bucket(Bucket="dest-a", CreateBucketConfiguration={"LocationConstraint": REGION})
+        path = mkarchive.build_archive(d + "/a.tar.zst", objs, targets)
+        res = util.run_trs(["process", path, "--no-progress", "--log-format", "json"], env=m.env(), timeout=180)
+        expect_exit(res, 1)
+        lines = [json.loads(x) for x in res.err.splitlines()]
+        errors = [x for x in lines if x["level"] == "error"]
+        grouped = [x for x in errors if x.get("bucket") == "no-such-bucket"]
+        assert len(grouped) == 1, errors
+        g = grouped[0]
+        assert g["objects_failed"] == 47 and g["aws_code"] == "NoSuchBucket", g
+        assert g["first_keys"] == "o00.txt, o01.txt, o02.txt" or len(g["first_keys"].split(", ")) == 3, g
+        assert "47 objects failed to bucket no-such-bucket" in g["message"], g
+        assert "What to do: create the bucket" in g["message"], g
+        assert len(errors) == 2, errors  # the cause, and the archive's own line
+        res = util.run_trs(["process", path, "--no-progress", "--json"], env=m.env(), timeout=180)
+        rep = json.loads(res.stdout)
+        assert len(rep["failures"]) == 47 and rep["objects_failed"] == 47, rep["objects_failed"]
+        # the text summary: one FAILED line for the cause
+        res = util.run_trs(["process", path, "--no-progress", "--log-format", "text"], env=m.env(), timeout=180)
+        failed = [x for x in res.err.splitlines() if x.strip().startswith("FAILED")]
+        assert len(failed) == 1 and "47 objects to bucket no-such-bucket" in failed[0], res.err
