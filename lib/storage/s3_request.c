@@ -58,7 +58,13 @@ static int build_target(const trs__s3 *s, const trs__s3_call *c, trs_buf *url, t
 
 /* ---- errors ---- */
 
-static const char *hint_for(long status, const char *code)
+/* Reads and deletes of an archive (trs_fetch, the staging delete) against writes of objects. */
+static bool reads_an_archive(const char *op)
+{
+	return !strcmp(op, "GetObject") || !strcmp(op, "HeadObject") || !strcmp(op, "DeleteObject");
+}
+
+static const char *hint_for(long status, const char *code, const char *op)
 {
 	static const char *const creds[] = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken",
 					    "ExpiredToken", "TokenRefreshRequired", "InvalidClientTokenId"};
@@ -68,6 +74,9 @@ static const char *hint_for(long status, const char *code)
 		return "check the AWS credentials in use (and the system clock)";
 	if (strcmp(code, "RequestTimeTooSkewed") == 0)
 		return "fix the system clock: SigV4 allows 15 minutes of skew";
+	if (strcmp(code, "NoSuchBucket") == 0 && reads_an_archive(op))
+		return "the bucket the archive is read from does not exist here: check the staging bucket named by "
+		       "the S3 event (or the s3:// URL) and the region";
 	if (strcmp(code, "NoSuchBucket") == 0)
 		return "create the bucket, or fix the bucket name (and region) of this target";
 	if (strncmp(code, "KMS.", 4) == 0 || strstr(code, "KMS"))
@@ -95,7 +104,7 @@ static int s3_fail(trs_error *err, const trs__s3 *s, const trs__s3_call *c, long
 		trs_code = TRS_EAUTH;
 	if (!err)
 		return trs_code;
-	const char *hint = hint_for(status, code);
+	const char *hint = hint_for(status, code, c->op);
 	char where[TRS__SHORT_KEY_SIZE + 80];
 	snprintf(where, sizeof(where), "s3://%s%s%s", TRS__SHORT(c->bucket), c->key ? "/" : "",
 		 c->key ? TRS__SHORT(c->key) : "");

@@ -74,3 +74,11 @@ def test_one_missing_bucket_is_one_line_not_one_per_object():
         res = util.run_trs(["process", path, "--no-progress", "--log-format", "text"], env=m.env(), timeout=180)
         failed = [x for x in res.err.splitlines() if x.strip().startswith("FAILED")]
         assert len(failed) == 1 and "47 objects to bucket no-such-bucket" in failed[0], res.err
+
+
+def test_a_missing_staging_bucket_is_named_as_where_the_archive_is_read_from():
+    with util.MotoServer() as m:
+        res = util.run_trs(["process", "s3://no-such-staging/in/a.tar.zst", "--no-progress"], env=m.env())
+        expect_exit(res, 3)
+        assert "NoSuchBucket" in res.err and "staging bucket" in res.err, res.err
+        assert "of this target" not in res.err, res.err
