@@ -29,7 +29,9 @@ struct trs_object_iter {
 	int tar_done;
 	int defer_missing;         /* at the tar's end, return 0 instead of the missing entries */
 	int pass2;                 /* a second walk: most skips were already reported */
-	uint64_t loud_before;      /* in pass 2, members before this index were not yet looked at */
+	uint64_t loud_before;      /* in pass 2, members before this index were not yet looked at... */
+	unsigned char *joined_early; /* ...unless their bit is here: kept before the manifest and joined */
+	uint64_t joined_early_bits;
 	uint64_t skipped_members;
 	trs__log_repeats *repeats; /* &own_repeats, or the archive's (trs__object_iter_share_repeats) */
 	trs__log_repeats own_repeats;
@@ -315,6 +317,26 @@ const char *trs__member_skip_reason(const char *path, trs_member_type type)
 	}
 }
 
+/* Mark member `index` as looked at before the manifest; out of memory, it may be said twice. */
+static void mark_joined_early(trs_object_iter *it, uint64_t index)
+{
+	if (index >= it->joined_early_bits) {
+		uint64_t bits = (index + 1) * 2 > 4096 ? (index + 1) * 2 : 4096;
+		unsigned char *p = realloc(it->joined_early, (size_t)(bits / 8));
+		if (!p)
+			return;
+		memset(p + it->joined_early_bits / 8, 0, (size_t)((bits - it->joined_early_bits) / 8));
+		it->joined_early = p;
+		it->joined_early_bits = bits;
+	}
+	it->joined_early[index / 8] |= (unsigned char)(1u << (index % 8));
+}
+
+static bool joined_early(const trs_object_iter *it, uint64_t index)
+{
+	return index < it->joined_early_bits && (it->joined_early[index / 8] & (1u << (index % 8)));
+}
+
 /*
  * Join one member with its entry and build its puts. Returns 1 with *out
  * set, 0 when the member is not an object to restore (reported once), or a
@@ -323,9 +345,9 @@ const char *trs__member_skip_reason(const char *path, trs_member_type type)
 static int join_member(trs_object_iter *it, const char *path, trs_member_type type, uint64_t index,
 		       const trs_object **out, trs_error *err)
 {
-	/* In a second walk only members before the manifest that were not held in
-	 * memory are new; every other skip was reported the first time. */
-	int loud = !it->pass2 || index < it->loud_before;
+	/* In a second walk only members before the manifest that were not kept
+	 * (held, spooled or staged) are new; every other skip was reported the first time. */
+	int loud = !it->pass2 || (index < it->loud_before && !joined_early(it, index));
 	const char *why = trs__member_skip_reason(path, type);
 	if (why) {
 		if (!it->pass2) {
@@ -370,6 +392,8 @@ int trs__object_iter_join(trs_object_iter *it, const char *path, uint64_t index,
 			  const trs_object **out, trs_error *err)
 {
 	*out = NULL;
+	if (!it->pass2)
+		mark_joined_early(it, index);
 	it->body_state = BODY_FAILED; /* the caller holds the bytes */
 	it->member.size = size;
 	return join_member(it, path, TRS_MEMBER_FILE, index, out, err);
@@ -597,6 +621,7 @@ TRS_EXTERN(void) trs_object_iter_free(trs_object_iter *it)
 	if (!it)
 		return;
 	free(it->joined_at);
+	free(it->joined_early);
 	free(it->kms_problems);
 	trs__link_memo_free(&it->links);
 	free(it->puts);

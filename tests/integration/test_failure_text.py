@@ -82,3 +82,22 @@ def test_a_missing_staging_bucket_is_named_as_where_the_archive_is_read_from():
         expect_exit(res, 3)
         assert "NoSuchBucket" in res.err and "staging bucket" in res.err, res.err
         assert "of this target" not in res.err, res.err
+
+
+def test_a_second_pass_says_each_member_without_an_entry_once():
+    # --max-memory 1M to S3: the objects before the manifest do not all fit, the archive is read twice;
+    # members without an entry were said (and counted) twice.
+    import os
+    objs = [{"relative_key": "o%d.bin" % i, "data": os.urandom(300 << 10)} for i in range(8)]
+    objs += [{"relative_key": "stray%d.bin" % i, "data": b"no entry", "in_manifest": False} for i in range(2)]
+    with util.MotoServer() as m, util.tempdir() as d:
+        m.client("s3").create_bucket(Bucket="dest-a", CreateBucketConfiguration={"LocationConstraint": REGION})
+        path = mkarchive.build_archive(d + "/a.tar.zst", objs, [{"region": REGION, "bucket": "dest-a"}])
+        res = util.run_trs(["process", path, "--no-progress", "--json", "--max-memory", "1M"], env=m.env(),
+                           timeout=180)
+        expect_exit(res, 0)
+        rep = json.loads(res.stdout)
+        assert rep["passes"] == 2, rep["passes"]
+        assert rep["members_skipped"] == 2 and rep["objects_written"] == 8, rep
+        said = [x for x in res.err.splitlines() if "no manifest entry" in x]
+        assert len(said) == 2, said
