@@ -37,8 +37,8 @@ static trs__failure_group *add_group(trs__failure_groups *gs, const char *bucket
 	return g;
 }
 
-void trs__failure_groups_add(trs__failure_groups *gs, const char *bucket, const char *key, int code,
-			     const char *aws_code, const char *message)
+void trs__failure_groups_add(trs__failure_groups *gs, const char *relative_key, const char *bucket, const char *key,
+			     int code, const char *aws_code, const char *message)
 {
 	aws_code = aws_code ? aws_code : "";
 	trs__failure_group *g = find(gs, bucket, code, aws_code);
@@ -50,6 +50,8 @@ void trs__failure_groups_add(trs__failure_groups *gs, const char *bucket, const 
 	}
 	if (g->count < TRS__FAILURE_FIRST_KEYS)
 		g->first_keys[g->count] = strdup(key); /* NULL when out of memory: one key fewer named */
+	if (!g->count)
+		g->relative_key = strdup(relative_key);
 	g->count++;
 }
 
@@ -70,8 +72,8 @@ void trs__failure_groups_log(trs__failure_groups *gs, const trs_ctx *ctx, const 
 		else
 			snprintf(line, sizeof(line), "%s objects failed to bucket %s for one cause (the first: %s%s): %s",
 				 count, g->bucket, keys, g->count > TRS__FAILURE_FIRST_KEYS ? ", ..." : "", g->message);
-		trs__log(ctx, TRS_LOG_ERROR, line, "archive", archive, "bucket", g->bucket, "key",
-			 g->count == 1 ? g->first_keys[0] : NULL, "objects_failed", count, "code", trs_strerror(g->code),
+		trs__log(ctx, TRS_LOG_ERROR, line, "archive", archive, "relative_key", g->count == 1 ? g->relative_key : NULL,
+			 "bucket", g->bucket, "key", g->count == 1 ? g->first_keys[0] : NULL, "objects_failed", count, "error", trs_strerror(g->code),
 			 "aws_code", *g->aws_code ? g->aws_code : NULL, "first_keys", g->count > 1 ? keys : NULL, NULL);
 	}
 	if (gs->other) {
@@ -89,6 +91,7 @@ void trs__failure_groups_free(trs__failure_groups *gs)
 	for (size_t i = 0; i < gs->n; i++) {
 		free(gs->g[i].bucket);
 		free(gs->g[i].message);
+		free(gs->g[i].relative_key);
 		for (size_t k = 0; k < TRS__FAILURE_FIRST_KEYS; k++)
 			free(gs->g[i].first_keys[k]);
 	}

@@ -18,6 +18,7 @@ typedef struct trs__failure_group {
 	char aws_code[64];           /* the service's error code, "" when none */
 	uint64_t count;
 	char *first_keys[TRS__FAILURE_FIRST_KEYS];
+	char *relative_key;          /* the first failure's, for a cause of one object */
 	char *message;               /* the first failure's message: the reason and what to do */
 } trs__failure_group;
 
@@ -28,8 +29,8 @@ typedef struct trs__failure_groups {
 } trs__failure_groups;
 
 /* Count one failed put (the caller holds the lock that guards `gs`). Out of memory: counted in `other`. */
-void trs__failure_groups_add(trs__failure_groups *gs, const char *bucket, const char *key, int code,
-			     const char *aws_code, const char *message);
+void trs__failure_groups_add(trs__failure_groups *gs, const char *relative_key, const char *bucket, const char *key,
+			     int code, const char *aws_code, const char *message);
 /* One error line per cause, then free: `archive` names them. */
 void trs__failure_groups_log(trs__failure_groups *gs, const trs_ctx *ctx, const char *archive);
 void trs__failure_groups_free(trs__failure_groups *gs);

@@ -39,7 +39,8 @@ static void put_failed_locked(trs_run *r, const trs_manifest_object *e, const tr
 	/* Out of memory: the counts above still say it failed. */
 	trs__report_add_failure(r->report, e->relative_key, p->request.bucket, p->request.key, code, full, NULL);
 	if (!quiet)
-		trs__failure_groups_add(&r->failures, p->request.bucket, p->request.key, code, aws_code, full);
+		trs__failure_groups_add(&r->failures, e->relative_key, p->request.bucket, p->request.key, code, aws_code,
+					full);
 	trs__log(r->ctx, TRS_LOG_DEBUG, full, "archive", r->report->archive, "relative_key", e->relative_key, "bucket",
 		 p->request.bucket, "key", p->request.key, "error", trs_strerror(code), NULL);
 }
