@@ -1,5 +1,6 @@
 /* HTTP over libcurl: a thread-safe pool of easy handles sharing connections. */
 #include "http.h"
+#include "sigv4.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@ struct trs__http {
 	CURL **pool;
 	size_t npool;
 	long clock_offset;       /* seconds to add to this host's clock to sign in AWS's time (clock.c) */
+	trs__sigv4_key_cache keys; /* the signing key of this client's last scope (sigv4.c) */
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -59,6 +61,7 @@ int trs__http_new(trs__http **out, const trs_ctx *ctx, const trs__http_options *
 	if (!h)
 		return TRS_ENOMEM;
 	h->ctx = ctx;
+	trs__sigv4_key_cache_init(&h->keys);
 	if (opts)
 		h->opts = *opts;
 	if (!h->opts.connect_timeout_ms)
@@ -75,6 +78,7 @@ int trs__http_new(trs__http **out, const trs_ctx *ctx, const trs__http_options *
 		h->opts.pool_size = DEFAULT_POOL_SIZE;
 	h->pool = trs__calloc(h->opts.pool_size, sizeof(*h->pool), err);
 	if (!h->pool) {
+		trs__sigv4_key_cache_free(&h->keys);
 		free(h);
 		return TRS_ENOMEM;
 	}
@@ -115,6 +119,11 @@ const trs_ctx *trs__http_ctx(const trs__http *h)
 	return h->ctx;
 }
 
+trs__sigv4_key_cache *trs__http_key_cache(trs__http *h)
+{
+	return &h->keys;
+}
+
 void trs__http_free(trs__http *h)
 {
 	if (!h)
@@ -127,6 +136,7 @@ void trs__http_free(trs__http *h)
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_destroy(&h->share_locks[i]);
 	pthread_mutex_destroy(&h->pool_lock);
+	trs__sigv4_key_cache_free(&h->keys);
 	free(h);
 }
 

@@ -35,6 +35,8 @@ void trs__http_free(trs__http *http);
 long trs__http_clock_offset(const trs__http *http);
 void trs__http_set_clock_offset(trs__http *http, long seconds);
 const trs_ctx *trs__http_ctx(const trs__http *http);
+/* The client's signing-key cache (lib/aws/sigv4.c), for the requests signed to send through it. */
+struct trs__sigv4_key_cache *trs__http_key_cache(trs__http *http);
 
 typedef struct trs__http_request {
 	const char *method;          /* "GET", "PUT", "POST", "HEAD", "DELETE" */

@@ -29,6 +29,7 @@ int trs__aws_send(trs__http *http, const trs__sigv4_options *sign, const trs__aw
 		}
 		trs__sigv4_options o = *sign;
 		o.now = time(NULL) + trs__http_clock_offset(http); /* AWS's time, once a skew error taught it */
+		o.key_cache = trs__http_key_cache(http);
 		trs__sigv4_credentials sc = {creds->access_key_id, creds->secret_access_key, creds->session_token};
 		trs__sigv4_request sr = {req->method, t->path, t->query ? t->query : "", h, nh, payload_hash};
 		rc = trs__sigv4_sign(&sc, &o, &sr, &sig, err);

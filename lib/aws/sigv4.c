@@ -347,6 +347,53 @@ static int signing_key(const char *secret, const char *date8, const char *region
 	return rc;
 }
 
+void trs__sigv4_key_cache_init(trs__sigv4_key_cache *c)
+{
+	memset(c, 0, sizeof(*c));
+	pthread_mutex_init(&c->mu, NULL);
+}
+
+void trs__sigv4_key_cache_free(trs__sigv4_key_cache *c)
+{
+	if (c->secret) {
+		OPENSSL_cleanse(c->secret, strlen(c->secret));
+		free(c->secret);
+	}
+	OPENSSL_cleanse(c->key, sizeof(c->key));
+	pthread_mutex_destroy(&c->mu);
+}
+
+/* The signing key from the cache when it holds this very scope and secret, else derived and kept. */
+static int cached_signing_key(trs__sigv4_key_cache *c, const char *secret, const char *date8, const char *region,
+			      const char *service, unsigned char key[32], trs_error *err)
+{
+	char scope[96];
+	int n = snprintf(scope, sizeof(scope), "%s/%s/%s", date8, region, service);
+	if (!c || n < 0 || (size_t)n >= sizeof(scope))
+		return signing_key(secret, date8, region, service, key, err);
+	pthread_mutex_lock(&c->mu);
+	bool hit = c->secret && !strcmp(c->scope, scope) && !strcmp(c->secret, secret);
+	if (hit)
+		memcpy(key, c->key, 32);
+	pthread_mutex_unlock(&c->mu);
+	if (hit)
+		return 0;
+	int rc = signing_key(secret, date8, region, service, key, err);
+	char *copy = rc == 0 ? strdup(secret) : NULL;
+	if (!copy)
+		return rc; /* not kept: derived again next time */
+	pthread_mutex_lock(&c->mu);
+	if (c->secret) {
+		OPENSSL_cleanse(c->secret, strlen(c->secret));
+		free(c->secret);
+	}
+	c->secret = copy;
+	snprintf(c->scope, sizeof(c->scope), "%s", scope);
+	memcpy(c->key, key, 32);
+	pthread_mutex_unlock(&c->mu);
+	return 0;
+}
+
 void trs__sigv4_result_free(trs__sigv4_result *r)
 {
 	if (!r)
@@ -483,7 +530,7 @@ int trs__sigv4_sign(const trs__sigv4_credentials *creds, const trs__sigv4_option
 		goto done;
 
 	unsigned char key[32], sig[32];
-	rc = signing_key(creds->secret_access_key, date8, o->region, o->service, key, err);
+	rc = cached_signing_key(o->key_cache, creds->secret_access_key, date8, o->region, o->service, key, err);
 	if (rc == 0)
 		rc = hmac(key, 32, out->string_to_sign.data, out->string_to_sign.len, sig, err);
 	OPENSSL_cleanse(key, sizeof(key));
