@@ -20,6 +20,8 @@ typedef struct cli_log {
 	trs_log_level level;
 	bool json;
 	bool progress;      /* a progress bar is on stderr's last line */
+	bool quiet;         /* -q: errors only, no progress bar or summary */
+	int verbose;        /* -v given this many times */
 	struct cli_progress *bar; /* cli/progress.c, while a bar is drawn */
 } cli_log;
 
@@ -40,6 +42,24 @@ void cli_progress_sink(const trs_progress *p, void *ud);
 /* Start the thread that draws the bar (false when it cannot); stop it and erase the bar. */
 bool cli_progress_start(cli_log *l);
 void cli_progress_stop(cli_log *l);
+
+/*
+ * The command line (cli/options.c). cli_getopt is getopt_long that refuses
+ * abbreviated long options and names the nearest real option of a mistyped
+ * one: on such an error it prints "trs CMD: ..." (one line) and returns '?',
+ * after which the caller prints the hint (cli_usage_error(CMD, NULL)).
+ */
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *opts, const char *cmd);
+/* The name of `names` that `word` was likely meant as (a unique prefix, or a close spelling), or NULL. */
+const char *cli_nearest(const char *word, const char *const *names, size_t n);
+/* "trs CMD: <message>" on stderr, without the hint. */
+void cli_usage_line(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* -v (info), -vv (debug), -q (errors only) on every command that logs; the last of them and
+ * --log-level wins. */
+#define CLI_VERBOSITY_OPTIONS {"verbose", no_argument, 0, 'v'}, {"quiet", no_argument, 0, 'q'}
+/* Take -v or -q: 1 when taken, 0 when `c` is neither. */
+int cli_verbosity_option(int c, cli_log *log);
 
 /* Parse a byte count: "1048576", "64M", "1G" (binary units). */
 bool cli_parse_bytes(const char *s, uint64_t *out);

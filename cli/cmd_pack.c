@@ -17,7 +17,9 @@ static const char usage[] =
 	"  --source-bucket NAME     manifest source_bucket (default: local)\n"
 	"  --source-prefix PREFIX   manifest source_prefix (default: none)\n"
 	"  --level N                zstd level 1..22 (default 3)\n"
-	"  --manifest-first         write manifest.json before the objects\n";
+	"  --manifest-first         write manifest.json before the objects\n"
+	"  -q, --quiet              only errors: no warnings, no closing line\n"
+	"  -v, --verbose            info records too; -vv: debug\n";
 
 /* REGION:BUCKET[:CLASS][:kms=ARN][:backup]; an ARN holds ':' so kms= takes the rest. */
 static bool parse_target(char *spec, trs_manifest_target *t)
@@ -56,6 +58,7 @@ int cmd_pack(int argc, char **argv)
 		{"source-prefix", required_argument, 0, O_SP},
 		{"level", required_argument, 0, O_LEVEL},
 		{"manifest-first", no_argument, 0, O_MF},
+		CLI_VERBOSITY_OPTIONS,
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -66,8 +69,13 @@ int cmd_pack(int argc, char **argv)
 	int c, rc = EXIT_USAGE;
 	if (!targets)
 		return EXIT_USAGE;
+	cli_log log;
+	cli_log_init(&log);
+	log.level = TRS_LOG_WARN;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "o:hqv", opts, "pack")) != -1) {
+		if (cli_verbosity_option(c, &log))
+			continue;
 		switch (c) {
 		case 'o': po.output_path = optarg; break;
 		case O_TARGET:
@@ -98,11 +106,9 @@ int cmd_pack(int argc, char **argv)
 	po.input_dir = argv[optind];
 	po.targets = targets;
 	po.ntargets = ntargets;
-	cli_log log;
-	cli_log_init(&log);
 	trs_ctx_options co = TRS_CTX_OPTIONS_INIT;
 	co.log = cli_log_sink;
-	co.log_level = TRS_LOG_WARN;
+	co.log_level = log.level;
 	co.log_userdata = &log;
 	trs_ctx *ctx;
 	trs_error err = TRS_ERROR_INIT;
@@ -116,7 +122,8 @@ int cmd_pack(int argc, char **argv)
 		fprintf(stderr, "trs pack: %s\n", err.message);
 		rc = r == TRS_EINVAL ? EXIT_USAGE : EXIT_PARTIAL;
 	} else {
-		fprintf(stderr, "packed %llu objects into %s\n", (unsigned long long)n, po.output_path);
+		if (!log.quiet)
+			fprintf(stderr, "packed %llu objects into %s\n", (unsigned long long)n, po.output_path);
 		rc = EXIT_OK;
 	}
 out:
