@@ -144,6 +144,24 @@ int cli_common_option(int c, const char *arg, cli_common *cc, cli_log *log);
 /* The long name of option code `c` in `opts`, for messages. */
 const char *cli_option_name(const struct option *opts, int c);
 
+/* `-`: the archive from stdin (cli/stdin.c). */
+typedef struct cli_stdin {
+	const volatile int *cancel; /* a read interrupted once this is set returns TRS_ECANCELED */
+	int spool_fd;               /* what stdin gave, kept for a rewind; -1 when not rewindable */
+	uint64_t spooled;           /* bytes in the spool */
+	uint64_t pos;               /* where the archive reader is */
+} cli_stdin;
+
+/*
+ * Make `src` read stdin through `in` (named "(stdin)"); with `rewindable`,
+ * what was read is kept in an unlinked temporary file so that the archive
+ * can be read again. TRS_EINVAL when stdin is a terminal (`cmd` names the
+ * command in the message), TRS_EIO when no temporary file can be made.
+ */
+int cli_stdin_source(cli_stdin *in, trs_archive_source *src, bool rewindable, const volatile int *cancel,
+		     const char *cmd, trs_error *err);
+void cli_stdin_close(cli_stdin *in);
+
 /* One archive to restore: the context, the destination and the archive. */
 typedef struct cli_job {
 	trs_ctx *ctx;
@@ -153,6 +171,7 @@ typedef struct cli_job {
 	char *archive_bucket;
 	const char *archive_key;
 	trs_archive_source src;       /* a file or stdin */
+	cli_stdin in;                 /* when the archive is `-` */
 } cli_job;
 
 /*

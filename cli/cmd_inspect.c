@@ -10,7 +10,8 @@ static const char usage[] =
 	"\n"
 	"Show the manifest's targets, every tar member and whether it joins a manifest\n"
 	"entry (and why not), entries without a member, and where the manifest sits.\n"
-	"Nothing is written.\n"
+	"Nothing is written. ARCHIVE is a path or - for stdin (kept in a temporary file\n"
+	"under TMPDIR while it is read: a manifest that comes last is read first).\n"
 	"\n"
 	"  --json                  print it as JSON on stdout\n"
 	"  --region R              which targets count as this region's (default:\n"
@@ -117,9 +118,17 @@ int cmd_inspect(int argc, char **argv)
 	trs_archive *a = NULL;
 	trs_manifest *m = NULL;
 	trs_archive_source src = TRS_ARCHIVE_SOURCE_INIT;
+	cli_stdin in = {.spool_fd = -1};
 	const char *archive = argv[optind];
-	src.path = archive;
-	int rc = trs_ctx_new(&ctx, &co, &err);
+	int rc = 0;
+	if (strcmp(archive, "-") == 0) {
+		rc = cli_stdin_source(&in, &src, true, NULL, "inspect", &err);
+		archive = src.name;
+	} else {
+		src.path = archive;
+	}
+	if (rc == 0)
+		rc = trs_ctx_new(&ctx, &co, &err);
 	if (rc == 0)
 		rc = trs_archive_open(&a, &src, ctx, &err);
 	if (rc == 0)
@@ -131,6 +140,7 @@ int cmd_inspect(int argc, char **argv)
 		trs_manifest_free(m);
 		trs_archive_close(a);
 		trs_ctx_free(ctx);
+		cli_stdin_close(&in);
 		return cli_exit_code(rc);
 	}
 	size_t nobj = trs_manifest_object_count(m);
@@ -235,5 +245,6 @@ int cmd_inspect(int argc, char **argv)
 	trs_manifest_free(m);
 	trs_archive_close(a);
 	trs_ctx_free(ctx);
+	cli_stdin_close(&in);
 	return rc < 0 ? cli_exit_code(rc) : EXIT_OK;
 }

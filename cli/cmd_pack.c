@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage[] =
 	"usage: trs pack DIR -o OUT.tar.zst --target REGION:BUCKET[:CLASS] ... [options]\n"
@@ -11,7 +12,7 @@ static const char usage[] =
 	"Pack every regular file under DIR as an object (relative path = object name),\n"
 	"with a manifest.json last, as the source side writes archives.\n"
 	"\n"
-	"  -o, --output FILE        the archive to write\n"
+	"  -o, --output FILE        the archive to write; - for stdout (not a terminal)\n"
 	"  --target R:B[:CLASS]     a target region and bucket (repeatable); add\n"
 	"                           :kms=ARN or :backup after the class field to set those\n"
 	"  --source-bucket NAME     manifest source_bucket (default: local)\n"
@@ -102,6 +103,15 @@ int cmd_pack(int argc, char **argv)
 	if (optind != argc - 1 || !po.output_path || ntargets == 0) {
 		cli_usage_error("pack", "give DIR, -o OUT and at least one --target");
 		goto out;
+	}
+	/* As zstd: an archive is binary, never for a terminal. */
+	if (strcmp(po.output_path, "-") == 0) {
+		if (isatty(STDOUT_FILENO)) {
+			fprintf(stderr, "trs pack: stdout is a terminal: redirect it (trs pack DIR -o - ... > OUT.tar.zst)\n");
+			goto out;
+		}
+		po.output_fd = STDOUT_FILENO;
+		po.output_path = "stdout";
 	}
 	po.input_dir = argv[optind];
 	po.targets = targets;

@@ -1,8 +1,12 @@
 """Command-line habits every trs command shares (awscli, rclone, zstd, git):
 a mistyped command or option gets the nearest real one named, an abbreviated
-option is refused (getopt would take it silently), `trs help CMD`, -v/-vv/-q."""
+option is refused (getopt would take it silently), `trs help CMD`, -v/-vv/-q,
+`-` for stdin (inspect) and stdout (pack)."""
 import json
 import os
+import shutil
+import subprocess
+import time
 
 import mkarchive
 import util
@@ -170,3 +174,123 @@ def test_v_vv_and_q_set_what_is_logged():
             res = util.run_trs(["inspect", arc, flag])
             expect_exit(res, 0, flag)
             assert "summary   3 manifest entries" in res.out, res.out
+
+
+def _pipe(args, data, timeout=60):
+    """trs ARGS with `data` written to its stdin through a pipe (not a file: no rewinding)."""
+    p = subprocess.run([util.trs_bin()] + args, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=util.clean_env(), timeout=timeout)
+    util.saw_stderr("trs " + " ".join(args[:2]), p.stderr)
+    return p
+
+
+def test_inspect_dash_reads_the_archive_from_stdin():
+    with sandbox() as sb:
+        objs = objects(4)
+        objs.append({"relative_key": "h/no-member", "data": b"x", "member": False})
+        for position in ("last", "first", "middle"):
+            arc = mkarchive.build_archive(sb.path("a-%s.tar.zst" % position), objs, TARGETS,
+                                          manifest_position=position,
+                                          extra_members=[{"name": "stray.txt", "type": "file", "data": b"s"}])
+            data = open(arc, "rb").read()
+            want = util.run_trs(["inspect", arc, "--json"])
+            expect_exit(want, 0)
+            p = _pipe(["inspect", "-", "--json"], data)
+            assert p.returncode == 0, (position, p.stderr)
+            got = json.loads(p.stdout)
+            expected = want.json()
+            assert got["archive"] == "(stdin)", got["archive"]
+            got.pop("archive")
+            expected.pop("archive")
+            # every member, the manifest's too, each joined or not as from the file
+            assert got == expected, (position, got, expected)
+            assert got["manifest_position"] == position
+            assert any(m["path"] == "manifest.json" for m in got["members"])
+            # the text form too
+            p = _pipe(["inspect", "-"], data)
+            assert p.returncode == 0, p.stderr
+            text = p.stdout.decode()
+            assert text.startswith("archive   (stdin)\n"), text[:200]
+            assert "summary   5 manifest entries, 6 members, 4 joined, 1 missing" in text, text
+        # not an archive on stdin: exit 3, and no temporary file left behind
+        tmp = sb.path("tmp")
+        os.makedirs(tmp)
+        p = subprocess.run([util.trs_bin(), "inspect", "-"], input=b"not zstd" * 100, capture_output=True,
+                           env=util.clean_env(extra={"TMPDIR": tmp}), timeout=60)
+        util.saw_stderr("trs inspect -", p.stderr)
+        assert p.returncode == 3, p
+        assert os.listdir(tmp) == [], os.listdir(tmp)
+        p = subprocess.run([util.trs_bin(), "inspect", "-"], input=open(arc, "rb").read(), capture_output=True,
+                           env=util.clean_env(extra={"TMPDIR": tmp}), timeout=60)
+        assert p.returncode == 0 and os.listdir(tmp) == [], (p.stderr, os.listdir(tmp))
+
+
+def _tree(root, files):
+    for name, data in files.items():
+        path = os.path.join(root, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+
+
+def test_pack_dash_writes_the_archive_to_stdout():
+    with sandbox() as sb:
+        files = {"a.txt": b"alpha\n", "sub/b.bin": os.urandom(3000)}
+        d = sb.path("tree")
+        _tree(d, files)
+        cwd = sb.path("cwd")
+        os.makedirs(cwd)
+        out = sb.path("piped.tar.zst")
+        with open(out, "wb") as f:
+            res = util.run_trs(["pack", d, "-o", "-", "--target", REGION + ":dest-a"], cwd=cwd)
+            f.write(res.stdout)
+        expect_exit(res, 0)
+        assert os.listdir(cwd) == [], "pack wrote files: %r" % os.listdir(cwd)
+        assert "packed 2 objects into stdout" in res.err, res.err
+        # stdout holds the archive itself: it restores
+        res = util.process(out, sb.out)
+        expect_exit(res, 0)
+        for name, data in files.items():
+            with open(util.object_path(sb.out, "dest-a", name), "rb") as f:
+                assert f.read() == data, name
+        # to a pipe (not seekable), manifest first or last
+        for flag in ([], ["--manifest-first"]):
+            p = subprocess.Popen([util.trs_bin(), "pack", d, "-o", "-", "--target", REGION + ":dest-a"] + flag,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=util.clean_env(), cwd=cwd)
+            insp = subprocess.run([util.trs_bin(), "inspect", "-", "--json"], stdin=p.stdout,
+                                  capture_output=True, env=util.clean_env(), timeout=60)
+            p.stdout.close()
+            err = p.stderr.read()
+            p.stderr.close()
+            assert p.wait(60) == 0, err
+            util.saw_stderr("trs pack", err)
+            util.saw_stderr("trs inspect -", insp.stderr)
+            assert insp.returncode == 0, insp.stderr
+            rep = json.loads(insp.stdout)
+            assert rep["joined"] == 2 and rep["manifest_position"] == ("first" if flag else "last"), rep
+        assert os.listdir(cwd) == []
+
+
+def test_pack_dash_refuses_a_terminal():
+    """As zstd: a binary archive is never written to a terminal (tmux gives pack a real one)."""
+    if not shutil.which("tmux"):
+        raise util.Missing("tmux not installed (scripts/install-deps installs it)")
+    with sandbox() as sb:
+        d = sb.path("tree")
+        _tree(d, {"a.txt": b"a"})
+        session = "trs-pack-tty-%d" % os.getpid()
+        cmd = "cd %s && %s pack %s -o - --target %s:dest-a; echo EXIT=$?; sleep 30" % (
+            sb.root, util.trs_bin(), d, REGION)
+        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "150", "-y", "10", cmd], check=True)
+        try:
+            deadline = time.monotonic() + 30
+            pane = ""
+            while time.monotonic() < deadline and "EXIT=" not in pane:
+                time.sleep(0.1)
+                pane = subprocess.run(["tmux", "capture-pane", "-p", "-J", "-t", session],
+                                      capture_output=True, text=True).stdout
+        finally:
+            subprocess.run(["tmux", "kill-session", "-t", session], stderr=subprocess.DEVNULL)
+        assert "EXIT=2" in pane, pane
+        assert "trs pack: stdout is a terminal: redirect it (trs pack DIR -o - ... > OUT.tar.zst)" in pane, pane
+        assert not os.path.exists(os.path.join(sb.root, "-")), "a file named - was written"
