@@ -74,6 +74,15 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* Exit code for a library error code. */
 int cli_exit_code(int rc);
 
+/*
+ * The version of the --json documents (the reports of process and
+ * restore-backup, inspect's listing, head's object): their first field,
+ * "schema". It is raised when a field is removed or renamed, or changes its
+ * type or meaning; fields are added without raising it, so a reader checks
+ * the number and ignores the fields it does not know.
+ */
+#define CLI_JSON_SCHEMA 1
+
 /* A JSON string, escaped, to a stream. */
 void cli_json_string(FILE *f, const char *s);
 

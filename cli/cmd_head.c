@@ -7,8 +7,9 @@ static const char usage[] =
 	"usage: trs head STORAGE BUCKET KEY\n"
 	"\n"
 	"Print a restored object's size, storage class, KMS key, tags and metadata as\n"
-	"JSON. STORAGE is file://DIR (what --dest was) or s3. A KEY that starts with -\n"
-	"comes after --: trs head s3 BUCKET -- -KEY\n";
+	"JSON (its first field, \"schema\": 1, versions the others). STORAGE is\n"
+	"file://DIR (what --dest was) or s3. A KEY that starts with - comes after --:\n"
+	"trs head s3 BUCKET -- -KEY\n";
 
 static void kv_json(FILE *f, const char *name, const trs_kv *kv, size_t n)
 {
@@ -52,7 +53,7 @@ int cmd_head(int argc, char **argv)
 		rc = trs_storage_head(s, argv[2], argv[3], &info, &err);
 	if (rc == 0) {
 		FILE *f = stdout;
-		fputs("{\"bucket\":", f);
+		fprintf(f, "{\"schema\":%d,\"bucket\":", CLI_JSON_SCHEMA);
 		cli_json_string(f, argv[2]);
 		fputs(",\"key\":", f);
 		cli_json_string(f, argv[3]);

@@ -14,6 +14,7 @@ static const char usage[] =
 	"under TMPDIR while it is read: a manifest that comes last is read first).\n"
 	"\n"
 	"  --json                  print it as JSON on stdout\n"
+	"                          (its first field, \"schema\": 1, versions the others)\n"
 	"  --region R              which targets count as this region's (default:\n"
 	"                          AWS_REGION, AWS_DEFAULT_REGION, the profile's region)\n"
 	"  -q, --quiet             only errors are logged\n"
@@ -148,7 +149,7 @@ int cmd_inspect(int argc, char **argv)
 	FILE *f = stdout;
 	const char *region = trs_ctx_region(ctx);
 	if (json) {
-		fputs("{\"archive\":", f);
+		fprintf(f, "{\"schema\":%d,\"archive\":", CLI_JSON_SCHEMA);
 		cli_json_string(f, archive);
 		fprintf(f, ",\"manifest_position\":\"%s\",\"manifest_bytes\":%llu,\"manifest_memory\":%llu,\"region\":",
 			position_name(trs_archive_manifest_position(a)), (unsigned long long)trs_manifest_json_bytes(m),

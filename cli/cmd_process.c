@@ -33,6 +33,7 @@ static const char usage[] =
 	"                          created); list each planned put on stdout: bucket, key,\n"
 	"                          size, class, KMS key (tab-separated; in the report with --json)\n"
 	"  --json                  print the report as JSON on stdout\n"
+	"                          (its first field, \"schema\": 1, versions the others)\n"
 	"  --workers N             parallel writers to a local directory (default: cpu count)\n"
 	"  --max-inflight N        concurrent transfers to S3 (default 32)\n"
 	"  --max-memory BYTES      object data buffered in flight (default 256M)\n"
@@ -77,7 +78,7 @@ static void print_json_report(const trs_report *r, int rc, const trs_error *err,
 			      const trs_storage *dest)
 {
 	FILE *f = stdout;
-	fputs("{\"archive\":", f);
+	fprintf(f, "{\"schema\":%d,\"archive\":", CLI_JSON_SCHEMA);
 	cli_json_string(f, r->archive);
 	fprintf(f, ",\"ok\":%s,\"exit_code\":%d", rc == 0 ? "true" : "false", cli_exit_code(rc));
 	if (rc < 0) {

@@ -31,6 +31,7 @@ static const char usage[] =
 	"  --dry-run               read and check everything, write nothing; list each planned\n"
 	"                          put on stdout (bucket, key, size, class, KMS key)\n"
 	"  --json                  print the report as JSON on stdout\n"
+	"                          (its first field, \"schema\": 1, versions the others)\n"
 	"  -q, --quiet             no summary; only errors are logged\n"
 	"  -v, --verbose           info records (the default); -vv: debug records too\n"
 	"  --log-level L           error, warn, info (default), debug\n"
@@ -39,7 +40,7 @@ static const char usage[] =
 static void print_json(const trs_report *r, int rc, const trs_error *err, const trs_storage *plan)
 {
 	FILE *f = stdout;
-	fputs("{\"archive\":", f);
+	fprintf(f, "{\"schema\":%d,\"archive\":", CLI_JSON_SCHEMA);
 	cli_json_string(f, r->archive);
 	fprintf(f, ",\"ok\":%s,\"exit_code\":%d", rc == 0 ? "true" : "false", cli_exit_code(rc));
 	if (rc < 0) {

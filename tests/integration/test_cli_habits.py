@@ -294,3 +294,42 @@ def test_pack_dash_refuses_a_terminal():
         assert "EXIT=2" in pane, pane
         assert "trs pack: stdout is a terminal: redirect it (trs pack DIR -o - ... > OUT.tar.zst)" in pane, pane
         assert not os.path.exists(os.path.join(sb.root, "-")), "a file named - was written"
+
+
+def _first_field(res_or_bytes):
+    """The first (name, value) of a JSON document, in the order written."""
+    raw = res_or_bytes.stdout if hasattr(res_or_bytes, "stdout") else res_or_bytes
+    pairs = json.loads(raw, object_pairs_hook=lambda p: p)
+    return pairs[0]
+
+
+def test_every_json_report_starts_with_its_schema_version():
+    """A reader checks "schema" first: 1 today, raised when a field is removed,
+    renamed or changes its type or meaning (README, trs(1))."""
+    with sandbox() as sb:
+        objs = objects(3)
+        objs[1]["wrong_etag"] = True  # a failure: the report of exit 1 too
+        arc = mkarchive.build_archive(sb.path("a.tar.zst"), objs, TARGETS)
+        docs = []
+        res = util.process(arc, sb.out, json_report=True)
+        expect_exit(res, 1)
+        docs.append(("process", res))
+        res = util.process(arc, sb.path("dry"), "--dry-run", json_report=True)
+        expect_exit(res, 1)
+        docs.append(("process --dry-run", res))
+        res = util.run_trs(["restore-backup", arc, "--object", "0.txt", "--dest", "file://" + sb.out, "--json"])
+        expect_exit(res, 0)
+        docs.append(("restore-backup", res))
+        res = util.run_trs(["inspect", arc, "--json"])
+        expect_exit(res, 0)
+        docs.append(("inspect", res))
+        res = util.run_trs(["head", "file://" + sb.out, "dest-a", mkarchive.destination_key(objs[0])])
+        expect_exit(res, 0)
+        docs.append(("head", res))
+        p = _pipe(["inspect", "-", "--json"], open(arc, "rb").read())
+        assert p.returncode == 0, p.stderr
+        docs.append(("inspect -", p))
+        for what, doc in docs:
+            name, value = _first_field(doc)
+            assert name == "schema" and type(value) is int and value == 1, (what, name, value)
+            assert json.loads(doc.stdout)["schema"] == 1
