@@ -21,6 +21,8 @@ typedef struct cli_log {
 	trs_log_level level;
 	bool json;
 	bool progress;      /* a progress bar is on stderr's last line */
+	bool quiet;         /* -q: errors only, no progress bar or summary */
+	int verbose;        /* -v given this many times */
 	struct cli_progress *bar; /* cli/progress.c, while a bar is drawn */
 } cli_log;
 
@@ -42,6 +44,24 @@ void cli_progress_sink(const trs_progress *p, void *ud);
 bool cli_progress_start(cli_log *l);
 void cli_progress_stop(cli_log *l);
 
+/*
+ * The command line (cli/options.c). cli_getopt is getopt_long that refuses
+ * abbreviated long options and names the nearest real option of a mistyped
+ * one: on such an error it prints "trs CMD: ..." (one line) and returns '?',
+ * after which the caller prints the hint (cli_usage_error(CMD, NULL)).
+ */
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *opts, const char *cmd);
+/* The name of `names` that `word` was likely meant as (a unique prefix, or a close spelling), or NULL. */
+const char *cli_nearest(const char *word, const char *const *names, size_t n);
+/* "trs CMD: <message>" on stderr, without the hint. */
+void cli_usage_line(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* -v (info), -vv (debug), -q (errors only) on every command that logs; the last of them and
+ * --log-level wins. */
+#define CLI_VERBOSITY_OPTIONS {"verbose", no_argument, 0, 'v'}, {"quiet", no_argument, 0, 'q'}
+/* Take -v or -q: 1 when taken, 0 when `c` is neither. */
+int cli_verbosity_option(int c, cli_log *log);
+
 /* Parse a byte count: "1048576", "64M", "1G" (binary units). */
 bool cli_parse_bytes(const char *s, uint64_t *out);
 bool cli_parse_uint(const char *s, unsigned long long max, unsigned long long *out);
@@ -54,6 +74,15 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 
 /* Exit code for a library error code. */
 int cli_exit_code(int rc);
+
+/*
+ * The version of the --json documents (the reports of process and
+ * restore-backup, inspect's listing, head's object): their first field,
+ * "schema". It is raised when a field is removed or renamed, or changes its
+ * type or meaning; fields are added without raising it, so a reader checks
+ * the number and ignores the fields it does not know.
+ */
+#define CLI_JSON_SCHEMA 1
 
 /* A JSON string, escaped, to a stream. */
 void cli_json_string(FILE *f, const char *s);
@@ -125,6 +154,24 @@ int cli_common_option(int c, const char *arg, cli_common *cc, cli_log *log);
 /* The long name of option code `c` in `opts`, for messages. */
 const char *cli_option_name(const struct option *opts, int c);
 
+/* `-`: the archive from stdin (cli/stdin.c). */
+typedef struct cli_stdin {
+	const volatile int *cancel; /* a read interrupted once this is set returns TRS_ECANCELED */
+	int spool_fd;               /* what stdin gave, kept for a rewind; -1 when not rewindable */
+	uint64_t spooled;           /* bytes in the spool */
+	uint64_t pos;               /* where the archive reader is */
+} cli_stdin;
+
+/*
+ * Make `src` read stdin through `in` (named "(stdin)"); with `rewindable`,
+ * what was read is kept in an unlinked temporary file so that the archive
+ * can be read again. TRS_EINVAL when stdin is a terminal (`cmd` names the
+ * command in the message), TRS_EIO when no temporary file can be made.
+ */
+int cli_stdin_source(cli_stdin *in, trs_archive_source *src, bool rewindable, const volatile int *cancel,
+		     const char *cmd, trs_error *err);
+void cli_stdin_close(cli_stdin *in);
+
 /* One archive to restore: the context, the destination and the archive. */
 typedef struct cli_job {
 	trs_ctx *ctx;
@@ -134,6 +181,7 @@ typedef struct cli_job {
 	char *archive_bucket;
 	const char *archive_key;
 	trs_archive_source src;       /* a file or stdin */
+	cli_stdin in;                 /* when the archive is `-` */
 } cli_job;
 
 /*

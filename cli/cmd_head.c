@@ -7,7 +7,9 @@ static const char usage[] =
 	"usage: trs head STORAGE BUCKET KEY\n"
 	"\n"
 	"Print a restored object's size, storage class, KMS key, tags and metadata as\n"
-	"JSON. STORAGE is file://DIR (what --dest was) or s3.\n";
+	"JSON (its first field, \"schema\": 1, versions the others). STORAGE is\n"
+	"file://DIR (what --dest was) or s3. A KEY that starts with - comes after --:\n"
+	"trs head s3 BUCKET -- -KEY\n";
 
 static void kv_json(FILE *f, const char *name, const trs_kv *kv, size_t n)
 {
@@ -24,12 +26,21 @@ static void kv_json(FILE *f, const char *name, const trs_kv *kv, size_t n)
 
 int cmd_head(int argc, char **argv)
 {
-	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+	static const struct option opts[] = {
+		{"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0},
+	};
+	int c;
+	optind = 1;
+	while ((c = cli_getopt(argc, argv, "h", opts, "head")) != -1) {
+		if (c != 'h')
+			return cli_usage_error("head", NULL);
 		fputs(usage, stdout);
 		return EXIT_OK;
 	}
-	if (argc != 4)
+	if (argc - optind != 3)
 		return cli_usage_error("head", "give STORAGE, BUCKET and KEY");
+	argv += optind - 1; /* argv[1..3]: STORAGE BUCKET KEY */
 	trs_error err = TRS_ERROR_INIT;
 	trs_ctx *ctx = NULL;
 	trs_storage *s = NULL;
@@ -42,7 +53,7 @@ int cmd_head(int argc, char **argv)
 		rc = trs_storage_head(s, argv[2], argv[3], &info, &err);
 	if (rc == 0) {
 		FILE *f = stdout;
-		fputs("{\"bucket\":", f);
+		fprintf(f, "{\"schema\":%d,\"bucket\":", CLI_JSON_SCHEMA);
 		cli_json_string(f, argv[2]);
 		fputs(",\"key\":", f);
 		cli_json_string(f, argv[3]);

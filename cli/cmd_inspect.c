@@ -10,7 +10,15 @@ static const char usage[] =
 	"\n"
 	"Show the manifest's targets, every tar member and whether it joins a manifest\n"
 	"entry (and why not), entries without a member, and where the manifest sits.\n"
-	"Nothing is written.\n";
+	"Nothing is written. ARCHIVE is a path or - for stdin (kept in a temporary file\n"
+	"under TMPDIR while it is read: a manifest that comes last is read first).\n"
+	"\n"
+	"  --json                  print it as JSON on stdout\n"
+	"                          (its first field, \"schema\": 1, versions the others)\n"
+	"  --region R              which targets count as this region's (default:\n"
+	"                          AWS_REGION, AWS_DEFAULT_REGION, the profile's region)\n"
+	"  -q, --quiet             only errors are logged\n"
+	"  -v, --verbose           info records too (default: warnings and errors); -vv: debug\n";
 
 static const char *type_name(trs_member_type t)
 {
@@ -80,6 +88,7 @@ int cmd_inspect(int argc, char **argv)
 	static const struct option opts[] = {
 		{"json", no_argument, 0, 'j'},
 		{"region", required_argument, 0, 'r'},
+		CLI_VERBOSITY_OPTIONS,
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -90,7 +99,9 @@ int cmd_inspect(int argc, char **argv)
 	log.level = TRS_LOG_WARN;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "hqv", opts, "inspect")) != -1) {
+		if (cli_verbosity_option(c, &log))
+			continue;
 		switch (c) {
 		case 'j': json = true; break;
 		case 'r': co.region = optarg; break;
@@ -108,8 +119,17 @@ int cmd_inspect(int argc, char **argv)
 	trs_archive *a = NULL;
 	trs_manifest *m = NULL;
 	trs_archive_source src = TRS_ARCHIVE_SOURCE_INIT;
-	src.path = argv[optind];
-	int rc = trs_ctx_new(&ctx, &co, &err);
+	cli_stdin in = {.spool_fd = -1};
+	const char *archive = argv[optind];
+	int rc = 0;
+	if (strcmp(archive, "-") == 0) {
+		rc = cli_stdin_source(&in, &src, true, NULL, "inspect", &err);
+		archive = src.name;
+	} else {
+		src.path = archive;
+	}
+	if (rc == 0)
+		rc = trs_ctx_new(&ctx, &co, &err);
 	if (rc == 0)
 		rc = trs_archive_open(&a, &src, ctx, &err);
 	if (rc == 0)
@@ -121,6 +141,7 @@ int cmd_inspect(int argc, char **argv)
 		trs_manifest_free(m);
 		trs_archive_close(a);
 		trs_ctx_free(ctx);
+		cli_stdin_close(&in);
 		return cli_exit_code(rc);
 	}
 	size_t nobj = trs_manifest_object_count(m);
@@ -128,15 +149,15 @@ int cmd_inspect(int argc, char **argv)
 	FILE *f = stdout;
 	const char *region = trs_ctx_region(ctx);
 	if (json) {
-		fputs("{\"archive\":", f);
-		cli_json_string(f, argv[optind]);
+		fprintf(f, "{\"schema\":%d,\"archive\":", CLI_JSON_SCHEMA);
+		cli_json_string(f, archive);
 		fprintf(f, ",\"manifest_position\":\"%s\",\"manifest_bytes\":%llu,\"manifest_memory\":%llu,\"region\":",
 			position_name(trs_archive_manifest_position(a)), (unsigned long long)trs_manifest_json_bytes(m),
 			(unsigned long long)trs_manifest_memory(m));
 		cli_json_string(f, region);
 		fputs(",\"targets\":[", f);
 	} else {
-		fprintf(f, "archive   %s\nmanifest  %s (%s)\ntargets\n", argv[optind],
+		fprintf(f, "archive   %s\nmanifest  %s (%s)\ntargets\n", archive,
 			position_name(trs_archive_manifest_position(a)),
 			trs_archive_manifest_position(a) == TRS_MANIFEST_FIRST
 				? "objects stream to their targets as they come"
@@ -225,5 +246,6 @@ int cmd_inspect(int argc, char **argv)
 	trs_manifest_free(m);
 	trs_archive_close(a);
 	trs_ctx_free(ctx);
+	cli_stdin_close(&in);
 	return rc < 0 ? cli_exit_code(rc) : EXIT_OK;
 }

@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage[] =
 	"usage: trs pack DIR -o OUT.tar.zst --target REGION:BUCKET[:CLASS] ... [options]\n"
@@ -11,13 +12,15 @@ static const char usage[] =
 	"Pack every regular file under DIR as an object (relative path = object name),\n"
 	"with a manifest.json last, as the source side writes archives.\n"
 	"\n"
-	"  -o, --output FILE        the archive to write\n"
+	"  -o, --output FILE        the archive to write; - for stdout (not a terminal)\n"
 	"  --target R:B[:CLASS]     a target region and bucket (repeatable); add\n"
 	"                           :kms=ARN or :backup after the class field to set those\n"
 	"  --source-bucket NAME     manifest source_bucket (default: local)\n"
 	"  --source-prefix PREFIX   manifest source_prefix (default: none)\n"
 	"  --level N                zstd level 1..22 (default 3)\n"
-	"  --manifest-first         write manifest.json before the objects\n";
+	"  --manifest-first         write manifest.json before the objects\n"
+	"  -q, --quiet              only errors: no warnings, no closing line\n"
+	"  -v, --verbose            info records too; -vv: debug\n";
 
 /* REGION:BUCKET[:CLASS][:kms=ARN][:backup]; an ARN holds ':' so kms= takes the rest. */
 static bool parse_target(char *spec, trs_manifest_target *t)
@@ -56,6 +59,7 @@ int cmd_pack(int argc, char **argv)
 		{"source-prefix", required_argument, 0, O_SP},
 		{"level", required_argument, 0, O_LEVEL},
 		{"manifest-first", no_argument, 0, O_MF},
+		CLI_VERBOSITY_OPTIONS,
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -66,8 +70,13 @@ int cmd_pack(int argc, char **argv)
 	int c, rc = EXIT_USAGE;
 	if (!targets)
 		return EXIT_USAGE;
+	cli_log log;
+	cli_log_init(&log);
+	log.level = TRS_LOG_WARN;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "o:hqv", opts, "pack")) != -1) {
+		if (cli_verbosity_option(c, &log))
+			continue;
 		switch (c) {
 		case 'o': po.output_path = optarg; break;
 		case O_TARGET:
@@ -95,14 +104,21 @@ int cmd_pack(int argc, char **argv)
 		cli_usage_error("pack", "give DIR, -o OUT and at least one --target");
 		goto out;
 	}
+	/* As zstd: an archive is binary, never for a terminal. */
+	if (strcmp(po.output_path, "-") == 0) {
+		if (isatty(STDOUT_FILENO)) {
+			fprintf(stderr, "trs pack: stdout is a terminal: redirect it (trs pack DIR -o - ... > OUT.tar.zst)\n");
+			goto out;
+		}
+		po.output_fd = STDOUT_FILENO;
+		po.output_path = "stdout";
+	}
 	po.input_dir = argv[optind];
 	po.targets = targets;
 	po.ntargets = ntargets;
-	cli_log log;
-	cli_log_init(&log);
 	trs_ctx_options co = TRS_CTX_OPTIONS_INIT;
 	co.log = cli_log_sink;
-	co.log_level = TRS_LOG_WARN;
+	co.log_level = log.level;
 	co.log_userdata = &log;
 	trs_ctx *ctx;
 	trs_error err = TRS_ERROR_INIT;
@@ -116,7 +132,8 @@ int cmd_pack(int argc, char **argv)
 		fprintf(stderr, "trs pack: %s\n", err.message);
 		rc = r == TRS_EINVAL ? EXIT_USAGE : EXIT_PARTIAL;
 	} else {
-		fprintf(stderr, "packed %llu objects into %s\n", (unsigned long long)n, po.output_path);
+		if (!log.quiet)
+			fprintf(stderr, "packed %llu objects into %s\n", (unsigned long long)n, po.output_path);
 		rc = EXIT_OK;
 	}
 out:

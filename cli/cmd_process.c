@@ -33,6 +33,7 @@ static const char usage[] =
 	"                          created); list each planned put on stdout: bucket, key,\n"
 	"                          size, class, KMS key (tab-separated; in the report with --json)\n"
 	"  --json                  print the report as JSON on stdout\n"
+	"                          (its first field, \"schema\": 1, versions the others)\n"
 	"  --workers N             parallel writers to a local directory (default: cpu count)\n"
 	"  --max-inflight N        concurrent transfers to S3 (default 32)\n"
 	"  --max-memory BYTES      object data buffered in flight (default 256M)\n"
@@ -42,6 +43,7 @@ static const char usage[] =
 	"                          than BYTES of memory once parsed (default 1G)\n"
 	"  --no-progress           no progress bar on a terminal\n"
 	"  -q, --quiet             no progress bar or summary; only errors are logged\n"
+	"  -v, --verbose           info records (the default); -vv: debug records too\n"
 	"  --log-level L           error, warn, info (default), debug\n"
 	"  --log-format F          json (default when stderr is not a terminal) or text\n";
 
@@ -76,7 +78,7 @@ static void print_json_report(const trs_report *r, int rc, const trs_error *err,
 			      const trs_storage *dest)
 {
 	FILE *f = stdout;
-	fputs("{\"archive\":", f);
+	fprintf(f, "{\"schema\":%d,\"archive\":", CLI_JSON_SCHEMA);
 	cli_json_string(f, r->archive);
 	fprintf(f, ",\"ok\":%s,\"exit_code\":%d", rc == 0 ? "true" : "false", cli_exit_code(rc));
 	if (rc < 0) {
@@ -265,7 +267,7 @@ int cmd_process(int argc, char **argv)
 		{"max-inflight", required_argument, 0, O_INFLIGHT},
 		{"metrics", required_argument, 0, O_METRICS},
 		{"catalog-bucket", required_argument, 0, O_CATALOG},
-		{"quiet", no_argument, 0, 'q'},
+		CLI_VERBOSITY_OPTIONS,
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -276,7 +278,7 @@ int cmd_process(int argc, char **argv)
 	trs_s3_options s3o = TRS_S3_OPTIONS_INIT;
 	cli_common cc = {0};
 	const char *dest = NULL;
-	bool json = false, progress = isatty(STDERR_FILENO), dry_run = false, quiet = false;
+	bool json = false, progress = isatty(STDERR_FILENO), dry_run = false;
 	unsigned long long v;
 	int c, taken;
 	trs_metrics_sink metrics_sink = TRS_METRICS_NONE;
@@ -288,7 +290,9 @@ int cmd_process(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "hqv", opts, "process")) != -1) {
+		if (cli_verbosity_option(c, &log))
+			continue;
 		if ((taken = cli_common_option(c, optarg, &cc, &log)) < 0 ||
 		    (!taken && (taken = cli_verify_option(c, optarg, &co, &s3o)) < 0) ||
 		    (!taken && (taken = cli_write_option(c, optarg, &po)) < 0))
@@ -298,7 +302,6 @@ int cmd_process(int argc, char **argv)
 		switch (c) {
 		case O_DEST: dest = optarg; break;
 		case O_DRY: dry_run = true; break;
-		case 'q': quiet = true; break;
 		case O_JSON: json = true; break;
 		case O_NOPROG: progress = false; break;
 		case O_WORKERS:
@@ -364,12 +367,9 @@ int cmd_process(int argc, char **argv)
 		return cli_usage_error("process", "give exactly one ARCHIVE (a path, s3://bucket/key, or - for stdin)");
 	}
 	const char *archive = argv[optind];
-	if (quiet) {
-		/* As zstd -q: no progress bar, no summary; errors are still said. */
+	/* As zstd -q: no progress bar, no summary; errors are still said. */
+	if (log.quiet)
 		progress = false;
-		if (log.level > TRS_LOG_ERROR)
-			log.level = TRS_LOG_ERROR;
-	}
 	cli_common_apply(&cc, &co);
 	s3o.endpoint_url = cc.endpoint;
 	s3o.no_verify_ssl = cc.no_verify_ssl;
@@ -402,7 +402,7 @@ int cmd_process(int argc, char **argv)
 	if (report) {
 		if (json)
 			print_json_report(report, rc, &err, plan, job.storage);
-		else if ((rc == 0 || rc == TRS_EPARTIAL) && log.level >= TRS_LOG_INFO && !log.json)
+		else if ((rc == 0 || rc == TRS_EPARTIAL) && log.level >= TRS_LOG_INFO && !log.json && !log.quiet)
 			print_summary(report, rc);
 		if (log.json && (rc == 0 || rc == TRS_EPARTIAL))
 			log_summary(&log, report, rc);

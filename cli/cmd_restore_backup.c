@@ -31,13 +31,16 @@ static const char usage[] =
 	"  --dry-run               read and check everything, write nothing; list each planned\n"
 	"                          put on stdout (bucket, key, size, class, KMS key)\n"
 	"  --json                  print the report as JSON on stdout\n"
+	"                          (its first field, \"schema\": 1, versions the others)\n"
+	"  -q, --quiet             no summary; only errors are logged\n"
+	"  -v, --verbose           info records (the default); -vv: debug records too\n"
 	"  --log-level L           error, warn, info (default), debug\n"
 	"  --log-format F          json (default when stderr is not a terminal) or text\n";
 
 static void print_json(const trs_report *r, int rc, const trs_error *err, const trs_storage *plan)
 {
 	FILE *f = stdout;
-	fputs("{\"archive\":", f);
+	fprintf(f, "{\"schema\":%d,\"archive\":", CLI_JSON_SCHEMA);
 	cli_json_string(f, r->archive);
 	fprintf(f, ",\"ok\":%s,\"exit_code\":%d", rc == 0 ? "true" : "false", cli_exit_code(rc));
 	if (rc < 0) {
@@ -82,6 +85,7 @@ int cmd_restore_backup(int argc, char **argv)
 		{"dest", required_argument, 0, O_DEST},
 		{"dry-run", no_argument, 0, O_DRY},
 		{"json", no_argument, 0, O_JSON},
+		CLI_VERBOSITY_OPTIONS,
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -103,7 +107,9 @@ int cmd_restore_backup(int argc, char **argv)
 	}
 	int c, taken;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "hqv", opts, "restore-backup")) != -1) {
+		if (cli_verbosity_option(c, &log))
+			continue;
 		if ((taken = cli_common_option(c, optarg, &cc, &log)) < 0 ||
 		    (!taken && (taken = cli_verify_option(c, optarg, &co, &s3o)) < 0) ||
 		    (!taken && (taken = cli_write_option(c, optarg, &po)) < 0))
@@ -157,7 +163,8 @@ int cmd_restore_backup(int argc, char **argv)
 		cli_log_msg(&log, TRS_LOG_ERROR, err.message, "archive", archive);
 	if (report && json) {
 		print_json(report, rc, &err, plan);
-	} else if (report && (rc == 0 || rc == TRS_EPARTIAL) && !log.json && log.level >= TRS_LOG_INFO) {
+	} else if (report && (rc == 0 || rc == TRS_EPARTIAL) && !log.json && !log.quiet &&
+		   log.level >= TRS_LOG_INFO) {
 		fprintf(stderr, "%s %s: %llu objects written (%llu not chosen, %llu failed)\n",
 			rc == 0 ? "restored from" : "finished with failures:", report->archive,
 			(unsigned long long)report->objects_written, (unsigned long long)report->objects_unselected,

@@ -55,7 +55,10 @@ static const char usage[] =
 	"                           [TRS_OVERWRITE]\n"
 	"  --foreign-archives A     fail (default): an archive with targets but none in this\n"
 	"                           region fails; archive and message are kept for the\n"
-	"                           dead-letter queue; skip: nothing to do [TRS_FOREIGN_ARCHIVES]\n"	"  --log-level L            error, warn, info (default), debug\n"
+	"                           dead-letter queue; skip: nothing to do [TRS_FOREIGN_ARCHIVES]\n"
+	"  -q, --quiet              only errors are logged\n"
+	"  -v, --verbose            info records (the default); -vv: debug records too\n"
+	"  --log-level L            error, warn, info (default), debug\n"
 	"  --log-format F           json (default when stderr is not a terminal) or text\n";
 
 static volatile int stop_flag;
@@ -134,6 +137,7 @@ int cmd_serve(int argc, char **argv)
 		{"max-attempts", required_argument, 0, O_ATTEMPTS},
 		{"max-inflight", required_argument, 0, O_INFLIGHT},
 		{"max-memory", required_argument, 0, O_MEM},
+		CLI_VERBOSITY_OPTIONS,
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -172,7 +176,9 @@ int cmd_serve(int argc, char **argv)
 	bool set;
 	int c, taken;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "hqv", opts, "serve")) != -1) {
+		if (cli_verbosity_option(c, &log))
+			continue;
 		if ((taken = cli_common_option(c, optarg, &cc, &log)) < 0 ||
 		    (!taken && (taken = cli_write_option(c, optarg, &po)) < 0))
 			goto bad_value;

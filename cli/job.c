@@ -5,7 +5,6 @@
  */
 #include "cli.h"
 
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,37 +99,12 @@ int cli_job_exit_code(int rc)
 	return cli_exit_code(rc);
 }
 
-/* `-`: the archive comes from stdin, read once (a pipe cannot be rewound). */
-static int64_t stdin_read(void *userdata, void *buf, size_t len, trs_error *err)
-{
-	(void)userdata;
-	for (;;) {
-		ssize_t n = read(STDIN_FILENO, buf, len);
-		if (n >= 0)
-			return n;
-		if (errno == EINTR && __atomic_load_n(&canceled, __ATOMIC_ACQUIRE)) {
-			if (err) {
-				err->code = TRS_ECANCELED;
-				snprintf(err->message, sizeof(err->message), "canceled while reading the archive from stdin");
-			}
-			return TRS_ECANCELED;
-		}
-		if (errno != EINTR) {
-			if (err) {
-				err->code = TRS_EIO;
-				snprintf(err->message, sizeof(err->message), "reading the archive from stdin: %s",
-					 strerror(errno));
-			}
-			return TRS_EIO;
-		}
-	}
-}
-
 int cli_job_open(cli_job *j, const char *archive, const char *dest, trs_ctx_options *co, const trs_s3_options *s3o,
 		 trs_storage *plan, cli_log *log)
 {
 	memset(j, 0, sizeof(*j));
 	j->src = (trs_archive_source)TRS_ARCHIVE_SOURCE_INIT;
+	j->in.spool_fd = -1;
 	co->log = cli_log_sink;
 	co->log_level = log->level;
 	co->log_userdata = log;
@@ -168,11 +142,8 @@ int cli_job_open(cli_job *j, const char *archive, const char *dest, trs_ctx_opti
 	/* s3:// archives come from S3 even when the destination is a directory (or a dry run's plan). */
 	if (rc == 0 && is_s3 && strcmp(trs_storage_name(j->storage), "s3") != 0)
 		rc = trs_storage_s3_new(&j->source_storage, j->ctx, s3o, &err);
-	if (rc == 0 && strcmp(archive, "-") == 0 && isatty(STDIN_FILENO)) {
-		rc = TRS_EINVAL;
-		snprintf(err.message, sizeof(err.message),
-			 "stdin is a terminal: pipe the archive in (aws s3 cp s3://bucket/key - | trs process -)");
-	}
+	if (rc == 0 && strcmp(archive, "-") == 0)
+		rc = cli_stdin_source(&j->in, &j->src, false, &canceled, "process", &err);
 	if (rc == 0 && is_s3 && (!slash || slash == archive + 5 || !slash[1])) {
 		rc = TRS_EINVAL;
 		snprintf(err.message, sizeof(err.message), "'%s' is not s3://bucket/key", archive);
@@ -190,10 +161,7 @@ int cli_job_open(cli_job *j, const char *archive, const char *dest, trs_ctx_opti
 	if (is_s3) {
 		j->archive_storage = j->source_storage ? j->source_storage : j->storage;
 		j->archive_key = slash + 1;
-	} else if (strcmp(archive, "-") == 0) {
-		j->src.name = "(stdin)";
-		j->src.read = stdin_read;
-	} else {
+	} else if (strcmp(archive, "-") != 0) {
 		j->src.path = archive;
 	}
 	return 0;
@@ -213,5 +181,7 @@ void cli_job_close(cli_job *j)
 	trs_storage_free(j->source_storage);
 	trs_ctx_free(j->ctx);
 	free(j->archive_bucket);
+	cli_stdin_close(&j->in);
 	memset(j, 0, sizeof(*j));
+	j->in.spool_fd = -1;
 }

@@ -16,7 +16,11 @@ extern "C" {
 
 typedef struct trs_ctx trs_ctx;
 
-/** Progress of one archive, reported from the thread that reads it. */
+/**
+ * Progress of one archive, reported from the thread that reads it. A report
+ * may carry only some figures (0 for the others): the archive reader knows
+ * the bytes, the restore the objects. Keep the largest value of each.
+ */
 typedef struct trs_progress {
 	uint64_t compressed_read;    /* compressed bytes consumed so far */
 	uint64_t compressed_total;   /* 0 when unknown */
@@ -24,6 +28,10 @@ typedef struct trs_progress {
 	uint64_t objects_done;       /* objects finished (written, failed or skipped) */
 	uint64_t objects_total;      /* manifest entries, 0 until the manifest is read */
 	int pass;                    /* 1: looking for the manifest, 2: restoring */
+	/* Appended later: a callback built against the shorter struct reads only the fields above. */
+	uint64_t bytes_written;      /* object bytes written to their targets (each target counts), as
+	                              * trs_report's; what advances while the objects of a manifest-last
+	                              * archive are written after its last byte was decompressed */
 } trs_progress;
 
 typedef void (*trs_progress_fn)(const trs_progress *progress, void *userdata);

@@ -35,6 +35,8 @@ typedef struct {
 	size_t nfiles, cap;
 	/* output */
 	int fd;
+	int fd_is_callers;  /* output_fd: written, never synced, closed or removed */
+	const char *name;   /* the output, in messages */
 	ZSTD_CCtx *zstd;
 	unsigned char *zbuf;
 	size_t zbuf_size;
@@ -210,7 +212,7 @@ static int out_write(packer *p, const void *data, size_t len, ZSTD_EndDirective 
 			if (w < 0) {
 				if (errno == EINTR)
 					continue;
-				trs__error_errno(&p->io_error, errno, "cannot write %s", TRS__SHORT(p->o->output_path));
+				trs__error_errno(&p->io_error, errno, "cannot write %s", TRS__SHORT(p->name));
 				return -1;
 			}
 			b += w;
@@ -283,14 +285,17 @@ out:
 
 TRS_EXTERN(int) trs_pack(const trs_ctx *ctx, const trs_pack_options *o, uint64_t *objects, trs_error *err)
 {
-	if (!o || o->version == 0 || o->version > TRS_PACK_OPTIONS_VERSION || !o->input_dir || !o->output_path)
-		return trs__error_set(err, TRS_EINVAL, "trs_pack needs options with input_dir and output_path");
+	int output_fd = o && o->version >= 2 ? o->output_fd : -1;
+	if (!o || o->version == 0 || o->version > TRS_PACK_OPTIONS_VERSION || !o->input_dir ||
+	    (!o->output_path && output_fd < 0))
+		return trs__error_set(err, TRS_EINVAL, "trs_pack needs options with input_dir and output_path or output_fd");
 	if (o->level < 0 || o->level > 22)
 		return trs__error_set(err, TRS_EINVAL, "zstd level must be 1..22, not %d", o->level);
 	packer p = {0};
 	p.ctx = TRS_CTX(ctx);
 	p.o = o;
 	p.fd = -1;
+	p.name = o->output_path ? o->output_path : "the output";
 	int rc = walk(&p, o->input_dir, "", err);
 	yajl_gen g = NULL;
 	struct archive *a = NULL;
@@ -308,20 +313,29 @@ TRS_EXTERN(int) trs_pack(const trs_ctx *ctx, const trs_pack_options *o, uint64_t
 	size_t mlen;
 	yajl_gen_get_buf(g, &mjson, &mlen);
 
-	size_t tlen = strlen(o->output_path) + 16;
-	tmp = malloc(tlen);
 	p.zstd = ZSTD_createCCtx();
 	p.zbuf_size = ZSTD_CStreamOutSize();
 	p.zbuf = malloc(p.zbuf_size);
-	if (!tmp || !p.zstd || !p.zbuf) {
+	if (!p.zstd || !p.zbuf) {
 		rc = trs__error_set(err, TRS_ENOMEM, "out of memory");
 		goto done;
 	}
-	snprintf(tmp, tlen, "%s.tmp%05d", o->output_path, (int)(getpid() % 100000));
-	p.fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (p.fd < 0) {
-		rc = trs__error_errno(err, errno, "cannot create %s", TRS__SHORT(tmp));
-		goto done;
+	if (output_fd >= 0) {
+		p.fd = output_fd;
+		p.fd_is_callers = 1;
+	} else {
+		/* A temporary file renamed over the output at the end: a reader never sees half an archive. */
+		size_t tlen = strlen(o->output_path) + 16;
+		if (!(tmp = malloc(tlen))) {
+			rc = trs__error_set(err, TRS_ENOMEM, "out of memory");
+			goto done;
+		}
+		snprintf(tmp, tlen, "%s.tmp%05d", o->output_path, (int)(getpid() % 100000));
+		p.fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (p.fd < 0) {
+			rc = trs__error_errno(err, errno, "cannot create %s", TRS__SHORT(tmp));
+			goto done;
+		}
 	}
 	ZSTD_CCtx_setParameter(p.zstd, ZSTD_c_compressionLevel, o->level ? o->level : 3);
 	ZSTD_CCtx_setParameter(p.zstd, ZSTD_c_checksumFlag, 1);
@@ -360,7 +374,9 @@ TRS_EXTERN(int) trs_pack(const trs_ctx *ctx, const trs_pack_options *o, uint64_t
 	}
 	if (rc < 0 && p.io_failed && err)
 		*err = p.io_error;
-	if (rc == 0 && (fsync(p.fd) < 0 || close(p.fd) < 0)) {
+	if (rc == 0 && p.fd_is_callers) {
+		p.fd = -1;
+	} else if (rc == 0 && (fsync(p.fd) < 0 || close(p.fd) < 0)) {
 		rc = trs__error_errno(err, errno, "cannot write %s", TRS__SHORT(tmp));
 		p.fd = -1;
 	} else if (rc == 0) {
@@ -374,7 +390,7 @@ TRS_EXTERN(int) trs_pack(const trs_ctx *ctx, const trs_pack_options *o, uint64_t
 done:
 	if (a)
 		archive_write_free(a);
-	if (p.fd >= 0)
+	if (p.fd >= 0 && !p.fd_is_callers)
 		close(p.fd);
 	if (rc < 0 && tmp)
 		unlink(tmp);

@@ -194,12 +194,12 @@ void trs__run_budget_give(trs_run *r, uint64_t n)
 	trs__account_give(&r->account, n);
 }
 
-uint64_t trs__run_objects_done(trs_run *r)
+void trs__run_done(trs_run *r, uint64_t *objects, uint64_t *bytes)
 {
 	pthread_mutex_lock(&r->mu);
-	uint64_t n = r->objects_done;
+	*objects = r->objects_done;
+	*bytes = r->report->bytes_written;
 	pthread_mutex_unlock(&r->mu);
-	return n;
 }
 
 /* ---- jobs ---- */

@@ -209,7 +209,8 @@ void trs__run_log_failures(trs_run *r);
 void trs__run_put_failed(trs_run *r, const trs_manifest_object *e, const trs_object_put *p, int code,
 			 const char *message);
 
-uint64_t trs__run_objects_done(trs_run *r);
+/* Objects finished and object bytes written so far (under the run's lock). */
+void trs__run_done(trs_run *r, uint64_t *objects, uint64_t *bytes);
 
 /* Report progress (ctx->progress) from the reading thread (lib/core/progress.c). */
 void trs__restore_progress(trs_run *run, const trs_archive *archive);

@@ -2,7 +2,8 @@
  * The progress of one restore (trs_progress), reported from the reading
  * thread: while it walks the archive, and while it waits for the writers
  * to finish what it handed them (the objects of a manifest-last archive are
- * all written after the last byte was read).
+ * all written after the last byte was read). In that wait nothing is
+ * decompressed any more: the bytes written are what advances.
  */
 #include "pipeline.h"
 
@@ -21,7 +22,7 @@ void trs__restore_progress(trs_run *run, const trs_archive *archive)
 	trs_progress p = {0};
 	p.compressed_read = st.compressed_read;
 	p.decompressed = st.decompressed;
-	p.objects_done = trs__run_objects_done(run);
+	trs__run_done(run, &p.objects_done, &p.bytes_written);
 	p.objects_total = run->report->objects_total;
 	p.pass = (int)st.passes + 1;
 	ctx->progress(&p, ctx->progress_userdata);

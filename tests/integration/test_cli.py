@@ -7,6 +7,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 
 import mkarchive
@@ -141,15 +142,46 @@ def test_usage_errors_are_one_line_and_a_hint():
 
 # ---------------------------------------------------------------- the bar on a terminal
 
+BAR = ("reading", "restoring")
+
+
 def _pane(session):
-    return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+    # -J joins a line the terminal wrapped: a bar too wide shows as one line longer than the pane
+    return subprocess.run(["tmux", "capture-pane", "-p", "-J", "-t", session], capture_output=True, text=True).stdout
 
 
-def test_progress_bar_shows_the_restore_phase_advancing_on_a_manifest_last_archive():
-    """To S3 the objects of a manifest-last archive are written after its last
-    byte was read: the bar must show that phase advancing, one phase at a time."""
+def _watch_bar(width, command, timeout=90):
+    """Run `command` in a tmux pane `width` columns wide; every bar line seen
+    (the last of each capture) and the final pane. At every capture the bar
+    is one line at most, and shorter than the pane: a bar that wraps scrolls
+    the screen with a copy of itself at each redraw."""
     if not shutil.which("tmux"):
         raise util.Missing("tmux not installed (scripts/install-deps installs it)")
+    session = "trs-progress-%d-%d" % (os.getpid(), width)
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", str(width), "-y", "12",
+                    command + "; echo EXIT=$?; sleep 60"], check=True)
+    bars, pane = [], ""
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pane = _pane(session)
+            lines = [x for x in pane.splitlines() if x.startswith(BAR)]
+            assert len(lines) <= 1, ("the bar repeats: the screen scrolled", width, pane)
+            for x in lines:
+                assert len(x) < width, ("a bar line of %d columns in a pane of %d" % (len(x), width), x)
+            bars += lines[-1:]
+            if "EXIT=" in pane:
+                break
+            time.sleep(0.05)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], stderr=subprocess.DEVNULL)
+    assert "EXIT=0" in pane, pane
+    return bars, pane
+
+
+def _moto_restore(width):
+    """A manifest-last archive to S3 (moto, 4 transfers at once): its objects are
+    all written after the last byte was read, in a phase of a few seconds."""
     n = 1200
     objs = [{"relative_key": "p/%05d" % i, "data": b"%d" % i * 8} for i in range(n)]
     with util.MotoServer() as m, sandbox() as sb:
@@ -157,28 +189,63 @@ def test_progress_bar_shows_the_restore_phase_advancing_on_a_manifest_last_archi
         arc = mkarchive.build_archive(sb.path("a.tar.zst"), objs, [{"region": REGION, "bucket": "dest-a"}],
                                       manifest_position="last")
         env = " ".join("%s=%s" % (k, v) for k, v in m.env().items() if k.startswith("AWS_"))
-        session = "trs-progress-%d" % os.getpid()
-        cmd = "env %s %s process %s --max-inflight 4; echo EXIT=$?; sleep 60" % (env, util.trs_bin(), arc)
-        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "200", "-y", "10", cmd], check=True)
-        bars = []
-        try:
-            deadline = time.monotonic() + 90
-            pane = ""
-            while time.monotonic() < deadline:
-                pane = _pane(session)
-                lines = [x for x in pane.splitlines() if x.startswith(("reading", "restoring"))]
-                if lines:
-                    bars.append(lines[-1])
-                if "EXIT=" in pane:
-                    break
-                time.sleep(0.05)
-        finally:
-            subprocess.run(["tmux", "kill-session", "-t", session], stderr=subprocess.DEVNULL)
-        assert "EXIT=0" in pane, pane
-        done = [int(x.group(1)) for x in (re.search(r"restoring .* (\d+)/%d objects" % n, b) for b in bars) if x]
-        during = sorted(set(d for d in done if 0 < d < n))
-        assert len(during) >= 3, ("the restore phase did not advance", bars[-10:])
-        assert done == sorted(done), "objects done went backwards"
-        first_restoring = next(i for i, b in enumerate(bars) if b.startswith("restoring"))
-        assert not any(b.startswith("reading") for b in bars[first_restoring:]), "the bar went back to reading"
-        assert any("ETA" in b for b in bars if b.startswith("restoring")), bars[-10:]
+        # The pane's own width (TIOCGWINSZ), whatever COLUMNS the tests run with.
+        cmd = "env -u COLUMNS %s %s process %s --max-inflight 4" % (env, util.trs_bin(), arc)
+        bars, _ = _watch_bar(width, cmd)
+    done = [int(x.group(1)) for x in (re.search(r"restoring .* (\d+)/%d objects" % n, b) for b in bars) if x]
+    during = sorted(set(d for d in done if 0 < d < n))
+    assert len(during) >= 3, ("the restore phase did not advance", bars[-10:])
+    assert done == sorted(done), "objects done went backwards"
+    first_restoring = next(i for i, b in enumerate(bars) if b.startswith("restoring"))
+    assert not any(b.startswith("reading") for b in bars[first_restoring:]), "the bar went back to reading"
+    assert any("ETA" in b for b in bars if b.startswith("restoring")), bars[-10:]
+    return n, bars
+
+
+def _size(text):
+    number, unit = text.split()
+    return float(number) * {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[unit]
+
+
+def test_progress_bar_fits_120_columns_and_every_figure_moves_while_restoring():
+    """The restore phase of a manifest-last archive decompresses nothing: the bar
+    shows the bytes written and their rate there, and both move."""
+    n, bars = _moto_restore(120)
+    restoring = [b for b in bars if b.startswith("restoring") and not re.search(r" %d/%d objects" % (n, n), b)]
+    written = [_size(m.group(1)) for m in (re.search(r", ([\d.]+ \w+) written", b) for b in restoring) if m]
+    assert len(set(written)) >= 3, ("the bytes written stood still", restoring[-10:])
+    assert written == sorted(written), "bytes written went backwards"
+    rates = set(m.group(1) for m in (re.search(r"written, ([\d.]+ \w+)/s", b) for b in restoring) if m)
+    assert len(rates) >= 2, ("the rate stood still", restoring[-10:])
+    # wide enough for every field: the bar at its full width
+    assert any(re.match(r"restoring \[[#.]{24}\] \d+/%d objects, [\d.]+ \w+ written, [\d.]+ \w+/s, ETA \d+s$" % n, b)
+               for b in restoring), restoring[-10:]
+
+
+def test_progress_bar_fits_50_columns_dropping_fields():
+    n, bars = _moto_restore(50)
+    restoring = [b for b in bars if b.startswith("restoring")]
+    # the phase and its count stay; what does not fit is dropped, not wrapped
+    assert all(re.match(r"restoring (\[[#.]+\] )?\d+/%d objects" % n, b) for b in restoring), restoring[-10:]
+    assert any(re.match(r"restoring \[[#.]+\] \d+/%d objects, ETA \d+s$" % n, b) for b in restoring), restoring
+
+
+def test_progress_bar_fits_COLUMNS():
+    """COLUMNS, when set, is the width (as git and ls take it), here 60 in a
+    pane of 120: a slow pipe keeps the reading phase on screen."""
+    with sandbox() as sb:
+        objs = [{"relative_key": "c/%04d" % i, "data": os.urandom(1000)} for i in range(1500)]
+        arc = mkarchive.build_archive(sb.path("a.tar.zst"), objs, [{"region": REGION, "bucket": "dest-a"}],
+                                      manifest_position="first")
+        feed = ("import sys, time; d = open(sys.argv[1], 'rb').read()\n"
+                "for i in range(0, len(d), 65536):\n"
+                "    sys.stdout.buffer.write(d[i:i + 65536]); sys.stdout.buffer.flush(); time.sleep(0.1)\n")
+        script = sb.path("feed.py")
+        with open(script, "w") as f:
+            f.write(feed)
+        cmd = "%s %s %s | env COLUMNS=60 AWS_REGION=%s %s process - --dest file://%s" % (
+            sys.executable, script, arc, REGION, util.trs_bin(), sb.out)
+        bars, _ = _watch_bar(120, cmd)
+        assert len(bars) >= 5, bars
+        assert all(len(b) < 60 for b in bars), [b for b in bars if len(b) >= 60]
+        assert any(len(b) >= 50 for b in bars), ("the bar did not use the width", bars[-5:])

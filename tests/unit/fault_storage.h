@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- an in-memory storage ---- */
 
@@ -259,6 +260,7 @@ typedef struct tu_fault {
 	int code;                /* default TRS_EIO */
 	const char *aws_code;    /* copied into err->aws_code when set (e.g. "AccessDenied") */
 	int drain;               /* read the body to its end first, as a server that refuses after the upload */
+	unsigned put_delay_ms;   /* every put waits this long first, as a distant server */
 	/* What happened (read when no write runs): */
 	pthread_mutex_t mu;
 	uint64_t writes;         /* writes seen, failed or not */
@@ -294,6 +296,10 @@ static int tu_fault_fail(tu_fault *f, const trs_put_request *req, trs_error *err
 static int tu_fault_put(trs_storage *self, const trs_put_request *req, trs_body *body, trs_error *err)
 {
 	tu_fault *f = (tu_fault *)self;
+	if (f->put_delay_ms) {
+		struct timespec ts = {f->put_delay_ms / 1000, (long)(f->put_delay_ms % 1000) * 1000000L};
+		nanosleep(&ts, NULL);
+	}
 	if (!tu_fault_should_fail(f, req))
 		return trs_upload(f->inner, req, body, err);
 	if (f->drain) {

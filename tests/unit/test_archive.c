@@ -1,9 +1,12 @@
-/* Reading .tar.zst: passes, frames, and what breaks. */
+/* Reading .tar.zst: passes, frames, and what breaks; trs_pack's output read back. */
 #include "harness.h"
 #include "internal.h"
 #include "testutil.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char *MANIFEST = "{\"targets\":[],\"objects\":[{\"object_name\":\"a\"}]}";
 
@@ -189,6 +192,60 @@ TEST(archive_manifest_size_claim_checked_before_reading)
 	CHECK_CONTAINS(err.message, "over the limit");
 }
 
+/* trs pack -o -: the archive goes to a descriptor as it is made, which is left open and never replaced. */
+TEST(pack_writes_to_a_descriptor_it_leaves_open)
+{
+	char dir[] = "/tmp/trs-pack-fd-XXXXXX", in[64], file[64], out[64];
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(in, sizeof(in), "%s/in", dir);
+	snprintf(file, sizeof(file), "%s/in/a.txt", dir);
+	snprintf(out, sizeof(out), "%s/out.tar.zst", dir);
+	CHECK(mkdir(in, 0700) == 0);
+	FILE *f = fopen(file, "w");
+	CHECK(f != NULL);
+	fputs("packed to a descriptor\n", f);
+	fclose(f);
+	int fd = open(out, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd >= 0);
+	trs_manifest_target t = {0};
+	t.region = "eu-west-1";
+	t.bucket = "dest";
+	t.storage_class = t.kms_key_arn = "";
+	trs_pack_options po = TRS_PACK_OPTIONS_INIT;
+	CHECK(po.output_fd == -1); /* the default: output_path */
+	po.input_dir = in;
+	po.output_fd = fd;
+	po.targets = &t;
+	po.ntargets = 1;
+	trs_error err = TRS_ERROR_INIT;
+	uint64_t n = 0;
+	int rc = trs_pack(NULL, &po, &n, &err);
+	int still_open = fcntl(fd, F_GETFD) != -1;
+	close(fd);
+	/* Version 1 options have no output_fd: without output_path they are refused, whatever follows. */
+	po.version = 1;
+	int rc_v1 = trs_pack(NULL, &po, NULL, &err);
+	trs_archive_source src = TRS_ARCHIVE_SOURCE_INIT;
+	src.path = out;
+	trs_archive *a = NULL;
+	trs_manifest *man = NULL;
+	int read_rc = trs_archive_open(&a, &src, NULL, &err);
+	if (read_rc == 0)
+		read_rc = trs_archive_read_manifest(a, &man, &err);
+	size_t objects = man ? trs_manifest_object_count(man) : 0;
+	trs_manifest_free(man);
+	trs_archive_close(a);
+	unlink(out);
+	unlink(file);
+	rmdir(in);
+	int left = rmdir(dir); /* fails when pack left a temporary file */
+	CHECK(rc == 0 && n == 1);
+	CHECK(still_open);
+	CHECK(rc_v1 == TRS_EINVAL);
+	CHECK(read_rc == 0 && objects == 1);
+	CHECK(left == 0);
+}
+
 int main(void)
 {
 	RUN(archive_manifest_last_is_found_and_rewound);
@@ -199,5 +256,6 @@ int main(void)
 	RUN(archive_reports_empty_input_and_missing_manifest);
 	RUN(archive_ratio_limit_stops_a_bomb);
 	RUN(archive_manifest_size_claim_checked_before_reading);
+	RUN(pack_writes_to_a_descriptor_it_leaves_open);
 	return harness_done();
 }

@@ -9,6 +9,7 @@
 #include "testutil.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -128,6 +129,56 @@ TEST(process_without_faults_writes_every_object)
 	free_fixture(&fx);
 	CHECK(rc == 0);
 	CHECK(ok);
+}
+
+typedef struct {
+	pthread_mutex_t mu;
+	uint64_t reports, midway, max_bytes, max_objects;
+} progress_seen;
+
+static void on_progress(const trs_progress *p, void *userdata)
+{
+	progress_seen *seen = userdata;
+	pthread_mutex_lock(&seen->mu);
+	seen->reports++;
+	if (p->bytes_written > seen->max_bytes)
+		seen->max_bytes = p->bytes_written;
+	if (p->objects_done > seen->max_objects)
+		seen->max_objects = p->objects_done;
+	if (p->bytes_written > 0 && p->objects_total && p->objects_done < p->objects_total)
+		seen->midway++;
+	pthread_mutex_unlock(&seen->mu);
+}
+
+/* The objects of a manifest-last archive are written after its last byte was decompressed: the
+ * reports of that phase carry the bytes written as they grow (a progress bar's moving figure). */
+TEST(process_progress_carries_the_bytes_written_while_the_objects_are_written)
+{
+	fixture fx;
+	CHECK(make_archive(&fx, 60, small_size, NULL) == 0);
+	progress_seen seen = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0};
+	trs_ctx_options o = TRS_CTX_OPTIONS_INIT;
+	o.region = REGION;
+	o.workers = 2;
+	o.max_inflight = 2;
+	o.progress = on_progress;
+	o.progress_userdata = &seen;
+	trs_ctx *ctx = NULL;
+	trs_error err = TRS_ERROR_INIT;
+	CHECK(trs_ctx_new(&ctx, &o, &err) == 0);
+	tu_fault *f = tu_fault_new(tu_mem_storage_new());
+	f->put_delay_ms = 20; /* 60 puts, 2 at a time: 0.6 s, a few 0.2 s reports */
+	trs_report *rep = NULL;
+	int rc = run(ctx, f, &fx, NULL, &rep);
+	uint64_t written = rep ? rep->bytes_written : 0;
+	trs_report_free(rep);
+	trs_storage_free(&f->parent);
+	trs_ctx_free(ctx);
+	free_fixture(&fx);
+	CHECK(rc == 0);
+	CHECK(seen.midway >= 1);
+	CHECK(seen.max_bytes > 0 && seen.max_bytes <= written);
+	CHECK(seen.max_objects <= 60);
 }
 
 /* The k-th write fails: exactly that object is reported, the others are written. */
@@ -561,6 +612,7 @@ TEST(report_failure_list_grows_by_one_append_path)
 int main(void)
 {
 	RUN(process_without_faults_writes_every_object);
+	RUN(process_progress_carries_the_bytes_written_while_the_objects_are_written);
 	RUN(process_failing_the_kth_put_reports_exactly_that_object);
 	RUN(process_failing_the_kth_streamed_put_reports_exactly_that_object);
 	RUN(process_failing_puts_by_key_fails_only_that_key);
