@@ -71,6 +71,10 @@ bool cli_parse_uint(const char *s, unsigned long long max, unsigned long long *o
  * "Try 'trs CMD --help' for more information." on stderr. Returns EXIT_USAGE.
  */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* What option `name` (without "--") takes, a range and its unit or its words; NULL when any text does. */
+const char *cli_option_takes(const char *name);
+/* The usage error of a refused value: "bad value 'V' for --NAME: it takes ...". Returns EXIT_USAGE. */
+int cli_bad_value(const char *cmd, const char *value, const char *option);
 
 /* Exit code for a library error code. */
 int cli_exit_code(int rc);

@@ -6,7 +6,7 @@
 #include <string.h>
 
 static const char usage[] =
-	"usage: trs inspect ARCHIVE [--json] [--region R]\n"
+	"usage: trs inspect ARCHIVE [--json] [--region R] [--max-manifest BYTES]\n"
 	"\n"
 	"Show the manifest's targets, every tar member and whether it joins a manifest\n"
 	"entry (and why not), entries without a member, and where the manifest sits.\n"
@@ -17,6 +17,8 @@ static const char usage[] =
 	"                          (its first field, \"schema\": 1, versions the others)\n"
 	"  --region R              which targets count as this region's (default:\n"
 	"                          AWS_REGION, AWS_DEFAULT_REGION, the profile's region)\n"
+	"  --max-manifest BYTES    refuse manifests larger than BYTES of JSON, or taking more\n"
+	"                          than BYTES of memory once parsed (default 1G)\n"
 	"  -q, --quiet             only errors are logged\n"
 	"  -v, --verbose           info records too (default: warnings and errors); -vv: debug\n";
 
@@ -88,6 +90,7 @@ int cmd_inspect(int argc, char **argv)
 	static const struct option opts[] = {
 		{"json", no_argument, 0, 'j'},
 		{"region", required_argument, 0, 'r'},
+		{"max-manifest", required_argument, 0, 'M'},
 		CLI_VERBOSITY_OPTIONS,
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
@@ -105,6 +108,10 @@ int cmd_inspect(int argc, char **argv)
 		switch (c) {
 		case 'j': json = true; break;
 		case 'r': co.region = optarg; break;
+		case 'M':
+			if (!cli_parse_bytes(optarg, &co.max_manifest_bytes) || !co.max_manifest_bytes)
+				return cli_bad_value("inspect", optarg, "max-manifest");
+			break;
 		case 'h': fputs(usage, stdout); return EXIT_OK;
 		default: return cli_usage_error("inspect", NULL);
 		}

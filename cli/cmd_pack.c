@@ -90,7 +90,7 @@ int cmd_pack(int argc, char **argv)
 		case O_SP: po.source_prefix = optarg; break;
 		case O_LEVEL:
 			if (!cli_parse_uint(optarg, 22, &v) || v < 1) {
-				fprintf(stderr, "trs pack: --level must be 1..22\n");
+				cli_bad_value("pack", optarg, "level");
 				goto out;
 			}
 			po.level = (int)v;

@@ -355,7 +355,7 @@ int cmd_process(int argc, char **argv)
 		}
 		continue;
 	bad_value:
-		return cli_usage_error("process", "bad value '%s' for --%s", optarg, cli_option_name(opts, c));
+		return cli_bad_value("process", optarg, cli_option_name(opts, c));
 	}
 	if (!metrics_set && getenv("TRS_METRICS") && *getenv("TRS_METRICS") &&
 	    trs_metrics_sink_parse(getenv("TRS_METRICS"), &metrics_sink) < 0) {

@@ -135,7 +135,7 @@ int cmd_restore_backup(int argc, char **argv)
 		}
 		continue;
 	bad_value:
-		cli_usage_error("restore-backup", "bad value '%s' for --%s", optarg, cli_option_name(opts, c));
+		cli_bad_value("restore-backup", optarg, cli_option_name(opts, c));
 		free(names);
 		return EXIT_USAGE;
 	}

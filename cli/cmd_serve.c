@@ -253,7 +253,7 @@ int cmd_serve(int argc, char **argv)
 		}
 		continue;
 	bad_value:
-		return cli_usage_error("serve", "bad value '%s' for --%s", optarg, cli_option_name(opts, c));
+		return cli_bad_value("serve", optarg, cli_option_name(opts, c));
 	}
 	cli_common_apply(&cc, &co);
 	cfg.endpoint = cc.endpoint;

@@ -192,3 +192,49 @@ int cli_verbosity_option(int c, cli_log *log)
 	default: return 0;
 	}
 }
+
+/*
+ * What an option takes, for the message that refuses a value: a range and
+ * its unit, or the words it knows. A bad value is fixed at once when the
+ * message says what a good one is.
+ */
+const char *cli_option_takes(const char *name)
+{
+	static const struct {
+		const char *name, *takes;
+	} table[] = {
+		{"max-memory", "a size of at least 1M (bytes, or with K, M, G, T: 256M)"},
+		{"max-decompressed", "a size above 0 (bytes, or with K, M, G, T: 16T)"},
+		{"max-manifest", "a size above 0 (bytes, or with K, M, G, T: 1G)"},
+		{"multipart-threshold", "a size of at least 5M (bytes, or with K, M, G, T: 16M)"},
+		{"part-size", "a size from 5M to 5G (bytes, or with K, M, G: 16M)"},
+		{"workers", "a whole number from 1 to 1024"},
+		{"max-inflight", "a whole number from 1 to 1024"},
+		{"max-ratio", "a whole number from 1 to 4294967295 (N for N:1)"},
+		{"batch", "a whole number of messages from 1 to 10"},
+		{"visibility-timeout", "a whole number of seconds from 1 to 43200"},
+		{"poll-interval", "a whole number of seconds from 0 to 20"},
+		{"archives", "a whole number from 1 to 256"},
+		{"max-attempts", "a whole number from 1 to 100"},
+		{"shutdown-grace", "a whole number of seconds from 0 to 3600"},
+		{"max-idle", "a whole number of seconds from 0 to 86400"},
+		{"level", "a zstd level from 1 to 22"},
+		{"metrics", "cloudwatch, emf or none"},
+		{"verify", "md5 or size"},
+		{"overwrite", "newer or always"},
+		{"foreign-archives", "fail or skip"},
+		{"log-level", "error, warn, info or debug"},
+		{"log-format", "json or text"},
+	};
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+		if (!strcmp(name, table[i].name))
+			return table[i].takes;
+	return NULL;
+}
+
+int cli_bad_value(const char *cmd, const char *value, const char *option)
+{
+	const char *takes = cli_option_takes(option);
+	return cli_usage_error(cmd, "bad value '%s' for --%s%s%s", value, option, takes ? ": it takes " : "",
+			       takes ? takes : "");
+}

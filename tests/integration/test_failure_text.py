@@ -101,3 +101,33 @@ def test_a_second_pass_says_each_member_without_an_entry_once():
         assert rep["members_skipped"] == 2 and rep["objects_written"] == 8, rep
         said = [x for x in res.err.splitlines() if "no manifest entry" in x]
         assert len(said) == 2, said
+
+
+def test_a_refused_value_says_what_the_option_takes():
+    cases = [
+        (["process", "a.tar.zst", "--max-memory", "64K"], "--max-memory: it takes a size of at least 1M (bytes"),
+        (["process", "a.tar.zst", "--part-size", "1M"], "--part-size: it takes a size from 5M to 5G"),
+        (["process", "a.tar.zst", "--overwrite", "sometimes"], "--overwrite: it takes newer or always"),
+        (["process", "a.tar.zst", "--log-level", "loud"], "--log-level: it takes error, warn, info or debug"),
+        (["serve", "--queue", "dir:///tmp/q", "--batch", "11"], "--batch: it takes a whole number of messages "
+                                                                 "from 1 to 10"),
+        (["serve", "--queue", "dir:///tmp/q", "--visibility-timeout", "0"], "seconds from 1 to 43200"),
+        (["inspect", "a.tar.zst", "--max-manifest", "lots"], "--max-manifest: it takes a size above 0"),
+        (["pack", "d", "-o", "x.tar.zst", "--level", "30"], "--level: it takes a zstd level from 1 to 22"),
+    ]
+    for args, want in cases:
+        res = util.run_trs(args)
+        expect_exit(res, 2, " ".join(args))
+        assert want in res.err, (args, res.err)
+
+
+def test_inspect_takes_the_manifest_limit():
+    objs = [{"relative_key": "o%04d-%s" % (i, "x" * 100), "data": b"x"} for i in range(200)]
+    with sandbox() as sb:
+        a = sb.archive(objects=objs, targets=[{"region": REGION, "bucket": "dest-a"}])
+        res = util.run_trs(["inspect", a, "--max-manifest", "16K"])
+        expect_exit(res, 3)
+        assert "--max-manifest" in res.err, res.err
+        res = util.run_trs(["inspect", a, "--max-manifest", "1M", "--json"])
+        expect_exit(res, 0)
+        assert json.loads(res.out)["manifest_bytes"] > 16 << 10
