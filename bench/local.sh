@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Local restore benchmark: `trs process --dest file://` against `zstd -dc | tar -x`
 # on the same archive, medians of N runs each, interleaved, in one run.
 # `trs process --verify size` (sizes and zstd's frame checksum, no MD5) runs

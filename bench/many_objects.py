@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Write N objects of 2 KiB (hex text) under ROOT, 1,000 per directory:
 the many-small-objects archive of bench/local.sh and bench/memory.sh.
 usage: bench/many_objects.py ROOT N"""

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Bounded memory: peak RSS of `trs process` restoring one very large object
 # (random bytes, manifest last, as the source side writes it) with a small
 # --max-memory, to a local directory and, when moto_server is installed, to

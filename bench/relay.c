@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A loopback TCP relay that delays each direction by D milliseconds, for
  * bench/stream.sh and bench/throttle.sh: one thread, epoll, no HTTP parsing

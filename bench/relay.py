@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """A loopback TCP relay that delays each direction by D milliseconds.
 
 usage: relay.py LISTEN_PORT TARGET_PORT DELAY_MS

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # S3 restore benchmark on loopback: `trs process` to an S3 endpoint against
 # what a user would otherwise run: unpack with `zstd -dc | tar -x`, then
 # upload the directory with `aws s3 cp --recursive` (the plain way) or

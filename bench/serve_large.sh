@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # One large archive through `trs serve --archives N`: does one archive alone
 # get the whole budget (memory and writers) rather than 1/N of it?
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """The production workload of `trs serve`: a stream of small archives.
 
 Driven by bench/stream.sh (which installs the servers). Builds ARCHIVES

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # `trs serve` at the production workload: a stream of small archives, each
 # announced by its own S3 event, S3 (s3rver) and SQS (moto) on loopback
 # behind a relay that delays each direction by DELAY_MS (bench/relay.c, built

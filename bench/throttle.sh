@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Throttling that slows, never stalls: `trs process` restoring many small
 # objects to an S3 sink behind bench/relay.c, which delays each direction
 # by DELAY_MS and answers SHARE of the requests 503 SlowDown (S3's error,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The trs command: shared pieces of the subcommands. Parsing and printing only. */
 #ifndef TRS_CLI_H
 #define TRS_CLI_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* trs head: what a storage knows about one object (size, class, tags, metadata). */
 #include "cli.h"
 

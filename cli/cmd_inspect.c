@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* trs inspect: what an archive holds, what joins, and why not. */
 #include "cli.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* trs pack: write an archive in the source side's format. */
 #include "cli.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* trs process: restore one archive. */
 #include "cli.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* trs restore-backup: chosen objects out of a backup archive (docs/operations.md). */
 #include "cli.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* trs serve: the queue consumer (arguments and environment only; the loop is trs_serve). */
 #include "cli.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What `trs process` and `trs restore-backup` share: the options that name
  * where to talk to (region, endpoint, TLS, logging), and opening a job: the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * How trs reads a command line, beyond what getopt_long does:
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Logs (JSON lines or text), number parsing, exit codes. The progress bar is cli/progress.c. */
 #include "cli.h"
 

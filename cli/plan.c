@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * `--dry-run`: a storage backend (include/trs/sys/storage.h) that writes
  * nothing and lists every put the restore would make. It stands in for the

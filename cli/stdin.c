@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * `-`: the archive comes from stdin (`aws s3 cp s3://b/k - | trs process -`).
  *

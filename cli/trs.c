@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* trs: restore .tar.zst archives of the S3 Cross-Region Compressor. */
 #include "cli.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * custom_queue: a custom queue backend plugged into trs_serve. Each line
  * of stdin is one message body (an S3 event notification, its SNS envelope,

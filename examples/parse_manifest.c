@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * parse_manifest: print where each object of a manifest.json would be
  * restored, using only the stable core of the libtrs API.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * restore: restore one .tar.zst archive into a local directory, the way
  * `trs process ARCHIVE --dest file://DIR` does, and print the report.

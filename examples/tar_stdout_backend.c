@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tar_stdout_backend: a custom storage backend. Restores an archive, but
  * instead of writing objects to S3 or a directory, writes them as one PAX

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target for the archive pipeline: zstd + tar (lib/archive/archive.c),
  * the manifest in it, the member/entry join (lib/archive/object.c) and trs_process

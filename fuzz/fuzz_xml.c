@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target for the S3/STS XML parser: any bytes must give 0 or a
  * negative code, never a crash, leak or unbounded allocation.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Build the libFuzzer targets (into build-fuzz/, when not built yet) and run
 # each one for a bounded time on a copy of its seed corpus.
 #

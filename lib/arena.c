@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A bump allocator for the manifest's strings: one malloc per 64 KiB, not per field. */
 #include "arena.h"
 

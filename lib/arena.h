@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A bump allocator: many small strings, freed all at once. */
 #ifndef TRS_ARENA_H
 #define TRS_ARENA_H

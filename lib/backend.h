@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libtrs private: what the core knows of storage and queue backends beyond
  * their public vtables (lib/storage/storage.c, lib/queue/queue.c, lib/storage/fs_stage.c).

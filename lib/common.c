@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Errors, logging, buffers: the small things every file uses. */
 #include "internal.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The context: settings shared by every operation of one library user. */
 #include "aws_config.h"
 

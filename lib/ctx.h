@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libtrs private: the context's inside (lib/context.c), its log
  * (lib/common.c) and the flags that stop work (cancel, stop, interrupt).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Error text that keeps its reason: names shortened in the middle, cuts on UTF-8 boundaries. */
 #include "error_text.h"
 

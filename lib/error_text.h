@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libtrs private: error text that keeps its reason (lib/error_text.c).
  *

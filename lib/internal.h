@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libtrs private declarations, by concept; every library file includes this
  * umbrella (or only the header it needs):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Log lines that repeat per member or per object of one archive, capped per
  * kind with a count (lib/log_repeat.h). The cap is per kind, so that 400,000

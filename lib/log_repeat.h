@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Log lines that repeat per member or per object of one archive (lib/log_repeat.c).
  * A 1 MB archive can hold 400,000 members without an entry, or a manifest of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The service's region, checked once where the context takes it. The region
  * picks which of a manifest's targets are ours, so a typo (eu-west-l)

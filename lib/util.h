@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libtrs private: the small tools every file uses (lib/common.c): errors,
  * allocation, buffers, hex, time and the one cancellable sleep.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libtrs: reading a .tar.zst archive (docs/formats.md) as a stream.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libtrs: the context. Settings shared by every operation of one user of
  * the library: region, logging, limits, concurrency, cancellation.

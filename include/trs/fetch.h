@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libtrs: fetching an archive from a storage (s3://bucket/key) to read it.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libtrs: manifest.json, the archive's table of contents (docs/formats.md).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libtrs: metrics (docs/metrics.md), in the namespace "S3Compressor" or the
  * value of STACK_NAME, with the TargetBucket and Stage dimensions the

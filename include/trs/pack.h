@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libtrs: writing archives in the source side's exact format (docs/formats.md):
  * a PAX tar of objects/<relative_key> members and manifest.json (last, as

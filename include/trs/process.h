@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libtrs: the whole pipeline for one archive (docs/operations.md).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libtrs: the queue consumer (`trs serve`), a drop-in for the Target Region
  * Service's Python container.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Reading a .tar.zst: libzstd decodes, libarchive walks the tar.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Lone UTF-16 surrogate escapes in the strings of a JSON text (see json_scan.h). */
 #include "json_scan.h"
 

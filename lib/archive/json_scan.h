@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What yajl's string callbacks cannot tell (lib/archive/json_scan.c): which strings
  * of a JSON text held a lone UTF-16 surrogate escape ("\ud800" without its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Members of objects/ that are not regular files, by the hash of their
  * relative key (lib/archive/link_memo.h). Appended while the tar is walked,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Members of objects/ that are not regular files, remembered by name
  * (lib/archive/link_memo.c): symbolic and hard links, devices, FIFOs. They are

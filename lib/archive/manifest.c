@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * manifest.json (docs/formats.md): its grammar, in yajl event callbacks
  * (feeding yajl is lib/archive/manifest_parser.c).

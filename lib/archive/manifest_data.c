@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The parsed manifest: its accessors, the index of its targets (a target
  * repeated is written once), and the indexes built once every entry is in:

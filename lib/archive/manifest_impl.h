@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The parsed manifest's layout, shared by its parser (lib/archive/manifest.c) and
  * its accessors and indexes (lib/archive/manifest_data.c).

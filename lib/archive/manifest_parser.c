@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * manifest.json's parser: the public API (trs_manifest_parser_*), which
  * feeds yajl in linear time and enforces the size limits; the grammar, in

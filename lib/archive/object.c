@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Objects of an archive joined with their manifest entries, and what each
  * means for the targets in this region: destination key, tags within S3's

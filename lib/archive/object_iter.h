@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libtrs private: the object iterator's doors for the core (lib/archive/object.c)
  * and the member rules it shares with lib/archive.c.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * trs_pack: write an archive the way the source side does. Python's tarfile
  * writes PAX (pax headers only where ustar cannot say it); libarchive's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Tags and user metadata within S3's limits. S3 refuses a PUT whose tags
  * break its rules (more than 10, too long, characters outside letters,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * An object's tag set and user metadata, within what S3 accepts
  * (lib/archive/tags.c): at most 10 tags of S3's characters and lengths, an

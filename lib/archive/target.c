@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A manifest target's fields as S3 takes them: the bucket name and the KMS
  * key id. A field S3 would refuse fails that target's puts before any

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The AWS shared config and credentials files: the INI dialect and one profile's settings. */
 #include "aws_config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The AWS shared files (private): ~/.aws/config and ~/.aws/credentials,
  * their INI dialect, and the settings of one profile.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The clock AWS signs by. SigV4 refuses a request whose time is more than
  * 15 minutes from the service's (RequestTimeTooSkewed, RequestExpired,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The clock AWS signs by (lib/aws/clock.c). */
 #ifndef TRS_AWS_CLOCK_H
 #define TRS_AWS_CLOCK_H

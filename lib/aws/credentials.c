@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The AWS credential chain and region lookup. */
 #include "credentials.h"
 #include "aws_config.h"

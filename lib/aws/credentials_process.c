@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * credential_process: a profile's command that prints credentials as JSON
  * on its stdout (the AWS CLI's contract):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Endpoints from the environment, one rule for every AWS service (see lib/aws/retry.h). */
 #include "retry.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* HTTP over libcurl: a thread-safe pool of easy handles sharing connections. */
 #include "http.h"
 #include "sigv4.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * HTTP client (private): a thin libcurl wrapper shared by the S3 backend and
  * the credential providers.

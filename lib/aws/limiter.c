@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Adaptive concurrency for one client's requests (see lib/aws/limiter.h). */
 #include "limiter.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Adaptive concurrency for one client's requests: at most floor(limit) in
  * flight, the limit lowered by throttling answers and raised by successes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The retry policy shared by every AWS call (see lib/aws/retry.h). */
 #include "retry.h"
 

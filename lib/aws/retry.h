@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The AWS call layer's shared pieces (lib/aws/): what S3, SQS and CloudWatch
  * requests all need and none owns.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* One signed AWS request, for every service (see lib/aws/send.h). */
 #include "send.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * One signed AWS request (lib/aws/send.c): what every service's attempt
  * does, S3, SQS, CloudWatch and STS alike. The caller describes the HTTP

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* AWS Signature Version 4: canonical request, string to sign, signature. */
 #include "sigv4.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* AWS STS: AssumeRoleWithWebIdentity (EKS) and AssumeRole (profiles with role_arn). */
 #include "sts.h"
 #include "aws_config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* S3 and STS XML answers, parsed with expat into one flat struct. */
 #include "xml.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Backup targets (docs/operations.md): the archive, unchanged, in each backup
  * bucket of this region, and a JSON Lines catalog of its objects.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Backup targets (docs/operations.md), for lib/core/process.c: the archive stored
  * unchanged in each backup bucket of this region, and a JSON Lines catalog

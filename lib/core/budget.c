@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The memory budget, alone or shared by the archives in flight (see lib/core/budget.h). */
 #include "budget.h"
 #include "ctx.h"

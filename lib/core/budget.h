@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A memory budget (lib/core/budget.c): bytes are taken before they are allocated
  * and given back when freed, and never more than the limit is held at once.

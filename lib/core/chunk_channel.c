@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The chunk channel: a large object's body, streamed from the reading
  * thread to the worker that writes it. The reader pushes chunks (their

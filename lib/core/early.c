@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Objects that come before the manifest: kept by the reader until the
  * manifest says where they go (lib/core/early.h says how).

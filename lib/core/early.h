@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Objects that come before the manifest (lib/core/early.c). The source side
  * writes manifest.json last, so the reader keeps each object until the

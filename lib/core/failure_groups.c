@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Failed puts grouped by cause: bucket, error code and the service's code (lib/core/failure_groups.h). */
 #include "failure_groups.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Failed puts grouped by cause (lib/core/failure_groups.c): one missing
  * bucket in an archive of 47 objects is one cause, said once with its count

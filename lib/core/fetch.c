@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Fetching an archive from a storage: parallel ranged GETs into a spool,
  * read by the decompressor as the contiguous prefix grows.

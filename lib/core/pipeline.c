@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The restore pipeline: worker threads write objects while the reading
  * thread keeps decompressing. Small objects travel whole in memory; large

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The restore pipeline's moving parts (lib/core/pipeline.c): the run's memory
  * budget (an account of a trs__budget, lib/core/budget.c: the run's own, or the

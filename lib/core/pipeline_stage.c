@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Staging writes: an object that comes before the manifest, written by a
  * worker to its file in the staging directory of a local destination

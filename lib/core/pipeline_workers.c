@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The writer threads of a restore run, and what they take of the memory
  * budget and of the writers.

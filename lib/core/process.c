@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * trs_process: one archive, from compressed bytes to every object written
  * to every target of this region (docs/operations.md).

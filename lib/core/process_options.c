@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * trs_process_options: a caller's struct, of whatever version, at this
  * library's version; and the switches an operator sets in the environment.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* trs_process_options at this library's version (lib/core/process_options.c). */
 #ifndef TRS_PROCESS_OPTIONS_H
 #define TRS_PROCESS_OPTIONS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The progress of one restore (trs_progress), reported from the reading
  * thread: while it walks the archive, and while it waits for the writers

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The report of one archive: created, grown and freed here alone. Its list
  * of failures is appended through one function, whose capacity follows from

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The report of one archive (include/trs/process.h's trs_report), for the
  * library's files: it is created, grown and freed here alone (lib/core/report.c).

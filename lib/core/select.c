@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Restore selection (trs_process_options.only and .to_bucket): which
  * entries of the manifest are restored, and where.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Restore selection (lib/core/select.c): trs_process_options.only chooses
  * entries by name, .to_bucket sends them all to one bucket.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The spool of small objects that come before the manifest (the source
  * side writes manifest.json last, so their keys are not known yet).

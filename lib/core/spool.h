@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The spool (lib/core/spool.c): small objects that come before the
  * manifest, appended to one unlinked file as records (the member's index

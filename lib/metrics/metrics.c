@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Metrics (docs/metrics.md): the namespace and options, the checks every datum
  * passes, the Embedded Metric Format sink, and the metrics of one report.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The CloudWatch metrics sink: PutMetricData (AWS query protocol, form-encoded
  * POST, SigV4 service "monitoring") sent from one background thread.

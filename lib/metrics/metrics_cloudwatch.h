@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Metrics (private): the pieces lib/metrics/metrics.c (options, EMF, the report's
  * metrics) shares with lib/metrics/metrics_cloudwatch.c (PutMetricData: the body,

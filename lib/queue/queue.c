@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Queues: the calls users make, checked and forwarded to the backend's
  * vtable, and trs_queue_open's choice of backend by URL.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The "sqs" queue backend: Amazon SQS over the AWS JSON 1.0 protocol
  * (POST /, X-Amz-Target: AmazonSQS.<Action>), SigV4-signed for service

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Queue message bodies: S3 notifications (bare or in an SNS envelope),
  * EventBridge "Object Created" events, and the s3:TestEvent (docs/operations.md).

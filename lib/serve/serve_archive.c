@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * An archive runner of the queue consumer: takes a received message, restores
  * every archive it names (fetch from staging, trs_process into the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The staging deletes of the queue consumer, off the archive runners' path.
  *

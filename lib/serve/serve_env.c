@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The service's configuration from the environment: the Python container's
  * names (SQS_QUEUE_URL, CATALOG_BUCKET, and the tunables its code keeps as

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The queue consumer's keeper thread: it alone talks to the queue about
  * messages already received.

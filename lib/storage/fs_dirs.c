@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Cached, symlink-proof directory lookups for the fs backend. */
 #include "fs_dirs.h"
 

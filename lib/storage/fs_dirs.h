@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Safe, cached directory lookups for the fs backend (lib/storage/fs_dirs.c).
  *

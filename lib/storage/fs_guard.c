@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The fs backend's conditional writes (newest wins, include/trs/storage.h):
  * the comparison with what stands at a key and the write that replaces it

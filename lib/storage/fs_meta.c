@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The fs backend's metadata codec: an object's tags, class, KMS key, user
  * metadata and MD5 as JSON, attached to the unpublished file as the

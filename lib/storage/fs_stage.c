@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Staging objects in a local directory before the manifest names them. */
 #include "storage_fs.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The s3 backend's conditional writes: newest wins across every consumer on
  * every machine, with S3 itself as the only arbiter (include/trs/storage.h,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * S3 requests: addressing, SigV4 signing, and the retry loop (the policy of
  * lib/aws/: full-jitter backoff, the retry budget, adaptive concurrency;

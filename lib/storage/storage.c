@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Storage: dispatch to a backend's vtable, and the pieces every backend shares. */
 #include "internal.h"
 

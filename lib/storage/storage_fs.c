@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The "fs" storage backend: a local directory standing in for S3.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The fs backend's insides, shared by lib/storage/storage_fs.c (the backend) and
  * lib/storage/fs_stage.c (staging objects before the manifest names them) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The "s3" storage backend: signed requests with retries, and the
  * single-request operations (PutObject, GetObject, HeadObject, CopyObject,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The s3 backend's private pieces, shared by storage_s3.c (requests, retries,
  * single-shot operations) and s3_multipart.c (multipart upload and copy).

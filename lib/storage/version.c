@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Newest wins: the rule that decides whether a write may replace what stands
  * at its key (include/trs/storage.h, trs_write_condition). Every backend

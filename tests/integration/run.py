@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """libtrs integration test runner (no pytest: stdlib only).
 
     tests/integration/run.py [-k SUBSTRING] [--timeout S] [FILE[::TEST] ...]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A small driver of the public S3 API for tests/integration/test_s3_backend.py:
  * one storage operation per run, through trs_storage_s3_new and the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Backup targets (FORMAT.md §5): the archive stored unchanged plus a JSON
 Lines catalog; trs restore-backup."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """--ca-bundle and AWS_CA_BUNDLE: a TLS-inspecting proxy's CA. A loopback TLS
 server with a self-signed certificate (openssl) relays to moto; trs trusts it
 only when given the certificate, and says what to do when it is not."""

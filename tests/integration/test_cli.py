@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Command-line habits of `trs process` (awscli, zstd, tar): the progress bar
 on a terminal (tmux), --dry-run listing every planned put, `-` for stdin,
 -q, JSON log numbers, SIGINT exiting 130, one-line usage errors."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Command-line habits every trs command shares (awscli, rclone, zstd, git):
 a mistyped command or option gets the nearest real one named, an abbreviated
 option is refused (getopt would take it silently), `trs help CMD`, -v/-vv/-q,

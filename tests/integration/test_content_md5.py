@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Integrity checked by the server (issue: cost), against moto_server.
 
 A single PUT carries Content-MD5 (the manifest's plain-MD5 etag), and S3

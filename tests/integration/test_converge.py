@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """trs serve converges (issue: converge, never regress): every object ends at
 its newest source version in the right region, or the work stays queued.
 

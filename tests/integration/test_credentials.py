@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Credentials operators use, against moto with IAM enforced
 (INITIAL_NO_AUTH_ACTION_COUNT): a profile's credential_process, a profile
 with role_arn + source_profile (STS AssumeRole), --profile, the region of

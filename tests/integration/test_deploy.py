@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The deployment recipes of examples/deploy/ do what their comments say:
 the systemd recipe's install lines work on a host without /etc/trs, the
 Kubernetes liveness probe tells a fresh health file from a stale or missing

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The documentation names only what exists.
 
 - Every option and environment variable that `trs <command> --help` prints

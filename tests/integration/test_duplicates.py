@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Duplicates, as trs handles them into a directory (the staging path):
 names twice in the tar, entries sharing a relative_key or a destination
 key, keys twice in the manifest's JSON. Python's tarfile and json, which

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Error text with long keys: S3 allows keys of 1,024 bytes, and an error
 message has 1,024 bytes. The message shows names shortened in the middle
 ("first…last (N bytes)", cut between characters), so that the reason and

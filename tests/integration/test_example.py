@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The demo archive examples/data/example.tar.zst restores as the README
 says: every object byte for byte in both eu-west-1 buckets, nothing for the
 us-east-1 target, tags kept; and examples/data/make-example.sh still makes

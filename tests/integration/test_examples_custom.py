@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The backend examples, built against the installed library as a user
 would (`cc prog.c $(pkg-config --cflags --libs libtrs ...)`), doing what
 they say: examples/tar_stdout_backend.c (a custom storage backend behind

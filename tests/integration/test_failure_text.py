@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Failures an operator can act on (issue: ready to release and to run): a
 service that cannot be reached names the endpoint settings and exits 5, not
 3 ("the archive cannot be read"); a limit that refuses an archive names its

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Reliability under faults: a flaky network (tests/fixtures/faultproxy.py in
 front of moto: 503 SlowDown, dropped and cut connections, stalls), a
 credentials endpoint that fails once, a full spool disk, kill -9 of

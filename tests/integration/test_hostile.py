@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Hostile input for `trs process --dest file://DIR`: every case must end
 with a clear error on stderr naming the archive, a non-zero exit (3 for an
 unreadable archive, 1 for per-object failures), never a signal, nothing

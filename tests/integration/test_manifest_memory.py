@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The parsed manifest's memory is counted against --max-manifest, as its
 JSON is, and both figures are in the --json reports of process and inspect."""
 

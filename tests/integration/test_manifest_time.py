@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A manifest built to hold a worker: one enormous JSON string. Parsing is
 linear in its length, and one value over a quarter of --max-manifest is
 refused as soon as it is seen, so neither time nor memory grows with it."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`trs process --metrics emf|cloudwatch` (issue: metrics, FORMAT.md §4).
 
 EMF: JSON lines on stdout, one per dimension set, in namespace S3Compressor

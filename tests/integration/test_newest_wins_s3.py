@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Newest wins on S3 (issue: converge, never regress), against moto behind the
 strict checker, which holds conditional writes to S3's rules (412, 409, 404).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A 200 is not always a success (issue: S3's odd answers): S3 documents that
 CompleteMultipartUpload and the copies can fail after sending 200, and a
 proxy that closes a 200 early leaves an empty or cut body. An answer whose

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The installed library, as a user outside the tree sees it: `meson install`
 into a staging directory, then the examples built with nothing but
 `cc prog.c $(pkg-config --cflags --libs libtrs)` and run against the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`trs process ARCHIVE --dest file://DIR` against archives built exactly the
 way the source side builds them (tests/fixtures/mkarchive.py)."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`trs process` to S3 and from s3://, against moto_server (issue: S3 backend).
 
 Every object of the core archives lands with the right bytes, the merged

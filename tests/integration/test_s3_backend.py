@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """The s3 storage backend against moto_server, through the public C API.
 
 Each test starts moto_server on a 127.0.0.1 port (util.start_moto), prepares buckets

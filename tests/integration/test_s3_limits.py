@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Objects whose tags S3 would refuse, restored to S3 through the strict
 checker (util.MotoServer's): 30 tags of 256 characters, tags of 256
 non-ASCII characters, characters S3 refuses in tags. Every object is

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The strict S3 checker itself (tests/fixtures/s3checker.py): it refuses
 each case as S3 does, with S3's status and error XML, and passes a valid
 request, and anything that is not a signed S3 request, untouched; it holds

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Scale-out: several `trs serve` processes on one queue (competing
 consumers). Two consumers share a moto SQS queue fed by the staging bucket's
 real event notification; SQS alone keeps them from restoring the same

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Security checks: TLS verification is on by default (a self-signed
 endpoint is refused) and --no-verify-ssl says loudly that it is off, for
 `trs process` and `trs serve`; secrets (the secret key, the session token,

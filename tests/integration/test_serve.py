@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """trs serve: the queue consumer against moto (S3 + SQS wired by a real
 bucket notification) and against a dir:// spool queue without AWS."""
 

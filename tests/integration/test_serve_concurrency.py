@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """trs serve with several archives in flight (--archives): a slow archive
 holds only its own message, a failing one or a poison message does not stop
 the others, and a stop finishes or releases every archive in flight.

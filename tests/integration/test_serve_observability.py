@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """What operators watch, from `trs serve` (issue: metrics, logs): EMF lines
 on stdout by default (the Python container's way), CloudWatch PutMetricData
 by flag, after a restore from moto's SQS, and no secret or signature in the

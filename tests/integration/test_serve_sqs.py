@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """trs serve and its SQS queue: what docs/operations.md promises of the
 receives, heartbeats and deletes, against moto's SQS.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Throttling: an S3 endpoint that answers 503 SlowDown above a request rate
 (tests/fixtures/faultproxy.py with a rate limit in front of moto). The
 adaptive concurrency of lib/aws/limiter.c must restore everything exactly

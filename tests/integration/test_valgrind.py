@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """trs under valgrind (memcheck): a full `trs process` into file:// and to
 moto S3, and a `trs serve --queue dir://...` cycle that restores one archive
 and stops on SIGTERM. No memory errors, and no definitely lost bytes.

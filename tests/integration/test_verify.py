@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """--verify md5|size into a directory (issue: cost).
 
 md5 (the default) refuses an object whose bytes do not have the manifest's

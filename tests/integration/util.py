@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Shared helpers for the libtrs integration tests (stdlib + boto3 only).
 
 Run the tests with tests/integration/run.py; it puts this directory and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A bare trs_run for unit tests of the chunk channel: its lock and its
  * budget (an account of its own budget), no writers. */
 #ifndef TRS_TEST_BARE_RUN_H

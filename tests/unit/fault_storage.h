@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Storages for unit tests, written against the public backend vtable
  * (include/trs/sys/storage.h) like any user's own backend:

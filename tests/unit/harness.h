@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A tiny unit-test harness. Each test is a function; main() runs them and
  * prints "PASS name" / "FAIL name: why" lines that tests/run counts.

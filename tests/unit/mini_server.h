@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A tiny scripted HTTP/1.1 server on 127.0.0.1 for unit tests: it stands in
  * for the ECS and EC2 metadata endpoints, STS and S3. One thread, one

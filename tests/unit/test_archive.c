@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Reading .tar.zst: passes, frames, and what breaks; trs_pack's output read back. */
 #include "harness.h"
 #include "internal.h"

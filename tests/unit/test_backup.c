@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Backup targets: backup and catalog keys, catalog rows, the backup plan. */
 #include "harness.h"
 #include "backup.h"

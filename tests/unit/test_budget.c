@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The restore's memory budget (trs__run_budget_take / trs__run_budget_give):
  * grants within the limit, a taker that waits until bytes come back, a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The chunk channel (lib/core/chunk_channel.c) between the reading thread and a
  * writer: bytes arrive in order, the budget bounds what is in flight (the

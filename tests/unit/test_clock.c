@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A host whose clock is off: S3 refuses its requests for their time
  * (RequestTimeTooSkewed), and the client learns S3's time from the answer's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The AWS credential chain and region lookup, against stand-in ECS, EC2
  * metadata and STS endpoints served on 127.0.0.1 (tests/unit/mini_server.h).

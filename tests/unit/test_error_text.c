@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Error text: names shortened in the middle, cuts on UTF-8 boundaries, the reason kept. */
 #include "harness.h"
 #include "internal.h"

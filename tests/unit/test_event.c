@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Queue message bodies: every shape, key encodings, poison and limits. */
 #include "harness.h"
 #include "internal.h"

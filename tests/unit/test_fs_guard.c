@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The fs backend's conditional writes: newest wins, with the comparison and
  * the write one step against writers in other threads and other processes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Staging before the manifest (lib/storage/fs_stage.c): a real random name, a lock
  * held while the run lives, and stale staging of dead runs removed. Then the
  * spool of small objects before the manifest (lib/core/spool.c) through

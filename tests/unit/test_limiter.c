@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Adaptive concurrency (lib/aws/limiter.c), driven without threads or
  * clocks: a simulated client keeps as many requests in flight as the limit

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The manifest rules of FORMAT.md §2, and hostile JSON. */
 #include "harness.h"
 #include "internal.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Metrics: EMF lines parsed back (namespace, dimensions, units, values),
  * the namespace rules (option, STACK_NAME, default), the PutMetricData body

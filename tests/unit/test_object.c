@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Joining members with entries; tags, class and KMS rules; bodies that check themselves. */
 #include "harness.h"
 #include "internal.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * trs_process end to end on in-memory archives, through a storage that
  * fails chosen writes (fault_storage.h): what fails is reported, exactly,

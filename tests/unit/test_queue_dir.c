@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The dir:// queue: claim, visibility, redelivery, delete, competing consumers. */
 #include "harness.h"
 #include "internal.h"

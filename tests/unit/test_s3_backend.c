@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The s3 backend against a scripted S3 stand-in on 127.0.0.1: retry
  * classification, backoff, retries that re-send the body, ExpiredToken,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The s3 backend's conditional writes against a stand-in that keeps one
  * object per key and answers as S3 does: If-None-Match: * and If-Match

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests of the serve core (lib/serve*.c) on a scripted queue: an
  * in-memory trs_queue that hands out its messages and records every delete

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The archives in flight of one trs_serve share one budget of memory and
  * writers (lib/core/budget.c): a large archive alone uses more than the 1/N

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * SigV4: every case of the official AWS test suite (tests/fixtures/
  * sigv4-test-suite), signed in header mode and in query (presign) mode and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The fs backend: layout, metadata, refusals, and never writing outside DIR. */
 #include "harness.h"
 #include "internal.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The storage vtable's versions: a version-1 backend (a struct that ends
  * after free(), allocated at exactly that size so that ASan sees any read

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Tags and user metadata within S3's limits (lib/archive/tags.c). */
 #include "harness.h"
 #include "tags.h"

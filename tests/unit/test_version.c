@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Newest wins: the manifest's time, the version recorded on an object, the rule; the region check. */
 #include "harness.h"
 #include "internal.h"

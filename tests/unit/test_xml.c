@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* S3 XML answers: each kind the backend relies on, and hostile input. */
 #include "harness.h"
 #include "xml.h"

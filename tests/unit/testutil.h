@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Helpers for unit tests: build .tar.zst archives in memory. */
 #ifndef TRS_TESTUTIL_H
 #define TRS_TESTUTIL_H

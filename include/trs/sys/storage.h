@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libtrs: the storage backend API, for implementors (like libgit2's
  * git2/sys/odb_backend.h). Users of the library never need this header.
