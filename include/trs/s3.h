@@ -29,7 +29,7 @@
 extern "C" {
 #endif
 
-#define TRS_S3_OPTIONS_VERSION 2
+#define TRS_S3_OPTIONS_VERSION 3
 
 /** S3 settings. Start from TRS_S3_OPTIONS_INIT; zero fields mean "the default". */
 typedef struct trs_s3_options {
@@ -52,9 +52,16 @@ typedef struct trs_s3_options {
 	/* Nonzero: SSE-KMS puts without an S3 Bucket Key (one KMS call per object); environment
 	 * TRS_S3_BUCKET_KEY=false. Zero: x-amz-server-side-encryption-bucket-key-enabled: true. */
 	int no_bucket_key;
+	/* Version 3. */
+	/* Nonzero: sign the SHA-256 of every body, also over https; environment TRS_S3_SIGN_PAYLOAD=1.
+	 * Zero: over https, a single PUT that carries Content-MD5 (which S3 checks) is signed as
+	 * UNSIGNED-PAYLOAD, as the AWS SDKs sign bodies that carry a checksum: TLS keeps the bytes
+	 * from being changed on the way, and the body is not hashed a second time. Over http every
+	 * body is signed. */
+	int sign_payload;
 } trs_s3_options;
 
-#define TRS_S3_OPTIONS_INIT {TRS_S3_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0}
+#define TRS_S3_OPTIONS_INIT {TRS_S3_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 
 /**
  * Create an S3 backend. `opts` may be NULL for all defaults; strings are

@@ -222,6 +222,7 @@ int trs__s3_put_single(trs__s3 *s, const trs_put_request *req, const void *bytes
 		c.nheaders = h.n;
 		c.body = bytes;
 		c.body_len = len;
+		c.checksummed = req->content_md5_hex && *req->content_md5_hex; /* S3 checks Content-MD5 */
 		if (guard)
 			c.attempts = &guard->attempts;
 		trs__http_response resp;
@@ -605,8 +606,10 @@ TRS_EXTERN(int) trs_storage_s3_new(trs_storage **out, trs_ctx *ctx, const trs_s3
 	if (opts) {
 		if (opts->version == 0 || opts->version > TRS_S3_OPTIONS_VERSION)
 			return trs__error_set(err, TRS_EINVAL, "trs_s3_options has unknown version %u", opts->version);
-		/* A version-1 caller's struct ends before verify_local. */
-		memcpy(&o, opts, opts->version == 1 ? offsetof(trs_s3_options, verify_local) : sizeof(o));
+		/* An older caller's struct ends before the fields of the later versions. */
+		memcpy(&o, opts, opts->version == 1   ? offsetof(trs_s3_options, verify_local)
+				 : opts->version == 2 ? offsetof(trs_s3_options, sign_payload)
+						      : sizeof(o));
 		o.version = TRS_S3_OPTIONS_VERSION;
 	}
 	if (o.part_size && (o.part_size < TRS_S3_MIN_PART || o.part_size > TRS_S3_MAX_PART))
@@ -630,6 +633,7 @@ TRS_EXTERN(int) trs_storage_s3_new(trs_storage **out, trs_ctx *ctx, const trs_s3
 	if (!o.verify_local && !env_switch("TRS_VERIFY_LOCAL", 0))
 		s->parent.caps |= TRS_STORAGE_CHECKS_CONTENT_MD5;
 	s->bucket_key = !o.no_bucket_key && env_switch("TRS_S3_BUCKET_KEY", 1);
+	s->sign_payload = o.sign_payload || env_switch("TRS_S3_SIGN_PAYLOAD", 0);
 	s->threshold = o.multipart_threshold ? o.multipart_threshold : DEFAULT_THRESHOLD;
 	s->part_size = o.part_size ? o.part_size : DEFAULT_PART_SIZE;
 	s->max_attempts = trs__aws_max_attempts(o.max_attempts, DEFAULT_ATTEMPTS);

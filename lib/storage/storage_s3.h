@@ -49,6 +49,7 @@ typedef struct trs__s3 {
 	double backoff_base_s;
 	double backoff_cap_s;
 	bool bucket_key;       /* SSE-KMS puts and copies ask for an S3 Bucket Key */
+	bool sign_payload;     /* sign every body's SHA-256, also over https (trs_s3_options.sign_payload) */
 	trs__aws_budget budget;    /* retries of every request of this backend */
 	trs__aws_limiter limiter;  /* requests in flight, adaptive (503 SlowDown lowers the limit) */
 	/* Buckets whose objects these credentials may not read (HEAD answered 403): writes to them
@@ -71,6 +72,8 @@ typedef struct trs__s3_call {
 	size_t nheaders;
 	const void *body;        /* memory body; kept until success so retries re-send it */
 	size_t body_len;
+	bool checksummed;        /* the body carries a checksum S3 verifies (Content-MD5): over https it
+	                            is signed as UNSIGNED-PAYLOAD, not hashed here */
 	trs_sink_fn sink;        /* GET: 2xx bytes go here */
 	void *sink_userdata;
 	uint64_t range_start;    /* GET with a range: first byte */

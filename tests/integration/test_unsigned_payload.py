@@ -1,0 +1,76 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Over https a single PUT that carries Content-MD5 (which S3 checks) is
+signed as UNSIGNED-PAYLOAD, as the AWS SDKs sign bodies that carry a
+checksum: its bytes are not hashed a second time for the signature. Over
+http, and with TRS_S3_SIGN_PAYLOAD=1, every body's SHA-256 is signed. The
+strict checker still verifies each Content-MD5: a damaged body is refused."""
+import hashlib
+import os
+
+import mkarchive
+import util
+from util import REGION
+from test_ca_bundle import TlsRelay, self_signed
+
+
+def _put_hashes(m, run):
+    """The x-amz-content-sha256 of every PutObject the checker forwards during run(), with its body's MD5."""
+    seen = []
+
+    def hook(method, target, headers):
+        h = dict((n.lower(), v) for n, v in headers)
+        if method == "PUT" and "content-md5" in h and "x-amz-copy-source" not in h:
+            seen.append(h.get("x-amz-content-sha256"))
+    m.checker.before_forward = hook
+    try:
+        run()
+    finally:
+        m.checker.before_forward = None
+    return seen
+
+
+def test_https_puts_with_content_md5_are_signed_unsigned_payload_http_ones_are_hashed():
+    with util.MotoServer() as m, util.tempdir() as d:
+        cert, key = self_signed(d)
+        m.client("s3").create_bucket(Bucket="dest-a", CreateBucketConfiguration={"LocationConstraint": REGION})
+        objs = [{"relative_key": "u/%d.bin" % i, "data": os.urandom(4096 + i)} for i in range(4)]
+        arc = mkarchive.build_archive(os.path.join(d, "a.tar.zst"), objs, [{"region": REGION, "bucket": "dest-a"}])
+        relay = TlsRelay(m.checker.port, cert, key)
+        try:
+            https = dict(m.env(), AWS_ENDPOINT_URL="https://127.0.0.1:%d" % relay.port, AWS_CA_BUNDLE=cert)
+            base = ["process", arc, "--no-progress", "--overwrite", "always"]
+
+            def run(env):
+                util.expect_exit(util.run_trs(base, env=env), 0)
+            hashes = _put_hashes(m, lambda: run(https))
+            assert hashes == ["UNSIGNED-PAYLOAD"] * len(objs), hashes
+            for o in objs:
+                got = m.client("s3").get_object(Bucket="dest-a", Key=mkarchive.destination_key(o))
+                assert got["Body"].read() == o["data"]
+            # the switch: every body signed, also over https
+            hashes = _put_hashes(m, lambda: run(dict(https, TRS_S3_SIGN_PAYLOAD="1")))
+            want = sorted(hashlib.sha256(o["data"]).hexdigest() for o in objs)
+            assert sorted(hashes) == want, hashes
+            # plain http: signed as before
+            hashes = _put_hashes(m, lambda: run(m.env()))
+            assert sorted(hashes) == want, hashes
+        finally:
+            relay.stop()
+
+
+def test_a_damaged_body_sent_unsigned_is_still_refused_by_its_content_md5():
+    with util.MotoServer() as m, util.tempdir() as d:
+        cert, key = self_signed(d)
+        m.client("s3").create_bucket(Bucket="dest-a", CreateBucketConfiguration={"LocationConstraint": REGION})
+        objs = [{"relative_key": "bad.bin", "data": os.urandom(5000), "wrong_etag": True},
+                {"relative_key": "good.bin", "data": os.urandom(5000)}]
+        arc = mkarchive.build_archive(os.path.join(d, "a.tar.zst"), objs, [{"region": REGION, "bucket": "dest-a"}])
+        relay = TlsRelay(m.checker.port, cert, key)
+        try:
+            env = dict(m.env(), AWS_ENDPOINT_URL="https://127.0.0.1:%d" % relay.port, AWS_CA_BUNDLE=cert)
+            res = util.run_trs(["process", arc, "--no-progress"], env=env)
+            util.expect_exit(res, 1)
+            assert m.checker.refusals.get("BadDigest") == 1, m.checker.refusals
+            assert "not the ones the manifest's etag names" in res.err, res.err
+        finally:
+            relay.stop()
