@@ -157,8 +157,13 @@ def test_dockerfile_spool_belongs_to_the_runtime_user():
         text = f.read()
     runtime = text[text.rindex("\nFROM "):]
     user = re.search(r"^USER (\d+)", runtime, re.M).group(1)
-    m = re.search(r"install -d -o (\d+)\b.* (/\S+)\s*$", runtime, re.M)
-    assert m, "the runtime stage creates no directory for its user"
+    # The runtime stage starts FROM scratch: its root filesystem is a
+    # directory of the build stage, copied whole.
+    root = re.search(r"^COPY --from=\S+ (/\S*?)/? /$", runtime, re.M)
+    assert root, "the runtime stage copies no root filesystem from the build"
+    m = re.search(r"install -d -o (\d+)\b.* %s(/\S+)[\s\\]*$" % re.escape(root.group(1)),
+                  text, re.M)
+    assert m, "no directory of %s is created for a user" % root.group(1)
     assert m.group(1) == user, "%s belongs to %s, trs runs as %s" % (
         m.group(2), m.group(1), user)
     spool = m.group(2)
