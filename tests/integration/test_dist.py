@@ -58,11 +58,15 @@ def test_the_license_and_an_spdx_line_in_every_source_file():
     missing = []
     checked = 0
     for name in files:
-        if name.startswith(skip) or not (name.endswith(exts) or name.endswith(named)):
+        if name.startswith(skip):
             continue
         path = os.path.join(REPO, name)
-        if not os.path.isfile(path):
+        if not os.path.isfile(path) or os.path.islink(path):
             continue
+        if not (name.endswith(exts) or name.endswith(named)):
+            with open(path, "rb") as f:
+                if f.read(2) != b"#!":
+                    continue
         checked += 1
         with open(path, encoding="utf-8", errors="replace") as f:
             head = [f.readline() for _ in range(3)]
