@@ -276,6 +276,27 @@ int trs__buf_puts(trs_buf *b, const char *s, trs_error *err)
 	return trs__buf_put(b, s, strlen(s), err);
 }
 
+int trs__buf_cat(trs_buf *b, trs_error *err, ...)
+{
+	va_list ap;
+	size_t total = 0;
+	va_start(ap, err);
+	for (const char *s; (s = va_arg(ap, const char *));)
+		total += strlen(s);
+	va_end(ap);
+	if (trs__buf_grow(b, total, err) < 0)
+		return TRS_ENOMEM;
+	va_start(ap, err);
+	for (const char *s; (s = va_arg(ap, const char *));) {
+		size_t n = strlen(s);
+		memcpy(b->data + b->len, s, n);
+		b->len += n;
+	}
+	va_end(ap);
+	b->data[b->len] = '\0';
+	return 0;
+}
+
 int trs__buf_printf(trs_buf *b, trs_error *err, const char *fmt, ...)
 {
 	/* Formatted once where it fits (a request's signing formats dozens of short strings into

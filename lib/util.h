@@ -14,8 +14,10 @@
 
 #if defined(__GNUC__)
 #define TRS_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define TRS_SENTINEL __attribute__((sentinel))
 #else
 #define TRS_PRINTF(f, a)
+#define TRS_SENTINEL
 #endif
 
 #define TRS_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -61,6 +63,10 @@ int trs__buf_grow(trs_buf *b, size_t extra, trs_error *err);
 int trs__buf_put(trs_buf *b, const void *data, size_t len, trs_error *err);
 int trs__buf_puts(trs_buf *b, const char *s, trs_error *err);
 int trs__buf_printf(trs_buf *b, trs_error *err, const char *fmt, ...) TRS_PRINTF(3, 4);
+/* Append each string up to the NULL that ends the list, with one size
+ * check: trs__buf_cat(b, err, key, "=", value, NULL). Where printf's %s
+ * is all a format does, this costs a fraction of it. */
+int trs__buf_cat(trs_buf *b, trs_error *err, ...) TRS_SENTINEL;
 void trs__buf_free(trs_buf *b);
 
 /* write(2) until all of data is written (EINTR retried); -1 with errno (lib/common.c). */

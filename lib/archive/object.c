@@ -4,6 +4,7 @@
  * means for the targets in this region: destination key, tags within S3's
  * limits, storage class, KMS key; and a body that checks itself.
  */
+#include "digest.h"
 #include "link_memo.h"
 #include "log_repeat.h"
 #include "tags.h"
@@ -444,7 +445,7 @@ static int second_manifest(trs_object_iter *it, trs_error *err)
 {
 	const char *archive = trs_archive_name(it->archive);
 	EVP_MD_CTX *md5 = EVP_MD_CTX_new();
-	if (!md5 || !EVP_DigestInit_ex(md5, EVP_md5(), NULL)) {
+	if (!md5 || !EVP_DigestInit_ex(md5, trs__md5_md(), NULL)) {
 		EVP_MD_CTX_free(md5);
 		return trs__error_set(err, TRS_ENOMEM, "cannot start an MD5 digest");
 	}
@@ -567,7 +568,7 @@ static int64_t body_read(void *self, void *buf, size_t len, trs_error *err)
 			return TRS_EINTEGRITY;
 		/* --verify size: the size is still checked, and libzstd checks the frame checksum itself. */
 		it->check_md5 = it->ctx->verify != TRS_VERIFY_SIZE && trs__plain_md5(e->etag, it->md5_expected);
-		if (it->check_md5 && !EVP_DigestInit_ex(it->md5, EVP_md5(), NULL))
+		if (it->check_md5 && !EVP_DigestInit_ex(it->md5, trs__md5_md(), NULL))
 			return body_fail(it, TRS_ENOMEM, err, "cannot start an MD5 digest");
 		it->body_read = 0;
 		it->body_state = BODY_READING;

@@ -5,6 +5,7 @@
  * "pax restricted" format is the same rule. Objects come first and
  * manifest.json last unless asked otherwise.
  */
+#include "digest.h"
 #include "internal.h"
 
 #include <archive.h>
@@ -59,7 +60,7 @@ static int file_md5(const char *path, char out[33], uint64_t *size, trs_error *e
 	unsigned char buf[65536];
 	ssize_t n;
 	*size = 0;
-	EVP_DigestInit_ex(md, EVP_md5(), NULL);
+	EVP_DigestInit_ex(md, trs__md5_md(), NULL);
 	while ((n = read(fd, buf, sizeof(buf))) > 0) {
 		EVP_DigestUpdate(md, buf, (size_t)n);
 		*size += (uint64_t)n;

@@ -7,27 +7,8 @@
 #include <string.h>
 
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
-
-void trs__sha256_hex(const void *data, size_t len, char out[TRS_SHA256_HEX_LEN + 1])
-{
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-	/* EVP_Digest only fails on allocation failure inside OpenSSL; an all-zero
-	 * digest then makes the request fail its signature check, never pass. */
-	if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL))
-		memset(md, 0, sizeof(md));
-	trs__hex(md, sizeof(md), out);
-}
-
-void trs__md5(const void *data, size_t len, unsigned char out[16])
-{
-	unsigned int mdlen = 0;
-	if (!EVP_Digest(data, len, out, &mdlen, EVP_md5(), NULL))
-		memset(out, 0, 16);
-}
 
 void trs__base64(const unsigned char *in, size_t n, char *out)
 {
@@ -233,7 +214,7 @@ static int params_join(trs_buf *out, const param *ps, size_t n, trs_error *err)
 {
 	int rc = trs__buf_puts(out, "", err);
 	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = trs__buf_printf(out, err, "%s%s=%s", i ? "&" : "", ps[i].key, ps[i].value);
+		rc = trs__buf_cat(out, err, i ? "&" : "", ps[i].key, "=", ps[i].value, (char *)NULL);
 	return rc;
 }
 
@@ -261,19 +242,21 @@ static bool is_space(char c)
 
 static int put_trimmed(trs_buf *b, const char *v, trs_error *err)
 {
-	while (is_space(*v))
-		v++;
-	bool pending_space = false;
-	for (; *v; v++) {
-		if (is_space(*v)) {
-			pending_space = true;
-			continue;
-		}
-		if (pending_space && trs__buf_put(b, " ", 1, err) < 0)
+	/* Runs of non-space bytes at once, one space between them. */
+	bool first = true;
+	for (;;) {
+		while (is_space(*v))
+			v++;
+		if (!*v)
+			break;
+		const char *run = v;
+		while (*v && !is_space(*v))
+			v++;
+		if (!first && trs__buf_put(b, " ", 1, err) < 0)
 			return TRS_ENOMEM;
-		pending_space = false;
-		if (trs__buf_put(b, v, 1, err) < 0)
+		if (trs__buf_put(b, run, (size_t)(v - run), err) < 0)
 			return TRS_ENOMEM;
+		first = false;
 	}
 	return trs__buf_puts(b, "", err);
 }
@@ -322,9 +305,7 @@ static void hdrs_free(hdr *hs, size_t n)
 static int hmac(const void *key, size_t keylen, const char *msg, size_t msglen, unsigned char out[32],
 		trs_error *err)
 {
-	unsigned int outlen = 0;
-	if (!HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)msg, msglen, out, &outlen) ||
-	    outlen != 32)
+	if (trs__hmac(key, keylen, msg, msglen, out) < 0)
 		return trs__error_set(err, TRS_ENOMEM, "HMAC-SHA256 failed in OpenSSL while signing a request");
 	return 0;
 }
@@ -333,7 +314,9 @@ static int signing_key(const char *secret, const char *date8, const char *region
 		       unsigned char key[32], trs_error *err)
 {
 	trs_buf k = TRS_BUF_INIT;
-	int rc = trs__buf_printf(&k, err, "AWS4%s", secret);
+	int rc = trs__buf_puts(&k, "AWS4", err);
+	if (rc == 0)
+		rc = trs__buf_puts(&k, secret, err);
 	if (rc == 0)
 		rc = hmac(k.data, k.len, date8, strlen(date8), key, err);
 	if (k.data)
@@ -360,37 +343,53 @@ void trs__sigv4_key_cache_free(trs__sigv4_key_cache *c)
 		OPENSSL_cleanse(c->secret, strlen(c->secret));
 		free(c->secret);
 	}
-	OPENSSL_cleanse(c->key, sizeof(c->key));
+	EVP_MAC_CTX_free(c->keyed);
 	pthread_mutex_destroy(&c->mu);
 }
 
-/* The signing key from the cache when it holds this very scope and secret, else derived and kept. */
-static int cached_signing_key(trs__sigv4_key_cache *c, const char *secret, const char *date8, const char *region,
-			      const char *service, unsigned char key[32], trs_error *err)
+/* The signature of msg: under the cached keyed context when the cache holds
+ * this very scope and secret, else with the key derived (and kept). */
+static int signature(trs__sigv4_key_cache *c, const char *secret, const char *date8, const char *region,
+		     const char *service, const char *msg, size_t len, unsigned char sig[32], trs_error *err)
 {
 	char scope[96];
 	int n = snprintf(scope, sizeof(scope), "%s/%s/%s", date8, region, service);
-	if (!c || n < 0 || (size_t)n >= sizeof(scope))
-		return signing_key(secret, date8, region, service, key, err);
-	pthread_mutex_lock(&c->mu);
-	bool hit = c->secret && !strcmp(c->scope, scope) && !strcmp(c->secret, secret);
-	if (hit)
-		memcpy(key, c->key, 32);
-	pthread_mutex_unlock(&c->mu);
-	if (hit)
-		return 0;
+	bool cacheable = c && n > 0 && (size_t)n < sizeof(scope);
+	if (cacheable) {
+		pthread_mutex_lock(&c->mu);
+		EVP_MAC_CTX *mine = NULL;
+		bool hit = c->keyed && c->secret && !strcmp(c->scope, scope) && !strcmp(c->secret, secret);
+		if (hit)
+			mine = EVP_MAC_CTX_dup(c->keyed);
+		pthread_mutex_unlock(&c->mu);
+		if (hit) {
+			int rc = trs__hmac_finish(mine, msg, len, sig);
+			return rc < 0 ? trs__error_set(err, TRS_ENOMEM,
+						       "HMAC-SHA256 failed in OpenSSL while signing a request")
+				      : 0;
+		}
+	}
+	unsigned char key[32];
 	int rc = signing_key(secret, date8, region, service, key, err);
-	char *copy = rc == 0 ? strdup(secret) : NULL;
-	if (!copy)
-		return rc; /* not kept: derived again next time */
+	EVP_MAC_CTX *keyed = rc == 0 ? trs__hmac_new(key, sizeof(key)) : NULL;
+	OPENSSL_cleanse(key, sizeof(key));
+	if (rc == 0 && (!keyed || trs__hmac_keyed(keyed, msg, len, sig) < 0))
+		rc = trs__error_set(err, TRS_ENOMEM, "HMAC-SHA256 failed in OpenSSL while signing a request");
+	char *copy = rc == 0 && cacheable ? strdup(secret) : NULL;
+	if (!copy) {
+		/* not kept: derived again next time */
+		EVP_MAC_CTX_free(keyed);
+		return rc;
+	}
 	pthread_mutex_lock(&c->mu);
 	if (c->secret) {
 		OPENSSL_cleanse(c->secret, strlen(c->secret));
 		free(c->secret);
 	}
+	EVP_MAC_CTX_free(c->keyed);
 	c->secret = copy;
+	c->keyed = keyed;
 	snprintf(c->scope, sizeof(c->scope), "%s", scope);
-	memcpy(c->key, key, 32);
 	pthread_mutex_unlock(&c->mu);
 	return 0;
 }
@@ -448,8 +447,8 @@ int trs__sigv4_sign(const trs__sigv4_credentials *creds, const trs__sigv4_option
 	size_t merged = 0;
 	for (size_t i = 0; i < nh; i++) {
 		if (merged && strcmp(hs[merged - 1].name, hs[i].name) == 0) {
-			rc = trs__buf_printf(&hs[merged - 1].value, err, ",%s",
-					     hs[i].value.data ? hs[i].value.data : "");
+			rc = trs__buf_cat(&hs[merged - 1].value, err, ",", hs[i].value.data ? hs[i].value.data : "",
+					  (char *)NULL);
 			free(hs[i].name);
 			trs__buf_free(&hs[i].value);
 			if (rc < 0) {
@@ -472,7 +471,7 @@ int trs__sigv4_sign(const trs__sigv4_credentials *creds, const trs__sigv4_option
 	if (rc < 0)
 		goto done;
 
-	rc = trs__buf_printf(&scope, err, "%s/%s/%s/aws4_request", date8, o->region, o->service);
+	rc = trs__buf_cat(&scope, err, date8, "/", o->region, "/", o->service, "/aws4_request", (char *)NULL);
 	if (rc < 0)
 		goto done;
 
@@ -481,7 +480,7 @@ int trs__sigv4_sign(const trs__sigv4_credentials *creds, const trs__sigv4_option
 	if (rc == 0 && o->presign) {
 		char expires[24];
 		snprintf(expires, sizeof(expires), "%u", o->expires ? o->expires : 3600);
-		rc = trs__buf_printf(&tmp, err, "%s/%s", creds->access_key_id, scope.data);
+		rc = trs__buf_cat(&tmp, err, creds->access_key_id, "/", scope.data, (char *)NULL);
 #define ADD(k, v) (rc == 0 ? params_add(&ps, &np, &pcap, k, strlen(k), v, strlen(v), false, err) : rc)
 		rc = ADD("X-Amz-Algorithm", ALGORITHM);
 		rc = ADD("X-Amz-Credential", tmp.data);
@@ -499,7 +498,7 @@ int trs__sigv4_sign(const trs__sigv4_credentials *creds, const trs__sigv4_option
 
 	/* The canonical request. */
 	trs_buf *cr = &out->canonical_request;
-	rc = trs__buf_printf(cr, err, "%s\n", req->method);
+	rc = trs__buf_cat(cr, err, req->method, "\n", (char *)NULL);
 	if (rc == 0)
 		rc = canonical_uri(cr, req->path, o, err);
 	if (rc == 0)
@@ -519,22 +518,20 @@ int trs__sigv4_sign(const trs__sigv4_credentials *creds, const trs__sigv4_option
 			rc = trs__buf_put(cr, "\n", 1, err);
 	}
 	if (rc == 0)
-		rc = trs__buf_printf(cr, err, "\n%s\n%s", out->signed_headers.data, payload_hash);
+		rc = trs__buf_cat(cr, err, "\n", out->signed_headers.data, "\n", payload_hash, (char *)NULL);
 	if (rc < 0)
 		goto done;
 
 	char crhash[TRS_SHA256_HEX_LEN + 1];
 	trs__sha256_hex(cr->data, cr->len, crhash);
-	rc = trs__buf_printf(&out->string_to_sign, err, "%s\n%s\n%s\n%s", ALGORITHM, out->amz_date, scope.data,
-			     crhash);
+	rc = trs__buf_cat(&out->string_to_sign, err, ALGORITHM "\n", out->amz_date, "\n", scope.data, "\n", crhash,
+			  (char *)NULL);
 	if (rc < 0)
 		goto done;
 
-	unsigned char key[32], sig[32];
-	rc = cached_signing_key(o->key_cache, creds->secret_access_key, date8, o->region, o->service, key, err);
-	if (rc == 0)
-		rc = hmac(key, 32, out->string_to_sign.data, out->string_to_sign.len, sig, err);
-	OPENSSL_cleanse(key, sizeof(key));
+	unsigned char sig[32];
+	rc = signature(o->key_cache, creds->secret_access_key, date8, o->region, o->service,
+		       out->string_to_sign.data, out->string_to_sign.len, sig, err);
 	if (rc < 0)
 		goto done;
 	trs__hex(sig, 32, out->signature);
@@ -542,16 +539,16 @@ int trs__sigv4_sign(const trs__sigv4_credentials *creds, const trs__sigv4_option
 	if (o->presign) {
 		rc = params_join(&out->query, ps, np, err);
 		if (rc == 0)
-			rc = trs__buf_printf(&out->query, err, "&X-Amz-Signature=%s", out->signature);
+			rc = trs__buf_cat(&out->query, err, "&X-Amz-Signature=", out->signature, (char *)NULL);
 		if (rc == 0 && token && o->omit_session_token) {
 			rc = trs__buf_puts(&out->query, "&X-Amz-Security-Token=", err);
 			if (rc == 0)
 				rc = trs__uri_encode(&out->query, token, strlen(token), false, err);
 		}
 	} else {
-		rc = trs__buf_printf(&out->authorization, err, "%s Credential=%s/%s, SignedHeaders=%s, Signature=%s",
-				     ALGORITHM, creds->access_key_id, scope.data, out->signed_headers.data,
-				     out->signature);
+		rc = trs__buf_cat(&out->authorization, err, ALGORITHM " Credential=", creds->access_key_id, "/",
+				  scope.data, ", SignedHeaders=", out->signed_headers.data,
+				  ", Signature=", out->signature, (char *)NULL);
 		if (rc == 0) {
 			size_t n = 0;
 			out->add_headers[n++] = (trs_kv){"X-Amz-Date", out->amz_date};

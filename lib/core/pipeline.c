@@ -8,6 +8,7 @@
  * the archive or the object size.
  */
 #include "pipeline.h"
+#include "digest.h"
 #include "report.h"
 
 #include <openssl/evp.h>
@@ -423,7 +424,7 @@ static int verify_buffer(const trs_run *r, const trs_job *j, int *vouched, trs_e
 		memcpy(hex, j->staged_md5, sizeof(hex)); /* hashed when the spool was written */
 	} else if (here) {
 		unsigned char digest[16];
-		if (!EVP_Digest(j->data, (size_t)j->len, digest, NULL, EVP_md5(), NULL))
+		if (!EVP_Digest(j->data, (size_t)j->len, digest, NULL, trs__md5_md(), NULL))
 			return trs__error_set(err, TRS_ENOMEM, "cannot compute an MD5");
 		trs__hex(digest, 16, hex);
 	}

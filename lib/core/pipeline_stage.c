@@ -8,6 +8,7 @@
  * them at a time.
  */
 #include "pipeline.h"
+#include "digest.h"
 #include "spool.h"
 
 #include <errno.h>
@@ -43,14 +44,14 @@ void trs__stage_write(trs_job *j)
 		if (fd >= 0 && close(fd) < 0 && !st.code)
 			st.code = trs__error_errno(&st.err, errno, "cannot write a staged object");
 		if (!st.code && hash) {
-			EVP_Digest(j->data, (size_t)j->len, digest, NULL, EVP_md5(), NULL);
+			EVP_Digest(j->data, (size_t)j->len, digest, NULL, trs__md5_md(), NULL);
 			trs__hex(digest, 16, res->md5);
 		}
 		stage_done(res, st.code, &st.err);
 		return;
 	}
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	if (!md || !EVP_DigestInit_ex(md, EVP_md5(), NULL))
+	if (!md || !EVP_DigestInit_ex(md, trs__md5_md(), NULL))
 		st.code = trs__error_set(&st.err, TRS_ENOMEM, "out of memory");
 	/* Written from the chunks themselves: no copy on the way. */
 	const unsigned char *buf;

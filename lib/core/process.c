@@ -11,6 +11,7 @@
  * skips what was already written: it costs a second decompression, never
  * a second write.
  */
+#include "digest.h"
 #include "backup.h"
 #include "early.h"
 #include "link_memo.h"
@@ -95,7 +96,7 @@ static int find_manifest(walk *w, trs_error *err)
 	unsigned char buf[65536];
 	int64_t n = 0;
 	EVP_MD_CTX *md5 = EVP_MD_CTX_new();
-	if (!md5 || !EVP_DigestInit_ex(md5, EVP_md5(), NULL))
+	if (!md5 || !EVP_DigestInit_ex(md5, trs__md5_md(), NULL))
 		rc = trs__error_set(err, TRS_ENOMEM, "cannot start an MD5 digest");
 	while (rc == 0 && (n = trs_archive_read(w->archive, buf, sizeof(buf), err)) > 0) {
 		EVP_DigestUpdate(md5, buf, (size_t)n); /* to know a second manifest.json for a copy (or not) */

@@ -18,6 +18,7 @@
  * twice.
  */
 #include "spool.h"
+#include "digest.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -162,7 +163,7 @@ static void hash_records(unsigned char *buf, size_t len)
 		memcpy(&size, buf + at + 8, 8);
 		memcpy(&plen, buf + at + 16, 4);
 		unsigned char *data = buf + at + HEADER + plen + 1;
-		EVP_Digest(data, (size_t)size, buf + at + 24, NULL, EVP_md5(), NULL);
+		EVP_Digest(data, (size_t)size, buf + at + 24, NULL, trs__md5_md(), NULL);
 		memcpy(buf + at + 20, &hashed, 4);
 		at += HEADER + plen + 1 + (size_t)size;
 	}

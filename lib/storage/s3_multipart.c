@@ -12,6 +12,7 @@
  * becomes visible.
  */
 #include "storage_s3.h"
+#include "digest.h"
 #include "sigv4.h"
 
 #include <openssl/evp.h>
@@ -118,7 +119,7 @@ static void abort_upload(trs__s3 *s, const trs_put_request *req, const char *upl
 int trs__s3_multipart_etag(char *const *etags, unsigned int nparts, char out[48])
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	int rc = md && nparts && EVP_DigestInit_ex(md, EVP_md5(), NULL) ? 0 : -1;
+	int rc = md && nparts && EVP_DigestInit_ex(md, trs__md5_md(), NULL) ? 0 : -1;
 	for (unsigned int i = 0; rc == 0 && i < nparts; i++) {
 		char hex[33];
 		unsigned char bin[16];

@@ -11,6 +11,7 @@
  * temporary name) and linked into place, with its metadata, only once the
  * body was read to its end: a reader never sees half an object.
  */
+#include "digest.h"
 #include "internal.h"
 
 #include <errno.h>
@@ -264,7 +265,7 @@ static int put_direct(fs_storage *fs, trs_fsdir *d, const char *base, const trs_
 	const char *checked = trs_body_verified_md5(body);
 	if (checked) {
 		snprintf(md5_hex, sizeof(md5_hex), "%s", checked); /* the pipeline hashed these bytes already */
-	} else if (!EVP_Digest(data, len, digest, NULL, EVP_md5(), NULL)) {
+	} else if (!EVP_Digest(data, len, digest, NULL, trs__md5_md(), NULL)) {
 		rc = trs__error_set(err, TRS_ENOMEM, "cannot compute an MD5");
 		goto out;
 	} else {
@@ -376,7 +377,7 @@ static int put_common(trs_storage *self, const trs_put_request *req, trs_body *b
 	char *buf = trs__malloc(COPY_BUF, err);
 	EVP_MD_CTX *md5 = EVP_MD_CTX_new();
 	uint64_t written = 0;
-	rc = buf && md5 && EVP_DigestInit_ex(md5, EVP_md5(), NULL) ? 0 : trs__error_set(err, TRS_ENOMEM, "out of memory");
+	rc = buf && md5 && EVP_DigestInit_ex(md5, trs__md5_md(), NULL) ? 0 : trs__error_set(err, TRS_ENOMEM, "out of memory");
 	while (rc == 0) {
 		int64_t n = body->read(body->self, buf, COPY_BUF, err);
 		if (n < 0) {

@@ -11,8 +11,12 @@
 #include "sigv4.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
+
+/* When set, run_case signs through this key cache (shared by every case). */
+static trs__sigv4_key_cache *suite_cache;
 
 static const char *suite_dir(void)
 {
@@ -209,6 +213,7 @@ static int run_case(const char *dir, bool presign)
 	o.omit_session_token = omit && strcmp(omit, "true") == 0;
 	o.presign = presign;
 	o.expires = expires ? (unsigned int)strtoul(expires, NULL, 10) : 3600;
+	o.key_cache = suite_cache;
 
 	char body_hash[TRS_SHA256_HEX_LEN + 1];
 	trs__sha256_hex(r.body ? r.body : "", r.body_len, body_hash);
@@ -267,8 +272,8 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* One PASS/FAIL line per case and mode. */
-static void run_suite(void)
+/* One PASS/FAIL line per case and mode; `label` names the run. */
+static void run_suite(const char *label)
 {
 	DIR *d = opendir(suite_dir());
 	if (!d) {
@@ -301,7 +306,7 @@ static void run_suite(void)
 		snprintf(dir, sizeof(dir), "%s/%s", suite_dir(), names[i]);
 		for (int presign = 0; presign < 2; presign++) {
 			int rc = run_case(dir, presign);
-			printf("%s sigv4_suite/%s/%s\n", rc == 0 ? "PASS" : "FAIL", names[i],
+			printf("%s %s/%s/%s\n", rc == 0 ? "PASS" : "FAIL", label, names[i],
 			       presign ? "query" : "header");
 			if (rc == 0)
 				harness_passed_total++;
@@ -419,9 +424,138 @@ TEST(sign_refuses_missing_credentials)
 	CHECK_CONTAINS(err.message, "credentials");
 }
 
+/* The signature of one request under a fixed time, with or without a cache. */
+static void sign_one(trs__sigv4_key_cache *cache, const char *secret, time_t now, const char *region,
+		     const char *service, const char *path, char out[TRS_SHA256_HEX_LEN + 1])
+{
+	trs__sigv4_credentials creds = {"AKID", secret, NULL};
+	trs__sigv4_options o = TRS_SIGV4_S3;
+	o.region = region;
+	o.service = service;
+	o.now = now;
+	o.key_cache = cache;
+	trs_kv h[] = {{"Host", "127.0.0.1:9000"}, {"X-Amz-Meta-A", "  spaced   out\tvalue  "}};
+	trs__sigv4_request req = {"PUT", path, NULL, h, 2, TRS_SHA256_EMPTY};
+	trs__sigv4_result res;
+	if (trs__sigv4_sign(&creds, &o, &req, &res, NULL) == 0)
+		memcpy(out, res.signature, TRS_SHA256_HEX_LEN + 1);
+	else
+		out[0] = '\0';
+	trs__sigv4_result_free(&res);
+}
+
+/* A cached key is used only for its own secret, day, region and service:
+ * every change of one of them signs as a client without a cache would. */
+TEST(key_cache_signs_as_without_one_whatever_changes)
+{
+	static const struct {
+		const char *secret;
+		time_t now;
+		const char *region, *service;
+	} steps[] = {
+		{"S1", 1700000000, "eu-west-1", "s3"},
+		{"S1", 1700000100, "eu-west-1", "s3"},        /* same day: the cached key */
+		{"S2", 1700000200, "eu-west-1", "s3"},        /* rotated credentials */
+		{"S2", 1700000200 + 86400, "eu-west-1", "s3"}, /* the next day */
+		{"S2", 1700086700, "us-east-1", "s3"},        /* another region */
+		{"S2", 1700086700, "us-east-1", "sqs"},       /* another service */
+		{"S1", 1700000000, "eu-west-1", "s3"},        /* back to the first */
+		{"S1", 1700000000, "eu-west-1", "s3"},
+	};
+	trs__sigv4_key_cache cache;
+	trs__sigv4_key_cache_init(&cache);
+	char prev[TRS_SHA256_HEX_LEN + 1] = "";
+	for (size_t i = 0; i < TRS_ARRAY_SIZE(steps); i++) {
+		char with[TRS_SHA256_HEX_LEN + 1], without[TRS_SHA256_HEX_LEN + 1];
+		sign_one(&cache, steps[i].secret, steps[i].now, steps[i].region, steps[i].service, "/b/k", with);
+		sign_one(NULL, steps[i].secret, steps[i].now, steps[i].region, steps[i].service, "/b/k", without);
+		if (strcmp(with, without))
+			printf("  step %zu: cached %s, derived %s\n", i, with, without);
+		CHECK(with[0] != '\0');
+		CHECK_STR(with, without);
+		/* each step but the repeated last signs something new */
+		if (i + 1 < TRS_ARRAY_SIZE(steps))
+			CHECK(strcmp(with, prev) != 0);
+		memcpy(prev, with, sizeof(prev));
+	}
+	trs__sigv4_key_cache_free(&cache);
+}
+
+/* White space in a header value signs as one space between words. */
+TEST(header_values_are_trimmed_and_runs_of_space_collapsed)
+{
+	trs__sigv4_credentials creds = {"AKID", "SECRET", NULL};
+	trs__sigv4_options o = TRS_SIGV4_S3;
+	o.region = "eu-west-1";
+	o.now = 1700000000;
+	trs_kv h[] = {{"Host", "h"}, {"X-A", "  a   b\t\tc  "}, {"X-B", " \t "}, {"x-a", "d"}};
+	trs__sigv4_request req = {"GET", "/", NULL, h, 4, NULL};
+	trs__sigv4_result res;
+	CHECK(trs__sigv4_sign(&creds, &o, &req, &res, NULL) == 0);
+	int ok = strstr(res.canonical_request.data, "\nx-a:a b c,d\n") && strstr(res.canonical_request.data, "\nx-b:\n");
+	if (!ok)
+		printf("  canonical request:\n%s\n", res.canonical_request.data);
+	trs__sigv4_result_free(&res);
+	CHECK(ok);
+}
+
+typedef struct {
+	trs__sigv4_key_cache *cache;
+	int id;
+	int mismatches;
+	char want[2][TRS_SHA256_HEX_LEN + 1];
+} signer;
+
+static void *sign_many(void *arg)
+{
+	signer *s = arg;
+	for (int i = 0; i < 200; i++) {
+		int which = (i + s->id) % 2;
+		char got[TRS_SHA256_HEX_LEN + 1];
+		sign_one(s->cache, which ? "S2" : "S1", 1700000000, "eu-west-1", "s3", "/b/k", got);
+		if (strcmp(got, s->want[which]))
+			s->mismatches++;
+	}
+	return NULL;
+}
+
+/* Writer threads share their client's cache: secrets that change under
+ * them (a refresh) never give a signature of the other secret. */
+TEST(key_cache_shared_by_threads_that_see_the_secret_change)
+{
+	trs__sigv4_key_cache cache;
+	trs__sigv4_key_cache_init(&cache);
+	signer s[4];
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++) {
+		s[i] = (signer){&cache, i, 0, {"", ""}};
+		sign_one(NULL, "S1", 1700000000, "eu-west-1", "s3", "/b/k", s[i].want[0]);
+		sign_one(NULL, "S2", 1700000000, "eu-west-1", "s3", "/b/k", s[i].want[1]);
+	}
+	for (int i = 0; i < 4; i++)
+		CHECK(pthread_create(&t[i], NULL, sign_many, &s[i]) == 0);
+	int mismatches = 0;
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		mismatches += s[i].mismatches;
+	}
+	trs__sigv4_key_cache_free(&cache);
+	CHECK(strcmp(s[0].want[0], s[0].want[1]) != 0);
+	CHECK(mismatches == 0);
+}
+
 int main(void)
 {
-	run_suite();
+	run_suite("sigv4_suite");
+	trs__sigv4_key_cache cache;
+	trs__sigv4_key_cache_init(&cache);
+	suite_cache = &cache;
+	run_suite("sigv4_suite_cached");
+	suite_cache = NULL;
+	trs__sigv4_key_cache_free(&cache);
+	RUN(key_cache_signs_as_without_one_whatever_changes);
+	RUN(header_values_are_trimmed_and_runs_of_space_collapsed);
+	RUN(key_cache_shared_by_threads_that_see_the_secret_change);
 	RUN(s3_key_encoding_keeps_slash_and_escapes_the_rest);
 	RUN(s3_documented_get_object_example);
 	RUN(s3_rules_sign_the_wire_path_verbatim);
