@@ -219,5 +219,6 @@ int cmd_pack(int argc, char **argv);
 int cmd_head(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_restore_backup(int argc, char **argv);
+int cmd_health(int argc, char **argv);
 
 #endif

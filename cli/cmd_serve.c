@@ -37,7 +37,8 @@ static const char usage[] =
 	"  --poll-interval S        long-poll wait, 0..20 [POLL_INTERVAL, 20]\n"
 	"  --shutdown-grace S       seconds the archives in progress may take after SIGTERM (30)\n"
 	"  --max-idle S             exit 0 after S seconds with no message (batch jobs); 0: never\n"
-	"  --health-file PATH       touch PATH at every turn of the loop (liveness probe)\n"
+	"  --health-file PATH       touch PATH at every turn of the loop (liveness probe:\n"
+	"                           trs health) [TRS_HEALTH_FILE]\n"
 	"  --region R               this service's region [AWS_REGION, AWS_DEFAULT_REGION]\n"
 	"  --endpoint-url URL       S3-compatible endpoint for staging and destination\n"
 	"                           (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS)\n"
@@ -335,7 +336,8 @@ int cmd_serve(int argc, char **argv)
 	so.metrics = metrics;
 	so.queue_label = cfg.queue;
 	so.max_idle = (double)cfg.max_idle;
-	so.health_file = cfg.health_file;
+	if (cfg.health_file)
+		so.health_file = cfg.health_file; /* else TRS_HEALTH_FILE's, if any */
 	po.catalog_bucket = cfg.catalog;
 	so.process = &po;
 	rc = trs_serve(ctx, queue, dest, &so, &err);

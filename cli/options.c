@@ -219,6 +219,7 @@ const char *cli_option_takes(const char *name)
 		{"max-attempts", "a whole number from 1 to 100"},
 		{"shutdown-grace", "a whole number of seconds from 0 to 3600"},
 		{"max-idle", "a whole number of seconds from 0 to 86400"},
+		{"max-age", "a whole number of seconds from 1 to 86400"},
 		{"level", "a zstd level from 1 to 22"},
 		{"metrics", "cloudwatch, emf or none"},
 		{"verify", "md5 or size"},

@@ -19,6 +19,7 @@ static const char usage[] =
 	"  serve --queue URL [--dest file://DIR] [--batch N]  consume S3 notifications from SQS (or dir://PATH)\n"
 	"  head STORAGE BUCKET KEY                             show a restored object's tags, class, metadata\n"
 	"  restore-backup s3://BUCKET/KEY --object NAME ...    restore chosen objects from a backup archive\n"
+	"  health [PATH] [--max-age S]                         is trs serve's health file fresh? (probes)\n"
 	"\n"
 	"  trs help <command>      options of a command (also: trs <command> --help)\n"
 	"  trs --version           version of trs and libtrs\n"
@@ -38,6 +39,7 @@ static const struct {
 	{"head", "trs head", cmd_head},
 	{"serve", "trs serve", cmd_serve},
 	{"restore-backup", "trs restore-backup", cmd_restore_backup},
+	{"health", "trs health", cmd_health},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

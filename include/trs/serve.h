@@ -31,6 +31,10 @@
  *   limits whatever `archives` is; all share the storages' connection pools.
  * - Each message held has its own visibility heartbeat
  *   (ChangeMessageVisibility to visibility_timeout every third of it).
+ * - Signs of life: options->health_file is touched at every turn of the
+ *   receiving loop; with options->notify_socket the service manager hears
+ *   READY=1 once the queue first answered, WATCHDOG=1 at the turns,
+ *   STATUS= lines and STOPPING=1 when the loop ends (systemd Type=notify).
  * - Stopping: when *options->stop becomes nonzero (a signal handler may set
  *   it), no more messages are received or started; the archives in
  *   progress have shutdown_grace seconds to finish, then they are
@@ -51,7 +55,7 @@
 extern "C" {
 #endif
 
-#define TRS_SERVE_OPTIONS_VERSION 2
+#define TRS_SERVE_OPTIONS_VERSION 3
 #define TRS_SERVE_DEFAULT_ARCHIVES 16
 #define TRS_SERVE_MAX_ARCHIVES 256
 
@@ -74,10 +78,18 @@ typedef struct trs_serve_options {
 	unsigned int archives;           /* archives in flight, 1..256; default 16 (MAX_ARCHIVES) */
 	double max_idle;                 /* return 0 after this many seconds with no message held or
 	                                    received; 0: never (batch jobs, benchmarks) */
-	const char *health_file;         /* touched at every turn of the loop (a liveness probe); NULL: none */
+	const char *health_file;         /* touched at every turn of the loop (a liveness probe, at most once a
+	                                    second; trs_serve_health_age reads it); NULL: none */
+	/* version 3 */
+	const char *notify_socket;       /* the service manager's socket (systemd's NOTIFY_SOCKET: a path, or
+	                                    "@name" in the abstract namespace): READY=1 once the queue first
+	                                    answered, STATUS= lines, WATCHDOG=1, STOPPING=1; NULL: none */
+	double watchdog_seconds;         /* the manager's watchdog (WATCHDOG_USEC / 1e6): WATCHDOG=1 at the turns
+	                                    of the loop, at least every half of it (a longer long poll is
+	                                    shortened to fit); 0: none */
 } trs_serve_options;
 
-#define TRS_SERVE_OPTIONS_INIT {TRS_SERVE_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+#define TRS_SERVE_OPTIONS_INIT {TRS_SERVE_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 
 #define TRS_SERVE_ENV_VERSION 1
 
@@ -102,6 +114,11 @@ typedef struct trs_serve_env {
  * - VISIBILITY_TIMEOUT, 1..TRS_QUEUE_MAX_VISIBILITY (43200) seconds: options->visibility_timeout;
  * - POLL_INTERVAL, 0..20 seconds: options->wait_seconds (the long poll);
  * - MAX_ARCHIVES, 1..256: options->archives;
+ * - TRS_HEALTH_FILE: options->health_file (version 2 and later);
+ * - NOTIFY_SOCKET and WATCHDOG_USEC, as systemd sets them for a unit of
+ *   Type=notify: options->notify_socket and options->watchdog_seconds
+ *   (version 3 and later; the watchdog is left off when WATCHDOG_PID names
+ *   another process);
  * - MAX_WORKERS, SQS_QUEUE_URL, CATALOG_BUCKET: into `env`.
  *
  * Unset or empty variables leave their fields alone. Returns 0, or
@@ -118,6 +135,16 @@ TRS_EXTERN(int) trs_serve_options_from_env(trs_serve_options *options, trs_serve
  */
 TRS_EXTERN(int) trs_serve(trs_ctx *ctx, trs_queue *queue, trs_storage *destination,
 			  const trs_serve_options *options, trs_error *err);
+
+/**
+ * How long ago the health file at `path` (trs_serve_options.health_file)
+ * was last touched, in seconds, into *age_seconds: what a liveness probe
+ * compares with its limit (`trs health`). A time in the future (the clock
+ * stepped back) counts as 0. Returns 0; TRS_ENOTFOUND when there is no
+ * such file (the loop never turned, or serves without a health file);
+ * TRS_EIO when it cannot be read; TRS_EINVAL for a NULL or empty path.
+ */
+TRS_EXTERN(int) trs_serve_health_age(const char *path, double *age_seconds, trs_error *err);
 
 #ifdef __cplusplus
 }

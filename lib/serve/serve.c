@@ -5,6 +5,8 @@
  * Threads:
  * - the caller's runs the receiving loop: it receives as soon as an archive
  *   runner is free (up to max_messages at a time) and queues the messages;
+ *   its turns are the consumer's signs of life (the health file, the
+ *   service manager's watchdog: lib/serve/serve_health.c);
  * - `archives` runner threads each restore one message's archives at a time
  *   (lib/serve/serve_archive.c);
  * - a few deleting threads delete restored archives from staging, so that a
@@ -23,14 +25,10 @@
 #include "serve_internal.h"
 #include "trs/sys/queue.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #define DEFAULT_VISIBILITY 300
 #define DEFAULT_WAIT 20
@@ -49,10 +47,13 @@ static int check_options(trs_serve_options *o, const trs_serve_options *given, t
 	if (given) {
 		if (given->version == 0 || given->version > TRS_SERVE_OPTIONS_VERSION)
 			return trs__error_set(err, TRS_EINVAL, "trs_serve_options has unknown version %u", given->version);
-		if (given->version >= 2)
+		/* Only the fields of the caller's version: an older struct is shorter. */
+		if (given->version >= 3)
 			*o = *given;
 		else
-			memcpy(o, given, offsetof(trs_serve_options, archives));
+			memcpy(o, given,
+			       given->version == 2 ? offsetof(trs_serve_options, notify_socket)
+						   : offsetof(trs_serve_options, archives));
 		o->version = TRS_SERVE_OPTIONS_VERSION;
 	}
 	if (!o->max_messages)
@@ -99,21 +100,6 @@ static void archive_ctx(serve_state *s)
 	s->run_ctx.budget = &s->budget;
 }
 
-static void touch_health(serve_state *s)
-{
-	if (!s->o.health_file)
-		return;
-	if (utimensat(AT_FDCWD, s->o.health_file, NULL, 0) == 0)
-		return;
-	int fd = errno == ENOENT ? open(s->o.health_file, O_WRONLY | O_CREAT | O_CLOEXEC, 0644) : -1;
-	if (fd >= 0) {
-		close(fd);
-		return;
-	}
-	static const char msg[] = "cannot touch the health file; a liveness probe watching it will fail";
-	trs__log(s->ctx, TRS_LOG_WARN, msg, "path", s->o.health_file, "error", strerror(errno), NULL);
-}
-
 /* Wait for a free runner; the number of messages the next receive may ask for (0: stopping). */
 static unsigned int wait_for_slots(serve_state *s)
 {
@@ -129,7 +115,10 @@ static unsigned int wait_for_slots(serve_state *s)
 				 "queue", s->label, "archives", n, NULL);
 		}
 		trs__cond_wait_ns(&s->slot_cv, &s->lock, 1000000000L);
-		touch_health(s);
+		/* Busy is alive: the turn goes on every second while the runners work. */
+		pthread_mutex_unlock(&s->lock);
+		trs__serve_alive(s);
+		pthread_mutex_lock(&s->lock);
 	}
 	unsigned int free_slots = atomic_load(&s->stopping) ? 0 : s->o.archives - s->held;
 	pthread_mutex_unlock(&s->lock);
@@ -179,9 +168,16 @@ static bool stop_or_stopping(void *ud)
 	return atomic_load(&s->stopping) || trs__serve_stop_requested(s);
 }
 
+/* Waiting to retry a receive is alive too: the loop is well, the queue is not. */
+static bool backoff_tick(void *ud)
+{
+	trs__serve_alive(ud);
+	return stop_or_stopping(ud);
+}
+
 static void backoff_sleep(serve_state *s, double seconds)
 {
-	trs__sleep_until(seconds, stop_or_stopping, s);
+	trs__sleep_until(seconds, backoff_tick, s);
 }
 
 static int receive_loop(serve_state *s, trs_error *err)
@@ -190,7 +186,7 @@ static int receive_loop(serve_state *s, trs_error *err)
 	double backoff = 1.0, last_activity = trs__now();
 	uint64_t batches = 0;
 	while (!stop_or_stopping(s)) {
-		touch_health(s);
+		trs__serve_alive(s);
 		unsigned int want = wait_for_slots(s);
 		if (!want)
 			break;
@@ -211,11 +207,13 @@ static int receive_loop(serve_state *s, trs_error *err)
 			}
 			trs__log(s->ctx, TRS_LOG_ERROR, "receive failed; retrying", "queue", s->label, "code",
 				 trs_strerror(r), "error", rerr.message, NULL);
+			trs__serve_receive_failing(s, rerr.message);
 			backoff_sleep(s, backoff);
 			backoff = backoff * 2 > RECEIVE_BACKOFF_MAX ? RECEIVE_BACKOFF_MAX : backoff * 2;
 			continue;
 		}
 		received_once = true;
+		trs__serve_ready(s);
 		backoff = 1.0;
 		if (!n) {
 			trs_queue_messages_free(msgs, 0); /* a backend may hand an empty array over */
@@ -294,6 +292,7 @@ static void log_stop(serve_state *s, int rc)
 
 static void state_free(serve_state *s)
 {
+	trs__serve_health_close(s);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->work_cv);
 	pthread_cond_destroy(&s->slot_cv);
@@ -315,6 +314,7 @@ int trs_serve(trs_ctx *ctx, trs_queue *queue, trs_storage *destination, const tr
 	serve_state *s = trs__calloc(1, sizeof(*s), err);
 	if (!s)
 		return TRS_ENOMEM;
+	s->notify = (trs__notify)TRS__NOTIFY_INIT;
 	int rc = check_options(&s->o, options, err);
 	if (rc == 0 && s->o.staging)
 		rc = trs__storage_check_version(s->o.staging, err);
@@ -334,6 +334,7 @@ int trs_serve(trs_ctx *ctx, trs_queue *queue, trs_storage *destination, const tr
 	pthread_cond_init(&s->keeper_cv, NULL);
 	pthread_cond_init(&s->delete_cv, NULL);
 	pthread_cond_init(&s->delete_room_cv, NULL);
+	trs__serve_health_open(s); /* before the threads: it may shorten the long poll */
 	s->runners = trs__calloc(s->o.archives, sizeof(*s->runners), err);
 	pthread_t keeper;
 	if (!s->runners || pthread_create(&keeper, NULL, trs__serve_keeper, s) != 0) {
@@ -354,6 +355,7 @@ int trs_serve(trs_ctx *ctx, trs_queue *queue, trs_storage *destination, const tr
 		log_start(s);
 		rc = receive_loop(s, err);
 	}
+	trs__serve_stopping(s, rc, err);
 	/* No more receives: runners finish the work queued (or stop at a stop), then the keeper flushes. */
 	atomic_store(&s->receiving_done, 1);
 	pthread_mutex_lock(&s->lock);

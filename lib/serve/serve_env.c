@@ -2,15 +2,17 @@
 /*
  * The service's configuration from the environment: the Python container's
  * names (SQS_QUEUE_URL, CATALOG_BUCKET, and the tunables its code keeps as
- * constants, read here as variables with the same defaults), and
- * MAX_ARCHIVES. A program linking libtrs gets the same drop-in behaviour as
- * `trs serve`.
+ * constants, read here as variables with the same defaults), MAX_ARCHIVES,
+ * TRS_HEALTH_FILE, and what systemd gives a unit of Type=notify
+ * (NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID). A program linking libtrs
+ * gets the same drop-in behaviour as `trs serve`.
  */
 #include "internal.h"
 #include "trs/serve.h"
 
 #include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define MAX_WORKERS_LIMIT 1024
 
@@ -34,6 +36,31 @@ static int env_uint(const char *name, unsigned long lo, unsigned long hi, unsign
 				      name, lo, hi);
 	*out = (unsigned int)n;
 	return 1;
+}
+
+/* WATCHDOG_USEC, in seconds into *seconds (0: no watchdog for this process).
+ * systemd sets WATCHDOG_PID too when the variables may reach children: the
+ * watchdog is then only the named process's. */
+static int env_watchdog(double *seconds, trs_error *err)
+{
+	const char *v = env_nonempty("WATCHDOG_USEC");
+	*seconds = 0;
+	if (!v)
+		return 0;
+	char *end = NULL;
+	errno = 0;
+	unsigned long long usec = strtoull(v, &end, 10);
+	if (*v < '0' || *v > '9' || errno || !end || *end || usec == 0)
+		return trs__error_set(err, TRS_EINVAL, "bad value '%.64s' for WATCHDOG_USEC (microseconds, above 0)", v);
+	const char *pid = env_nonempty("WATCHDOG_PID");
+	if (pid) {
+		errno = 0;
+		unsigned long long owner = strtoull(pid, &end, 10);
+		if (errno || !end || *end || owner != (unsigned long long)getpid())
+			return 0;
+	}
+	*seconds = (double)usec / 1e6;
+	return 0;
 }
 
 TRS_EXTERN(int) trs_serve_options_from_env(trs_serve_options *o, trs_serve_env *env, trs_error *err)
@@ -63,6 +90,19 @@ TRS_EXTERN(int) trs_serve_options_from_env(trs_serve_options *o, trs_serve_env *
 			return rc;
 		if (rc)
 			o->archives = v;
+		const char *health = env_nonempty("TRS_HEALTH_FILE");
+		if (health)
+			o->health_file = health;
+	}
+	if (o->version >= 3) {
+		const char *sock = env_nonempty("NOTIFY_SOCKET");
+		if (sock)
+			o->notify_socket = sock;
+		double watchdog;
+		if ((rc = env_watchdog(&watchdog, err)) < 0)
+			return rc;
+		if (watchdog > 0)
+			o->watchdog_seconds = watchdog;
 	}
 	unsigned int workers = 0;
 	if ((rc = env_uint("MAX_WORKERS", 1, MAX_WORKERS_LIMIT, &workers, err)) < 0)

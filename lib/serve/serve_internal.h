@@ -6,7 +6,8 @@
  * - lib/serve/serve_archive.c: what an archive runner does with one message;
  * - lib/serve/serve_keeper.c: the keeper thread: stop flags, per-message visibility
  *   heartbeats, batched deletes, releases;
- * - lib/serve/serve_delete.c: the deleting threads: staging deletes off the runners' path.
+ * - lib/serve/serve_delete.c: the deleting threads: staging deletes off the runners' path;
+ * - lib/serve/serve_health.c: the loop's signs of life (the health file, the service manager).
  *
  * Every message received is a serve_msg on `msgs` until the keeper deletes,
  * leaves or releases it. Runners take PENDING messages from the work queue.
@@ -16,6 +17,7 @@
 
 #include "budget.h"
 #include "internal.h"
+#include "notify.h"
 #include "trs/serve.h"
 
 #include <pthread.h>
@@ -90,6 +92,15 @@ typedef struct serve_state {
 
 	atomic_uint_fast64_t archives_done, archives_failed, archives_canceled, messages_deleted, messages_poison,
 		messages_released;
+
+	/* Signs of life (lib/serve/serve_health.c): the receiving thread's alone. */
+	trs__notify notify;
+	double alive_every;    /* seconds between two signs of life, at least */
+	double alive_at;       /* the last one (trs__now) */
+	bool ready;            /* the queue answered: READY=1 sent */
+	bool receive_failing;  /* the last receive failed: STATUS says so until one succeeds */
+	bool notify_failed;    /* a notification failed: logged once */
+	char status[320];      /* the last STATUS= sent */
 } serve_state;
 
 /* lib/serve/serve_archive.c: a runner thread. */
@@ -108,6 +119,19 @@ void trs__serve_deleters_stop(serve_state *s);
 void trs__serve_delete_staging(serve_state *s, serve_msg *sm, const trs_archive_ref *ref, trs_report *report,
 			       double started_at, double lag);
 serve_msg_state trs__serve_msg_outcome(const serve_msg *sm);
+
+/* lib/serve/serve_health.c, from the receiving thread without the lock held:
+ * health_open opens the manager's socket (and shortens a long poll that would
+ * outlast half the watchdog); alive is a turn of the loop (the health file,
+ * WATCHDOG=1, a changed STATUS=; at most every alive_every seconds); ready is
+ * the queue's first answer (READY=1); receive_failing and stopping say so in
+ * STATUS= (stopping with STOPPING=1). */
+void trs__serve_health_open(serve_state *s);
+void trs__serve_alive(serve_state *s);
+void trs__serve_ready(serve_state *s);
+void trs__serve_receive_failing(serve_state *s, const char *error);
+void trs__serve_stopping(serve_state *s, int rc, const trs_error *err);
+void trs__serve_health_close(serve_state *s);
 
 /* lib/serve/serve_keeper.c: the keeper thread. */
 void *trs__serve_keeper(void *arg);

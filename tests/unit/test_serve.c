@@ -602,6 +602,45 @@ TEST(options_from_the_environment)
 		unsetenv(names[i]);
 }
 
+TEST(the_health_file_and_the_service_managers_variables_from_the_environment)
+{
+	trs_error err = TRS_ERROR_INIT;
+	char pid[32];
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	setenv("TRS_HEALTH_FILE", "/spool/healthy", 1);
+	setenv("NOTIFY_SOCKET", "@/org/freedesktop/systemd1/notify/42", 1);
+	setenv("WATCHDOG_USEC", "120000000", 1);
+	setenv("WATCHDOG_PID", pid, 1);
+	trs_serve_options o = TRS_SERVE_OPTIONS_INIT;
+	CHECK(trs_serve_options_from_env(&o, NULL, &err) == 0);
+	CHECK_STR(o.health_file, "/spool/healthy");
+	CHECK_STR(o.notify_socket, "@/org/freedesktop/systemd1/notify/42");
+	CHECK(o.watchdog_seconds == 120.0);
+	/* The watchdog of another process (a parent's variables inherited): not ours. */
+	setenv("WATCHDOG_PID", "1", 1);
+	o = (trs_serve_options)TRS_SERVE_OPTIONS_INIT;
+	CHECK(trs_serve_options_from_env(&o, NULL, &err) == 0);
+	CHECK(o.watchdog_seconds == 0);
+	CHECK_STR(o.notify_socket, "@/org/freedesktop/systemd1/notify/42");
+	unsetenv("WATCHDOG_PID");
+	setenv("WATCHDOG_USEC", "soon", 1);
+	CHECK(trs_serve_options_from_env(&o, NULL, &err) == TRS_EINVAL);
+	CHECK_CONTAINS(err.message, "WATCHDOG_USEC");
+	setenv("WATCHDOG_USEC", "0", 1);
+	CHECK(trs_serve_options_from_env(&o, NULL, &err) == TRS_EINVAL);
+	/* Options of version 2 have no such fields: the variables are not read into them. */
+	setenv("WATCHDOG_USEC", "5000000", 1);
+	trs_serve_options v2 = TRS_SERVE_OPTIONS_INIT;
+	v2.version = 2;
+	v2.notify_socket = NULL;
+	CHECK(trs_serve_options_from_env(&v2, NULL, &err) == 0);
+	CHECK(v2.notify_socket == NULL && v2.watchdog_seconds == 0);
+	CHECK_STR(v2.health_file, "/spool/healthy");
+	const char *names[] = {"TRS_HEALTH_FILE", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"};
+	for (size_t i = 0; i < TRS_ARRAY_SIZE(names); i++)
+		unsetenv(names[i]);
+}
+
 int main(void)
 {
 	RUN(done_messages_are_deleted_poison_is_left_and_the_batch_is_limited_by_free_runners);
@@ -611,6 +650,7 @@ int main(void)
 	RUN(a_failing_staging_delete_counts_the_archive_done_and_deletes_its_message_with_a_warning);
 	RUN(a_stop_waits_for_the_staging_deletes_pending_then_deletes_their_messages);
 	RUN(options_from_the_environment);
+	RUN(the_health_file_and_the_service_managers_variables_from_the_environment);
 	RUN(backend_versions_are_checked_once_the_same_way_for_queue_and_storage);
 	return harness_done();
 }
