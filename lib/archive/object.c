@@ -324,6 +324,7 @@ static void mark_joined_early(trs_object_iter *it, uint64_t index)
 {
 	if (index >= it->joined_early_bits) {
 		uint64_t bits = (index + 1) * 2 > 4096 ? (index + 1) * 2 : 4096;
+		bits = (bits + 7) & ~(uint64_t)7; /* whole bytes: every bit counted is allocated */
 		unsigned char *p = realloc(it->joined_early, (size_t)(bits / 8));
 		if (!p)
 			return;
