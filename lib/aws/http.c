@@ -2,6 +2,7 @@
 /* HTTP over libcurl: a thread-safe pool of easy handles sharing connections. */
 #include "http.h"
 #include "sigv4.h"
+#include "tls_store.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@ struct trs__http {
 	size_t npool;
 	long clock_offset;       /* seconds to add to this host's clock to sign in AWS's time (clock.c) */
 	trs__sigv4_key_cache keys; /* the signing key of this client's last scope (sigv4.c) */
+	trs__tls_store tls;        /* the CA certificates, loaded once (tls_store.c) */
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -63,6 +65,7 @@ int trs__http_new(trs__http **out, const trs_ctx *ctx, const trs__http_options *
 		return TRS_ENOMEM;
 	h->ctx = ctx;
 	trs__sigv4_key_cache_init(&h->keys);
+	trs__tls_store_init(&h->tls);
 	if (opts)
 		h->opts = *opts;
 	if (!h->opts.connect_timeout_ms)
@@ -80,6 +83,7 @@ int trs__http_new(trs__http **out, const trs_ctx *ctx, const trs__http_options *
 	h->pool = trs__calloc(h->opts.pool_size, sizeof(*h->pool), err);
 	if (!h->pool) {
 		trs__sigv4_key_cache_free(&h->keys);
+		trs__tls_store_free(&h->tls);
 		free(h);
 		return TRS_ENOMEM;
 	}
@@ -138,6 +142,7 @@ void trs__http_free(trs__http *h)
 		pthread_mutex_destroy(&h->share_locks[i]);
 	pthread_mutex_destroy(&h->pool_lock);
 	trs__sigv4_key_cache_free(&h->keys);
+	trs__tls_store_free(&h->tls);
 	free(h);
 }
 
@@ -441,8 +446,9 @@ int trs__http_do(trs__http *h, const trs__http_request *req, trs__http_response 
 	if (h->opts.insecure) {
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-	} else if (TRS_CTX(h->ctx)->ca_bundle) {
-		curl_easy_setopt(c, CURLOPT_CAINFO, TRS_CTX(h->ctx)->ca_bundle); /* AWS_CA_BUNDLE, --ca-bundle */
+	} else if (strncmp(req->url, "https:", 6) == 0) {
+		/* AWS_CA_BUNDLE, --ca-bundle, or the system's: loaded once for this client */
+		trs__tls_store_apply(&h->tls, c, TRS_CTX(h->ctx)->ca_bundle, h->ctx);
 	}
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);

@@ -29,6 +29,9 @@ class TlsRelay:
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
         self.handshakes_failed = 0
+        self.handshakes_ok = 0
+        self.live = set()
+        self.lock = threading.Lock()
         self.stopping = False
         self.thread = threading.Thread(target=self._accept, daemon=True)
         self.thread.start()
@@ -50,6 +53,9 @@ class TlsRelay:
             conn.close()
             return
         up = socket.create_connection(("127.0.0.1", self.target_port))
+        with self.lock:
+            self.handshakes_ok += 1
+            self.live.add(tls)
         try:
             socks = [tls, up]
             while not self.stopping:
@@ -68,8 +74,20 @@ class TlsRelay:
         except (OSError, ssl.SSLError):
             pass
         finally:
+            with self.lock:
+                self.live.discard(tls)
             up.close()
             tls.close()
+
+    def close_all(self):
+        """Close every client connection: the next requests must connect again."""
+        with self.lock:
+            live = list(self.live)
+        for t in live:
+            try:
+                t.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def stop(self):
         self.stopping = True
@@ -118,5 +136,74 @@ def test_ca_bundle_trusts_a_self_signed_endpoint_and_its_absence_fails_clearly()
             missing = util.run_trs(base + ["--ca-bundle", os.path.join(d, "nope.pem")], env=env)
             util.expect_exit(missing, 2)
             assert "cannot read the CA bundle" in missing.err and "nope.pem" in missing.err, missing.describe()
+        finally:
+            relay.stop()
+
+
+def test_the_ca_bundle_is_loaded_once_per_client_not_per_connection():
+    """The CA certificates are loaded at the first https request and given to
+    every connection after it: with the bundle deleted after the first
+    archive and every connection closed, a second archive still connects
+    (libcurl alone would read the file again for each new connection)."""
+    import json
+    import time
+    from test_serve import Serve, wait_until
+    with util.MotoServer() as m, util.tempdir() as d:
+        cert, key = self_signed(d)
+        bundle = os.path.join(d, "bundle.pem")
+        shutil.copy(cert, bundle)
+        s3 = m.client("s3")
+        s3.create_bucket(Bucket="dest-a", CreateBucketConfiguration={"LocationConstraint": REGION})
+        q, stg = os.path.join(d, "q"), os.path.join(d, "stg")
+        os.makedirs(q)
+        os.makedirs(os.path.join(stg, "staging"))
+        relay = TlsRelay(m.checker.port, cert, key)
+
+        def drop(name, n):
+            objs = [{"relative_key": "%s/%s-%d.txt" % (name, name, i), "data": b"%s %d\n" % (name.encode(), i)}
+                    for i in range(n)]
+            mkarchive.build_archive(os.path.join(stg, "staging", name + ".tar.zst"), objs,
+                                    [{"region": REGION, "bucket": "dest-a"}])
+            event = {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                                  "s3": {"bucket": {"name": "staging"}, "object": {"key": name + ".tar.zst"}}}]}
+            with open(os.path.join(q, name + ".json.tmp"), "w") as f:
+                json.dump(event, f)
+            os.rename(os.path.join(q, name + ".json.tmp"), os.path.join(q, name + ".json"))
+            return objs
+
+        def stored(objs):
+            def check():
+                for o in objs:
+                    try:
+                        got = s3.get_object(Bucket="dest-a", Key=mkarchive.destination_key(o))["Body"].read()
+                    except Exception:
+                        return False
+                    if got != o["data"]:
+                        return False
+                return True
+            return check
+
+        try:
+            env = dict(m.env(), AWS_ENDPOINT_URL="https://127.0.0.1:%d" % relay.port, MAX_WORKERS="4")
+            with Serve(["--queue", "dir://" + q, "--staging", "file://" + stg, "--ca-bundle", bundle,
+                        "--poll-interval", "1", "--visibility-timeout", "60", "--log-level", "debug",
+                        "--log-format", "json"], env) as srv:
+                first = drop("first", 8)
+                wait_until(stored(first), 30, "the first archive's objects: " + srv.log()[-2000:])
+                os.unlink(bundle)
+                relay.close_all()
+                before = relay.handshakes_ok
+                time.sleep(0.3)
+                second = drop("second", 8)
+                wait_until(stored(second), 30, "the second archive's objects: " + srv.log()[-2000:])
+                rc, _ = srv.stop()
+                assert rc == 0, srv.log()
+                loads = [r for r in srv.records() if r.get("message") == "TLS: CA certificates loaded once for this client"]
+                errors = [r for r in srv.records() if r.get("level") == "error"]
+            assert len(loads) == 1, loads
+            assert loads[0]["file"] == bundle and loads[0]["certificates"] >= 1, loads
+            assert not errors, errors
+            assert before >= 1 and relay.handshakes_ok > before, (before, relay.handshakes_ok)
+            assert relay.handshakes_failed == 0
         finally:
             relay.stop()
