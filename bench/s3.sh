@@ -363,7 +363,7 @@ PY
 		printf '%-6s %-7s %-32s %10.2f %8.2f %12s  %s\n' "$scheme" "$build" "$what" "$(echo "$(col 1 "$f")/$gib" | bc -l)" \
 			"$(col 2 "$f")" "$(col 3 "$f")" "$(runs_of 1 "$f")"
 	done
-	echo "ratios of the CPU medians:"
+	[ "${#configs[@]}" -eq 1 ] || echo "ratios of the CPU medians:"
 	ratios 1
 	exit 0
 fi
@@ -385,7 +385,7 @@ if [ "$mode" = small ]; then
 		printf '%-6s %-7s %14.1f %8.2f %10.0f %12s  %s\n' "$scheme" "$build" "$(echo "$(col 1 "$f")*1000000/$n" | bc -l)" \
 			"$(col 2 "$f")" "$(echo "$n/$(col 2 "$f")" | bc -l)" "$(col 3 "$f")" "$(runs_of 1 "$f")"
 	done
-	echo "ratios of the CPU medians:"
+	[ "${#configs[@]}" -eq 1 ] || echo "ratios of the CPU medians:"
 	ratios 1
 	exit 0
 fi
