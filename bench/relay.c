@@ -1,10 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A loopback TCP relay that delays each direction by D milliseconds, for
- * bench/stream.sh and bench/throttle.sh: one thread, epoll, no HTTP parsing
- * on the forwarding path unless asked to throttle.
+ * bench/stream.sh, bench/throttle.sh and bench/s3.sh: one thread, epoll, no
+ * HTTP parsing on the forwarding path unless asked to throttle.
  *
- * usage: relay [-s SHARE] [-r SEED] LISTEN_PORT TARGET_PORT DELAY_MS [REQUEST_LOG]
+ * usage: relay [-c RTTS] [-s SHARE] [-r SEED] LISTEN_PORT TARGET_PORT DELAY_MS [REQUEST_LOG]
+ *
+ * -c RTTS charges each new connection RTTS round trips (2*D each) before its
+ * first bytes reach the server: the TCP handshake, which the loopback
+ * connect does not pay. Default 1, as a TCP connection costs; 0 as before.
+ * A TLS handshake is charged by the delay itself, since its messages are
+ * chunks like any other (TLS 1.3: one more round trip before the request).
+ * Connections are counted: "connections N" goes to stderr at exit, and
+ * REQUEST_LOG gets a line per connection accepted (below).
  *
  * -s SHARE answers that share (0 to 1) of the client's requests with 503
  * SlowDown and S3's XML error body, as S3 does while it repartitions a busy
@@ -28,7 +36,9 @@
  * REQUEST_LOG, when given, gets one line per request the client starts:
  * "<seconds> <connection> <request line>" for each chunk from a client that
  * begins with an HTTP method (clients here send no pipelined requests, so a
- * request starts a chunk). Prints "ready" once listening; exits on SIGTERM.
+ * request starts a chunk; over TLS no chunk does), and one line per
+ * connection accepted: "<seconds> <connection> open". Prints "ready" once
+ * listening; exits on SIGTERM.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -82,6 +92,7 @@ typedef struct framing {
 typedef struct pair {
 	side up, down; /* up: client -> server */
 	unsigned long id;
+	double open_at; /* the connect's round trips are over: client bytes leave from then */
 	int closed;
 	int hung[2];    /* the client's (0) or server's (1) fd hung up: out of the epoll set */
 	framing *fr;    /* with -s */
@@ -89,6 +100,8 @@ typedef struct pair {
 
 static int ep;
 static double delay;
+static double connect_rtts = 1;
+static unsigned long n_connections;
 static FILE *request_log;
 static double slowdown_share;
 static int framing_on;  /* -s given, even -s 0: the same path with and without faults */
@@ -102,6 +115,14 @@ static double now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* When bytes the client sends now reach the server: after the delay, and
+ * never before the connection's handshake round trips are over. */
+static double due_up(const pair *p)
+{
+	double t = now();
+	return (t < p->open_at ? p->open_at : t) + delay;
 }
 
 static void pair_close(pair *p)
@@ -200,7 +221,7 @@ static int answer_slowdown(pair *p, int head_only)
 			 "Content-Length: %zu\r\n\r\n%s",
 			 head_only ? (size_t)0 : sizeof(body) - 1, head_only ? "" : body);
 	n_slowdowns++;
-	return enqueue(&p->down, answer, (size_t)n, now() + 2 * delay);
+	return enqueue(&p->down, answer, (size_t)n, due_up(p) + delay);
 }
 
 /* A complete head: forward it or answer it, and how much body follows. */
@@ -217,11 +238,11 @@ static int end_of_head(pair *p, const char *head, size_t len)
 	f->body_left = cl ? strtoull(cl, NULL, 10) : 0;
 	if (te || (expect && expect_len)) {
 		f->lost = 1; /* the body's end is not ours to find: forward from here on */
-		return enqueue(&p->up, head, len, now() + delay);
+		return enqueue(&p->up, head, len, due_up(p));
 	}
 	f->swallowing = uniform01() < slowdown_share;
 	if (!f->swallowing)
-		return enqueue(&p->up, head, len, now() + delay);
+		return enqueue(&p->up, head, len, due_up(p));
 	if (f->body_left == 0) {
 		f->swallowing = 0;
 		return answer_slowdown(p, strncmp(head, "HEAD ", 5) == 0);
@@ -235,10 +256,10 @@ static int frame(pair *p, const char *d, size_t n)
 	framing *f = p->fr;
 	while (n > 0) {
 		if (f->lost)
-			return enqueue(&p->up, d, n, now() + delay);
+			return enqueue(&p->up, d, n, due_up(p));
 		if (f->body_left) {
 			size_t take = n < f->body_left ? n : f->body_left;
-			if (!f->swallowing && enqueue(&p->up, d, take, now() + delay) < 0)
+			if (!f->swallowing && enqueue(&p->up, d, take, due_up(p)) < 0)
 				return -1;
 			f->body_left -= take;
 			d += take;
@@ -268,7 +289,7 @@ static int frame(pair *p, const char *d, size_t n)
 				return -1;
 		} else if (f->head_len >= MAX_HEAD - 1) {
 			f->lost = 1;
-			if (enqueue(&p->up, f->head, f->head_len, now() + delay) < 0)
+			if (enqueue(&p->up, f->head, f->head_len, due_up(p)) < 0)
 				return -1;
 		}
 	}
@@ -293,7 +314,7 @@ static void read_side(pair *p, unsigned int slot, int which)
 		} else {
 			if (s->is_request && request_log)
 				log_request(p, buf, (size_t)n);
-			rc = enqueue(s, buf, (size_t)n, now() + delay);
+			rc = enqueue(s, buf, (size_t)n, s->is_request ? due_up(p) : now() + delay);
 		}
 		if (rc < 0) {
 			pair_close(p);
@@ -380,6 +401,10 @@ static void accept_all(int ls, int target_port, unsigned long *next_id)
 		setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		p->id = (*next_id)++;
+		p->open_at = now() + connect_rtts * 2 * delay;
+		n_connections++;
+		if (request_log)
+			fprintf(request_log, "%.6f %lu open\n", now(), p->id);
 		p->up = (side){.from = c, .to = s, .is_request = 1};
 		p->down = (side){.from = s, .to = c};
 		struct epoll_event e = {.events = EPOLLIN, .data.u64 = (uint64_t)slot << 1};
@@ -409,10 +434,13 @@ static void on_stop(int sig)
 
 int main(int argc, char **argv)
 {
-	static const char usage[] = "usage: relay [-s SHARE] [-r SEED] LISTEN_PORT TARGET_PORT DELAY_MS [REQUEST_LOG]\n";
+	static const char usage[] =
+		"usage: relay [-c RTTS] [-s SHARE] [-r SEED] LISTEN_PORT TARGET_PORT DELAY_MS [REQUEST_LOG]\n";
 	int opt;
-	while ((opt = getopt(argc, argv, "s:r:")) != -1) {
-		if (opt == 's') {
+	while ((opt = getopt(argc, argv, "c:s:r:")) != -1) {
+		if (opt == 'c') {
+			connect_rtts = atof(optarg);
+		} else if (opt == 's') {
 			slowdown_share = atof(optarg);
 			framing_on = 1;
 		} else if (opt == 'r') {
@@ -424,7 +452,7 @@ int main(int argc, char **argv)
 	}
 	argc -= optind - 1;
 	argv += optind - 1;
-	if (argc < 4 || argc > 5 || slowdown_share < 0 || slowdown_share > 1) {
+	if (argc < 4 || argc > 5 || slowdown_share < 0 || slowdown_share > 1 || connect_rtts < 0) {
 		fputs(usage, stderr);
 		return 2;
 	}
@@ -501,5 +529,6 @@ int main(int argc, char **argv)
 	}
 	if (framing_on)
 		fprintf(stderr, "requests %lu slowdown %lu\n", n_requests, n_slowdowns);
+	fprintf(stderr, "connections %lu\n", n_connections);
 	return 0;
 }

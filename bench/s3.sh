@@ -13,8 +13,22 @@
 # the nginx sink, objects of 1 to 8 MiB sent as single PUTs, side by side:
 # the default (S3 checks Content-MD5, no local hash) and --verify-local (the
 # pipeline hashes every body first, as before). Medians of RUNS, interleaved.
+# With `small` first: CPU microseconds (user + system) per object restored by
+# trs to the nginx sink, OBJECTS objects of OBJECT_BYTES (20,000 of 2 KiB).
+# Both report the wall time and the connections nginx accepted per restore.
 # usage: bench/s3.sh [OBJECTS] [OBJECT_BYTES] [RUNS] [AWS_RUNS]
 #        bench/s3.sh cpu [MIB] [RUNS]
+#        bench/s3.sh small [OBJECTS] [OBJECT_BYTES] [RUNS]
+#   TLS=1 (env)    https, as production: nginx terminates TLS with a throwaway
+#                  CA's certificate (in front of s3rver as a reverse proxy, which
+#                  then carries the plain runs too), the clients trust it
+#                  (AWS_CA_BUNDLE, rclone --ca-cert); TLS=both: plain http and
+#                  https (cpu and small: interleaved run by run; the default
+#                  mode: one after the other on each server); TLS=0 (default) http
+#   DELAY_MS=N (env) the clients reach the servers through bench/relay.c, N ms
+#                  each way, CONNECT_RTTS (env, default 1) round trips charged
+#                  to every new connection before its first bytes
+#   TRS_BEFORE=PATH (env, cpu and small) another trs build, interleaved run by run
 set -eu
 cd "$(dirname "$0")/.."
 . bench/common.sh
@@ -22,18 +36,33 @@ scripts/install-deps
 [ -n "${TRS:-}" ] || [ -x build/cli/trs ] || { meson setup build >/dev/null && ninja -C build >/dev/null; }
 top=$PWD
 mode=wall
-if [ "${1:-}" = cpu ]; then
+case ${1:-} in
+cpu)
 	mode=cpu
 	shift
 	cpu_mib=${1:-1024}
 	set -- 0 0 "${2:-5}"
-fi
+	;;
+small)
+	mode=small
+	shift
+	;;
+esac
 objects=${1:-20000}
 object_bytes=${2:-2048}
 runs=${3:-5}
 aws_runs=${4:-$runs}
 trs=${TRS:-$top/build/cli/trs}
+before=${TRS_BEFORE:-}
 servers=${SERVERS:-"nginx s3rver"}
+case ${TLS:-0} in
+0) schemes=http ;;
+1) schemes=https ;;
+both) schemes="http https" ;;
+*) echo "TLS is 0, 1 or both" >&2; exit 2 ;;
+esac
+delay_ms=${DELAY_MS:-}
+connect_rtts=${CONNECT_RTTS:-1}
 
 need() { command -v "$1" >/dev/null 2>&1; }
 # Only what is missing: a machine whose Node.js ships its own npm refuses
@@ -50,7 +79,7 @@ if [ "$mode" = wall ] && [ ! -x "$s3rver" ]; then
 	mkdir -p /opt/trs-bench
 	(cd /opt/trs-bench && npm install --silent s3rver@3 >/dev/null)
 fi
-[ "$mode" = cpu ] || need aws || { echo "awscli is needed (pip/pyenv)"; exit 2; }
+[ "$mode" != wall ] || need aws || { echo "awscli is needed (pip/pyenv)"; exit 2; }
 
 work=$(mktemp -d /tmp/trs-s3bench.XXXXXX)
 # The sink's files live in memory when /dev/shm can take them: deleting and
@@ -66,7 +95,13 @@ cleanup() {
 	rm -rf "$work" "$sink"
 }
 trap cleanup EXIT
-
+chmod 755 "$work" # nginx's master reads the certificates, its workers the sink under it
+tls=$work/tls
+if [ "$schemes" != http ]; then
+	mkdir -p "$tls"
+	tls_cert "$tls"
+fi
+[ -z "$delay_ms" ] || ${CC:-cc} -O2 -o "$work/relay" bench/relay.c
 
 # The archive, built the source side's way (trs pack: PAX, objects first, manifest last).
 mkdir -p "$work/in"
@@ -87,23 +122,99 @@ rm -rf "$work/in"
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=benchbenchbench AWS_DEFAULT_REGION=eu-west-1 \
 	AWS_EC2_METADATA_DISABLED=true AWS_REGION=eu-west-1
 
+# Each server's endpoints: "$server http" and "$server https" in url (through
+# a relay with DELAY_MS), and where the connections they accept are counted
+# (nginx's stub_status; none for s3rver over plain http). Its processes are
+# in server_pids, stopped together.
+declare -A url status
+server_pids=()
+stop_pids() { # stop these processes and forget them
+	local p q keep=()
+	for p in "$@"; do kill "$p" 2>/dev/null || true; done
+	for p in "$@"; do wait "$p" 2>/dev/null || true; done
+	for q in "${pids[@]}"; do
+		for p in "$@"; do [ "$q" != "$p" ] || continue 2; done
+		keep+=("$q")
+	done
+	pids=("${keep[@]}")
+}
+started() { pids+=("$1"); server_pids+=("$1"); }
+
+# url["SERVER SCHEME"] for the clients: PORT itself, or a relay in front of it.
+endpoint() { # server scheme port
+	local port=$3
+	if [ -n "$delay_ms" ]; then
+		port=$(free_port)
+		"$work/relay" -c "$connect_rtts" "$port" "$3" "$delay_ms" >/dev/null 2>&1 &
+		started $!
+		wait_port "$port"
+	fi
+	url["$1 $2"]=$2://127.0.0.1:$port
+}
+
 start_nginx() {
-	local port=$1 root=$sink/nginx-root
+	local root=$sink/nginx-root port tls_port="" st
+	port=$(free_port)
+	st=$(free_port)
+	[ "$schemes" = http ] || tls_port=$(free_port)
 	mkdir -p "$root/dest-a" "$sink/nginx-tmp"
 	chmod 755 "$work" "$sink"
 	chmod -R a+rwX "$root" "$sink/nginx-tmp" # nginx's workers run as an unprivileged user
-	nginx_webdav_conf "$work/nginx.conf" "$port" "$root" "$sink/nginx-tmp" "$work"
+	nginx_webdav_conf "$work/nginx.conf" "$port" "$root" "$sink/nginx-tmp" "$work" "$tls_port" "$tls" "$st"
 	nginx -c "$work/nginx.conf" -g 'daemon off;' &
-	pids+=($!)
+	started $!
+	wait_port "$port"
+	wait_port "$st"
+	endpoint nginx http "$port"
+	status["nginx http"]=$st
+	if [ -n "$tls_port" ]; then
+		wait_port "$tls_port"
+		endpoint nginx https "$tls_port"
+		status["nginx https"]=$st
+	fi
 }
 
-start_s3rver() {
-	local port=$1
+s3rver_port=""
+s3rver_pid=""
+run_s3rver() {
 	mkdir -p "$sink/s3rver"
-	"$s3rver" -d "$sink/s3rver" -a 127.0.0.1 -p "$port" --silent --configure-bucket dest-a >/dev/null 2>&1 &
-	pids+=($!)
+	"$s3rver" -d "$sink/s3rver" -a 127.0.0.1 -p "$s3rver_port" --silent --configure-bucket dest-a >/dev/null 2>&1 &
+	s3rver_pid=$!
+	pids+=("$s3rver_pid")
+	wait_port "$s3rver_port"
+}
+start_s3rver() {
+	local tls_port plain_port st
+	s3rver_port=$(free_port)
+	run_s3rver
+	status["s3rver http"]=""
+	if [ "$schemes" = http ]; then
+		endpoint s3rver http "$s3rver_port"
+		return
+	fi
+	# TLS in front of s3rver, as S3's front ends terminate it; plain http
+	# through the same proxy, so that the two differ by TLS alone.
+	tls_port=$(free_port)
+	plain_port=$(free_port)
+	st=$(free_port)
+	mkdir -p "$sink/proxy-tmp" && chmod a+rwX "$sink/proxy-tmp"
+	nginx_tls_proxy_conf "$work/proxy.conf" "$work" "$sink/proxy-tmp" "$tls" "$tls_port" "$s3rver_port" "$st" \
+		"$plain_port"
+	nginx -c "$work/proxy.conf" -g 'daemon off;' &
+	started $!
+	wait_port "$tls_port"
+	wait_port "$st"
+	endpoint s3rver http "$plain_port"
+	endpoint s3rver https "$tls_port"
+	status["s3rver http"]=$st
+	status["s3rver https"]=$st
 }
 
+# The clients trust the throwaway CA over https only: plain runs are as production's plain runs.
+unset AWS_CA_BUNDLE
+ca_env() { # scheme: an environment assignment for env(1)
+	if [ "$1" = https ]; then echo "AWS_CA_BUNDLE=$tls/ca-bundle.pem"; else echo "TRS_BENCH_SCHEME=http"; fi
+}
 
 secs() { # run a command, print its wall seconds
 	local t0 t1
@@ -116,8 +227,7 @@ secs() { # run a command, print its wall seconds
 reset_sink() { # empty the bucket between runs
 	case $1 in
 	nginx) rm -rf "$sink/nginx-root/dest-a" && mkdir -m 777 -p "$sink/nginx-root/dest-a" ;;
-	s3rver) rm -rf "$sink/s3rver/dest-a" && mkdir -p "$sink/s3rver" && kill "${pids[-1]}" && wait "${pids[-1]}" 2>/dev/null || true
-		unset 'pids[-1]'; start_s3rver "$2"; wait_port "$2" ;;
+	s3rver) stop_pids "$s3rver_pid"; rm -rf "$sink/s3rver/dest-a"; run_s3rver ;;
 	esac
 }
 
@@ -128,7 +238,7 @@ unpack() {
 	out=$work/out-$n_unpack
 	mkdir -p "$out" && zstd -dc "$work/a.tar.zst" | tar -x -C "$out"
 }
-run_trs() { "$trs" process "$work/a.tar.zst" --endpoint-url "$1" --region eu-west-1 --no-progress --log-level error; }
+run_trs() { env "$(ca_env "$2")" "$trs" process "$work/a.tar.zst" --endpoint-url "$1" --region eu-west-1 --no-progress --log-level error; }
 upload_secs() { # time the upload step alone into file $1
 	local t0 file=$1
 	shift
@@ -136,11 +246,87 @@ upload_secs() { # time the upload step alone into file $1
 	"$@" || return 1
 	echo "$(date +%s.%N) - $t0" | bc -l >>"$file"
 }
-run_aws() { unpack && upload_secs "$work/aws-up.t" aws s3 cp --recursive --only-show-errors "$out/objects" s3://dest-a/ --endpoint-url "$1"; }
+run_aws() {
+	unpack && upload_secs "$work/aws-up.t" env "$(ca_env "$2")" aws s3 cp --recursive --only-show-errors "$out/objects" \
+		s3://dest-a/ --endpoint-url "$1"
+}
 run_rclone() {
+	local ca=()
+	[ "$2" = http ] || ca=(--ca-cert "$tls/ca-bundle.pem")
 	unpack && upload_secs "$work/rclone-up.t" env -u AWS_CA_BUNDLE RCLONE_CONFIG_SINK_TYPE=s3 RCLONE_CONFIG_SINK_PROVIDER=Other RCLONE_CONFIG_SINK_ENDPOINT=$1 \
 		RCLONE_CONFIG_SINK_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID RCLONE_CONFIG_SINK_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
-		rclone copy "$out/objects" sink:dest-a --transfers 32 --no-check-dest --s3-no-check-bucket --s3-no-head
+		rclone copy "$out/objects" sink:dest-a --transfers 32 --no-check-dest --s3-no-check-bucket --s3-no-head "${ca[@]}"
+}
+
+machine() {
+	printf '%s, %s cores (shared)' "$(lscpu | sed -n 's/^Model name: *//p' | head -1)" "$(nproc)"
+}
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+network() {
+	if [ -n "$delay_ms" ]; then
+		printf 'relay %s ms each way, %s round trip(s) per new connection' "$delay_ms" "$connect_rtts"
+	else
+		printf 'loopback, no relay'
+	fi
+}
+
+# One restore by trs to the nginx sink, checked whole: appends "CPU_SECONDS
+# WALL_SECONDS CONNECTIONS" to FILE.
+# measure FILE SCHEME TRS [trs process options...]
+measure() {
+	local file=$1 scheme=$2 bin=$3 a0 a1 t0 wall stored
+	shift 3
+	reset_sink nginx
+	a0=$(nginx_accepts "${status[nginx $scheme]}")
+	t0=$(date +%s.%N)
+	env "$(ca_env "$scheme")" /usr/bin/time -o "$work/cpu" -f '%U %S' "$bin" process "$work/a.tar.zst" \
+		--endpoint-url "${url[nginx $scheme]}" --region eu-west-1 --no-progress --log-level error "$@" \
+		>/dev/null 2>"$work/last-err" || { echo "FAILED: $bin over $scheme" >&2; tail -5 "$work/last-err" >&2; exit 1; }
+	wall=$(echo "$(date +%s.%N) - $t0" | bc -l)
+	a1=$(nginx_accepts "${status[nginx $scheme]}")
+	stored=$(find "$sink/nginx-root/dest-a" -type f | wc -l)
+	[ "$stored" -eq "$n" ] || { echo "$bin over $scheme stored $stored objects of $n" >&2; exit 1; }
+	# The second status query's own connection is among the accepted.
+	awk -v w="$wall" -v c=$((a1 - a0 - 1)) '{print $1 + $2, w, c}' "$work/cpu" >>"$file"
+}
+col() { awk -v c="$1" '{print $c}' "$2" | median; }
+runs_of() { awk -v c="$1" '{printf "%s ", $c}' "$2"; }
+
+# The configurations of the cpu and small modes, interleaved run by run:
+# "SCHEME BUILD OPTION" (OPTION - for none).
+configs=()
+for scheme in $schemes; do
+	configs+=("$scheme this -")
+	[ "$mode" != cpu ] || configs+=("$scheme this --verify-local")
+	[ -z "$before" ] || configs+=("$scheme before -")
+done
+run_configs() {
+	local c scheme build option bin
+	for i in $(seq "$runs"); do
+		for c in "${configs[@]}"; do
+			read -r scheme build option <<<"$c"
+			bin=$trs
+			[ "$build" = this ] || bin=$before
+			[ "$option" = - ] && option=""
+			measure "$work/${c// /_}.t" "$scheme" "$bin" $option
+		done
+	done
+}
+# A ratio of two configurations' medians of column COL: "A / B" as a number.
+ratio() { # col config_a config_b
+	echo "$(col "$1" "$work/${2// /_}.t") / $(col "$1" "$work/${3// /_}.t")" | bc -l
+}
+ratios() { # col what
+	local scheme
+	for scheme in $schemes; do
+		[ -z "$before" ] || printf '  %s, this / before: %.3f\n' "$scheme" "$(ratio "$1" "$scheme this -" "$scheme before -")"
+		[ "$mode" != cpu ] ||
+			printf '  %s, default / --verify-local: %.3f\n' "$scheme" "$(ratio "$1" "$scheme this -" "$scheme this --verify-local")"
+	done
+	if [ "$schemes" = "http https" ]; then
+		printf '  this, https / http: %.3f\n' "$(ratio "$1" "https this -" "http this -")"
+		[ -z "$before" ] || printf '  before, https / http: %.3f\n' "$(ratio "$1" "https before -" "http before -")"
+	fi
 }
 
 if [ "$mode" = cpu ]; then
@@ -161,70 +347,92 @@ PY
 	n=$(ls "$work/in" | wc -l)
 	"$trs" pack "$work/in" -o "$work/a.tar.zst" --target eu-west-1:dest-a --level 1 >/dev/null 2>&1
 	rm -rf "$work/in"
-	port=$(free_port)
-	start_nginx "$port"
-	wait_port "$port"
-	url=http://127.0.0.1:$port
-	cpu_secs() { # user + system seconds of one restore
-		/usr/bin/time -o "$work/cpu" -f '%U %S' "$trs" process "$work/a.tar.zst" --endpoint-url "$url" --region eu-west-1 \
-			--no-progress --log-level error "$@" >/dev/null 2>"$work/last-err" || { tail -5 "$work/last-err" >&2; return 1; }
-		awk '{print $1 + $2}' "$work/cpu"
-	}
-	: >"$work/server.t"; : >"$work/local.t"
-	for i in $(seq "$runs"); do
-		reset_sink nginx "$port"; cpu_secs >>"$work/server.t"
-		reset_sink nginx "$port"; cpu_secs --verify-local >>"$work/local.t"
-	done
+	start_nginx
+	load0=$(loadavg)
+	run_configs
 	gib=$(echo "$cpu_mib/1024" | bc -l)
-	c_srv=$(median <"$work/server.t"); c_loc=$(median <"$work/local.t")
-	printf 'archive: %d objects of 1 to 8 MiB, %d MiB; %d runs; %s, %s cores (shared)\n' "$n" "$cpu_mib" "$runs" \
-		"$(lscpu | sed -n 's/^Model name: *//p' | head -1)" "$(nproc)"
-	printf 'trs process, MD5 left to the server  median %6.2f CPU s/GiB  (%s)\n' "$(echo "$c_srv/$gib" | bc -l)" \
-		"$(tr '\n' ' ' <"$work/server.t")"
-	printf 'trs process --verify-local           median %6.2f CPU s/GiB  (%s)\n' "$(echo "$c_loc/$gib" | bc -l)" \
-		"$(tr '\n' ' ' <"$work/local.t")"
-	printf 'ratio default / --verify-local       %.2f\n' "$(echo "$c_srv/$c_loc" | bc -l)"
+	printf 'archive: %d objects of 1 to 8 MiB, %d MiB; nginx WebDAV sink, %s; %d runs interleaved; %s\n' "$n" \
+		"$cpu_mib" "$(network)" "$runs" "$(machine)"
+	printf 'load average at the start %s, at the end %s\n' "$load0" "$(loadavg)"
+	printf '%-6s %-7s %-32s %10s %8s %12s  %s\n' scheme build "trs process" "CPU s/GiB" "wall s" connections "CPU s of each run"
+	for c in "${configs[@]}"; do
+		read -r scheme build option <<<"$c"
+		what="default (MD5 left to the server)"
+		[ "$option" = - ] || what=$option
+		f=$work/${c// /_}.t
+		printf '%-6s %-7s %-32s %10.2f %8.2f %12s  %s\n' "$scheme" "$build" "$what" "$(echo "$(col 1 "$f")/$gib" | bc -l)" \
+			"$(col 2 "$f")" "$(col 3 "$f")" "$(runs_of 1 "$f")"
+	done
+	[ "${#configs[@]}" -eq 1 ] || echo "ratios of the CPU medians:"
+	ratios 1
 	exit 0
 fi
 
-printf 'archive: %d objects of %d bytes, %.1f MiB compressed; %d runs (awscli %d); %s, %s cores\n' "$objects" \
-	"$object_bytes" "$(echo "$(stat -c %s "$work/a.tar.zst")/1048576" | bc -l)" "$runs" "$aws_runs" \
-	"$(lscpu | sed -n 's/^Model name: *//p' | head -1)" "$(nproc)"
+if [ "$mode" = small ]; then
+	n=$objects
+	start_nginx
+	load0=$(loadavg)
+	run_configs
+	printf 'archive: %d objects of %d bytes, %.1f MiB compressed; nginx WebDAV sink, %s; %d runs interleaved; %s\n' \
+		"$objects" "$object_bytes" "$(echo "$(stat -c %s "$work/a.tar.zst")/1048576" | bc -l)" "$(network)" "$runs" \
+		"$(machine)"
+	printf 'load average at the start %s, at the end %s\n' "$load0" "$(loadavg)"
+	printf '%-6s %-7s %14s %8s %10s %12s  %s\n' scheme build "CPU us/object" "wall s" objects/s connections \
+		"CPU s of each run"
+	for c in "${configs[@]}"; do
+		read -r scheme build option <<<"$c"
+		f=$work/${c// /_}.t
+		printf '%-6s %-7s %14.1f %8.2f %10.0f %12s  %s\n' "$scheme" "$build" "$(echo "$(col 1 "$f")*1000000/$n" | bc -l)" \
+			"$(col 2 "$f")" "$(echo "$n/$(col 2 "$f")" | bc -l)" "$(col 3 "$f")" "$(runs_of 1 "$f")"
+	done
+	[ "${#configs[@]}" -eq 1 ] || echo "ratios of the CPU medians:"
+	ratios 1
+	exit 0
+fi
+
+printf 'archive: %d objects of %d bytes, %.1f MiB compressed; %d runs (awscli %d); %s; %s\n' "$objects" \
+	"$object_bytes" "$(echo "$(stat -c %s "$work/a.tar.zst")/1048576" | bc -l)" "$runs" "$aws_runs" "$(network)" "$(machine)"
 for server in $servers; do
-	port=$(free_port)
+	server_pids=()
 	case $server in
-	nginx) start_nginx "$port" ;;
-	s3rver) start_s3rver "$port"
+	nginx) start_nginx ;;
+	s3rver) start_s3rver
 		export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER ;; # s3rver checks its default key
 	esac
-	wait_port "$port"
-	url=http://127.0.0.1:$port
-	: >"$work/trs.t"; : >"$work/aws.t"; : >"$work/rclone.t"; : >"$work/aws-up.t"; : >"$work/rclone-up.t"
-	for i in $(seq "$runs"); do
-		reset_sink "$server" "$port"; secs run_trs "$url" >>"$work/trs.t"
-		reset_sink "$server" "$port"; secs run_rclone "$url" >>"$work/rclone.t"
-		if [ "$i" -le "$aws_runs" ]; then reset_sink "$server" "$port"; secs run_aws "$url" >>"$work/aws.t"; fi
+	for scheme in $schemes; do
+		u=${url[$server $scheme]}
+		st=${status[$server $scheme]}
+		: >"$work/trs.t"; : >"$work/aws.t"; : >"$work/rclone.t"; : >"$work/aws-up.t"; : >"$work/rclone-up.t"
+		: >"$work/conns"
+		for i in $(seq "$runs"); do
+			reset_sink "$server"
+			a0=$([ -z "$st" ] || nginx_accepts "$st")
+			secs run_trs "$u" "$scheme" >>"$work/trs.t"
+			[ -z "$st" ] || echo $(($(nginx_accepts "$st") - a0 - 1)) >>"$work/conns"
+			reset_sink "$server"; secs run_rclone "$u" "$scheme" >>"$work/rclone.t"
+			if [ "$i" -le "$aws_runs" ]; then reset_sink "$server"; secs run_aws "$u" "$scheme" >>"$work/aws.t"; fi
+		done
+		count=$(case $server in nginx) find "$sink/nginx-root/dest-a" -type f | wc -l ;; *) echo "?" ;; esac)
+		env "$(ca_env "$scheme")" /usr/bin/time -o "$work/rss" -f %M "$trs" process "$work/a.tar.zst" --endpoint-url "$u" \
+			--region eu-west-1 --no-progress --log-level error >/dev/null 2>&1 || true
+		t_trs=$(median <"$work/trs.t"); t_aws=$(median <"$work/aws.t"); t_rc=$(median <"$work/rclone.t")
+		echo "== $server over $scheme (objects in the bucket after the last run: $count)"
+		printf '  trs process                      median %7.2f s  (%s)\n' "$t_trs" "$(tr '\n' ' ' <"$work/trs.t")"
+		[ ! -s "$work/conns" ] || printf '      connections opened by trs    median %7s\n' "$(median <"$work/conns")"
+		printf '  zstd|tar + rclone --transfers 32 median %7.2f s  (%s)\n' "$t_rc" "$(tr '\n' ' ' <"$work/rclone.t")"
+		printf '      rclone upload alone          median %7.2f s\n' "$(median <"$work/rclone-up.t")"
+		if [ -s "$work/aws.t" ]; then
+			printf '  zstd|tar + aws s3 cp --recursive median %7.2f s  (%s)\n' "$t_aws" "$(tr '\n' ' ' <"$work/aws.t")"
+		fi
+		[ ! -s "$work/aws-up.t" ] || printf '      aws upload alone             median %7.2f s\n' "$(median <"$work/aws-up.t")"
+		if [ -s "$work/aws.t" ]; then
+			printf '  speed-up vs rclone %.1fx, vs awscli %.1fx; trs peak RSS %s KiB\n' \
+				"$(echo "$t_rc/$t_trs" | bc -l)" "$(echo "$t_aws/$t_trs" | bc -l)" "$(cat "$work/rss")"
+		else
+			printf '  speed-up vs rclone %.1fx (awscli not run); trs peak RSS %s KiB\n' \
+				"$(echo "$t_rc/$t_trs" | bc -l)" "$(cat "$work/rss")"
+		fi
 	done
-	count=$(case $server in nginx) find "$sink/nginx-root/dest-a" -type f | wc -l ;; *) echo "?" ;; esac)
-	/usr/bin/time -o "$work/rss" -f %M "$trs" process "$work/a.tar.zst" --endpoint-url "$url" --region eu-west-1 \
-		--no-progress --log-level error >/dev/null 2>&1 || true
-	t_trs=$(median <"$work/trs.t"); t_aws=$(median <"$work/aws.t"); t_rc=$(median <"$work/rclone.t")
-	echo "== $server (objects in the bucket after the last run: $count)"
-	printf '  trs process                      median %7.2f s  (%s)\n' "$t_trs" "$(tr '\n' ' ' <"$work/trs.t")"
-	printf '  zstd|tar + rclone --transfers 32 median %7.2f s  (%s)\n' "$t_rc" "$(tr '\n' ' ' <"$work/rclone.t")"
-	printf '      rclone upload alone          median %7.2f s\n' "$(median <"$work/rclone-up.t")"
-	if [ -s "$work/aws.t" ]; then
-		printf '  zstd|tar + aws s3 cp --recursive median %7.2f s  (%s)\n' "$t_aws" "$(tr '\n' ' ' <"$work/aws.t")"
-	fi
-	[ ! -s "$work/aws-up.t" ] || printf '      aws upload alone             median %7.2f s\n' "$(median <"$work/aws-up.t")"
-	if [ -s "$work/aws.t" ]; then
-		printf '  speed-up vs rclone %.1fx, vs awscli %.1fx; trs peak RSS %s KiB\n' \
-			"$(echo "$t_rc/$t_trs" | bc -l)" "$(echo "$t_aws/$t_trs" | bc -l)" "$(cat "$work/rss")"
-	else
-		printf '  speed-up vs rclone %.1fx (awscli not run); trs peak RSS %s KiB\n' \
-			"$(echo "$t_rc/$t_trs" | bc -l)" "$(cat "$work/rss")"
-	fi
-	kill "${pids[-1]}" 2>/dev/null || true
-	wait "${pids[-1]}" 2>/dev/null || true
-	unset 'pids[-1]'
+	stop_pids "${server_pids[@]}" $s3rver_pid
+	s3rver_pid=""
 done

@@ -11,11 +11,26 @@
 #   IN_FLIGHT=16 (env) archives in flight for the concurrent runs
 #   RELAY=python (env) the asyncio relay instead of bench/relay.c
 #   TRS_BEFORE=PATH (env) another trs build run interleaved, compared in "vs before"
+#   TLS=1 (env) https endpoints, as production: nginx terminates TLS in front
+#                of s3rver, moto and the nginx sink, with a throwaway CA's
+#                certificate (bench/common.sh, tls_cert) that trs trusts
+#                through AWS_CA_BUNDLE; TLS=both: http and https interleaved
+#                run by run (the "TLS/plain" column); TLS=0 (default) http
+#   CONNECT_RTTS=1 (env) round trips bench/relay.c charges each new
+#                connection before its first bytes (TCP's handshake; TLS's
+#                own round trips are charged by the delay)
 set -eu
 cd "$(dirname "$0")/.."
+. bench/common.sh
 scripts/install-deps
 [ -n "${TRS:-}" ] || [ -x build/cli/trs ] || { meson setup build >/dev/null && ninja -C build >/dev/null; }
 trs=${TRS:-$PWD/build/cli/trs}
+case ${TLS:-0} in
+0) tls=http ;;
+1) tls=https ;;
+both) tls=both ;;
+*) echo "TLS is 0, 1 or both" >&2; exit 2 ;;
+esac
 
 need() { command -v "$1" >/dev/null 2>&1; }
 pkgs=""
@@ -28,14 +43,21 @@ if [ ! -x "$s3rver" ]; then
 	(cd /opt/trs-bench && npm install --silent s3rver@3 >/dev/null)
 fi
 need moto_server || { echo "moto_server is needed (pip/pyenv)"; exit 2; }
+[ "$tls" = http ] || need nginx || { echo "TLS=$TLS needs nginx" >&2; exit 2; }
+bin=$(mktemp -d "${TMPDIR:-/tmp}/trs-relay.XXXXXX")
+trap 'rm -rf "$bin"' EXIT
 relay=()
 if [ "${RELAY:-c}" != python ]; then
-	bin=$(mktemp -d "${TMPDIR:-/tmp}/trs-relay.XXXXXX")
-	trap 'rm -rf "$bin"' EXIT
 	${CC:-cc} -O2 -o "$bin/relay" bench/relay.c
-	relay=(--relay "$bin/relay")
+	relay=(--relay "$bin/relay" --connect-rtts "${CONNECT_RTTS:-1}")
+fi
+tls_args=(--tls "$tls")
+if [ "$tls" != http ]; then
+	chmod 755 "$bin" # nginx's master reads the certificates
+	tls_cert "$bin"
+	tls_args+=(--tls-dir "$bin")
 fi
 
-python3 bench/stream.py --trs "$trs" --s3rver "$s3rver" --in-flight "${IN_FLIGHT:-16}" "${relay[@]}" \
+python3 bench/stream.py --trs "$trs" --s3rver "$s3rver" --in-flight "${IN_FLIGHT:-16}" "${relay[@]}" "${tls_args[@]}" \
 	${TRS_BEFORE:+--trs-before "$TRS_BEFORE"} \
 	$(need nginx && echo --nginx) "${1:-100}" "${2:-10}" "${3:-2048}" "${4:-10}" "${5:-5}"

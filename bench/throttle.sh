@@ -59,11 +59,11 @@ for i in range(n):
     with open(os.path.join(d, "obj-%06d.json" % i), "wb") as f:
         f.write(bytes(rnd.choice(alphabet) for _ in range(size)))
 PY
-"$trs" pack "$work/in" -o "$work/a.tar.zst" --target bench-1:dest-a >/dev/null 2>&1
+"$trs" pack "$work/in" -o "$work/a.tar.zst" --target eu-west-1:dest-a >/dev/null 2>&1
 rm -rf "$work/in"
 
-export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=benchbenchbench AWS_DEFAULT_REGION=bench-1 \
-	AWS_EC2_METADATA_DISABLED=true AWS_REGION=bench-1
+export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=benchbenchbench AWS_DEFAULT_REGION=eu-west-1 \
+	AWS_EC2_METADATA_DISABLED=true AWS_REGION=eu-west-1
 unset AWS_RETRY_MODE AWS_MAX_ATTEMPTS
 
 port=$(free_port)
@@ -87,9 +87,9 @@ wait_port "$port"
 s3py() { python3 - "$port" "$@" <<'PY'
 import sys, boto3
 port, what = sys.argv[1], sys.argv[2]
-s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:%s" % port, region_name="bench-1")
+s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:%s" % port, region_name="eu-west-1")
 if what == "create":
-    s3.create_bucket(Bucket="dest-a", CreateBucketConfiguration={"LocationConstraint": "bench-1"})
+    s3.create_bucket(Bucket="dest-a", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     sys.exit(0)
 n = 0
 for page in s3.get_paginator("list_objects_v2").paginate(Bucket="dest-a"):
@@ -130,7 +130,7 @@ run_one() { # trs file relay_port [retry mode]
 	local t0 t1
 	reset_sink
 	t0=$(date +%s.%N)
-	env ${4:+AWS_RETRY_MODE=$4} "$1" process "$work/a.tar.zst" --endpoint-url "http://127.0.0.1:$3" --region bench-1 --no-progress \
+	env ${4:+AWS_RETRY_MODE=$4} "$1" process "$work/a.tar.zst" --endpoint-url "http://127.0.0.1:$3" --region eu-west-1 --no-progress \
 		--log-level error --json >"$work/last.json" 2>"$work/last-err" ||
 		{ echo "FAILED: $1 through port $3" >&2; tail -5 "$work/last-err" >&2; exit 1; }
 	t1=$(date +%s.%N)
