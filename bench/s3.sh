@@ -13,11 +13,15 @@
 # the nginx sink, objects of 1 to 8 MiB sent as single PUTs, side by side:
 # the default (S3 checks Content-MD5, no local hash) and --verify-local (the
 # pipeline hashes every body first, as before). Medians of RUNS, interleaved.
+# With `multipart` first: the same as `cpu` with objects of 17 to 64 MiB,
+# which go multipart (16 MiB parts), to s3rver (nginx's WebDAV has no
+# multipart), over https through the same TLS proxy as the default mode.
 # With `small` first: CPU microseconds (user + system) per object restored by
 # trs to the nginx sink, OBJECTS objects of OBJECT_BYTES (20,000 of 2 KiB).
 # Both report the wall time and the connections nginx accepted per restore.
 # usage: bench/s3.sh [OBJECTS] [OBJECT_BYTES] [RUNS] [AWS_RUNS]
 #        bench/s3.sh cpu [MIB] [RUNS]
+#        bench/s3.sh multipart [MIB] [RUNS]
 #        bench/s3.sh small [OBJECTS] [OBJECT_BYTES] [RUNS]
 #   TLS=1 (env)    https, as production: nginx terminates TLS with a throwaway
 #                  CA's certificate (in front of s3rver as a reverse proxy, which
@@ -37,8 +41,8 @@ scripts/install-deps
 top=$PWD
 mode=wall
 case ${1:-} in
-cpu)
-	mode=cpu
+cpu | multipart)
+	mode=$1
 	shift
 	cpu_mib=${1:-1024}
 	set -- 0 0 "${2:-5}"
@@ -69,13 +73,11 @@ need() { command -v "$1" >/dev/null 2>&1; }
 # Debian's npm package (it conflicts with that nodejs).
 pkgs=""
 need nginx || pkgs="$pkgs nginx-light"
-if [ "$mode" = wall ]; then
-	need rclone || pkgs="$pkgs rclone"
-	need npm || pkgs="$pkgs npm"
-fi
-[ -z "$pkgs" ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null
+[ "$mode" != wall ] || need rclone || pkgs="$pkgs rclone"
 s3rver=${S3RVER:-/opt/trs-bench/node_modules/.bin/s3rver}
-if [ "$mode" = wall ] && [ ! -x "$s3rver" ]; then
+if [ "$mode" = wall ] || [ "$mode" = multipart ]; then need npm || pkgs="$pkgs npm"; fi
+[ -z "$pkgs" ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null
+if { [ "$mode" = wall ] || [ "$mode" = multipart ]; } && [ ! -x "$s3rver" ]; then
 	mkdir -p /opt/trs-bench
 	(cd /opt/trs-bench && npm install --silent s3rver@3 >/dev/null)
 fi
@@ -105,7 +107,7 @@ fi
 
 # The archive, built the source side's way (trs pack: PAX, objects first, manifest last).
 mkdir -p "$work/in"
-[ "$mode" = cpu ] || python3 - "$work/in" "$objects" "$object_bytes" <<'PY'
+case $mode in cpu | multipart) ;; *) python3 - "$work/in" "$objects" "$object_bytes" ;; esac <<'PY'
 import os, random, sys
 root, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 rnd = random.Random(7)
@@ -116,7 +118,7 @@ for i in range(n):
     with open(os.path.join(d, "obj-%06d.json" % i), "wb") as f:
         f.write(bytes(rnd.choice(alphabet) for _ in range(size)))
 PY
-[ "$mode" = cpu ] || "$trs" pack "$work/in" -o "$work/a.tar.zst" --target eu-west-1:dest-a >/dev/null 2>&1
+case $mode in cpu | multipart) ;; *) "$trs" pack "$work/in" -o "$work/a.tar.zst" --target eu-west-1:dest-a >/dev/null 2>&1 ;; esac
 rm -rf "$work/in"
 
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=benchbenchbench AWS_DEFAULT_REGION=eu-west-1 \
@@ -270,21 +272,30 @@ network() {
 	fi
 }
 
-# One restore by trs to the nginx sink, checked whole: appends "CPU_SECONDS
-# WALL_SECONDS CONNECTIONS" to FILE.
+# One restore by trs to the sink (nginx; s3rver in the multipart mode),
+# checked whole: appends "CPU_SECONDS WALL_SECONDS CONNECTIONS" to FILE.
 # measure FILE SCHEME TRS [trs process options...]
+bench_sink=nginx
+[ "$mode" != multipart ] || bench_sink=s3rver
+stored_objects() {
+	case $bench_sink in
+	nginx) find "$sink/nginx-root/dest-a" -type f | wc -l ;;
+	s3rver) find "$sink/s3rver/dest-a" -type f -name '*._S3rver_object' | wc -l ;;
+	esac
+}
 measure() {
-	local file=$1 scheme=$2 bin=$3 a0 a1 t0 wall stored
+	local file=$1 scheme=$2 bin=$3 a0 a1 t0 wall stored st
 	shift 3
-	reset_sink nginx
-	a0=$(nginx_accepts "${status[nginx $scheme]}")
+	reset_sink "$bench_sink"
+	st=${status[$bench_sink $scheme]}
+	a0=$(nginx_accepts "$st")
 	t0=$(date +%s.%N)
 	env "$(ca_env "$scheme")" /usr/bin/time -o "$work/cpu" -f '%U %S' "$bin" process "$work/a.tar.zst" \
-		--endpoint-url "${url[nginx $scheme]}" --region eu-west-1 --no-progress --log-level error "$@" \
+		--endpoint-url "${url[$bench_sink $scheme]}" --region eu-west-1 --no-progress --log-level error "$@" \
 		>/dev/null 2>"$work/last-err" || { echo "FAILED: $bin over $scheme" >&2; tail -5 "$work/last-err" >&2; exit 1; }
 	wall=$(echo "$(date +%s.%N) - $t0" | bc -l)
-	a1=$(nginx_accepts "${status[nginx $scheme]}")
-	stored=$(find "$sink/nginx-root/dest-a" -type f | wc -l)
+	a1=$(nginx_accepts "$st")
+	stored=$(stored_objects)
 	[ "$stored" -eq "$n" ] || { echo "$bin over $scheme stored $stored objects of $n" >&2; exit 1; }
 	# The second status query's own connection is among the accepted.
 	awk -v w="$wall" -v c=$((a1 - a0 - 1)) '{print $1 + $2, w, c}' "$work/cpu" >>"$file"
@@ -329,16 +340,19 @@ ratios() { # col what
 	fi
 }
 
-if [ "$mode" = cpu ]; then
-	# Objects of 1 to 8 MiB (below the 16 MiB multipart threshold: single PUTs), random bytes.
+if [ "$mode" = cpu ] || [ "$mode" = multipart ]; then
+	# cpu: objects of 1 to 8 MiB (below the 16 MiB multipart threshold: single PUTs);
+	# multipart: 17 to 64 MiB (16 MiB parts). Random bytes.
+	lo=1 hi=8
+	[ "$mode" = cpu ] || lo=17 hi=64
 	mkdir -p "$work/in"
-	python3 - "$work/in" "$cpu_mib" <<'PY'
+	python3 - "$work/in" "$cpu_mib" "$lo" "$hi" <<'PY'
 import os, random, sys
-root, total = sys.argv[1], int(sys.argv[2]) << 20
+root, total, lo, hi = sys.argv[1], int(sys.argv[2]) << 20, int(sys.argv[3]), int(sys.argv[4])
 rnd = random.Random(11)
 i = done = 0
 while done < total:
-    n = min(rnd.randint(1 << 20, 8 << 20), total - done)
+    n = min(rnd.randint(lo << 20, hi << 20), total - done)
     with open(os.path.join(root, "obj-%04d.bin" % i), "wb") as f:
         f.write(rnd.randbytes(n))
     done += n
@@ -347,17 +361,23 @@ PY
 	n=$(ls "$work/in" | wc -l)
 	"$trs" pack "$work/in" -o "$work/a.tar.zst" --target eu-west-1:dest-a --level 1 >/dev/null 2>&1
 	rm -rf "$work/in"
-	start_nginx
+	if [ "$bench_sink" = nginx ]; then
+		start_nginx
+	else
+		start_s3rver
+		export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER # s3rver checks its default key
+	fi
 	load0=$(loadavg)
 	run_configs
 	gib=$(echo "$cpu_mib/1024" | bc -l)
-	printf 'archive: %d objects of 1 to 8 MiB, %d MiB; nginx WebDAV sink, %s; %d runs interleaved; %s\n' "$n" \
-		"$cpu_mib" "$(network)" "$runs" "$(machine)"
+	printf 'archive: %d objects of %d to %d MiB, %d MiB; %s sink, %s; %d runs interleaved; %s\n' "$n" "$lo" "$hi" \
+		"$cpu_mib" "$bench_sink" "$(network)" "$runs" "$(machine)"
 	printf 'load average at the start %s, at the end %s\n' "$load0" "$(loadavg)"
 	printf '%-6s %-7s %-32s %10s %8s %12s  %s\n' scheme build "trs process" "CPU s/GiB" "wall s" connections "CPU s of each run"
 	for c in "${configs[@]}"; do
 		read -r scheme build option <<<"$c"
 		what="default (MD5 left to the server)"
+		[ "$mode" = cpu ] || what="default (MD5 here: multipart)"
 		[ "$option" = - ] || what=$option
 		f=$work/${c// /_}.t
 		printf '%-6s %-7s %-32s %10.2f %8.2f %12s  %s\n' "$scheme" "$build" "$what" "$(echo "$(col 1 "$f")/$gib" | bc -l)" \

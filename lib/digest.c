@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* MD5, SHA-256 and HMAC-SHA256 through algorithms fetched once (digest.h). */
+/* MD5, SHA-256 and HMAC-SHA256 through algorithms fetched once, and CRC-32
+ * (digest.h). */
 #include "digest.h"
 
 #include <pthread.h>
 #include <string.h>
 
+#include <isa-l/crc.h>
 #include <openssl/core_names.h>
 #include <openssl/params.h>
 
@@ -79,4 +81,18 @@ int trs__hmac_keyed(const EVP_MAC_CTX *keyed, const void *msg, size_t len, unsig
 int trs__hmac(const void *key, size_t keylen, const void *msg, size_t len, unsigned char out[32])
 {
 	return trs__hmac_finish(trs__hmac_new(key, keylen), msg, len, out);
+}
+
+uint32_t trs__crc32(uint32_t crc, const void *data, size_t len)
+{
+	/* ISA-L takes a length in 64 bits; a size_t never exceeds it here. */
+	return crc32_gzip_refl(crc, data, (uint64_t)len);
+}
+
+void trs__crc32_base64(const void *data, size_t len, char out[TRS_CRC32_B64_LEN + 1])
+{
+	uint32_t c = trs__crc32(0, data, len);
+	unsigned char be[4] = {(unsigned char)(c >> 24), (unsigned char)(c >> 16), (unsigned char)(c >> 8),
+			       (unsigned char)c};
+	EVP_EncodeBlock((unsigned char *)out, be, sizeof(be)); /* 8 characters and a NUL */
 }

@@ -10,6 +10,12 @@
  * a part that kept failing, a body read() returning a negative code, a
  * failed Complete - aborts the upload, so no parts stay behind and nothing
  * becomes visible.
+ *
+ * Over https (unless every payload is to be signed) the upload is created
+ * with x-amz-checksum-algorithm CRC32 and each part carries its CRC-32,
+ * which S3 verifies: the part is then signed UNSIGNED-PAYLOAD instead of
+ * having its SHA-256 computed, as a single PUT with Content-MD5 is. The
+ * Complete names each part's CRC-32 beside its ETag.
  */
 #include "storage_s3.h"
 #include "digest.h"
@@ -50,11 +56,13 @@ static int upload_query(trs_buf *q, const char *upload_id, unsigned int part_num
 	return rc;
 }
 
-static int create_upload(trs__s3 *s, const trs_put_request *req, char **upload_id, trs_error *err)
+static int create_upload(trs__s3 *s, const trs_put_request *req, bool crc, char **upload_id, trs_error *err)
 {
 	*upload_id = NULL;
 	trs__s3_headers h = TRS_S3_HEADERS_INIT;
 	int rc = trs__s3_put_headers(s, &h, req, err);
+	if (rc == 0 && crc)
+		rc = trs__s3_headers_add(&h, "x-amz-checksum-algorithm", "CRC32", err);
 	if (rc < 0) {
 		trs__s3_headers_free(&h);
 		return rc;
@@ -166,8 +174,9 @@ static bool completed_already(trs__s3 *s, const trs_put_request *req, char **eta
 	return same;
 }
 
+/* crcs: each part's x-amz-checksum-crc32, for an upload created with the algorithm; else NULL. */
 static int complete_upload(trs__s3 *s, const trs_put_request *req, const char *upload_id, char **etags,
-			   unsigned int nparts, trs__s3_guard *guard, trs_error *err)
+			   const trs__s3_part_crc *crcs, unsigned int nparts, trs__s3_guard *guard, trs_error *err)
 {
 	trs__s3_headers h = TRS_S3_HEADERS_INIT;
 	trs_buf body = TRS_BUF_INIT, q = TRS_BUF_INIT;
@@ -177,7 +186,9 @@ static int complete_upload(trs__s3 *s, const trs_put_request *req, const char *u
 		rc = trs__buf_printf(&body, err, "<Part><PartNumber>%u</PartNumber><ETag>", i + 1);
 		if (rc == 0)
 			rc = trs__xml_escape(&body, etags[i], err);
-		if (rc == 0)
+		if (rc == 0 && crcs)
+			rc = trs__buf_printf(&body, err, "</ETag><ChecksumCRC32>%s</ChecksumCRC32></Part>", crcs[i].b64);
+		else if (rc == 0)
 			rc = trs__buf_puts(&body, "</ETag></Part>", err);
 	}
 	if (rc == 0)
@@ -231,10 +242,10 @@ static int complete_upload(trs__s3 *s, const trs_put_request *req, const char *u
  * when ours is still newer, else return why not (the caller aborts).
  */
 static int complete_guarded(trs__s3 *s, const trs_put_request *req, const char *upload_id, char **etags,
-			    unsigned int nparts, trs__s3_guard *guard, trs_error *err)
+			    const trs__s3_part_crc *crcs, unsigned int nparts, trs__s3_guard *guard, trs_error *err)
 {
 	for (int round = 0;; round++) {
-		int rc = complete_upload(s, req, upload_id, etags, nparts, guard, err);
+		int rc = complete_upload(s, req, upload_id, etags, crcs, nparts, guard, err);
 		if (!guard || !trs__s3_guard_refused(guard, rc, err) || round >= 8)
 			return rc;
 		if ((rc = trs__s3_guard_look(s, req, guard, err)) < 0)
@@ -270,6 +281,7 @@ typedef struct upload {
 	int first_rc;
 	trs_error first_err;
 	char **etags;            /* by part number - 1 */
+	trs__s3_part_crc *crcs;  /* by part number - 1, when the parts carry their CRC-32; else NULL */
 } upload;
 
 static void fail_upload(upload *u, int rc, const trs_error *err)
@@ -286,9 +298,21 @@ static void fail_upload(upload *u, int rc, const trs_error *err)
 static int send_part(upload *u, part_job *job, char **etag, trs_error *err)
 {
 	trs_buf q = TRS_BUF_INIT;
+	trs_kv crc_header = {"x-amz-checksum-crc32", NULL};
+	if (u->crcs) {
+		/* Each part's own slot, written by the one worker that sends it, read after all have joined. */
+		char *b64 = u->crcs[job->number - 1].b64;
+		trs__crc32_base64(job->data, job->len, b64);
+		crc_header.value = b64;
+	}
 	int rc = upload_query(&q, u->upload_id, job->number, err);
 	if (rc == 0) {
 		trs__s3_call c = {0};
+		if (u->crcs) {
+			c.headers = &crc_header;
+			c.nheaders = 1;
+			c.checksummed = true;
+		}
 		c.op = "UploadPart";
 		c.method = "PUT";
 		c.bucket = u->req->bucket;
@@ -434,18 +458,20 @@ int trs__s3_multipart_put(trs__s3 *s, const trs_put_request *req, trs_body *body
 	u.bufs = trs__calloc(inflight, sizeof(*u.bufs), err);
 	u.ready = trs__calloc(inflight, sizeof(*u.ready), err);
 	u.etags = trs__calloc(nparts, sizeof(*u.etags), err);
+	if (trs__s3_unsigned_payload(s))
+		u.crcs = trs__calloc(nparts, sizeof(*u.crcs), err);
 	char *upload_id = NULL;
 	pthread_t *threads = trs__calloc(inflight, sizeof(*threads), err);
 	unsigned int nthreads = 0;
 	int rc = 0;
-	if (!u.bufs || !u.ready || !u.etags || !threads) {
+	if (!u.bufs || !u.ready || !u.etags || !threads || (trs__s3_unsigned_payload(s) && !u.crcs)) {
 		rc = TRS_ENOMEM;
 		goto out;
 	}
 	/* Memory for the first part: wait for it before the upload begins. */
 	pool_take(s, ps, true);
 	u.granted = 1;
-	rc = create_upload(s, req, &upload_id, err);
+	rc = create_upload(s, req, u.crcs != NULL, &upload_id, err);
 	if (rc < 0)
 		goto out;
 	u.upload_id = upload_id;
@@ -511,7 +537,7 @@ int trs__s3_multipart_put(trs__s3 *s, const trs_put_request *req, trs_body *body
 		if (err)
 			*err = u.first_err;
 	} else {
-		rc = complete_guarded(s, req, upload_id, u.etags, nparts, guard, err);
+		rc = complete_guarded(s, req, upload_id, u.etags, u.crcs, nparts, guard, err);
 	}
 	if (rc != TRS_WRITTEN)
 		abort_upload(s, req, upload_id); /* failed, or a newer version stands there: no parts stay behind */
@@ -531,6 +557,7 @@ out:
 	free(u.bufs);
 	free(u.ready);
 	free(u.etags);
+	free(u.crcs);
 	free(threads);
 	free(upload_id);
 	return rc;
@@ -645,7 +672,7 @@ int trs__s3_multipart_copy(trs__s3 *s, const char *src_bucket, const char *src_k
 	int rc = j.etags ? trs__s3_copy_source(&source, src_bucket, src_key, err) : TRS_ENOMEM;
 	j.source = source.data;
 	if (rc == 0)
-		rc = create_upload(s, req, &upload_id, err);
+		rc = create_upload(s, req, false, &upload_id, err);
 	if (rc < 0)
 		goto out;
 	j.upload_id = upload_id;
@@ -663,7 +690,7 @@ int trs__s3_multipart_copy(trs__s3 *s, const char *src_bucket, const char *src_k
 		if (err)
 			*err = j.first_err;
 	} else {
-		rc = complete_upload(s, req, upload_id, j.etags, j.nparts, guard, err);
+		rc = complete_upload(s, req, upload_id, j.etags, NULL, j.nparts, guard, err);
 	}
 	if (rc < 0)
 		abort_upload(s, req, upload_id);

@@ -216,7 +216,7 @@ int trs__s3_request(trs__s3 *s, const trs__s3_call *c, trs__http_response *resp,
 		goto done;
 	/* The body is hashed once; the same bytes are re-sent on every attempt. Over TLS a body whose
 	 * checksum S3 verifies needs no SHA-256 of ours, as the AWS SDKs sign it. */
-	if (c->body && c->checksummed && !s->sign_payload && !strcmp(s->scheme, "https"))
+	if (c->body && c->checksummed && trs__s3_unsigned_payload(s))
 		snprintf(payload_hash, sizeof(payload_hash), "%s", "UNSIGNED-PAYLOAD");
 	else if (c->body)
 		trs__sha256_hex(c->body, c->body_len, payload_hash);

@@ -9,7 +9,9 @@
 #include "internal.h"
 
 #include <pthread.h>
+#include <string.h>
 #include "trs/s3.h"
+#include "digest.h"
 #include "credentials.h"
 #include "http.h"
 #include "xml.h"
@@ -61,6 +63,19 @@ typedef struct trs__s3 {
 	size_t nuntagged;
 } trs__s3;
 
+/* Over https, unless told to sign every payload (trs_s3_options.sign_payload,
+ * TRS_S3_SIGN_PAYLOAD), a body S3 verifies by its own checksum (Content-MD5,
+ * x-amz-checksum-crc32) is signed UNSIGNED-PAYLOAD: it is not hashed here. */
+static inline bool trs__s3_unsigned_payload(const trs__s3 *s)
+{
+	return !s->sign_payload && s->scheme && strcmp(s->scheme, "https") == 0;
+}
+
+/* A multipart part's x-amz-checksum-crc32 (base64 of four bytes). */
+typedef struct trs__s3_part_crc {
+	char b64[TRS_CRC32_B64_LEN + 1];
+} trs__s3_part_crc;
+
 /* One S3 call; s3_request signs, sends and retries it. */
 typedef struct trs__s3_call {
 	const char *op;          /* "PutObject", for messages and logs */
@@ -72,8 +87,8 @@ typedef struct trs__s3_call {
 	size_t nheaders;
 	const void *body;        /* memory body; kept until success so retries re-send it */
 	size_t body_len;
-	bool checksummed;        /* the body carries a checksum S3 verifies (Content-MD5): over https it
-	                            is signed as UNSIGNED-PAYLOAD, not hashed here */
+	bool checksummed;        /* the body carries a checksum S3 verifies (Content-MD5, a part's CRC-32):
+	                            see trs__s3_unsigned_payload */
 	trs_sink_fn sink;        /* GET: 2xx bytes go here */
 	void *sink_userdata;
 	uint64_t range_start;    /* GET with a range: first byte */

@@ -12,8 +12,10 @@ import http.server
 import os
 import sys
 import threading
+import re
 import time
 import urllib.parse
+import zlib
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures"))
 from s3checker import S3Checker  # noqa: E402
@@ -91,6 +93,10 @@ def md5_b64(data):
     return base64.b64encode(hashlib.md5(data).digest()).decode()
 
 
+def crc32_b64(data):
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+
+
 def test_checker_passes_a_valid_put_untouched():
     def run(c, up):
         body = b"hello"
@@ -122,6 +128,11 @@ def test_checker_refuses_what_s3_refuses():
         ("InvalidTag", "/bucket/k", {"x-amz-tagging": "k=1&k=2"}, b""),
         ("BadDigest", "/bucket/k", {"Content-MD5": md5_b64(b"other")}, b"body"),
         ("InvalidDigest", "/bucket/k", {"Content-MD5": "not-base64!"}, b"body"),
+        ("BadDigest", "/bucket/k", {"x-amz-checksum-crc32": crc32_b64(b"other")}, b"body"),
+        ("BadDigest", "/bucket/k", {"x-amz-checksum-crc32c": "AAAAAA=="}, b"123456789"),
+        ("BadDigest", "/bucket/k", {"x-amz-checksum-sha256": base64.b64encode(hashlib.sha256(b"o").digest())
+                                    .decode()}, b"body"),
+        ("InvalidRequest", "/bucket/k", {"x-amz-checksum-crc32": md5_b64(b"body")}, b"body"),
     ]
 
     def run(c, up):
@@ -138,6 +149,13 @@ def test_checker_refuses_what_s3_refuses():
             status, _ = send(c.url, "PUT", path, {n: v if n != "x-amz-tagging" else
                                                   urllib.parse.quote(v, safe="=&") for n, v in headers.items()})
             assert status == 200, (path, headers)
+        # checksums that are the body's: CRC-32 (zlib's), CRC-32C (check value 0xE3069283), SHA-256
+        for headers, body in [({"x-amz-checksum-crc32": crc32_b64(b"body")}, b"body"),
+                              ({"x-amz-checksum-crc32c": "4waSgw=="}, b"123456789"),
+                              ({"x-amz-checksum-sha256": base64.b64encode(hashlib.sha256(b"").digest()).decode()},
+                               b"")]:
+            status, _ = send(c.url, "PUT", "/bucket/k", headers, body)
+            assert status == 200, headers
     with_checker(run)
 
 
@@ -305,6 +323,39 @@ def test_complete_multipart_upload_with_a_stale_if_match_is_refused_and_can_be_c
         assert body_of(s3, "k") == b"multipart"
         assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
         assert c.refusals == {"PreconditionFailed": 2}, c.refusals
+    with_moto(run)
+
+
+def test_an_upload_created_with_a_checksum_needs_it_on_every_part_and_in_its_complete():
+    def run(s3, c, m):
+        status, body = send(c.url, "POST", "/%s/big?uploads" % BUCKET, {"x-amz-checksum-algorithm": "CRC32"})
+        assert status == 200, body
+        up = urllib.parse.quote(re.search(rb"<UploadId>([^<]+)</UploadId>", body).group(1).decode(), safe="")
+        parts = [os.urandom(5 << 20), b"the last part"]
+
+        def part_path(n):
+            return "/%s/big?partNumber=%d&uploadId=%s" % (BUCKET, n, up)
+        refused(*send(c.url, "PUT", part_path(1), {}, parts[0]), "InvalidRequest")
+        refused(*send(c.url, "PUT", part_path(1), {"x-amz-checksum-crc32": crc32_b64(parts[1])}, parts[0]),
+                "BadDigest")
+        for n, data in enumerate(parts, 1):
+            status, body = send(c.url, "PUT", part_path(n), {"x-amz-checksum-crc32": crc32_b64(data)}, data)
+            assert status == 200, body
+        assert c.checksums.checksummed_parts == 2
+
+        def complete(checksums):
+            xml = "<CompleteMultipartUpload>"
+            for n, data in enumerate(parts, 1):
+                xml += '<Part><PartNumber>%d</PartNumber><ETag>"%s"</ETag>%s</Part>' % (
+                    n, hashlib.md5(data).hexdigest(), checksums[n - 1])
+            return send(c.url, "POST", "/%s/big?uploadId=%s" % (BUCKET, up), {}, (xml + "</CompleteMultipartUpload>")
+                        .encode())
+        right = ["<ChecksumCRC32>%s</ChecksumCRC32>" % crc32_b64(d) for d in parts]
+        refused(*complete([right[0], ""]), "InvalidPart")
+        refused(*complete([right[1], right[1]]), "InvalidPart")
+        assert complete(right)[0] == 200
+        assert body_of(s3, "big") == parts[0] + parts[1]
+        assert c.refusals == {"InvalidRequest": 1, "BadDigest": 1, "InvalidPart": 2}, c.refusals
     with_moto(run)
 
 

@@ -431,9 +431,31 @@ TEST(multipart_uploads_parts_then_completes_in_order)
 	CHECK_CONTAINS(complete->body, "<Part><PartNumber>1</PartNumber><ETag>&quot;etag-1&quot;</ETag></Part>"
 				       "<Part><PartNumber>2</PartNumber><ETag>&quot;etag-2&quot;</ETag></Part>"
 				       "<Part><PartNumber>3</PartNumber>");
-	for (int i = first_request; i < mini_count(&server); i++)
-		if (strstr(server.log[i].target, "partNumber=3"))
-			CHECK(server.log[i].body_len == 12345);
+	for (int i = first_request; i < mini_count(&server); i++) {
+		const mini_request *r = &server.log[i];
+		if (strstr(r->target, "partNumber=3"))
+			CHECK(r->body_len == 12345);
+		/* Over plain http the parts' SHA-256 is signed; no CRC-32 is asked for or sent. */
+		CHECK(mini_header(r, "x-amz-checksum-algorithm") == NULL);
+		CHECK(mini_header(r, "x-amz-checksum-crc32") == NULL);
+		if (strstr(r->target, "partNumber=")) {
+			const char *sha = mini_header(r, "x-amz-content-sha256");
+			CHECK(sha != NULL && strcmp(sha, "UNSIGNED-PAYLOAD") != 0);
+		}
+	}
+	CHECK(strstr(complete->body, "Checksum") == NULL);
+}
+
+/* x-amz-checksum-crc32 is the base64 of the CRC-32 (zlib's) most significant byte first. */
+TEST(part_crc32_is_zlibs_crc_in_base64)
+{
+	char b64[TRS_CRC32_B64_LEN + 1];
+	trs__crc32_base64("123456789", 9, b64);
+	CHECK_STR(b64, "y/Q5Jg=="); /* 0xCBF43926, the check value of CRC-32/ISO-HDLC */
+	trs__crc32_base64("", 0, b64);
+	CHECK_STR(b64, "AAAAAA==");
+	/* Continuing a CRC over pieces gives the CRC of the whole. */
+	CHECK(trs__crc32(trs__crc32(0, "12345", 5), "6789", 4) == 0xCBF43926u);
 }
 
 /* S3 can fail a Complete after its 200; a proxy can cut the answer: no result is no success. */
@@ -583,6 +605,7 @@ int main(void)
 	RUN(delete_of_a_missing_object_succeeds);
 	RUN(bad_options_are_refused);
 	RUN(multipart_etag_is_the_md5_of_the_part_md5s);
+	RUN(part_crc32_is_zlibs_crc_in_base64);
 	mini_stop(&server);
 	return harness_done();
 }
