@@ -78,8 +78,17 @@ int trs__s3_put_single(trs__s3 *s, const trs_put_request *req, const void *bytes
 {
 	trs__s3_headers h = TRS_S3_HEADERS_INIT;
 	int rc = trs__s3_put_headers(s, &h, req, err);
-	if (rc == 0 && req->content_md5_hex && *req->content_md5_hex)
+	bool md5 = req->content_md5_hex && *req->content_md5_hex;
+	if (rc == 0 && md5)
 		rc = md5_header(&h, req->content_md5_hex, err);
+	/* Without an MD5 to send (--verify-local, a source ETag that is not one), over https the body
+	 * carries its CRC-32 instead of having its SHA-256 signed, as a multipart part does. */
+	bool crc = !md5 && trs__s3_unsigned_payload(s);
+	if (rc == 0 && crc) {
+		char b64[TRS_CRC32_B64_LEN + 1];
+		trs__crc32_base64(bytes, len, b64);
+		rc = trs__s3_headers_add(&h, "x-amz-checksum-crc32", b64, err);
+	}
 	if (rc == 0)
 		rc = trs__s3_guard_headers(guard, &h, err);
 	if (rc == 0) {
@@ -92,13 +101,13 @@ int trs__s3_put_single(trs__s3 *s, const trs_put_request *req, const void *bytes
 		c.nheaders = h.n;
 		c.body = bytes;
 		c.body_len = len;
-		c.checksummed = req->content_md5_hex && *req->content_md5_hex; /* S3 checks Content-MD5 */
+		c.checksummed = md5 || crc; /* S3 checks Content-MD5 and x-amz-checksum-crc32 */
 		if (guard)
 			c.attempts = &guard->attempts;
 		trs__http_response resp;
 		rc = trs__s3_request(s, &c, &resp, err);
 		trs__http_response_free(&resp);
-		if (rc < 0 && err && !strcmp(err->aws_code, "BadDigest")) {
+		if (rc < 0 && err && md5 && !strcmp(err->aws_code, "BadDigest")) {
 			/* S3 found that the bytes do not have the manifest's MD5 and wrote nothing. */
 			err->code = rc = TRS_EINTEGRITY;
 			size_t used = strlen(err->message);

@@ -3,12 +3,15 @@
 multipart part that carries its CRC-32 (an upload created with
 x-amz-checksum-algorithm CRC32), is signed as UNSIGNED-PAYLOAD, as the AWS
 SDKs sign bodies that carry a checksum: its bytes are not hashed a second
-time for the signature. Over http, and with TRS_S3_SIGN_PAYLOAD=1, every
+time for the signature; a single PUT without Content-MD5 (the source's ETag
+is a multipart one, not an MD5) carries its CRC-32 the same way. Over http, and with TRS_S3_SIGN_PAYLOAD=1, every
 body's SHA-256 is signed. The strict checker still verifies each Content-MD5
 and each CRC-32: a damaged body is refused."""
+import base64
 import hashlib
 import os
 import re
+import zlib
 
 import mkarchive
 import util
@@ -24,6 +27,26 @@ def _put_hashes(m, run):
         h = dict((n.lower(), v) for n, v in headers)
         if method == "PUT" and "content-md5" in h and "x-amz-copy-source" not in h:
             seen.append(h.get("x-amz-content-sha256"))
+    m.checker.before_forward = hook
+    try:
+        run()
+    finally:
+        m.checker.before_forward = None
+    return seen
+
+
+def crc32_b64(data):
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+
+
+def _crc_puts(m, run):
+    """(x-amz-content-sha256, x-amz-checksum-crc32) of every PutObject without Content-MD5 during run()."""
+    seen = []
+
+    def hook(method, target, headers):
+        h = dict((n.lower(), v) for n, v in headers)
+        if method == "PUT" and "content-md5" not in h and "x-amz-copy-source" not in h and "?" not in target:
+            seen.append((h.get("x-amz-content-sha256"), h.get("x-amz-checksum-crc32")))
     m.checker.before_forward = hook
     try:
         run()
@@ -57,6 +80,16 @@ def test_https_puts_with_content_md5_are_signed_unsigned_payload_http_ones_are_h
             # plain http: signed as before
             hashes = _put_hashes(m, lambda: run(m.env()))
             assert sorted(hashes) == want, hashes
+            # no MD5 to send (the source's ETag is a multipart one), over https: the body's CRC-32
+            # instead, verified by the checker; over http its SHA-256 signed
+            mp = [dict(o, etag="0123456789abcdef0123456789abcdef-2") for o in objs]
+            arc2 = mkarchive.build_archive(os.path.join(d, "mp.tar.zst"), mp, [{"region": REGION, "bucket": "dest-a"}])
+            base2 = ["process", arc2, "--no-progress", "--overwrite", "always"]
+            crcs = _crc_puts(m, lambda: util.expect_exit(util.run_trs(base2, env=https), 0))
+            assert sorted(crcs) == sorted(("UNSIGNED-PAYLOAD", crc32_b64(o["data"])) for o in objs), crcs
+            assert not m.checker.refusals, m.checker.refusals
+            crcs = _crc_puts(m, lambda: util.expect_exit(util.run_trs(base2, env=m.env()), 0))
+            assert sorted(crcs) == sorted((hashlib.sha256(o["data"]).hexdigest(), None) for o in objs), crcs
         finally:
             relay.stop()
 
