@@ -7,7 +7,8 @@
  *   error_text.h   names shortened for messages, cuts on UTF-8 boundaries
  *   ctx.h          the context's inside, logging, cancel/stop flags
  *   backend.h      storage and queue backends beyond their vtables: versions,
- *                  capabilities, vouched bodies, staging, retry statistics
+ *                  capabilities, vouched bodies, staging (retry statistics
+ *                  are public: trs_storage_retry_stats in trs/storage.h)
  *   object_iter.h  the object iterator's private doors, member rules
  *
  * Names with a double underscore (trs__) are internal and never exported.

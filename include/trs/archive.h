@@ -106,6 +106,12 @@ typedef struct trs_archive_stats {
 	double decompress_seconds;  /* CPU-side time spent in zstd */
 } trs_archive_stats;
 
+/**
+ * Copy the archive's counters so far into *stats (all passes: a second pass,
+ * after a rewind, adds to compressed_read and decompressed). Cheap; may be
+ * called at any time between trs_archive_open and trs_archive_close, from the
+ * thread that reads the archive.
+ */
 TRS_EXTERN(void) trs_archive_get_stats(const trs_archive *a, trs_archive_stats *stats);
 
 /** The name messages use for this archive. */

@@ -113,10 +113,18 @@ TRS_EXTERN(int) trs_manifest_parser_feed(trs_manifest_parser *p, const void *dat
 TRS_EXTERN(int) trs_manifest_parser_finish(trs_manifest_parser *p, trs_manifest **out, trs_error *err);
 TRS_EXTERN(void) trs_manifest_parser_free(trs_manifest_parser *p);
 
+/** The number of objects the manifest lists (0 for NULL). */
 TRS_EXTERN(size_t) trs_manifest_object_count(const trs_manifest *m);
+/**
+ * Object i, in manifest order, 0 <= i < trs_manifest_object_count(m); NULL
+ * when i is out of range. The object belongs to m: valid until
+ * trs_manifest_free(m), never to be freed on its own.
+ */
 TRS_EXTERN(const trs_manifest_object *) trs_manifest_object_at(const trs_manifest *m, size_t i);
-/** The targets, in manifest order; a repeat of one (same region, bucket and backup) is folded into it. */
+/** The number of targets, in manifest order; a repeat of one (same region, bucket and backup) is folded
+ * into it, so this counts distinct targets (0 for NULL). */
 TRS_EXTERN(size_t) trs_manifest_target_count(const trs_manifest *m);
+/** Target i, 0 <= i < trs_manifest_target_count(m); NULL when out of range. Owned by m, as objects are. */
 TRS_EXTERN(const trs_manifest_target *) trs_manifest_target_at(const trs_manifest *m, size_t i);
 
 /**

@@ -25,10 +25,14 @@
  *   message goes to one of that many archive runners; the next receive
  *   is made as soon as a runner is free, while the others work. A message
  *   is deleted as soon as its own archives are done (DeleteMessageBatch when
- *   several finish together), never held back by a slower one. Each
- *   archive in flight gets an equal share of the context's max_memory,
- *   max_inflight and workers, so the totals stay within the context's
- *   limits whatever `archives` is; all share the storages' connection pools.
+ *   several finish together), never held back by a slower one. All
+ *   archives in flight take from one budget of the context's max_memory
+ *   and writers (max_inflight, workers): each running archive is sure of a
+ *   floor of 1/archives of it, and what no running archive's floor keeps is
+ *   lent to whichever asks, so one archive alone may use all of it and the
+ *   totals stay within the context's limits whatever `archives` is
+ *   (docs/architecture.md, "One budget for the archives in flight"); all
+ *   share the storages' connection pools.
  * - Each message held has its own visibility heartbeat
  *   (ChangeMessageVisibility to visibility_timeout every third of it).
  * - Signs of life: options->health_file is touched at every turn of the

@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-int64_t trs__channel_peek(trs_job *j, const unsigned char **data, trs_error *err)
+int64_t trs__channel_peek(trs__job *j, const unsigned char **data, trs_error *err)
 {
-	trs_run *r = j->run; /* the channel shares the run's lock: held briefly, one lock cannot deadlock */
+	trs__run *r = j->run; /* the channel shares the run's lock: held briefly, one lock cannot deadlock */
 	pthread_mutex_lock(&r->mu);
 	if (!j->started) {
 		j->started = 1;
@@ -33,7 +33,7 @@ int64_t trs__channel_peek(trs_job *j, const unsigned char **data, trs_error *err
 		pthread_mutex_unlock(&r->mu);
 		return code < 0 ? code : 0;
 	}
-	trs_chunk *c = j->head;
+	trs__chunk *c = j->head;
 	pthread_mutex_unlock(&r->mu);
 	/* Only this worker pops, so c stays ours while the lock is down. */
 	j->peeked = c;
@@ -41,10 +41,10 @@ int64_t trs__channel_peek(trs_job *j, const unsigned char **data, trs_error *err
 	return (int64_t)(c->len - c->pos);
 }
 
-void trs__channel_advance(trs_job *j, size_t n)
+void trs__channel_advance(trs__job *j, size_t n)
 {
-	trs_run *r = j->run;
-	trs_chunk *c = j->peeked;
+	trs__run *r = j->run;
+	trs__chunk *c = j->peeked;
 	c->pos += n;
 	if (c->pos == c->len) {
 		pthread_mutex_lock(&r->mu);
@@ -60,7 +60,7 @@ void trs__channel_advance(trs_job *j, size_t n)
 
 static int64_t channel_read(void *self, void *buf, size_t len, trs_error *err)
 {
-	trs_job *j = self;
+	trs__job *j = self;
 	const unsigned char *data;
 	int64_t avail = trs__channel_peek(j, &data, err);
 	if (avail <= 0)
@@ -71,7 +71,7 @@ static int64_t channel_read(void *self, void *buf, size_t len, trs_error *err)
 	return (int64_t)n;
 }
 
-void trs__job_stream(trs_job *j, uint64_t length)
+void trs__job_stream(trs__job *j, uint64_t length)
 {
 	j->streamed = 1;
 	j->stream_len = length;
@@ -80,7 +80,7 @@ void trs__job_stream(trs_job *j, uint64_t length)
 	j->body.length = length;
 }
 
-void trs__job_push(trs_run *r, trs_job *j, trs_chunk *c)
+void trs__job_push(trs__run *r, trs__job *j, trs__chunk *c)
 {
 	pthread_mutex_lock(&r->mu);
 	if (j->closed) {
@@ -101,7 +101,7 @@ void trs__job_push(trs_run *r, trs_job *j, trs_chunk *c)
 	pthread_mutex_unlock(&r->mu);
 }
 
-void trs__job_end(trs_run *r, trs_job *j, int code, const trs_error *err)
+void trs__job_end(trs__run *r, trs__job *j, int code, const trs_error *err)
 {
 	pthread_mutex_lock(&r->mu);
 	j->ended = 1;
@@ -113,7 +113,7 @@ void trs__job_end(trs_run *r, trs_job *j, int code, const trs_error *err)
 	trs__job_unref(r, j);
 }
 
-int trs__channel_started(trs_job *j)
+int trs__channel_started(trs__job *j)
 {
 	pthread_mutex_lock(&j->run->mu);
 	int started = j->started;
@@ -121,12 +121,12 @@ int trs__channel_started(trs_job *j)
 	return started;
 }
 
-int64_t trs__channel_read(trs_job *j, void *buf, size_t len, trs_error *err)
+int64_t trs__channel_read(trs__job *j, void *buf, size_t len, trs_error *err)
 {
 	return channel_read(j, buf, len, err);
 }
 
-int trs__channel_drain(trs_job *j, trs_error *err)
+int trs__channel_drain(trs__job *j, trs_error *err)
 {
 	unsigned char buf[65536];
 	int64_t n;
@@ -135,11 +135,11 @@ int trs__channel_drain(trs_job *j, trs_error *err)
 	return (int)n;
 }
 
-uint64_t trs__chunks_free(trs_chunk *c)
+uint64_t trs__chunks_free(trs__chunk *c)
 {
 	uint64_t held = 0;
 	while (c) {
-		trs_chunk *next = c->next;
+		trs__chunk *next = c->next;
 		held += c->len;
 		free(c);
 		c = next;
@@ -147,13 +147,13 @@ uint64_t trs__chunks_free(trs_chunk *c)
 	return held;
 }
 
-void trs__channel_close(trs_run *r, trs_job *j)
+void trs__channel_close(trs__run *r, trs__job *j)
 {
 	pthread_mutex_lock(&r->mu);
 	j->closed = 1; /* later pushes are dropped, so the reader never waits on us */
 	j->started = 1;
 	pthread_cond_broadcast(&j->cv);
-	trs_chunk *c = j->head;
+	trs__chunk *c = j->head;
 	j->head = j->tail = NULL;
 	pthread_mutex_unlock(&r->mu);
 	trs__run_budget_give(r, trs__chunks_free(c));

@@ -56,7 +56,7 @@ static trs__early_member *new_member(trs__early *e, const trs_member *m)
  * thread (so decompression goes on meanwhile), large ones here. */
 static int stage_member(trs__early *e, const trs_member *m, trs_error *err)
 {
-	trs_run *run = e->run;
+	trs__run *run = e->run;
 	trs__early_member *p = new_member(e, m);
 	if (!p)
 		return trs__error_set(err, TRS_ENOMEM, "out of memory");
@@ -69,7 +69,7 @@ static int stage_member(trs__early *e, const trs_member *m, trs_error *err)
 		unsigned char *data = malloc(m->size ? m->size : 1);
 		int rc = data ? trs__read_member(e->archive, data, m->size, err)
 			      : trs__error_set(err, TRS_ENOMEM, "out of memory");
-		trs_job *j = rc == 0 ? trs__job_new_stage(e->stage, p->stage_index, data, m->size, &p->result, err) : NULL;
+		trs__job *j = rc == 0 ? trs__job_new_stage(e->stage, p->stage_index, data, m->size, &p->result, err) : NULL;
 		if (!j) {
 			free(data);
 			trs__run_budget_give(run, m->size);
@@ -79,7 +79,7 @@ static int stage_member(trs__early *e, const trs_member *m, trs_error *err)
 		return 0;
 	}
 	/* Large: a writer thread stages it from a chunk channel while we go on. */
-	trs_job *j = trs__job_new_stage(e->stage, p->stage_index, NULL, 0, &p->result, err);
+	trs__job *j = trs__job_new_stage(e->stage, p->stage_index, NULL, 0, &p->result, err);
 	if (!j)
 		return TRS_ENOMEM;
 	trs__job_stream(j, m->size);
@@ -90,7 +90,7 @@ static int stage_member(trs__early *e, const trs_member *m, trs_error *err)
 	while (left && rc == 0) {
 		uint64_t want = left < e->chunk ? left : e->chunk;
 		trs__run_budget_take(run, want, 1);
-		trs_chunk *c = malloc(sizeof(*c) + want);
+		trs__chunk *c = malloc(sizeof(*c) + want);
 		if (!c) {
 			trs__run_budget_give(run, want);
 			rc = trs__error_set(&rerr, TRS_ENOMEM, "out of memory");
@@ -124,7 +124,7 @@ static int open_spool(trs__early *e)
 	if (e->spool || e->spool_tried)
 		return e->spool ? 0 : -1;
 	e->spool_tried = 1;
-	trs_run *run = e->run;
+	trs__run *run = e->run;
 	trs_error why = TRS_ERROR_INIT;
 	char where[4096];
 	int fd;
@@ -161,7 +161,7 @@ static int open_spool(trs__early *e)
 /* Hand the spool's full buffer to a writer thread, and give it a new one. */
 static int hand_over(trs__early *e, trs_error *err)
 {
-	trs_run *run = e->run;
+	trs__run *run = e->run;
 	unsigned char *buf;
 	size_t len;
 	uint64_t offset;
@@ -171,7 +171,7 @@ static int hand_over(trs__early *e, trs_error *err)
 		return rc;
 	}
 	trs__spool_detach(e->spool, &buf, &len, &offset);
-	trs_job *j = trs__job_new_stage(NULL, offset, buf, len, NULL, err);
+	trs__job *j = trs__job_new_stage(NULL, offset, buf, len, NULL, err);
 	if (!j) {
 		trs__spool_attach(e->spool, buf); /* the records in it are lost with the archive */
 		return TRS_ENOMEM;
@@ -210,7 +210,7 @@ static int spool_member(trs__early *e, const trs_member *m, trs_error *err)
 
 int trs__early_keep(trs__early *e, const trs_member *m, trs_error *err)
 {
-	trs_run *run = e->run;
+	trs__run *run = e->run;
 	int rc;
 	if (!e->stage_tried && !run->dry_run && (trs__storage_caps(run->storage) & TRS_STORAGE_STAGE_EARLY)) {
 		trs_error ignored = TRS_ERROR_INIT;

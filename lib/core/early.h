@@ -31,7 +31,7 @@ typedef struct trs__early_member {
 } trs__early_member;
 
 typedef struct trs__early {
-	trs_run *run;
+	trs__run *run;
 	trs_archive *archive;
 	uint64_t small_max;   /* objects up to this size travel whole */
 	uint64_t chunk;       /* larger ones in chunks of this size */

@@ -27,7 +27,7 @@
  * at debug. `quiet`: not attempted (a stop, refused credentials), said once
  * by the caller, no cause of its own.
  */
-static void put_failed_locked(trs_run *r, const trs_manifest_object *e, const trs_object_put *p, int code,
+static void put_failed_locked(trs__run *r, const trs_manifest_object *e, const trs_object_put *p, int code,
 			      const char *aws_code, const char *message, int quiet)
 {
 	/* The names shortened, the cause whole: the full key is in the fields and the report. */
@@ -47,7 +47,7 @@ static void put_failed_locked(trs_run *r, const trs_manifest_object *e, const tr
 		 p->request.bucket, "key", p->request.key, "error", trs_strerror(code), NULL);
 }
 
-void trs__run_put_failed(trs_run *r, const trs_manifest_object *e, const trs_object_put *p, int code,
+void trs__run_put_failed(trs__run *r, const trs_manifest_object *e, const trs_object_put *p, int code,
 			 const char *message)
 {
 	pthread_mutex_lock(&r->mu);
@@ -55,7 +55,7 @@ void trs__run_put_failed(trs_run *r, const trs_manifest_object *e, const trs_obj
 	pthread_mutex_unlock(&r->mu);
 }
 
-void trs__run_log_failures(trs_run *r)
+void trs__run_log_failures(trs__run *r)
 {
 	trs__failure_groups_log(&r->failures, r->ctx, r->report->archive); /* the writers are gone: no lock */
 }
@@ -83,7 +83,7 @@ static int credentials_failure(const put_result *res)
 	return 0;
 }
 
-int trs__run_aborted(trs_run *r, trs_error *err)
+int trs__run_aborted(trs__run *r, trs_error *err)
 {
 	pthread_mutex_lock(&r->mu);
 	int code = r->abort_code;
@@ -94,7 +94,7 @@ int trs__run_aborted(trs_run *r, trs_error *err)
 }
 
 /* One line per put the newest-wins rule kept from writing, at info: counted, never an error. */
-static void log_not_written(trs_run *r, const trs_job *j, const trs_object_put *p, int outcome)
+static void log_not_written(trs__run *r, const trs__job *j, const trs_object_put *p, int outcome)
 {
 	if (!trs__log_enabled(r->ctx, TRS_LOG_INFO) || !trs__repeat_log(&r->repeats, r->ctx, TRS__REPEAT_NOT_WRITTEN))
 		return;
@@ -106,7 +106,7 @@ static void log_not_written(trs_run *r, const trs_job *j, const trs_object_put *
 		 trs__write_outcome_name(outcome), NULL);
 }
 
-static void record(trs_run *r, const trs_job *j, const put_result *res)
+static void record(trs__run *r, const trs__job *j, const put_result *res)
 {
 	pthread_mutex_lock(&r->mu);
 	int failed = 0, written = 0, kept = 0;
@@ -166,7 +166,7 @@ static void record(trs_run *r, const trs_job *j, const put_result *res)
  * write overwrites (--overwrite always) or the entry has no time to compare
  * (then nothing could be kept from writing, and S3 would only pay for asking).
  */
-static const trs_write_condition *job_condition(const trs_run *r, const trs_job *j, trs_write_condition *c)
+static const trs_write_condition *job_condition(const trs__run *r, const trs__job *j, trs_write_condition *c)
 {
 	if (r->overwrite_always || !j->entry->creation_time || !*j->entry->creation_time)
 		return NULL;
@@ -180,7 +180,7 @@ static const trs_write_condition *job_condition(const trs_run *r, const trs_job 
 
 /* ---- the budget ---- */
 
-int trs__run_budget_take(trs_run *r, uint64_t n, int wait)
+int trs__run_budget_take(trs__run *r, uint64_t n, int wait)
 {
 	/* The reader's batch holds budget that only its writers give back: hand it
 	 * over before waiting (other runs may take meanwhile, so try first). */
@@ -191,12 +191,12 @@ int trs__run_budget_take(trs_run *r, uint64_t n, int wait)
 	return trs__account_take(&r->account, n, true);
 }
 
-void trs__run_budget_give(trs_run *r, uint64_t n)
+void trs__run_budget_give(trs__run *r, uint64_t n)
 {
 	trs__account_give(&r->account, n);
 }
 
-void trs__run_done(trs_run *r, uint64_t *objects, uint64_t *bytes)
+void trs__run_done(trs__run *r, uint64_t *objects, uint64_t *bytes)
 {
 	pthread_mutex_lock(&r->mu);
 	*objects = r->objects_done;
@@ -229,15 +229,15 @@ static char *copy_str(char **at, const char *s)
  * the puts and every string they point to that the iterator owns; strings of
  * the manifest (bucket, class, KMS key) live for the whole run.
  */
-trs_job *trs__job_new(const trs_object *o, trs_error *err)
+trs__job *trs__job_new(const trs_object *o, trs_error *err)
 {
 	size_t kv = 0, strings = 0;
 	for (size_t i = 0; i < o->nputs; i++) {
 		kv += o->puts[i].request.ntags + o->puts[i].request.nmetadata;
 		strings += put_strings_size(&o->puts[i].request);
 	}
-	size_t size = sizeof(trs_job) + o->nputs * sizeof(trs_object_put) + kv * sizeof(trs_kv) + strings;
-	trs_job *j = trs__calloc(1, size, err);
+	size_t size = sizeof(trs__job) + o->nputs * sizeof(trs_object_put) + kv * sizeof(trs_kv) + strings;
+	trs__job *j = trs__calloc(1, size, err);
 	if (!j)
 		return NULL;
 	j->entry = o->entry;
@@ -272,10 +272,10 @@ trs_job *trs__job_new(const trs_object *o, trs_error *err)
 	return j;
 }
 
-trs_job *trs__job_new_stage(trs__fs_stage *st, uint64_t index, unsigned char *data, uint64_t len,
+trs__job *trs__job_new_stage(trs__fs_stage *st, uint64_t index, unsigned char *data, uint64_t len,
 			    trs_stage_result *result, trs_error *err)
 {
-	trs_job *j = trs__calloc(1, sizeof(*j), err);
+	trs__job *j = trs__calloc(1, sizeof(*j), err);
 	if (!j)
 		return NULL;
 	j->kind = TRS_JOB_STAGE;
@@ -289,7 +289,7 @@ trs_job *trs__job_new_stage(trs__fs_stage *st, uint64_t index, unsigned char *da
 	return j;
 }
 
-void trs__job_unref(trs_run *r, trs_job *j)
+void trs__job_unref(trs__run *r, trs__job *j)
 {
 	pthread_mutex_lock(&r->mu);
 	int last = --j->refs == 0;
@@ -305,7 +305,7 @@ void trs__job_unref(trs_run *r, trs_job *j)
 }
 
 /* Queue `j` and the jobs chained behind it (batch_next) as one entry: one wake-up for them all. */
-static void enqueue(trs_run *r, trs_job *j, unsigned int n)
+static void enqueue(trs__run *r, trs__job *j, unsigned int n)
 {
 	pthread_mutex_lock(&r->mu);
 	while (r->queued >= r->queue_max)
@@ -327,11 +327,11 @@ static void enqueue(trs_run *r, trs_job *j, unsigned int n)
 }
 
 /* Hand the reader's batch of small jobs to a worker. */
-void trs__run_flush(trs_run *r)
+void trs__run_flush(trs__run *r)
 {
 	if (!r->batch_n)
 		return;
-	trs_job *head = r->batch_head;
+	trs__job *head = r->batch_head;
 	unsigned int n = r->batch_n;
 	r->batch_head = r->batch_tail = NULL;
 	r->batch_n = 0;
@@ -346,10 +346,10 @@ void trs__run_flush(trs_run *r)
  * waits for, and wait for the reader, which waits for the first one's chunks
  * to drain: so the next streamed job waits until this one is read from.
  */
-static void one_streamed_job_ahead(trs_run *r, trs_job *j)
+static void one_streamed_job_ahead(trs__run *r, trs__job *j)
 {
 	pthread_mutex_lock(&r->mu);
-	trs_job *prev = r->last_streamed;
+	trs__job *prev = r->last_streamed;
 	while (prev && !prev->started)
 		pthread_cond_wait(&prev->cv, &r->mu);
 	r->last_streamed = j;
@@ -360,12 +360,12 @@ static void one_streamed_job_ahead(trs_run *r, trs_job *j)
 		trs__job_unref(r, prev);
 }
 
-void trs__run_forget_streamed(trs_run *r)
+void trs__run_forget_streamed(trs__run *r)
 {
 	one_streamed_job_ahead(r, NULL);
 }
 
-void trs__job_submit(trs_run *r, trs_job *j)
+void trs__job_submit(trs__run *r, trs__job *j)
 {
 	j->run = r;
 	j->batch_next = NULL;
@@ -397,7 +397,7 @@ void trs__job_submit(trs_run *r, trs_job *j)
  * single-put size, and each put carries the manifest's MD5. Not in a dry
  * run, where nothing is sent.
  */
-static int server_checks_md5(const trs_run *r, const trs_job *j)
+static int server_checks_md5(const trs__run *r, const trs__job *j)
 {
 	if (r->dry_run || !j->md5[0] || j->len >= r->server_md5_below)
 		return 0;
@@ -415,7 +415,7 @@ static int server_checks_md5(const trs_run *r, const trs_job *j)
  * (--verify size), or the server checks it. *vouched says whether the
  * bytes may be passed on as having the manifest's MD5.
  */
-static int verify_buffer(const trs_run *r, const trs_job *j, int *vouched, trs_error *err)
+static int verify_buffer(const trs__run *r, const trs__job *j, int *vouched, trs_error *err)
 {
 	char hex[33];
 	int here = j->md5[0] && r->ctx->verify != TRS_VERIFY_SIZE && !server_checks_md5(r, j);
@@ -431,7 +431,7 @@ static int verify_buffer(const trs_run *r, const trs_job *j, int *vouched, trs_e
 	return trs__check_integrity(j->entry, j->len, here ? hex : NULL, err);
 }
 
-static void fail_all(const trs_job *j, put_result *res, int code, const trs_error *err)
+static void fail_all(const trs__job *j, put_result *res, int code, const trs_error *err)
 {
 	for (size_t i = 0; i < j->nputs; i++) {
 		if (res[i].code)
@@ -441,7 +441,7 @@ static void fail_all(const trs_job *j, put_result *res, int code, const trs_erro
 	}
 }
 
-static void drain_channel(trs_job *j, put_result *res)
+static void drain_channel(trs__job *j, put_result *res)
 {
 	trs_error err = TRS_ERROR_INIT;
 	int rc = trs__channel_drain(j, &err);
@@ -449,7 +449,7 @@ static void drain_channel(trs_job *j, put_result *res)
 		fail_all(j, res, rc, &err);
 }
 
-void trs__job_execute(trs_run *r, trs_job *j)
+void trs__job_execute(trs__run *r, trs__job *j)
 {
 	if (j->kind == TRS_JOB_STAGE) {
 		trs__stage_write(j);

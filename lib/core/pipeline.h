@@ -17,12 +17,12 @@
 
 #include <pthread.h>
 
-typedef struct trs_chunk {
-	struct trs_chunk *next;
+typedef struct trs__chunk {
+	struct trs__chunk *next;
 	size_t len;
 	size_t pos;
 	unsigned char data[];
-} trs_chunk;
+} trs__chunk;
 
 typedef enum {
 	TRS_JOB_PUT = 0,   /* write an object to its puts */
@@ -38,9 +38,9 @@ typedef struct trs_stage_result {
 	trs_error *err;            /* malloc'ed on failure only (NULL when that failed too) */
 } trs_stage_result;
 
-typedef struct trs_job {
-	struct trs_job *next;
-	struct trs_job *batch_next; /* small jobs a worker takes together (local destinations) */
+typedef struct trs__job {
+	struct trs__job *next;
+	struct trs__job *batch_next; /* small jobs a worker takes together (local destinations) */
 	unsigned int batch_count;  /* on the first of a batch: how many */
 	trs_job_kind kind;
 	trs__fs_stage *stage;      /* STAGE, PUBLISH */
@@ -67,8 +67,8 @@ typedef struct trs_job {
 	int streamed;
 	uint64_t stream_len;
 	pthread_cond_t cv;
-	trs_chunk *head, *tail;
-	trs_chunk *peeked;         /* the head chunk as the worker last saw it (worker only) */
+	trs__chunk *head, *tail;
+	trs__chunk *peeked;         /* the head chunk as the worker last saw it (worker only) */
 	int ended;                 /* the reader pushed everything (or failed: end_code) */
 	int end_code;
 	trs_error *end_error;      /* malloc'ed on failure only: a job is allocated per object, kept small */
@@ -76,20 +76,20 @@ typedef struct trs_job {
 	int started;               /* the worker read from the channel (or closed it) */
 	int refs;                  /* reader + worker (+ the run while it is the last streamed job) */
 	trs_body body;
-	struct trs_run *run;
-} trs_job;
+	struct trs__run *run;
+} trs__job;
 
-typedef struct trs_run trs_run;
+typedef struct trs__run trs__run;
 
 /* A writer thread's slot (lib/core/pipeline_workers.c). */
 typedef struct trs_writer {
-	trs_run *run;
+	trs__run *run;
 	pthread_t thread;
 	int state;                 /* TRS_WRITER_EMPTY, _RUNNING or _EXITED (joined when the slot is reused) */
 	int borrowed;              /* beyond the run's floor: goes back to the shared budget when idle */
 } trs_writer;
 
-struct trs_run {
+struct trs__run {
 	trs_ctx *ctx;
 	trs_storage *storage;
 	trs_report *report;
@@ -103,8 +103,8 @@ struct trs_run {
 	pthread_cond_t idle_cv;    /* no job queued or running */
 	pthread_cond_t queue_cv;   /* a queued job was taken */
 	unsigned int queued, queue_max; /* jobs waiting for a worker: the reader waits beyond queue_max */
-	trs_job *head, *tail;
-	trs_job *batch_head, *batch_tail; /* the reader's batch, not yet queued (reader only) */
+	trs__job *head, *tail;
+	trs__job *batch_head, *batch_tail; /* the reader's batch, not yet queued (reader only) */
 	unsigned int batch_n, batch_max;
 	uint64_t batch_bytes;
 	trs__budget budget;        /* the run's own, unless the context shares one (ctx->budget) */
@@ -123,7 +123,7 @@ struct trs_run {
 	/* The storage keeps memory of its own (S3's part pool), which an upload may wait for
 	 * before it reads its body: the next streamed job waits until this one is read from. */
 	int stream_one_ahead;
-	trs_job *last_streamed;
+	trs__job *last_streamed;
 	trs_error abort_err;
 	trs__log_repeats repeats;  /* lines of this archive that repeat, capped per kind (the reader's too) */
 	trs__failure_groups failures; /* failed puts by cause, said once each at the end (under mu) */
@@ -132,17 +132,17 @@ struct trs_run {
 /* Start the writers (lib/core/pipeline_workers.c): `threads` at most. With a
  * budget shared by the context, join it first (waiting for this run's floor),
  * start the floor's writers and borrow the others while jobs wait. */
-int trs__run_start(trs_run *r, unsigned int threads, trs_error *err);
+int trs__run_start(trs__run *r, unsigned int threads, trs_error *err);
 /* Wait until every submitted job is done, then stop the workers. */
-void trs__run_finish(trs_run *r);
+void trs__run_finish(trs__run *r);
 /* Under r->mu, after a job was queued: one more writer if jobs wait for one and the budget lends it. */
-void trs__run_grow_locked(trs_run *r);
+void trs__run_grow_locked(trs__run *r);
 /* Drop the run's reference to its last streamed job (before the run ends). */
-void trs__run_forget_streamed(trs_run *r);
+void trs__run_forget_streamed(trs__run *r);
 /* Queue the reader's batch of small jobs. */
-void trs__run_flush(trs_run *r);
+void trs__run_flush(trs__run *r);
 /* Run one job (lib/core/pipeline.c). */
-void trs__job_execute(trs_run *r, trs_job *j);
+void trs__job_execute(trs__run *r, trs__job *j);
 
 /* Writer threads of a run to `s`: the context's workers for a local
  * destination, else its max_inflight; the backend may cap it. */
@@ -158,68 +158,68 @@ void trs__run_share_init(trs__budget *b, const trs_ctx *ctx, const trs_ctx *run_
 /* The run's budget (lib/core/budget.c): trs__budget_take and trs__budget_give,
  * but a reader about to wait first hands its batch (which holds budget) to
  * the writers. */
-int trs__run_budget_take(trs_run *r, uint64_t n, int wait);
-void trs__run_budget_give(trs_run *r, uint64_t n);
+int trs__run_budget_take(trs__run *r, uint64_t n, int wait);
+void trs__run_budget_give(trs__run *r, uint64_t n);
 
 /* Wait until every submitted job is done; the workers keep running. */
-void trs__run_wait_idle(trs_run *r);
+void trs__run_wait_idle(trs__run *r);
 
 /* A job writing `data` (taken from the budget) to staged file `index`. */
-trs_job *trs__job_new_stage(trs__fs_stage *st, uint64_t index, unsigned char *data, uint64_t len,
+trs__job *trs__job_new_stage(trs__fs_stage *st, uint64_t index, unsigned char *data, uint64_t len,
 			    trs_stage_result *result, trs_error *err);
 
 /* Run a TRS_JOB_STAGE job (lib/core/pipeline_stage.c): write its bytes to the staged file, report to the reader. */
-void trs__stage_write(trs_job *j);
+void trs__stage_write(trs__job *j);
 /* Run a TRS_JOB_SPOOL job (lib/core/pipeline_stage.c). */
-void trs__spool_write_job(trs_job *j);
+void trs__spool_write_job(trs__job *j);
 
 /* A job for one object (puts deep-copied). */
-trs_job *trs__job_new(const trs_object *o, trs_error *err);
+trs__job *trs__job_new(const trs_object *o, trs_error *err);
 /* Queue a job (the reading thread only). Waits while queue_max jobs wait for a worker, so that
  * what the restore holds per object does not grow with the archive (objects that were staged
  * take no budget: nothing else would stop the reader). */
-void trs__job_submit(trs_run *r, trs_job *j);
+void trs__job_submit(trs__run *r, trs__job *j);
 
 /* Drop a reference (reader or worker); the last one frees the job and gives its memory back. */
-void trs__job_unref(trs_run *r, trs_job *j);
+void trs__job_unref(trs__run *r, trs__job *j);
 
 /* The chunk channel (lib/core/chunk_channel.c). Make `j` a streamed job before
  * submitting it; then push chunks (taken from the budget by the caller) and
  * end it once. The worker reads j->body, or the channel directly. */
-void trs__job_stream(trs_job *j, uint64_t length);
-void trs__job_push(trs_run *r, trs_job *j, trs_chunk *c);
-void trs__job_end(trs_run *r, trs_job *j, int code, const trs_error *err);
-int64_t trs__channel_read(trs_job *j, void *buf, size_t len, trs_error *err);
+void trs__job_stream(trs__job *j, uint64_t length);
+void trs__job_push(trs__run *r, trs__job *j, trs__chunk *c);
+void trs__job_end(trs__run *r, trs__job *j, int code, const trs_error *err);
+int64_t trs__channel_read(trs__job *j, void *buf, size_t len, trs_error *err);
 /* The next unread bytes of the channel, in place: their count (*data valid until
  * trs__channel_advance), 0 at the end, or the reader's failure code (err filled). */
-int64_t trs__channel_peek(trs_job *j, const unsigned char **data, trs_error *err);
+int64_t trs__channel_peek(trs__job *j, const unsigned char **data, trs_error *err);
 /* Mark n of the bytes trs__channel_peek gave as read (a finished chunk goes back to the budget). */
-void trs__channel_advance(trs_job *j, size_t n);
+void trs__channel_advance(trs__job *j, size_t n);
 /* Read to the end, discarding: 0, or the reader's failure code (err filled). */
-int trs__channel_drain(trs_job *j, trs_error *err);
+int trs__channel_drain(trs__job *j, trs_error *err);
 /* Has the worker read from the channel (or closed it)? */
-int trs__channel_started(trs_job *j);
+int trs__channel_started(trs__job *j);
 /* The worker is done: later pushes are dropped, what is queued is freed. */
-void trs__channel_close(trs_run *r, trs_job *j);
+void trs__channel_close(trs__run *r, trs__job *j);
 /* Free a list of chunks; returns the budget bytes they held. */
-uint64_t trs__chunks_free(trs_chunk *c);
+uint64_t trs__chunks_free(trs__chunk *c);
 
 /* Say the archive's failed puts, one line per cause, after trs__run_finish (no writer is left). */
-void trs__run_log_failures(trs_run *r);
+void trs__run_log_failures(trs__run *r);
 /* Report an object-target failure found by the reader (under the run's lock). */
-void trs__run_put_failed(trs_run *r, const trs_manifest_object *e, const trs_object_put *p, int code,
+void trs__run_put_failed(trs__run *r, const trs_manifest_object *e, const trs_object_put *p, int code,
 			 const char *message);
 
 /* Objects finished and object bytes written so far (under the run's lock). */
-void trs__run_done(trs_run *r, uint64_t *objects, uint64_t *bytes);
+void trs__run_done(trs__run *r, uint64_t *objects, uint64_t *bytes);
 
 /* Report progress (ctx->progress) from the reading thread (lib/core/progress.c). */
-void trs__restore_progress(trs_run *run, const trs_archive *archive);
+void trs__restore_progress(trs__run *run, const trs_archive *archive);
 /* trs__run_wait_idle, reporting progress every 0.2 s while the writers work. */
-void trs__restore_wait_idle(trs_run *run, const trs_archive *archive);
+void trs__restore_wait_idle(trs__run *run, const trs_archive *archive);
 
 /* TRS_EAUTH (with the first such error in *err) once the credentials were
  * found missing or refused; then the reader stops sending objects. */
-int trs__run_aborted(trs_run *r, trs_error *err);
+int trs__run_aborted(trs__run *r, trs_error *err);
 
 #endif

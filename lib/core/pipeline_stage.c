@@ -29,7 +29,7 @@ static void stage_done(trs_stage_result *res, int code, const trs_error *err)
  * its chunk channel while the reader goes on decompressing (large). The
  * channel is always read to its end, so the reader never waits on us.
  */
-void trs__stage_write(trs_job *j)
+void trs__stage_write(trs__job *j)
 {
 	trs_stage_result *res = j->stage_result;
 	struct { int code; trs_error err; } st = {0, TRS_ERROR_INIT};
@@ -78,7 +78,7 @@ void trs__stage_write(trs_job *j)
 	stage_done(res, st.code, &st.err);
 }
 
-void trs__spool_write_job(trs_job *j)
+void trs__spool_write_job(trs__job *j)
 {
 	trs__spool_write(j->spool, j->data, (size_t)j->len, j->stage_index);
 }

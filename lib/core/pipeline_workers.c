@@ -61,7 +61,7 @@ void trs__run_share_init(trs__budget *b, const trs_ctx *ctx, const trs_ctx *run_
 }
 
 /* Under r->mu: this borrowed writer should go back (no job waits, or an archive waits to join). */
-static bool give_back(trs_run *r, const trs_writer *w)
+static bool give_back(trs__run *r, const trs_writer *w)
 {
 	return w->borrowed && (!r->head || trs__account_writer_wanted(&r->account));
 }
@@ -69,7 +69,7 @@ static bool give_back(trs_run *r, const trs_writer *w)
 static void *writer_main(void *arg)
 {
 	trs_writer *w = arg;
-	trs_run *r = w->run;
+	trs__run *r = w->run;
 	pthread_mutex_lock(&r->mu);
 	for (;;) {
 		while (!r->head && !r->stopping && !give_back(r, w)) {
@@ -77,7 +77,7 @@ static void *writer_main(void *arg)
 			pthread_cond_wait(&r->work_cv, &r->mu);
 			r->idle--;
 		}
-		trs_job *j = r->head;
+		trs__job *j = r->head;
 		if (!j || give_back(r, w))
 			break;
 		r->head = j->next;
@@ -88,7 +88,7 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&r->mu);
 		unsigned int n = j->batch_count;
 		while (j) {
-			trs_job *next = j->batch_next;
+			trs__job *next = j->batch_next;
 			trs__job_execute(r, j);
 			trs__job_unref(r, j);
 			j = next;
@@ -106,7 +106,7 @@ static void *writer_main(void *arg)
 }
 
 /* Under r->mu: start a writer in a free slot (an exited one is joined first). */
-static bool spawn_locked(trs_run *r, bool borrowed)
+static bool spawn_locked(trs__run *r, bool borrowed)
 {
 	trs_writer *w = NULL;
 	for (unsigned int i = 0; i < r->nthreads && !w; i++)
@@ -129,7 +129,7 @@ static bool spawn_locked(trs_run *r, bool borrowed)
 	return true;
 }
 
-void trs__run_grow_locked(trs_run *r)
+void trs__run_grow_locked(trs__run *r)
 {
 	if (r->queued <= r->idle || r->live >= r->max_threads || !trs__account_borrow_writer(&r->account))
 		return;
@@ -137,7 +137,7 @@ void trs__run_grow_locked(trs_run *r)
 		trs__account_return_writer(&r->account);
 }
 
-int trs__run_start(trs_run *r, unsigned int threads, trs_error *err)
+int trs__run_start(trs__run *r, unsigned int threads, trs_error *err)
 {
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->work_cv, NULL);
@@ -178,7 +178,7 @@ int trs__run_start(trs_run *r, unsigned int threads, trs_error *err)
 	return 0;
 }
 
-void trs__run_wait_idle(trs_run *r)
+void trs__run_wait_idle(trs__run *r)
 {
 	trs__run_flush(r);
 	pthread_mutex_lock(&r->mu);
@@ -187,7 +187,7 @@ void trs__run_wait_idle(trs_run *r)
 	pthread_mutex_unlock(&r->mu);
 }
 
-void trs__run_finish(trs_run *r)
+void trs__run_finish(trs__run *r)
 {
 	trs__run_flush(r);
 	trs__run_forget_streamed(r);

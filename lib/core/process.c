@@ -30,7 +30,7 @@
 
 
 typedef struct {
-	trs_run run;
+	trs__run run;
 	trs_process_options opt; /* the caller's, at the current version */
 	trs_archive *archive;
 	trs_object_iter *it;
@@ -142,7 +142,7 @@ static int needs_work(walk *w, const trs_object *o)
 }
 
 /* Stream a large body through its job's channel, chunk by chunk. */
-static int stream_body(walk *w, trs_job *j, trs_error *err)
+static int stream_body(walk *w, trs__job *j, trs_error *err)
 {
 	trs_body *body = trs_object_body(w->it);
 	uint64_t left = body->length;
@@ -153,7 +153,7 @@ static int stream_body(walk *w, trs_job *j, trs_error *err)
 		if (want == 0)
 			want = 1; /* room to see the end (and the integrity verdict) */
 		trs__run_budget_take(&w->run, want, 1);
-		trs_chunk *c = malloc(sizeof(*c) + want);
+		trs__chunk *c = malloc(sizeof(*c) + want);
 		if (!c) {
 			trs__run_budget_give(&w->run, want);
 			rc = trs__error_set(&berr, TRS_ENOMEM, "out of memory");
@@ -197,7 +197,7 @@ static int dispatch(walk *w, const trs_object *o, unsigned char *held, uint64_t 
 		}
 		return 0;
 	}
-	trs_job *j = trs__job_new(o, err);
+	trs__job *j = trs__job_new(o, err);
 	if (j)
 		j->rewrite = trs__object_iter_repeat(w->it);
 	if (!j) {
@@ -246,7 +246,7 @@ static int publish_staged(walk *w, const trs_object *o, trs__early_member *p, tr
 		trs__early_drop(&w->early, p);
 		return 0;
 	}
-	trs_job *j = trs__job_new(o, err);
+	trs__job *j = trs__job_new(o, err);
 	if (!j)
 		return TRS_ENOMEM;
 	j->kind = TRS_JOB_PUBLISH;

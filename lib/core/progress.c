@@ -13,7 +13,7 @@
 
 #define WAIT_REPORT_NS 200000000L
 
-void trs__restore_progress(trs_run *run, const trs_archive *archive)
+void trs__restore_progress(trs__run *run, const trs_archive *archive)
 {
 	const trs_ctx *ctx = run->ctx;
 	if (!ctx->progress)
@@ -29,7 +29,7 @@ void trs__restore_progress(trs_run *run, const trs_archive *archive)
 	ctx->progress(&p, ctx->progress_userdata);
 }
 
-void trs__restore_wait_idle(trs_run *run, const trs_archive *archive)
+void trs__restore_wait_idle(trs__run *run, const trs_archive *archive)
 {
 	if (!run->ctx->progress || !archive) {
 		trs__run_wait_idle(run);

@@ -96,11 +96,6 @@ void trs__spool_free(trs__spool *sp)
 	free(sp);
 }
 
-size_t trs__spool_buffer_size(const trs__spool *sp)
-{
-	return sp->cap;
-}
-
 static size_t record_size(const char *path, uint64_t size)
 {
 	return HEADER + strlen(path) + 1 + (size_t)size;

@@ -30,7 +30,6 @@ typedef struct trs__spool_record {
 int trs__spool_new(trs__spool **out, int fd, unsigned char *first, size_t buffer, int hash, const char *where,
 		   trs_error *err);
 void trs__spool_free(trs__spool *sp);
-size_t trs__spool_buffer_size(const trs__spool *sp);
 
 /* Whether a member of `size` bytes named `path` fits in one record. */
 int trs__spool_fits(const trs__spool *sp, const char *path, uint64_t size);

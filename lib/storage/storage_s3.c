@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The "s3" storage backend: signed requests with retries, and the
- * single-request operations (PutObject, GetObject, HeadObject, CopyObject,
- * DeleteObject). Multipart upload and copy live in s3_multipart.c, the
- * headers of a write in s3_headers.c.
+ * The "s3" storage backend: its options and vtable, and the single-request
+ * operations (PutObject, GetObject, HeadObject, CopyObject, DeleteObject).
+ * Each request is signed, sent and retried by s3_request.c; multipart upload
+ * and copy live in s3_multipart.c, the headers of a write in s3_headers.c,
+ * the conditional writes in s3_guard.c.
  */
 #include "storage_s3.h"
 #include "sigv4.h"

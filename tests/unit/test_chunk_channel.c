@@ -15,9 +15,9 @@
 #define CHUNK 1000
 
 /* A streamed job with a reader's and a writer's reference, as the pipeline makes them. */
-static trs_job *job_new(trs_run *r, uint64_t length)
+static trs__job *job_new(trs__run *r, uint64_t length)
 {
-	trs_job *j = calloc(1, sizeof(*j));
+	trs__job *j = calloc(1, sizeof(*j));
 	j->run = r;
 	j->refs = 2;
 	pthread_cond_init(&j->cv, NULL);
@@ -26,9 +26,9 @@ static trs_job *job_new(trs_run *r, uint64_t length)
 }
 
 /* Chunk i holds bytes (i + k) % 251, so order and content are checked together. */
-static trs_chunk *chunk_new(size_t i)
+static trs__chunk *chunk_new(size_t i)
 {
-	trs_chunk *c = malloc(sizeof(*c) + CHUNK);
+	trs__chunk *c = malloc(sizeof(*c) + CHUNK);
 	c->len = CHUNK;
 	for (size_t k = 0; k < CHUNK; k++)
 		c->data[k] = (unsigned char)((i + k) % 251);
@@ -36,8 +36,8 @@ static trs_chunk *chunk_new(size_t i)
 }
 
 typedef struct pusher {
-	trs_run *r;
-	trs_job *j;
+	trs__run *r;
+	trs__job *j;
 	size_t n;                  /* chunks to push */
 	int end_code;              /* then end with this (0: a clean end) */
 	size_t pushed;             /* under the run's lock */
@@ -84,10 +84,10 @@ static size_t pushed_settled(pusher *p, size_t n)
 
 TEST(bytes_arrive_in_order_and_the_budget_comes_back)
 {
-	trs_run r;
+	trs__run r;
 	run_init(&r, 64 * CHUNK);
 	const size_t n = 50;
-	trs_job *j = job_new(&r, n * CHUNK);
+	trs__job *j = job_new(&r, n * CHUNK);
 	pusher p = {&r, j, n, 0, 0, 0};
 	pthread_t t;
 	pthread_create(&t, NULL, push_all, &p);
@@ -114,10 +114,10 @@ TEST(bytes_arrive_in_order_and_the_budget_comes_back)
 
 TEST(the_reader_waits_for_budget_and_never_overdraws_it)
 {
-	trs_run r;
+	trs__run r;
 	run_init(&r, 3 * CHUNK);
 	const size_t n = 12;
-	trs_job *j = job_new(&r, n * CHUNK);
+	trs__job *j = job_new(&r, n * CHUNK);
 	pusher p = {&r, j, n, 0, 0, 0};
 	pthread_t t;
 	pthread_create(&t, NULL, push_all, &p);
@@ -139,10 +139,10 @@ TEST(the_reader_waits_for_budget_and_never_overdraws_it)
 
 TEST(a_writer_that_leaves_early_drops_later_pushes_and_frees_their_budget)
 {
-	trs_run r;
+	trs__run r;
 	run_init(&r, 2 * CHUNK);
 	const size_t n = 40; /* far more than the budget: the reader must never wait on a gone writer */
-	trs_job *j = job_new(&r, n * CHUNK);
+	trs__job *j = job_new(&r, n * CHUNK);
 	unsigned char buf[100];
 	trs_error err = TRS_ERROR_INIT;
 	pusher p = {&r, j, n, 0, 0, 0};
@@ -159,9 +159,9 @@ TEST(a_writer_that_leaves_early_drops_later_pushes_and_frees_their_budget)
 
 TEST(a_reader_failure_reaches_the_writer_with_its_message)
 {
-	trs_run r;
+	trs__run r;
 	run_init(&r, 8 * CHUNK);
-	trs_job *j = job_new(&r, 10 * CHUNK);
+	trs__job *j = job_new(&r, 10 * CHUNK);
 	pusher p = {&r, j, 2, TRS_EINTEGRITY, 0, 0};
 	pthread_t t;
 	pthread_create(&t, NULL, push_all, &p);
