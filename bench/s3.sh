@@ -17,7 +17,10 @@
 # which go multipart (16 MiB parts), to s3rver (nginx's WebDAV has no
 # multipart), over https through the same TLS proxy as the default mode.
 # With `small` first: CPU microseconds (user + system) per object restored by
-# trs to the nginx sink, OBJECTS objects of OBJECT_BYTES (20,000 of 2 KiB).
+# trs to the nginx sink, OBJECTS objects of OBJECT_BYTES (20,000 of 2 KiB),
+# beside what a user would otherwise spend: `zstd -dc | tar -x` and then
+# `rclone copy --transfers 32` of the directory (their CPU added, in the same
+# runs; RCLONE=0 leaves it out).
 # Both report the wall time and the connections nginx accepted per restore.
 # usage: bench/s3.sh [OBJECTS] [OBJECT_BYTES] [RUNS] [AWS_RUNS]
 #        bench/s3.sh cpu [MIB] [RUNS]
@@ -73,7 +76,9 @@ need() { command -v "$1" >/dev/null 2>&1; }
 # Debian's npm package (it conflicts with that nodejs).
 pkgs=""
 need nginx || pkgs="$pkgs nginx-light"
-[ "$mode" != wall ] || need rclone || pkgs="$pkgs rclone"
+if [ "$mode" = wall ] || { [ "$mode" = small ] && [ "${RCLONE:-1}" = 1 ]; }; then
+	need rclone || pkgs="$pkgs rclone"
+fi
 s3rver=${S3RVER:-/opt/trs-bench/node_modules/.bin/s3rver}
 if [ "$mode" = wall ] || [ "$mode" = multipart ]; then need npm || pkgs="$pkgs npm"; fi
 [ -z "$pkgs" ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null
@@ -300,6 +305,32 @@ measure() {
 	# The second status query's own connection is among the accepted.
 	awk -v w="$wall" -v c=$((a1 - a0 - 1)) '{print $1 + $2, w, c}' "$work/cpu" >>"$file"
 }
+# The user's way, to the nginx sink: unpack (zstd and tar, their CPU
+# together) and upload the directory with rclone; appends "CPU_SECONDS
+# WALL_SECONDS CONNECTIONS" like measure, CPU and wall of both steps.
+measure_rclone() { # file scheme
+	local file=$1 scheme=$2 a0 a1 t0 wall stored unpack_cpu
+	reset_sink nginx
+	t0=$(date +%s.%N)
+	rm -rf "$sink/rc-out" && mkdir -p "$sink/rc-out" # on tmpfs, as the sink
+	/usr/bin/time -o "$work/cpu-unpack" -f '%U %S' bash -c 'zstd -dc "$1" | tar -x -C "$2"' - "$work/a.tar.zst" \
+		"$sink/rc-out" || { echo "FAILED: unpack" >&2; exit 1; }
+	unpack_cpu=$(awk '{print $1 + $2}' "$work/cpu-unpack")
+	a0=$(nginx_accepts "${status[nginx $scheme]}")
+	local ca=()
+	[ "$scheme" = http ] || ca=(--ca-cert "$tls/ca-bundle.pem")
+	env -u AWS_CA_BUNDLE RCLONE_CONFIG_SINK_TYPE=s3 RCLONE_CONFIG_SINK_PROVIDER=Other \
+		RCLONE_CONFIG_SINK_ENDPOINT="${url[nginx $scheme]}" RCLONE_CONFIG_SINK_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID \
+		RCLONE_CONFIG_SINK_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY /usr/bin/time -o "$work/cpu" -f '%U %S' \
+		rclone copy "$sink/rc-out/objects" sink:dest-a --transfers 32 --no-check-dest --s3-no-check-bucket \
+		--s3-no-head "${ca[@]}" >/dev/null 2>"$work/last-err" ||
+		{ echo "FAILED: rclone over $scheme" >&2; tail -5 "$work/last-err" >&2; exit 1; }
+	wall=$(echo "$(date +%s.%N) - $t0" | bc -l)
+	a1=$(nginx_accepts "${status[nginx $scheme]}")
+	stored=$(find "$sink/nginx-root/dest-a" -type f | wc -l)
+	[ "$stored" -eq "$n" ] || { echo "rclone over $scheme stored $stored objects of $n" >&2; exit 1; }
+	awk -v w="$wall" -v c=$((a1 - a0 - 1)) -v u="$unpack_cpu" '{print $1 + $2 + u, w, c}' "$work/cpu" >>"$file"
+}
 col() { awk -v c="$1" '{print $c}' "$2" | median; }
 runs_of() { awk -v c="$1" '{printf "%s ", $c}' "$2"; }
 
@@ -310,6 +341,7 @@ for scheme in $schemes; do
 	configs+=("$scheme this -")
 	[ "$mode" != cpu ] || configs+=("$scheme this --verify-local")
 	[ -z "$before" ] || configs+=("$scheme before -")
+	[ "$mode" != small ] || [ "${RCLONE:-1}" != 1 ] || configs+=("$scheme rclone -")
 done
 run_configs() {
 	local c scheme build option bin
@@ -319,6 +351,10 @@ run_configs() {
 			bin=$trs
 			[ "$build" = this ] || bin=$before
 			[ "$option" = - ] && option=""
+			if [ "$build" = rclone ]; then
+				measure_rclone "$work/${c// /_}.t" "$scheme"
+				continue
+			fi
 			measure "$work/${c// /_}.t" "$scheme" "$bin" $option
 		done
 	done
@@ -331,6 +367,8 @@ ratios() { # col what
 	local scheme
 	for scheme in $schemes; do
 		[ -z "$before" ] || printf '  %s, this / before: %.3f\n' "$scheme" "$(ratio "$1" "$scheme this -" "$scheme before -")"
+		[ ! -f "$work/${scheme}_rclone_-.t" ] ||
+			printf '  %s, this / (zstd|tar + rclone): %.3f\n' "$scheme" "$(ratio "$1" "$scheme this -" "$scheme rclone -")"
 		[ "$mode" != cpu ] ||
 			printf '  %s, default / --verify-local: %.3f\n' "$scheme" "$(ratio "$1" "$scheme this -" "$scheme this --verify-local")"
 	done
