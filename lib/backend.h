@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libtrs private: what the core knows of storage and queue backends beyond
- * their public vtables (lib/storage/storage.c, lib/queue/queue.c, lib/storage/fs_stage.c).
+ * their public vtables (lib/storage/storage.c, lib/queue/queue.c).
  */
 #ifndef TRS_BACKEND_H
 #define TRS_BACKEND_H
@@ -57,21 +57,18 @@ int trs__source_time_parse(const char *s, int64_t *out);
 void trs__recorded_version(const trs_object_info *info, const char **time, const char **etag);
 const char *trs__write_outcome_name(int outcome);
 
-/* Staging objects in a local directory before the manifest names them (lib/storage/fs_stage.c).
- * trs__fs_stage_new answers TRS_EUNSUPPORTED for any storage but "fs". */
-typedef struct trs__fs_stage trs__fs_stage;
-int trs__fs_stage_new(trs_storage *s, trs__fs_stage **out, trs_error *err);
-/* A new staged file for `index`: an fd open for writing, or a negative code. */
-int trs__fs_stage_create(trs__fs_stage *st, uint64_t index, trs_error *err);
-/* Move staged `index` to req's bucket/key with its metadata (size and MD5 already checked); with
- * `cond`, only when nothing newer stands there (TRS_WRITTEN, TRS_KEPT_NEWER, TRS_ALREADY_CURRENT). */
-int trs__fs_stage_publish(trs__fs_stage *st, uint64_t index, const trs_put_request *req, uint64_t size,
-			  const char *md5, const trs_write_condition *cond, trs_error *err);
-void trs__fs_stage_discard(trs__fs_stage *st, uint64_t index);
-/* A file with no name in the staging directory, open for reading and writing (the spool of small
- * objects, lib/core/spool.c): an fd, or a negative code. `where` gets the directory's path. */
-int trs__fs_stage_spool(trs__fs_stage *st, char *where, size_t where_size, trs_error *err);
-/* Remove whatever is still staged, and the staging directory. */
-void trs__fs_stage_free(trs__fs_stage *st);
+/*
+ * Early staging through a backend's version-4 members (trs/sys/storage.h; lib/storage/storage.c).
+ * trs__storage_stage_open answers TRS_EUNSUPPORTED for a backend that does not set
+ * TRS_STORAGE_STAGE_EARLY or lacks any of the six; the others call the member of the
+ * backend that opened the stage.
+ */
+int trs__storage_stage_open(trs_storage *s, trs_storage_stage **out, trs_error *err);
+int trs__storage_stage_create(trs_storage_stage *st, uint64_t index, trs_error *err);
+int trs__storage_stage_publish(trs_storage_stage *st, uint64_t index, const trs_put_request *req, uint64_t size,
+			       const char *md5, const trs_write_condition *cond, trs_error *err);
+void trs__storage_stage_discard(trs_storage_stage *st, uint64_t index);
+int trs__storage_stage_spool(trs_storage_stage *st, char *where, size_t where_size, trs_error *err);
+void trs__storage_stage_close(trs_storage_stage *st);
 
 #endif

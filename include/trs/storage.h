@@ -195,7 +195,8 @@ typedef struct trs_retry_stats {
 	double limit_ceiling;
 } trs_retry_stats;
 
-/** Fill `out`; TRS_EUNSUPPORTED (and `out` zeroed) for a storage without a retry layer (fs, custom). */
+/** Fill `out`; TRS_EUNSUPPORTED (and `out` zeroed) for a storage without a retry layer (fs, and a
+ * custom backend without the version-4 retry_stats). */
 TRS_EXTERN(int) trs_storage_retry_stats(const trs_storage *storage, trs_retry_stats *out);
 
 /** Delete an object. Deleting what is not there succeeds. */

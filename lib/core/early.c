@@ -129,7 +129,7 @@ static int open_spool(trs__early *e)
 	char where[4096];
 	int fd;
 	if (e->stage) {
-		fd = trs__fs_stage_spool(e->stage, where, sizeof(where), &why);
+		fd = trs__storage_stage_spool(e->stage, where, sizeof(where), &why);
 	} else {
 		const char *dir = getenv("TMPDIR");
 		snprintf(where, sizeof(where), "%s", dir && *dir ? dir : "/tmp");
@@ -215,7 +215,7 @@ int trs__early_keep(trs__early *e, const trs_member *m, trs_error *err)
 	if (!e->stage_tried && !run->dry_run && (trs__storage_caps(run->storage) & TRS_STORAGE_STAGE_EARLY)) {
 		trs_error ignored = TRS_ERROR_INIT;
 		e->stage_tried = 1;
-		rc = trs__fs_stage_new(run->storage, &e->stage, &ignored);
+		rc = trs__storage_stage_open(run->storage, &e->stage, &ignored);
 		if (rc < 0 && rc != TRS_EUNSUPPORTED)
 			trs__log(run->ctx, TRS_LOG_WARN, "cannot stage objects on disk; holding them in memory",
 				 "error", ignored.message, NULL);
@@ -295,7 +295,7 @@ int trs__early_next(trs__early *e, trs__early_item *item, trs_error *err)
 void trs__early_drop(trs__early *e, trs__early_member *p)
 {
 	if (p->staged) {
-		trs__fs_stage_discard(e->stage, p->stage_index);
+		trs__storage_stage_discard(e->stage, p->stage_index);
 	} else {
 		free(p->data);
 		trs__run_budget_give(e->run, p->size);
@@ -319,6 +319,6 @@ void trs__early_free(trs__early *e)
 		trs__run_budget_give(e->run, e->spool_buffer);
 	trs__spool_free(e->spool);
 	e->spool = NULL;
-	trs__fs_stage_free(e->stage);
+	trs__storage_stage_close(e->stage);
 	e->stage = NULL;
 }

@@ -4,10 +4,11 @@
  * writes manifest.json last, so the reader keeps each object until the
  * manifest says where it goes:
  * - small ones are appended to the spool (lib/core/spool.c): in the staging
- *   directory of a local destination, or in TMPDIR once the memory budget
- *   is spent for any other;
- * - large ones are staged as files of their own on a local destination
- *   (lib/core/pipeline_stage.c, lib/storage/fs_stage.c);
+ *   area of a destination that stages (TRS_STORAGE_STAGE_EARLY and the
+ *   version-4 stage_* members: the fs backend, or a user's), or in TMPDIR
+ *   once the memory budget is spent for any other;
+ * - large ones are staged as objects of their own through the backend's
+ *   stage_create and stage_publish (lib/core/pipeline_stage.c);
  * - for other destinations they are held in memory within the budget, and
  *   what does not fit is left to a second pass (lib/core/process.c).
  */
@@ -25,7 +26,7 @@ typedef struct trs__early_member {
 	unsigned char *data;  /* held in memory (budget), or NULL when staged */
 	uint64_t size;
 	uint64_t index;       /* the member's position in the tar */
-	int staged;           /* written to the fs backend's staging directory */
+	int staged;           /* written through the destination's stage_create */
 	uint64_t stage_index;
 	trs_stage_result result;
 } trs__early_member;
@@ -38,7 +39,7 @@ typedef struct trs__early {
 	trs__early_member *head, *tail;
 	int overflow;         /* some object did not fit: the second pass restores it */
 	trs_arena mem;        /* the members and their paths: one malloc per 64 KiB, freed at the end */
-	trs__fs_stage *stage; /* a local destination: staging and the spool there */
+	trs_storage_stage *stage; /* a local destination: staging and the spool there */
 	int stage_tried;
 	uint64_t stage_next;
 	trs__spool *spool;

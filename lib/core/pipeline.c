@@ -272,7 +272,7 @@ trs__job *trs__job_new(const trs_object *o, trs_error *err)
 	return j;
 }
 
-trs__job *trs__job_new_stage(trs__fs_stage *st, uint64_t index, unsigned char *data, uint64_t len,
+trs__job *trs__job_new_stage(trs_storage_stage *st, uint64_t index, unsigned char *data, uint64_t len,
 			    trs_stage_result *result, trs_error *err)
 {
 	trs__job *j = trs__calloc(1, sizeof(*j), err);
@@ -523,7 +523,7 @@ void trs__job_execute(trs__run *r, trs__job *j)
 				continue;
 			trs_error perr = TRS_ERROR_INIT;
 			int prc = r->dry_run ? 0
-				  : staged ? trs__fs_stage_publish(j->stage, j->stage_index, &j->puts[i].request, j->len, md5,
+				  : staged ? trs__storage_stage_publish(j->stage, j->stage_index, &j->puts[i].request, j->len, md5,
 								    cond, &perr)
 					   : trs_storage_copy_if_newer(r->storage, first->request.bucket, first->request.key,
 								       &j->puts[i].request, cond, &perr);

@@ -43,7 +43,7 @@ typedef struct trs__job {
 	struct trs__job *batch_next; /* small jobs a worker takes together (local destinations) */
 	unsigned int batch_count;  /* on the first of a batch: how many */
 	trs_job_kind kind;
-	trs__fs_stage *stage;      /* STAGE, PUBLISH */
+	trs_storage_stage *stage;      /* STAGE, PUBLISH */
 	struct trs__spool *spool;  /* SPOOL */
 	uint64_t stage_index;
 	trs_stage_result *stage_result; /* STAGE: where to report */
@@ -165,7 +165,7 @@ void trs__run_budget_give(trs__run *r, uint64_t n);
 void trs__run_wait_idle(trs__run *r);
 
 /* A job writing `data` (taken from the budget) to staged file `index`. */
-trs__job *trs__job_new_stage(trs__fs_stage *st, uint64_t index, unsigned char *data, uint64_t len,
+trs__job *trs__job_new_stage(trs_storage_stage *st, uint64_t index, unsigned char *data, uint64_t len,
 			    trs_stage_result *result, trs_error *err);
 
 /* Run a TRS_JOB_STAGE job (lib/core/pipeline_stage.c): write its bytes to the staged file, report to the reader. */

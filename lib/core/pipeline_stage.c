@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Staging writes: an object that comes before the manifest, written by a
- * worker to its file in the staging directory of a local destination
- * (lib/storage/fs_stage.c), hashed on the way unless the restore checks sizes only.
+ * worker to the fd its destination's stage_create gave (the fs backend:
+ * lib/storage/fs_stage.c), hashed on the way unless the restore checks sizes only.
  * The reader keeps what it reports until the manifest names the object.
  * Small objects go to the spool instead (lib/core/spool.c), a buffer of
  * them at a time.
@@ -35,7 +35,7 @@ void trs__stage_write(trs__job *j)
 	struct { int code; trs_error err; } st = {0, TRS_ERROR_INIT};
 	int hash = j->run->ctx->verify != TRS_VERIFY_SIZE; /* size only: publish takes the manifest's MD5 */
 	unsigned char digest[16];
-	int fd = trs__fs_stage_create(j->stage, j->stage_index, &st.err);
+	int fd = trs__storage_stage_create(j->stage, j->stage_index, &st.err);
 	if (fd < 0)
 		st.code = fd;
 	if (!j->streamed) {

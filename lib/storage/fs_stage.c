@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Staging objects in a local directory before the manifest names them. */
+/* Staging objects in a local directory before the manifest names them: the fs backend's
+ * version-4 stage_* members (trs/sys/storage.h). */
 #include "storage_fs.h"
 
 #include <dirent.h>
@@ -23,11 +24,12 @@
  * into place, with their metadata, when the manifest has come. The restore
  * then streams like tar instead of holding the archive in memory.
  */
-struct trs__fs_stage {
+typedef struct fs_stage {
+	trs_storage_stage parent;
 	fs_storage *fs;
 	int dirfd;
 	char name[80];
-};
+} fs_stage;
 
 #define STAGING_PREFIX ".trs-staging-"
 #define STALE_SECONDS (24 * 3600)
@@ -100,16 +102,15 @@ static void clean_stale(fs_storage *fs)
 	closedir(dir);
 }
 
-int trs__fs_stage_new(trs_storage *s, trs__fs_stage **out, trs_error *err)
+int trs__fs_stage_open(trs_storage *s, trs_storage_stage **out, trs_error *err)
 {
 	*out = NULL;
-	if (!trs__fs_is(s))
-		return TRS_EUNSUPPORTED;
 	fs_storage *fs = (fs_storage *)s;
 	clean_stale(fs);
-	trs__fs_stage *st = trs__calloc(1, sizeof(*st), err);
+	fs_stage *st = trs__calloc(1, sizeof(*st), err);
 	if (!st)
 		return TRS_ENOMEM;
+	st->parent.storage = s;
 	st->fs = fs;
 	for (int attempt = 0;; attempt++) {
 		uint64_t suffix = 0;
@@ -135,12 +136,13 @@ int trs__fs_stage_new(trs_storage *s, trs__fs_stage **out, trs_error *err)
 		free(st);
 		return rc;
 	}
-	*out = st;
+	*out = &st->parent;
 	return 0;
 }
 
-int trs__fs_stage_create(trs__fs_stage *st, uint64_t index, trs_error *err)
+int trs__fs_stage_create(trs_storage_stage *stage, uint64_t index, trs_error *err)
 {
+	fs_stage *st = (fs_stage *)stage;
 	char name[32];
 	snprintf(name, sizeof(name), "%llu", (unsigned long long)index);
 	int fd = openat(st->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
@@ -150,9 +152,10 @@ int trs__fs_stage_create(trs__fs_stage *st, uint64_t index, trs_error *err)
 	return fd;
 }
 
-int trs__fs_stage_publish(trs__fs_stage *st, uint64_t index, const trs_put_request *req, uint64_t size, const char *md5,
-			  const trs_write_condition *cond, trs_error *err)
+int trs__fs_stage_publish(trs_storage_stage *stage, uint64_t index, const trs_put_request *req, uint64_t size,
+			  const char *md5, const trs_write_condition *cond, trs_error *err)
 {
+	fs_stage *st = (fs_stage *)stage;
 	fs_storage *fs = st->fs;
 	int rc;
 	const char *base;
@@ -197,8 +200,9 @@ int trs__fs_stage_publish(trs__fs_stage *st, uint64_t index, const trs_put_reque
 	return rc;
 }
 
-int trs__fs_stage_spool(trs__fs_stage *st, char *where, size_t where_size, trs_error *err)
+int trs__fs_stage_spool(trs_storage_stage *stage, char *where, size_t where_size, trs_error *err)
 {
+	fs_stage *st = (fs_stage *)stage;
 	snprintf(where, where_size, "%s/%s", st->fs->root, st->name);
 	int fd = trs__tmpfile_at(st->dirfd);
 	if (fd < 0)
@@ -206,15 +210,17 @@ int trs__fs_stage_spool(trs__fs_stage *st, char *where, size_t where_size, trs_e
 	return fd;
 }
 
-void trs__fs_stage_discard(trs__fs_stage *st, uint64_t index)
+void trs__fs_stage_discard(trs_storage_stage *stage, uint64_t index)
 {
+	fs_stage *st = (fs_stage *)stage;
 	char name[32];
 	snprintf(name, sizeof(name), "%llu", (unsigned long long)index);
 	unlinkat(st->dirfd, name, 0);
 }
 
-void trs__fs_stage_free(trs__fs_stage *st)
+void trs__fs_stage_close(trs_storage_stage *stage)
 {
+	fs_stage *st = (fs_stage *)stage;
 	if (!st)
 		return;
 	empty_dir(st->dirfd);

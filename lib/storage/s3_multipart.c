@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * S3 multipart upload and multipart copy.
+ * S3 multipart upload (the copy of objects over 5 GiB is in s3_multipart_copy.c).
  *
  * Upload: the calling thread reads the body part by part into up to
  * parts_in_flight part buffers, whose memory comes from a pool that all
@@ -44,7 +44,7 @@ uint64_t trs__s3_part_size(uint64_t object_size, uint64_t wanted)
 }
 
 /* The part of an upload id that goes in a query string. */
-static int upload_query(trs_buf *q, const char *upload_id, unsigned int part_number, trs_error *err)
+int trs__s3_mpu_query(trs_buf *q, const char *upload_id, unsigned int part_number, trs_error *err)
 {
 	int rc = 0;
 	if (part_number)
@@ -56,7 +56,7 @@ static int upload_query(trs_buf *q, const char *upload_id, unsigned int part_num
 	return rc;
 }
 
-static int create_upload(trs__s3 *s, const trs_put_request *req, bool crc, char **upload_id, trs_error *err)
+int trs__s3_mpu_create(trs__s3 *s, const trs_put_request *req, bool crc, char **upload_id, trs_error *err)
 {
 	*upload_id = NULL;
 	trs__s3_headers h = TRS_S3_HEADERS_INIT;
@@ -96,11 +96,11 @@ static int create_upload(trs__s3 *s, const trs_put_request *req, bool crc, char 
 }
 
 /* Best effort: on failure the parts stay until a lifecycle rule removes them, so say which. */
-static void abort_upload(trs__s3 *s, const trs_put_request *req, const char *upload_id)
+void trs__s3_mpu_abort(trs__s3 *s, const trs_put_request *req, const char *upload_id)
 {
 	trs_buf q = TRS_BUF_INIT;
 	trs_error err = TRS_ERROR_INIT;
-	int rc = upload_query(&q, upload_id, 0, &err);
+	int rc = trs__s3_mpu_query(&q, upload_id, 0, &err);
 	if (rc == 0) {
 		trs__s3_call c = {0};
 		c.op = "AbortMultipartUpload";
@@ -175,7 +175,7 @@ static bool completed_already(trs__s3 *s, const trs_put_request *req, char **eta
 }
 
 /* crcs: each part's x-amz-checksum-crc32, for an upload created with the algorithm; else NULL. */
-static int complete_upload(trs__s3 *s, const trs_put_request *req, const char *upload_id, char **etags,
+int trs__s3_mpu_complete(trs__s3 *s, const trs_put_request *req, const char *upload_id, char **etags,
 			   const trs__s3_part_crc *crcs, unsigned int nparts, trs__s3_guard *guard, trs_error *err)
 {
 	trs__s3_headers h = TRS_S3_HEADERS_INIT;
@@ -194,7 +194,7 @@ static int complete_upload(trs__s3 *s, const trs_put_request *req, const char *u
 	if (rc == 0)
 		rc = trs__buf_puts(&body, "</CompleteMultipartUpload>", err);
 	if (rc == 0)
-		rc = upload_query(&q, upload_id, 0, err);
+		rc = trs__s3_mpu_query(&q, upload_id, 0, err);
 	if (rc == 0)
 		rc = trs__s3_headers_add(&h, "Content-Type", "application/xml", err);
 	if (rc == 0)
@@ -245,7 +245,7 @@ static int complete_guarded(trs__s3 *s, const trs_put_request *req, const char *
 			    const trs__s3_part_crc *crcs, unsigned int nparts, trs__s3_guard *guard, trs_error *err)
 {
 	for (int round = 0;; round++) {
-		int rc = complete_upload(s, req, upload_id, etags, crcs, nparts, guard, err);
+		int rc = trs__s3_mpu_complete(s, req, upload_id, etags, crcs, nparts, guard, err);
 		if (!guard || !trs__s3_guard_refused(guard, rc, err) || round >= 8)
 			return rc;
 		if ((rc = trs__s3_guard_look(s, req, guard, err)) < 0)
@@ -305,7 +305,7 @@ static int send_part(upload *u, part_job *job, char **etag, trs_error *err)
 		trs__crc32_base64(job->data, job->len, b64);
 		crc_header.value = b64;
 	}
-	int rc = upload_query(&q, u->upload_id, job->number, err);
+	int rc = trs__s3_mpu_query(&q, u->upload_id, job->number, err);
 	if (rc == 0) {
 		trs__s3_call c = {0};
 		if (u->crcs) {
@@ -471,7 +471,7 @@ int trs__s3_multipart_put(trs__s3 *s, const trs_put_request *req, trs_body *body
 	/* Memory for the first part: wait for it before the upload begins. */
 	pool_take(s, ps, true);
 	u.granted = 1;
-	rc = create_upload(s, req, u.crcs != NULL, &upload_id, err);
+	rc = trs__s3_mpu_create(s, req, u.crcs != NULL, &upload_id, err);
 	if (rc < 0)
 		goto out;
 	u.upload_id = upload_id;
@@ -540,7 +540,7 @@ int trs__s3_multipart_put(trs__s3 *s, const trs_put_request *req, trs_body *body
 		rc = complete_guarded(s, req, upload_id, u.etags, u.crcs, nparts, guard, err);
 	}
 	if (rc != TRS_WRITTEN)
-		abort_upload(s, req, upload_id); /* failed, or a newer version stands there: no parts stay behind */
+		trs__s3_mpu_abort(s, req, upload_id); /* failed, or a newer version stands there: no parts stay behind */
 	else
 		trs__log(s->ctx, TRS_LOG_DEBUG, "multipart upload complete", "bucket", req->bucket, "key", req->key,
 			 NULL);
@@ -560,146 +560,5 @@ out:
 	free(u.crcs);
 	free(threads);
 	free(upload_id);
-	return rc;
-}
-
-/* ---- multipart copy (objects over CopyObject's 5 GiB) ---- */
-
-typedef struct copy_job {
-	trs__s3 *s;
-	const trs_put_request *req;
-	const char *upload_id;
-	const char *source;      /* x-amz-copy-source */
-	uint64_t size, part_size;
-	unsigned int nparts;
-	pthread_mutex_t lock;
-	unsigned int next;       /* next part number to take */
-	bool failed;
-	int first_rc;
-	trs_error first_err;
-	char **etags;
-} copy_job;
-
-static int copy_part(copy_job *j, unsigned int n, char **etag, trs_error *err)
-{
-	uint64_t first = (uint64_t)(n - 1) * j->part_size;
-	uint64_t last = first + j->part_size - 1;
-	if (last >= j->size)
-		last = j->size - 1;
-	char range[64];
-	snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)first, (unsigned long long)last);
-	trs_kv h[2] = {{"x-amz-copy-source", j->source}, {"x-amz-copy-source-range", range}};
-	trs_buf q = TRS_BUF_INIT;
-	int rc = upload_query(&q, j->upload_id, n, err);
-	if (rc == 0) {
-		trs__s3_call c = {0};
-		c.op = "UploadPartCopy";
-		c.method = "PUT";
-		c.bucket = j->req->bucket;
-		c.key = j->req->key;
-		c.query = q.data;
-		c.headers = h;
-		c.nheaders = 2;
-		c.error_in_200 = true;
-		c.expect = TRS_S3_XML_COPY_PART;
-		trs__http_response resp;
-		rc = trs__s3_request(j->s, &c, &resp, err);
-		if (rc == 0) {
-			trs__s3_xml x;
-			rc = trs__xml_parse_s3(resp.body.data, resp.body.len, &x, err);
-			if (rc == 0 && (!x.etag || !*x.etag))
-				rc = trs__error_set(err, TRS_EHTTP, "S3 UploadPartCopy %u of s3://%s/%s answered without "
-						    "an ETag", n, j->req->bucket, TRS__SHORT(j->req->key));
-			if (rc == 0) {
-				*etag = x.etag;
-				x.etag = NULL;
-			}
-			trs__s3_xml_free(&x);
-		}
-		trs__http_response_free(&resp);
-	}
-	trs__buf_free(&q);
-	return rc;
-}
-
-static void *copy_worker(void *arg)
-{
-	copy_job *j = arg;
-	for (;;) {
-		pthread_mutex_lock(&j->lock);
-		unsigned int n = j->failed || j->next > j->nparts ? 0 : j->next++;
-		pthread_mutex_unlock(&j->lock);
-		if (!n)
-			return NULL;
-		char *etag = NULL;
-		trs_error err = TRS_ERROR_INIT;
-		int rc = trs__canceled(j->s->ctx) ? trs__error_set(&err, TRS_ECANCELED, "canceled")
-						  : copy_part(j, n, &etag, &err);
-		pthread_mutex_lock(&j->lock);
-		if (rc == 0) {
-			j->etags[n - 1] = etag;
-		} else if (!j->failed) {
-			j->failed = true;
-			j->first_rc = rc;
-			j->first_err = err;
-		}
-		pthread_mutex_unlock(&j->lock);
-	}
-}
-
-int trs__s3_multipart_copy(trs__s3 *s, const char *src_bucket, const char *src_key, uint64_t size,
-			   const trs_put_request *req, trs__s3_guard *guard, trs_error *err)
-{
-	if (size > TRS_S3_MAX_OBJECT)
-		return trs__error_set(err, TRS_ELIMIT, "s3://%s/%s is over S3's 5 TiB object limit", src_bucket,
-				      TRS__SHORT(src_key));
-	copy_job j;
-	memset(&j, 0, sizeof(j));
-	j.s = s;
-	j.req = req;
-	j.size = size;
-	/* Copies move no bytes through us: use big parts, fewer requests. */
-	j.part_size = trs__s3_part_size(size, s->part_size > (512ull << 20) ? s->part_size : (512ull << 20));
-	j.nparts = (unsigned int)((size + j.part_size - 1) / j.part_size);
-	j.next = 1;
-	trs_buf source = TRS_BUF_INIT;
-	char *upload_id = NULL;
-	unsigned int nthreads = 0, want = s->parts_in_flight < 4 ? 4 : s->parts_in_flight;
-	pthread_t threads[16];
-	if (want > 16)
-		want = 16;
-	j.etags = trs__calloc(j.nparts, sizeof(*j.etags), err);
-	int rc = j.etags ? trs__s3_copy_source(&source, src_bucket, src_key, err) : TRS_ENOMEM;
-	j.source = source.data;
-	if (rc == 0)
-		rc = create_upload(s, req, false, &upload_id, err);
-	if (rc < 0)
-		goto out;
-	j.upload_id = upload_id;
-	pthread_mutex_init(&j.lock, NULL);
-	for (; nthreads < want; nthreads++)
-		if (pthread_create(&threads[nthreads], NULL, copy_worker, &j) != 0)
-			break;
-	if (nthreads == 0)
-		copy_worker(&j); /* no threads to be had: copy on this one */
-	for (unsigned int i = 0; i < nthreads; i++)
-		pthread_join(threads[i], NULL);
-	pthread_mutex_destroy(&j.lock);
-	if (j.failed) {
-		rc = j.first_rc;
-		if (err)
-			*err = j.first_err;
-	} else {
-		rc = complete_upload(s, req, upload_id, j.etags, NULL, j.nparts, guard, err);
-	}
-	if (rc < 0)
-		abort_upload(s, req, upload_id);
-out:
-	if (j.etags)
-		for (unsigned int i = 0; i < j.nparts; i++)
-			free(j.etags[i]);
-	free(j.etags);
-	free(upload_id);
-	trs__buf_free(&source);
 	return rc;
 }

@@ -14,6 +14,7 @@ TRS_EXTERN(int) trs_storage_init_backend(trs_storage *backend, unsigned int vers
 	/* An older caller's struct ends where its version did: never write past it. */
 	memset(backend, 0, version == 1   ? offsetof(trs_storage, caps)
 			   : version == 2 ? offsetof(trs_storage, put_if_newer)
+			   : version == 3 ? offsetof(trs_storage, stage_open)
 					  : sizeof(*backend));
 	backend->version = version;
 	return 0;
@@ -46,6 +47,64 @@ uint64_t trs__storage_md5_checked_below(const trs_storage *s)
 uint64_t trs__storage_reserved_memory(const trs_storage *s)
 {
 	return s->version >= 2 ? s->reserved_memory : 0;
+}
+
+/* The version-4 staging members: all six, or the backend does not stage. */
+static bool stages(const trs_storage *s)
+{
+	return s->version >= 4 && (s->caps & TRS_STORAGE_STAGE_EARLY) && s->stage_open && s->stage_create &&
+	       s->stage_publish && s->stage_discard && s->stage_spool && s->stage_close;
+}
+
+int trs__storage_stage_open(trs_storage *s, trs_storage_stage **out, trs_error *err)
+{
+	*out = NULL;
+	if (!stages(s))
+		return TRS_EUNSUPPORTED;
+	int rc = s->stage_open(s, out, err);
+	if (rc == 0 && !*out)
+		rc = trs__error_set(err, TRS_EINVAL, "storage backend '%s': stage_open gave no stage",
+				    s->name ? s->name : "?");
+	if (rc == 0)
+		(*out)->storage = s;
+	return rc;
+}
+
+int trs__storage_stage_create(trs_storage_stage *st, uint64_t index, trs_error *err)
+{
+	return st->storage->stage_create(st, index, err);
+}
+
+int trs__storage_stage_publish(trs_storage_stage *st, uint64_t index, const trs_put_request *req, uint64_t size,
+			       const char *md5, const trs_write_condition *cond, trs_error *err)
+{
+	/* Versions are compared by a backend that compares them on put too; any other publishes plainly. */
+	return st->storage->stage_publish(st, index, req, size, md5, trs__storage_writes_if_newer(st->storage) ? cond : NULL,
+					  err);
+}
+
+void trs__storage_stage_discard(trs_storage_stage *st, uint64_t index)
+{
+	st->storage->stage_discard(st, index);
+}
+
+int trs__storage_stage_spool(trs_storage_stage *st, char *where, size_t where_size, trs_error *err)
+{
+	return st->storage->stage_spool(st, where, where_size, err);
+}
+
+void trs__storage_stage_close(trs_storage_stage *st)
+{
+	if (st)
+		st->storage->stage_close(st);
+}
+
+TRS_EXTERN(int) trs_storage_retry_stats(const trs_storage *st, trs_retry_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!st || st->version < 4 || !st->retry_stats)
+		return TRS_EUNSUPPORTED;
+	return st->retry_stats(st, out);
 }
 
 static int unsupported(const trs_storage *s, const char *what, trs_error *err)

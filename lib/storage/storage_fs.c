@@ -318,13 +318,6 @@ int trs__fs_key_dir(fs_storage *fs, const trs_put_request *req, trs_fsdir **d, c
 	return trs__fsdir_get(fs->dirs, "", req->bucket, req->key, 1, d, base, err);
 }
 
-static int fs_put(trs_storage *self, const trs_put_request *req, trs_body *body, trs_error *err);
-
-int trs__fs_is(const trs_storage *s)
-{
-	return s->put == fs_put;
-}
-
 /* The new file fd (named tmp, or an O_TMPFILE when tmp is NULL) into place when nothing newer stands there. */
 static int publish_if_newer(fs_storage *fs, int dirfd, int fd, const char *tmp, const char *base,
 			    const trs_put_request *req, uint64_t size, const char *md5, const trs_write_condition *cond,
@@ -637,6 +630,12 @@ TRS_EXTERN(int) trs_storage_fs_new(trs_storage **out, trs_ctx *ctx, const char *
 	fs->parent.free = fs_free;
 	fs->parent.put_if_newer = fs_put_if_newer;
 	fs->parent.copy_if_newer = fs_copy_if_newer;
+	fs->parent.stage_open = trs__fs_stage_open;
+	fs->parent.stage_create = trs__fs_stage_create;
+	fs->parent.stage_publish = trs__fs_stage_publish;
+	fs->parent.stage_discard = trs__fs_stage_discard;
+	fs->parent.stage_spool = trs__fs_stage_spool;
+	fs->parent.stage_close = trs__fs_stage_close;
 	fs->parent.caps = TRS_STORAGE_LOCAL | TRS_STORAGE_STAGE_EARLY;
 	fs->ctx = TRS_CTX(ctx);
 	int rc;

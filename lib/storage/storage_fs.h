@@ -29,7 +29,14 @@ typedef struct fs_storage {
 int trs__fs_open_temp(int dirfd, char *name, size_t size, mode_t mode);
 
 /* Nonzero when `s` is the fs backend. */
-int trs__fs_is(const trs_storage *s);
+/* The version-4 staging members (lib/storage/fs_stage.c), for the vtable. */
+int trs__fs_stage_open(trs_storage *s, trs_storage_stage **out, trs_error *err);
+int trs__fs_stage_create(trs_storage_stage *stage, uint64_t index, trs_error *err);
+int trs__fs_stage_publish(trs_storage_stage *stage, uint64_t index, const trs_put_request *req, uint64_t size,
+			  const char *md5, const trs_write_condition *cond, trs_error *err);
+void trs__fs_stage_discard(trs_storage_stage *stage, uint64_t index);
+int trs__fs_stage_spool(trs_storage_stage *stage, char *where, size_t where_size, trs_error *err);
+void trs__fs_stage_close(trs_storage_stage *stage);
 int trs__fs_check_bucket(const char *bucket, trs_error *err);
 int trs__fs_check_key(const char *bucket, const char *key, trs_error *err);
 /* Check req's bucket and key, then hold the directory the key's file goes in (*base: its name there). */

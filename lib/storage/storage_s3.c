@@ -413,13 +413,11 @@ static void s3_free(trs_storage *self)
 	free(s);
 }
 
-/* Known by its put function: only this backend has a retry layer to ask. */
-TRS_EXTERN(int) trs_storage_retry_stats(const trs_storage *st, trs_retry_stats *out)
+/* The version-4 member behind trs_storage_retry_stats. */
+static int s3_retry_stats(const trs_storage *st, trs_retry_stats *out)
 {
-	memset(out, 0, sizeof(*out));
-	if (!st || st->put != s3_put)
-		return TRS_EUNSUPPORTED;
-	trs__s3 *s = (trs__s3 *)st;
+	const trs__s3 *cs = (const trs__s3 *)st;
+	trs__s3 *s = (trs__s3 *)cs; /* the counters' locks, not the storage, change */
 	pthread_mutex_lock(&s->budget.mu);
 	out->retried = s->budget.retries;
 	out->refused_by_budget = s->budget.refused;
@@ -507,6 +505,7 @@ TRS_EXTERN(int) trs_storage_s3_new(trs_storage **out, trs_ctx *ctx, const trs_s3
 	s->parent.free = s3_free;
 	s->parent.put_if_newer = trs__s3_put_if_newer;
 	s->parent.copy_if_newer = trs__s3_copy_if_newer;
+	s->parent.retry_stats = s3_retry_stats;
 	s->ctx = ctx;
 	/* A single PutObject carrying Content-MD5 is refused (400 BadDigest) when the bytes differ, so the
 	 * pipeline need not hash them first, unless the server is one that ignores Content-MD5. */

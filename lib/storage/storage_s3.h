@@ -195,4 +195,17 @@ int trs__s3_multipart_put(trs__s3 *s, const trs_put_request *req, trs_body *body
 int trs__s3_multipart_copy(trs__s3 *s, const char *src_bucket, const char *src_key, uint64_t size,
 			   const trs_put_request *req, trs__s3_guard *guard, trs_error *err);
 
+/* A multipart upload's own requests (s3_multipart.c), shared by the upload and the copy
+ * (s3_multipart_copy.c). The query of a part (part_number > 0) or of the upload itself. */
+int trs__s3_mpu_query(trs_buf *q, const char *upload_id, unsigned int part_number, trs_error *err);
+/* CreateMultipartUpload with the put's headers (and x-amz-checksum-algorithm CRC32 when crc). */
+int trs__s3_mpu_create(trs__s3 *s, const trs_put_request *req, bool crc, char **upload_id, trs_error *err);
+/* CompleteMultipartUpload of nparts parts, with each part's CRC-32 when crcs is not NULL, under the
+ * guard's precondition when there is one; a NoSuchUpload answer after a lost one is a success when the
+ * object stands with these parts' ETag. */
+int trs__s3_mpu_complete(trs__s3 *s, const trs_put_request *req, const char *upload_id, char **etags,
+			 const trs__s3_part_crc *crcs, unsigned int nparts, trs__s3_guard *guard, trs_error *err);
+/* AbortMultipartUpload, best effort: a failure is logged with what to do. */
+void trs__s3_mpu_abort(trs__s3 *s, const trs_put_request *req, const char *upload_id);
+
 #endif

@@ -141,6 +141,39 @@ def test_custom_queue_restores_the_archives_named_on_stdin():
         assert util.read_tree(staging) in ({}, {"stg": {}}), util.read_tree(staging)
 
 
+def test_a_backend_outside_the_library_stages_early_objects_and_restores_in_one_pass():
+    """examples/staging_backend.c: the version-4 stage_* members. In a manifest-last archive an object
+    above the library's in-memory size (8 MiB) cannot be held until the manifest comes: without staging
+    it takes a second pass over the archive; staged, it is written once and moved into place."""
+    inst = installed()
+    small = [{"relative_key": "s/%d.txt" % i, "data": rnd(1000 + i, 10 + i)} for i in range(5)]
+    big = [{"relative_key": "big/one.bin", "data": rnd(9 * MIB, 3)}]
+    targets = [{"region": REGION, "bucket": "dest-a"}, {"region": REGION, "bucket": "dest-b"},
+               {"region": OTHER_REGION, "bucket": "elsewhere"}]
+    with util.tempdir() as d:
+        exe = build(inst, "staging_backend", d)
+        assert_uses_installed_library(inst, exe)
+        archive = os.path.join(d, "a.tar.zst")
+        mkarchive.build_archive(archive, small + big, targets, level=1, manifest_position="last")
+        dest = os.path.join(d, "restored")
+        p = run(inst, [exe, archive, dest, REGION])
+        out, err = p.stdout.decode(), p.stderr.decode(errors="replace")
+        assert p.returncode == 0, "exit %d: %s %s" % (p.returncode, out, err[-1500:])
+        fields = dict(f.split("=") for f in out.split())
+        # One pass; the big object staged once and published to its first target (the second is a
+        # copy, a hard link here); the small ones spooled, then put to both targets.
+        assert fields == {"objects_written": "6", "objects_failed": "0", "passes": "1", "staged": "1",
+                          "published": "1", "puts": "10", "spool_files": "1"}, out
+        tree = util.read_tree(dest)
+        want = {mkarchive.destination_key(o): o["data"] for o in small + big}
+        assert sorted(tree) == ["dest-a", "dest-b"], sorted(tree)
+        assert tree["dest-a"] == want and tree["dest-b"] == want
+        a, b = (os.stat(os.path.join(dest, bucket, mkarchive.destination_key(big[0]))) for bucket in ("dest-a", "dest-b"))
+        assert a.st_ino == b.st_ino, "the second target was not copied from the published first"
+        # The staging area is gone.
+        assert not [n for n in os.listdir(dest) if n.startswith(".staging")], os.listdir(dest)
+
+
 def test_installed_prefix_is_relocatable():
     inst = installed()
     trs = None

@@ -234,14 +234,15 @@ def test_examples_makefile_builds_against_pkgconfig():
         raise util.Missing("make not installed")
     cc()
     with util.tempdir() as d:
-        for name in ("Makefile", "parse_manifest.c", "restore.c", "tar_stdout_backend.c", "custom_queue.c"):
+        for name in ("Makefile", "parse_manifest.c", "restore.c", "tar_stdout_backend.c", "custom_queue.c",
+                     "staging_backend.c"):
             shutil.copy(os.path.join(EXAMPLES, name), d)
         p = subprocess.run(["make", "-C", d, "CC=" + cc(), "CFLAGS=-O1 -Wall -Wextra -Werror -std=c11"],
                            env=inst.env, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT)
         assert p.returncode == 0, "make failed: %s" % \
             p.stdout.decode(errors="replace")[-2000:]
-        for exe in ("parse_manifest", "restore", "tar_stdout_backend", "custom_queue"):
+        for exe in ("parse_manifest", "restore", "tar_stdout_backend", "custom_queue", "staging_backend"):
             path = os.path.join(d, exe)
             assert os.access(path, os.X_OK), "make did not build %s" % exe
             r = run(inst, [path])

@@ -86,13 +86,13 @@ TEST(fs_stage_names_are_random_and_the_directory_goes_away)
 {
 	trs_storage *s = fresh();
 	CHECK(s);
-	trs__fs_stage *a = NULL, *b = NULL;
+	trs_storage_stage *a = NULL, *b = NULL;
 	trs_error err = TRS_ERROR_INIT;
-	int rc = trs__fs_stage_new(s, &a, &err) | trs__fs_stage_new(s, &b, &err);
+	int rc = trs__storage_stage_open(s, &a, &err) | trs__storage_stage_open(s, &b, &err);
 	char name[128] = "";
 	int n = staging_dirs(name, sizeof(name));
-	trs__fs_stage_free(a);
-	trs__fs_stage_free(b);
+	trs__storage_stage_close(a);
+	trs__storage_stage_close(b);
 	int after = staging_dirs(NULL, 0);
 	cleanup(s);
 	CHECK(rc == 0);
@@ -111,24 +111,24 @@ TEST(fs_stage_of_a_killed_run_is_removed_by_the_next)
 	CHECK(s);
 	pid_t child = fork();
 	if (child == 0) {
-		trs__fs_stage *st = NULL;
+		trs_storage_stage *st = NULL;
 		trs_error err = TRS_ERROR_INIT;
-		if (trs__fs_stage_new(s, &st, &err) < 0)
+		if (trs__storage_stage_open(s, &st, &err) < 0)
 			_exit(1);
-		int fd = trs__fs_stage_create(st, 0, &err);
+		int fd = trs__storage_stage_create(st, 0, &err);
 		_exit(fd >= 0 && write(fd, "bytes", 5) == 5 ? 0 : 1); /* dies with its staging in place */
 	}
 	int status = 0;
 	waitpid(child, &status, 0);
 	int left = staging_dirs(NULL, 0);
-	trs__fs_stage *st = NULL;
+	trs_storage_stage *st = NULL;
 	trs_error err = TRS_ERROR_INIT;
-	int rc = trs__fs_stage_new(s, &st, &err);
+	int rc = trs__storage_stage_open(s, &st, &err);
 	char name[128] = "";
 	int now = staging_dirs(name, sizeof(name));
 	char mine[64];
 	snprintf(mine, sizeof(mine), ".trs-staging-%ld-", (long)getpid());
-	trs__fs_stage_free(st);
+	trs__storage_stage_close(st);
 	cleanup(s);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	CHECK(left == 1);
@@ -150,11 +150,11 @@ TEST(fs_stage_cleanup_spares_live_runs)
 	snprintf(path, sizeof(path), "%s/%s", root, locked);
 	int lockfd = open(path, O_RDONLY | O_DIRECTORY);
 	CHECK(lockfd >= 0 && flock(lockfd, LOCK_EX) == 0); /* as the running owner holds it */
-	trs__fs_stage *st = NULL;
+	trs_storage_stage *st = NULL;
 	trs_error err = TRS_ERROR_INIT;
-	int rc = trs__fs_stage_new(s, &st, &err);
+	int rc = trs__storage_stage_open(s, &st, &err);
 	int kept_locked = exists(locked), removed_dead = !exists(dead), kept_old = exists(old_live);
-	trs__fs_stage_free(st);
+	trs__storage_stage_close(st);
 	close(lockfd);
 	cleanup(s);
 	CHECK(rc == 0);
@@ -168,11 +168,11 @@ TEST(fs_stage_spool_is_a_file_with_no_name)
 {
 	trs_storage *s = fresh();
 	CHECK(s);
-	trs__fs_stage *st = NULL;
+	trs_storage_stage *st = NULL;
 	trs_error err = TRS_ERROR_INIT;
 	char where[512] = "", name[128] = "", path[700];
-	int rc = trs__fs_stage_new(s, &st, &err);
-	int fd = rc == 0 ? trs__fs_stage_spool(st, where, sizeof(where), &err) : -1;
+	int rc = trs__storage_stage_open(s, &st, &err);
+	int fd = rc == 0 ? trs__storage_stage_spool(st, where, sizeof(where), &err) : -1;
 	char back[6] = "";
 	int wrote = fd >= 0 && pwrite(fd, "bytes", 5, 0) == 5 && pread(fd, back, 5, 0) == 5;
 	staging_dirs(name, sizeof(name));
@@ -186,7 +186,7 @@ TEST(fs_stage_spool_is_a_file_with_no_name)
 		closedir(d);
 	if (fd >= 0)
 		close(fd);
-	trs__fs_stage_free(st);
+	trs__storage_stage_close(st);
 	cleanup(s);
 	CHECK(rc == 0 && fd >= 0);
 	CHECK(!strcmp(where, path));

@@ -13,6 +13,7 @@
 
 #include <openssl/evp.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -276,6 +277,66 @@ TEST(version_3_backend_decides_each_write_from_its_condition)
 	cleanup();
 }
 
+TEST(init_backend_never_writes_past_a_version_3_struct)
+{
+	union {
+		trs_storage s;
+		unsigned char bytes[sizeof(trs_storage) + 64];
+	} b;
+	memset(&b, 0xab, sizeof(b));
+	CHECK(trs_storage_init_backend(&b.s, 3) == 0);
+	CHECK(b.s.version == 3 && b.s.put_if_newer == NULL && b.s.copy_if_newer == NULL);
+	for (size_t i = offsetof(trs_storage, stage_open); i < sizeof(b.bytes); i++)
+		CHECK(b.bytes[i] == 0xab);
+}
+
+static int stage_opens;
+
+static int counting_stage_open(trs_storage *self, trs_storage_stage **out, trs_error *err)
+{
+	stage_opens++;
+	return trs__error_set(err, TRS_EIO, "not expected");
+}
+
+static int fixed_retry_stats(const trs_storage *self, trs_retry_stats *out)
+{
+	out->retried = 7;
+	out->throttled = 2;
+	out->limit = 3;
+	return 0;
+}
+
+TEST(version_4_members_are_used_only_when_complete_and_present)
+{
+	/* retry_stats: from the backend's member; a version-3 backend is never read past its end. */
+	trs_storage *s = calloc(1, sizeof(*s));
+	CHECK(s && trs_storage_init_backend(s, TRS_STORAGE_VERSION) == 0);
+	trs_retry_stats rs;
+	CHECK(trs_storage_retry_stats(s, &rs) == TRS_EUNSUPPORTED && rs.retried == 0);
+	s->retry_stats = fixed_retry_stats;
+	CHECK(trs_storage_retry_stats(s, &rs) == 0 && rs.retried == 7 && rs.throttled == 2 && rs.limit == 3);
+	s->version = 3; /* the member would lie past a version-3 struct */
+	CHECK(trs_storage_retry_stats(s, &rs) == TRS_EUNSUPPORTED && rs.retried == 0);
+	free(s);
+
+	/* Staging needs the capability and all six members: with one missing, early objects are held in
+	 * memory and stage_open is never called. */
+	CHECK(make_archive() == 0);
+	s = calloc(1, sizeof(*s));
+	CHECK(s && trs_storage_init_backend(s, TRS_STORAGE_VERSION) == 0);
+	s->name = "half-staging";
+	s->put = recording_put;
+	s->caps = TRS_STORAGE_STAGE_EARLY;
+	s->stage_open = counting_stage_open; /* and no other stage_* member */
+	stage_opens = 0;
+	trs_report *rep = NULL;
+	CHECK(restore(s, TRS_VERIFY_MD5, &rep) == 0 && rep->objects_written == 3);
+	CHECK(stage_opens == 0 && puts_seen == 3);
+	trs_report_free(rep);
+	free(s);
+	cleanup();
+}
+
 int main(void)
 {
 	RUN(init_backend_never_writes_past_a_version_1_struct);
@@ -285,5 +346,7 @@ int main(void)
 	RUN(init_backend_never_writes_past_a_version_2_struct);
 	RUN(version_2_backend_gets_plain_puts);
 	RUN(version_3_backend_decides_each_write_from_its_condition);
+	RUN(init_backend_never_writes_past_a_version_3_struct);
+	RUN(version_4_members_are_used_only_when_complete_and_present);
 	return harness_done();
 }
