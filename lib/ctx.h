@@ -27,9 +27,6 @@ struct trs_ctx {
 	char *profile;   /* NULL: AWS_PROFILE (lib/aws/aws_config.c) */
 	char *ca_bundle; /* NULL: the system's CAs */
 	trs_verify verify;
-	/* Shared by the archives in flight of one trs_serve (lib/core/budget.c):
-	 * memory and writer threads; NULL: each restore has a budget of its own. */
-	struct trs__budget *budget;
 };
 
 /* A context with every default, for calls made with ctx == NULL. */

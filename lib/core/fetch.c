@@ -15,6 +15,7 @@
  * is left behind on any exit path, a kill -9 included.
  */
 #include "internal.h"
+#include "pipeline.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -412,6 +413,15 @@ TRS_EXTERN(int) trs_process_from_storage(trs_ctx *ctx, trs_storage *dest, trs_st
 					 const char *key, const trs_fetch_options *fetch_options,
 					 const trs_process_options *options, trs_report **report, trs_error *err)
 {
+	return trs__process_from_storage_shared(ctx, dest, source, bucket, key, fetch_options, options, NULL, report,
+						err);
+}
+
+int trs__process_from_storage_shared(trs_ctx *ctx, trs_storage *dest, trs_storage *source, const char *bucket,
+				     const char *key, const trs_fetch_options *fetch_options,
+				     const trs_process_options *options, trs__budget *shared, trs_report **report,
+				     trs_error *err)
+{
 	*report = NULL;
 	trs_process_options po = TRS_PROCESS_OPTIONS_INIT;
 	if (options && options->version >= 2)
@@ -426,7 +436,7 @@ TRS_EXTERN(int) trs_process_from_storage(trs_ctx *ctx, trs_storage *dest, trs_st
 	int rc = trs_fetch_start(&f, source, bucket, key, ctx, fetch_options, &src, err);
 	if (rc < 0)
 		return rc;
-	rc = trs_process(ctx, dest, &src, &po, report, err);
+	rc = trs__process_shared(ctx, dest, &src, &po, shared, report, err);
 	if (rc == 0)
 		rc = trs_fetch_finish(f, err);
 	if (*report)

@@ -107,7 +107,8 @@ struct trs__run {
 	trs__job *batch_head, *batch_tail; /* the reader's batch, not yet queued (reader only) */
 	unsigned int batch_n, batch_max;
 	uint64_t batch_bytes;
-	trs__budget budget;        /* the run's own, unless the context shares one (ctx->budget) */
+	trs__budget *shared;       /* the budget of the archives in flight (trs_serve), or NULL */
+	trs__budget budget;        /* the run's own, when nothing is shared */
 	trs__budget_account account; /* what the run holds: bytes, and writers when they are shared */
 	trs_writer *threads;       /* max_threads slots */
 	unsigned int nthreads;     /* slots used so far */
@@ -130,7 +131,7 @@ struct trs__run {
 };
 
 /* Start the writers (lib/core/pipeline_workers.c): `threads` at most. With a
- * budget shared by the context, join it first (waiting for this run's floor),
+ * shared budget (r->shared), join it first (waiting for this run's floor),
  * start the floor's writers and borrow the others while jobs wait. */
 int trs__run_start(trs__run *r, unsigned int threads, trs_error *err);
 /* Wait until every submitted job is done, then stop the workers. */
@@ -154,6 +155,14 @@ uint64_t trs__run_chunk_size(const trs_ctx *ctx);
  * memory and writers, and each run's floor (docs/architecture.md). */
 void trs__run_share_init(trs__budget *b, const trs_ctx *ctx, const trs_ctx *run_ctx, const trs_storage *dest,
 			 unsigned int archives);
+/* trs_process and trs_process_from_storage with a budget shared by the archives in flight of one
+ * trs_serve (NULL: the restore's own, as the public calls do); lib/core/process.c, fetch.c. */
+int trs__process_shared(trs_ctx *ctx, trs_storage *storage, const trs_archive_source *source,
+			const trs_process_options *options, trs__budget *shared, trs_report **report_out, trs_error *err);
+int trs__process_from_storage_shared(trs_ctx *ctx, trs_storage *dest, trs_storage *source, const char *bucket,
+				     const char *key, const trs_fetch_options *fetch_options,
+				     const trs_process_options *options, trs__budget *shared, trs_report **report,
+				     trs_error *err);
 
 /* The run's budget (lib/core/budget.c): trs__budget_take and trs__budget_give,
  * but a reader about to wait first hands its batch (which holds budget) to

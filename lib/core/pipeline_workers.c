@@ -5,7 +5,7 @@
  *
  * A run alone (trs_process) has a budget of its own and starts all its
  * writers at once. The archives in flight of one trs_serve share one budget
- * (ctx->budget): a run joins it, starts the writers of its floor, and
+ * (r->shared): a run joins it, starts the writers of its floor, and
  * borrows one more writer whenever a job waits with no writer free and the
  * budget has one to lend; a borrowed writer goes back as soon as it finds
  * no job, or when another archive waits to join. So one archive alone gets
@@ -149,7 +149,7 @@ int trs__run_start(trs__run *r, unsigned int threads, trs_error *err)
 	r->batch_max = trs__storage_caps(r->storage) & TRS_STORAGE_LOCAL ? BATCH_JOBS : 1;
 	r->server_md5_below = trs__storage_md5_checked_below(r->storage);
 	r->stream_one_ahead = trs__storage_reserved_memory(r->storage) > 0;
-	trs__budget *shared = r->ctx->budget;
+	trs__budget *shared = r->shared;
 	if (!shared) {
 		trs__budget_init(&r->budget, run_memory(r->ctx, r->storage));
 		trs__budget_join(&r->budget, &r->account, NULL); /* no floor: it never waits */
@@ -208,7 +208,7 @@ void trs__run_finish(trs__run *r)
 	r->threads = NULL;
 	r->nthreads = 0;
 	trs__budget_leave(&r->account);
-	if (!r->ctx->budget)
+	if (!r->shared)
 		trs__budget_destroy(&r->budget);
 	pthread_cond_destroy(&r->work_cv);
 	pthread_cond_destroy(&r->idle_cv);

@@ -415,6 +415,12 @@ static int partial_error(const trs_report *rep, trs_error *err)
 TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archive_source *source,
 			    const trs_process_options *options, trs_report **report_out, trs_error *err)
 {
+	return trs__process_shared(ctx, storage, source, options, NULL, report_out, err);
+}
+
+int trs__process_shared(trs_ctx *ctx, trs_storage *storage, const trs_archive_source *source,
+			const trs_process_options *options, trs__budget *shared, trs_report **report_out, trs_error *err)
+{
 	*report_out = NULL;
 	if (!ctx || !storage || !source)
 		return trs__error_set(err, TRS_EINVAL, "trs_process needs a context, a storage and a source");
@@ -437,6 +443,7 @@ TRS_EXTERN(int) trs_process(trs_ctx *ctx, trs_storage *storage, const trs_archiv
 	w.run.ctx = ctx;
 	w.run.storage = storage;
 	w.run.report = rep;
+	w.run.shared = shared;
 	w.opt = opt;
 	w.run.dry_run = opt.dry_run;
 	w.run.overwrite_always = opt.overwrite == TRS_OVERWRITE_ALWAYS;

@@ -97,7 +97,6 @@ static void archive_ctx(serve_state *s)
 	unsigned int n = s->o.archives;
 	s->run_ctx.max_memory = c->max_memory / n ? c->max_memory / n : 1;
 	trs__run_share_init(&s->budget, c, &s->run_ctx, s->dest, n);
-	s->run_ctx.budget = &s->budget;
 }
 
 /* Wait for a free runner; the number of messages the next receive may ask for (0: stopping). */

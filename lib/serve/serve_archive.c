@@ -8,6 +8,7 @@
  * its own message, so a slow or failing archive holds only its own message.
  */
 #include "serve_internal.h"
+#include "pipeline.h"
 #include "process_options.h"
 
 #include <stdio.h>
@@ -145,8 +146,8 @@ static archive_result restore_archive(serve_state *s, serve_msg *sm, const trs_a
 	int rc = trs__process_options_take(&po, s->o.process, &err);
 	po.redelivery = m->receive_count > 1;
 	if (rc == 0)
-		rc = trs_process_from_storage(&s->run_ctx, s->dest, s->staging, ref->bucket, ref->key, s->o.fetch, &po,
-					      &report, &err);
+		rc = trs__process_from_storage_shared(&s->run_ctx, s->dest, s->staging, ref->bucket, ref->key, s->o.fetch,
+						      &po, &s->budget, &report, &err);
 	if (rc == TRS_ENOTFOUND && !report && archive_gone(&err)) {
 		/* Restored and deleted by an earlier delivery of this message (or deleted by hand). */
 		trs__log(s->ctx, TRS_LOG_WARN,
