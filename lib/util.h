@@ -38,6 +38,13 @@ char *trs__strndup(const char *s, size_t len, trs_error *err);
 
 /* Monotonic seconds. */
 double trs__now(void);
+/* Wall-clock time (CLOCK_REALTIME): unix seconds, and milliseconds, for timestamps that leave the process. */
+double trs__wall_now(void);
+int64_t trs__wall_ms(void);
+/* getenv, with an empty value as unset (NULL). */
+const char *trs__env_nonempty(const char *name);
+/* Whether s (NULL: never) is one of the n strings of list. */
+bool trs__str_in(const char *s, const char *const *list, size_t n);
 /* Wait on `cv` (with `mu` held) for at most `ns` nanoseconds. */
 void trs__cond_wait_ns(pthread_cond_t *cv, pthread_mutex_t *mu, long ns);
 /* Sleep `seconds` in steps of at most 50 ms, stopping early when stop(ud)

@@ -6,21 +6,15 @@
 #include <stdlib.h>
 #include <strings.h>
 
-static const char *env_nonempty(const char *name)
-{
-	const char *v = getenv(name);
-	return v && *v ? v : NULL;
-}
-
 const char *trs__aws_endpoint(const char *service_env, const char *given)
 {
 	if (given && *given)
 		return given;
-	const char *ignore = env_nonempty("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
+	const char *ignore = trs__env_nonempty("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
 	if (ignore && strcasecmp(ignore, "true") == 0)
 		return NULL;
 	char name[64];
 	snprintf(name, sizeof(name), "AWS_ENDPOINT_URL_%s", service_env);
-	const char *v = env_nonempty(name);
-	return v ? v : env_nonempty("AWS_ENDPOINT_URL");
+	const char *v = trs__env_nonempty(name);
+	return v ? v : trs__env_nonempty("AWS_ENDPOINT_URL");
 }

@@ -11,14 +11,6 @@
 
 #define MAX_ATTEMPTS_LIMIT 100
 
-static bool code_in(const char *code, const char *const *list, size_t n)
-{
-	for (size_t i = 0; code && i < n; i++)
-		if (strcmp(code, list[i]) == 0)
-			return true;
-	return false;
-}
-
 static const char *const throttling[] = {
 	"SlowDown", "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled",
 	"RequestThrottledException", "TooManyRequestsException", "RequestLimitExceeded", "BandwidthLimitExceeded",
@@ -26,7 +18,7 @@ static const char *const throttling[] = {
 
 bool trs__aws_throttled(long status, const char *aws_code)
 {
-	return status == 429 || code_in(aws_code, throttling, TRS_ARRAY_SIZE(throttling));
+	return status == 429 || trs__str_in(aws_code, throttling, TRS_ARRAY_SIZE(throttling));
 }
 
 trs__aws_verdict trs__aws_classify(long status, const char *aws_code, bool transport_retryable)
@@ -37,9 +29,9 @@ trs__aws_verdict trs__aws_classify(long status, const char *aws_code, bool trans
 						"OperationAborted"};
 	if (status == 0)
 		return transport_retryable ? TRS__AWS_RETRY : TRS__AWS_FAIL;
-	if (code_in(aws_code, refresh, TRS_ARRAY_SIZE(refresh)))
+	if (trs__str_in(aws_code, refresh, TRS_ARRAY_SIZE(refresh)))
 		return TRS__AWS_REFRESH_AND_RETRY;
-	if (trs__aws_throttled(status, aws_code) || code_in(aws_code, transient, TRS_ARRAY_SIZE(transient)))
+	if (trs__aws_throttled(status, aws_code) || trs__str_in(aws_code, transient, TRS_ARRAY_SIZE(transient)))
 		return TRS__AWS_RETRY;
 	if (status >= 500)
 		return TRS__AWS_RETRY;

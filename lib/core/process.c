@@ -394,13 +394,6 @@ static int foreign_archive(const trs_ctx *ctx, const trs_manifest *m, const trs_
 			      TRS__SHORT(rep->archive), rep->target_regions, ctx->region);
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The message of TRS_EPARTIAL: object failures first, else the first other failure. */
 static int partial_error(const trs_report *rep, trs_error *err)
 {
@@ -489,7 +482,7 @@ int trs__process_shared(trs_ctx *ctx, trs_storage *storage, const trs_archive_so
 	}
 	/* A restore (only, to_bucket) is not a new backup; everything else plans its backups first, so that
 	 * a missing catalog bucket fails the archive before anything is written. */
-	int64_t backup_ms = opt.backup_time_ms ? opt.backup_time_ms : now_ms();
+	int64_t backup_ms = opt.backup_time_ms ? opt.backup_time_ms : trs__wall_ms();
 	if (rc == 0 && !opt.nonly && !opt.to_bucket)
 		rc = trs__backup_plan(ctx, w.manifest, &opt, backup_ms, rep, err);
 	if (rc == 0 && opt.nonly && !rep->ntargets)

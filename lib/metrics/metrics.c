@@ -47,9 +47,7 @@ void trs__metric_format_double(double v, char out[32])
 
 int64_t trs__metric_now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return trs__wall_ms();
 }
 
 trs__metric_datum *trs__metric_datum_new(const char *name, const char *unit, double value, int64_t timestamp_ms,

@@ -35,19 +35,12 @@ static bool archive_gone(const trs_error *err)
 	return strcmp(err->aws_code, "NoSuchBucket") != 0;
 }
 
-static double wall_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* From the event's time (the archive's arrival in staging) to its last object written; -1: unknown. */
 static double replication_lag(serve_state *s, const trs_archive_ref *ref)
 {
 	if (ref->event_time <= 0)
 		return -1;
-	double lag = wall_now() - ref->event_time;
+	double lag = trs__wall_now() - ref->event_time;
 	if (lag < 0)
 		lag = 0; /* clocks apart: never a negative lag */
 	if (s->o.metrics)

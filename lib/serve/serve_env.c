@@ -16,16 +16,10 @@
 
 #define MAX_WORKERS_LIMIT 1024
 
-static const char *env_nonempty(const char *name)
-{
-	const char *v = getenv(name);
-	return v && *v ? v : NULL;
-}
-
 /* 1 and *out when `name` holds a whole number in [lo, hi]; 0 when unset; TRS_EINVAL otherwise. */
 static int env_uint(const char *name, unsigned long lo, unsigned long hi, unsigned int *out, trs_error *err)
 {
-	const char *v = env_nonempty(name);
+	const char *v = trs__env_nonempty(name);
 	if (!v)
 		return 0;
 	char *end = NULL;
@@ -43,7 +37,7 @@ static int env_uint(const char *name, unsigned long lo, unsigned long hi, unsign
  * watchdog is then only the named process's. */
 static int env_watchdog(double *seconds, trs_error *err)
 {
-	const char *v = env_nonempty("WATCHDOG_USEC");
+	const char *v = trs__env_nonempty("WATCHDOG_USEC");
 	*seconds = 0;
 	if (!v)
 		return 0;
@@ -52,7 +46,7 @@ static int env_watchdog(double *seconds, trs_error *err)
 	unsigned long long usec = strtoull(v, &end, 10);
 	if (*v < '0' || *v > '9' || errno || !end || *end || usec == 0)
 		return trs__error_set(err, TRS_EINVAL, "bad value '%.64s' for WATCHDOG_USEC (microseconds, above 0)", v);
-	const char *pid = env_nonempty("WATCHDOG_PID");
+	const char *pid = trs__env_nonempty("WATCHDOG_PID");
 	if (pid) {
 		errno = 0;
 		unsigned long long owner = strtoull(pid, &end, 10);
@@ -90,12 +84,12 @@ TRS_EXTERN(int) trs_serve_options_from_env(trs_serve_options *o, trs_serve_env *
 			return rc;
 		if (rc)
 			o->archives = v;
-		const char *health = env_nonempty("TRS_HEALTH_FILE");
+		const char *health = trs__env_nonempty("TRS_HEALTH_FILE");
 		if (health)
 			o->health_file = health;
 	}
 	if (o->version >= 3) {
-		const char *sock = env_nonempty("NOTIFY_SOCKET");
+		const char *sock = trs__env_nonempty("NOTIFY_SOCKET");
 		if (sock)
 			o->notify_socket = sock;
 		double watchdog;
@@ -108,8 +102,8 @@ TRS_EXTERN(int) trs_serve_options_from_env(trs_serve_options *o, trs_serve_env *
 	if ((rc = env_uint("MAX_WORKERS", 1, MAX_WORKERS_LIMIT, &workers, err)) < 0)
 		return rc;
 	if (env) {
-		env->queue_url = env_nonempty("SQS_QUEUE_URL");
-		env->catalog_bucket = env_nonempty("CATALOG_BUCKET");
+		env->queue_url = trs__env_nonempty("SQS_QUEUE_URL");
+		env->catalog_bucket = trs__env_nonempty("CATALOG_BUCKET");
 		env->workers = workers;
 	}
 	return 0;

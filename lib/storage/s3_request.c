@@ -16,14 +16,6 @@
 #include <string.h>
 #include <time.h>
 
-static bool code_in(const char *code, const char *const *list, size_t n)
-{
-	for (size_t i = 0; code && i < n; i++)
-		if (strcmp(code, list[i]) == 0)
-			return true;
-	return false;
-}
-
 /* ---- addressing ---- */
 
 /* Virtual-hosted names cannot hold dots under TLS wildcards; such buckets go path-style. */
@@ -71,7 +63,7 @@ static const char *hint_for(long status, const char *code, const char *op)
 					    "ExpiredToken", "TokenRefreshRequired", "InvalidClientTokenId"};
 	if (!code)
 		code = "";
-	if (code_in(code, creds, TRS_ARRAY_SIZE(creds)))
+	if (trs__str_in(code, creds, TRS_ARRAY_SIZE(creds)))
 		return "check the AWS credentials in use (and the system clock)";
 	if (strcmp(code, "RequestTimeTooSkewed") == 0)
 		return "fix the system clock: SigV4 allows 15 minutes of skew";

@@ -461,16 +461,10 @@ static int parse_endpoint(trs__s3 *s, const char *url, trs_error *err)
 	return s->base_path ? 0 : TRS_ENOMEM;
 }
 
-static const char *env_nonempty(const char *name)
-{
-	const char *v = getenv(name);
-	return v && *v ? v : NULL;
-}
-
 /* An on/off environment variable: unset or empty gives `dflt`; 0, false, no and off are off. */
 static int env_switch(const char *name, int dflt)
 {
-	const char *v = env_nonempty(name);
+	const char *v = trs__env_nonempty(name);
 	if (!v)
 		return dflt;
 	return strcmp(v, "0") != 0 && strcasecmp(v, "false") != 0 && strcasecmp(v, "no") != 0 &&
