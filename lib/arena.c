@@ -8,19 +8,19 @@
 
 #define CHUNK_SIZE (64 * 1024)
 
-struct trs_arena_chunk {
-	trs_arena_chunk *next;
+struct trs__arena_chunk {
+	trs__arena_chunk *next;
 	max_align_t data[];
 };
 
-void *trs__arena_alloc(trs_arena *a, size_t size, size_t align)
+void *trs__arena_alloc(trs__arena *a, size_t size, size_t align)
 {
 	size_t start = (a->used + align - 1) & ~(align - 1);
 	if (!a->head || start + size > a->cap || start + size < start) {
 		size_t cap = size > CHUNK_SIZE / 4 ? size : CHUNK_SIZE;
-		if (cap > SIZE_MAX - sizeof(trs_arena_chunk))
+		if (cap > SIZE_MAX - sizeof(trs__arena_chunk))
 			return NULL;
-		trs_arena_chunk *c = malloc(sizeof(*c) + cap);
+		trs__arena_chunk *c = malloc(sizeof(*c) + cap);
 		if (!c)
 			return NULL;
 		a->bytes += sizeof(*c) + cap;
@@ -40,7 +40,7 @@ void *trs__arena_alloc(trs_arena *a, size_t size, size_t align)
 	return (char *)a->head->data + start;
 }
 
-char *trs__arena_strdup(trs_arena *a, const char *s, size_t len)
+char *trs__arena_strdup(trs__arena *a, const char *s, size_t len)
 {
 	char *p = trs__arena_alloc(a, len + 1, 1);
 	if (p) {
@@ -51,11 +51,11 @@ char *trs__arena_strdup(trs_arena *a, const char *s, size_t len)
 	return p;
 }
 
-void trs__arena_free(trs_arena *a)
+void trs__arena_free(trs__arena *a)
 {
-	trs_arena_chunk *c = a->head;
+	trs__arena_chunk *c = a->head;
 	while (c) {
-		trs_arena_chunk *next = c->next;
+		trs__arena_chunk *next = c->next;
 		free(c);
 		c = next;
 	}

@@ -5,18 +5,18 @@
 
 #include <stddef.h>
 
-typedef struct trs_arena_chunk trs_arena_chunk;
+typedef struct trs__arena_chunk trs__arena_chunk;
 
-typedef struct trs_arena {
-	trs_arena_chunk *head;
+typedef struct trs__arena {
+	trs__arena_chunk *head;
 	size_t used;  /* bytes used in head */
 	size_t cap;   /* bytes available in head */
 	size_t bytes; /* allocated in all, chunk headers included */
-} trs_arena;
+} trs__arena;
 
-void *trs__arena_alloc(trs_arena *a, size_t size, size_t align);
+void *trs__arena_alloc(trs__arena *a, size_t size, size_t align);
 /* Copy s[0..len) and a NUL. */
-char *trs__arena_strdup(trs_arena *a, const char *s, size_t len);
-void trs__arena_free(trs_arena *a);
+char *trs__arena_strdup(trs__arena *a, const char *s, size_t len);
+void trs__arena_free(trs__arena *a);
 
 #endif

@@ -270,7 +270,7 @@ int trs__unhex(const char *hex, unsigned char *out, size_t n)
 	return 0;
 }
 
-int trs__buf_grow(trs_buf *b, size_t extra, trs_error *err)
+int trs__buf_grow(trs__buf *b, size_t extra, trs_error *err)
 {
 	if (b->cap - b->len > extra)
 		return 0;
@@ -288,7 +288,7 @@ int trs__buf_grow(trs_buf *b, size_t extra, trs_error *err)
 	return 0;
 }
 
-int trs__buf_put(trs_buf *b, const void *data, size_t len, trs_error *err)
+int trs__buf_put(trs__buf *b, const void *data, size_t len, trs_error *err)
 {
 	if (trs__buf_grow(b, len, err) < 0)
 		return TRS_ENOMEM;
@@ -299,12 +299,12 @@ int trs__buf_put(trs_buf *b, const void *data, size_t len, trs_error *err)
 	return 0;
 }
 
-int trs__buf_puts(trs_buf *b, const char *s, trs_error *err)
+int trs__buf_puts(trs__buf *b, const char *s, trs_error *err)
 {
 	return trs__buf_put(b, s, strlen(s), err);
 }
 
-int trs__buf_cat(trs_buf *b, trs_error *err, ...)
+int trs__buf_cat(trs__buf *b, trs_error *err, ...)
 {
 	va_list ap;
 	size_t total = 0;
@@ -325,7 +325,7 @@ int trs__buf_cat(trs_buf *b, trs_error *err, ...)
 	return 0;
 }
 
-int trs__buf_printf(trs_buf *b, trs_error *err, const char *fmt, ...)
+int trs__buf_printf(trs__buf *b, trs_error *err, const char *fmt, ...)
 {
 	/* Formatted once where it fits (a request's signing formats dozens of short strings into
 	 * buffers with room), twice only when the buffer must grow. */
@@ -350,7 +350,7 @@ int trs__buf_printf(trs_buf *b, trs_error *err, const char *fmt, ...)
 	return 0;
 }
 
-void trs__buf_free(trs_buf *b)
+void trs__buf_free(trs__buf *b)
 {
 	free(b->data);
 	b->data = NULL;

@@ -60,21 +60,21 @@ int trs__hexval(int c);
 int trs__unhex(const char *hex, unsigned char *out, size_t n);
 
 /* A growable byte buffer. */
-typedef struct trs_buf {
+typedef struct trs__buf {
 	char *data;
 	size_t len;
 	size_t cap;
-} trs_buf;
+} trs__buf;
 #define TRS_BUF_INIT {0, 0, 0}
-int trs__buf_grow(trs_buf *b, size_t extra, trs_error *err);
-int trs__buf_put(trs_buf *b, const void *data, size_t len, trs_error *err);
-int trs__buf_puts(trs_buf *b, const char *s, trs_error *err);
-int trs__buf_printf(trs_buf *b, trs_error *err, const char *fmt, ...) TRS_PRINTF(3, 4);
+int trs__buf_grow(trs__buf *b, size_t extra, trs_error *err);
+int trs__buf_put(trs__buf *b, const void *data, size_t len, trs_error *err);
+int trs__buf_puts(trs__buf *b, const char *s, trs_error *err);
+int trs__buf_printf(trs__buf *b, trs_error *err, const char *fmt, ...) TRS_PRINTF(3, 4);
 /* Append each string up to the NULL that ends the list, with one size
  * check: trs__buf_cat(b, err, key, "=", value, NULL). Where printf's %s
  * is all a format does, this costs a fraction of it. */
-int trs__buf_cat(trs_buf *b, trs_error *err, ...) TRS_SENTINEL;
-void trs__buf_free(trs_buf *b);
+int trs__buf_cat(trs__buf *b, trs_error *err, ...) TRS_SENTINEL;
+void trs__buf_free(trs__buf *b);
 
 /* write(2) until all of data is written (EINTR retried); -1 with errno (lib/common.c). */
 int trs__write_all(int fd, const void *data, size_t len);

@@ -95,7 +95,7 @@ static size_t table_size(size_t n)
 }
 
 /* Render e's destination key into b (reused). */
-static int dest_key(const trs_manifest_object *e, trs_buf *b, trs_error *err)
+static int dest_key(const trs_manifest_object *e, trs__buf *b, trs_error *err)
 {
 	size_t need = trs_manifest_dest_key(e, NULL, 0) + 1;
 	b->len = 0;
@@ -111,7 +111,7 @@ static int mark_superseded(trs_manifest *m, trs_error *err)
 	size_t mask = table_size(m->nobjects) - 1;
 	uint32_t *table = calloc(mask + 1, sizeof(*table));
 	uint64_t *hashes = calloc(mask + 1, sizeof(*hashes));
-	trs_buf key = TRS_BUF_INIT, other = TRS_BUF_INIT;
+	trs__buf key = TRS_BUF_INIT, other = TRS_BUF_INIT;
 	int rc = table && hashes ? 0 : trs__error_set(err, TRS_ENOMEM, "out of memory indexing the manifest");
 	for (size_t i = m->nobjects; rc == 0 && i-- > 0;) {
 		trs_manifest_object *e = &m->objects[i];

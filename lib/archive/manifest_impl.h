@@ -13,7 +13,7 @@
 #include <yajl/yajl_parse.h>
 
 struct trs_manifest {
-	trs_arena arena;
+	trs__arena arena;
 	trs_manifest_target *targets;
 	size_t ntargets;
 	trs_manifest_object *objects;
@@ -121,7 +121,7 @@ struct trs_manifest_parser {
 	uint64_t strings;         /* strings delivered by yajl (values and keys) */
 	int lone_surrogate;       /* the string being delivered held one */             /* "tags" is one object of pairs, not a list */
 	uint64_t events;          /* callbacks so far: a token ended */
-	trs_buf pending;          /* bytes held back from yajl (see feed_policy) */
+	trs__buf pending;          /* bytes held back from yajl (see feed_policy) */
 	uint64_t fed;             /* bytes handed to yajl */
 	uint64_t fed_at_event;    /* p->fed after the last yajl_parse that ended a token */
 	/* Targets: repeats of one (region, bucket, backup) are folded into the first (manifest_data.c). */

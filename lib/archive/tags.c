@@ -99,7 +99,7 @@ static int encoded_len(trs__tagset *ts, const char *s, bool keep_slash, size_t *
 	return 0;
 }
 
-static int append_pair(trs_buf *b, const trs_kv *t, trs_error *err)
+static int append_pair(trs__buf *b, const trs_kv *t, trs_error *err)
 {
 	if ((b->len && trs__buf_put(b, "&", 1, err) < 0) || trs__uri_encode(b, t->key, strlen(t->key), false, err) < 0 ||
 	    trs__buf_put(b, "=", 1, err) < 0 || trs__uri_encode(b, t->value, strlen(t->value), false, err) < 0)

@@ -34,9 +34,9 @@ typedef struct trs__tagset {
 	size_t nmetadata;
 	size_t carried;            /* tags of the manifest (and originals) not in `tags` */
 	size_t dropped;            /* of those, the ones in neither tags nor metadata */
-	trs_buf original_tags;     /* URL-encoded k=v&... carried as metadata */
-	trs_buf dropped_list;      /* URL-encoded k=v&... of the dropped, for the log */
-	trs_buf scratch;
+	trs__buf original_tags;     /* URL-encoded k=v&... carried as metadata */
+	trs__buf dropped_list;      /* URL-encoded k=v&... of the dropped, for the log */
+	trs__buf scratch;
 	char etag[64];
 } trs__tagset;
 

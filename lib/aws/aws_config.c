@@ -31,7 +31,7 @@ char *trs__read_small_file(const char *path, size_t *len, trs_error *err)
 	FILE *f = fopen(path, "rb");
 	if (!f)
 		return NULL;
-	trs_buf b = TRS_BUF_INIT;
+	trs__buf b = TRS_BUF_INIT;
 	char chunk[4096];
 	size_t n;
 	int rc = 0;
@@ -59,7 +59,7 @@ static char *config_path(const char *env_name, const char *home_rel, trs_error *
 {
 	const char *p = trs__env(env_name);
 	const char *home = trs__env("HOME");
-	trs_buf b = TRS_BUF_INIT;
+	trs__buf b = TRS_BUF_INIT;
 	int rc;
 	if (p && strncmp(p, "~/", 2) == 0 && home)
 		rc = trs__buf_printf(&b, err, "%s/%s", home, p + 2);

@@ -182,7 +182,7 @@ static int from_ecs(trs__cred_provider *p, trs__aws_credentials *out, trs_error 
 {
 	const char *rel = trs__env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
 	const char *full = trs__env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
-	trs_buf url = TRS_BUF_INIT;
+	trs__buf url = TRS_BUF_INIT;
 	char *token = NULL;
 	int rc;
 	if (rel) {
@@ -276,7 +276,7 @@ static bool imds_disabled(void)
 static int imds_get(trs__http *http, const char *base, const char *path, char **body, trs_error *err)
 {
 	*body = NULL;
-	trs_buf url = TRS_BUF_INIT;
+	trs__buf url = TRS_BUF_INIT;
 	trs__http_response resp;
 	int rc = trs__buf_printf(&url, err, "%s/latest/api/token", base);
 	if (rc < 0)
@@ -325,7 +325,7 @@ static int from_imds(trs__cred_provider *p, trs__aws_credentials *out, trs_error
 	if (!base)
 		return TRS_ENOMEM;
 	char *roles = NULL, *json = NULL;
-	trs_buf path = TRS_BUF_INIT;
+	trs__buf path = TRS_BUF_INIT;
 	int rc = imds_get(p->http, base, "/latest/meta-data/iam/security-credentials/", &roles, err);
 	if (rc == 0) {
 		char *role = trs__trim(roles);

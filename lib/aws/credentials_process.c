@@ -31,7 +31,7 @@
 extern char **environ;
 
 /* Read the child's stdout until EOF, the limit, the deadline or cancellation. */
-static int read_output(const trs_ctx *ctx, int fd, trs_buf *out, const char *profile, trs_error *err)
+static int read_output(const trs_ctx *ctx, int fd, trs__buf *out, const char *profile, trs_error *err)
 {
 	double deadline = trs__now() + PROCESS_TIMEOUT_MS / 1000.0;
 	char chunk[4096];
@@ -123,7 +123,7 @@ int trs__credential_process(const trs_ctx *ctx, const char *profile, const char 
 		return trs__error_set(err, TRS_EAUTH, "credential_process of profile '%s': cannot run /bin/sh: %s",
 				      profile, strerror(sr));
 	}
-	trs_buf output = TRS_BUF_INIT;
+	trs__buf output = TRS_BUF_INIT;
 	int rc = read_output(ctx, pipefd[0], &output, profile, err);
 	close(pipefd[0]);
 	if (rc < 0)

@@ -393,7 +393,7 @@ int trs__http_do(trs__http *h, const trs__http_request *req, trs__http_response 
 
 	struct curl_slist *hl = NULL;
 	int rc = 0;
-	trs_buf line = TRS_BUF_INIT; /* one buffer for every line: curl copies each */
+	trs__buf line = TRS_BUF_INIT; /* one buffer for every line: curl copies each */
 	for (size_t i = 0; i < req->nheaders; i++) {
 		/* "Name;" is curl's way to send a header with an empty value. */
 		const char *v = req->headers[i].value ? req->headers[i].value : "";

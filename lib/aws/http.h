@@ -63,7 +63,7 @@ typedef struct trs__http_response {
 	long status;                 /* 0 when no answer arrived */
 	trs_kv *headers;             /* owned; names as sent */
 	size_t nheaders;
-	trs_buf body;
+	trs__buf body;
 	bool truncated;
 } trs__http_response;
 

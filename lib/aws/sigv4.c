@@ -28,7 +28,7 @@ static bool unreserved(unsigned char c)
 	       c == '.' || c == '_' || c == '~';
 }
 
-int trs__uri_encode(trs_buf *b, const char *s, size_t len, bool keep_slash, trs_error *err)
+int trs__uri_encode(trs__buf *b, const char *s, size_t len, bool keep_slash, trs_error *err)
 {
 	static const char digits[] = "0123456789ABCDEF";
 	if (trs__buf_grow(b, len * 3, err) < 0)
@@ -65,7 +65,7 @@ static size_t uri_decode(char *s, size_t len)
 
 /* ---- canonical URI ---- */
 
-static int canonical_uri(trs_buf *out, const char *path, const trs__sigv4_options *o, trs_error *err)
+static int canonical_uri(trs__buf *out, const char *path, const trs__sigv4_options *o, trs_error *err)
 {
 	if (!path || !*path)
 		path = "/";
@@ -103,7 +103,7 @@ static int canonical_uri(trs_buf *out, const char *path, const trs__sigv4_option
 		}
 		p += l;
 	}
-	trs_buf joined = TRS_BUF_INIT;
+	trs__buf joined = TRS_BUF_INIT;
 	rc = trs__buf_puts(&joined, "/", err);
 	for (size_t i = 0; rc == 0 && i < nseg; i++) {
 		rc = trs__buf_put(&joined, seg[i], seglen[i], err);
@@ -153,7 +153,7 @@ static char *reencode(const char *s, size_t len, bool decode, trs_error *err)
 	if (!tmp)
 		return NULL;
 	size_t l = decode ? uri_decode(tmp, len) : len;
-	trs_buf b = TRS_BUF_INIT;
+	trs__buf b = TRS_BUF_INIT;
 	int rc = trs__uri_encode(&b, tmp, l, false, err);
 	free(tmp);
 	if (rc < 0) {
@@ -210,7 +210,7 @@ static int params_parse(param **ps, size_t *n, size_t *cap, const char *query, t
 	return 0;
 }
 
-static int params_join(trs_buf *out, const param *ps, size_t n, trs_error *err)
+static int params_join(trs__buf *out, const param *ps, size_t n, trs_error *err)
 {
 	int rc = trs__buf_puts(out, "", err);
 	for (size_t i = 0; rc == 0 && i < n; i++)
@@ -222,7 +222,7 @@ static int params_join(trs_buf *out, const param *ps, size_t n, trs_error *err)
 
 typedef struct hdr {
 	char *name;  /* lower case */
-	trs_buf value; /* trimmed, runs of white space collapsed; duplicates joined with ',' */
+	trs__buf value; /* trimmed, runs of white space collapsed; duplicates joined with ',' */
 	size_t order;
 } hdr;
 
@@ -240,7 +240,7 @@ static bool is_space(char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
-static int put_trimmed(trs_buf *b, const char *v, trs_error *err)
+static int put_trimmed(trs__buf *b, const char *v, trs_error *err)
 {
 	/* Runs of non-space bytes at once, one space between them. */
 	bool first = true;
@@ -313,7 +313,7 @@ static int hmac(const void *key, size_t keylen, const char *msg, size_t msglen, 
 static int signing_key(const char *secret, const char *date8, const char *region, const char *service,
 		       unsigned char key[32], trs_error *err)
 {
-	trs_buf k = TRS_BUF_INIT;
+	trs__buf k = TRS_BUF_INIT;
 	int rc = trs__buf_puts(&k, "AWS4", err);
 	if (rc == 0)
 		rc = trs__buf_puts(&k, secret, err);
@@ -426,7 +426,7 @@ int trs__sigv4_sign(const trs__sigv4_credentials *creds, const trs__sigv4_option
 	size_t np = 0, pcap = 0;
 	hdr *hs = trs__calloc(req->nheaders + 4, sizeof(*hs), err);
 	size_t nh = 0;
-	trs_buf scope = TRS_BUF_INIT, tmp = TRS_BUF_INIT;
+	trs__buf scope = TRS_BUF_INIT, tmp = TRS_BUF_INIT;
 	if (!hs)
 		return TRS_ENOMEM;
 
@@ -497,7 +497,7 @@ int trs__sigv4_sign(const trs__sigv4_credentials *creds, const trs__sigv4_option
 		qsort(ps, np, sizeof(*ps), param_cmp);
 
 	/* The canonical request. */
-	trs_buf *cr = &out->canonical_request;
+	trs__buf *cr = &out->canonical_request;
 	rc = trs__buf_cat(cr, err, req->method, "\n", (char *)NULL);
 	if (rc == 0)
 		rc = canonical_uri(cr, req->path, o, err);

@@ -83,11 +83,11 @@ typedef struct trs__sigv4_request {
 typedef struct trs__sigv4_result {
 	char amz_date[17];          /* "20150830T123600Z" */
 	char signature[TRS_SHA256_HEX_LEN + 1];
-	trs_buf canonical_request;  /* for tests and debugging; never log it with a token in it */
-	trs_buf string_to_sign;
-	trs_buf signed_headers;     /* "host;x-amz-date" */
-	trs_buf authorization;      /* header mode: the Authorization value */
-	trs_buf query;              /* presign mode: the whole query string to send, signature included */
+	trs__buf canonical_request;  /* for tests and debugging; never log it with a token in it */
+	trs__buf string_to_sign;
+	trs__buf signed_headers;     /* "host;x-amz-date" */
+	trs__buf authorization;      /* header mode: the Authorization value */
+	trs__buf query;              /* presign mode: the whole query string to send, signature included */
 	/*
 	 * Header mode: what to add to the request, in this order:
 	 * X-Amz-Date, X-Amz-Security-Token (when any), x-amz-content-sha256 (when
@@ -108,7 +108,7 @@ void trs__sigv4_result_free(trs__sigv4_result *r);
  * (A-Z a-z 0-9 - . _ ~) stay, every other byte becomes %XX (upper case).
  * keep_slash: leave '/' as is (S3 object keys in a path).
  */
-int trs__uri_encode(trs_buf *b, const char *s, size_t len, bool keep_slash, trs_error *err);
+int trs__uri_encode(trs__buf *b, const char *s, size_t len, bool keep_slash, trs_error *err);
 
 /* Base64 of n bytes into out (4 * ceil(n / 3) + 1 bytes). */
 void trs__base64(const unsigned char *in, size_t n, char *out);

@@ -22,7 +22,7 @@ static const char *sts_region(const trs__sts_role *role)
 	return r ? r : trs__env("AWS_DEFAULT_REGION");
 }
 
-int trs__sts_endpoint(const char *region, trs_buf *url, trs_buf *authority, trs_error *err)
+int trs__sts_endpoint(const char *region, trs__buf *url, trs__buf *authority, trs_error *err)
 {
 	const char *endpoint = trs__aws_endpoint("STS", NULL);
 	int rc;
@@ -48,13 +48,13 @@ int trs__sts_endpoint(const char *region, trs_buf *url, trs_buf *authority, trs_
 	return rc;
 }
 
-static int form_add(trs_buf *b, const char *k, const char *v, trs_error *err)
+static int form_add(trs__buf *b, const char *k, const char *v, trs_error *err)
 {
 	int rc = trs__buf_printf(b, err, "%s%s=", b->len ? "&" : "", k);
 	return rc == 0 ? trs__uri_encode(b, v, strlen(v), false, err) : rc;
 }
 
-static int role_form(const char *action, const trs__sts_role *role, trs_buf *form, trs_error *err)
+static int role_form(const char *action, const trs__sts_role *role, trs__buf *form, trs_error *err)
 {
 	char session[64];
 	const char *session_name = role->session_name && *role->session_name ? role->session_name : NULL;
@@ -113,11 +113,11 @@ static int read_answer(const trs_ctx *ctx, const char *action, const trs__sts_ro
 /* POST the form (signed when `source` is given) and read the credentials from
  * the answer, retrying transport errors, throttling and 5xx (lib/aws/retry.h). */
 static int sts_call(const trs_ctx *ctx, trs__http *http, const char *action, const trs__sts_role *role,
-		    const trs_buf *form, const trs__aws_credentials *source, const char *hint,
+		    const trs__buf *form, const trs__aws_credentials *source, const char *hint,
 		    trs__aws_credentials *out, trs_error *err)
 {
 	const char *region = sts_region(role);
-	trs_buf url = TRS_BUF_INIT, authority = TRS_BUF_INIT;
+	trs__buf url = TRS_BUF_INIT, authority = TRS_BUF_INIT;
 	int rc = trs__sts_endpoint(region, &url, &authority, err);
 	if (rc < 0)
 		goto done;
@@ -165,7 +165,7 @@ done:
 int trs__sts_assume_role_with_web_identity(const trs_ctx *ctx, trs__http *http, const trs__sts_role *role,
 					   const char *token, trs__aws_credentials *out, trs_error *err)
 {
-	trs_buf form = TRS_BUF_INIT;
+	trs__buf form = TRS_BUF_INIT;
 	int rc = role_form("AssumeRoleWithWebIdentity", role, &form, err);
 	if (rc == 0)
 		rc = form_add(&form, "WebIdentityToken", token, err);
@@ -181,7 +181,7 @@ int trs__sts_assume_role_with_web_identity(const trs_ctx *ctx, trs__http *http, 
 int trs__sts_assume_role(const trs_ctx *ctx, trs__http *http, const trs__sts_role *role,
 			 const trs__aws_credentials *source, trs__aws_credentials *out, trs_error *err)
 {
-	trs_buf form = TRS_BUF_INIT;
+	trs__buf form = TRS_BUF_INIT;
 	int rc = role_form("AssumeRole", role, &form, err);
 	if (rc == 0)
 		rc = sts_call(ctx, http, "AssumeRole", role, &form, source,

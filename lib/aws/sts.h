@@ -28,7 +28,7 @@ typedef struct trs__sts_role {
 } trs__sts_role;
 
 /* The endpoint's URL (ending in '/' when it has no path) and its "host[:port]". */
-int trs__sts_endpoint(const char *region, trs_buf *url, trs_buf *authority, trs_error *err);
+int trs__sts_endpoint(const char *region, trs__buf *url, trs__buf *authority, trs_error *err);
 
 /* AssumeRoleWithWebIdentity (unsigned: the token is the proof). source "web-identity". TRS_EAUTH on refusal. */
 int trs__sts_assume_role_with_web_identity(const trs_ctx *ctx, trs__http *http, const trs__sts_role *role,

@@ -19,7 +19,7 @@ typedef struct parse_state {
 	int rc;
 	int depth;                  /* elements open */
 	char names[MAX_DEPTH][64];  /* local names of the open elements */
-	trs_buf text;
+	trs__buf text;
 	bool text_too_long;
 	/* The Tag or Part being read. */
 	char *tag_key, *tag_value;
@@ -367,7 +367,7 @@ int trs__xml_parse_s3(const char *data, size_t len, trs__s3_xml *out, trs_error 
 	return s.rc;
 }
 
-int trs__xml_escape(trs_buf *b, const char *s, trs_error *err)
+int trs__xml_escape(trs__buf *b, const char *s, trs_error *err)
 {
 	for (; *s; s++) {
 		const char *rep = NULL;

@@ -72,6 +72,6 @@ int trs__xml_parse_s3(const char *data, size_t len, trs__s3_xml *out, trs_error 
 void trs__s3_xml_free(trs__s3_xml *x);
 
 /* Append s to b with &, <, >, " and ' escaped. */
-int trs__xml_escape(trs_buf *b, const char *s, trs_error *err);
+int trs__xml_escape(trs__buf *b, const char *s, trs_error *err);
 
 #endif

@@ -55,14 +55,14 @@ static void utc_date(int64_t ms, struct tm *tm)
 	gmtime_r(&secs, tm);
 }
 
-int trs__backup_key(const trs_manifest *m, int64_t ms, trs_buf *out, trs_error *err)
+int trs__backup_key(const trs_manifest *m, int64_t ms, trs__buf *out, trs_error *err)
 {
 	const trs_manifest_object *o = first_object(m);
 	const char *prefix = o ? o->source_prefix : "";
 	return trs__buf_printf(out, err, "%s%sbackup_%lld.tar.zst", prefix, *prefix ? "/" : "", (long long)ms);
 }
 
-int trs__catalog_key(const trs_manifest *m, const char *backup_key, int64_t ms, trs_buf *out, trs_error *err)
+int trs__catalog_key(const trs_manifest *m, const char *backup_key, int64_t ms, trs__buf *out, trs_error *err)
 {
 	const trs_manifest_object *o = first_object(m);
 	const char *bucket = o ? o->source_bucket : "";
@@ -99,7 +99,7 @@ static int gen_str_or_null(yajl_gen g, const char *s)
 	return *s ? gen_str(g, s) : yajl_gen_null(g) != yajl_gen_status_ok;
 }
 
-int trs__catalog_row(trs_buf *out, const trs_manifest_object *e, const char *backup_key, int64_t ms,
+int trs__catalog_row(trs__buf *out, const trs_manifest_object *e, const char *backup_key, int64_t ms,
 		     const char *const *buckets, size_t nbuckets, trs_error *err)
 {
 	yajl_gen g = yajl_gen_alloc(NULL);
@@ -166,7 +166,7 @@ typedef struct {
 	const char *const *buckets;
 	size_t nbuckets;
 	size_t next;  /* the next row to generate */
-	trs_buf line;
+	trs__buf line;
 	size_t pos;   /* read position in line */
 } catalog_body;
 
@@ -312,7 +312,7 @@ int trs__backup_plan(const trs_ctx *ctx, const trs_manifest *m, const trs_proces
 				    "archive %s has a backup target in %s (bucket %s) but no catalog bucket is "
 				    "configured: set CATALOG_BUCKET (or pass --catalog-bucket); nothing was written",
 				    TRS__SHORT(rep->archive), ctx->region, targets[0]->bucket);
-	trs_buf key = TRS_BUF_INIT, ckey = TRS_BUF_INIT;
+	trs__buf key = TRS_BUF_INIT, ckey = TRS_BUF_INIT;
 	if (rc == 0 && (rc = trs__backup_key(m, ms, &key, err)) == 0)
 		rc = trs__catalog_key(m, key.data, ms, &ckey, err);
 	if (rc == 0 && !(rep->backups = trs__calloc(n, sizeof(*rep->backups), err)))

@@ -16,14 +16,14 @@ size_t trs__backup_targets(const trs_manifest *m, const char *region, const trs_
 
 /* "<source_prefix>/backup_<ms>.tar.zst" (source_prefix of the first object;
  * no leading '/' when it is empty). */
-int trs__backup_key(const trs_manifest *m, int64_t ms, trs_buf *out, trs_error *err);
+int trs__backup_key(const trs_manifest *m, int64_t ms, trs__buf *out, trs_error *err);
 
 /* "<source_bucket>/<source_prefix>/year=YYYY/month=MM/day=DD/<backup file name>.jsonl",
  * empty segments left out, the date in UTC. */
-int trs__catalog_key(const trs_manifest *m, const char *backup_key, int64_t ms, trs_buf *out, trs_error *err);
+int trs__catalog_key(const trs_manifest *m, const char *backup_key, int64_t ms, trs__buf *out, trs_error *err);
 
 /* Append one catalog row (a JSON object and '\n') for entry e. */
-int trs__catalog_row(trs_buf *out, const trs_manifest_object *e, const char *backup_key, int64_t ms,
+int trs__catalog_row(trs__buf *out, const trs_manifest_object *e, const char *backup_key, int64_t ms,
 		     const char *const *buckets, size_t nbuckets, trs_error *err);
 
 /*

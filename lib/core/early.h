@@ -28,7 +28,7 @@ typedef struct trs__early_member {
 	uint64_t index;       /* the member's position in the tar */
 	int staged;           /* written through the destination's stage_create */
 	uint64_t stage_index;
-	trs_stage_result result;
+	trs__stage_result result;
 } trs__early_member;
 
 typedef struct trs__early {
@@ -38,7 +38,7 @@ typedef struct trs__early {
 	uint64_t chunk;       /* larger ones in chunks of this size */
 	trs__early_member *head, *tail;
 	int overflow;         /* some object did not fit: the second pass restores it */
-	trs_arena mem;        /* the members and their paths: one malloc per 64 KiB, freed at the end */
+	trs__arena mem;        /* the members and their paths: one malloc per 64 KiB, freed at the end */
 	trs_storage_stage *stage; /* a local destination: staging and the spool there */
 	int stage_tried;
 	uint64_t stage_next;

@@ -43,7 +43,7 @@ struct trs_fetch {
 	uint64_t chunk;
 	uint64_t nchunks;
 	unsigned char *mem;  /* memory spool, or NULL */
-	trs_buf first;       /* the first GET's bytes until the spool is made */
+	trs__buf first;       /* the first GET's bytes until the spool is made */
 	int fd;              /* file spool, or -1 */
 
 	pthread_mutex_t mu;
@@ -243,7 +243,7 @@ static int first_get(trs_fetch *f, trs_error *err)
 	if (rc == 0 && f->first.len < probe) {
 		f->size = f->base = f->first.len;
 		f->mem = (unsigned char *)f->first.data;
-		f->first = (trs_buf)TRS_BUF_INIT;
+		f->first = (trs__buf)TRS_BUF_INIT;
 		if (!f->mem && !(f->mem = trs__malloc(1, err)))
 			return TRS_ENOMEM;
 		return 0;

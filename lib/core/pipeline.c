@@ -273,7 +273,7 @@ trs__job *trs__job_new(const trs_object *o, trs_error *err)
 }
 
 trs__job *trs__job_new_stage(trs_storage_stage *st, uint64_t index, unsigned char *data, uint64_t len,
-			    trs_stage_result *result, trs_error *err)
+			    trs__stage_result *result, trs_error *err)
 {
 	trs__job *j = trs__calloc(1, sizeof(*j), err);
 	if (!j)

@@ -29,24 +29,24 @@ typedef enum {
 	TRS_JOB_STAGE,     /* write bytes that came before the manifest to the staging directory */
 	TRS_JOB_PUBLISH,   /* move a staged object into place for its puts */
 	TRS_JOB_SPOOL      /* write out a buffer of the spool (lib/core/spool.c) at offset stage_index */
-} trs_job_kind;
+} trs__job_kind;
 
 /* What a stage job reports back to the reader's pending entry (one per early object: kept small). */
-typedef struct trs_stage_result {
+typedef struct trs__stage_result {
 	char md5[33];
 	int code;
 	trs_error *err;            /* malloc'ed on failure only (NULL when that failed too) */
-} trs_stage_result;
+} trs__stage_result;
 
 typedef struct trs__job {
 	struct trs__job *next;
 	struct trs__job *batch_next; /* small jobs a worker takes together (local destinations) */
 	unsigned int batch_count;  /* on the first of a batch: how many */
-	trs_job_kind kind;
+	trs__job_kind kind;
 	trs_storage_stage *stage;      /* STAGE, PUBLISH */
 	struct trs__spool *spool;  /* SPOOL */
 	uint64_t stage_index;
-	trs_stage_result *stage_result; /* STAGE: where to report */
+	trs__stage_result *stage_result; /* STAGE: where to report */
 	char staged_md5[33];       /* PUBLISH, PUT from the spool: what the bytes hash to ("": not hashed) */
 	int stage_code;            /* PUBLISH: staging failed with this code */
 	trs_error *stage_err;      /* PUBLISH: and this error (the job's, malloc'ed; NULL: out of memory) */
@@ -82,12 +82,12 @@ typedef struct trs__job {
 typedef struct trs__run trs__run;
 
 /* A writer thread's slot (lib/core/pipeline_workers.c). */
-typedef struct trs_writer {
+typedef struct trs__writer {
 	trs__run *run;
 	pthread_t thread;
 	int state;                 /* TRS_WRITER_EMPTY, _RUNNING or _EXITED (joined when the slot is reused) */
 	int borrowed;              /* beyond the run's floor: goes back to the shared budget when idle */
-} trs_writer;
+} trs__writer;
 
 struct trs__run {
 	trs_ctx *ctx;
@@ -110,7 +110,7 @@ struct trs__run {
 	trs__budget *shared;       /* the budget of the archives in flight (trs_serve), or NULL */
 	trs__budget budget;        /* the run's own, when nothing is shared */
 	trs__budget_account account; /* what the run holds: bytes, and writers when they are shared */
-	trs_writer *threads;       /* max_threads slots */
+	trs__writer *threads;       /* max_threads slots */
 	unsigned int nthreads;     /* slots used so far */
 	unsigned int max_threads;
 	unsigned int live;         /* writers running */
@@ -175,7 +175,7 @@ void trs__run_wait_idle(trs__run *r);
 
 /* A job writing `data` (taken from the budget) to staged file `index`. */
 trs__job *trs__job_new_stage(trs_storage_stage *st, uint64_t index, unsigned char *data, uint64_t len,
-			    trs_stage_result *result, trs_error *err);
+			    trs__stage_result *result, trs_error *err);
 
 /* Run a TRS_JOB_STAGE job (lib/core/pipeline_stage.c): write its bytes to the staged file, report to the reader. */
 void trs__stage_write(trs__job *j);

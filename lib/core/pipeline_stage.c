@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 /* The reader keeps one result per early object until the manifest comes: the error only on failure. */
-static void stage_done(trs_stage_result *res, int code, const trs_error *err)
+static void stage_done(trs__stage_result *res, int code, const trs_error *err)
 {
 	res->code = code;
 	if (code < 0 && (res->err = malloc(sizeof(*res->err))))
@@ -31,7 +31,7 @@ static void stage_done(trs_stage_result *res, int code, const trs_error *err)
  */
 void trs__stage_write(trs__job *j)
 {
-	trs_stage_result *res = j->stage_result;
+	trs__stage_result *res = j->stage_result;
 	struct { int code; trs_error err; } st = {0, TRS_ERROR_INIT};
 	int hash = j->run->ctx->verify != TRS_VERIFY_SIZE; /* size only: publish takes the manifest's MD5 */
 	unsigned char digest[16];

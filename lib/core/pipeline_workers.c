@@ -61,14 +61,14 @@ void trs__run_share_init(trs__budget *b, const trs_ctx *ctx, const trs_ctx *run_
 }
 
 /* Under r->mu: this borrowed writer should go back (no job waits, or an archive waits to join). */
-static bool give_back(trs__run *r, const trs_writer *w)
+static bool give_back(trs__run *r, const trs__writer *w)
 {
 	return w->borrowed && (!r->head || trs__account_writer_wanted(&r->account));
 }
 
 static void *writer_main(void *arg)
 {
-	trs_writer *w = arg;
+	trs__writer *w = arg;
 	trs__run *r = w->run;
 	pthread_mutex_lock(&r->mu);
 	for (;;) {
@@ -108,7 +108,7 @@ static void *writer_main(void *arg)
 /* Under r->mu: start a writer in a free slot (an exited one is joined first). */
 static bool spawn_locked(trs__run *r, bool borrowed)
 {
-	trs_writer *w = NULL;
+	trs__writer *w = NULL;
 	for (unsigned int i = 0; i < r->nthreads && !w; i++)
 		if (r->threads[i].state == TRS_WRITER_EXITED) {
 			pthread_join(r->threads[i].thread, NULL); /* it has returned, or is about to */

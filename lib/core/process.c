@@ -344,7 +344,7 @@ static int restore(walk *w, trs_error *err)
 /* The distinct regions of the manifest's targets, in manifest order, comma-separated. */
 static int list_regions(trs_report *rep, const trs_manifest *m, trs_error *err)
 {
-	trs_buf b = TRS_BUF_INIT;
+	trs__buf b = TRS_BUF_INIT;
 	int rc = trs__buf_puts(&b, "", err);
 	size_t n = trs_manifest_target_count(m);
 	for (size_t i = 0; rc == 0 && i < n; i++) {

@@ -210,7 +210,7 @@ static int emf_line(trs_metrics *m, const trs_kv *dims, size_t ndims, const metr
 		yajl_gen_free(g);
 		return trs__error_set(err, TRS_EINVAL, "metric %s: a name or dimension is not valid UTF-8", v[0].name);
 	}
-	trs_buf line = TRS_BUF_INIT;
+	trs__buf line = TRS_BUF_INIT;
 	int rc = trs__buf_put(&line, out, len, err);
 	if (rc == 0)
 		rc = trs__buf_put(&line, "\n", 1, err);

@@ -64,7 +64,7 @@ struct trs__cw {
 
 /* ---- the request body ---- */
 
-static int put_param(trs_buf *b, const char *name, const char *value, trs_error *err)
+static int put_param(trs__buf *b, const char *name, const char *value, trs_error *err)
 {
 	int rc = trs__buf_printf(b, err, "&%s=", name);
 	return rc ? rc : trs__uri_encode(b, value, strlen(value), false, err);
@@ -79,7 +79,7 @@ static void iso8601_ms(int64_t ms, char out[32])
 	snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
 }
 
-static int put_datum(trs_buf *b, size_t member, const trs__metric_datum *d, trs_error *err)
+static int put_datum(trs__buf *b, size_t member, const trs__metric_datum *d, trs_error *err)
 {
 	char name[96], num[32], ts[32];
 	int rc;
@@ -106,7 +106,7 @@ static int put_datum(trs_buf *b, size_t member, const trs__metric_datum *d, trs_
 	return rc;
 }
 
-long trs__cw_build_body(trs_buf *b, const char *metric_namespace, trs__metric_datum *const *data, size_t n,
+long trs__cw_build_body(trs__buf *b, const char *metric_namespace, trs__metric_datum *const *data, size_t n,
 			size_t max_bytes, trs_error *err)
 {
 	b->len = 0;
@@ -132,7 +132,7 @@ long trs__cw_build_body(trs_buf *b, const char *metric_namespace, trs__metric_da
 
 /* ---- sending one call ---- */
 
-static int attempt_once(trs__cw *cw, const trs_buf *body, const char *payload_hash, bool refresh,
+static int attempt_once(trs__cw *cw, const trs__buf *body, const char *payload_hash, bool refresh,
 			trs__http_response *resp, trs_error *err)
 {
 	trs_kv h[] = {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
@@ -146,7 +146,7 @@ static int attempt_once(trs__cw *cw, const trs_buf *body, const char *payload_ha
 }
 
 /* One PutMetricData call with its retries. On failure err says why (never with credentials). */
-static int send_call(trs__cw *cw, const trs_buf *body, size_t ndata, trs_error *err)
+static int send_call(trs__cw *cw, const trs__buf *body, size_t ndata, trs_error *err)
 {
 	char payload_hash[TRS_SHA256_HEX_LEN + 1];
 	trs__sha256_hex(body->data, body->len, payload_hash);
@@ -198,7 +198,7 @@ static int send_call(trs__cw *cw, const trs_buf *body, size_t ndata, trs_error *
 /* Send data[0..n) in as many calls as it takes. */
 static void send_all(trs__cw *cw, trs__metric_datum **data, size_t n)
 {
-	trs_buf body = TRS_BUF_INIT;
+	trs__buf body = TRS_BUF_INIT;
 	size_t done = 0;
 	while (done < n) {
 		trs_error err = TRS_ERROR_INIT;
@@ -298,7 +298,7 @@ static int set_endpoint(trs__cw *cw, const char *url, trs_error *err)
 	size_t blen = strlen(base);
 	while (blen && base[blen - 1] == '/')
 		blen--;
-	trs_buf u = TRS_BUF_INIT, p = TRS_BUF_INIT;
+	trs__buf u = TRS_BUF_INIT, p = TRS_BUF_INIT;
 	int rc = trs__buf_printf(&p, err, "%.*s/", (int)blen, base);
 	if (rc == 0) {
 		rc = trs__buf_printf(&u, err, "%.*s://%.*s%s", (int)slen, url, (int)alen, auth, p.data);

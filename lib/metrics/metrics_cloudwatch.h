@@ -45,7 +45,7 @@ int64_t trs__metric_now_ms(void);
  * replacing b's contents. Returns how many were taken (>= 1 when n >= 1,
  * even if a single datum exceeds max_bytes), or a negative code.
  */
-long trs__cw_build_body(trs_buf *b, const char *metric_namespace, trs__metric_datum *const *data, size_t n,
+long trs__cw_build_body(trs__buf *b, const char *metric_namespace, trs__metric_datum *const *data, size_t n,
 			size_t max_bytes, trs_error *err);
 
 typedef struct trs__cw trs__cw;

@@ -112,7 +112,7 @@ static int read_body(dir_queue *q, const char *name, trs_queue_message *m, trs_e
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return trs__error_errno(err, errno, "cannot open queue message %s", TRS__SHORT(path));
-	trs_buf b = TRS_BUF_INIT;
+	trs__buf b = TRS_BUF_INIT;
 	int rc = 0;
 	while (rc == 0 && b.len < MAX_BODY) {
 		rc = trs__buf_grow(&b, 65536, err);
@@ -154,7 +154,7 @@ static int claim(dir_queue *q, int fromfd, int inflightfd, const char *name, con
 	pthread_mutex_lock(&q->lock);
 	unsigned long nonce = ++q->nonce;
 	pthread_mutex_unlock(&q->lock);
-	trs_buf handle = TRS_BUF_INIT;
+	trs__buf handle = TRS_BUF_INIT;
 	int rc = trs__buf_printf(&handle, err, "%.*s@%u@%lx%lx%lx", (int)orig_len, orig, count, (unsigned long)getpid(),
 				 (unsigned long)time(NULL), nonce);
 	if (rc < 0)
@@ -258,7 +258,7 @@ static int dead_letter(dir_queue *q, int inflightfd, const char *name, const cha
 		return trs__error_errno(err, errno, "cannot open the dead-letter directory %s of queue %s",
 					TRS__SHORT(q->dead), TRS__SHORT(q->path));
 	size_t id_len = orig_len > 5 && memcmp(orig + orig_len - 5, ".json", 5) == 0 ? orig_len - 5 : orig_len;
-	trs_buf target = TRS_BUF_INIT;
+	trs__buf target = TRS_BUF_INIT;
 	int rc = trs__buf_printf(&target, err, "%.*s", (int)orig_len, orig);
 	for (int attempt = 0; rc == 0; attempt++) {
 		if (rename_noreplace(inflightfd, name, deadfd, target.data) == 0)
@@ -485,7 +485,7 @@ static int open_dir_queue(trs_queue **out, const trs_ctx *ctx, const char *url, 
 	q->ctx = ctx;
 	q->max_receives = max_receives;
 	pthread_mutex_init(&q->lock, NULL);
-	trs_buf b = TRS_BUF_INIT, d = TRS_BUF_INIT, u = TRS_BUF_INIT;
+	trs__buf b = TRS_BUF_INIT, d = TRS_BUF_INIT, u = TRS_BUF_INIT;
 	int rc = 0;
 	q->path = trs__strdup(path, err);
 	if (!q->path || trs__buf_printf(&b, err, "%s/%s", path, INFLIGHT) < 0 ||
@@ -521,7 +521,7 @@ int trs_queue_dir_new(trs_queue **out, const trs_ctx *ctx, const char *path, trs
 }
 
 /* A query value, percent-decoded so that any path can be given ("%26" for '&'). */
-static int query_value(const char *v, size_t len, trs_buf *out, trs_error *err)
+static int query_value(const char *v, size_t len, trs__buf *out, trs_error *err)
 {
 	for (size_t i = 0; i < len; i++) {
 		char c = v[i];
@@ -546,7 +546,7 @@ int trs__queue_dir_open_url(trs_queue **out, const trs_ctx *ctx, const char *url
 	size_t path_len = query ? (size_t)(query - spec) : strlen(spec);
 	if (path_len == 0)
 		return trs__error_set(err, TRS_EINVAL, "queue URL 'dir://%s' names no directory", TRS__SHORT(spec));
-	trs_buf path = TRS_BUF_INIT, dead = TRS_BUF_INIT, max = TRS_BUF_INIT;
+	trs__buf path = TRS_BUF_INIT, dead = TRS_BUF_INIT, max = TRS_BUF_INIT;
 	int rc = trs__buf_put(&path, spec, path_len, err);
 	bool has_dead = false, has_max = false;
 	for (const char *p = query ? query + 1 : NULL; rc == 0 && p && *p;) {

@@ -57,7 +57,7 @@ typedef struct sqs_queue {
 
 /* ---- small helpers ---- */
 
-static int json_string(trs_buf *b, const char *s, trs_error *err)
+static int json_string(trs__buf *b, const char *s, trs_error *err)
 {
 	int rc = trs__buf_puts(b, "\"", err);
 	for (const unsigned char *p = (const unsigned char *)s; rc == 0 && *p; p++) {
@@ -79,7 +79,7 @@ static void handle_hint(const char *h, char out[16])
 
 /* ---- one call ---- */
 
-static int sign_and_send(sqs_queue *q, trs__http *http, const char *action, const trs_buf *body, long timeout_ms,
+static int sign_and_send(sqs_queue *q, trs__http *http, const char *action, const trs__buf *body, long timeout_ms,
 			 bool refresh, trs__http_response *resp, trs_error *err)
 {
 	char target[64];
@@ -88,7 +88,7 @@ static int sign_and_send(sqs_queue *q, trs__http *http, const char *action, cons
 	trs__sigv4_options o = TRS_SIGV4_GENERIC("sqs");
 	o.region = q->region;
 	trs__aws_target t = {q->authority, q->path, NULL, NULL};
-	trs_buf url = TRS_BUF_INIT;
+	trs__buf url = TRS_BUF_INIT;
 	int rc = trs__buf_printf(&url, err, "%s%s", q->endpoint, q->path);
 	trs__http_request req = {.method = "POST", .url = url.data, .headers = h, .nheaders = TRS_ARRAY_SIZE(h),
 				 .body = body->data, .body_len = body->len, .max_response = MAX_ANSWER,
@@ -140,7 +140,7 @@ static const char *hint_for(long status, const char *code)
  * Perform one action with retries. On 0, *doc is the parsed JSON answer
  * (free with yajl_tree_free; NULL for an empty body).
  */
-static int sqs_call(sqs_queue *q, trs__http *http, const trs_ctx *ctx, const char *action, const trs_buf *body,
+static int sqs_call(sqs_queue *q, trs__http *http, const trs_ctx *ctx, const char *action, const trs__buf *body,
 		    long timeout_ms, yajl_val *doc, trs_error *err)
 {
 	*doc = NULL;
@@ -274,7 +274,7 @@ static int sqs_receive(trs_queue *self, const trs_queue_receive_options *o, trs_
 		       trs_error *err)
 {
 	sqs_queue *q = (sqs_queue *)self;
-	trs_buf body = TRS_BUF_INIT;
+	trs__buf body = TRS_BUF_INIT;
 	int rc = trs__buf_puts(&body, "{\"QueueUrl\":", err);
 	if (rc == 0)
 		rc = json_string(&body, q->queue_url, err);
@@ -330,7 +330,7 @@ static int sqs_receive(trs_queue *self, const trs_queue_receive_options *o, trs_
 static int delete_chunk(sqs_queue *q, const char *const *handles, size_t n, int *codes, size_t *failed,
 			trs_error *err)
 {
-	trs_buf body = TRS_BUF_INIT;
+	trs__buf body = TRS_BUF_INIT;
 	int rc = trs__buf_puts(&body, "{\"QueueUrl\":", err);
 	if (rc == 0)
 		rc = json_string(&body, q->queue_url, err);
@@ -425,7 +425,7 @@ static int sqs_delete_batch(trs_queue *self, const char *const *handles, size_t 
 static int sqs_change_visibility(trs_queue *self, const char *handle, unsigned int seconds, trs_error *err)
 {
 	sqs_queue *q = (sqs_queue *)self;
-	trs_buf body = TRS_BUF_INIT;
+	trs__buf body = TRS_BUF_INIT;
 	int rc = trs__buf_puts(&body, "{\"QueueUrl\":", err);
 	if (rc == 0)
 		rc = json_string(&body, q->queue_url, err);
@@ -595,7 +595,7 @@ int trs_queue_sqs_new(trs_queue **out, const trs_ctx *ctx, const trs_sqs_options
 			if (rc == 0 && !(q->path = trs__strdup("/", err)))
 				rc = TRS_ENOMEM;
 		} else {
-			trs_buf a = TRS_BUF_INIT, e = TRS_BUF_INIT;
+			trs__buf a = TRS_BUF_INIT, e = TRS_BUF_INIT;
 			const char *suffix = strstr(queue_authority, ".amazonaws.com.cn") ? "amazonaws.com.cn"
 											 : "amazonaws.com";
 			rc = trs__buf_printf(&a, err, "sqs.%s.%s", q->region, suffix);

@@ -62,7 +62,7 @@ static size_t utf8_seq(const unsigned char *s, size_t n, size_t *maximal)
 
 char *trs_event_decode_key(const char *encoded, size_t len, trs_error *err)
 {
-	trs_buf raw = TRS_BUF_INIT, out = TRS_BUF_INIT;
+	trs__buf raw = TRS_BUF_INIT, out = TRS_BUF_INIT;
 	if (!encoded)
 		encoded = "";
 	int rc = trs__buf_grow(&raw, len + 1, err);

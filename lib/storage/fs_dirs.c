@@ -12,7 +12,7 @@
 
 #define CACHE_SLOTS 64
 
-struct trs_fsdir {
+struct trs__fsdir {
 	char *path;       /* top \0 bucket/dirs, as a flat key */
 	size_t path_len;
 	uint64_t hash;
@@ -23,17 +23,17 @@ struct trs_fsdir {
 	uint64_t used;    /* LRU tick */
 };
 
-struct trs_fsdirs {
+struct trs__fsdirs {
 	int root_fd;
 	const char *root;
 	pthread_mutex_t mu;
-	trs_fsdir slots[CACHE_SLOTS];
+	trs__fsdir slots[CACHE_SLOTS];
 	uint64_t tick;
 };
 
-int trs__fsdirs_new(trs_fsdirs **out, int root_fd, const char *root, trs_error *err)
+int trs__fsdirs_new(trs__fsdirs **out, int root_fd, const char *root, trs_error *err)
 {
-	trs_fsdirs *c = trs__calloc(1, sizeof(*c), err);
+	trs__fsdirs *c = trs__calloc(1, sizeof(*c), err);
 	if (!c)
 		return TRS_ENOMEM;
 	c->root_fd = root_fd;
@@ -45,7 +45,7 @@ int trs__fsdirs_new(trs_fsdirs **out, int root_fd, const char *root, trs_error *
 	return 0;
 }
 
-void trs__fsdirs_free(trs_fsdirs *c)
+void trs__fsdirs_free(trs__fsdirs *c)
 {
 	if (!c)
 		return;
@@ -70,7 +70,7 @@ static int open_dir_at(int dirfd, const char *name, int create)
 }
 
 /* Walk the components of `path` (separated by '/') under root. */
-static int walk(trs_fsdirs *c, const char *top, const char *bucket, const char *dirs, size_t dirs_len, int create,
+static int walk(trs__fsdirs *c, const char *top, const char *bucket, const char *dirs, size_t dirs_len, int create,
 		const char *key, trs_error *err)
 {
 	int fd = dup(c->root_fd);
@@ -129,8 +129,8 @@ static uint64_t hash_bytes(const char *s, size_t n)
 	return h;
 }
 
-int trs__fsdir_get(trs_fsdirs *c, const char *top, const char *bucket, const char *key, int create,
-		   trs_fsdir **out, const char **base, trs_error *err)
+int trs__fsdir_get(trs__fsdirs *c, const char *top, const char *bucket, const char *key, int create,
+		   trs__fsdir **out, const char **base, trs_error *err)
 {
 	const char *slash = strrchr(key, '/');
 	size_t dirs_len = slash ? (size_t)(slash - key) : 0;
@@ -151,7 +151,7 @@ int trs__fsdir_get(trs_fsdirs *c, const char *top, const char *bucket, const cha
 	pthread_mutex_lock(&c->mu);
 	c->tick++;
 	for (int i = 0; i < CACHE_SLOTS; i++) {
-		trs_fsdir *d = &c->slots[i];
+		trs__fsdir *d = &c->slots[i];
 		if (d->fd >= 0 && !d->stale && d->hash == h && d->path_len == plen && !memcmp(d->path, path, plen)) {
 			d->refs++;
 			d->used = c->tick;
@@ -171,9 +171,9 @@ int trs__fsdir_get(trs_fsdirs *c, const char *top, const char *bucket, const cha
 		return fd;
 	}
 	pthread_mutex_lock(&c->mu);
-	trs_fsdir *victim = NULL;
+	trs__fsdir *victim = NULL;
 	for (int i = 0; i < CACHE_SLOTS; i++) {
-		trs_fsdir *d = &c->slots[i];
+		trs__fsdir *d = &c->slots[i];
 		if (d->refs)
 			continue;
 		if (!victim || d->fd < 0 || d->used < victim->used)
@@ -186,7 +186,7 @@ int trs__fsdir_get(trs_fsdirs *c, const char *top, const char *bucket, const cha
 		/* Every slot busy (or no memory): an uncached handle, closed on release. */
 		pthread_mutex_unlock(&c->mu);
 		free(copy);
-		trs_fsdir *d = calloc(1, sizeof(*d));
+		trs__fsdir *d = calloc(1, sizeof(*d));
 		if (path != stack)
 			free(path);
 		if (!d) {
@@ -216,12 +216,12 @@ int trs__fsdir_get(trs_fsdirs *c, const char *top, const char *bucket, const cha
 	return 0;
 }
 
-int trs__fsdir_fd(const trs_fsdir *d)
+int trs__fsdir_fd(const trs__fsdir *d)
 {
 	return d->fd;
 }
 
-void trs__fsdir_release(trs_fsdirs *c, trs_fsdir *d, int stale)
+void trs__fsdir_release(trs__fsdirs *c, trs__fsdir *d, int stale)
 {
 	/* Not d->refs: another holder of a cached slot changes it under the mutex. */
 	if (d->uncached) {

@@ -13,11 +13,11 @@
 
 #include "internal.h"
 
-typedef struct trs_fsdirs trs_fsdirs;
-typedef struct trs_fsdir trs_fsdir;
+typedef struct trs__fsdirs trs__fsdirs;
+typedef struct trs__fsdir trs__fsdir;
 
-int trs__fsdirs_new(trs_fsdirs **out, int root_fd, const char *root, trs_error *err);
-void trs__fsdirs_free(trs_fsdirs *c);
+int trs__fsdirs_new(trs__fsdirs **out, int root_fd, const char *root, trs_error *err);
+void trs__fsdirs_free(trs__fsdirs *c);
 
 /*
  * The directory holding `key` in `top/bucket` ("" top: the data tree),
@@ -25,10 +25,10 @@ void trs__fsdirs_free(trs_fsdirs *c);
  * when it does not exist (and !create), TRS_EEXISTS when a file stands where
  * a directory must be. Release the handle with trs__fsdir_release.
  */
-int trs__fsdir_get(trs_fsdirs *c, const char *top, const char *bucket, const char *key, int create,
-		   trs_fsdir **out, const char **base, trs_error *err);
-int trs__fsdir_fd(const trs_fsdir *d);
+int trs__fsdir_get(trs__fsdirs *c, const char *top, const char *bucket, const char *key, int create,
+		   trs__fsdir **out, const char **base, trs_error *err);
+int trs__fsdir_fd(const trs__fsdir *d);
 /* `stale`: the directory turned out to be gone; drop it from the cache. */
-void trs__fsdir_release(trs_fsdirs *c, trs_fsdir *d, int stale);
+void trs__fsdir_release(trs__fsdirs *c, trs__fsdir *d, int stale);
 
 #endif

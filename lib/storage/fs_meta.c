@@ -145,7 +145,7 @@ static int write_sidecar(fs_storage *fs, const trs_put_request *req, const unsig
 			 trs_error *err)
 {
 	const char *base;
-	trs_fsdir *d;
+	trs__fsdir *d;
 	int rc = trs__fsdir_get(fs->dirs, TRS__FS_META_DIR, req->bucket, req->key, 1, &d, &base, err);
 	if (rc < 0)
 		return rc;
@@ -260,7 +260,7 @@ int trs__fs_read_meta(fs_storage *fs, int fd, const char *bucket, const char *ke
 	if (len < 0) {
 		/* No xattr: a sidecar, or no metadata at all (an object is still an object). */
 		const char *base;
-		trs_fsdir *d;
+		trs__fsdir *d;
 		trs_error ignored = TRS_ERROR_INIT;
 		int mfd = -1;
 		if (trs__fsdir_get(fs->dirs, TRS__FS_META_DIR, bucket, key, 0, &d, &base, &ignored) == 0) {

@@ -159,7 +159,7 @@ int trs__fs_stage_publish(trs_storage_stage *stage, uint64_t index, const trs_pu
 	fs_storage *fs = st->fs;
 	int rc;
 	const char *base;
-	trs_fsdir *d;
+	trs__fsdir *d;
 	if ((rc = trs__fs_key_dir(fs, req, &d, &base, err)) < 0)
 		return rc;
 	int dirfd = trs__fsdir_fd(d);

@@ -71,7 +71,7 @@ int trs__s3_put_headers(const trs__s3 *s, trs__s3_headers *h, const trs_put_requ
 	int rc = 0;
 	if (req->ntags) {
 		/* x-amz-tagging is a URL query string: k1=v1&k2=v2, each part encoded. */
-		trs_buf tags = TRS_BUF_INIT;
+		trs__buf tags = TRS_BUF_INIT;
 		for (size_t i = 0; rc == 0 && i < req->ntags; i++) {
 			const char *k = req->tags[i].key ? req->tags[i].key : "";
 			const char *v = req->tags[i].value ? req->tags[i].value : "";
@@ -105,7 +105,7 @@ int trs__s3_put_headers(const trs__s3 *s, trs__s3_headers *h, const trs_put_requ
 			return trs__error_set(err, TRS_EINVAL,
 					      "metadata name '%.100s' of s3://%s/%s is not a valid HTTP header name", name,
 					      req->bucket, TRS__SHORT(req->key));
-		trs_buf hn = TRS_BUF_INIT, hv = TRS_BUF_INIT;
+		trs__buf hn = TRS_BUF_INIT, hv = TRS_BUF_INIT;
 		rc = trs__buf_printf(&hn, err, "x-amz-meta-%s", name);
 		for (char *p = hn.data; rc == 0 && *p; p++)
 			*p = (char)tolower((unsigned char)*p);
@@ -130,7 +130,7 @@ int trs__s3_put_headers(const trs__s3 *s, trs__s3_headers *h, const trs_put_requ
 	return rc;
 }
 
-int trs__s3_copy_source(trs_buf *b, const char *bucket, const char *key, trs_error *err)
+int trs__s3_copy_source(trs__buf *b, const char *bucket, const char *key, trs_error *err)
 {
 	int rc = trs__buf_puts(b, "/", err);
 	if (rc == 0)

@@ -44,7 +44,7 @@ uint64_t trs__s3_part_size(uint64_t object_size, uint64_t wanted)
 }
 
 /* The part of an upload id that goes in a query string. */
-int trs__s3_mpu_query(trs_buf *q, const char *upload_id, unsigned int part_number, trs_error *err)
+int trs__s3_mpu_query(trs__buf *q, const char *upload_id, unsigned int part_number, trs_error *err)
 {
 	int rc = 0;
 	if (part_number)
@@ -98,7 +98,7 @@ int trs__s3_mpu_create(trs__s3 *s, const trs_put_request *req, bool crc, char **
 /* Best effort: on failure the parts stay until a lifecycle rule removes them, so say which. */
 void trs__s3_mpu_abort(trs__s3 *s, const trs_put_request *req, const char *upload_id)
 {
-	trs_buf q = TRS_BUF_INIT;
+	trs__buf q = TRS_BUF_INIT;
 	trs_error err = TRS_ERROR_INIT;
 	int rc = trs__s3_mpu_query(&q, upload_id, 0, &err);
 	if (rc == 0) {
@@ -179,7 +179,7 @@ int trs__s3_mpu_complete(trs__s3 *s, const trs_put_request *req, const char *upl
 			   const trs__s3_part_crc *crcs, unsigned int nparts, trs__s3_guard *guard, trs_error *err)
 {
 	trs__s3_headers h = TRS_S3_HEADERS_INIT;
-	trs_buf body = TRS_BUF_INIT, q = TRS_BUF_INIT;
+	trs__buf body = TRS_BUF_INIT, q = TRS_BUF_INIT;
 	int rc = trs__buf_puts(&body, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">",
 			       err);
 	for (unsigned int i = 0; rc == 0 && i < nparts; i++) {
@@ -297,7 +297,7 @@ static void fail_upload(upload *u, int rc, const trs_error *err)
 
 static int send_part(upload *u, part_job *job, char **etag, trs_error *err)
 {
-	trs_buf q = TRS_BUF_INIT;
+	trs__buf q = TRS_BUF_INIT;
 	trs_kv crc_header = {"x-amz-checksum-crc32", NULL};
 	if (u->crcs) {
 		/* Each part's own slot, written by the one worker that sends it, read after all have joined. */

@@ -37,7 +37,7 @@ static int copy_part(copy_job *j, unsigned int n, char **etag, trs_error *err)
 	char range[64];
 	snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)first, (unsigned long long)last);
 	trs_kv h[2] = {{"x-amz-copy-source", j->source}, {"x-amz-copy-source-range", range}};
-	trs_buf q = TRS_BUF_INIT;
+	trs__buf q = TRS_BUF_INIT;
 	int rc = trs__s3_mpu_query(&q, j->upload_id, n, err);
 	if (rc == 0) {
 		trs__s3_call c = {0};
@@ -110,7 +110,7 @@ int trs__s3_multipart_copy(trs__s3 *s, const char *src_bucket, const char *src_k
 	j.part_size = trs__s3_part_size(size, s->part_size > (512ull << 20) ? s->part_size : (512ull << 20));
 	j.nparts = (unsigned int)((size + j.part_size - 1) / j.part_size);
 	j.next = 1;
-	trs_buf source = TRS_BUF_INIT;
+	trs__buf source = TRS_BUF_INIT;
 	char *upload_id = NULL;
 	unsigned int nthreads = 0, want = s->parts_in_flight < 4 ? 4 : s->parts_in_flight;
 	pthread_t threads[16];

@@ -24,7 +24,7 @@ static bool path_style(const trs__s3 *s, const char *bucket)
 	return s->custom_endpoint || strchr(bucket, '.') != NULL;
 }
 
-static int build_target(const trs__s3 *s, const trs__s3_call *c, trs_buf *url, trs_buf *host, trs_buf *path,
+static int build_target(const trs__s3 *s, const trs__s3_call *c, trs__buf *url, trs__buf *host, trs__buf *path,
 			trs_error *err)
 {
 	int rc;
@@ -199,7 +199,7 @@ static int attempt_once(trs__s3 *s, const trs__s3_call *c, const char *url, cons
 int trs__s3_request(trs__s3 *s, const trs__s3_call *c, trs__http_response *resp, trs_error *err)
 {
 	memset(resp, 0, sizeof(*resp));
-	trs_buf url = TRS_BUF_INIT, host = TRS_BUF_INIT, path = TRS_BUF_INIT;
+	trs__buf url = TRS_BUF_INIT, host = TRS_BUF_INIT, path = TRS_BUF_INIT;
 	char payload_hash[TRS_SHA256_HEX_LEN + 1];
 	trs__aws_retry r;
 	memset(&r, 0, sizeof(r)); /* its attempt count is read however the call ends */

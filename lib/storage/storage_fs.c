@@ -251,7 +251,7 @@ static int direct_if_newer(fs_storage *fs, int dirfd, const char *base, const tr
  * version); the restore that is run again (the queue's redelivery, or the
  * user) replaces it.
  */
-static int put_direct(fs_storage *fs, trs_fsdir *d, const char *base, const trs_put_request *req, trs_body *body,
+static int put_direct(fs_storage *fs, trs__fsdir *d, const char *base, const trs_put_request *req, trs_body *body,
 		      const trs_write_condition *cond, trs_error *err)
 {
 	const void *data;
@@ -310,7 +310,7 @@ out:
 	return rc;
 }
 
-int trs__fs_key_dir(fs_storage *fs, const trs_put_request *req, trs_fsdir **d, const char **base, trs_error *err)
+int trs__fs_key_dir(fs_storage *fs, const trs_put_request *req, trs__fsdir **d, const char **base, trs_error *err)
 {
 	int rc;
 	if ((rc = trs__fs_check_bucket(req->bucket, err)) < 0 || (rc = trs__fs_check_key(req->bucket, req->key, err)) < 0)
@@ -338,7 +338,7 @@ static int put_common(trs_storage *self, const trs_put_request *req, trs_body *b
 	fs_storage *fs = (fs_storage *)self;
 	int rc;
 	const char *base;
-	trs_fsdir *d;
+	trs__fsdir *d;
 	if ((rc = trs__fs_key_dir(fs, req, &d, &base, err)) < 0)
 		return rc;
 	int dirfd = trs__fsdir_fd(d);
@@ -440,7 +440,7 @@ static int open_object(fs_storage *fs, const char *bucket, const char *key, trs_
 	if ((rc = trs__fs_check_bucket(bucket, err)) < 0 || (rc = trs__fs_check_key(bucket, key, err)) < 0)
 		return rc;
 	const char *base;
-	trs_fsdir *d;
+	trs__fsdir *d;
 	if ((rc = trs__fsdir_get(fs->dirs, "", bucket, key, 0, &d, &base, err)) < 0)
 		return rc == TRS_EEXISTS ? trs__error_set(err, TRS_ENOTFOUND, "no object %s/%s in %s", bucket,
 							  TRS__SHORT(key), TRS__SHORT(fs->root)) : rc;
@@ -566,7 +566,7 @@ static int fs_del(trs_storage *self, const char *bucket, const char *key, trs_er
 	const char *tops[2] = {"", TRS__FS_META_DIR};
 	for (int i = 0; i < 2; i++) {
 		const char *base;
-		trs_fsdir *d;
+		trs__fsdir *d;
 		trs_error ignored = TRS_ERROR_INIT;
 		if (trs__fsdir_get(fs->dirs, tops[i], bucket, key, 0, &d, &base, &ignored) < 0)
 			continue; /* deleting what is not there succeeds */

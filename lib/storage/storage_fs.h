@@ -17,7 +17,7 @@ typedef struct fs_storage {
 	const trs_ctx *ctx;
 	char *root;
 	int root_fd;
-	trs_fsdirs *dirs;
+	trs__fsdirs *dirs;
 	int sidecar;   /* the filesystem refused user xattrs: metadata in DIR/.trs-meta */
 	int no_tmpfile; /* the filesystem has no O_TMPFILE: named temporaries */
 } fs_storage;
@@ -40,7 +40,7 @@ void trs__fs_stage_close(trs_storage_stage *stage);
 int trs__fs_check_bucket(const char *bucket, trs_error *err);
 int trs__fs_check_key(const char *bucket, const char *key, trs_error *err);
 /* Check req's bucket and key, then hold the directory the key's file goes in (*base: its name there). */
-int trs__fs_key_dir(fs_storage *fs, const trs_put_request *req, trs_fsdir **d, const char **base, trs_error *err);
+int trs__fs_key_dir(fs_storage *fs, const trs_put_request *req, trs__fsdir **d, const char **base, trs_error *err);
 /*
  * Attach the metadata to the unpublished file (xattr, or the sidecar where
  * there are none): to the open `fd`, or, when `fd` is -1, to the file

@@ -338,7 +338,7 @@ int trs__s3_copy_object(trs__s3 *s, const char *src_bucket, const char *src_key,
 		return trs__s3_multipart_copy(s, src_bucket, src_key, size, req, guard, err);
 
 	trs__s3_headers h = TRS_S3_HEADERS_INIT;
-	trs_buf source = TRS_BUF_INIT;
+	trs__buf source = TRS_BUF_INIT;
 	rc = trs__s3_put_headers(s, &h, req, err);
 	if (rc == 0)
 		rc = trs__s3_copy_source(&source, src_bucket, src_key, err);
@@ -561,7 +561,7 @@ TRS_EXTERN(int) trs_storage_s3_new(trs_storage **out, trs_ctx *ctx, const trs_s3
 		s->custom_endpoint = true;
 		rc = parse_endpoint(s, endpoint, err);
 	} else {
-		trs_buf a = TRS_BUF_INIT;
+		trs__buf a = TRS_BUF_INIT;
 		rc = trs__buf_printf(&a, err, "s3.%s.amazonaws.com", s->region);
 		s->authority = a.data;
 		s->scheme = rc == 0 ? trs__strdup("https", err) : NULL;

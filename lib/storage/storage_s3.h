@@ -125,7 +125,7 @@ int trs__s3_headers_add(trs__s3_headers *h, const char *name, const char *value,
 void trs__s3_headers_free(trs__s3_headers *h);
 
 /* "/bucket/key" percent-encoded for x-amz-copy-source. */
-int trs__s3_copy_source(trs_buf *b, const char *bucket, const char *key, trs_error *err);
+int trs__s3_copy_source(trs__buf *b, const char *bucket, const char *key, trs_error *err);
 
 /* Read exactly len bytes of body; with expect_end, then insist on its end (read() == 0). */
 int trs__s3_read_body(trs_body *body, unsigned char *buf, size_t len, bool expect_end, const trs_put_request *req,
@@ -197,7 +197,7 @@ int trs__s3_multipart_copy(trs__s3 *s, const char *src_bucket, const char *src_k
 
 /* A multipart upload's own requests (s3_multipart.c), shared by the upload and the copy
  * (s3_multipart_copy.c). The query of a part (part_number > 0) or of the upload itself. */
-int trs__s3_mpu_query(trs_buf *q, const char *upload_id, unsigned int part_number, trs_error *err);
+int trs__s3_mpu_query(trs__buf *q, const char *upload_id, unsigned int part_number, trs_error *err);
 /* CreateMultipartUpload with the put's headers (and x-amz-checksum-algorithm CRC32 when crc). */
 int trs__s3_mpu_create(trs__s3 *s, const trs_put_request *req, bool crc, char **upload_id, trs_error *err);
 /* CompleteMultipartUpload of nparts parts, with each part's CRC-32 when crcs is not NULL, under the

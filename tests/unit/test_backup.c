@@ -43,7 +43,7 @@ TEST(backup_and_catalog_keys_follow_the_format)
 {
 	trs_manifest *m = parse(MANIFEST);
 	CHECK(m);
-	trs_buf key = TRS_BUF_INIT, ckey = TRS_BUF_INIT;
+	trs__buf key = TRS_BUF_INIT, ckey = TRS_BUF_INIT;
 	int rc = trs__backup_key(m, MS, &key, NULL);
 	rc |= trs__catalog_key(m, key.data, MS, &ckey, NULL);
 	char k[256], c[256];
@@ -61,7 +61,7 @@ TEST(backup_key_without_prefix_has_no_leading_slash)
 {
 	trs_manifest *m = parse("{\"targets\":[],\"objects\":[{\"source_bucket\":\"src\",\"object_name\":\"n\"}]}");
 	CHECK(m);
-	trs_buf key = TRS_BUF_INIT, ckey = TRS_BUF_INIT;
+	trs__buf key = TRS_BUF_INIT, ckey = TRS_BUF_INIT;
 	int rc = trs__backup_key(m, MS, &key, NULL);
 	rc |= trs__catalog_key(m, key.data, MS, &ckey, NULL);
 	char k[256], c[256];
@@ -79,7 +79,7 @@ TEST(catalog_row_has_every_field_escaped_and_exact)
 	trs_manifest *m = parse(MANIFEST);
 	CHECK(m);
 	const char *buckets[] = {"bk", "bk2"};
-	trs_buf row = TRS_BUF_INIT;
+	trs__buf row = TRS_BUF_INIT;
 	int rc = trs__catalog_row(&row, trs_manifest_object_at(m, 0), "logs/2025/backup_1.tar.zst", MS, buckets, 2, NULL);
 	rc |= trs__catalog_row(&row, trs_manifest_object_at(m, 1), "logs/2025/backup_1.tar.zst", MS, buckets, 1, NULL);
 	rc |= trs__buf_put(&row, "", 1, NULL);

@@ -156,7 +156,7 @@ static void write_file(const char *name, const char *text, char *path_out, size_
 }
 
 /* Everything the library logged, to prove no secret went there. */
-static trs_buf logged;
+static trs__buf logged;
 static void capture_log(trs_log_level level, const char *message, const trs_log_field *fields, size_t n,
 			void *ud)
 {
@@ -483,7 +483,7 @@ TEST(sts_throttling_and_5xx_are_retried_through_the_aws_layer)
 TEST(sts_endpoint_follows_the_shared_endpoint_rules)
 {
 	clean_env();
-	trs_buf url = TRS_BUF_INIT, auth = TRS_BUF_INIT;
+	trs__buf url = TRS_BUF_INIT, auth = TRS_BUF_INIT;
 	CHECK(trs__sts_endpoint("eu-west-1", &url, &auth, NULL) == 0);
 	CHECK_STR(url.data, "https://sts.eu-west-1.amazonaws.com/");
 	CHECK_STR(auth.data, "sts.eu-west-1.amazonaws.com");

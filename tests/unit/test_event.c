@@ -251,7 +251,7 @@ TEST(event_limits_depth_size_records)
 	free(deep);
 
 	/* Too many records. */
-	trs_buf b = TRS_BUF_INIT;
+	trs__buf b = TRS_BUF_INIT;
 	CHECK(trs__buf_puts(&b, "{\"Records\":[", NULL) == 0);
 	for (int i = 0; i <= TRS_EVENT_MAX_RECORDS; i++)
 		CHECK(trs__buf_puts(&b, i ? ",{}" : "{}", NULL) == 0);

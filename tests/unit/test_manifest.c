@@ -442,7 +442,7 @@ TEST(manifest_flags_nul_in_keys)
 
 TEST(manifest_many_objects_index)
 {
-	trs_buf b = TRS_BUF_INIT;
+	trs__buf b = TRS_BUF_INIT;
 	trs__buf_puts(&b, "{\"objects\":[", NULL);
 	for (int i = 0; i < 20000; i++)
 		trs__buf_printf(&b, NULL, "%s{\"object_name\":\"dir/obj-%d.bin\",\"size\":%d}", i ? "," : "", i, i);
@@ -457,7 +457,7 @@ TEST(manifest_many_objects_index)
 }
 
 /* `n` tiny entries: more memory parsed than bytes of JSON. */
-static void tiny_entries(trs_buf *b, int n)
+static void tiny_entries(trs__buf *b, int n)
 {
 	b->len = 0;
 	trs__buf_puts(b, "{\"targets\":[{\"region\":\"r\",\"bucket\":\"b\"}],\"objects\":[", NULL);
@@ -466,7 +466,7 @@ static void tiny_entries(trs_buf *b, int n)
 	trs__buf_puts(b, "]}", NULL);
 }
 
-static int parse_limited(const trs_buf *b, uint64_t max_bytes, trs_manifest **m, trs_error *err)
+static int parse_limited(const trs__buf *b, uint64_t max_bytes, trs_manifest **m, trs_error *err)
 {
 	trs_manifest_limits lim = {max_bytes, 0, 0};
 	trs_manifest_parser *p;
@@ -482,7 +482,7 @@ static int parse_limited(const trs_buf *b, uint64_t max_bytes, trs_manifest **m,
 
 TEST(manifest_memory_grows_with_entries)
 {
-	trs_buf b = TRS_BUF_INIT;
+	trs__buf b = TRS_BUF_INIT;
 	trs_error err = TRS_ERROR_INIT;
 	trs_manifest *small, *big;
 	tiny_entries(&b, 10);
@@ -505,7 +505,7 @@ TEST(manifest_memory_grows_with_entries)
 /* The limit bounds the parsed form too: exactly its memory is accepted, one byte less refused. */
 TEST(manifest_refuses_one_whose_memory_passes_the_limit)
 {
-	trs_buf b = TRS_BUF_INIT;
+	trs__buf b = TRS_BUF_INIT;
 	trs_error err = TRS_ERROR_INIT;
 	trs_manifest *m;
 	tiny_entries(&b, 5000);

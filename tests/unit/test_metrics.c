@@ -437,7 +437,7 @@ TEST(put_metric_data_body_uses_the_query_protocol)
 	trs__metric_datum *d[2];
 	d[0] = trs__metric_datum_new("DecompressionRatio", "None", 4.25, 1737627300123LL, NULL, 0, NULL);
 	d[1] = trs__metric_datum_new("ProcessingTimeByStage", "Seconds", 0.1, 1737627300000LL, dims, 2, NULL);
-	trs_buf b = TRS_BUF_INIT;
+	trs__buf b = TRS_BUF_INIT;
 	long taken = trs__cw_build_body(&b, "My Stack/1", d, 2, TRS_CW_MAX_BODY_BYTES, NULL);
 	char *body = b.data ? strdup(b.data) : NULL;
 	trs__buf_free(&b);
@@ -469,7 +469,7 @@ TEST(put_metric_data_bodies_hold_1000_data_and_stay_under_the_byte_limit)
 	trs_kv dims[] = {{"TargetBucket", "dest-a"}};
 	for (int i = 0; i < N; i++)
 		d[i] = trs__metric_datum_new("ObjectsProcessed", "Count", i, 0, dims, 1, NULL);
-	trs_buf b = TRS_BUF_INIT;
+	trs__buf b = TRS_BUF_INIT;
 	long calls[4] = {0};
 	size_t done = 0;
 	int ncalls = 0;

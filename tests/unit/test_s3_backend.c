@@ -505,7 +505,7 @@ TEST(get_resumes_with_a_range_after_a_broken_body)
 	trs_storage *s = open_s3(5, 1ull << 30);
 	CHECK(s != NULL);
 	script_set(0, NULL, NULL);
-	trs_buf got = TRS_BUF_INIT;
+	trs__buf got = TRS_BUF_INIT;
 	trs_error err = TRS_ERROR_INIT;
 	int rc = trs_storage_get(s, "dest", "flaky", 0, UINT64_MAX, collect, &got, &err);
 	trs_storage_free(s);

@@ -31,7 +31,7 @@ static char *slurp(const char *dir, const char *name, size_t *len)
 	FILE *f = fopen(path, "rb");
 	if (!f)
 		return NULL;
-	trs_buf b = TRS_BUF_INIT;
+	trs__buf b = TRS_BUF_INIT;
 	char chunk[4096];
 	size_t n;
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
@@ -238,7 +238,7 @@ static int run_case(const char *dir, bool presign)
 	/* The signed request must carry what we produced. */
 	snprintf(name, sizeof(name), "%s-signed-request.txt", mode);
 	char *signed_req = slurp(dir, name, NULL);
-	trs_buf want = TRS_BUF_INIT;
+	trs__buf want = TRS_BUF_INIT;
 	if (presign)
 		trs__buf_printf(&want, NULL, "X-Amz-Signature=%s", res.signature);
 	else
@@ -320,7 +320,7 @@ static void run_suite(const char *label)
 
 static char *encode(const char *s, bool keep_slash)
 {
-	trs_buf b = TRS_BUF_INIT;
+	trs__buf b = TRS_BUF_INIT;
 	if (trs__uri_encode(&b, s, strlen(s), keep_slash, NULL) < 0 || trs__buf_puts(&b, "", NULL) < 0) {
 		trs__buf_free(&b);
 		return NULL;

@@ -31,7 +31,7 @@ static size_t metadata_bytes(const trs__tagset *ts)
 
 static size_t tagging_bytes(const trs__tagset *ts)
 {
-	trs_buf b = TRS_BUF_INIT;
+	trs__buf b = TRS_BUF_INIT;
 	for (size_t i = 0; i < ts->ntags; i++) {
 		if (i)
 			trs__buf_puts(&b, "&", NULL);
@@ -197,7 +197,7 @@ TEST(tags_leave_room_for_the_longest_kms_key_id)
 	size_t kms_header = trs__kms_header_bytes(kms);
 	CHECK(kms_header > TRS_KMS_MAX_KEY_ID);
 	CHECK(trs__tagset_build(&ts, &e, key, kms_header, NULL) == 0);
-	trs_buf encoded = TRS_BUF_INIT;
+	trs__buf encoded = TRS_BUF_INIT;
 	trs__uri_encode(&encoded, key, strlen(key), true, NULL);
 	size_t key_bytes = encoded.len;
 	trs__buf_free(&encoded);

@@ -12,7 +12,7 @@ static char *corpus(const char *name, size_t *len)
 	FILE *f = fopen(path, "rb");
 	if (!f)
 		return NULL;
-	trs_buf b = TRS_BUF_INIT;
+	trs__buf b = TRS_BUF_INIT;
 	char chunk[4096];
 	size_t n;
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
@@ -150,7 +150,7 @@ TEST(xml_refuses_garbage_truncation_and_depth)
 		trs__s3_xml_free(&x);
 		CHECK(rc == TRS_EHTTP);
 	}
-	trs_buf deep = TRS_BUF_INIT;
+	trs__buf deep = TRS_BUF_INIT;
 	for (int i = 0; i < 100; i++)
 		trs__buf_puts(&deep, "<a>", NULL);
 	for (int i = 0; i < 100; i++)
@@ -166,7 +166,7 @@ TEST(xml_refuses_garbage_truncation_and_depth)
 
 TEST(xml_escape_escapes_markup)
 {
-	trs_buf b = TRS_BUF_INIT;
+	trs__buf b = TRS_BUF_INIT;
 	CHECK(trs__xml_escape(&b, "\"e<t>&'", NULL) == 0);
 	int ok = strcmp(b.data, "&quot;e&lt;t&gt;&amp;&apos;") == 0;
 	trs__buf_free(&b);
