@@ -7,7 +7,7 @@
  *           lib/aws/xml.c lib/common.c lib/context.c -lexpat -o fuzz_xml
  *     ./fuzz_xml fuzz/corpus/xml
  */
-#include "xml.h"
+#include "aws/xml.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -23,12 +23,6 @@ static inline bool trs__vtable_version_known(unsigned int version, unsigned int 
 int trs__storage_check_version(const trs_storage *s, trs_error *err);
 int trs__queue_check_version(const trs_queue *q, trs_error *err);
 
-/* The dir queue of a URL "dir://PATH[?max_receives=N[&dead_letter=DIR]]" (lib/queue/queue_dir.c). */
-int trs__queue_dir_open_url(trs_queue **out, const trs_ctx *ctx, const char *url, trs_error *err);
-
-/* The s3 backend's constructor (lib/storage/storage_s3.c); url is "s3" or "s3://...". */
-int trs__storage_s3_open(trs_storage **out, trs_ctx *ctx, const char *url, trs_error *err);
-
 /*
  * A vouched body (lib/storage/storage.c): `inner` whose MD5 the library already
  * verified against the manifest, or vouches for (--verify size), so that a

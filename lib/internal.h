@@ -9,7 +9,6 @@
  *   backend.h      storage and queue backends beyond their vtables: versions,
  *                  capabilities, vouched bodies, staging (retry statistics
  *                  are public: trs_storage_retry_stats in trs/storage.h)
- *   object_iter.h  the object iterator's private doors, member rules
  *
  * Names with a double underscore (trs__) are internal and never exported.
  */
@@ -20,6 +19,5 @@
 #include "error_text.h"
 #include "ctx.h"
 #include "backend.h"
-#include "object_iter.h"
 
 #endif

@@ -9,6 +9,7 @@
  * buffer directly: no copy between the two.
  */
 #include "internal.h"
+#include "object_iter.h"
 
 #include <archive.h>
 #include <archive_entry.h>

@@ -11,6 +11,7 @@
  * write would in the source side's order, whatever the timing here.
  */
 #include "manifest_impl.h"
+#include "object_iter.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -5,6 +5,7 @@
  * limits, storage class, KMS key; and a body that checks itself.
  */
 #include "digest.h"
+#include "object_iter.h"
 #include "link_memo.h"
 #include "log_repeat.h"
 #include "tags.h"

@@ -13,7 +13,7 @@
  *    many of the other tags as fit. What is left is dropped, and logged.
  */
 #include "tags.h"
-#include "sigv4.h"
+#include "codec.h"
 
 #include <locale.h>
 #include <pthread.h>

@@ -7,6 +7,7 @@
  * as no key at all) is refused the same way, never passed on.
  */
 #include "internal.h"
+#include "object_iter.h"
 
 #include <string.h>
 

@@ -18,7 +18,7 @@
 #ifndef TRS_AWS_RETRY_H
 #define TRS_AWS_RETRY_H
 
-#include "../internal.h"
+#include "internal.h"
 
 #include <pthread.h>
 

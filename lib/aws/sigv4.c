@@ -10,41 +10,11 @@
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
 
-void trs__base64(const unsigned char *in, size_t n, char *out)
-{
-	EVP_EncodeBlock((unsigned char *)out, in, (int)n);
-}
-
 void trs__amz_date(time_t t, char out[17])
 {
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);
-}
-
-static bool unreserved(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-	       c == '.' || c == '_' || c == '~';
-}
-
-int trs__uri_encode(trs__buf *b, const char *s, size_t len, bool keep_slash, trs_error *err)
-{
-	static const char digits[] = "0123456789ABCDEF";
-	if (trs__buf_grow(b, len * 3, err) < 0)
-		return TRS_ENOMEM;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (unreserved(c) || (keep_slash && c == '/')) {
-			b->data[b->len++] = (char)c;
-		} else {
-			b->data[b->len++] = '%';
-			b->data[b->len++] = digits[c >> 4];
-			b->data[b->len++] = digits[c & 15];
-		}
-	}
-	b->data[b->len] = '\0';
-	return 0;
 }
 
 /* Percent-decode in place ("+" is left alone: SigV4 does not treat it as a space). */

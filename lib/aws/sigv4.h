@@ -19,6 +19,7 @@
 #define TRS_SIGV4_H
 
 #include "internal.h"
+#include "codec.h"
 
 #include <pthread.h>
 
@@ -103,15 +104,6 @@ int trs__sigv4_sign(const trs__sigv4_credentials *creds, const trs__sigv4_option
 		    const trs__sigv4_request *req, trs__sigv4_result *out, trs_error *err);
 void trs__sigv4_result_free(trs__sigv4_result *r);
 
-/*
- * Percent-encode len bytes of s onto b: RFC 3986 unreserved characters
- * (A-Z a-z 0-9 - . _ ~) stay, every other byte becomes %XX (upper case).
- * keep_slash: leave '/' as is (S3 object keys in a path).
- */
-int trs__uri_encode(trs__buf *b, const char *s, size_t len, bool keep_slash, trs_error *err);
-
-/* Base64 of n bytes into out (4 * ceil(n / 3) + 1 bytes). */
-void trs__base64(const unsigned char *in, size_t n, char *out);
 /* "20150830T123600Z" for t (UTC). */
 void trs__amz_date(time_t t, char out[17]);
 

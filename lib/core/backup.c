@@ -11,6 +11,7 @@
  * need its catalog in memory.
  */
 #include "backup.h"
+#include "archive/object_iter.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -8,6 +8,7 @@
  * the archive or the object size.
  */
 #include "pipeline.h"
+#include "archive/object_iter.h"
 #include "digest.h"
 #include "report.h"
 

@@ -11,6 +11,7 @@
 #define TRS_PIPELINE_H
 
 #include "internal.h"
+#include "archive/object_iter.h"
 #include "budget.h"
 #include "failure_groups.h"
 #include "log_repeat.h"

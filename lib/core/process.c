@@ -12,9 +12,10 @@
  * a second write.
  */
 #include "digest.h"
+#include "archive/object_iter.h"
 #include "backup.h"
 #include "early.h"
-#include "link_memo.h"
+#include "archive/link_memo.h"
 #include "pipeline.h"
 #include "process_options.h"
 #include "select.h"

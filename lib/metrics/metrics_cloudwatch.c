@@ -10,12 +10,12 @@
  * after a few attempts: metrics never hold up or fail a restore.
  */
 #include "metrics_cloudwatch.h"
-#include "credentials.h"
-#include "http.h"
-#include "sigv4.h"
+#include "aws/credentials.h"
+#include "aws/http.h"
+#include "aws/sigv4.h"
 #include "aws/retry.h"
 #include "aws/send.h"
-#include "xml.h"
+#include "aws/xml.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -4,6 +4,7 @@
  * vtable, and trs_queue_open's choice of backend by URL.
  */
 #include "internal.h"
+#include "queue_open.h"
 #include "trs/sys/queue.h"
 
 #include <stdlib.h>

@@ -22,6 +22,7 @@
  * first name, so that moving it back to PATH redrives it.
  */
 #include "internal.h"
+#include "queue_open.h"
 #include "trs/sys/queue.h"
 
 #include <dirent.h>

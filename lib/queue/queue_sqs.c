@@ -12,9 +12,9 @@
 #include "aws/retry.h"
 #include "aws/send.h"
 #include "aws/clock.h"
-#include "credentials.h"
-#include "http.h"
-#include "sigv4.h"
+#include "aws/credentials.h"
+#include "aws/http.h"
+#include "aws/sigv4.h"
 #include "trs/sys/queue.h"
 
 #include <ctype.h>

@@ -21,7 +21,7 @@
  * archive alone may use all of them, each is sure of its floor
  * (lib/core/budget.h).
  */
-#include "pipeline.h"
+#include "core/pipeline.h"
 #include "serve_internal.h"
 #include "trs/sys/queue.h"
 

@@ -8,8 +8,8 @@
  * its own message, so a slow or failing archive holds only its own message.
  */
 #include "serve_internal.h"
-#include "pipeline.h"
-#include "process_options.h"
+#include "core/pipeline.h"
+#include "core/process_options.h"
 
 #include <stdio.h>
 #include <stdlib.h>

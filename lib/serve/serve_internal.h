@@ -15,7 +15,7 @@
 #ifndef TRS_SERVE_INTERNAL_H
 #define TRS_SERVE_INTERNAL_H
 
-#include "budget.h"
+#include "core/budget.h"
 #include "internal.h"
 #include "notify.h"
 #include "trs/serve.h"

@@ -5,7 +5,7 @@
  * the x-amz-copy-source of a copy.
  */
 #include "storage_s3.h"
-#include "sigv4.h"
+#include "codec.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -18,8 +18,9 @@
  * Complete names each part's CRC-32 beside its ETag.
  */
 #include "storage_s3.h"
+#include "archive/object_iter.h"
 #include "digest.h"
-#include "sigv4.h"
+#include "codec.h"
 
 #include <openssl/evp.h>
 #include <pthread.h>

@@ -6,7 +6,7 @@
  * what failed and what to do.
  */
 #include "storage_s3.h"
-#include "sigv4.h"
+#include "aws/sigv4.h"
 #include "aws/send.h"
 #include "aws/clock.h"
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Storage: dispatch to a backend's vtable, and the pieces every backend shares. */
 #include "internal.h"
+#include "storage_open.h"
 
 #include <stddef.h>
 #include <stdio.h>

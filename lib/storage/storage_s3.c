@@ -7,7 +7,8 @@
  * the conditional writes in s3_guard.c.
  */
 #include "storage_s3.h"
-#include "sigv4.h"
+#include "storage_open.h"
+#include "codec.h"
 
 #include <ctype.h>
 #include <errno.h>

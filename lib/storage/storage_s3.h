@@ -12,9 +12,9 @@
 #include <string.h>
 #include "trs/s3.h"
 #include "digest.h"
-#include "credentials.h"
-#include "http.h"
-#include "xml.h"
+#include "aws/credentials.h"
+#include "aws/http.h"
+#include "aws/xml.h"
 #include "aws/limiter.h"
 
 #define TRS_S3_MIN_PART (5ull << 20)

@@ -4,7 +4,7 @@
 #ifndef TRS_TEST_BARE_RUN_H
 #define TRS_TEST_BARE_RUN_H
 
-#include "pipeline.h"
+#include "core/pipeline.h"
 
 #include <string.h>
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Backup targets: backup and catalog keys, catalog rows, the backup plan. */
 #include "harness.h"
-#include "backup.h"
+#include "core/backup.h"
 
 #include <stdio.h>
 #include <stdlib.h>

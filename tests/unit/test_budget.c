@@ -9,7 +9,7 @@
  * writers likewise, and members together never pass the limits.
  */
 #include "harness.h"
-#include "budget.h"
+#include "core/budget.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

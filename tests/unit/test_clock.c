@@ -7,7 +7,7 @@
  */
 #include "harness.h"
 #include "mini_server.h"
-#include "storage_s3.h"
+#include "storage/storage_s3.h"
 
 #include <stdlib.h>
 #include <time.h>

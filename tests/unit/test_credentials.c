@@ -5,10 +5,10 @@
  */
 #include "harness.h"
 #include "mini_server.h"
-#include "aws_config.h"
-#include "credentials.h"
-#include "sigv4.h"
-#include "sts.h"
+#include "aws/aws_config.h"
+#include "aws/credentials.h"
+#include "codec.h"
+#include "aws/sts.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>

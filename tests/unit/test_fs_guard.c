@@ -5,7 +5,7 @@
  */
 #include "harness.h"
 #include "internal.h"
-#include "storage_fs.h"
+#include "storage/storage_fs.h"
 #include "testutil.h"
 
 #include <dirent.h>

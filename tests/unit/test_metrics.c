@@ -8,7 +8,7 @@
  * returns at once, flush reports the failure, nothing crashes or leaks.
  */
 #include "harness.h"
-#include "metrics_cloudwatch.h"
+#include "metrics/metrics_cloudwatch.h"
 #include "mini_server.h"
 
 #include <math.h>

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Joining members with entries; tags, class and KMS rules; bodies that check themselves. */
 #include "harness.h"
+#include "archive/object_iter.h"
 #include "internal.h"
 #include "testutil.h"
 

@@ -6,7 +6,7 @@
  */
 #include "harness.h"
 #include "fault_storage.h"
-#include "report.h"
+#include "core/report.h"
 #include "testutil.h"
 
 #include <dirent.h>

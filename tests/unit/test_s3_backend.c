@@ -8,8 +8,8 @@
  */
 #include "harness.h"
 #include "mini_server.h"
-#include "storage_s3.h"
-#include "sigv4.h"
+#include "storage/storage_s3.h"
+#include "codec.h"
 
 #include <stdlib.h>
 

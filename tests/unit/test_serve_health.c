@@ -7,7 +7,7 @@
  */
 #include "harness.h"
 #include "internal.h"
-#include "notify.h"
+#include "serve/notify.h"
 #include "trs/serve.h"
 #include "trs/sys/queue.h"
 

@@ -8,7 +8,7 @@
 #define _GNU_SOURCE /* strptime, timegm, strndup */
 #endif
 #include "harness.h"
-#include "sigv4.h"
+#include "aws/sigv4.h"
 
 #include <dirent.h>
 #include <pthread.h>

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Tags and user metadata within S3's limits (lib/archive/tags.c). */
 #include "harness.h"
-#include "tags.h"
-#include "sigv4.h"
+#include "archive/object_iter.h"
+#include "archive/tags.h"
+#include "codec.h"
 
 #include <stdio.h>
 #include <stdlib.h>

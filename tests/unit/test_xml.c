@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* S3 XML answers: each kind the backend relies on, and hostile input. */
 #include "harness.h"
-#include "xml.h"
+#include "aws/xml.h"
 
 #include <stdlib.h>
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The context: settings shared by every operation of one library user. */
-#include "aws_config.h"
+#include "aws/aws_config.h"
 
 #include <errno.h>
 #include <stdio.h>
