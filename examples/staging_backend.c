@@ -55,7 +55,10 @@ typedef struct dir_stage {
 static int fail(trs_error *err, int code, const char *what, const char *path)
 {
 	err->code = code;
-	snprintf(err->message, sizeof(err->message), "%s %s: %s", what, path, strerror(errno));
+	/* The reason before the path, so that a long path cut at the end of the message leaves it. */
+	if (snprintf(err->message, sizeof(err->message), "%s: %s: %s", what, strerror(errno), path) >=
+	    (int)sizeof(err->message))
+		err->message[sizeof(err->message) - 2] = '~';
 	return code;
 }
 
@@ -220,12 +223,13 @@ static int dir_backend_new(trs_storage **out, const char *root, trs_error *err)
 		snprintf(err->message, sizeof(err->message), "this libtrs predates storage version 4");
 		return TRS_EINVAL;
 	}
-	if (strlen(root) >= sizeof(b->root)) {
+	size_t len = strlen(root);
+	if (len >= sizeof(b->root)) {
 		free(b);
 		errno = ENAMETOOLONG;
 		return fail(err, TRS_EINVAL, "directory name too long:", root);
 	}
-	snprintf(b->root, sizeof(b->root), "%s", root);
+	memcpy(b->root, root, len + 1);
 	if (mkdir(root, 0755) < 0 && errno != EEXIST) {
 		free(b);
 		return fail(err, TRS_EIO, "cannot create", root);
