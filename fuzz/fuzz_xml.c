@@ -13,14 +13,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	trs__s3_xml x;
+	trs__aws_xml x;
 	trs_error err = TRS_ERROR_INIT;
-	int rc = trs__xml_parse_s3((const char *)data, size, &x, &err);
+	int rc = trs__aws_xml_parse((const char *)data, size, &x, &err);
 	/* Whatever was parsed must be consistent with what was reported. */
-	if (rc == 0 && x.ntags > TRS_S3_XML_MAX_TAGS)
+	if (rc == 0 && x.ntags > TRS_AWS_XML_MAX_TAGS)
 		__builtin_trap();
-	if (rc == 0 && x.nparts > TRS_S3_XML_MAX_PARTS)
+	if (rc == 0 && x.nparts > TRS_AWS_XML_MAX_PARTS)
 		__builtin_trap();
-	trs__s3_xml_free(&x);
+	trs__aws_xml_free(&x);
 	return 0;
 }

@@ -81,10 +81,10 @@ static int read_answer(const trs_ctx *ctx, const char *action, const trs__sts_ro
 		       const char *source_name, const char *hint, trs__aws_verdict *verdict, trs__aws_credentials *out,
 		       trs_error *err)
 {
-	trs__s3_xml x;
-	int rc = trs__xml_parse_s3(resp->body.data ? resp->body.data : "", resp->body.len, &x, err);
+	trs__aws_xml x;
+	int rc = trs__aws_xml_parse(resp->body.data ? resp->body.data : "", resp->body.len, &x, err);
 	*verdict = TRS__AWS_FAIL;
-	if (rc == 0 && x.kind == TRS_S3_XML_STS_CREDENTIALS && resp->status == 200 && x.access_key_id &&
+	if (rc == 0 && x.kind == TRS_AWS_XML_STS_CREDENTIALS && resp->status == 200 && x.access_key_id &&
 	    x.secret_access_key) {
 		rc = trs__aws_credentials_set(out, x.access_key_id, x.secret_access_key, x.session_token,
 					      trs__parse_iso8601(x.expiration), source_name, err);
@@ -106,7 +106,7 @@ static int read_answer(const trs_ctx *ctx, const char *action, const trs__sts_ro
 			snprintf(err->aws_code, sizeof(err->aws_code), "%s", x.code ? x.code : "");
 		}
 	}
-	trs__s3_xml_free(&x);
+	trs__aws_xml_free(&x);
 	return rc;
 }
 

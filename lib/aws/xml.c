@@ -14,7 +14,7 @@
 
 typedef struct parse_state {
 	XML_Parser parser;
-	trs__s3_xml *out;
+	trs__aws_xml *out;
 	trs_error *err;
 	int rc;
 	int depth;                  /* elements open */
@@ -23,7 +23,7 @@ typedef struct parse_state {
 	bool text_too_long;
 	/* The Tag or Part being read. */
 	char *tag_key, *tag_value;
-	trs__s3_xml_part part;
+	trs__aws_xml_part part;
 } parse_state;
 
 static void fail(parse_state *s, int code, const char *what)
@@ -56,25 +56,25 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
 	}
 	snprintf(s->names[s->depth], sizeof(s->names[0]), "%s", local_name(name));
 	if (s->depth == 0) {
-		trs__s3_xml *o = s->out;
+		trs__aws_xml *o = s->out;
 		snprintf(o->root, sizeof(o->root), "%s", s->names[0]);
 		static const struct {
 			const char *root;
-			trs__s3_xml_kind kind;
+			trs__aws_xml_kind kind;
 		} kinds[] = {
-			{"Error", TRS_S3_XML_ERROR},
-			{"ErrorResponse", TRS_S3_XML_ERROR},
-			{"InitiateMultipartUploadResult", TRS_S3_XML_INITIATE},
-			{"CompleteMultipartUploadResult", TRS_S3_XML_COMPLETE},
+			{"Error", TRS_AWS_XML_ERROR},
+			{"ErrorResponse", TRS_AWS_XML_ERROR},
+			{"InitiateMultipartUploadResult", TRS_AWS_XML_INITIATE},
+			{"CompleteMultipartUploadResult", TRS_AWS_XML_COMPLETE},
 			/* S3's result elements under the names some S3-compatible servers (moto) give them */
-			{"CompleteMultipartUploadResponse", TRS_S3_XML_COMPLETE},
-			{"ListPartsResponse", TRS_S3_XML_LIST_PARTS},
-			{"CopyObjectResult", TRS_S3_XML_COPY_OBJECT},
-			{"CopyPartResult", TRS_S3_XML_COPY_PART},
-			{"Tagging", TRS_S3_XML_TAGGING},
-			{"ListPartsResult", TRS_S3_XML_LIST_PARTS},
-			{"AssumeRoleWithWebIdentityResponse", TRS_S3_XML_STS_CREDENTIALS},
-			{"AssumeRoleResponse", TRS_S3_XML_STS_CREDENTIALS},
+			{"CompleteMultipartUploadResponse", TRS_AWS_XML_COMPLETE},
+			{"ListPartsResponse", TRS_AWS_XML_LIST_PARTS},
+			{"CopyObjectResult", TRS_AWS_XML_COPY_OBJECT},
+			{"CopyPartResult", TRS_AWS_XML_COPY_PART},
+			{"Tagging", TRS_AWS_XML_TAGGING},
+			{"ListPartsResult", TRS_AWS_XML_LIST_PARTS},
+			{"AssumeRoleWithWebIdentityResponse", TRS_AWS_XML_STS_CREDENTIALS},
+			{"AssumeRoleResponse", TRS_AWS_XML_STS_CREDENTIALS},
 		};
 		for (size_t i = 0; i < TRS_ARRAY_SIZE(kinds); i++)
 			if (strcmp(o->root, kinds[i].root) == 0)
@@ -127,13 +127,13 @@ static bool parse_u64(const char *text, size_t len, uint64_t *v)
 
 static void end_tag(parse_state *s)
 {
-	trs__s3_xml *o = s->out;
-	if (o->ntags >= TRS_S3_XML_MAX_TAGS) {
+	trs__aws_xml *o = s->out;
+	if (o->ntags >= TRS_AWS_XML_MAX_TAGS) {
 		fail(s, TRS_EHTTP, "too many tags");
 		return;
 	}
 	if (!o->tags) {
-		o->tags = trs__calloc(TRS_S3_XML_MAX_TAGS, sizeof(*o->tags), s->err);
+		o->tags = trs__calloc(TRS_AWS_XML_MAX_TAGS, sizeof(*o->tags), s->err);
 		if (!o->tags) {
 			fail(s, TRS_ENOMEM, "out of memory");
 			return;
@@ -155,13 +155,13 @@ static void end_tag(parse_state *s)
 
 static void end_part(parse_state *s)
 {
-	trs__s3_xml *o = s->out;
-	if (o->nparts >= TRS_S3_XML_MAX_PARTS) {
+	trs__aws_xml *o = s->out;
+	if (o->nparts >= TRS_AWS_XML_MAX_PARTS) {
 		fail(s, TRS_EHTTP, "too many parts");
 		return;
 	}
 	if (!o->parts) {
-		o->parts = trs__calloc(TRS_S3_XML_MAX_PARTS, sizeof(*o->parts), s->err);
+		o->parts = trs__calloc(TRS_AWS_XML_MAX_PARTS, sizeof(*o->parts), s->err);
 		if (!o->parts) {
 			fail(s, TRS_ENOMEM, "out of memory");
 			return;
@@ -181,7 +181,7 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
 		fail(s, TRS_EHTTP, "unbalanced elements");
 		return;
 	}
-	trs__s3_xml *o = s->out;
+	trs__aws_xml *o = s->out;
 	int d = s->depth - 1; /* index of the element that closes */
 	const char *leaf = s->names[d];
 	const char *parent = d > 0 ? s->names[d - 1] : "";
@@ -191,7 +191,7 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
 	}
 
 	switch (o->kind) {
-	case TRS_S3_XML_ERROR:
+	case TRS_AWS_XML_ERROR:
 		if (strcmp(parent, "Error") == 0) {
 			if (strcmp(leaf, "Code") == 0)
 				take(s, &o->code);
@@ -205,10 +205,10 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
 			take(s, &o->request_id); /* STS puts it beside <Error> */
 		}
 		break;
-	case TRS_S3_XML_INITIATE:
-	case TRS_S3_XML_COMPLETE:
-	case TRS_S3_XML_COPY_OBJECT:
-	case TRS_S3_XML_COPY_PART:
+	case TRS_AWS_XML_INITIATE:
+	case TRS_AWS_XML_COMPLETE:
+	case TRS_AWS_XML_COPY_OBJECT:
+	case TRS_AWS_XML_COPY_PART:
 		if (d == 1) {
 			if (strcmp(leaf, "UploadId") == 0)
 				take(s, &o->upload_id);
@@ -222,7 +222,7 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
 				take(s, &o->location);
 		}
 		break;
-	case TRS_S3_XML_TAGGING:
+	case TRS_AWS_XML_TAGGING:
 		if (d == 3 && at(s, 1, "TagSet") && strcmp(parent, "Tag") == 0) {
 			if (strcmp(leaf, "Key") == 0) {
 				free(s->tag_key);
@@ -237,12 +237,12 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
 			end_tag(s);
 		}
 		break;
-	case TRS_S3_XML_LIST_PARTS:
+	case TRS_AWS_XML_LIST_PARTS:
 		if (d == 2 && strcmp(parent, "Part") == 0) {
 			uint64_t v = 0;
 			const char *text = s->text.data ? s->text.data : "";
 			if (strcmp(leaf, "PartNumber") == 0) {
-				if (!parse_u64(text, s->text.len, &v) || v == 0 || v > TRS_S3_XML_MAX_PARTS)
+				if (!parse_u64(text, s->text.len, &v) || v == 0 || v > TRS_AWS_XML_MAX_PARTS)
 					fail(s, TRS_EHTTP, "bad PartNumber");
 				s->part.number = (unsigned int)v;
 			} else if (strcmp(leaf, "Size") == 0) {
@@ -262,7 +262,7 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
 			take(s, &o->upload_id);
 		}
 		break;
-	case TRS_S3_XML_STS_CREDENTIALS:
+	case TRS_AWS_XML_STS_CREDENTIALS:
 		if (strcmp(parent, "Credentials") == 0) {
 			if (strcmp(leaf, "AccessKeyId") == 0)
 				take(s, &o->access_key_id);
@@ -274,7 +274,7 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
 				take(s, &o->expiration);
 		}
 		break;
-	case TRS_S3_XML_UNKNOWN:
+	case TRS_AWS_XML_UNKNOWN:
 		break;
 	}
 	s->depth--;
@@ -308,7 +308,7 @@ static void XMLCALL on_entity_decl(void *ud, const XML_Char *name, int is_param,
 	fail(ud, TRS_EHTTP, "entity declarations are not allowed");
 }
 
-void trs__s3_xml_free(trs__s3_xml *x)
+void trs__aws_xml_free(trs__aws_xml *x)
 {
 	if (!x)
 		return;
@@ -336,7 +336,7 @@ void trs__s3_xml_free(trs__s3_xml *x)
 	memset(x, 0, sizeof(*x));
 }
 
-int trs__xml_parse_s3(const char *data, size_t len, trs__s3_xml *out, trs_error *err)
+int trs__aws_xml_parse(const char *data, size_t len, trs__aws_xml *out, trs_error *err)
 {
 	memset(out, 0, sizeof(*out));
 	if (len > MAX_DOCUMENT)

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * S3's XML answers (private), parsed with expat.
+ * AWS's XML answers (private), parsed with expat: S3's results and errors,
+ * STS's credentials, and the <ErrorResponse> of STS and CloudWatch.
  *
- * One entry point reads every answer the S3 backend cares about and reports
+ * One entry point reads every answer the callers care about and reports
  * which one it was; the fields that answer does not carry stay NULL. It is
  * also the libFuzzer entry point (fuzz/fuzz_xml.c): whatever the bytes,
  * it returns 0 or a negative code and leaks nothing.
@@ -15,28 +16,28 @@
 #include "internal.h"
 
 typedef enum {
-	TRS_S3_XML_UNKNOWN = 0,
-	TRS_S3_XML_ERROR,            /* <Error>: also inside a 200 CompleteMultipartUpload answer */
-	TRS_S3_XML_INITIATE,         /* InitiateMultipartUploadResult */
-	TRS_S3_XML_COMPLETE,         /* CompleteMultipartUploadResult */
-	TRS_S3_XML_COPY_OBJECT,      /* CopyObjectResult */
-	TRS_S3_XML_COPY_PART,        /* CopyPartResult */
-	TRS_S3_XML_TAGGING,          /* Tagging (GetObjectTagging) */
-	TRS_S3_XML_LIST_PARTS,       /* ListPartsResult */
-	TRS_S3_XML_STS_CREDENTIALS,  /* AssumeRoleWithWebIdentityResponse (and AssumeRole) */
-} trs__s3_xml_kind;
+	TRS_AWS_XML_UNKNOWN = 0,
+	TRS_AWS_XML_ERROR,            /* <Error>: also inside a 200 CompleteMultipartUpload answer */
+	TRS_AWS_XML_INITIATE,         /* InitiateMultipartUploadResult */
+	TRS_AWS_XML_COMPLETE,         /* CompleteMultipartUploadResult */
+	TRS_AWS_XML_COPY_OBJECT,      /* CopyObjectResult */
+	TRS_AWS_XML_COPY_PART,        /* CopyPartResult */
+	TRS_AWS_XML_TAGGING,          /* Tagging (GetObjectTagging) */
+	TRS_AWS_XML_LIST_PARTS,       /* ListPartsResult */
+	TRS_AWS_XML_STS_CREDENTIALS,  /* AssumeRoleWithWebIdentityResponse (and AssumeRole) */
+} trs__aws_xml_kind;
 
-typedef struct trs__s3_xml_part {
+typedef struct trs__aws_xml_part {
 	unsigned int number;
 	char *etag;
 	uint64_t size;
-} trs__s3_xml_part;
+} trs__aws_xml_part;
 
-#define TRS_S3_XML_MAX_TAGS 64
-#define TRS_S3_XML_MAX_PARTS 10000
+#define TRS_AWS_XML_MAX_TAGS 64
+#define TRS_AWS_XML_MAX_PARTS 10000
 
-typedef struct trs__s3_xml {
-	trs__s3_xml_kind kind;
+typedef struct trs__aws_xml {
+	trs__aws_xml_kind kind;
 	char root[64];        /* the root element's local name */
 	/* Error */
 	char *code;
@@ -53,7 +54,7 @@ typedef struct trs__s3_xml {
 	trs_kv *tags;         /* owned strings */
 	size_t ntags;
 	/* ListParts */
-	trs__s3_xml_part *parts;
+	trs__aws_xml_part *parts;
 	size_t nparts;
 	bool is_truncated;
 	/* STS */
@@ -61,15 +62,15 @@ typedef struct trs__s3_xml {
 	char *secret_access_key;
 	char *session_token;
 	char *expiration;
-} trs__s3_xml;
+} trs__aws_xml;
 
 /*
  * Parse len bytes of one XML document into out (zeroed first). Returns 0,
  * or TRS_EHTTP when the bytes are not well-formed XML or too large/deep.
- * Free out with trs__s3_xml_free in every case.
+ * Free out with trs__aws_xml_free in every case.
  */
-int trs__xml_parse_s3(const char *data, size_t len, trs__s3_xml *out, trs_error *err);
-void trs__s3_xml_free(trs__s3_xml *x);
+int trs__aws_xml_parse(const char *data, size_t len, trs__aws_xml *out, trs_error *err);
+void trs__aws_xml_free(trs__aws_xml *x);
 
 /* Append s to b with &, <, >, " and ' escaped. */
 int trs__xml_escape(trs__buf *b, const char *s, trs_error *err);

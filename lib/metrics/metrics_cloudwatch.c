@@ -159,7 +159,7 @@ static int send_call(trs__cw *cw, const trs__buf *body, size_t ndata, trs_error 
 		int rc = attempt_once(cw, body, payload_hash, r.refresh, &resp, &aerr);
 		char status_text[16] = "";
 		char code[64] = "";
-		trs__s3_xml x;
+		trs__aws_xml x;
 		memset(&x, 0, sizeof(x));
 		trs__aws_verdict verdict;
 		if (rc < 0) {
@@ -169,7 +169,7 @@ static int send_call(trs__cw *cw, const trs__buf *body, size_t ndata, trs_error 
 			return 0;
 		} else {
 			if (resp.body.len)
-				trs__xml_parse_s3(resp.body.data, resp.body.len, &x, NULL);
+				trs__aws_xml_parse(resp.body.data, resp.body.len, &x, NULL);
 			snprintf(code, sizeof(code), "%s", x.code ? x.code : "");
 			verdict = trs__aws_classify(resp.status, code, false);
 			snprintf(status_text, sizeof(status_text), "%ld", resp.status);
@@ -179,7 +179,7 @@ static int send_call(trs__cw *cw, const trs__buf *body, size_t ndata, trs_error 
 			aerr.http_status = (int)resp.status;
 			snprintf(aerr.aws_code, sizeof(aerr.aws_code), "%s", code);
 		}
-		trs__s3_xml_free(&x);
+		trs__aws_xml_free(&x);
 		trs__http_response_free(&resp);
 		if (!trs__aws_retry_allowed(&r, verdict, false, false) || trs__canceled(cw->ctx)) {
 			if (err)

@@ -74,22 +74,22 @@ int trs__s3_mpu_create(trs__s3 *s, const trs_put_request *req, bool crc, char **
 	c.bucket = req->bucket;
 	c.key = req->key;
 	c.query = "uploads=";
-	c.expect = TRS_S3_XML_INITIATE;
+	c.expect = TRS_AWS_XML_INITIATE;
 	c.headers = h.kv;
 	c.nheaders = h.n;
 	trs__http_response resp;
 	rc = trs__s3_request(s, &c, &resp, err);
 	if (rc == 0) {
-		trs__s3_xml x;
-		rc = trs__xml_parse_s3(resp.body.data, resp.body.len, &x, err);
-		if (rc == 0 && (x.kind != TRS_S3_XML_INITIATE || !x.upload_id || !*x.upload_id))
+		trs__aws_xml x;
+		rc = trs__aws_xml_parse(resp.body.data, resp.body.len, &x, err);
+		if (rc == 0 && (x.kind != TRS_AWS_XML_INITIATE || !x.upload_id || !*x.upload_id))
 			rc = trs__error_set(err, TRS_EHTTP, "S3 CreateMultipartUpload of s3://%s/%s answered without "
 					    "an UploadId", req->bucket, TRS__SHORT(req->key));
 		if (rc == 0) {
 			*upload_id = x.upload_id;
 			x.upload_id = NULL;
 		}
-		trs__s3_xml_free(&x);
+		trs__aws_xml_free(&x);
 	}
 	trs__http_response_free(&resp);
 	trs__s3_headers_free(&h);
@@ -212,7 +212,7 @@ int trs__s3_mpu_complete(trs__s3 *s, const trs_put_request *req, const char *upl
 		c.body = body.data;
 		c.body_len = body.len;
 		c.error_in_200 = true;
-		c.expect = TRS_S3_XML_COMPLETE;
+		c.expect = TRS_AWS_XML_COMPLETE;
 		unsigned int attempts = 0;
 		c.attempts = guard ? &attempts : NULL;
 		trs__http_response resp;

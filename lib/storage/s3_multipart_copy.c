@@ -49,12 +49,12 @@ static int copy_part(copy_job *j, unsigned int n, char **etag, trs_error *err)
 		c.headers = h;
 		c.nheaders = 2;
 		c.error_in_200 = true;
-		c.expect = TRS_S3_XML_COPY_PART;
+		c.expect = TRS_AWS_XML_COPY_PART;
 		trs__http_response resp;
 		rc = trs__s3_request(j->s, &c, &resp, err);
 		if (rc == 0) {
-			trs__s3_xml x;
-			rc = trs__xml_parse_s3(resp.body.data, resp.body.len, &x, err);
+			trs__aws_xml x;
+			rc = trs__aws_xml_parse(resp.body.data, resp.body.len, &x, err);
 			if (rc == 0 && (!x.etag || !*x.etag))
 				rc = trs__error_set(err, TRS_EHTTP, "S3 UploadPartCopy %u of s3://%s/%s answered without "
 						    "an ETag", n, j->req->bucket, TRS__SHORT(j->req->key));
@@ -62,7 +62,7 @@ static int copy_part(copy_job *j, unsigned int n, char **etag, trs_error *err)
 				*etag = x.etag;
 				x.etag = NULL;
 			}
-			trs__s3_xml_free(&x);
+			trs__aws_xml_free(&x);
 		}
 		trs__http_response_free(&resp);
 	}

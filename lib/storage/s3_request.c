@@ -226,7 +226,7 @@ int trs__s3_request(trs__s3 *s, const trs__s3_call *c, trs__http_response *resp,
 			goto done;
 		rc = attempt_once(s, c, url.data, &t, r.refresh, &cs, resp, &aerr);
 		long status = resp->status;
-		trs__s3_xml x;
+		trs__aws_xml x;
 		memset(&x, 0, sizeof(x));
 		if (rc < 0) {
 			trs__aws_limiter_release(&s->limiter, ticket, TRS__AWS_ANSWER_NONE);
@@ -253,14 +253,14 @@ int trs__s3_request(trs__s3 *s, const trs__s3_call *c, trs__http_response *resp,
 				goto success;
 			}
 			/* A document cut short is no result, even when its root was the right one. */
-			bool whole = resp->body.len && trs__xml_parse_s3(resp->body.data, resp->body.len, &x, NULL) == 0;
-			if (ok && (c->expect ? whole && x.kind == c->expect : x.kind != TRS_S3_XML_ERROR)) {
-				trs__s3_xml_free(&x);
+			bool whole = resp->body.len && trs__aws_xml_parse(resp->body.data, resp->body.len, &x, NULL) == 0;
+			if (ok && (c->expect ? whole && x.kind == c->expect : x.kind != TRS_AWS_XML_ERROR)) {
+				trs__aws_xml_free(&x);
 				rc = 0;
 				goto success;
 			}
 			char odd[160] = "";
-			if (ok && x.kind != TRS_S3_XML_ERROR)
+			if (ok && x.kind != TRS_AWS_XML_ERROR)
 				snprintf(odd, sizeof(odd), "S3 answered 200 OK with %s%.32s instead of its result (%zu bytes)",
 					 !resp->body.len ? "an empty body"
 					 : !whole        ? "a body that is not a whole XML document"
@@ -287,7 +287,7 @@ int trs__s3_request(trs__s3 *s, const trs__s3_call *c, trs__http_response *resp,
 			if (!trs__aws_retry_allowed(&r, verdict, costs, false)) {
 				rc = s3_fail(err, s, c, status, code, x.message, x.request_id,
 					     trs__http_header(resp, "x-amz-bucket-region"), r.attempt);
-				trs__s3_xml_free(&x);
+				trs__aws_xml_free(&x);
 				goto done;
 			}
 			if (!costs)
@@ -296,7 +296,7 @@ int trs__s3_request(trs__s3 *s, const trs__s3_call *c, trs__http_response *resp,
 			snprintf(st, sizeof(st), "%ld", status);
 			trs__log(s->ctx, TRS_LOG_WARN, "S3 request failed; retrying", "op", c->op, "bucket", c->bucket,
 				 "key", c->key, "status", st, "code", code, "error", *odd ? odd : NULL, NULL);
-			trs__s3_xml_free(&x);
+			trs__aws_xml_free(&x);
 		}
 		rc = trs__aws_retry_wait(&r, err);
 		if (rc < 0)

@@ -290,14 +290,14 @@ int trs__s3_head_info(trs__s3 *s, const char *bucket, const char *key, int tags,
 	c.op = "GetObjectTagging";
 	c.method = "GET";
 	c.query = "tagging=";
-	c.expect = TRS_S3_XML_TAGGING;
+	c.expect = TRS_AWS_XML_TAGGING;
 	rc = trs__s3_request(s, &c, &resp, err);
 	if (rc == 0) {
-		trs__s3_xml x;
-		rc = trs__xml_parse_s3(resp.body.data, resp.body.len, &x, err);
+		trs__aws_xml x;
+		rc = trs__aws_xml_parse(resp.body.data, resp.body.len, &x, err);
 		for (size_t i = 0; rc == 0 && i < x.ntags; i++)
 			rc = kv_push(&info->tags, &info->ntags, x.tags[i].key, x.tags[i].value, false, err);
-		trs__s3_xml_free(&x);
+		trs__aws_xml_free(&x);
 	}
 	trs__http_response_free(&resp);
 	return rc;
@@ -361,7 +361,7 @@ int trs__s3_copy_object(trs__s3 *s, const char *src_bucket, const char *src_key,
 		c.headers = h.kv;
 		c.nheaders = h.n;
 		c.error_in_200 = true;
-		c.expect = TRS_S3_XML_COPY_OBJECT;
+		c.expect = TRS_AWS_XML_COPY_OBJECT;
 		if (guard)
 			c.attempts = &guard->attempts;
 		trs__http_response resp;

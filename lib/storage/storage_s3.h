@@ -97,7 +97,7 @@ typedef struct trs__s3_call {
 	/* What a 2xx must hold, when its body is the result (Create, Complete, the copies,
 	 * GetObjectTagging): anything else (empty, cut short, another document) is a failed
 	 * attempt, retried as a 500, as the AWS SDKs do. 0: any 2xx is a success. */
-	trs__s3_xml_kind expect;
+	trs__aws_xml_kind expect;
 	unsigned int *attempts;  /* when set, the attempts made (more than 1: an earlier one may have
 	                            reached S3 and only its answer been lost) */
 	bool not_found_ok;       /* DELETE: 404 is success */
