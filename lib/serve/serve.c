@@ -103,9 +103,9 @@ static void archive_ctx(serve_state *s)
 static unsigned int wait_for_slots(serve_state *s)
 {
 	pthread_mutex_lock(&s->lock);
-	while (s->held >= s->o.archives && !atomic_load(&s->stopping)) {
-		if (!s->backpressure_logged) {
-			s->backpressure_logged = true;
+	while (s->work.held >= s->o.archives && !atomic_load(&s->stopping)) {
+		if (!s->work.backpressure_logged) {
+			s->work.backpressure_logged = true;
 			char n[32];
 			trs__serve_fmt_u64(n, sizeof(n), s->o.archives);
 			trs__log(s->ctx, TRS_LOG_INFO,
@@ -113,13 +113,13 @@ static unsigned int wait_for_slots(serve_state *s)
 				 "--archives for more in flight)",
 				 "queue", s->label, "archives", n, NULL);
 		}
-		trs__cond_wait_ns(&s->slot_cv, &s->lock, 1000000000L);
+		trs__cond_wait_ns(&s->work.slot_cv, &s->lock, 1000000000L);
 		/* Busy is alive: the turn goes on every second while the runners work. */
 		pthread_mutex_unlock(&s->lock);
 		trs__serve_alive(s);
 		pthread_mutex_lock(&s->lock);
 	}
-	unsigned int free_slots = atomic_load(&s->stopping) ? 0 : s->o.archives - s->held;
+	unsigned int free_slots = atomic_load(&s->stopping) ? 0 : s->o.archives - s->work.held;
 	pthread_mutex_unlock(&s->lock);
 	return free_slots < s->o.max_messages ? free_slots : s->o.max_messages;
 }
@@ -137,16 +137,16 @@ static void enqueue(serve_state *s, trs_queue_message *msgs, size_t n)
 		memset(&msgs[i], 0, sizeof(msgs[i]));
 		sm->received_at = now;
 		sm->next_heartbeat = now + (double)s->o.visibility_timeout / 3.0;
-		sm->next = s->msgs;
-		s->msgs = sm;
-		if (s->work_tail)
-			s->work_tail->next_work = sm;
+		sm->next = s->work.msgs;
+		s->work.msgs = sm;
+		if (s->work.work_tail)
+			s->work.work_tail->next_work = sm;
 		else
-			s->work_head = sm;
-		s->work_tail = sm;
-		s->held++;
+			s->work.work_head = sm;
+		s->work.work_tail = sm;
+		s->work.held++;
 	}
-	pthread_cond_broadcast(&s->work_cv);
+	pthread_cond_broadcast(&s->work.work_cv);
 	pthread_mutex_unlock(&s->lock);
 	trs_queue_messages_free(msgs, n);
 }
@@ -156,7 +156,7 @@ static bool idle_for(serve_state *s, double since)
 	if (s->o.max_idle <= 0)
 		return false;
 	pthread_mutex_lock(&s->lock);
-	bool idle = s->msgs == NULL;
+	bool idle = s->work.msgs == NULL;
 	pthread_mutex_unlock(&s->lock);
 	return idle && trs__now() - since >= s->o.max_idle;
 }
@@ -280,7 +280,7 @@ static void log_stop(serve_state *s, int rc)
 	trs__serve_fmt_u64(del, sizeof(del), atomic_load(&s->messages_deleted));
 	trs__serve_fmt_u64(p, sizeof(p), atomic_load(&s->messages_poison));
 	trs__serve_fmt_u64(rel, sizeof(rel), atomic_load(&s->messages_released));
-	trs__serve_fmt_u64(peak, sizeof(peak), s->peak_running);
+	trs__serve_fmt_u64(peak, sizeof(peak), s->work.peak_running);
 	trs__serve_fmt_u64(mp, sizeof(mp), trs__budget_peak(&s->budget));
 	trs__serve_fmt_u64(wp, sizeof(wp), trs__budget_writers_peak(&s->budget));
 	trs__log(s->ctx, rc < 0 ? TRS_LOG_ERROR : TRS_LOG_INFO, rc < 0 ? "serve stopped on an error" : "serve stopped",
@@ -293,11 +293,11 @@ static void state_free(serve_state *s)
 {
 	trs__serve_health_close(s);
 	pthread_mutex_destroy(&s->lock);
-	pthread_cond_destroy(&s->work_cv);
-	pthread_cond_destroy(&s->slot_cv);
-	pthread_cond_destroy(&s->keeper_cv);
-	pthread_cond_destroy(&s->delete_cv);
-	pthread_cond_destroy(&s->delete_room_cv);
+	pthread_cond_destroy(&s->work.work_cv);
+	pthread_cond_destroy(&s->work.slot_cv);
+	pthread_cond_destroy(&s->work.keeper_cv);
+	pthread_cond_destroy(&s->del.cv);
+	pthread_cond_destroy(&s->del.room_cv);
 	trs__budget_destroy(&s->budget);
 	free(s->runners);
 	free(s);
@@ -313,7 +313,7 @@ int trs_serve(trs_ctx *ctx, trs_queue *queue, trs_storage *destination, const tr
 	serve_state *s = trs__calloc(1, sizeof(*s), err);
 	if (!s)
 		return TRS_ENOMEM;
-	s->notify = (trs__notify)TRS__NOTIFY_INIT;
+	s->health.notify = (trs__notify)TRS__NOTIFY_INIT;
 	int rc = check_options(&s->o, options, err);
 	if (rc == 0 && s->o.staging)
 		rc = trs__storage_check_version(s->o.staging, err);
@@ -328,11 +328,11 @@ int trs_serve(trs_ctx *ctx, trs_queue *queue, trs_storage *destination, const tr
 	s->staging = s->o.staging ? s->o.staging : destination;
 	s->label = s->o.queue_label ? s->o.queue_label : trs_queue_name(queue);
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->work_cv, NULL);
-	pthread_cond_init(&s->slot_cv, NULL);
-	pthread_cond_init(&s->keeper_cv, NULL);
-	pthread_cond_init(&s->delete_cv, NULL);
-	pthread_cond_init(&s->delete_room_cv, NULL);
+	pthread_cond_init(&s->work.work_cv, NULL);
+	pthread_cond_init(&s->work.slot_cv, NULL);
+	pthread_cond_init(&s->work.keeper_cv, NULL);
+	pthread_cond_init(&s->del.cv, NULL);
+	pthread_cond_init(&s->del.room_cv, NULL);
 	trs__serve_health_open(s); /* before the threads: it may shorten the long poll */
 	s->runners = trs__calloc(s->o.archives, sizeof(*s->runners), err);
 	pthread_t keeper;
@@ -358,14 +358,14 @@ int trs_serve(trs_ctx *ctx, trs_queue *queue, trs_storage *destination, const tr
 	/* No more receives: runners finish the work queued (or stop at a stop), then the keeper flushes. */
 	atomic_store(&s->receiving_done, 1);
 	pthread_mutex_lock(&s->lock);
-	pthread_cond_broadcast(&s->work_cv);
+	pthread_cond_broadcast(&s->work.work_cv);
 	pthread_mutex_unlock(&s->lock);
 	for (unsigned int i = 0; i < s->nrunners; i++)
 		pthread_join(s->runners[i], NULL);
 	trs__serve_deleters_stop(s); /* the deletes queued are sent first: their messages are then done */
 	atomic_store(&s->finished, 1);
 	pthread_mutex_lock(&s->lock);
-	pthread_cond_signal(&s->keeper_cv);
+	pthread_cond_signal(&s->work.keeper_cv);
 	pthread_mutex_unlock(&s->lock);
 	pthread_join(keeper, NULL);
 	log_stop(s, rc);

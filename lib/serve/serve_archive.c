@@ -104,8 +104,8 @@ static void emit_retry_metrics(serve_state *s)
 		return;
 	pthread_mutex_lock(&s->lock); /* read and remembered together: deltas never overlap */
 	bool known = trs_storage_retry_stats(s->dest, &now) == 0;
-	was = s->retries_emitted;
-	s->retries_emitted = now;
+	was = s->work.retries_emitted;
+	s->work.retries_emitted = now;
 	pthread_mutex_unlock(&s->lock);
 	if (!known)
 		return;
@@ -124,7 +124,7 @@ static archive_result restore_archive(serve_state *s, serve_msg *sm, const trs_a
 	trs_report *report = NULL;
 	char secs[32], n1[32], n2[32];
 	pthread_mutex_lock(&s->lock);
-	unsigned int in_flight = s->running;
+	unsigned int in_flight = s->work.running;
 	pthread_mutex_unlock(&s->lock);
 	char nf[32];
 	trs__serve_fmt_u64(nf, sizeof(nf), in_flight);
@@ -242,19 +242,19 @@ void *trs__serve_runner(void *arg)
 	serve_state *s = arg;
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
-		while (!s->work_head && !atomic_load(&s->stopping) && !atomic_load(&s->receiving_done))
-			pthread_cond_wait(&s->work_cv, &s->lock);
-		if (atomic_load(&s->stopping) || trs__serve_stop_requested(s) || !s->work_head)
+		while (!s->work.work_head && !atomic_load(&s->stopping) && !atomic_load(&s->receiving_done))
+			pthread_cond_wait(&s->work.work_cv, &s->lock);
+		if (atomic_load(&s->stopping) || trs__serve_stop_requested(s) || !s->work.work_head)
 			break; /* PENDING messages left are released by the keeper */
-		serve_msg *sm = s->work_head;
-		s->work_head = sm->next_work;
-		if (!s->work_head)
-			s->work_tail = NULL;
+		serve_msg *sm = s->work.work_head;
+		s->work.work_head = sm->next_work;
+		if (!s->work.work_head)
+			s->work.work_tail = NULL;
 		sm->next_work = NULL;
 		sm->state = MSG_RUNNING;
-		s->running++;
-		if (s->running > s->peak_running)
-			s->peak_running = s->running;
+		s->work.running++;
+		if (s->work.running > s->work.peak_running)
+			s->work.peak_running = s->work.running;
 		pthread_mutex_unlock(&s->lock);
 
 		serve_msg_state st = handle_message(s, sm);
@@ -265,10 +265,10 @@ void *trs__serve_runner(void *arg)
 		pthread_mutex_lock(&s->lock);
 		sm->outcome = st;
 		sm->state = sm->deletes ? MSG_DELETING : trs__serve_msg_outcome(sm);
-		s->running--;
-		s->held--;
-		pthread_cond_signal(&s->slot_cv);
-		pthread_cond_signal(&s->keeper_cv);
+		s->work.running--;
+		s->work.held--;
+		pthread_cond_signal(&s->work.slot_cv);
+		pthread_cond_signal(&s->work.keeper_cv);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return NULL;

@@ -51,7 +51,7 @@ static void delete_returned(serve_state *s, serve_msg *sm, bool canceled)
 		sm->delete_canceled = true;
 	if (--sm->deletes == 0 && sm->state == MSG_DELETING) {
 		sm->state = trs__serve_msg_outcome(sm);
-		pthread_cond_signal(&s->keeper_cv);
+		pthread_cond_signal(&s->work.keeper_cv);
 	}
 }
 
@@ -73,16 +73,16 @@ static void *deleter(void *arg)
 	serve_state *s = arg;
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
-		while (!s->delete_head && !s->deleters_stopping)
-			pthread_cond_wait(&s->delete_cv, &s->lock);
-		serve_delete *d = s->delete_head;
+		while (!s->del.head && !s->del.stopping)
+			pthread_cond_wait(&s->del.cv, &s->lock);
+		serve_delete *d = s->del.head;
 		if (!d)
 			break; /* stopping and drained */
-		s->delete_head = d->next;
-		if (!s->delete_head)
-			s->delete_tail = NULL;
-		s->deletes_queued--;
-		pthread_cond_signal(&s->delete_room_cv);
+		s->del.head = d->next;
+		if (!s->del.head)
+			s->del.tail = NULL;
+		s->del.queued--;
+		pthread_cond_signal(&s->del.room_cv);
 		pthread_mutex_unlock(&s->lock);
 		run_delete(s, d);
 		delete_free(d);
@@ -95,35 +95,35 @@ static void *deleter(void *arg)
 void trs__serve_deleters_start(serve_state *s)
 {
 	unsigned int n = s->o.archives < MAX_DELETERS ? s->o.archives + 1 : MAX_DELETERS;
-	s->deleters = calloc(n, sizeof(*s->deleters));
-	if (!s->deleters)
+	s->del.threads = calloc(n, sizeof(*s->del.threads));
+	if (!s->del.threads)
 		return; /* runners then delete in line */
 	for (unsigned int i = 0; i < n; i++) {
-		if (pthread_create(&s->deleters[i], NULL, deleter, s) != 0)
+		if (pthread_create(&s->del.threads[i], NULL, deleter, s) != 0)
 			break;
-		s->ndeleters++;
+		s->del.nthreads++;
 	}
-	s->delete_room = s->o.archives;
+	s->del.room = s->o.archives;
 }
 
 void trs__serve_deleters_stop(serve_state *s)
 {
 	pthread_mutex_lock(&s->lock);
-	s->deleters_stopping = true;
-	pthread_cond_broadcast(&s->delete_cv);
+	s->del.stopping = true;
+	pthread_cond_broadcast(&s->del.cv);
 	pthread_mutex_unlock(&s->lock);
-	for (unsigned int i = 0; i < s->ndeleters; i++)
-		pthread_join(s->deleters[i], NULL);
-	free(s->deleters);
-	s->deleters = NULL;
-	s->ndeleters = 0;
+	for (unsigned int i = 0; i < s->del.nthreads; i++)
+		pthread_join(s->del.threads[i], NULL);
+	free(s->del.threads);
+	s->del.threads = NULL;
+	s->del.nthreads = 0;
 }
 
 void trs__serve_delete_staging(serve_state *s, serve_msg *sm, const trs_archive_ref *ref, trs_report *report,
 			       double started_at, double lag)
 {
 	/* ndeleters is set before the runners start and cleared after they are joined. */
-	serve_delete *d = s->ndeleters ? calloc(1, sizeof(*d)) : NULL;
+	serve_delete *d = s->del.nthreads ? calloc(1, sizeof(*d)) : NULL;
 	if (d) {
 		*d = (serve_delete){.sm = sm, .bucket = strdup(ref->bucket), .key = strdup(ref->key),
 				    .report = report, .started_at = started_at, .lag = lag};
@@ -144,14 +144,14 @@ void trs__serve_delete_staging(serve_state *s, serve_msg *sm, const trs_archive_
 		trs_report_free(report);
 		return;
 	}
-	while (s->deletes_queued >= s->delete_room)
-		pthread_cond_wait(&s->delete_room_cv, &s->lock);
-	if (s->delete_tail)
-		s->delete_tail->next = d;
+	while (s->del.queued >= s->del.room)
+		pthread_cond_wait(&s->del.room_cv, &s->lock);
+	if (s->del.tail)
+		s->del.tail->next = d;
 	else
-		s->delete_head = d;
-	s->delete_tail = d;
-	s->deletes_queued++;
-	pthread_cond_signal(&s->delete_cv);
+		s->del.head = d;
+	s->del.tail = d;
+	s->del.queued++;
+	pthread_cond_signal(&s->del.cv);
 	pthread_mutex_unlock(&s->lock);
 }

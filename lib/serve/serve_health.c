@@ -52,9 +52,9 @@ static void put_clean(char *out, size_t size, const char *text)
 static void notify(serve_state *s, const char *state)
 {
 	trs_error err = TRS_ERROR_INIT;
-	if (trs__notify_send(&s->notify, state, &err) == 0 || s->notify_failed)
+	if (trs__notify_send(&s->health.notify, state, &err) == 0 || s->health.notify_failed)
 		return;
-	s->notify_failed = true; /* said once: the manager's socket does not come back by itself */
+	s->health.notify_failed = true; /* said once: the manager's socket does not come back by itself */
 	trs__log(s->ctx, TRS_LOG_WARN,
 		 "cannot notify the service manager; with a watchdog it will take the service for stuck",
 		 "notify_socket", s->o.notify_socket, "error", err.message, NULL);
@@ -63,7 +63,7 @@ static void notify(serve_state *s, const char *state)
 static void serving_status(serve_state *s, char *out, size_t size)
 {
 	pthread_mutex_lock(&s->lock);
-	unsigned int held = s->held;
+	unsigned int held = s->work.held;
 	pthread_mutex_unlock(&s->lock);
 	char queue[200];
 	put_clean(queue, sizeof(queue), s->label);
@@ -88,13 +88,13 @@ static void touch_health(serve_state *s)
 
 void trs__serve_health_open(serve_state *s)
 {
-	s->notify = (trs__notify)TRS__NOTIFY_INIT;
-	s->alive_every = alive_every(has_watchdog(s) ? s->o.watchdog_seconds : 0);
+	s->health.notify = (trs__notify)TRS__NOTIFY_INIT;
+	s->health.alive_every = alive_every(has_watchdog(s) ? s->o.watchdog_seconds : 0);
 	if (has_watchdog(s)) {
 		/* A turn of the loop, and so a WATCHDOG=1, at least every half of the
 		 * watchdog: the long poll leaves room for one skipped sign of life and
 		 * half a second of the receive's own round trip. */
-		double room = s->o.watchdog_seconds / 2 - s->alive_every - 0.5;
+		double room = s->o.watchdog_seconds / 2 - s->health.alive_every - 0.5;
 		unsigned int fit = room >= TRS_QUEUE_MAX_WAIT ? TRS_QUEUE_MAX_WAIT : room > 0 ? (unsigned int)room : 0;
 		if (s->o.wait_seconds > fit) {
 			char asked[16], now[16], dog[32];
@@ -111,7 +111,7 @@ void trs__serve_health_open(serve_state *s)
 	if (!s->o.notify_socket || !*s->o.notify_socket)
 		return;
 	trs_error err = TRS_ERROR_INIT;
-	if (trs__notify_open(&s->notify, s->o.notify_socket, &err) < 0) {
+	if (trs__notify_open(&s->health.notify, s->o.notify_socket, &err) < 0) {
 		trs__log(s->ctx, TRS_LOG_WARN, "cannot reach the service manager's socket; serving without notifying it",
 			 "notify_socket", s->o.notify_socket, "error", err.message, NULL);
 		return;
@@ -125,17 +125,17 @@ void trs__serve_health_open(serve_state *s)
 void trs__serve_alive(serve_state *s)
 {
 	double now = trs__now();
-	if (s->alive_at > 0 && now - s->alive_at < s->alive_every)
+	if (s->health.alive_at > 0 && now - s->health.alive_at < s->health.alive_every)
 		return;
-	s->alive_at = now;
+	s->health.alive_at = now;
 	touch_health(s);
-	if (s->notify.fd < 0)
+	if (s->health.notify.fd < 0)
 		return;
-	char status[sizeof(s->status)];
+	char status[sizeof(s->health.status)];
 	bool changed = false;
-	if (s->ready && !s->receive_failing) {
+	if (s->health.ready && !s->health.receive_failing) {
 		serving_status(s, status, sizeof(status));
-		changed = strcmp(status, s->status) != 0;
+		changed = strcmp(status, s->health.status) != 0;
 	}
 	if (!changed && !has_watchdog(s))
 		return;
@@ -144,47 +144,47 @@ void trs__serve_alive(serve_state *s)
 		 changed ? status : "");
 	notify(s, state);
 	if (changed)
-		memcpy(s->status, status, sizeof(status));
+		memcpy(s->health.status, status, sizeof(status));
 }
 
 void trs__serve_ready(serve_state *s)
 {
-	s->receive_failing = false;
-	if (s->ready)
+	s->health.receive_failing = false;
+	if (s->health.ready)
 		return;
-	s->ready = true;
-	if (s->notify.fd < 0)
+	s->health.ready = true;
+	if (s->health.notify.fd < 0)
 		return;
-	serving_status(s, s->status, sizeof(s->status));
-	char state[sizeof(s->status) + 32];
-	snprintf(state, sizeof(state), "READY=1\nSTATUS=%s", s->status);
+	serving_status(s, s->health.status, sizeof(s->health.status));
+	char state[sizeof(s->health.status) + 32];
+	snprintf(state, sizeof(state), "READY=1\nSTATUS=%s", s->health.status);
 	notify(s, state);
 }
 
 void trs__serve_receive_failing(serve_state *s, const char *error)
 {
-	s->receive_failing = true;
-	if (s->notify.fd < 0)
+	s->health.receive_failing = true;
+	if (s->health.notify.fd < 0)
 		return;
-	char why[200], state[sizeof(s->status) + 32];
+	char why[200], state[sizeof(s->health.status) + 32];
 	put_clean(why, sizeof(why), error);
-	snprintf(s->status, sizeof(s->status), "receive failed, retrying: %s", why);
-	snprintf(state, sizeof(state), "STATUS=%s", s->status);
+	snprintf(s->health.status, sizeof(s->health.status), "receive failed, retrying: %s", why);
+	snprintf(state, sizeof(state), "STATUS=%s", s->health.status);
 	notify(s, state);
 }
 
 void trs__serve_stopping(serve_state *s, int rc, const trs_error *err)
 {
-	if (s->notify.fd < 0)
+	if (s->health.notify.fd < 0)
 		return;
-	char state[sizeof(s->status) + 32];
+	char state[sizeof(s->health.status) + 32];
 	if (rc < 0) {
 		char why[200];
 		put_clean(why, sizeof(why), err ? err->message : trs_strerror(rc));
 		snprintf(state, sizeof(state), "STOPPING=1\nSTATUS=stopping on an error: %s", why);
 	} else {
 		pthread_mutex_lock(&s->lock);
-		unsigned int held = s->held;
+		unsigned int held = s->work.held;
 		pthread_mutex_unlock(&s->lock);
 		snprintf(state, sizeof(state), "STOPPING=1\nSTATUS=stopping: %u messages in progress", held);
 	}
@@ -193,7 +193,7 @@ void trs__serve_stopping(serve_state *s, int rc, const trs_error *err)
 
 void trs__serve_health_close(serve_state *s)
 {
-	trs__notify_close(&s->notify);
+	trs__notify_close(&s->health.notify);
 }
 
 TRS_EXTERN(int) trs_serve_health_age(const char *path, double *age_seconds, trs_error *err)

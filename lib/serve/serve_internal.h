@@ -46,61 +46,83 @@ typedef struct serve_msg {
 
 typedef struct serve_delete serve_delete; /* lib/serve/serve_delete.c */
 
+/*
+ * The state of one trs_serve, grouped by who owns what (as aws-c-s3 groups a
+ * meta request's synced_data and threaded_data). Threads: the receiving loop
+ * (trs_serve's own thread), the archive runners (serve_archive.c), the
+ * deleters (serve_delete.c) and the keeper (serve_keeper.c); each gets the
+ * whole serve_state through pthread_create and touches only its groups.
+ */
 typedef struct serve_state {
+	/* Set up before any thread starts; read-only after. */
 	trs_ctx *ctx;              /* the caller's */
-	struct trs_ctx run_ctx;    /* what archives run with: the caller's, its cancel flag `abort_archive`,
-	                              its budget `budget` */
-	trs__budget budget;        /* memory and writers, shared by the archives in flight */
+	struct trs_ctx run_ctx;    /* what archives run with: the caller's, its cancel flag `abort_archive` */
+	trs__budget budget;        /* memory and writers, shared by the archives in flight (its own lock) */
 	trs_queue *queue;
 	trs_storage *dest;
 	trs_storage *staging;
 	trs_serve_options o;
 	const char *label;
+	pthread_t *runners;        /* started and joined by the receiving thread */
+	unsigned int nrunners;
 
-	/* These two are read through the public `const volatile int *` protocols of
-	 * trs_ctx_options.cancel and trs_queue_receive_options.interrupt (so their
-	 * type is the API's); they are written with atomic stores and read with
-	 * atomic loads (trs__flag_raised), like every other flag here. */
+	/* Flags, any thread. These two are read through the public `const volatile
+	 * int *` protocols of trs_ctx_options.cancel and trs_queue_receive_options.
+	 * interrupt (so their type is the API's); they are written with atomic
+	 * stores and read with atomic loads (trs__flag_raised), like the others. */
 	volatile int interrupt;     /* stops a receive that is waiting */
 	volatile int abort_archive; /* cancels the archives in progress */
 	atomic_int stopping;        /* a stop was requested: no more receives or starts */
 	atomic_int receiving_done;  /* the receiving loop ended: runners exit when the work is gone */
 	atomic_int finished;        /* the runners are gone: the keeper flushes and exits */
-	double stop_at;             /* keeper only */
 
-	pthread_mutex_t lock;
-	pthread_cond_t work_cv;     /* runners: work queued, or the end */
-	pthread_cond_t slot_cv;     /* receiver: a message left a slot */
-	pthread_cond_t keeper_cv;   /* keeper: something to delete or release */
-	serve_msg *msgs;
-	serve_msg *work_head, *work_tail;
-	unsigned int held;          /* PENDING or RUNNING */
-	unsigned int running;       /* RUNNING */
-	unsigned int peak_running;
-	bool backpressure_logged;
-	trs_retry_stats retries_emitted; /* the destination's retry counters at the last metrics */
-	pthread_t *runners;
-	unsigned int nrunners;
-
-	pthread_cond_t delete_cv;      /* deleters: a delete queued, or the end */
-	pthread_cond_t delete_room_cv; /* runners: room in the delete queue */
-	serve_delete *delete_head, *delete_tail;
-	unsigned int deletes_queued, delete_room;
-	bool deleters_stopping;
-	pthread_t *deleters;
-	unsigned int ndeleters;
-
+	/* Counters, any thread (atomics), reported at the end. */
 	atomic_uint_fast64_t archives_done, archives_failed, archives_canceled, messages_deleted, messages_poison,
 		messages_released;
 
+	pthread_mutex_t lock;       /* guards `work` and `del` */
+
+	/* The messages held, the work queue, and the retry counters already reported: receiver,
+	 * runners and keeper, under `lock`. */
+	struct {
+		pthread_cond_t work_cv;   /* runners: work queued, or the end */
+		pthread_cond_t slot_cv;   /* receiver: a message left a slot */
+		pthread_cond_t keeper_cv; /* keeper: something to delete or release */
+		serve_msg *msgs;
+		serve_msg *work_head, *work_tail;
+		unsigned int held;        /* PENDING or RUNNING */
+		unsigned int running;     /* RUNNING */
+		unsigned int peak_running;
+		bool backpressure_logged;
+		trs_retry_stats retries_emitted; /* runners: the destination's retry counters at the last metrics */
+	} work;
+
+	/* The staging deletes: runners queue them, the deleters take them, under `lock`. */
+	struct {
+		pthread_cond_t cv;        /* deleters: a delete queued, or the end */
+		pthread_cond_t room_cv;   /* runners: room in the queue */
+		serve_delete *head, *tail;
+		unsigned int queued, room;
+		bool stopping;
+		pthread_t *threads;
+		unsigned int nthreads;
+	} del;
+
+	/* The keeper thread's alone. */
+	struct {
+		double stop_at;            /* when it saw the stop: the shutdown grace counts from here */
+	} keeper;
+
 	/* Signs of life (lib/serve/serve_health.c): the receiving thread's alone. */
-	trs__notify notify;
-	double alive_every;    /* seconds between two signs of life, at least */
-	double alive_at;       /* the last one (trs__now) */
-	bool ready;            /* the queue answered: READY=1 sent */
-	bool receive_failing;  /* the last receive failed: STATUS says so until one succeeds */
-	bool notify_failed;    /* a notification failed: logged once */
-	char status[320];      /* the last STATUS= sent */
+	struct {
+		trs__notify notify;
+		double alive_every;    /* seconds between two signs of life, at least */
+		double alive_at;       /* the last one (trs__now) */
+		bool ready;            /* the queue answered: READY=1 sent */
+		bool receive_failing;  /* the last receive failed: STATUS says so until one succeeds */
+		bool notify_failed;    /* a notification failed: logged once */
+		char status[320];      /* the last STATUS= sent */
+	} health;
 } serve_state;
 
 /* lib/serve/serve_archive.c: a runner thread. */

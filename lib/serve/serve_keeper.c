@@ -38,23 +38,23 @@ bool trs__serve_stop_requested(const serve_state *s)
 static void check_stop(serve_state *s)
 {
 	if (!atomic_load(&s->stopping) && trs__serve_stop_requested(s)) {
-		s->stop_at = trs__now();
+		s->keeper.stop_at = trs__now();
 		atomic_store(&s->stopping, 1);
 		__atomic_store_n(&s->interrupt, 1, __ATOMIC_RELEASE);
 		pthread_mutex_lock(&s->lock);
 		char n[32];
-		trs__serve_fmt_u64(n, sizeof(n), s->running);
-		pthread_cond_broadcast(&s->work_cv);
-		pthread_cond_broadcast(&s->slot_cv);
+		trs__serve_fmt_u64(n, sizeof(n), s->work.running);
+		pthread_cond_broadcast(&s->work.work_cv);
+		pthread_cond_broadcast(&s->work.slot_cv);
 		pthread_mutex_unlock(&s->lock);
 		trs__log(s->ctx, TRS_LOG_INFO, "stop requested; finishing the archives in progress", "queue", s->label,
 			 "archives_in_flight", n, NULL);
 	}
 	if (atomic_load(&s->stopping) && !__atomic_load_n(&s->abort_archive, __ATOMIC_ACQUIRE) &&
-	    (trs__canceled(s->ctx) || trs__now() - s->stop_at >= s->o.shutdown_grace)) {
+	    (trs__canceled(s->ctx) || trs__now() - s->keeper.stop_at >= s->o.shutdown_grace)) {
 		__atomic_store_n(&s->abort_archive, 1, __ATOMIC_RELEASE);
 		pthread_mutex_lock(&s->lock);
-		unsigned int running = s->running;
+		unsigned int running = s->work.running;
 		pthread_mutex_unlock(&s->lock);
 		if (running) {
 			char n[32];
@@ -77,7 +77,7 @@ typedef struct sweep {
 static bool collect(serve_state *s, sweep *w, bool final)
 {
 	size_t n = 0;
-	for (serve_msg *m = s->msgs; m; m = m->next)
+	for (serve_msg *m = s->work.msgs; m; m = m->next)
 		n++;
 	memset(w, 0, sizeof(*w));
 	if (!n)
@@ -92,14 +92,14 @@ static bool collect(serve_state *s, sweep *w, bool final)
 	bool stopping = atomic_load(&s->stopping) != 0;
 	if (stopping || final) {
 		/* PENDING messages will not be started: off the work queue, to be released. */
-		for (serve_msg *m = s->work_head; m; m = m->next_work) {
+		for (serve_msg *m = s->work.work_head; m; m = m->next_work) {
 			m->state = MSG_HELD;
-			s->held--;
+			s->work.held--;
 		}
-		s->work_head = s->work_tail = NULL;
+		s->work.work_head = s->work.work_tail = NULL;
 	}
 	double now = trs__now();
-	for (serve_msg **link = &s->msgs; *link;) {
+	for (serve_msg **link = &s->work.msgs; *link;) {
 		serve_msg *m = *link;
 		if (m->state == MSG_DONE) {
 			w->done[w->ndone++] = m;
@@ -215,14 +215,14 @@ static void act(serve_state *s, sweep *w)
 		msg_free(w->release[i]);
 	if (w->nrelease) {
 		pthread_mutex_lock(&s->lock);
-		pthread_cond_signal(&s->slot_cv);
+		pthread_cond_signal(&s->work.slot_cv);
 		pthread_mutex_unlock(&s->lock);
 	}
 }
 
 static bool has_work(const serve_state *s)
 {
-	for (const serve_msg *m = s->msgs; m; m = m->next)
+	for (const serve_msg *m = s->work.msgs; m; m = m->next)
 		if (m->state == MSG_DONE || m->state == MSG_LEFT || m->state == MSG_HELD)
 			return true;
 	return false;
@@ -236,12 +236,12 @@ void *trs__serve_keeper(void *arg)
 		bool final = atomic_load(&s->finished) != 0;
 		pthread_mutex_lock(&s->lock);
 		if (!final && !has_work(s)) {
-			trs__cond_wait_ns(&s->keeper_cv, &s->lock, KEEPER_STEP_NS);
+			trs__cond_wait_ns(&s->work.keeper_cv, &s->lock, KEEPER_STEP_NS);
 			final = atomic_load(&s->finished) != 0;
 		}
 		sweep w;
 		bool ok = collect(s, &w, final);
-		bool empty = s->msgs == NULL;
+		bool empty = s->work.msgs == NULL;
 		pthread_mutex_unlock(&s->lock);
 		if (ok)
 			act(s, &w);
