@@ -10,6 +10,7 @@
 #include <openssl/core_names.h>
 #include <openssl/params.h>
 
+#include "codec.h"
 #include "util.h"
 
 static pthread_once_t fetched = PTHREAD_ONCE_INIT;
@@ -94,5 +95,5 @@ void trs__crc32_base64(const void *data, size_t len, char out[TRS_CRC32_B64_LEN 
 	uint32_t c = trs__crc32(0, data, len);
 	unsigned char be[4] = {(unsigned char)(c >> 24), (unsigned char)(c >> 16), (unsigned char)(c >> 8),
 			       (unsigned char)c};
-	EVP_EncodeBlock((unsigned char *)out, be, sizeof(be)); /* 8 characters and a NUL */
+	trs__base64(be, sizeof(be), out); /* 8 characters and a NUL */
 }

@@ -366,7 +366,6 @@ static bool curl_retryable(CURLcode rc)
 	}
 }
 
-/* The URL without its query string, for messages: a query may hold a token. */
 /* The URL without its query (it may hold signatures), shortened in the middle: a key of 1,024
  * bytes percent-encoded would leave no room for curl's reason. */
 static void url_for_message(const char *url, char *out, size_t outlen)

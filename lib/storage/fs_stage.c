@@ -110,8 +110,7 @@ int trs__fs_stage_open(trs_storage *s, trs_storage_stage **out, trs_error *err)
 	fs_stage *st = trs__calloc(1, sizeof(*st), err);
 	if (!st)
 		return TRS_ENOMEM;
-	st->parent.storage = s;
-	st->fs = fs;
+	st->fs = fs; /* parent.storage is set by the library (trs__storage_stage_open) */
 	for (int attempt = 0;; attempt++) {
 		uint64_t suffix = 0;
 		if (getrandom(&suffix, sizeof(suffix), 0) != (ssize_t)sizeof(suffix))

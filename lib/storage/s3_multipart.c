@@ -177,7 +177,7 @@ static bool completed_already(trs__s3 *s, const trs_put_request *req, char **eta
 
 /* crcs: each part's x-amz-checksum-crc32, for an upload created with the algorithm; else NULL. */
 int trs__s3_mpu_complete(trs__s3 *s, const trs_put_request *req, const char *upload_id, char **etags,
-			   const trs__s3_part_crc *crcs, unsigned int nparts, trs__s3_guard *guard, trs_error *err)
+			 const trs__s3_part_crc *crcs, unsigned int nparts, trs__s3_guard *guard, trs_error *err)
 {
 	trs__s3_headers h = TRS_S3_HEADERS_INIT;
 	trs__buf body = TRS_BUF_INIT, q = TRS_BUF_INIT;
@@ -459,20 +459,21 @@ int trs__s3_multipart_put(trs__s3 *s, const trs_put_request *req, trs_body *body
 	u.bufs = trs__calloc(inflight, sizeof(*u.bufs), err);
 	u.ready = trs__calloc(inflight, sizeof(*u.ready), err);
 	u.etags = trs__calloc(nparts, sizeof(*u.etags), err);
-	if (trs__s3_unsigned_payload(s))
+	bool crc = trs__s3_unsigned_payload(s); /* the parts carry their CRC-32 */
+	if (crc)
 		u.crcs = trs__calloc(nparts, sizeof(*u.crcs), err);
 	char *upload_id = NULL;
 	pthread_t *threads = trs__calloc(inflight, sizeof(*threads), err);
 	unsigned int nthreads = 0;
 	int rc = 0;
-	if (!u.bufs || !u.ready || !u.etags || !threads || (trs__s3_unsigned_payload(s) && !u.crcs)) {
+	if (!u.bufs || !u.ready || !u.etags || !threads || (crc && !u.crcs)) {
 		rc = TRS_ENOMEM;
 		goto out;
 	}
 	/* Memory for the first part: wait for it before the upload begins. */
 	pool_take(s, ps, true);
 	u.granted = 1;
-	rc = trs__s3_mpu_create(s, req, u.crcs != NULL, &upload_id, err);
+	rc = trs__s3_mpu_create(s, req, crc, &upload_id, err);
 	if (rc < 0)
 		goto out;
 	u.upload_id = upload_id;

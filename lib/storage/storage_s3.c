@@ -83,8 +83,8 @@ int trs__s3_put_single(trs__s3 *s, const trs_put_request *req, const void *bytes
 	bool md5 = req->content_md5_hex && *req->content_md5_hex;
 	if (rc == 0 && md5)
 		rc = md5_header(&h, req->content_md5_hex, err);
-	/* Without an MD5 to send (--verify-local, a source ETag that is not one), over https the body
-	 * carries its CRC-32 instead of having its SHA-256 signed, as a multipart part does. */
+	/* Without an MD5 to send (the source's ETag is a multipart one), over https the body carries its
+	 * CRC-32 instead of having its SHA-256 signed, as a multipart part does. */
 	bool crc = !md5 && trs__s3_unsigned_payload(s);
 	if (rc == 0 && crc) {
 		char b64[TRS_CRC32_B64_LEN + 1];
@@ -417,8 +417,7 @@ static void s3_free(trs_storage *self)
 /* The version-4 member behind trs_storage_retry_stats. */
 static int s3_retry_stats(const trs_storage *st, trs_retry_stats *out)
 {
-	const trs__s3 *cs = (const trs__s3 *)st;
-	trs__s3 *s = (trs__s3 *)cs; /* the counters' locks, not the storage, change */
+	trs__s3 *s = (trs__s3 *)st; /* only the counters' locks are taken */
 	pthread_mutex_lock(&s->budget.mu);
 	out->retried = s->budget.retries;
 	out->refused_by_budget = s->budget.refused;
